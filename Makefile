@@ -1,0 +1,36 @@
+# Every target sets up what it needs: a virtual environment in .venv with srcgrad installed (editable)
+# and its test extra. `make demo` and `make test` are the two commands a new user runs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench bench-quick lint setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/quickstart.py
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 tests
+
+bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]' || echo "peers not installed: benchmarking srcgrad engines only"
+	$(PY) -m benchmarks.run
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks.run --quick
+
+lint: $(STAMP)
+	$(PY) -m pip install -q ruff
+	$(PY) -m ruff check srcgrad runtime tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) build *.egg-info
