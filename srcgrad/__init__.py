@@ -1,6 +1,14 @@
-"""srcgrad: differentiate Python programs by source transformation, or eagerly with a PyTorch-style tape."""
+"""srcgrad: differentiate Python programs by source transformation, or eagerly with a PyTorch-style tape.
 
-from srcgrad.runtime import backend as _backend
-from srcgrad.runtime.primitives import PRIMITIVES as _PRIMITIVES  # noqa: F401
+    import srcgrad as sg
+    df = sg.grad(f)                 # generated adjoint code: inspect.getsource(df)
+
+    import srcgrad as torch         # the eager runtime speaks PyTorch's names
+    x = torch.ones(3, requires_grad=True)
+"""
+
+from srcgrad.api import *  # noqa: F403 -- compiler transforms: grad, value_and_grad, vjp, ...
+from srcgrad.eager import *  # noqa: F403 -- Tensor, factories, torch-named functions, grad modes, devices
+from srcgrad import testing  # noqa: F401,E402
 
 __version__ = "0.1.0"

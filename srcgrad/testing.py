@@ -1,0 +1,1 @@
+"""Derivative checkers (gradcheck): owned by the foundation work."""
