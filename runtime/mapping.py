@@ -10,11 +10,19 @@ Tables:
     NUMPY_FUNCTIONS   numpy function object -> adapter       (np.sin, np.linalg.solve, ...)
     METHODS           method name -> adapter(self, ...)       (ndarray and Tensor methods)
     ATTRIBUTES        attribute name -> adapter(self)         (x.T, x.shape, x.ndim, ...)
-    TORCH_FUNCTIONS   srcgrad/torch function name -> adapter  (torch.sin, torch.mm, torch.clamp, ...)
+    TENSOR_METHODS    METHODS with PyTorch's meaning where a name differs (repeat, transpose, var, std,
+                      max, min, size): the eager runtime's Tensor methods
+    TORCH_FUNCTIONS   srcgrad/torch function name -> adapter  (torch.sin, torch.mm, torch.clamp, ...);
+                      dotted names live in sub-namespaces: "linalg.inv", "nn.functional.pad"
+
+Conventions: adapters take arguments exactly as NumPy / PyTorch do (sequences for concatenate/cat/stack,
+`axis` or `dim`, `keepdims` or `keepdim`). Composites that return several values (split, chunk,
+slogdet, max(dim)) return tuples/namedtuples of single-output primitives.
 """
 
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import Any, Callable
 
 import numpy as np
@@ -123,6 +131,489 @@ def softplus_(x, beta=1.0, threshold=20.0):
     return P.softplus(x * beta) / beta if beta != 1.0 else P.softplus(x)
 
 
+def _dims(dims: Any) -> Any:
+    """A dims argument that may be an int, a list or a tuple -> int or tuple (what primitives take)."""
+    return tuple(dims) if isinstance(dims, (list, tuple)) else dims
+
+
+def _seq(arrays: Any) -> tuple:
+    """np.concatenate([a, b]) and torch.cat((a, b)) pass one sequence; primitives take *arrays."""
+    return tuple(arrays)
+
+
+def _flat(x):
+    return P.reshape(x, shape=(-1,))
+
+
+# ------------------------------------------------------------------------------------ reductions, more
+def prod_(x, axis=None, keepdims=False, *, dim=None, keepdim=False, dtype=None):
+    return P.prod(x, axis=_axis(axis, dim), keepdims=keepdims or keepdim)
+
+
+def var_(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, correction=None, dim=None,
+         keepdim=False):
+    """NumPy's var (ddof=0 unless given)."""
+    ddof = ddof if correction is None else correction
+    return P.var(x, axis=_axis(axis, dim), ddof=ddof, keepdims=keepdims or keepdim)
+
+
+def std_(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, correction=None, dim=None,
+         keepdim=False):
+    ddof = ddof if correction is None else correction
+    return P.std(x, axis=_axis(axis, dim), ddof=ddof, keepdims=keepdims or keepdim)
+
+
+def _torch_correction(unbiased: Any, correction: Any) -> Any:
+    if correction is not None:
+        return correction
+    return 1 if unbiased is None or unbiased else 0
+
+
+def var_torch(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """torch.var: unbiased (correction=1) by default, unlike NumPy."""
+    if isinstance(dim, bool):  # torch.var(x, False): the old positional `unbiased`
+        dim, unbiased = None, dim
+    return P.var(x, axis=_dims(dim), ddof=_torch_correction(unbiased, correction), keepdims=keepdim)
+
+
+def std_torch(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    return P.std(x, axis=_dims(dim), ddof=_torch_correction(unbiased, correction), keepdims=keepdim)
+
+
+def _vector_ord(ord: Any) -> Any:
+    if ord is None or ord == "fro":
+        return 2
+    if isinstance(ord, str):
+        raise NotImplementedError(f"norm ord={ord!r} is not supported (vector p-norms and 'fro' are)")
+    return ord
+
+
+def linalg_norm(x, ord=None, axis=None, keepdims=False, *, dim=None, keepdim=False):
+    """np.linalg.norm / torch.linalg.norm: vector norms, and the Frobenius norm of matrices.
+
+    Matrix norms other than Frobenius (ord 1, 2, inf, 'nuc' over two axes) are refused: they are not
+    elementwise p-norms, and answering with one would be silently wrong."""
+    axis = _axis(axis, dim)
+    keepdims = keepdims or keepdim
+    matrix = (isinstance(axis, tuple) and len(axis) == 2) or (axis is None and P.ndim(x) == 2)
+    if matrix and ord not in (None, "fro"):
+        raise NotImplementedError(f"matrix norm ord={ord!r} is not supported; only 'fro' (the default)")
+    if axis is None and ord is not None and not matrix and P.ndim(x) != 1:
+        raise ValueError("Improper number of dimensions to norm.")
+    return P.norm(x, ord=_vector_ord(ord), axis=axis, keepdims=keepdims)
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """torch.linalg.vector_norm: a p-norm over dim, all elements when dim is None."""
+    return P.norm(x, ord=_vector_ord(ord), axis=_axis(axis, dim), keepdims=keepdims or keepdim)
+
+
+def norm_torch(x, p="fro", dim=None, keepdim=False, dtype=None):
+    """Tensor.norm / torch.norm: the p-norm of all elements (or over dim), whatever the tensor's rank."""
+    return P.norm(x, ord=_vector_ord(p), axis=_dims(dim), keepdims=keepdim)
+
+
+def logsumexp_(x, axis=None, keepdims=False, *, dim=None, keepdim=False):
+    return P.logsumexp(x, axis=_axis(axis, dim), keepdims=keepdims or keepdim)
+
+
+def softmax_(x, dim=None, *, axis=None, dtype=None):
+    a = _axis(axis, dim)
+    return P.softmax(x, axis=-1 if a is None else a)
+
+
+def log_softmax_(x, dim=None, *, axis=None, dtype=None):
+    a = _axis(axis, dim)
+    return P.log_softmax(x, axis=-1 if a is None else a)
+
+
+def _cumulative(prim: Any, x: Any, axis: Any, dim: Any) -> Any:
+    a = _axis(axis, dim)
+    if a is None:  # NumPy: axis=None runs over the flattened array
+        return prim(_flat(x), axis=0)
+    return prim(x, axis=a)
+
+
+def cumsum_(x, axis=None, dtype=None, out=None, *, dim=None):
+    return _cumulative(P.cumsum, x, axis, dim)
+
+
+def cumprod_(x, axis=None, dtype=None, out=None, *, dim=None):
+    return _cumulative(P.cumprod, x, axis, dim)
+
+
+MaxResult = namedtuple("max", ["values", "indices"])
+MinResult = namedtuple("min", ["values", "indices"])
+
+
+def _is_dim(d: Any) -> bool:
+    return d is None or isinstance(d, (int, tuple, list))
+
+
+def max_torch(x, dim=None, keepdim=False, *, other=None):
+    """torch.max: max(x) -> value; max(x, dim) -> (values, indices); max(x, other) -> elementwise."""
+    if other is not None or not _is_dim(dim):
+        return P.maximum(x, dim if other is None else other)
+    if dim is None:
+        return P.max(x)
+    return MaxResult(P.max(x, axis=dim, keepdims=keepdim), P.argmax(x, axis=dim, keepdims=keepdim))
+
+
+def min_torch(x, dim=None, keepdim=False, *, other=None):
+    if other is not None or not _is_dim(dim):
+        return P.minimum(x, dim if other is None else other)
+    if dim is None:
+        return P.min(x)
+    return MinResult(P.min(x, axis=dim, keepdims=keepdim), P.argmin(x, axis=dim, keepdims=keepdim))
+
+
+def any_(x, axis=None, keepdims=False, *, dim=None, keepdim=False):
+    return P.any(x, axis=_axis(axis, dim), keepdims=keepdims or keepdim)
+
+
+def all_(x, axis=None, keepdims=False, *, dim=None, keepdim=False):
+    return P.all(x, axis=_axis(axis, dim), keepdims=keepdims or keepdim)
+
+
+# ----------------------------------------------------------------------------------- linear algebra
+def dot_(a, b):
+    """np.dot: scalars multiply, 1-d/2-d is matmul, N-d sums a's last axis with b's second-to-last."""
+    na, nb = P.ndim(a), P.ndim(b)
+    if na == 0 or nb == 0:
+        return P.multiply(a, b)
+    if na <= 2 and nb <= 2:
+        return P.matmul(a, b)
+    if nb == 1:
+        return P.matmul(a, b)
+    return tensordot_(a, b, axes=([na - 1], [nb - 2]))
+
+
+def outer_(a, b):
+    """np.outer / torch.outer: inputs are flattened first."""
+    return P.multiply(P.reshape(a, shape=(-1, 1)), P.reshape(b, shape=(1, -1)))
+
+
+def inner_(a, b):
+    """np.inner: sum over the last axes of both."""
+    if P.ndim(a) == 0 or P.ndim(b) == 0:
+        return P.multiply(a, b)
+    return tensordot_(a, b, axes=([P.ndim(a) - 1], [P.ndim(b) - 1]))
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def tensordot_(a, b, axes=2, *, dims=None):
+    """np.tensordot (torch.tensordot says dims): written as one einsum with explicit subscripts."""
+    if dims is not None:
+        axes = dims
+    na, nb = P.ndim(a), P.ndim(b)
+    if isinstance(axes, int):
+        ax_a, ax_b = list(range(na - axes, na)), list(range(axes))
+    else:
+        ax_a, ax_b = axes
+        ax_a = [ax_a] if isinstance(ax_a, int) else list(ax_a)
+        ax_b = [ax_b] if isinstance(ax_b, int) else list(ax_b)
+    ax_a, ax_b = [i % na for i in ax_a], [i % nb for i in ax_b]
+    sa = list(_LETTERS[:na])
+    sb = list(_LETTERS[na:na + nb])
+    for i, j in zip(ax_a, ax_b, strict=False):
+        sb[j] = sa[i]
+    out = [c for i, c in enumerate(sa) if i not in ax_a] + [c for j, c in enumerate(sb) if j not in ax_b]
+    return P.einsum(a, b, subscripts="".join(sa) + "," + "".join(sb) + "->" + "".join(out))
+
+
+def _explicit_subscripts(subscripts: str, operands: tuple) -> str:
+    """Expand '...' and add the implicit output ('ij,jk' -> 'ij,jk->ik'), so every subscript is a letter."""
+    subscripts = subscripts.replace(" ", "")
+    if "->" in subscripts:
+        lhs, rhs = subscripts.split("->")
+    else:
+        lhs, rhs = subscripts, None
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum: {len(terms)} subscripts for {len(operands)} operands")
+    used = set(c for c in subscripts if c.isalpha())
+    spare = [c for c in _LETTERS if c not in used]
+    n_ell = 0
+    for term, op in zip(terms, operands, strict=False):
+        if "..." in term:
+            n_ell = builtins_max(n_ell, P.ndim(op) - (len(term) - 3))
+    ell = "".join(spare[:n_ell])
+    new_terms = []
+    for term, op in zip(terms, operands, strict=False):
+        if "..." in term:
+            k = P.ndim(op) - (len(term) - 3)
+            term = term.replace("...", ell[n_ell - k:] if k else "")
+        new_terms.append(term)
+    if rhs is None:
+        counts = {c: "".join(new_terms).count(c) for c in set("".join(new_terms))}
+        rhs = ell + "".join(sorted(c for c in counts if counts[c] == 1 and c not in ell))
+    else:
+        rhs = rhs.replace("...", ell)
+    return ",".join(new_terms) + "->" + rhs
+
+
+def builtins_max(a: int, b: int) -> int:
+    return a if a >= b else b
+
+
+def einsum_(subscripts, *operands):
+    """np.einsum / torch.einsum (operands as varargs or one list)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    return P.einsum(*operands, subscripts=_explicit_subscripts(subscripts, operands))
+
+
+def mm_(a, b):
+    return P.matmul(a, b)
+
+
+def trace_(x, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    """np.trace: the sum of the diagonal (of the first two axes by default)."""
+    return P.sum(P.diagonal(x, offset=offset, axis1=axis1, axis2=axis2), axis=-1)
+
+
+def diagonal_(x, offset=0, axis1=0, axis2=1, *, dim1=None, dim2=None):
+    return P.diagonal(x, offset=offset, axis1=axis1 if dim1 is None else dim1,
+                      axis2=axis2 if dim2 is None else dim2)
+
+
+def diag_(x, k=0, *, diagonal=None):
+    """np.diag / torch.diag: 1-d -> a matrix with x on diagonal k; 2-d -> the diagonal k."""
+    if diagonal is not None:
+        k = diagonal
+    if P.ndim(x) == 2:
+        return P.diagonal(x, offset=k)
+    n = P.shape(x)[0]
+    m = n + (k if k >= 0 else -k)
+    rows = P.pad(P.reshape(x, shape=(n, 1)) * P.eye_like(x, n=n, m=n), pad_width=(
+        (builtins_max(-k, 0), builtins_max(k, 0)), (builtins_max(k, 0), builtins_max(-k, 0))))
+    return P.reshape(rows, shape=(m, m))
+
+
+def slogdet_(a):
+    """np.linalg.slogdet / torch.linalg.slogdet: (sign, logabsdet); only logabsdet carries a gradient."""
+    return SlogdetResult(P.slogdet_sign(a), P.logabsdet(a))
+
+
+SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
+
+
+def logdet_(a):
+    """torch.logdet: log det a (nan where det < 0)."""
+    return P.logabsdet(a) + P.log(P.slogdet_sign(a) * 1.0)
+
+
+def tril_(x, k=0, *, diagonal=None):
+    return P.tril(x, k=k if diagonal is None else diagonal)
+
+
+def triu_(x, k=0, *, diagonal=None):
+    return P.triu(x, k=k if diagonal is None else diagonal)
+
+
+# ----------------------------------------------------------------------------------------- shape, more
+def concatenate_(arrays, axis=0, out=None, dtype=None, *, dim=None):
+    """np.concatenate / torch.cat: one sequence; NumPy's axis=None flattens every array first."""
+    arrays = _seq(arrays)
+    a = axis if dim is None else dim
+    if a is None:
+        return P.concatenate(*[_flat(x) for x in arrays], axis=0)
+    return P.concatenate(*arrays, axis=a)
+
+
+def stack_(arrays, axis=0, out=None, dtype=None, *, dim=None):
+    return P.stack(*_seq(arrays), axis=axis if dim is None else dim)
+
+
+def vstack_(arrays):
+    arrays = [x if P.ndim(x) >= 2 else P.reshape(x, shape=(1, -1)) for x in _seq(arrays)]
+    return P.concatenate(*arrays, axis=0)
+
+
+def hstack_(arrays):
+    arrays = _seq(arrays)
+    return P.concatenate(*arrays, axis=0 if P.ndim(arrays[0]) == 1 else 1)
+
+
+def _split_at(x: Any, bounds: list, axis: int) -> list:
+    """Pieces of x between consecutive bounds along axis: each a getitem (split is no primitive)."""
+    lead = (slice(None),) * (axis % P.ndim(x))
+    pairs = zip(bounds[:-1], bounds[1:], strict=True)
+    return [P.getitem(x, index=lead + (slice(lo, hi),)) for lo, hi in pairs]
+
+
+def split_(x, indices_or_sections, axis=0):
+    """np.split: an int is a number of equal sections; a list gives the split indices."""
+    n = P.shape(x)[axis]
+    if isinstance(indices_or_sections, int):
+        k = indices_or_sections
+        if n % k:
+            raise ValueError("array split does not result in an equal division")
+        bounds = [i * (n // k) for i in range(k + 1)]
+    else:
+        bounds = [0] + [int(i) for i in indices_or_sections] + [n]
+    return _split_at(x, bounds, axis)
+
+
+def array_split_(x, indices_or_sections, axis=0):
+    """np.array_split: like split, but unequal sections are allowed (the first ones one longer)."""
+    n = P.shape(x)[axis]
+    if not isinstance(indices_or_sections, int):
+        return split_(x, indices_or_sections, axis)
+    k = indices_or_sections
+    q, r = divmod(n, k)
+    bounds = [0]
+    for i in range(k):
+        bounds.append(bounds[-1] + q + (1 if i < r else 0))
+    return _split_at(x, bounds, axis)
+
+
+def split_torch(x, split_size_or_sections, dim=0):
+    """torch.split / Tensor.split: an int is the size of each chunk (the last may be smaller); a list
+    gives the chunk sizes. (np.split's int means a number of sections: a different function.)"""
+    n = P.shape(x)[dim]
+    if isinstance(split_size_or_sections, int):
+        s = split_size_or_sections
+        bounds = list(range(0, n, s)) + [n]
+    else:
+        bounds = [0]
+        for s in split_size_or_sections:
+            bounds.append(bounds[-1] + int(s))
+        if bounds[-1] != n:
+            raise ValueError(f"split sizes {list(split_size_or_sections)} do not sum to {n}")
+    return tuple(_split_at(x, bounds, dim))
+
+
+def chunk_(x, chunks, dim=0):
+    """torch.chunk: pieces of size ceil(n / chunks)."""
+    n = P.shape(x)[dim]
+    size = -(-n // chunks)
+    return split_torch(x, size, dim)
+
+
+def flip_(x, axis=None, *, dims=None):
+    return P.flip(x, axis=_dims(axis if dims is None else dims))
+
+
+def roll_(x, shift=None, axis=None, *, shifts=None, dims=None):
+    s = shift if shifts is None else shifts
+    return P.roll(x, shift=_dims(s), axis=_dims(axis if dims is None else dims))
+
+
+def tile_(x, reps=None, *, dims=None):
+    reps = reps if dims is None else dims
+    return P.tile(x, reps=(reps,) if isinstance(reps, int) else tuple(reps))
+
+
+def repeat_(x, repeats, axis=None):
+    """np.repeat / ndarray.repeat: each element repeated (int repeats only)."""
+    if not isinstance(repeats, int):
+        raise NotImplementedError("repeat: only an int number of repeats is supported")
+    return P.repeat(x, repeats=repeats, axis=axis)
+
+
+def repeat_torch(x, *sizes):
+    """Tensor.repeat(*sizes): NumPy's tile, not NumPy's repeat."""
+    return P.tile(x, reps=_shape_arg(sizes))
+
+
+def repeat_interleave_(x, repeats, dim=None, *, output_size=None):
+    """torch.repeat_interleave: NumPy's repeat."""
+    return repeat_(x, repeats, dim)
+
+
+def pad_(x, pad_width, mode="constant", constant_values=0, **kw):
+    """np.pad, constant mode only (others are refused)."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad mode {mode!r} is not supported (only 'constant')")
+    if isinstance(constant_values, (tuple, list)):
+        raise NotImplementedError("pad: one constant value for all sides only")
+    return P.pad(x, pad_width=P.pad_pairs(pad_width, P.ndim(x)), value=constant_values)
+
+
+def pad_torch(x, pad, mode="constant", value=None):
+    """torch.nn.functional.pad: pairs start from the LAST dimension: (left, right, top, bottom, ...)."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad mode {mode!r} is not supported (only 'constant')")
+    n = P.ndim(x)
+    pairs = [(0, 0)] * n
+    for i in range(len(pad) // 2):
+        pairs[n - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return P.pad(x, pad_width=tuple(pairs), value=0.0 if value is None else value)
+
+
+def ravel_(x, order="C"):
+    return _flat(x)
+
+
+def flatten_(x, start_dim=0, end_dim=-1):
+    """ndarray.flatten() and torch's flatten(start_dim, end_dim)."""
+    if isinstance(start_dim, str):  # ndarray.flatten('C')
+        start_dim = 0
+    s = P.shape(x)
+    n = len(s)
+    if n == 0:
+        return P.reshape(x, shape=(1,))
+    a, b = start_dim % n, end_dim % n
+    size = 1
+    for d in s[a:b + 1]:
+        size *= d
+    return P.reshape(x, shape=tuple(s[:a]) + (size,) + tuple(s[b + 1:]))
+
+
+def expand_(x, *sizes):
+    """Tensor.expand(*sizes): -1 keeps that dimension."""
+    sizes = _shape_arg(sizes)
+    s = P.shape(x)
+    lead = len(sizes) - len(s)
+    target = tuple(s[i - lead] if n == -1 else n for i, n in enumerate(sizes))
+    return P.broadcast_to(x, shape=target)
+
+
+def expand_as_(x, other):
+    return P.broadcast_to(x, shape=P.shape(other))
+
+
+def reshape_as_(x, other):
+    return P.reshape(x, shape=P.shape(other))
+
+
+def moveaxis_(x, source, destination):
+    """np.moveaxis / torch.movedim: a permutation."""
+    n = P.ndim(x)
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    src, dst = [s % n for s in src], [d % n for d in dst]
+    rest = [i for i in range(n) if i not in src]
+    perm = [0] * n
+    for s, d in zip(src, dst, strict=False):
+        perm[d] = s
+    it = iter(rest)
+    for d in range(n):
+        if d not in dst:
+            perm[d] = next(it)
+    return P.transpose(x, axes=tuple(perm))
+
+
+def transpose_torch(x, dim0, dim1):
+    """Tensor.transpose / torch.transpose: swaps two dimensions (ndarray.transpose permutes)."""
+    return swap_axes(x, dim0, dim1)
+
+
+def size_torch(x, dim=None):
+    """Tensor.size(): the shape (torch calls it size); with dim, one extent."""
+    s = P.shape(x)
+    return s if dim is None else s[dim]
+
+
+def unsqueeze_(x, dim):
+    return P.expand_dims(x, axis=dim)
+
+
 # ============================================================================================ the tables
 NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     np.negative: P.neg, np.abs: P.abs, np.absolute: P.abs, np.sign: P.sign, np.exp: P.exp,
@@ -142,16 +633,40 @@ NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     np.logical_or: P.logical_or, np.logical_not: P.logical_not, np.isfinite: P.isfinite,
     np.shape: P.shape, np.size: P.size, np.ndim: P.ndim, np.zeros_like: P.zeros_like,
     np.ones_like: P.ones_like,
+    # reductions
+    np.prod: prod_, np.var: var_, np.std: std_, np.cumsum: cumsum_, np.cumprod: cumprod_,
+    np.any: any_, np.all: all_, np.linalg.norm: linalg_norm,
+    # linear algebra
+    np.matmul: P.matmul, np.dot: dot_, np.vdot: lambda a, b: P.sum(P.multiply(_flat(a), _flat(b))),
+    np.inner: inner_, np.outer: outer_, np.einsum: einsum_, np.tensordot: tensordot_,
+    np.trace: trace_, np.diagonal: diagonal_, np.diag: diag_, np.tril: tril_, np.triu: triu_,
+    np.linalg.inv: P.inv, np.linalg.solve: P.solve, np.linalg.det: P.det, np.linalg.slogdet: slogdet_,
+    np.linalg.cholesky: P.cholesky,
+    # shapes
+    np.concatenate: concatenate_, np.stack: stack_, np.vstack: vstack_, np.hstack: hstack_,
+    np.split: split_, np.array_split: array_split_, np.flip: flip_, np.roll: roll_, np.tile: tile_,
+    np.repeat: repeat_, np.pad: pad_, np.ravel: ravel_, np.moveaxis: moveaxis_,
 }
+for _name in ("concat", "permute_dims", "matrix_transpose"):  # NumPy 2 array-API aliases, where present
+    if hasattr(np, _name):
+        NUMPY_FUNCTIONS[getattr(np, _name)] = {"concat": concatenate_, "permute_dims": transpose_method,
+                                               "matrix_transpose": lambda x: swap_axes(x, -1, -2)}[_name]
+
 # Python's own builtins that users apply to arrays and floats
 BUILTINS: dict[Any, Adapter] = {abs: P.abs}
 
+# Methods with ndarray semantics, plus the Tensor-only names whose meaning nothing contradicts.
 METHODS: dict[str, Adapter] = {
     # ndarray and Tensor alike
     "sum": sum_, "mean": mean_, "max": max_, "min": min_, "argmax": argmax_, "argmin": argmin_,
+    "prod": prod_, "var": var_, "std": std_, "cumsum": cumsum_, "cumprod": cumprod_,
+    "any": any_, "all": all_,
     "reshape": reshape_method, "view": reshape_method, "transpose": transpose_method,
     "swapaxes": swap_axes, "squeeze": squeeze_, "clip": clip_, "astype": astype_,
-    "__abs__": P.abs, "__neg__": P.neg,
+    "dot": dot_, "trace": trace_, "diagonal": diagonal_, "flatten": flatten_, "ravel": ravel_,
+    "repeat": repeat_,
+    "__abs__": P.abs, "__neg__": P.neg, "__matmul__": P.matmul,
+    "__rmatmul__": lambda x, y: P.matmul(y, x),
     # Tensor (torch) spellings
     "abs": P.abs, "neg": P.neg, "sign": P.sign, "exp": P.exp, "expm1": P.expm1, "log": P.log,
     "log1p": P.log1p, "log2": P.log2, "log10": P.log10, "sqrt": P.sqrt, "square": P.square,
@@ -163,20 +678,51 @@ METHODS: dict[str, Adapter] = {
     "subtract": P.subtract, "mul": P.multiply, "multiply": P.multiply, "div": P.divide,
     "divide": P.divide, "true_divide": P.divide, "pow": power_, "maximum": P.maximum,
     "minimum": P.minimum, "atan2": P.arctan2, "arctan2": P.arctan2, "hypot": P.hypot,
-    "clamp": clip_, "t": t_, "permute": transpose_method, "unsqueeze": expand_dims_,
+    "clamp": clip_, "t": t_, "permute": transpose_method, "unsqueeze": unsqueeze_,
     "expand_dims": expand_dims_, "floor": P.floor, "ceil": P.ceil, "round": P.round,
     "eq": P.equal, "ne": P.not_equal, "lt": P.less, "le": P.less_equal, "gt": P.greater,
     "ge": P.greater_equal, "logical_not": P.logical_not,
+    "mm": mm_, "bmm": mm_, "matmul": P.matmul, "mv": mm_, "outer": outer_, "ger": outer_,
+    "inverse": P.inv, "det": P.det, "logdet": logdet_, "cholesky": P.cholesky,
+    "tril": tril_, "triu": triu_,
+    "norm": norm_torch, "softmax": softmax_, "log_softmax": log_softmax_, "logsumexp": logsumexp_,
+    "flip": flip_, "roll": roll_, "tile": tile_, "repeat_interleave": repeat_interleave_,
+    "split": split_torch, "chunk": chunk_, "expand": expand_, "expand_as": expand_as_,
+    "reshape_as": reshape_as_, "view_as": reshape_as_, "movedim": moveaxis_, "moveaxis": moveaxis_,
 }
+
+# Where a Tensor method means something else than the ndarray method of the same name, PyTorch wins
+# on Tensors. The eager runtime builds Tensor methods from TENSOR_METHODS; the compiler should use
+# TENSOR_METHODS for code that runs on Tensors and METHODS for code that runs on arrays.
+TENSOR_OVERRIDES: dict[str, Adapter] = {
+    "repeat": repeat_torch,         # Tensor.repeat is np.tile; ndarray.repeat is np.repeat
+    "transpose": transpose_torch,   # swaps two dims; ndarray.transpose(*axes) permutes
+    "var": var_torch,               # unbiased by default; ndarray.var has ddof=0
+    "std": std_torch,
+    "max": max_torch,               # max(dim) -> (values, indices); max(other) -> elementwise
+    "min": min_torch,
+    "size": size_torch,             # a method returning the shape; ndarray.size is an attribute
+    "dot": lambda a, b: P.matmul(a, b),  # 1-d only in torch
+}
+TENSOR_METHODS: dict[str, Adapter] = {**METHODS, **TENSOR_OVERRIDES}
 
 ATTRIBUTES: dict[str, Adapter] = {
     "T": t_, "mT": lambda x: swap_axes(x, -1, -2), "shape": P.shape, "ndim": P.ndim, "size": P.size,
 }
 
 TORCH_FUNCTIONS: dict[str, Adapter] = {
-    **{name: adapter for name, adapter in METHODS.items() if not name.startswith("__")},
+    **{name: adapter for name, adapter in TENSOR_METHODS.items() if not name.startswith("__")},
     "where": where_, "clip": clip_, "clamp": clip_, "softplus": softplus_,
     "broadcast_to": broadcast_to_, "zeros_like": P.zeros_like, "ones_like": P.ones_like,
+    "cat": concatenate_, "concat": concatenate_, "concatenate": concatenate_, "stack": stack_,
+    "einsum": einsum_, "tensordot": tensordot_, "diag": diag_, "numel": P.size,
+    "nn.functional.pad": pad_torch, "nn.functional.softmax": softmax_,
+    "nn.functional.log_softmax": log_softmax_, "nn.functional.relu": P.relu,
+    "nn.functional.sigmoid": P.sigmoid, "nn.functional.softplus": softplus_,
+    "linalg.inv": P.inv, "linalg.solve": P.solve, "linalg.det": P.det, "linalg.slogdet": slogdet_,
+    "linalg.cholesky": P.cholesky, "linalg.norm": linalg_norm, "linalg.vector_norm": vector_norm,
+    "linalg.matmul": P.matmul, "linalg.diagonal": lambda x, offset=0: P.diagonal(
+        x, offset=offset, axis1=-2, axis2=-1),
 }
 
 

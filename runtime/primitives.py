@@ -626,6 +626,284 @@ def _index_add(x, v, index=None):
     return out
 
 
+# ================================================================================== more reductions
+def _is_np_like(xp: Any) -> bool:
+    """NumPy and CuPy spell keyword arguments the NumPy way (ddof, axis1); the array API differs."""
+    return xp is np or getattr(xp, "__name__", "") == "cupy"
+
+
+def _moments(name: str, x: Any, axis: Any, ddof: Any, keepdims: bool) -> Any:
+    xp = array_ns(x)
+    if _is_np_like(xp):
+        return fn(xp, name)(x, axis=axis, ddof=ddof, keepdims=keepdims)
+    return fn(xp, name)(x, axis=axis, correction=ddof, keepdims=keepdims)
+
+
+@primitive
+def _var(x, axis=None, ddof=0, keepdims=False):
+    """Variance with NumPy's `ddof` (PyTorch's `correction`): sum((x - mean)^2) / (N - ddof)."""
+    if is_scalar(x):
+        return 0.0 * x
+    return _moments("var", x, axis, ddof, keepdims)
+
+
+@primitive
+def _std(x, axis=None, ddof=0, keepdims=False):
+    if is_scalar(x):
+        return 0.0 * x
+    return _moments("std", x, axis, ddof, keepdims)
+
+
+@primitive
+def _norm(x, ord=2, axis=None, keepdims=False):
+    """The vector p-norm over `axis` (all elements when None), like `torch.linalg.vector_norm`.
+
+    ord: any p > 0, inf or -inf. ord=2 over a matrix's two axes is the Frobenius norm. Matrix norms with
+    other orders are not vector norms; `mapping` refuses them rather than answer wrongly.
+    """
+    if is_scalar(x):
+        return builtins.abs(x) * 1.0
+    xp = array_ns(x)
+    a = builtins.abs(x)
+    if ord == 2:
+        return fn(xp, "sqrt")(fn(xp, "sum")(x * x, axis=axis, keepdims=keepdims))
+    if ord == 1:
+        return fn(xp, "sum")(a, axis=axis, keepdims=keepdims)
+    if ord == math.inf:
+        return fn(xp, "max")(a, axis=axis, keepdims=keepdims)
+    if ord == -math.inf:
+        return fn(xp, "min")(a, axis=axis, keepdims=keepdims)
+    if not ord > 0:
+        raise ValueError(f"norm: ord must be > 0, inf or -inf, got {ord!r}")
+    return fn(xp, "sum")(a ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
+
+
+def _logsumexp_impl(x: Any, axis: Any, keepdims: bool) -> Any:
+    xp = array_ns(x)
+    m = fn(xp, "max")(x, axis=axis, keepdims=True)
+    m = xp.where(fn(xp, "isfinite")(m), m, xp.zeros_like(m))  # all -inf: log(0) + 0 = -inf
+    out = fn(xp, "log")(fn(xp, "sum")(fn(xp, "exp")(x - m), axis=axis, keepdims=True)) + m
+    if keepdims:
+        return out
+    return fn(xp, "reshape")(out, tuple(n for i, n in enumerate(x.shape)
+                                       if i not in normalize_axis(axis, len(x.shape))))
+
+
+@primitive
+def _logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) computed as max + log(sum(exp(x - max))): no overflow."""
+    if is_scalar(x):
+        return x
+    return _logsumexp_impl(x, axis, keepdims)
+
+
+@primitive
+def _softmax(x, axis=-1):
+    xp = array_ns(x)
+    e = fn(xp, "exp")(x - fn(xp, "max")(x, axis=axis, keepdims=True))
+    return e / fn(xp, "sum")(e, axis=axis, keepdims=True)
+
+
+@primitive
+def _log_softmax(x, axis=-1):
+    return x - _logsumexp_impl(x, axis, True)
+
+
+@primitive
+def _cumsum(x, axis=0):
+    """Running sum along one axis (the mapping flattens first where NumPy's axis=None asks for it)."""
+    return fn(array_ns(x), "cumulative_sum", "cumsum")(x, axis=axis)
+
+
+@primitive
+def _cumprod(x, axis=0):
+    return fn(array_ns(x), "cumulative_prod", "cumprod")(x, axis=axis)
+
+
+# ================================================================================== linear algebra
+@primitive
+def _matmul(a, b):
+    """NumPy's matmul: 1-d operands are vectors, leading (batch) axes broadcast."""
+    return a @ b
+
+
+@primitive
+def _einsum(*operands, subscripts=None):
+    """einsum with explicit output (`'ij,jk->ik'`); the subscripts are static, the operands arrays."""
+    xp = common_namespace(*operands)
+    if xp is scalar_ns:
+        xp = np
+    return fn(xp, "einsum")(subscripts, *operands)
+
+
+def _diag_last(x: Any, axis1: int, axis2: int) -> Any:
+    """`x` with axis1 and axis2 moved to the end (in that order), the other axes kept in order."""
+    n = len(x.shape)
+    a1, a2 = axis1 % n, axis2 % n
+    perm = tuple(i for i in range(n) if i not in (a1, a2)) + (a1, a2)
+    return fn(array_ns(x), "permute_dims", "transpose")(x, perm)
+
+
+@primitive
+def _diagonal(x, offset=0, axis1=0, axis2=1):
+    """NumPy's diagonal: the diagonal becomes the last axis (returned as a copy, never a view)."""
+    xp = array_ns(x)
+    if _is_np_like(xp):
+        return xp.diagonal(x, offset, axis1, axis2).copy()
+    return fn(xp, "linalg.diagonal")(_diag_last(x, axis1, axis2), offset=offset)
+
+
+@primitive
+def _tril(x, k=0):
+    return fn(array_ns(x), "tril")(x, k=k)
+
+
+@primitive
+def _triu(x, k=0):
+    return fn(array_ns(x), "triu")(x, k=k)
+
+
+@primitive
+def _inv(a):
+    return fn(array_ns(a), "linalg.inv")(a)
+
+
+@primitive
+def _solve(a, b):
+    """Solve a @ x = b; b is a vector only when it is 1-d (NumPy 2 and array-API semantics)."""
+    return fn(common_namespace(a, b), "linalg.solve")(a, b)
+
+
+@primitive
+def _det(a):
+    return fn(array_ns(a), "linalg.det")(a)
+
+
+@primitive
+def _logabsdet(a):
+    """log|det a|: slogdet's differentiable half (its sign is the non-differentiable `slogdet_sign`)."""
+    return fn(array_ns(a), "linalg.slogdet")(a)[1]
+
+
+@nondiff
+def _slogdet_sign(a):
+    return fn(array_ns(a), "linalg.slogdet")(a)[0]
+
+
+@primitive
+def _cholesky(a):
+    """The lower Cholesky factor of a symmetric positive definite matrix (batched)."""
+    return fn(array_ns(a), "linalg.cholesky")(a)
+
+
+# ================================================================================== shape, more
+def _seq_ns(arrays: Any) -> Any:
+    xp = common_namespace(*arrays)
+    return np if xp is scalar_ns else xp
+
+
+@primitive
+def _concatenate(*arrays, axis=0):
+    return fn(_seq_ns(arrays), "concat", "concatenate")(list(arrays), axis=axis)
+
+
+@primitive
+def _stack(*arrays, axis=0):
+    xp = _seq_ns(arrays)
+    if xp is not np:
+        arrays = [xp.asarray(a) if is_scalar(a) else a for a in arrays]
+    return fn(xp, "stack")(list(arrays), axis=axis)
+
+
+@primitive
+def _flip(x, axis=None):
+    if is_scalar(x):
+        return x
+    return fn(array_ns(x), "flip")(x, axis=axis)
+
+
+@primitive
+def _roll(x, shift=0, axis=None):
+    return fn(array_ns(x), "roll")(x, shift, axis=axis)
+
+
+@primitive
+def _tile(x, reps=()):
+    """NumPy's tile (PyTorch's `Tensor.repeat`): the whole array repeated `reps[i]` times along axis i."""
+    xp = array_ns(x)
+    if is_scalar(x):
+        x = xp.asarray(x)
+    return fn(xp, "tile")(x, tuple(reps))
+
+
+@primitive
+def _repeat(x, repeats=1, axis=None):
+    """NumPy's repeat (PyTorch's `repeat_interleave`): each element `repeats` times; axis=None flattens.
+
+    `repeats` is one int: the vjp then folds the repeats with a reshape and a sum."""
+    xp = array_ns(x)
+    if is_scalar(x):
+        x = xp.asarray(x)
+    if not _is_np_like(xp) and axis is None:
+        x, axis = fn(xp, "reshape")(x, (-1,)), 0
+    return fn(xp, "repeat")(x, repeats, axis=axis)
+
+
+def pad_pairs(pad_width: Any, ndim: int) -> tuple:
+    """NumPy's pad_width spellings (n, (n,), (a, b), ((a0, b0), ...)) -> one (before, after) per axis."""
+    if isinstance(pad_width, int):
+        return ((pad_width, pad_width),) * ndim
+    pw = tuple(pad_width)
+    if pw and isinstance(pw[0], int):
+        pair = (pw[0], pw[0]) if len(pw) == 1 else (pw[0], pw[1])
+        return (pair,) * ndim
+    if len(pw) == 1:
+        return (tuple(pw[0]),) * ndim
+    return tuple((int(a), int(b)) for a, b in pw)
+
+
+@primitive
+def _pad(x, pad_width=0, value=0.0):
+    """Constant padding: `pad_width` as NumPy spells it, `value` the fill (static, not differentiated)."""
+    xp = array_ns(x)
+    pairs = pad_pairs(pad_width, len(x.shape))
+    if _is_np_like(xp):
+        return xp.pad(x, pairs, mode="constant", constant_values=value)
+    shape = tuple(a + n + b for (a, b), n in zip(pairs, x.shape, strict=False))
+    out = xp.full(shape, value, dtype=x.dtype, device=x.device)
+    out[tuple(slice(a, a + n) for (a, _), n in zip(pairs, x.shape, strict=False))] = x
+    return out
+
+
+# ================================================================================ non-differentiable, more
+@nondiff
+def _any(x, axis=None, keepdims=False):
+    if is_scalar(x):
+        return bool(x)
+    return fn(array_ns(x), "any")(x, axis=axis, keepdims=keepdims)
+
+
+@nondiff
+def _all(x, axis=None, keepdims=False):
+    if is_scalar(x):
+        return bool(x)
+    return fn(array_ns(x), "all")(x, axis=axis, keepdims=keepdims)
+
+
+@nondiff
+def _eye_like(x, n=None, m=None, k=0):
+    """An (n, m) identity (ones on diagonal k) with x's namespace, float dtype and device: a constant."""
+    xp = array_ns(x)
+    dtype = x.dtype if hasattr(x, "dtype") and getattr(x.dtype, "kind", "f") == "f" else None
+    if xp is np:
+        return np.eye(n, m, k, dtype=dtype or np.float64)
+    if _is_np_like(xp):
+        return xp.eye(n, m, k, dtype=dtype)
+    if dtype is None or not str(dtype).startswith("float"):
+        dtype = xp.float64
+    return xp.eye(n, m, k=k, dtype=dtype, device=x.device)
+
+
 # Export every primitive under its own name (`sin`, `sum`, `max`, ...) for the rule table and the
 # compiler. Done last, so the implementations above keep seeing Python's builtins.
 globals().update(PRIMITIVES)
