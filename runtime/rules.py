@@ -12,21 +12,37 @@ rule follows one format, which the compiler parses from this file's source:
     jvp lambda:  lambda t, ans, <args>, <static kwargs with defaults>: <tangent of the output>
 
 `g` is the output cotangent, `t` the tangent of the one argument the lambda belongs to, `ans` the
-primal output. A vjp result has the shape of its argument (broadcasting is summed away with `sum_to`);
-a jvp result has the shape of `ans`. The total tangent is the sum over the arguments that have one.
-Rule bodies use only primitives (exported by `primitives`), Python operators and the shape helpers
-below, so they run on any namespace and are themselves differentiable: the second derivative is the
-rule applied to itself.
+primal output.
+
+Variadic primitives (`concatenate(*arrays, axis=0)`, `stack`, `einsum(*operands, subscripts=...)`) are
+declared with `variadic=True` and ONE lambda in each list, which receives all the positional arguments
+as `*xs` and the index of the argument it differentiates as the keyword-only `argnum`:
+
+    defrule("concatenate", variadic=True,
+            vjp=[lambda g, ans, *xs, argnum, axis=0: ...],
+            jvp=[lambda t, ans, *xs, argnum, axis=0: ...])
+
+`Rule.vjp_for(i)` / `Rule.jvp_for(i)` hide the difference: they return the rule for argument i (None
+where it has none) with the signature `(g_or_t, ans, *args, **static_kwargs)` in both cases.
+
+A vjp result has the shape of its argument (broadcasting is summed away with `sum_to`); a jvp result
+has the shape of `ans`. The total tangent is the sum over the arguments that have one. Rule bodies
+use only primitives (exported by `primitives`), Python operators and the shape helpers below, so
+they run on any namespace and are themselves differentiable: the second derivative is the rule
+applied to itself.
 """
 
 from __future__ import annotations
 
+import builtins
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .backend import is_scalar
 from .primitives import *  # noqa: F403 -- the rule bodies are written in primitives
-from .primitives import PRIMITIVES
+from .primitives import PRIMITIVES, pad_pairs
 
 
 @dataclass(frozen=True)
@@ -36,17 +52,33 @@ class Rule:
     name: str
     vjp: tuple[Callable[..., Any] | None, ...]
     jvp: tuple[Callable[..., Any] | None, ...]
+    variadic: bool = False
+
+    def vjp_for(self, argnum: int) -> Callable[..., Any] | None:
+        """The vjp rule of positional argument `argnum`: `(g, ans, *args, **kwargs) -> cotangent`."""
+        return self._for(self.vjp, argnum)
+
+    def jvp_for(self, argnum: int) -> Callable[..., Any] | None:
+        """The jvp rule of positional argument `argnum`: `(t, ans, *args, **kwargs) -> output tangent`."""
+        return self._for(self.jvp, argnum)
+
+    def _for(self, rules: tuple, argnum: int) -> Callable[..., Any] | None:
+        if self.variadic:
+            return None if rules[0] is None else functools.partial(rules[0], argnum=argnum)
+        return rules[argnum] if argnum < len(rules) else None
 
 
 RULES: dict[str, Rule] = {}
 
 
-def defrule(name: str, vjp: list, jvp: list) -> None:
+def defrule(name: str, vjp: list, jvp: list, variadic: bool = False) -> None:
     if name not in PRIMITIVES:
         raise KeyError(f"rule for unknown primitive {name!r}")
     if len(vjp) != len(jvp):
         raise ValueError(f"{name}: vjp and jvp lists must have one entry per positional argument")
-    RULES[name] = Rule(name, tuple(vjp), tuple(jvp))
+    if variadic and len(vjp) != 1:
+        raise ValueError(f"{name}: a variadic rule has one lambda taking *xs and argnum")
+    RULES[name] = Rule(name, tuple(vjp), tuple(jvp), variadic)
 
 
 # ------------------------------------------------------------------------------ shape helpers (no rules)
@@ -253,6 +285,83 @@ defrule("min",
         jvp=[lambda t, ans, x, axis=None, keepdims=False: sum(t * argmax_share(
             x, keep(ans, x, axis, keepdims), axis), axis=axis, keepdims=keepdims)])
 
+defrule("prod",
+        vjp=[lambda g, ans, x, axis=None, keepdims=False: keep(g, x, axis, keepdims) * prod_others(x, axis)],
+        jvp=[lambda t, ans, x, axis=None, keepdims=False: sum(t * prod_others(x, axis), axis=axis,
+                                                              keepdims=keepdims)])
+defrule("var",
+        vjp=[lambda g, ans, x, axis=None, ddof=0, keepdims=False: keep(g, x, axis, keepdims) * 2.0 * (
+            x - mean(x, axis=axis, keepdims=True)) / (count(x, axis) - ddof)],
+        jvp=[lambda t, ans, x, axis=None, ddof=0, keepdims=False: sum(t * 2.0 * (
+            x - mean(x, axis=axis, keepdims=True)), axis=axis, keepdims=keepdims) / (count(x, axis) - ddof)])
+defrule("std",
+        vjp=[lambda g, ans, x, axis=None, ddof=0, keepdims=False: keep(g / ans, x, axis, keepdims) * (
+            x - mean(x, axis=axis, keepdims=True)) / (count(x, axis) - ddof)],
+        jvp=[lambda t, ans, x, axis=None, ddof=0, keepdims=False: sum(t * (
+            x - mean(x, axis=axis, keepdims=True)), axis=axis, keepdims=keepdims) / (
+            ans * (count(x, axis) - ddof))])
+defrule("norm",
+        vjp=[lambda g, ans, x, ord=2, axis=None, keepdims=False: keep(g, x, axis, keepdims) * norm_partial(
+            x, keep(ans, x, axis, keepdims), ord, axis)],
+        jvp=[lambda t, ans, x, ord=2, axis=None, keepdims=False: sum(t * norm_partial(
+            x, keep(ans, x, axis, keepdims), ord, axis), axis=axis, keepdims=keepdims)])
+defrule("logsumexp",
+        vjp=[lambda g, ans, x, axis=None, keepdims=False: keep(g, x, axis, keepdims) * exp(
+            x - keep(ans, x, axis, keepdims))],
+        jvp=[lambda t, ans, x, axis=None, keepdims=False: sum(t * exp(x - keep(ans, x, axis, keepdims)),
+                                                              axis=axis, keepdims=keepdims)])
+defrule("softmax",
+        vjp=[lambda g, ans, x, axis=-1: ans * (g - sum(g * ans, axis=axis, keepdims=True))],
+        jvp=[lambda t, ans, x, axis=-1: ans * (t - sum(t * ans, axis=axis, keepdims=True))])
+defrule("log_softmax",
+        vjp=[lambda g, ans, x, axis=-1: g - exp(ans) * sum(g, axis=axis, keepdims=True)],
+        jvp=[lambda t, ans, x, axis=-1: t - sum(exp(ans) * t, axis=axis, keepdims=True)])
+defrule("cumsum",
+        vjp=[lambda g, ans, x, axis=0: reverse_cumsum(g, axis)],
+        jvp=[lambda t, ans, x, axis=0: cumsum(t, axis=axis)])
+defrule("cumprod",
+        vjp=[lambda g, ans, x, axis=0: cumprod_vjp(g, ans, x, axis)],
+        jvp=[lambda t, ans, x, axis=0: cumprod_jvp(t, ans, x, axis)])
+
+# ========================================================================================= linear algebra
+defrule("matmul",
+        vjp=[lambda g, ans, a, b: matmul_vjp_a(g, a, b),
+             lambda g, ans, a, b: matmul_vjp_b(g, a, b)],
+        jvp=[lambda t, ans, a, b: matmul(t, b),
+             lambda t, ans, a, b: matmul(a, t)])
+defrule("einsum", variadic=True,
+        vjp=[lambda g, ans, *xs, argnum, subscripts=None: einsum_vjp(g, xs, argnum, subscripts)],
+        jvp=[lambda t, ans, *xs, argnum, subscripts=None: einsum(
+            *replace_at(xs, argnum, t), subscripts=subscripts)])
+defrule("diagonal",
+        vjp=[lambda g, ans, x, offset=0, axis1=0, axis2=1: undiagonal(g, x, offset, axis1, axis2)],
+        jvp=[lambda t, ans, x, offset=0, axis1=0, axis2=1: diagonal(t, offset=offset, axis1=axis1,
+                                                                    axis2=axis2)])
+defrule("tril",
+        vjp=[lambda g, ans, x, k=0: tril(g, k=k)],
+        jvp=[lambda t, ans, x, k=0: tril(t, k=k)])
+defrule("triu",
+        vjp=[lambda g, ans, x, k=0: triu(g, k=k)],
+        jvp=[lambda t, ans, x, k=0: triu(t, k=k)])
+defrule("inv",
+        vjp=[lambda g, ans, a: -matmul(matmul(mT(ans), g), mT(ans))],
+        jvp=[lambda t, ans, a: -matmul(matmul(ans, t), ans)])
+defrule("solve",
+        vjp=[lambda g, ans, a, b: unbroadcast(-matmul(solve(mT(a), as_column(g, b)),
+                                                      mT(as_column(ans, b))), a),
+             lambda g, ans, a, b: unbroadcast(from_column(solve(mT(a), as_column(g, b)), b), b)],
+        jvp=[lambda t, ans, a, b: -from_column(solve(a, matmul(t, as_column(ans, b))), b),
+             lambda t, ans, a, b: from_column(solve(a, as_column(t, b)), b)])
+defrule("det",
+        vjp=[lambda g, ans, a: expand_dims(g * ans, axis=(-2, -1)) * mT(inv(a))],
+        jvp=[lambda t, ans, a: ans * trace_last(solve(a, t))])
+defrule("logabsdet",
+        vjp=[lambda g, ans, a: expand_dims(g, axis=(-2, -1)) * mT(inv(a))],
+        jvp=[lambda t, ans, a: trace_last(solve(a, t))])
+defrule("cholesky",
+        vjp=[lambda g, ans, a: cholesky_vjp(g, ans)],
+        jvp=[lambda t, ans, a: matmul(ans, phi(matmul(matmul(inv(ans), sym(t)), mT(inv(ans)))))])
+
 # ================================================================================= shapes and broadcasting
 defrule("reshape",
         vjp=[lambda g, ans, x, shape=None: reshape(g, shape=shape_of(x))],
@@ -272,6 +381,28 @@ defrule("squeeze",
 defrule("transpose",
         vjp=[lambda g, ans, x, axes=None: transpose(g, axes=inverse_permutation(axes, ndim(x)))],
         jvp=[lambda t, ans, x, axes=None: transpose(t, axes=axes)])
+defrule("concatenate", variadic=True,
+        vjp=[lambda g, ans, *xs, argnum, axis=0: getitem(g, index=concat_index(xs, argnum, axis))],
+        jvp=[lambda t, ans, *xs, argnum, axis=0: pad(t, pad_width=concat_pads(xs, argnum, axis))])
+defrule("stack", variadic=True,
+        vjp=[lambda g, ans, *xs, argnum, axis=0: getitem(g, index=stack_index(ans, argnum, axis))],
+        jvp=[lambda t, ans, *xs, argnum, axis=0: pad(expand_dims(t, axis=axis % ndim(ans)),
+                                                     pad_width=stack_pads(ans, argnum, axis))])
+defrule("flip",
+        vjp=[lambda g, ans, x, axis=None: flip(g, axis=axis)],
+        jvp=[lambda t, ans, x, axis=None: flip(t, axis=axis)])
+defrule("roll",
+        vjp=[lambda g, ans, x, shift=0, axis=None: roll(g, shift=negated(shift), axis=axis)],
+        jvp=[lambda t, ans, x, shift=0, axis=None: roll(t, shift=shift, axis=axis)])
+defrule("tile",
+        vjp=[lambda g, ans, x, reps=(): untile(g, x, reps)],
+        jvp=[lambda t, ans, x, reps=(): tile(t, reps=reps)])
+defrule("repeat",
+        vjp=[lambda g, ans, x, repeats=1, axis=None: unrepeat(g, x, repeats, axis)],
+        jvp=[lambda t, ans, x, repeats=1, axis=None: repeat(t, repeats=repeats, axis=axis)])
+defrule("pad",
+        vjp=[lambda g, ans, x, pad_width=0, value=0.0: getitem(g, index=unpad_index(x, pad_width))],
+        jvp=[lambda t, ans, x, pad_width=0, value=0.0: pad(t, pad_width=pad_width, value=0.0)])
 defrule("getitem",
         vjp=[lambda g, ans, x, index=None: index_add(zeros_like(x), g, index=index)],
         jvp=[lambda t, ans, x, index=None: getitem(t, index=index)])
@@ -312,3 +443,250 @@ def argmax_share(x: Any, extreme: Any, axis: Any) -> Any:
     """The share of a max/min reduction's cotangent each element gets: ties split the gradient evenly."""
     hit = where(x == extreme, 1.0 + 0.0 * x, 0.0 * x)
     return hit / sum(hit, axis=axis, keepdims=True)
+
+
+def prod_others(x: Any, axis: Any) -> Any:
+    """d prod(x)/dx: the product of the other elements of each reduced group, exact with zeros.
+
+    Without zeros this is prod/x. With zeros (one or several) it is the product of the exclusive prefix
+    and suffix products, from cumprod along the reduced axes flattened into one; cumprod's own rule is
+    exact with zeros, so the second derivative is exact too."""
+    if is_scalar(x):
+        return 1.0
+    if not has_zero(x):
+        return prod(x, axis=axis, keepdims=True) / x
+    nd = ndim(x)
+    axes = normalize_axis(axis, nd)
+    rest = tuple(i for i in range(nd) if i not in axes)
+    perm = rest + axes
+    xs = shape_of(x)
+    moved = reshape(transpose(x, axes=perm), shape=tuple(xs[i] for i in rest) + (-1,))
+    ones = ones_like(getitem(moved, index=(Ellipsis, slice(0, 1))))
+    before = cumprod(concatenate(ones, getitem(moved, index=(Ellipsis, slice(0, -1))), axis=-1), axis=-1)
+    after = flip(cumprod(concatenate(ones, getitem(flip(moved, axis=-1), index=(Ellipsis, slice(0, -1))),
+                                     axis=-1), axis=-1), axis=-1)
+    others = reshape(before * after, shape=tuple(xs[i] for i in perm))
+    return transpose(others, axes=inverse_permutation(perm, nd))
+
+
+def has_zero(x: Any) -> bool:
+    return bool(any(equal(x, 0.0)))
+
+
+def reverse_cumsum(g: Any, axis: int) -> Any:
+    """out[i] = sum_{k >= i} g[k]: the adjoint of cumsum."""
+    return flip(cumsum(flip(g, axis=axis), axis=axis), axis=axis)
+
+
+def to_last(x: Any, axis: int) -> Any:
+    nd = ndim(x)
+    a = axis % nd
+    return transpose(x, axes=tuple(i for i in range(nd) if i != a) + (a,))
+
+
+def from_last(y: Any, axis: int) -> Any:
+    nd = ndim(y)
+    a = axis % nd
+    return transpose(y, axes=inverse_permutation(tuple(i for i in range(nd) if i != a) + (a,), nd))
+
+
+def cumprod_matrix(x: Any, axis: int) -> Any:
+    """E[..., i, k] = d cumprod(x)[k] / d x[i] = prod_{j <= k, j != i} x[j] for i <= k, else 0,
+    with `axis` moved last. O(n^2): used only when x has zeros, where dividing by x is impossible."""
+    xm = to_last(x, axis)
+    n = shape_of(xm)[-1]
+    eye = eye_like(x, n=n, m=n)
+    rows = expand_dims(xm, axis=-2) * (1.0 - eye) + eye  # row i: x with x[i] replaced by 1
+    return triu(cumprod(rows, axis=-1))
+
+
+def cumprod_vjp(g: Any, ans: Any, x: Any, axis: int) -> Any:
+    if not has_zero(x):
+        return reverse_cumsum(g * ans, axis) / x
+    e = cumprod_matrix(x, axis)
+    return from_last(sum(e * expand_dims(to_last(g, axis), axis=-2), axis=-1), axis)
+
+
+def cumprod_jvp(t: Any, ans: Any, x: Any, axis: int) -> Any:
+    if not has_zero(x):
+        return ans * cumsum(t / x, axis=axis)
+    e = cumprod_matrix(x, axis)
+    return from_last(sum(e * expand_dims(to_last(t, axis), axis=-1), axis=-2), axis)
+
+
+def safe_divisor(d: Any) -> Any:
+    """d with zeros replaced by ones: for 0/0 cases whose limit the rule defines as 0."""
+    return where(equal(d, 0.0), 1.0, d)
+
+
+def norm_partial(x: Any, n: Any, ord: Any, axis: Any) -> Any:
+    """d norm(x)/dx for each element, `n` the norm with reduced axes kept. At a zero vector the
+    (sub)gradient is taken as 0, as PyTorch does."""
+    if ord == 2:
+        return x / safe_divisor(n)
+    if ord == 1:
+        return sign(x)
+    if ord == math.inf or ord == -math.inf:
+        return sign(x) * argmax_share(abs(x), n, axis)
+    return sign(x) * (abs(x) / safe_divisor(n)) ** (ord - 1.0)
+
+
+def mT(x: Any) -> Any:
+    """Swap the last two axes (matrix transpose, batched)."""
+    nd = ndim(x)
+    return transpose(x, axes=tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+
+def matmul_vjp_a(g: Any, a: Any, b: Any) -> Any:
+    na, nb = ndim(a), ndim(b)
+    if na == 1 and nb == 1:
+        return g * b
+    if na == 1:  # a (k,), b (..., k, n), g (..., n)
+        return unbroadcast(squeeze(matmul(b, expand_dims(g, axis=-1)), axis=-1), a)
+    if nb == 1:  # a (..., m, k), b (k,), g (..., m)
+        return unbroadcast(expand_dims(g, axis=-1) * b, a)
+    return unbroadcast(matmul(g, mT(b)), a)
+
+
+def matmul_vjp_b(g: Any, a: Any, b: Any) -> Any:
+    na, nb = ndim(a), ndim(b)
+    if na == 1 and nb == 1:
+        return g * a
+    if nb == 1:  # a (..., m, k), b (k,), g (..., m)
+        return unbroadcast(squeeze(matmul(expand_dims(g, axis=-2), a), axis=-2), b)
+    if na == 1:  # a (k,), b (..., k, n), g (..., n)
+        return unbroadcast(expand_dims(a, axis=-1) * expand_dims(g, axis=-2), b)
+    return unbroadcast(matmul(mT(a), g), b)
+
+
+def replace_at(xs: tuple, i: int, value: Any) -> tuple:
+    return xs[:i] + (value,) + xs[i + 1:]
+
+
+def einsum_vjp(g: Any, xs: tuple, i: int, subscripts: str) -> Any:
+    """The cotangent of operand i: g contracted with the other operands onto operand i's subscripts.
+
+    Letters that only operand i has (summed inside it alone) are broadcast back afterwards. A letter
+    repeated inside operand i (a diagonal, 'ii->i') is refused: use `diagonal`/`trace` for that."""
+    lhs, out = subscripts.split("->")
+    terms = lhs.split(",")
+    mine = terms[i]
+    if len(set(mine)) != len(mine):
+        raise NotImplementedError(f"einsum gradient with a repeated index in {mine!r}; use diagonal/trace")
+    others = [term for j, term in enumerate(terms) if j != i]
+    seen = set(out) | set("".join(others))
+    kept = "".join(c for c in mine if c in seen)
+    rest = [x for j, x in enumerate(xs) if j != i]
+    r = einsum(g, *rest, subscripts=",".join([out] + others) + "->" + kept)
+    if kept != mine:
+        xs_shape = shape_of(xs[i])
+        kept_shape_ = tuple(n if c in seen else 1 for c, n in zip(mine, xs_shape, strict=True))
+        r = broadcast_to(reshape(r, shape=kept_shape_), shape=xs_shape)
+    return unbroadcast(r, xs[i])
+
+
+def undiagonal(g: Any, x: Any, offset: int, axis1: int, axis2: int) -> Any:
+    """The adjoint of diagonal: g written onto the diagonal `offset` of a zero array shaped like x."""
+    nd = ndim(x)
+    a1, a2 = axis1 % nd, axis2 % nd
+    perm = tuple(i for i in range(nd) if i not in (a1, a2)) + (a1, a2)
+    xs = shape_of(x)
+    n, m, length = xs[a1], xs[a2], shape_of(g)[-1]
+    r0, c0 = builtins.max(-offset, 0), builtins.max(offset, 0)
+    placed = expand_dims(g, axis=-1) * eye_like(x, n=length, m=m, k=c0)  # (..., length, m)
+    rows = pad(placed, pad_width=((0, 0),) * (nd - 2) + ((r0, n - length - r0), (0, 0)))
+    return transpose(rows, axes=inverse_permutation(perm, nd))
+
+
+def trace_last(x: Any) -> Any:
+    return sum(diagonal(x, axis1=-2, axis2=-1), axis=-1)
+
+
+def as_column(v: Any, b: Any) -> Any:
+    """solve's right-hand side as matrices: a 1-d b (a vector) becomes one column."""
+    return expand_dims(v, axis=-1) if ndim(b) == 1 else v
+
+
+def from_column(v: Any, b: Any) -> Any:
+    """Undo `as_column`."""
+    return squeeze(v, axis=-1) if ndim(b) == 1 else v
+
+
+def sym(x: Any) -> Any:
+    return 0.5 * (x + mT(x))
+
+
+def phi(x: Any) -> Any:
+    """The lower triangle with the diagonal halved."""
+    return 0.5 * (tril(x) + tril(x, k=-1))
+
+
+def cholesky_vjp(g: Any, L: Any) -> Any:
+    """Cholesky's adjoint for a symmetric input (the gradient is symmetric, as in PyTorch and JAX):
+    S = L^-T phi(L^T g) L^-1, returned symmetrized. The jvp symmetrizes its tangent the same way, so
+    both agree with finite differences along symmetric perturbations."""
+    linv = inv(L)
+    s = matmul(matmul(mT(linv), phi(matmul(mT(L), g))), linv)
+    return sym(s)
+
+
+def axis_index(nd: int, axis: int, item: Any) -> tuple:
+    return (slice(None),) * (axis % nd) + (item,)
+
+
+def concat_index(xs: tuple, i: int, axis: int) -> tuple:
+    """Where operand i sits in concatenate's output along axis."""
+    nd = ndim(xs[i])
+    a = axis % nd
+    start = builtins.sum(shape_of(x)[a] for x in xs[:i])
+    return axis_index(nd, a, slice(start, start + shape_of(xs[i])[a]))
+
+
+def concat_pads(xs: tuple, i: int, axis: int) -> tuple:
+    nd = ndim(xs[i])
+    a = axis % nd
+    before = builtins.sum(shape_of(x)[a] for x in xs[:i])
+    after = builtins.sum(shape_of(x)[a] for x in xs[i + 1:])
+    return tuple((before, after) if d == a else (0, 0) for d in range(nd))
+
+
+def stack_index(ans: Any, i: int, axis: int) -> tuple:
+    return axis_index(ndim(ans), axis, i)
+
+
+def stack_pads(ans: Any, i: int, axis: int) -> tuple:
+    nd = ndim(ans)
+    a = axis % nd
+    k = shape_of(ans)[a]
+    return tuple((i, k - 1 - i) if d == a else (0, 0) for d in range(nd))
+
+
+def negated(shift: Any) -> Any:
+    return tuple(-s for s in shift) if isinstance(shift, (tuple, list)) else -shift
+
+
+def untile(g: Any, x: Any, reps: Any) -> Any:
+    """The adjoint of tile: fold g into (r0, n0, r1, n1, ...) and sum the repeat axes."""
+    xs = shape_of(x)
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    d = builtins.max(len(xs), len(reps))
+    xs_ = (1,) * (d - len(xs)) + tuple(xs)
+    reps = (1,) * (d - len(reps)) + reps
+    folded = reshape(g, shape=tuple(v for pair in zip(reps, xs_, strict=False) for v in pair))
+    return reshape(sum(folded, axis=tuple(range(0, 2 * d, 2))), shape=xs)
+
+
+def unrepeat(g: Any, x: Any, repeats: int, axis: Any) -> Any:
+    """The adjoint of repeat: each run of `repeats` copies summed back into its element."""
+    xs = shape_of(x)
+    if axis is None:
+        return reshape(sum(reshape(g, shape=(-1, repeats)), axis=-1), shape=xs)
+    a = axis % len(xs)
+    folded = reshape(g, shape=tuple(xs[:a]) + (xs[a], repeats) + tuple(xs[a + 1:]))
+    return sum(folded, axis=a + 1)
+
+
+def unpad_index(x: Any, pad_width: Any) -> tuple:
+    xs = shape_of(x)
+    pairs = pad_pairs(pad_width, len(xs))
+    return tuple(slice(p[0], p[0] + n) for p, n in zip(pairs, xs, strict=False))
