@@ -1,0 +1,671 @@
+"""The eager tape: graph nodes, the backward engine, and grad mode.
+
+A Tensor produced by a recorded operation points at a `Node` (its `grad_fn`). A node remembers what the
+derivative rule of its primitive needs (the input arrays, the output array, the static keyword
+arguments) and an edge per positional input: `(node, output_nr)` of the tensor it came from, or None
+when that input needs no gradient. Leaves that require grad end at an `AccumulateGrad` node, which adds
+the incoming gradient into `leaf.grad`.
+
+`backward` is micrograd's algorithm with dependency counts instead of recursion (graphs from long loops
+are deep): count how many edges point at each reachable node, then sweep from the roots, handing a
+node's summed cotangent to its rule once every consumer has contributed.
+
+The rules are `rules.RULES[name].vjp`, the same table the compiler reads. Normally they run on raw
+arrays; under `create_graph=True` they run on Tensors, so the backward pass is itself recorded and can
+be differentiated again.
+"""
+
+from __future__ import annotations
+
+import dis
+import functools
+import threading
+import weakref
+from typing import Any, Callable, Iterable, Sequence
+
+from .primitives import PRIMITIVES
+from .rules import RULES
+
+
+# ================================================================================================ grad mode
+class _GradMode(threading.local):
+    """Per-thread switch, as in PyTorch: a no_grad block in one thread leaves others recording."""
+
+    enabled = True
+    inference = False
+
+
+_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    return _mode.enabled
+
+
+def is_inference_mode_enabled() -> bool:
+    return _mode.inference
+
+
+class _ModeContext:
+    """A context manager that is also a decorator (`@no_grad()` and `@no_grad`), restoring the previous
+    mode on exit even when the block raises."""
+
+    _target = True
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # `@no_grad` without parentheses: the class is called with the function itself
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]) and not kwargs:
+            return cls()(args[0])
+        return super().__new__(cls)
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[bool, bool]] = []
+
+    def _apply(self) -> None:
+        _mode.enabled = self._target
+
+    def __enter__(self) -> None:
+        self._saved.append((_mode.enabled, _mode.inference))
+        self._apply()
+
+    def __exit__(self, *exc: Any) -> None:
+        _mode.enabled, _mode.inference = self._saved.pop()
+
+    def __call__(self, fn: Callable) -> Callable:
+        ctx_type, ctx_args = type(self), self._ctor_args()
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with ctx_type(*ctx_args):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    def _ctor_args(self) -> tuple:
+        return ()
+
+    def clone(self) -> "_ModeContext":
+        return type(self)(*self._ctor_args())
+
+
+class no_grad(_ModeContext):
+    """Operations inside do not record a graph: results have no grad_fn and do not require grad."""
+
+    _target = False
+
+
+class enable_grad(_ModeContext):
+    """Re-enables recording inside a no_grad block."""
+
+    _target = True
+
+
+class set_grad_enabled(_ModeContext):
+    """`set_grad_enabled(False)` switches recording off at once (function form) or for a `with` block."""
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__()
+        self._target = bool(mode)
+        self._prev = (_mode.enabled, _mode.inference)
+        _mode.enabled = self._target
+
+    def __enter__(self) -> None:
+        self._saved.append(self._prev)  # the mode before construction, which already switched it
+
+    def _ctor_args(self) -> tuple:
+        return (self._target,)
+
+
+class inference_mode(_ModeContext):
+    """Like no_grad (srcgrad has no separate inference tensors); `inference_mode(False)` is a no-op."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and callable(args[0]) and not isinstance(args[0], bool) and not kwargs:
+            return cls()(args[0])
+        return object.__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        super().__init__()
+        self.mode = bool(mode)
+
+    def _apply(self) -> None:
+        if self.mode:
+            _mode.enabled = False
+            _mode.inference = True
+
+    def _ctor_args(self) -> tuple:
+        return (self.mode,)
+
+
+# ==================================================================================================== nodes
+SECOND_BACKWARD = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after they "
+    "have already been freed). Saved intermediate values of the graph are freed when you call "
+    ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the graph "
+    "a second time or if you need to access saved tensors after calling backward.")
+
+
+class Node:
+    """Base of every grad_fn: edges to the nodes of its inputs, and optional gradient hooks."""
+
+    __slots__ = ("edges", "hooks", "__weakref__")
+    n_outputs = 1
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple(e if e is not None else (None, 0) for e in self.edges)
+
+    def register_hook(self, hook: Callable) -> "RemovableHandle":
+        """`hook(grad_inputs, grad_outputs)` after this node ran (PyTorch's Node.register_hook)."""
+        return _add_hook(self, ("post", hook))
+
+    def register_prehook(self, hook: Callable) -> "RemovableHandle":
+        """`hook(grad_outputs)` before this node runs; may return replacement gradients."""
+        return _add_hook(self, ("pre", hook))
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+    def apply(self, g: Any, create_graph: bool) -> Sequence[Any]:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Drop saved values once backward has used them (unless retain_graph)."""
+
+
+def _add_hook(node: Node, entry: tuple) -> "RemovableHandle":
+    if node.hooks is None:
+        node.hooks = []
+    node.hooks.append(entry)
+    return RemovableHandle(node.hooks, entry)
+
+
+class RemovableHandle:
+    """Returned by register_hook: `handle.remove()` unregisters the hook."""
+
+    __slots__ = ("_list", "_entry")
+
+    def __init__(self, hooks: list, entry: Any) -> None:
+        self._list, self._entry = hooks, entry
+
+    def remove(self) -> None:
+        try:
+            self._list.remove(self._entry)
+        except ValueError:
+            pass
+
+    def __enter__(self) -> "RemovableHandle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+class _Freed:
+    """Stands in for a saved array after backward freed it: its shape and dtype stay readable (rules
+    that only need a shape, like add's or sum's, still work a second time, as in PyTorch); any use of its
+    values raises PyTorch's "backward through the graph a second time" error."""
+
+    __slots__ = ("shape", "dtype")
+    __array_ufunc__ = None
+    __array_function__ = None
+
+    def __init__(self, a: Any) -> None:
+        self.shape, self.dtype = tuple(a.shape), a.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(SECOND_BACKWARD)
+
+    __array_namespace__ = _fail
+    __array__ = _fail
+    __getitem__ = _fail
+    __bool__ = _fail
+    __float__ = _fail
+    for _op in ("add", "sub", "mul", "truediv", "pow", "matmul", "gt", "lt", "ge", "le", "neg", "abs",
+                "floordiv", "mod"):
+        locals()[f"__{_op}__"] = _fail
+        locals()[f"__r{_op}__"] = _fail
+    del _op
+
+    def __eq__(self, other: Any) -> Any:  # noqa: D105 -- comparisons need the values too
+        raise RuntimeError(SECOND_BACKWARD)
+
+    __ne__ = __eq__
+    __hash__ = object.__hash__
+
+
+def _free(v: Any) -> Any:
+    return _Freed(v) if hasattr(v, "shape") else v
+
+
+def _param_uses(rule_fns: Iterable[Callable | None]) -> frozenset[str]:
+    """The parameter names the vjp lambdas of a rule read: decides which saved inputs are checked for
+    in-place modification (a rule that never reads `ans` does not care if the output changes later)."""
+    used: set[str] = set()
+    for f in rule_fns:
+        if f is None:
+            continue
+        code = f.__code__
+        params = set(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+        for ins in dis.get_instructions(f):
+            if ins.opname.startswith(("LOAD_FAST", "LOAD_DEREF")):
+                names = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)
+                used.update(n for n in names if n in params)
+    return frozenset(used)
+
+
+class PrimNode(Node):
+    """The grad_fn of one primitive call. Subclassed once per primitive so that `type(node).__name__`
+    is PyTorch's name (SinBackward0, MulBackward0, ...); the subclass carries the rule."""
+
+    __slots__ = ("args", "kwargs", "ans", "vcs", "vers")
+    prim: Any = None
+    vjps: tuple = ()
+    variadic = False
+    uses_ans = True
+    uses_arg: tuple = ()   # per positional parameter: does some vjp read it?
+    param_names: tuple = ()
+
+    def __init__(self, edges: tuple, args: tuple, kwargs: dict, ans: Any, vcs: tuple, vers: tuple) -> None:
+        self.edges = edges
+        self.hooks = None
+        self.args = args
+        self.kwargs = kwargs
+        self.ans = ans
+        self.vcs = vcs      # version counters of the tensor arguments and, last, of the output
+        self.vers = vers    # their values when the operation ran
+
+    def _check_versions(self) -> None:
+        for i, (vc, v) in enumerate(zip(self.vcs, self.vers)):
+            if vc is not None and vc[0] != v:
+                if i == len(self.vcs) - 1:
+                    which = f"output 0 of {self.name()}"
+                else:
+                    e = self.edges[i]
+                    which = (f"output {e[1]} of {e[0].name()}" if e is not None
+                             and type(e[0]) is not AccumulateGrad else "a leaf tensor")
+                a = self.ans if i == len(self.vcs) - 1 else self.args[i]
+                desc = f"[{getattr(a, 'dtype', type(a).__name__)} tensor of shape {list(getattr(a, 'shape', ()))}]"
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an "
+                    f"inplace operation: {desc}, which is {which}, is at version {vc[0]}; expected "
+                    f"version {v} instead. It was saved by {self.name()} for its backward. Hint: clone() "
+                    "the tensor before modifying it in place.")
+
+    def apply(self, g: Any, create_graph: bool) -> Sequence[Any]:
+        if self.args is None:
+            raise RuntimeError(SECOND_BACKWARD)
+        self._check_versions()
+        args, ans = self.args, self.ans
+        if create_graph:
+            args, ans = self._graph_values()
+        kwargs = self.kwargs
+        vjps = self.vjps
+        if self.variadic:  # one lambda for all arguments, told which one by `argnum`
+            f = vjps[0]
+            return [None if e is None or f is None else f(g, ans, *args, argnum=i, **kwargs)
+                    for i, e in enumerate(self.edges)]
+        out = []
+        for i, e in enumerate(self.edges):
+            f = vjps[i] if e is not None and i < len(vjps) else None
+            out.append(None if f is None else f(g, ans, *args, **kwargs))
+        return out
+
+    def _graph_values(self) -> tuple[tuple, Any]:
+        """Tensors standing for the saved values, wired into the graph, so the rule is recorded."""
+        from .tensor import Tensor  # noqa: PLC0415 -- tensor imports this module
+
+        vals = []
+        for a, e in zip(self.args, self.edges):
+            if e is None:
+                vals.append(Tensor._wrap(a) if hasattr(a, "shape") else a)
+            elif type(e[0]) is AccumulateGrad:
+                vals.append(e[0].variable)
+            else:
+                vals.append(Tensor._wrap(a, True, e))
+        return tuple(vals), Tensor._wrap(self.ans, True, (self, 0))
+
+    def release(self) -> None:
+        self.args = tuple(_free(a) for a in self.args)
+        self.ans = _free(self.ans)
+
+    @property
+    def saved_tensors_freed(self) -> bool:
+        return self.args is None or any(type(a) is _Freed for a in self.args)
+
+
+class AccumulateGrad(Node):
+    """The end of a leaf's edge: adds the incoming gradient into `variable.grad`."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable: Any) -> None:
+        self.edges = ()
+        self.hooks = None
+        self.variable = variable
+
+    def apply(self, g: Any, create_graph: bool) -> Sequence[Any]:
+        accumulate(self.variable, g, create_graph)
+        return ()
+
+
+def accumulate(var: Any, g: Any, create_graph: bool) -> None:
+    """leaf.grad += g, casting to the leaf's dtype. The first gradient is copied so that `.grad` never
+    aliases a user's array or another leaf's gradient (add passes one cotangent to both inputs)."""
+    from .tensor import Tensor  # noqa: PLC0415
+
+    if var._hooks:
+        for h in var._hooks:
+            r = h(g if isinstance(g, Tensor) else Tensor._wrap(g))
+            if r is not None:
+                g = r if create_graph else (r._array if isinstance(r, Tensor) else r)
+    if create_graph:
+        if not isinstance(g, Tensor):
+            g = Tensor._wrap(g)
+        if g.dtype != var.dtype:
+            g = g.to(var.dtype)
+        var.grad = g if var.grad is None else var.grad + g
+        return
+    if isinstance(g, Tensor):
+        g = g._array
+    arr = var._array
+    if getattr(g, "shape", ()) != arr.shape:
+        raise RuntimeError(f"Function AccumulateGrad returned an invalid gradient: got shape "
+                           f"{list(getattr(g, 'shape', ()))}, expected {list(arr.shape)}")
+    if g.dtype != arr.dtype:
+        g = g.astype(arr.dtype)
+    old = var.grad
+    if old is None:
+        var.grad = Tensor._wrap(g.copy() if hasattr(g, "copy") else g)
+    else:
+        old._array = old._array + g
+        old._vc[0] += 1
+
+
+class FunctionNode(Node):
+    """The grad_fn of a custom `autograd.Function` (and of compiled functions): its backward is user code
+    that receives and returns Tensors."""
+
+    __slots__ = ("ctx", "fn_cls", "n_out", "__dict__")
+
+    def name(self) -> str:
+        return f"{self.fn_cls.__name__}Backward"
+
+    @property
+    def n_outputs(self) -> int:  # type: ignore[override]
+        return self.n_out
+
+    def apply(self, g: Any, create_graph: bool) -> Sequence[Any]:
+        from .tensor import Tensor  # noqa: PLC0415
+
+        grads = g if isinstance(g, list) else [g]
+        ctx = self.ctx
+        if ctx is None:
+            raise RuntimeError(SECOND_BACKWARD)
+        gt = []
+        for i, gi in enumerate(grads):
+            if gi is None:
+                gi = ctx._zeros[i]()
+            gt.append(gi if isinstance(gi, Tensor) else Tensor._wrap(gi))
+        with set_grad_enabled(create_graph):
+            res = self.fn_cls.backward(ctx, *gt)
+        if not isinstance(res, tuple):
+            res = (res,)
+        out = []
+        for e, r in zip(self.edges, res):
+            if e is None or r is None:
+                out.append(None)
+            elif create_graph:
+                out.append(r if isinstance(r, Tensor) else Tensor._wrap(r))
+            else:
+                out.append(r._array if isinstance(r, Tensor) else r)
+        out.extend([None] * (len(self.edges) - len(out)))
+        return out
+
+    def release(self) -> None:
+        if self.ctx is not None:
+            self.ctx._release()
+
+
+# ---------------------------------------------------------------------------------------- node classes
+NODE_NAMES = {
+    "neg": "NegBackward0", "abs": "AbsBackward0", "exp": "ExpBackward0", "expm1": "Expm1Backward0",
+    "log": "LogBackward0", "log1p": "Log1PBackward0", "log2": "Log2Backward0", "log10": "Log10Backward0",
+    "sqrt": "SqrtBackward0", "square": "PowBackward0", "reciprocal": "ReciprocalBackward0",
+    "sin": "SinBackward0", "cos": "CosBackward0", "tan": "TanBackward0", "arcsin": "AsinBackward0",
+    "arccos": "AcosBackward0", "arctan": "AtanBackward0", "sinh": "SinhBackward0",
+    "cosh": "CoshBackward0", "tanh": "TanhBackward0", "arcsinh": "AsinhBackward0",
+    "arccosh": "AcoshBackward0", "arctanh": "AtanhBackward0", "sigmoid": "SigmoidBackward0",
+    "relu": "ReluBackward0", "softplus": "SoftplusBackward0", "erf": "ErfBackward0",
+    "astype": "ToCopyBackward0", "add": "AddBackward0", "subtract": "SubBackward0",
+    "multiply": "MulBackward0", "divide": "DivBackward0", "power": "PowBackward0",
+    "maximum": "MaximumBackward0", "minimum": "MinimumBackward0", "arctan2": "Atan2Backward0",
+    "hypot": "HypotBackward0", "where": "WhereBackward0", "clip": "ClampBackward1",
+    "sum": "SumBackward0", "mean": "MeanBackward0", "prod": "ProdBackward0", "max": "MaxBackward1",
+    "min": "MinBackward1", "reshape": "ViewBackward0", "broadcast_to": "ExpandBackward0",
+    "sum_to": "SumBackward1", "expand_dims": "UnsqueezeBackward0", "squeeze": "SqueezeBackward0",
+    "transpose": "PermuteBackward0", "getitem": "IndexBackward0", "index_update": "CopySlices",
+    "index_add": "IndexPutBackward0", "matmul": "MmBackward0", "norm": "LinalgVectorNormBackward0",
+    "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0",
+    "logsumexp": "LogsumexpBackward0", "var": "VarBackward0", "std": "StdBackward0",
+    "cumsum": "CumsumBackward0", "cumprod": "CumprodBackward0", "concatenate": "CatBackward0",
+    "stack": "StackBackward0", "einsum": "EinsumBackward0", "diagonal": "DiagonalBackward0",
+    "tril": "TrilBackward0", "triu": "TriuBackward0", "inv": "LinalgInvExBackward0",
+    "solve": "LinalgSolveExBackward0", "det": "LinalgDetBackward0",
+    "logabsdet": "LinalgSlogdetBackward0", "cholesky": "LinalgCholeskyExBackward0",
+    "flip": "FlipBackward0", "roll": "RollBackward0", "tile": "RepeatBackward0",
+    "repeat": "RepeatInterleaveBackward0", "pad": "ConstantPadNdBackward0",
+}
+
+_NODE_CLASSES: dict[str, type] = {}
+
+
+def _camel(name: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in name.split("_")) + "Backward0"
+
+
+def node_class(prim_name: str, variant: str | None = None) -> type:
+    """The PrimNode subclass for a primitive (created on first use, so primitives added later work)."""
+    key = prim_name if variant is None else variant
+    cls = _NODE_CLASSES.get(key)
+    if cls is None:
+        rule = RULES.get(prim_name)
+        if rule is None:
+            raise RuntimeError(f"srcgrad: primitive {prim_name!r} has no derivative rule in rules.RULES; "
+                               "it cannot be differentiated (use .detach() or no_grad() around it)")
+        name = variant or NODE_NAMES.get(prim_name) or _camel(prim_name)
+        uses = _param_uses(rule.vjp)
+        impl = PRIMITIVES[prim_name].impl
+        code = impl.__code__
+        pos = code.co_varnames[:code.co_argcount]
+        cls = type(name, (PrimNode,), {
+            "__slots__": (), "prim": PRIMITIVES[prim_name], "vjps": rule.vjp, "uses_ans": "ans" in uses,
+            "param_names": pos, "__module__": __name__, "variadic": rule.variadic,
+            "uses_arg": tuple(p in uses for p in pos) if pos else (True,),
+        })
+        _NODE_CLASSES[key] = cls
+    return cls
+
+
+# ================================================================================================== engine
+def _collect(roots: Iterable[Node]) -> dict[Node, int]:
+    """How many edges point at each node reachable from `roots` (roots start at 0)."""
+    deps: dict[Node, int] = {}
+    stack = []
+    for r in roots:
+        if r not in deps:
+            deps[r] = 0
+            stack.append(r)
+    while stack:
+        n = stack.pop()
+        for e in n.edges:
+            if e is not None:
+                m = e[0]
+                if m in deps:
+                    deps[m] += 1
+                else:
+                    deps[m] = 1
+                    stack.append(m)
+    return deps
+
+
+def _useful(roots: list[Node], deps: dict[Node, int], targets: set[Node]) -> set[Node]:
+    """The nodes from which some target can be reached: the others need not run at all."""
+    order = []
+    left = dict(deps)
+    ready = [r for r in dict.fromkeys(roots) if left[r] == 0]
+    while ready:
+        n = ready.pop()
+        order.append(n)
+        for e in n.edges:
+            if e is not None:
+                m = e[0]
+                left[m] -= 1
+                if left[m] == 0:
+                    ready.append(m)
+    useful: set[Node] = set()
+    for n in reversed(order):
+        if n in targets or any(e is not None and e[0] in useful for e in n.edges):
+            useful.add(n)
+    return useful
+
+
+def _add(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def run_backward(roots: Sequence[tuple[tuple, Any]], retain_graph: bool, create_graph: bool,
+                 targets: Sequence[tuple] | None = None, accumulate_leaves: bool = True) -> dict:
+    """Propagate gradients from `roots` (pairs of an edge `(node, nr)` and its gradient).
+
+    accumulate_leaves: add into `.grad` of leaves (tensor.backward); autograd.grad passes False and gets
+    the gradients of `targets` (edges) back in a dict instead.
+    Returns {target edge: gradient}.
+    """
+    from . import profiler as _prof  # noqa: PLC0415
+
+    root_nodes = [e[0] for e, _ in roots]
+    deps = _collect(root_nodes)
+    buf: dict[Node, Any] = {}
+    for (node, nr), g in roots:
+        if node.n_outputs == 1:
+            buf[node] = _add(buf.get(node), g)
+        else:
+            lst = buf.setdefault(node, [None] * node.n_outputs)
+            lst[nr] = _add(lst[nr], g)
+    target_nodes: dict[Node, list] = {}
+    if targets is not None:
+        for e in targets:
+            target_nodes.setdefault(e[0], []).append(e[1])
+    useful = _useful(root_nodes, deps, set(target_nodes)) if targets is not None else None
+    captured: dict[tuple, Any] = {}
+    profiling = _prof._ACTIVE is not None
+    prev_mode = _mode.enabled
+    _mode.enabled = create_graph
+    try:
+        ready = [r for r in dict.fromkeys(root_nodes) if deps[r] == 0]
+        while ready:
+            n = ready.pop()
+            g = buf.pop(n, None)
+            if g is not None and (useful is None or n in useful):
+                if n.hooks:
+                    g = _run_prehooks(n, g)
+                if n in target_nodes:
+                    for nr in target_nodes[n]:
+                        captured[(n, nr)] = g if n.n_outputs == 1 else g[nr]
+                if type(n) is AccumulateGrad:
+                    if accumulate_leaves and (targets is None or n in target_nodes):
+                        if profiling:
+                            with _prof.record_function("AccumulateGrad"):
+                                n.apply(g, create_graph)
+                        else:
+                            n.apply(g, create_graph)
+                    continue
+                if useful is not None and not any(e is not None and e[0] in useful for e in n.edges):
+                    grads = ()
+                elif profiling:
+                    with _prof.record_function(n.name()):
+                        grads = n.apply(g, create_graph)
+                else:
+                    grads = n.apply(g, create_graph)
+                if n.hooks:
+                    _run_posthooks(n, grads, g)
+                if not retain_graph:
+                    n.release()
+                for e, gi in zip(n.edges, grads):
+                    if e is None or gi is None:
+                        continue
+                    m = e[0]
+                    if m.n_outputs == 1:
+                        old = buf.get(m)
+                        buf[m] = gi if old is None else old + gi
+                    else:
+                        lst = buf.setdefault(m, [None] * m.n_outputs)
+                        lst[e[1]] = _add(lst[e[1]], gi)
+            elif not retain_graph and g is not None:
+                n.release()
+            for e in n.edges:
+                if e is not None:
+                    m = e[0]
+                    d = deps[m] - 1
+                    deps[m] = d
+                    if d == 0:
+                        ready.append(m)
+    finally:
+        _mode.enabled = prev_mode
+    return captured
+
+
+def _run_prehooks(n: Node, g: Any) -> Any:
+    from .tensor import Tensor  # noqa: PLC0415
+
+    for kind, hook in list(n.hooks):
+        if kind == "tensor":   # a Tensor.register_hook on a non-leaf: (output_nr, fn)
+            nr, fn = hook
+            cur = g if n.n_outputs == 1 else g[nr]
+            if cur is None:
+                continue
+            r = fn(cur if isinstance(cur, Tensor) else Tensor._wrap(cur))
+            if r is not None:
+                r = r if isinstance(cur, Tensor) else (r._array if isinstance(r, Tensor) else r)
+                if n.n_outputs == 1:
+                    g = r
+                else:
+                    g[nr] = r
+        elif kind == "pre":
+            r = hook(tuple(_as_tensor(x) for x in (g if isinstance(g, list) else [g])))
+            if r is not None:
+                r = [x._array if isinstance(x, Tensor) and not isinstance(g, Tensor) else x for x in r]
+                g = r if isinstance(g, list) else r[0]
+    return g
+
+
+def _run_posthooks(n: Node, grads: Sequence[Any], g: Any) -> None:
+    for kind, hook in list(n.hooks):
+        if kind == "post":
+            hook(tuple(_as_tensor(x) for x in grads), tuple(_as_tensor(x) for x in
+                                                              (g if isinstance(g, list) else [g])))
+
+
+def _as_tensor(x: Any) -> Any:
+    from .tensor import Tensor  # noqa: PLC0415
+
+    return x if x is None or isinstance(x, Tensor) else Tensor._wrap(x)

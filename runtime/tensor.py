@@ -1,0 +1,1443 @@
+"""The eager Tensor: a backend array plus the bookkeeping of a dynamic tape.
+
+A Tensor holds `_array` (a NumPy or CuPy array), `requires_grad`, `grad`, its place in the graph (`_edge`:
+`(grad_fn, output_nr)`, None for leaves) and a version counter shared with `detach()`ed views. It has no
+arithmetic of its own: every operation is a primitive (`runtime.primitives`), reached through the
+adapter tables of `runtime.mapping`. A primitive that receives a Tensor calls `_trace`, which runs the
+primitive on the raw arrays and, when some input requires grad, records a node whose backward is the
+primitive's rule from `runtime.rules`. So the Tensor API is generated from those tables, not written
+op by op.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import weakref
+from collections import namedtuple
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from . import backend as B
+from . import mapping as M
+from . import primitives as P
+from . import profiler as _prof
+from .autograd import (
+    AccumulateGrad,
+    FunctionNode,
+    RemovableHandle,
+    _mode,
+    no_grad,
+    node_class,
+    run_backward,
+)
+from .primitives import register_trace_type
+from .tensor_repr import format_tensor
+
+
+# ===================================================================================================== dtypes
+class dtype:
+    """A tensor element type. Wraps a NumPy dtype (reachable as `.dtype`, which NumPy and CuPy accept
+    anywhere a dtype is expected) under PyTorch's name."""
+
+    __slots__ = ("name", "np", "is_floating_point", "is_complex", "itemsize", "is_signed")
+
+    def __init__(self, name: str, npd: Any) -> None:
+        self.name = name
+        self.np = np.dtype(npd)
+        self.is_floating_point = self.np.kind == "f"
+        self.is_complex = self.np.kind == "c"
+        self.is_signed = self.np.kind in "fic"
+        self.itemsize = self.np.itemsize
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.np
+
+    def __repr__(self) -> str:
+        return f"srcgrad.{self.name}"
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, dtype):
+            return self.np == other.np
+        try:
+            return self.np == np.dtype(other)
+        except TypeError:
+            return False
+
+    def __hash__(self) -> int:
+        return hash(self.np)
+
+    def __reduce__(self) -> Any:
+        return (_dtype_by_name, (self.name,))
+
+
+float16 = half = dtype("float16", np.float16)
+float32 = dtype("float32", np.float32)
+float64 = double = dtype("float64", np.float64)
+int8 = dtype("int8", np.int8)
+int16 = short = dtype("int16", np.int16)
+int32 = dtype("int32", np.int32)
+int64 = long = dtype("int64", np.int64)
+uint8 = dtype("uint8", np.uint8)
+bool_ = dtype("bool", np.bool_)
+complex64 = cfloat = dtype("complex64", np.complex64)
+complex128 = cdouble = dtype("complex128", np.complex128)
+_DTYPES = {d.np: d for d in (float16, float32, float64, int8, int16, int32, int64, uint8, bool_,
+                             complex64, complex128)}
+_DTYPES_BY_NAME = {d.name: d for d in _DTYPES.values()}
+_F64 = np.dtype(np.float64)
+_default_float = np.dtype(np.float32)
+
+
+def _dtype_by_name(name: str) -> dtype:
+    return _DTYPES_BY_NAME[name]
+
+
+def to_dtype(d: Any) -> dtype:
+    """srcgrad dtype for a NumPy dtype (or anything np.dtype accepts)."""
+    npd = np.dtype(d.np if isinstance(d, dtype) else d)
+    out = _DTYPES.get(npd)
+    if out is None:
+        out = dtype(npd.name, npd)
+        _DTYPES[npd] = out
+    return out
+
+
+def np_dtype(d: Any) -> np.dtype | None:
+    """The NumPy dtype a user's dtype argument means: Python `float` is float64, as in PyTorch."""
+    if d is None:
+        return None
+    if isinstance(d, dtype):
+        return d.np
+    if d is float:
+        return _F64
+    if d is int:
+        return np.dtype(np.int64)
+    if d is builtins.bool:
+        return np.dtype(np.bool_)
+    return np.dtype(d)
+
+
+def set_default_dtype(d: Any) -> None:
+    """The dtype of tensors made from Python floats (float32 unless changed, as in PyTorch)."""
+    global _default_float
+    npd = np_dtype(d)
+    if npd.kind != "f":
+        raise TypeError(f"only floating-point types are supported as the default type, got {d}")
+    _default_float = npd
+
+
+def get_default_dtype() -> dtype:
+    return to_dtype(_default_float)
+
+
+# ===================================================================================================== devices
+class device:
+    """`device('cpu')`, `device('cuda')`, `device('cuda:1')`, `device('cuda', 0)`."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type: Any, index: int | None = None) -> None:  # noqa: A002 -- torch's name
+        if isinstance(type, device):
+            self.type, self.index = type.type, type.index
+            return
+        kind, idx = B.parse_device(type)
+        self.type, self.index = kind, idx if index is None else index
+
+    def __repr__(self) -> str:
+        return f"device(type='{self.type}')" if self.index is None else \
+            f"device(type='{self.type}', index={self.index})"
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+
+_CPU = device("cpu")
+
+
+def _device_of(a: Any) -> device:
+    if B.is_cupy(a):
+        return device("cuda", a.device.id)
+    return _CPU
+
+
+class _Cuda:
+    """`srcgrad.cuda`: is_available, device_count, synchronize, manual_seed."""
+
+    @staticmethod
+    def is_available() -> bool:
+        return B.cuda_is_available()
+
+    @staticmethod
+    def device_count() -> int:
+        return B.cuda_device_count()
+
+    @staticmethod
+    def synchronize(device: Any = None) -> None:  # noqa: ARG004
+        cp = B.require_cuda()
+        cp.cuda.runtime.deviceSynchronize()
+
+    @staticmethod
+    def current_device() -> int:
+        return B.require_cuda().cuda.runtime.getDevice()
+
+    @staticmethod
+    def manual_seed(seed: int) -> None:
+        cp = B.cupy_module()
+        if cp is not None and B.cuda_is_available():
+            cp.random.seed(seed)
+
+    manual_seed_all = manual_seed
+
+
+cuda = _Cuda()
+
+
+# ============================================================================================ the trace handler
+def _is_array(x: Any) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
+_PLAIN = (tuple, int, float, builtins.bool, list, type(None), str)
+
+
+def _fix_float(raw: Sequence[Any], out: Any) -> Any:
+    """NumPy computes int / int and int * 2.5 in float64; PyTorch gives the default dtype unless a
+    float64 tensor took part."""
+    for a in raw:
+        if getattr(a, "dtype", None) is _F64 or (isinstance(a, np.generic) and a.dtype == _F64):
+            return out
+    return out.astype(_default_float)
+
+
+def _trace(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
+    """Called by every primitive that receives a Tensor: run it on the arrays; record it if needed."""
+    if _prof._ACTIVE is not None:
+        return _prof.traced_call(prim, args, kwargs, _trace_inner)
+    return _trace_inner(prim, args, kwargs)
+
+
+def _trace_inner(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
+    raw = []
+    rg = False
+    for a in args:
+        if isinstance(a, Tensor):
+            raw.append(a._array)
+            if a._rg:
+                rg = True
+        else:
+            raw.append(a)
+    out = prim.impl(*raw, **kwargs)
+    if type(out) in _PLAIN:  # shapes, sizes, Python booleans: not tensors
+        return out
+    if out.dtype is _F64 and _default_float is not _F64:
+        out = _fix_float(raw, out)
+    if rg and _mode.enabled and prim.differentiable:
+        return _record(prim, args, raw, kwargs, out)
+    t = Tensor.__new__(Tensor)
+    t._array = out
+    t._rg = False
+    t._grad = None
+    t._edge = None
+    t._acc = None
+    t._vc = [0]
+    t._hooks = None
+    t._retains = False
+    return t
+
+
+_VARIANT_PRIMS: dict[str, Callable[[tuple, dict], str]] = {}
+
+
+def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any) -> "Tensor":
+    cls = _NODE_CLS.get(prim)
+    if cls is None:
+        variant = _VARIANT_PRIMS.get(prim.name)
+        if variant is not None:
+            cls = node_class(prim.name, variant(raw, kwargs))
+        else:
+            cls = _NODE_CLS[prim] = node_class(prim.name)
+    uses = cls.uses_arg
+    nu = len(uses)
+    edges = []
+    vcs = []
+    vers = []
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor):
+            if a._rg:
+                e = a._edge
+                edges.append(e if e is not None else a._leaf_edge())
+            else:
+                edges.append(None)
+            if i >= nu or uses[i]:
+                vc = a._vc
+                vcs.append(vc)
+                vers.append(vc[0])
+            else:
+                vcs.append(None)
+                vers.append(0)
+        else:
+            edges.append(None)
+            vcs.append(None)
+            vers.append(0)
+    t = Tensor.__new__(Tensor)
+    t._array = out
+    t._rg = True
+    t._grad = None
+    t._acc = None
+    t._vc = vc = [0]
+    t._hooks = None
+    t._retains = False
+    if cls.uses_ans:
+        vcs.append(vc)
+    else:
+        vcs.append(None)
+    vers.append(0)
+    node = cls(tuple(edges), tuple(raw), kwargs, out, tuple(vcs), tuple(vers))
+    t._edge = (node, 0)
+    return t
+
+
+_NODE_CLS: dict[Any, type] = {}
+
+
+def _getitem_variant(raw: list, kwargs: dict) -> str:
+    idx = kwargs.get("index")
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    if all(isinstance(p, (int, np.integer)) for p in parts):
+        return "SelectBackward0"
+    if all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts):
+        return "SliceBackward0" if isinstance(parts[-1], slice) else "SelectBackward0"
+    return "IndexBackward0"
+
+
+def _matmul_variant(raw: list, kwargs: dict) -> str:
+    a, b = raw
+    na, nb = len(getattr(a, "shape", ())), len(getattr(b, "shape", ()))
+    if na == 1 and nb == 1:
+        return "DotBackward0"
+    if na == 2 and nb == 1:
+        return "MvBackward0"
+    if na == 2 and nb == 2:
+        return "MmBackward0"
+    if na == 3 and nb == 3:
+        return "BmmBackward0"
+    return "MatmulBackward0"
+
+
+def _pow_variant(raw: list, kwargs: dict) -> str:
+    return "PowBackward1" if _is_array(raw[1]) and _is_array(raw[0]) else "PowBackward0"
+
+
+def _reduce_variant(name: str) -> Callable[[list, dict], str]:
+    def pick(raw: list, kwargs: dict) -> str:
+        return f"{name}Backward1" if kwargs.get("axis") is not None else f"{name}Backward0"
+    return pick
+
+
+_VARIANT_PRIMS.update({
+    "getitem": _getitem_variant, "matmul": _matmul_variant, "power": _pow_variant,
+    "sum": _reduce_variant("Sum"), "mean": _reduce_variant("Mean"),
+})
+
+
+# ===================================================================================================== Tensor
+def _unwrap(x: Any) -> Any:
+    return x._array if isinstance(x, Tensor) else x
+
+
+def _index(idx: Any) -> Any:
+    """Tensors inside an index become arrays (an index is a static argument, never differentiated)."""
+    if isinstance(idx, Tensor):
+        return idx._array
+    if isinstance(idx, tuple):
+        return tuple(i._array if isinstance(i, Tensor) else i for i in idx)
+    if isinstance(idx, list) and any(isinstance(i, Tensor) for i in idx):
+        return [i._array if isinstance(i, Tensor) else i for i in idx]
+    return idx
+
+
+LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+NUMPY_REQUIRES_GRAD = "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+NONLEAF_GRAD_WARNING = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute "
+    "won't be populated during autograd.backward(). If you indeed want the .grad field to be populated "
+    "for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you access the non-leaf Tensor "
+    "by mistake, make sure you access the leaf Tensor instead.")
+
+
+class Tensor:
+    """A multi-dimensional array that can record the operations applied to it (see module docstring)."""
+
+    __slots__ = ("_array", "_rg", "_grad", "_edge", "_acc", "_vc", "_hooks", "_retains", "__weakref__")
+
+    def __init__(self, data: Any = None, *, dtype: Any = None, device: Any = None,
+                 requires_grad: builtins.bool = False) -> None:
+        arr = _make_array([] if data is None else data, dtype, device)
+        self._array = arr
+        self._rg = False
+        self._grad = None
+        self._edge = None
+        self._acc = None
+        self._vc = [0]
+        self._hooks = None
+        self._retains = False
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _wrap(cls, arr: Any, rg: builtins.bool = False, edge: tuple | None = None) -> "Tensor":
+        """A Tensor around an existing array, with no copy (internal constructor)."""
+        t = cls.__new__(cls)
+        t._array = arr
+        t._rg = rg
+        t._grad = None
+        t._edge = edge
+        t._acc = None
+        t._vc = [0]
+        t._hooks = None
+        t._retains = False
+        return t
+
+    # ------------------------------------------------------------------------------------ graph state
+    def _leaf_edge(self) -> tuple:
+        acc = self._acc() if self._acc is not None else None
+        if acc is None:
+            acc = AccumulateGrad(self)
+            self._acc = weakref.ref(acc)
+        return (acc, 0)
+
+    @property
+    def requires_grad(self) -> builtins.bool:
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, flag: builtins.bool) -> None:
+        if self._edge is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a "
+                "computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach().")
+        if flag and self._array.dtype.kind not in "fc":
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+        self._rg = builtins.bool(flag)
+
+    def requires_grad_(self, requires_grad: builtins.bool = True) -> "Tensor":
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def grad_fn(self) -> Any:
+        return self._edge[0] if self._edge is not None else None
+
+    @property
+    def is_leaf(self) -> builtins.bool:
+        return self._edge is None
+
+    @property
+    def output_nr(self) -> int:
+        return self._edge[1] if self._edge is not None else 0
+
+    @property
+    def grad(self) -> "Tensor | None":
+        if self._grad is None and self._edge is not None and not self._retains:
+            import warnings  # noqa: PLC0415
+
+            warnings.warn(NONLEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: "Tensor | None") -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value)}")
+            if value.shape != self.shape:
+                raise RuntimeError("assigned grad has data of a different size")
+        self._grad = value
+
+    @property
+    def _version(self) -> int:
+        return self._vc[0]
+
+    def retain_grad(self) -> None:
+        """Keep `.grad` for this non-leaf tensor after backward (leaves keep theirs anyway)."""
+        if not self._rg:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._edge is None or self._retains:
+            return
+        self._retains = True
+        ref = weakref.ref(self)
+
+        def keep(g: Tensor) -> None:
+            t = ref()
+            if t is not None:
+                if t._grad is None:
+                    t._grad = Tensor._wrap(g._array.copy()) if g._edge is None else g
+                else:
+                    t._grad = t._grad + g if g._edge is not None else Tensor._wrap(t._grad._array + g._array)
+
+        node, nr = self._edge
+        if node.hooks is None:
+            node.hooks = []
+        node.hooks.append(("tensor", (nr, keep)))
+
+    @property
+    def retains_grad(self) -> builtins.bool:
+        return self._retains
+
+    def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> RemovableHandle:
+        """`hook(grad)` runs when this tensor's gradient is computed; a returned Tensor replaces it."""
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._edge is None:
+            if self._hooks is None:
+                self._hooks = []
+            self._hooks.append(hook)
+            return RemovableHandle(self._hooks, hook)
+        node, nr = self._edge
+        if node.hooks is None:
+            node.hooks = []
+        entry = ("tensor", (nr, hook))
+        node.hooks.append(entry)
+        return RemovableHandle(node.hooks, entry)
+
+    def backward(self, gradient: Any = None, retain_graph: builtins.bool | None = None,
+                 create_graph: builtins.bool = False, inputs: Any = None) -> None:
+        """Accumulate d(self)/d(leaf) into the `.grad` of every leaf that requires grad."""
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    def detach(self) -> "Tensor":
+        """The same data (and version counter), cut from the graph."""
+        t = Tensor._wrap(self._array)
+        t._vc = self._vc
+        return t
+
+    def detach_(self) -> "Tensor":
+        self._edge = None
+        self._rg = False
+        return self
+
+    @property
+    def data(self) -> "Tensor":
+        """The data as a Tensor that does not require grad; in-place changes to it are not tracked."""
+        return Tensor._wrap(self._array)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._array = value._array if isinstance(value, Tensor) else _make_array(value, None, None)
+
+    # --------------------------------------------------------------------------------------- metadata
+    @property
+    def shape(self) -> "Size":
+        return Size(self._array.shape)
+
+    def size(self, dim: int | None = None) -> Any:
+        s = self._array.shape
+        return Size(s) if dim is None else s[dim]
+
+    @property
+    def dtype(self) -> dtype:
+        return to_dtype(self._array.dtype)
+
+    @property
+    def device(self) -> device:
+        return _device_of(self._array)
+
+    @property
+    def is_cuda(self) -> builtins.bool:
+        return B.is_cupy(self._array)
+
+    @property
+    def ndim(self) -> int:
+        return len(self._array.shape)
+
+    def dim(self) -> int:
+        return len(self._array.shape)
+
+    ndimension = dim
+
+    def numel(self) -> int:
+        return int(math.prod(self._array.shape))
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._array.dtype.itemsize
+
+    def is_floating_point(self) -> builtins.bool:
+        return self._array.dtype.kind == "f"
+
+    def is_complex(self) -> builtins.bool:
+        return self._array.dtype.kind == "c"
+
+    def is_contiguous(self) -> builtins.bool:
+        return True
+
+    def contiguous(self) -> "Tensor":
+        return self
+
+    # ---------------------------------------------------------------------------------- conversions
+    def item(self) -> Any:
+        if self.numel() != 1:
+            raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
+        return self._array.item() if hasattr(self._array, "item") else self._array
+
+    def tolist(self) -> Any:
+        a = self._array
+        return a.get().tolist() if B.is_cupy(a) else a.tolist()
+
+    def numpy(self, *, force: builtins.bool = False) -> np.ndarray:
+        """A NumPy array sharing this tensor's memory (CPU tensors). Refused while it requires grad."""
+        if self._rg and not force:
+            raise RuntimeError(NUMPY_REQUIRES_GRAD)
+        a = self._array
+        if B.is_cupy(a):
+            if not force:
+                raise TypeError("can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to "
+                                "copy the tensor to host memory first.")
+            return a.get()
+        return np.asarray(a)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if self._rg:
+            raise RuntimeError(NUMPY_REQUIRES_GRAD)
+        a = self._array
+        a = a.get() if B.is_cupy(a) else np.asarray(a)
+        if dtype is not None:
+            a = a.astype(dtype, copy=False)
+        return a.copy() if copy else a
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """`ndarray * tensor` and `np.sin(tensor)` run srcgrad's primitive and return a Tensor."""
+        adapter = M.NUMPY_FUNCTIONS.get(ufunc)
+        if method != "__call__" or adapter is None or kwargs.get("out") is not None:
+            return NotImplemented
+        return adapter(*inputs)
+
+    def __len__(self) -> int:
+        if not self._array.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self._array.shape[0]
+
+    def __iter__(self) -> Iterator["Tensor"]:
+        if not self._array.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._array.shape[0]))
+
+    def __bool__(self) -> builtins.bool:
+        if self.numel() != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+        return builtins.bool(self._array)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._array.dtype.kind not in "iub" or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __complex__(self) -> complex:
+        return complex(self.item())
+
+    def __format__(self, spec: str) -> str:
+        if self.dim() == 0:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __reduce_ex__(self, protocol: int) -> Any:
+        return (_rebuild, (self.tolist() if not B.is_cupy(self._array) else self._array.get(),
+                           self.dtype.name, self._rg))
+
+    def __deepcopy__(self, memo: dict) -> "Tensor":
+        if self._edge is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the "
+                               "deepcopy protocol at the moment.")
+        t = type(self).__new__(type(self))
+        Tensor.__init__(t, self._array.copy(), requires_grad=self._rg)
+        if self._grad is not None:
+            t._grad = Tensor._wrap(self._grad._array.copy())
+        memo[id(self)] = t
+        return t
+
+    def to(self, *args: Any, **kwargs: Any) -> "Tensor":
+        """`to(device)`, `to(dtype)`, `to(device, dtype)`, `to(other_tensor)`; differentiable."""
+        dev, dt = kwargs.get("device"), kwargs.get("dtype")
+        for a in args:
+            if isinstance(a, Tensor):
+                dev, dt = a.device, a.dtype
+            elif isinstance(a, (dtype, np.dtype, type)):
+                dt = a
+            elif a is not None:
+                dev = a
+        out = self
+        if dt is not None and np_dtype(dt) != self._array.dtype:
+            out = P.astype(out, dtype=np_dtype(dt))
+        if dev is not None and device(dev) != out.device:
+            out = _to_device(out, device(dev))
+        if kwargs.get("copy") and out is self:
+            out = self.clone()
+        return out
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self, device: Any = None) -> "Tensor":
+        return self.to("cuda" if device is None else (device if isinstance(device, str) else
+                                                       f"cuda:{device}" if isinstance(device, int)
+                                                       else device))
+
+    def type(self, dtype: Any = None) -> Any:  # noqa: A003
+        if dtype is None:
+            return f"srcgrad.{self.dtype.name}"
+        return self.to(dtype)
+
+    def float(self) -> "Tensor":  # noqa: A003
+        return self.to(float32)
+
+    def double(self) -> "Tensor":
+        return self.to(float64)
+
+    def half(self) -> "Tensor":
+        return self.to(float16)
+
+    def long(self) -> "Tensor":
+        return self.to(int64)
+
+    def int(self) -> "Tensor":  # noqa: A003
+        return self.to(int32)
+
+    def bool(self) -> "Tensor":  # noqa: A003
+        return self.to(bool_)
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.to(other.dtype)
+
+    def clone(self) -> "Tensor":
+        """A copy that stays in the graph (its gradient flows back to self)."""
+        return _clone(self)
+
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> "Tensor":
+        return tensor(data, dtype=dtype or self.dtype, device=self.device, requires_grad=requires_grad)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> "Tensor":
+        return zeros(*size, dtype=dtype or self.dtype, device=self.device, requires_grad=requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> "Tensor":
+        return ones(*size, dtype=dtype or self.dtype, device=self.device, requires_grad=requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, dtype: Any = None) -> "Tensor":
+        return full(size, fill_value, dtype=dtype or self.dtype, device=self.device)
+
+    def new_empty(self, *size: Any, dtype: Any = None) -> "Tensor":
+        return empty(*size, dtype=dtype or self.dtype, device=self.device)
+
+    # ----------------------------------------------------------------------------------------- repr
+    def __repr__(self) -> str:
+        a = self._array
+        host = a.get() if B.is_cupy(a) else np.asarray(a)
+        suffixes = []
+        if B.is_cupy(a):
+            suffixes.append(f"device='{self.device}'")
+        if host.dtype not in (_default_float, np.dtype(np.int64), np.dtype(np.bool_)):
+            suffixes.append(f"dtype=srcgrad.{to_dtype(host.dtype).name}")
+        if self._edge is not None:
+            suffixes.append(f"grad_fn=<{self._edge[0].name()}>")
+        elif self._rg:
+            suffixes.append("requires_grad=True")
+        return format_tensor(host, suffixes)
+
+    __str__ = __repr__
+
+    # -------------------------------------------------------------------------------------- indexing
+    def __getitem__(self, idx: Any) -> "Tensor":
+        return P.getitem(self, index=_index(idx))
+
+    def __setitem__(self, idx: Any, value: Any) -> None:
+        idx = _index(idx)
+        if not self._recording_inplace(value):
+            self._check_leaf()
+            self._array_for_write()[idx] = _unwrap(value)
+            self._vc[0] += 1
+            return
+        self._check_leaf()
+        self._commit_inplace(P.index_update(self, value if isinstance(value, Tensor) else
+                                            value, index=idx))
+
+    # -------------------------------------------------------------------------------------- in place
+    def _check_leaf(self) -> None:
+        if self._rg and self._edge is None and _mode.enabled:
+            raise RuntimeError(LEAF_INPLACE)
+
+    def _recording_inplace(self, *others: Any) -> builtins.bool:
+        if not _mode.enabled:
+            return False
+        return self._rg or any(isinstance(o, Tensor) and o._rg for o in others)
+
+    def _array_for_write(self) -> Any:
+        a = self._array
+        if not hasattr(type(a), "__setitem__") or not getattr(getattr(a, "flags", None), "writeable", True):
+            a = self._array = (np.array(a) if isinstance(a, np.generic) else a.copy())
+        return a
+
+    def _commit_inplace(self, res: "Tensor") -> "Tensor":
+        """Make `self` hold `res` (the out-of-place result of an in-place operation): write the values
+        into self's memory, bump the version, and if the operation was recorded, make its node self's
+        grad_fn. A node that saved self's old values gets its own copy before they are overwritten."""
+        new = res._array
+        old = self._array
+        if tuple(getattr(new, "shape", ())) != tuple(old.shape):
+            raise RuntimeError(f"output with shape {list(old.shape)} doesn't match the broadcast shape "
+                               f"{list(getattr(new, 'shape', ()))}")
+        if res._edge is not None:
+            node = res._edge[0]
+            args = node.args
+            if any(a is old for a in args):
+                uses = node.uses_arg
+                node.args = tuple((a.copy() if (i >= len(uses) or uses[i]) else a) if a is old else a
+                                  for i, a in enumerate(args))
+                # self's own version counter no longer describes those (copied) inputs
+                node.vcs = tuple(None if vc is self._vc else vc for vc in node.vcs[:-1]) + node.vcs[-1:]
+        arr = self._array_for_write()
+        if new.dtype != arr.dtype:
+            new = new.astype(arr.dtype)
+        arr[...] = new
+        self._vc[0] += 1
+        if res._edge is not None:
+            node = res._edge[0]
+            if node.vcs[-1] is not None:
+                node.vcs = node.vcs[:-1] + (self._vc,)
+                node.vers = node.vers[:-1] + (self._vc[0],)
+            self._edge = res._edge
+            self._rg = True
+        return self
+
+    def _inplace(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> "Tensor":
+        self._check_leaf()
+        if not self._recording_inplace(*args):
+            with no_grad():
+                res = fn(self, *args, **kwargs)
+            arr = self._array_for_write()
+            new = res._array if isinstance(res, Tensor) else res
+            if tuple(getattr(new, "shape", ())) != tuple(arr.shape):
+                raise RuntimeError(f"output with shape {list(arr.shape)} doesn't match the broadcast "
+                                   f"shape {list(getattr(new, 'shape', ()))}")
+            arr[...] = new
+            self._vc[0] += 1
+            return self
+        res = fn(self, *args, **kwargs)
+        if not isinstance(res, Tensor):
+            res = Tensor._wrap(res)
+        return self._commit_inplace(res)
+
+    def add_(self, other: Any, *, alpha: Any = 1) -> "Tensor":
+        return self._inplace(_add_alpha, other, alpha)
+
+    def sub_(self, other: Any, *, alpha: Any = 1) -> "Tensor":
+        return self._inplace(_add_alpha, other, -alpha)
+
+    def mul_(self, other: Any) -> "Tensor":
+        return self._inplace(P.multiply, other)
+
+    def div_(self, other: Any) -> "Tensor":
+        return self._inplace(P.divide, other)
+
+    def pow_(self, other: Any) -> "Tensor":
+        return self._inplace(P.power, other)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002
+        return self._inplace(M.clip_, min=_unwrap(min), max=_unwrap(max))
+
+    clip_ = clamp_
+
+    def zero_(self) -> "Tensor":
+        return self._inplace(lambda x: x * 0)
+
+    def fill_(self, value: Any) -> "Tensor":
+        if isinstance(value, Tensor) and value._rg:
+            return self._inplace(lambda x, v: x * 0 + v, value)
+        v = _unwrap(value)
+        return self._inplace(lambda x: x * 0 + v)
+
+    def copy_(self, src: Any) -> "Tensor":
+        if isinstance(src, Tensor) and src.device != self.device:
+            src = src.to(self.device)
+        return self._inplace(lambda x, s: x * 0 + s, src)
+
+    def __iadd__(self, other: Any) -> "Tensor":
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> "Tensor":
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> "Tensor":
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> "Tensor":
+        return self.div_(other)
+
+    def __ipow__(self, other: Any) -> "Tensor":
+        return self.pow_(other)
+
+    # --------------------------------------------------------------------------------------- operators
+    def __add__(self, o: Any) -> "Tensor":
+        return P.add(self, o)
+
+    def __radd__(self, o: Any) -> "Tensor":
+        return P.add(self, o)  # as PyTorch: `1 + t` is t.add(1), so the tensor's edge comes first
+
+    def __sub__(self, o: Any) -> "Tensor":
+        return P.subtract(self, o)
+
+    def __rsub__(self, o: Any) -> "Tensor":
+        return P.subtract(o, self)
+
+    def __mul__(self, o: Any) -> "Tensor":
+        return P.multiply(self, o)
+
+    def __rmul__(self, o: Any) -> "Tensor":
+        return P.multiply(self, o)
+
+    def __truediv__(self, o: Any) -> "Tensor":
+        return P.divide(self, o)
+
+    def __rtruediv__(self, o: Any) -> "Tensor":
+        return P.divide(o, self)
+
+    def __pow__(self, o: Any) -> "Tensor":
+        return P.power(self, o)
+
+    def __rpow__(self, o: Any) -> "Tensor":
+        return P.power(o, self)
+
+    def __matmul__(self, o: Any) -> "Tensor":
+        return P.matmul(self, o)
+
+    def __rmatmul__(self, o: Any) -> "Tensor":
+        return P.matmul(o, self)
+
+    def __floordiv__(self, o: Any) -> "Tensor":
+        return P.floor(P.divide(self, o))
+
+    def __rfloordiv__(self, o: Any) -> "Tensor":
+        return P.floor(P.divide(o, self))
+
+    def __mod__(self, o: Any) -> "Tensor":
+        return P.subtract(self, P.multiply(P.floor(P.divide(self, _detached(o))), o))
+
+    def __neg__(self) -> "Tensor":
+        return P.neg(self)
+
+    def __pos__(self) -> "Tensor":
+        return self
+
+    def __abs__(self) -> "Tensor":
+        return P.abs(self)
+
+    def __eq__(self, o: Any) -> "Tensor":  # type: ignore[override]
+        return P.equal(self, o)
+
+    def __ne__(self, o: Any) -> "Tensor":  # type: ignore[override]
+        return P.not_equal(self, o)
+
+    def __lt__(self, o: Any) -> "Tensor":
+        return P.less(self, o)
+
+    def __le__(self, o: Any) -> "Tensor":
+        return P.less_equal(self, o)
+
+    def __gt__(self, o: Any) -> "Tensor":
+        return P.greater(self, o)
+
+    def __ge__(self, o: Any) -> "Tensor":
+        return P.greater_equal(self, o)
+
+    def __and__(self, o: Any) -> "Tensor":
+        return P.logical_and(self, o)
+
+    def __or__(self, o: Any) -> "Tensor":
+        return P.logical_or(self, o)
+
+    def __invert__(self) -> "Tensor":
+        return P.logical_not(self)
+
+    # ------------------------------------------------------------------------ methods not in the tables
+    @property
+    def T(self) -> "Tensor":
+        return M.t_(self) if self.ndim <= 2 else P.transpose(self)
+
+    @property
+    def mT(self) -> "Tensor":
+        return M.swap_axes(self, -1, -2)
+
+    def relu_(self) -> "Tensor":
+        return self._inplace(P.relu)
+
+    def sigmoid_(self) -> "Tensor":
+        return self._inplace(P.sigmoid)
+
+    def argmax(self, dim: int | None = None, keepdim: builtins.bool = False) -> "Tensor":
+        return P.argmax(self, axis=dim, keepdims=keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: builtins.bool = False) -> "Tensor":
+        return P.argmin(self, axis=dim, keepdims=keepdim)
+
+    def abs_(self) -> "Tensor":
+        return self._inplace(P.abs)
+
+    def neg_(self) -> "Tensor":
+        return self._inplace(P.neg)
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple that prints as `srcgrad.Size([2, 3])`."""
+
+    def __repr__(self) -> str:
+        return f"srcgrad.Size({list(self)})"
+
+    def numel(self) -> int:
+        return int(math.prod(self))
+
+
+def _rebuild(data: Any, dtype_name: str, rg: builtins.bool) -> Tensor:
+    return tensor(data, dtype=_DTYPES_BY_NAME[dtype_name], requires_grad=rg)
+
+
+def _add_alpha(x: Any, other: Any, alpha: Any) -> Any:
+    return P.add(x, other if alpha == 1 else P.multiply(other, alpha))
+
+
+def _detached(x: Any) -> Any:
+    return x.detach() if isinstance(x, Tensor) else x
+
+
+def _clone(x: Tensor) -> Tensor:
+    """Copy as a recorded operation: the copy's gradient is the identity (multiply by one keeps dtype
+    and records a node; an explicit copy keeps the data independent)."""
+    a = x._array
+    if not x._rg or not _mode.enabled:
+        t = Tensor._wrap(a.copy() if hasattr(a, "copy") else a)
+        return t
+    out = P.multiply(x, 1)  # a fresh array; gradient passes through unchanged
+    return out
+
+
+def _to_device(x: Tensor, dev: device) -> Tensor:
+    """Move to another device; recorded as a custom function whose backward moves the gradient back."""
+    arr = B.to_device(x._array, str(dev))
+    if not (x._rg and _mode.enabled):
+        return Tensor._wrap(arr)
+    src = str(x.device)
+    from .function import Function  # noqa: PLC0415
+
+    class ToCopy(Function):
+        @staticmethod
+        def forward(ctx: Any, t: Tensor) -> Tensor:
+            return Tensor._wrap(arr)
+
+        @staticmethod
+        def backward(ctx: Any, g: Tensor) -> Tensor:
+            return g.to(src)
+
+    return ToCopy.apply(x)
+
+
+# ------------------------------------------------------------- Tensor methods generated from the tables
+_MANUAL = set(vars(Tensor)) | {"size", "transpose"}
+
+
+def _method(name: str, adapter: Callable[..., Any]) -> Callable[..., Any]:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return adapter(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Tensor.{name}: the `{name}` adapter of runtime.mapping applied to this tensor."
+    return method
+
+
+def _inplace_method(name: str, adapter: Callable[..., Any]) -> Callable[..., Any]:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        return self._inplace(adapter, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"In-place `{name}`: the result is written into this tensor (version bumped)."
+    return method
+
+
+_UNARY_INPLACE = ("abs", "neg", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "square",
+                  "reciprocal", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
+                  "asinh", "acosh", "atanh", "sigmoid", "relu", "erf", "floor", "ceil", "round", "sign",
+                  "clamp", "clip", "t", "squeeze", "unsqueeze", "transpose")
+
+
+def _install_methods() -> None:
+    table = getattr(M, "TENSOR_METHODS", M.METHODS)
+    for name, adapter in table.items():
+        if name.startswith("__") or name in _MANUAL:
+            continue
+        setattr(Tensor, name, _method(name, adapter))
+    Tensor.transpose = _method("transpose", table.get("transpose", M.transpose_method))
+    for name in _UNARY_INPLACE:
+        if name in table and not hasattr(Tensor, name + "_"):
+            if name in ("t", "squeeze", "unsqueeze", "transpose"):
+                continue  # shape-changing in place: not supported (would need views)
+            setattr(Tensor, name + "_", _inplace_method(name, table[name]))
+
+
+_install_methods()
+register_trace_type(Tensor, _trace)
+
+
+# ================================================================================================= factories
+def _make_array(data: Any, dt: Any, dev: Any) -> Any:
+    """An array from user data: Python floats become the default float dtype, NumPy data keeps its
+    dtype, nested lists of Tensors are unwrapped."""
+    npd = np_dtype(dt)
+    if isinstance(data, Tensor):
+        arr = data._array
+    elif B.is_cupy(data):
+        arr = data
+    elif isinstance(data, (np.ndarray, np.generic)):
+        arr = np.asarray(data)
+    else:
+        if isinstance(data, (list, tuple)) and _has_tensor(data):
+            data = _untensor(data)
+        arr = np.asarray(data)
+        if npd is None and arr.dtype.kind == "f":
+            arr = arr.astype(_default_float)
+        if arr.dtype == object:
+            raise TypeError(f"could not convert {type(data).__name__} to a tensor")
+    if npd is not None and arr.dtype != npd:
+        arr = arr.astype(npd)
+    if dev is not None:
+        arr = B.to_device(arr, str(device(dev)))
+    return arr
+
+
+def _has_tensor(seq: Any) -> builtins.bool:
+    return any(isinstance(x, Tensor) or (isinstance(x, (list, tuple)) and _has_tensor(x)) for x in seq)
+
+
+def _untensor(seq: Any) -> Any:
+    return [(x.item() if x.numel() == 1 else x.tolist()) if isinstance(x, Tensor)
+            else _untensor(x) if isinstance(x, (list, tuple)) else x for x in seq]
+
+
+def _finish(arr: Any, requires_grad: builtins.bool) -> Tensor:
+    t = Tensor._wrap(arr)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False,
+           pin_memory: builtins.bool = False) -> Tensor:
+    """A new tensor holding a copy of `data` (nested lists, numbers, NumPy/CuPy arrays, tensors)."""
+    arr = _make_array(data, dtype, device)
+    if isinstance(data, (Tensor, np.ndarray, np.generic)) or B.is_cupy(data):
+        arr = arr.copy()
+    return _finish(arr, requires_grad)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """Like `tensor`, but shares memory with NumPy/CuPy data (and returns Tensors unchanged) when the
+    dtype and device already match."""
+    if isinstance(data, Tensor) and dtype is None and device is None:
+        return data
+    return _finish(_make_array(data, dtype, device), False)
+
+
+asarray = as_tensor
+
+
+def from_numpy(a: np.ndarray) -> Tensor:
+    """A tensor sharing `a`'s memory: writes to one show in the other."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(a).__name__})")
+    return Tensor._wrap(a)
+
+
+def _size_args(size: tuple) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
+        return tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def _float_dtype(dt: Any) -> np.dtype:
+    return np_dtype(dt) if dt is not None else _default_float
+
+
+def _xp(dev: Any) -> Any:
+    if dev is not None and device(dev).type == "cuda":
+        return B.require_cuda()
+    return np
+
+
+def _place(arr: Any, dev: Any) -> Any:
+    return arr if dev is None else B.to_device(arr, str(device(dev)))
+
+
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False,
+          out: Any = None) -> Tensor:
+    return _finish(_place(np.zeros(_size_args(size), _float_dtype(dtype)), device), requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False,
+         out: Any = None) -> Tensor:
+    return _finish(_place(np.ones(_size_args(size), _float_dtype(dtype)), device), requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False,
+          **_: Any) -> Tensor:
+    return _finish(_place(np.empty(_size_args(size), _float_dtype(dtype)), device), requires_grad)
+
+
+def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
+         requires_grad: builtins.bool = False) -> Tensor:
+    if dtype is None:
+        v = _unwrap(fill_value)
+        dtype = (np.bool_ if isinstance(v, builtins.bool) else np.int64 if isinstance(v, int)
+                 else _default_float)
+    shape = (size,) if isinstance(size, int) else tuple(size)
+    return _finish(_place(np.full(shape, _unwrap(fill_value), np_dtype(dtype)), device), requires_grad)
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None,
+           requires_grad: builtins.bool = False) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    start, end, step = (_unwrap(v) for v in (start, end, step))
+    if dtype is None:
+        floats = any(isinstance(v, float) or (hasattr(v, "dtype") and v.dtype.kind == "f")
+                     for v in (start, end, step))
+        dtype = _default_float if floats else np.int64
+    npd = np_dtype(dtype)
+    n = builtins.max(0, int(math.ceil((end - start) / step)))
+    arr = (start + np.arange(n, dtype=np.float64) * step).astype(npd) if npd.kind == "f" else \
+        np.arange(start, end, step, dtype=npd)
+    return _finish(_place(arr, device), requires_grad)
+
+
+def linspace(start: Any, end: Any, steps: int, *, dtype: Any = None, device: Any = None,
+             requires_grad: builtins.bool = False) -> Tensor:
+    """`steps` points from start to end, computed as PyTorch does (in the output dtype, the first half
+    counted up from `start` and the second half down from `end`), so values match to the last bit."""
+    npd = _float_dtype(dtype)
+    steps = int(steps)
+    ct = npd.type if npd.kind == "f" else np.float64
+    s, e = ct(float(_unwrap(start))), ct(float(_unwrap(end)))
+    if steps == 1:
+        arr = np.array([s], dtype=ct)
+    else:
+        step = (e - s) / ct(steps - 1)
+        idx = np.arange(steps)
+        arr = np.where(idx < steps // 2, s + step * idx.astype(ct), e - step * (steps - 1 - idx).astype(ct))
+    return _finish(_place(arr.astype(npd), device), requires_grad)
+
+
+def logspace(start: Any, end: Any, steps: int, base: float = 10.0, *, dtype: Any = None,
+             device: Any = None, requires_grad: builtins.bool = False) -> Tensor:
+    arr = np.logspace(float(start), float(end), int(steps), base=base).astype(_float_dtype(dtype))
+    return _finish(_place(arr, device), requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
+        requires_grad: builtins.bool = False) -> Tensor:
+    return _finish(_place(np.eye(n, m, dtype=_float_dtype(dtype)), device), requires_grad)
+
+
+# ------------------------------------------------------------------------------------------- random
+_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> Any:
+    """Seed the generator behind rand, randn, randint, nn.Linear's initialisation and dropout."""
+    global _rng
+    _rng = np.random.default_rng(int(seed))
+    cuda.manual_seed(int(seed))
+    return _rng
+
+
+seed = manual_seed
+
+
+def rng() -> np.random.Generator:
+    return _rng
+
+
+def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False,
+         generator: Any = None) -> Tensor:
+    g = generator or _rng
+    return _finish(_place(g.random(_size_args(size)).astype(_float_dtype(dtype)), device), requires_grad)
+
+
+def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False,
+          generator: Any = None) -> Tensor:
+    g = generator or _rng
+    return _finish(_place(g.standard_normal(_size_args(size)).astype(_float_dtype(dtype)), device),
+                   requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Any = None, *, dtype: Any = None,
+            device: Any = None, generator: Any = None) -> Tensor:
+    if size is None:  # randint(high, size)
+        low, high, size = 0, low, high
+    g = generator or _rng
+    arr = g.integers(low, high, size=tuple(size)).astype(np_dtype(dtype) or np.int64)
+    return _finish(_place(arr, device), False)
+
+
+def randperm(n: int, *, dtype: Any = None, device: Any = None) -> Tensor:
+    return _finish(_place(_rng.permutation(n).astype(np_dtype(dtype) or np.int64), device), False)
+
+
+def normal(mean: float, std: float, size: Any, *, dtype: Any = None, device: Any = None) -> Tensor:
+    arr = _rng.normal(mean, std, size=tuple(size)).astype(_float_dtype(dtype))
+    return _finish(_place(arr, device), False)
+
+
+def _like(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    def like(input: Tensor, *args: Any, dtype: Any = None, device: Any = None,  # noqa: A002
+             requires_grad: builtins.bool = False, **kwargs: Any) -> Tensor:
+        dt = dtype if dtype is not None else input.dtype
+        dev = device if device is not None else (input.device if input.is_cuda else None)
+        return fn(*args, tuple(input.shape), dtype=dt, device=dev, requires_grad=requires_grad, **kwargs) \
+            if fn is full else fn(tuple(input.shape), *args, dtype=dt, device=dev,
+                                  requires_grad=requires_grad, **kwargs)
+    like.__name__ = fn.__name__ + "_like"
+    return like
+
+
+zeros_like = _like(zeros)
+ones_like = _like(ones)
+empty_like = _like(empty)
+rand_like = _like(rand)
+randn_like = _like(randn)
+
+
+def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,  # noqa: A002
+              requires_grad: builtins.bool = False) -> Tensor:
+    return full(tuple(input.shape), fill_value, dtype=dtype if dtype is not None else input.dtype,
+                device=device if device is not None else (input.device if input.is_cuda else None),
+                requires_grad=requires_grad)
+
+
+def randint_like(input: Tensor, low: int, high: int | None = None, *, dtype: Any = None) -> Tensor:  # noqa: A002
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype)
+
+
+# ======================================================================================= backward and grad
+def _as_list(x: Any) -> list:
+    if x is None:
+        return []
+    if isinstance(x, Tensor):
+        return [x]
+    return list(x)
+
+
+def _root_grads(outputs: list[Tensor], grads: list[Any], create_graph: builtins.bool) -> list[tuple]:
+    roots = []
+    for i, (out, g) in enumerate(zip(outputs, grads)):
+        if not isinstance(out, Tensor) or not out._rg:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        if g is None:
+            if out.numel() != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            xp = B.array_ns(out._array)
+            g = xp.ones_like(out._array)
+        else:
+            ga = g._array if isinstance(g, Tensor) else _make_array(g, None, None)
+            if tuple(ga.shape) != tuple(out._array.shape):
+                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                                   f"{Size(ga.shape)} and output[{i}] has a shape of "
+                                   f"{Size(out._array.shape)}.")
+            if ga.dtype != out._array.dtype:
+                ga = ga.astype(out._array.dtype)
+            g = g if (create_graph and isinstance(g, Tensor) and ga is g._array) else ga
+        if create_graph and not isinstance(g, Tensor):
+            g = Tensor._wrap(g)
+        edge = out._edge if out._edge is not None else out._leaf_edge()
+        roots.append((edge, g))
+    return roots
+
+
+def backward(tensors: Any, grad_tensors: Any = None, retain_graph: builtins.bool | None = None,
+             create_graph: builtins.bool = False, grad_variables: Any = None, inputs: Any = None) -> None:
+    """Accumulate the gradients of `tensors` into the `.grad` of the leaves (or only of `inputs`)."""
+    outs = _as_list(tensors)
+    grads = _as_list(grad_tensors if grad_tensors is not None else grad_variables)
+    if not grads:
+        grads = [None] * len(outs)
+    if len(grads) != len(outs):
+        raise RuntimeError(f"got {len(grads)} gradients for {len(outs)} tensors")
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = _root_grads(outs, grads, create_graph)
+    if inputs is None:
+        run_backward(roots, retain_graph, create_graph)
+        return
+    ins = _as_list(inputs)
+    if not ins:
+        raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+    targets = [t._edge if t._edge is not None else t._leaf_edge() for t in ins]
+    captured = run_backward(roots, retain_graph, create_graph, targets=targets)
+    for t, e in zip(ins, targets):  # non-leaf inputs get .grad, like leaves
+        if t._edge is not None and e in captured:
+            g = captured[e]
+            g = g if isinstance(g, Tensor) else Tensor._wrap(g)
+            t._grad = g if t._grad is None else t._grad + g
+
+
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: builtins.bool | None = None,
+         create_graph: builtins.bool = False, only_inputs: builtins.bool = True,
+         allow_unused: builtins.bool | None = None, is_grads_batched: builtins.bool = False,
+         materialize_grads: builtins.bool = False) -> tuple:
+    """The gradients of `outputs` with respect to `inputs`, returned (not accumulated into `.grad`)."""
+    outs = _as_list(outputs)
+    ins = _as_list(inputs)
+    grads = _as_list(grad_outputs) or [None] * len(outs)
+    if retain_graph is None:
+        retain_graph = create_graph
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    for t in ins:
+        if not isinstance(t, Tensor) or not t._rg:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    roots = _root_grads(outs, grads, create_graph)
+    targets = [t._edge if t._edge is not None else t._leaf_edge() for t in ins]
+    captured = run_backward(roots, retain_graph, create_graph, targets=targets, accumulate_leaves=False)
+    result = []
+    for t, e in zip(ins, targets):
+        g = captured.get(e)
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used in the "
+                                   "graph. Set allow_unused=True if this is the desired behavior.")
+            result.append(zeros_like(t) if materialize_grads else None)
+            continue
+        if isinstance(g, Tensor):
+            result.append(g)
+        else:
+            if g.dtype != t._array.dtype:
+                g = g.astype(t._array.dtype)
+            result.append(Tensor._wrap(g))
+    return tuple(result)
+
