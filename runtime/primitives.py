@@ -600,11 +600,25 @@ def _getitem(x, index=None):
     return x[index]
 
 
+def _without_newaxis(out: Any, index: Any, v: Any, xp: Any) -> tuple[Any, Any]:
+    """Array-API namespaces refuse None (newaxis) in an assignment index: drop it, and reshape v to
+    the shape the remaining index selects (None only inserts axes of size 1)."""
+    idx = index if isinstance(index, tuple) else (index,)
+    if xp is np or not builtins.any(i is None for i in idx):
+        return index, v
+    full = tuple(out[index].shape)
+    idx = tuple(i for i in idx if i is not None)
+    if not is_scalar(v):
+        v = fn(xp, "reshape")(fn(xp, "broadcast_to")(v, full), tuple(out[idx].shape))
+    return idx, v
+
+
 @primitive
 def _index_update(x, v, index=None):
     """`x` with `x[index] = v`, as a new array: the user's array is never written."""
     xp = array_ns(x)
     out = fn(xp, "asarray")(x, copy=True) if xp is not np else np.array(x, copy=True)
+    index, v = _without_newaxis(out, index, v, xp)
     out[index] = v
     return out
 
@@ -622,6 +636,7 @@ def _index_add(x, v, index=None):
         xp.add.at(out, index, v)
         return out
     out = fn(xp, "asarray")(x, copy=True)
+    index, v = _without_newaxis(out, index, v, xp)
     out[index] = out[index] + v  # basic indices only: no repeats to accumulate
     return out
 

@@ -107,7 +107,9 @@ def unbroadcast(g: Any, x: Any) -> Any:
 
 
 def widen(t: Any, ans: Any) -> Any:
-    """Broadcast a tangent up to the output's shape."""
+    """Broadcast a tangent up to the output's shape (a Python-float tangent takes ans's namespace)."""
+    if is_scalar(t) and not is_scalar(ans):
+        return t * ones_like(ans)  # noqa: F405
     return broadcast_to(t, shape=shape(ans))  # noqa: F405
 
 
@@ -256,11 +258,11 @@ defrule("hypot",
              lambda t, ans, x, y: widen(t * y / ans, ans)])
 defrule("where",
         vjp=[None,
-             lambda g, ans, c, x, y: unbroadcast(where(c, g, 0.0 * g), x),
-             lambda g, ans, c, x, y: unbroadcast(where(c, 0.0 * g, g), y)],
+             lambda g, ans, c, x, y: unbroadcast(where(c, g, 0.0), x),
+             lambda g, ans, c, x, y: unbroadcast(where(c, 0.0, g), y)],
         jvp=[None,
-             lambda t, ans, c, x, y: widen(where(c, t, 0.0 * t), ans),
-             lambda t, ans, c, x, y: widen(where(c, 0.0 * t, t), ans)])
+             lambda t, ans, c, x, y: where(c, widen(t, ans), 0.0),
+             lambda t, ans, c, x, y: where(c, 0.0, widen(t, ans))])
 defrule("clip",
         vjp=[lambda g, ans, x, min=None, max=None: g * inside(x, min, max)],
         jvp=[lambda t, ans, x, min=None, max=None: t * inside(x, min, max)])
@@ -426,7 +428,7 @@ def shape_of(x: Any) -> tuple:
 
 def balance(x: Any, y: Any) -> Any:
     """d max(x, y)/dx: 1 where x wins, 0 where y wins, 1/2 on a tie (the subgradient split evenly)."""
-    return where(x > y, 1.0, where(x == y, 0.5, 0.0)) * ones_like(x)
+    return 0.5 * (sign(x - y) + 1.0)
 
 
 def inside(x: Any, lo: Any, hi: Any) -> Any:
@@ -631,7 +633,8 @@ def cholesky_vjp(g: Any, L: Any) -> Any:
 
 
 def axis_index(nd: int, axis: int, item: Any) -> tuple:
-    return (slice(None),) * (axis % nd) + (item,)
+    """An index selecting `item` along `axis` (the trailing Ellipsis keeps array-API namespaces happy)."""
+    return (slice(None),) * (axis % nd) + (item, Ellipsis)
 
 
 def concat_index(xs: tuple, i: int, axis: int) -> tuple:

@@ -1,0 +1,149 @@
+"""The generic rule test: every primitive of the rule table, checked from one spec table.
+
+For each case of `rule_specs.SPECS`: the vjp and jvp rules agree with each other (<v, J u> = <J^T v, u>)
+and with central finite differences in float64, on NumPy and on array-api-strict (a namespace with
+nothing but the standard, so a hidden conversion to NumPy fails here before CuPy ever sees it); and the
+rule differentiated by the eager tape agrees with finite differences of the rule (second order).
+"""
+
+from __future__ import annotations
+
+import inspect
+import zlib
+
+import numpy as np
+import pytest
+from srcgrad.runtime.primitives import PRIMITIVES
+from srcgrad.runtime.rules import RULES
+
+from srcgrad.testing import check_rule, check_rule_second_order, eager_available
+
+from .rule_specs import NONDIFF, SPECS, STRICT_SKIP
+
+xps = pytest.importorskip("array_api_strict")
+
+CASES = [pytest.param(name, case, id=f"{name}-{case.id}") for name, cases in SPECS.items() for case in cases]
+VALUE_CASES = [pytest.param(name, case, id=f"{name}-{case.id or 'default'}")
+               for name, cases in NONDIFF.items() for case in cases]
+TOL = {"eps": 1e-6, "atol": 1e-6, "rtol": 1e-5}
+
+
+def _seed(name: str, case_id: str) -> int:
+    return zlib.crc32(f"{name}/{case_id}".encode())
+
+
+def _options(name, case):
+    opts = dict(TOL, seed=_seed(name, case.id), direction=case.direction)
+    opts.update(case.tol)
+    return opts
+
+
+def _to_strict(a):
+    if isinstance(a, np.ndarray):
+        return xps.asarray(a)
+    return a
+
+
+# ------------------------------------------------------------------------------------------ coverage
+def test_every_differentiable_primitive_has_rules():
+    missing = [n for n, p in PRIMITIVES.items() if p.differentiable and n not in RULES]
+    assert not missing, f"differentiable primitives without vjp/jvp rules: {missing}"
+    wrong = [n for n in RULES if not PRIMITIVES[n].differentiable]
+    assert not wrong, f"rules for primitives declared non-differentiable: {wrong}"
+
+
+def test_every_primitive_has_a_spec():
+    no_spec = sorted(n for n in RULES if not SPECS.get(n))
+    assert not no_spec, f"primitives with rules but no test spec in rule_specs.SPECS: {no_spec}"
+    no_values = sorted(n for n, p in PRIMITIVES.items() if not p.differentiable and not NONDIFF.get(n))
+    assert not no_values, f"non-differentiable primitives without a value case in NONDIFF: {no_values}"
+
+
+def test_specs_name_known_primitives():
+    unknown = sorted(set(SPECS) - set(RULES)) + sorted(set(NONDIFF) - set(PRIMITIVES))
+    unknown += sorted(set(STRICT_SKIP) - set(SPECS))
+    assert not unknown, f"specs for unknown (or rule-less) primitives: {unknown}"
+
+
+def _split_params(fn):
+    """(positional names without defaults, {keyword name: default}, has *args) of a function."""
+    pos, kw, var = [], {}, False
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            var = True
+        elif p.default is p.empty and p.kind is not p.KEYWORD_ONLY:
+            pos.append(p.name)
+        elif p.default is not p.empty:
+            kw[p.name] = p.default
+    return pos, kw, var
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_rule_signatures_match_the_primitive(name):
+    """The compiler inlines rules by parameter name: each lambda must take (g or t, ans, the primitive's
+    positional arguments, its static keywords with the same defaults)."""
+    pos, kw, var = _split_params(PRIMITIVES[name].impl)
+    rule = RULES[name]
+    assert rule.variadic == var, f"{name}: variadic rule iff the primitive takes *args"
+    if not var:
+        assert len(rule.vjp) == len(pos), f"{name}: one vjp entry per positional argument {pos}"
+    for kind, lambdas in (("vjp", rule.vjp), ("jvp", rule.jvp)):
+        for f in lambdas:
+            if f is None:
+                continue
+            fpos, fkw, fvar = _split_params(f)
+            assert fpos[:2] == ["g" if kind == "vjp" else "t", "ans"], f"{name} {kind}: starts {fpos[:2]}"
+            if var:
+                assert fvar and "argnum" in inspect.signature(f).parameters
+            else:
+                assert len(fpos) == 2 + len(pos), f"{name} {kind}: positional parameters {fpos}"
+            assert fkw == kw, f"{name} {kind}: static keywords {fkw} differ from the primitive's {kw}"
+
+
+# -------------------------------------------------------------------------------------- first order
+@pytest.mark.parametrize("name, case", CASES)
+def test_rule_numpy(name, case):
+    args = case.sample(np.random.default_rng(_seed(name, case.id)))
+    check_rule(name, args, case.kwargs, argnums=case.argnums, **_options(name, case))
+
+
+@pytest.mark.parametrize("name, case", CASES)
+def test_rule_array_api_strict(name, case):
+    if name in STRICT_SKIP:
+        pytest.skip(STRICT_SKIP[name])
+    if case.strict_skip:
+        pytest.skip(case.strict_skip)
+    args = tuple(_to_strict(a) for a in case.sample(np.random.default_rng(_seed(name, case.id))))
+    check_rule(name, args, case.kwargs, argnums=case.argnums, **_options(name, case))
+
+
+# ------------------------------------------------------------------------------------- second order
+@pytest.mark.parametrize("name, case", CASES)
+def test_rule_second_order(name, case):
+    if not eager_available():
+        pytest.skip("second order runs through the eager tape: srcgrad.tensor / srcgrad.autograd.grad "
+                    "do not exist yet")
+    if not case.second_order:
+        pytest.skip("no second derivative for this case")
+    args = case.sample(np.random.default_rng(_seed(name, case.id)))
+    opts = _options(name, case)
+    opts["atol"], opts["rtol"] = opts["atol"] * 10, opts["rtol"] * 10
+    check_rule_second_order(name, args, case.kwargs, argnums=case.argnums, **opts)
+
+
+# --------------------------------------------------------------------------- non-differentiable values
+def _numpy_value(x):
+    if isinstance(x, (tuple, int, float, bool)):
+        return x
+    return np.asarray(x) if isinstance(x, np.ndarray) or np.isscalar(x) else np.from_dlpack(x)
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["numpy", "strict"])
+@pytest.mark.parametrize("name, case", VALUE_CASES)
+def test_nondiff_values(name, case, strict):
+    args = tuple(np.asarray(a) if isinstance(a, list) else a for a in case.args)
+    expected = case.expected(*args, **case.kwargs)
+    if strict:
+        args = tuple(_to_strict(a) for a in args)
+    got = PRIMITIVES[name](*args, **case.kwargs)
+    np.testing.assert_array_equal(_numpy_value(got), expected)
