@@ -108,8 +108,8 @@ class Results:
 
 # ------------------------------------------------------------------------------------------- checking
 def to_numpy(x: Any) -> Any:
-    """Any engine's result (Tensor, JAX array, float, nested tuples) as float64 NumPy."""
-    if isinstance(x, (tuple, list)):
+    """Any engine's result (Tensor, JAX array, float, list, or a tuple of those) as float64 NumPy."""
+    if isinstance(x, tuple):
         return tuple(to_numpy(i) for i in x)
     if hasattr(x, "detach"):  # torch or srcgrad Tensor
         x = x.detach()

@@ -14,7 +14,7 @@ class HipsAutograd(Adapter):
             import autograd  # noqa: F401
             import autograd.numpy  # noqa: F401
         except ImportError as exc:
-            self.reason = f"HIPS autograd is not installed ({exc}); install the bench extra"
+            self.reason = f"not installed ({exc.name or exc}; the bench extra)"
             return False
         from importlib.metadata import version
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.adapters.base import Adapter, Prepared, Unsupported
+from benchmarks.adapters.base import Adapter, Prepared, Unsupported, submodule
 from benchmarks.workloads import Workload, rebind
 
 
@@ -46,8 +46,8 @@ class Compiled(Adapter):
 
 def functional_vjp(sg: Any, workload: Workload) -> Prepared:
     """srcgrad.autograd.functional.vjp(func, inputs, v) on Tensors, PyTorch's signature."""
-    functional = getattr(sg.autograd, "functional", None)
-    if functional is None or not hasattr(functional, "vjp"):
+    functional = submodule("srcgrad.autograd.functional")
+    if not callable(getattr(functional, "vjp", None)):
         raise Unsupported("srcgrad.autograd.functional.vjp not built yet")
     fn = rebind(workload.torch_fn, torch=sg)
     x = sg.tensor(workload.args[0], dtype=sg.float64)

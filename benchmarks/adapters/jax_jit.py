@@ -19,7 +19,7 @@ class JaxJit(Adapter):
         try:
             jax = import_jax()
         except ImportError as exc:
-            self.reason = f"JAX is not installed ({exc}); install the bench extra"
+            self.reason = f"not installed ({exc.name or exc}; the bench extra)"
             return False
         self.version = jax.__version__
         return True

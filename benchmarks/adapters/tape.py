@@ -7,7 +7,7 @@ Skips, with the reason in the table, until the eager runtime (issue 3) exists.
 from __future__ import annotations
 
 from benchmarks.adapters._eager import tensor_engine
-from benchmarks.adapters.base import Adapter, Prepared, Unsupported
+from benchmarks.adapters.base import Adapter, Prepared, Unsupported, submodule
 from benchmarks.workloads import Workload
 
 
@@ -31,7 +31,8 @@ class Tape(Adapter):
 
         if workload.torch_fn is None:
             raise Unsupported("no Tensor version of this workload")
-        if workload.kind in ("hvp", "hessian") and not hasattr(srcgrad.autograd, "grad"):
+        second_order = workload.kind in ("hvp", "hessian")
+        if second_order and not callable(getattr(submodule("srcgrad.autograd"), "grad", None)):
             raise Unsupported("srcgrad.autograd.grad (double backward) not built yet")
         return tensor_engine(srcgrad, workload)
 

@@ -15,7 +15,7 @@ class TorchEager(Adapter):
         try:
             import torch
         except ImportError as exc:
-            self.reason = f"PyTorch is not installed ({exc}); install the bench extra"
+            self.reason = f"not installed ({exc.name or exc}; the bench extra)"
             return False
         self.version = torch.__version__
         return True
