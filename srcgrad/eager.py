@@ -119,6 +119,8 @@ _INPLACE_FUNCS = {n: _inplace_fn(n) for n in dir(Tensor) if n.endswith("_") and 
                   and n[:-1] in _torch_functions}
 globals().update(_INPLACE_FUNCS)
 
+from srcgrad import autograd, nn, optim  # noqa: E402 -- torch.autograd, torch.nn, torch.optim
+
 linalg = types.ModuleType("srcgrad.linalg", "torch.linalg spellings (from runtime.mapping)")
 linalg.__dict__.update(_submodules.get("linalg", {}))
 
@@ -131,4 +133,4 @@ __all__ = sorted(
      "complex128", "cdouble", "set_default_dtype", "get_default_dtype", "device", "cuda", "no_grad",
      "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
      "is_inference_mode_enabled", "numel", "is_tensor", "is_floating_point", "clone", "detach",
-     "linalg"] + list(_torch_functions) + list(_INPLACE_FUNCS))
+     "linalg", "autograd", "nn", "optim"] + list(_torch_functions) + list(_INPLACE_FUNCS))

@@ -1,1 +1,27 @@
-"""Placeholder: filled by the eager-runtime work."""
+"""`srcgrad.nn`: torch.nn's names over the eager runtime (runtime.nn)."""
+
+from srcgrad.nn import functional
+from srcgrad.runtime.nn import (
+    CrossEntropyLoss,
+    Dropout,
+    Flatten,
+    Identity,
+    L1Loss,
+    Linear,
+    LogSoftmax,
+    Module,
+    ModuleList,
+    MSELoss,
+    NLLLoss,
+    Parameter,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+
+__all__ = ["functional", "Module", "Parameter", "Linear", "Identity", "ReLU", "Tanh", "Sigmoid", "Softplus",
+           "Softmax", "LogSoftmax", "Flatten", "Dropout", "Sequential", "ModuleList", "MSELoss", "L1Loss",
+           "CrossEntropyLoss", "NLLLoss"]

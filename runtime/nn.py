@@ -1,0 +1,575 @@
+"""Neural-network building blocks on the eager Tensor: Module, Parameter, layers, losses, functional.
+
+Kept thin on purpose: a layer is a Module whose forward is a few Tensor operations, so its backward
+comes from the tape (and so from the one rule table) with nothing written here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Any, Iterator
+
+import numpy as np
+
+from . import mapping as M
+from . import primitives as P
+from . import tensor as T
+from .autograd import no_grad
+from .tensor import Tensor
+
+
+# ================================================================================================ Parameter
+class Parameter(Tensor):
+    """A Tensor that a Module registers as learnable: a leaf that requires grad unless told otherwise."""
+
+    __slots__ = ()
+
+    def __new__(cls, data: Any = None, requires_grad: bool = True) -> "Parameter":
+        arr = data._array if isinstance(data, Tensor) else T._make_array(
+            np.empty(0, np.float32) if data is None else data, None, None)
+        p = Tensor.__new__(cls)
+        p._array = arr
+        p._rg = False
+        p._grad = None
+        p._edge = None
+        p._acc = None
+        p._vc = data._vc if isinstance(data, Tensor) else [0]
+        p._hooks = None
+        p._retains = False
+        if requires_grad:
+            p.requires_grad = True
+        return p
+
+    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + Tensor.__repr__(self)
+
+    def __deepcopy__(self, memo: dict) -> "Parameter":
+        p = Parameter(Tensor._wrap(self._array.copy()), self._rg)
+        memo[id(self)] = p
+        return p
+
+    def __reduce_ex__(self, protocol: int) -> Any:
+        return (Parameter, (T.tensor(self.tolist(), dtype=self.dtype), self._rg))
+
+
+# =================================================================================================== Module
+class Module:
+    """Base class of layers and models: attributes that are Parameters or Modules are registered, so
+    `parameters()`, `zero_grad()`, `state_dict()` and `train()/eval()` reach the whole tree."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" "
+                                  "function")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # registration ------------------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__ and isinstance(value, (Parameter, Module)):
+            raise AttributeError("cannot assign parameters or modules before Module.__init__() call")
+        params, modules = self.__dict__.get("_parameters"), self.__dict__.get("_modules")
+        if isinstance(value, Parameter):
+            modules.pop(name, None)
+            self.__dict__.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            params.pop(name, None)
+            self.__dict__.pop(name, None)
+            modules[name] = value
+        elif params is not None and name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                                "(srcgrad.nn.Parameter or None expected)")
+            params[name] = None
+        elif modules is not None and name in modules:
+            modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for table in ("_parameters", "_modules", "_buffers"):
+            if table in d and name in d[table]:
+                return d[table][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for table in ("_parameters", "_modules", "_buffers"):
+            if name in self.__dict__.get(table, {}):
+                del self.__dict__[table][name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        self._buffers[name] = tensor
+
+    def add_module(self, name: str, module: "Module | None") -> None:
+        self._modules[name] = module
+
+    register_module = add_module
+
+    # traversal ---------------------------------------------------------------------------------------
+    def named_modules(self, memo: set | None = None, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self) -> Iterator["Module"]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        seen: set[int] = set()
+        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mprefix, m in mods:
+            for name, p in m._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mprefix}.{name}" if mprefix else name), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        for mprefix, m in self.named_modules(prefix=prefix):
+            for name, b in m._buffers.items():
+                if b is not None:
+                    yield (f"{mprefix}.{name}" if mprefix else name), b
+
+    def buffers(self) -> Iterator[Tensor]:
+        for _, b in self.named_buffers():
+            yield b
+
+    # modes and gradients ---------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            _zero_grad(p, set_to_none)
+
+    def apply(self, fn: Any) -> "Module":
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> "Module":
+        """Move/cast parameters in place (their identity is kept, so optimizers still hold them)."""
+        for m in self.modules():
+            for table in (m._parameters, m._buffers):
+                for name, t in table.items():
+                    if t is not None:
+                        moved = t.detach().to(*args, **kwargs)
+                        t._array = moved._array
+                        if t._grad is not None:
+                            t._grad = t._grad.to(*args, **kwargs)
+        return self
+
+    def cpu(self) -> "Module":
+        return self.to("cpu")
+
+    def cuda(self, device: Any = None) -> "Module":
+        return self.to("cuda" if device is None else device)
+
+    def float(self) -> "Module":  # noqa: A003
+        return self.to(T.float32)
+
+    def double(self) -> "Module":
+        return self.to(T.float64)
+
+    # state ------------------------------------------------------------------------------------------
+    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
+        out: OrderedDict[str, Tensor] = OrderedDict()
+        for mprefix, m in self.named_modules(prefix=prefix.rstrip(".")):
+            for table in (m._parameters, m._buffers):
+                for name, t in table.items():
+                    if t is not None:
+                        out[f"{mprefix}.{name}" if mprefix else name] = t if keep_vars else t.detach()
+        return out
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True) -> Any:
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               f"Missing key(s) in state_dict: {missing}.\n\t"
+                               f"Unexpected key(s) in state_dict: {unexpected}.")
+        with no_grad():
+            for k, t in own.items():
+                if k in state_dict:
+                    src = state_dict[k]
+                    src_arr = src._array if isinstance(src, Tensor) else np.asarray(src)
+                    if tuple(src_arr.shape) != tuple(t._array.shape):
+                        raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                                           f"size mismatch for {k}: copying a param with shape "
+                                           f"{T.Size(src_arr.shape)} from checkpoint, the shape in "
+                                           f"current model is {T.Size(t._array.shape)}.")
+                    t.copy_(Tensor._wrap(src_arr))
+        return _IncompatibleKeys(missing, unexpected)
+
+    # repr -------------------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines = extra.split("\n")
+        for name, m in self._modules.items():
+            mod = repr(m).replace("\n", "\n  ")
+            lines.append(f"({name}): {mod}")
+        main = type(self).__name__ + "("
+        if lines:
+            if len(lines) == 1 and not self._modules:
+                return main + lines[0] + ")"
+            main += "\n  " + "\n  ".join(lines) + "\n"
+        return main + ")"
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._modules))
+
+
+class _IncompatibleKeys(tuple):
+    def __new__(cls, missing: list, unexpected: list) -> "_IncompatibleKeys":
+        obj = super().__new__(cls, (missing, unexpected))
+        obj.missing_keys, obj.unexpected_keys = missing, unexpected
+        return obj
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"_IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
+
+
+def _zero_grad(p: Tensor, set_to_none: bool) -> None:
+    if set_to_none:
+        p._grad = None
+    elif p._grad is not None:
+        g = p._grad
+        if g._edge is not None:
+            p._grad = Tensor._wrap(g._array * 0)
+        else:  # a fresh array: never write into memory a gradient might share with something else
+            xp = T.B.array_ns(g._array)
+            g._array = xp.zeros_like(g._array)
+            g._vc[0] += 1
+
+
+# =================================================================================================== layers
+def _uniform(shape: tuple, bound: float, dtype: Any = None) -> np.ndarray:
+    return T.rng().uniform(-bound, bound, size=shape).astype(T._float_dtype(dtype))
+
+
+class Linear(Module):
+    """y = x @ W.T + b, initialised like PyTorch: W and b uniform in ±1/sqrt(in_features) (which is
+    kaiming_uniform with a=sqrt(5) for W)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
+        self.weight = Parameter(T._finish(T._place(_uniform((out_features, in_features), bound, dtype),
+                                                   device), False))
+        if bias:
+            self.bias = Parameter(T._finish(T._place(_uniform((out_features,), bound, dtype), device),
+                                            False))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, " \
+               f"bias={self.bias is not None}"
+
+
+class Identity(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+class ReLU(Module):
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return relu(x, self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class Tanh(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return P.tanh(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return P.sigmoid(x)
+
+
+class Softplus(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return P.softplus(x)
+
+
+class Softmax(Module):
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    def forward(self, x: Tensor) -> Tensor:
+        return log_softmax(x, self.dim)
+
+
+class Flatten(Module):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = tuple(x.shape)
+        s, e = self.start_dim % len(shape), self.end_dim % len(shape)
+        return x.reshape(shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:])
+
+
+class Dropout(Module):
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace=False"
+
+
+class Sequential(Module):
+    """Modules applied in order; indexable and iterable."""
+
+    def __init__(self, *modules: Any) -> None:
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], (dict, OrderedDict)):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(modules):
+                self.add_module(str(i), m)
+
+    def forward(self, x: Any) -> Any:
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, idx: int | slice) -> Any:
+        mods = list(self._modules.values())
+        if isinstance(idx, slice):
+            return Sequential(*mods[idx])
+        return mods[idx]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> "Sequential":
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+
+class ModuleList(Module):
+    def __init__(self, modules: Any = None) -> None:
+        super().__init__()
+        for m in modules or ():
+            self.append(m)
+
+    def append(self, module: Module) -> "ModuleList":
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def __getitem__(self, idx: int) -> Module:
+        return list(self._modules.values())[idx]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+
+class _Loss(Module):
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+
+class MSELoss(_Loss):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return mse_loss(input, target, reduction=self.reduction)
+
+
+class L1Loss(_Loss):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return _reduce(P.abs(input - target), self.reduction)
+
+
+class CrossEntropyLoss(_Loss):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return cross_entropy(input, target, reduction=self.reduction)
+
+
+class NLLLoss(_Loss):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return nll_loss(input, target, reduction=self.reduction)
+
+
+# =============================================================================================== functional
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    out = P.matmul(x, M.t_(weight))
+    return out if bias is None else out + bias
+
+
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    return x.relu_() if inplace else P.relu(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    return P.tanh(x)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    return P.sigmoid(x)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return M.softplus_(x, beta, threshold)
+
+
+def _dim(x: Tensor, dim: int | None) -> int:
+    if dim is None:  # PyTorch's legacy choice for an implicit dim
+        return 0 if x.ndim in (0, 1, 3) else 1
+    return dim
+
+
+def softmax(x: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
+    if dtype is not None:
+        x = x.to(dtype)
+    return P.softmax(x, axis=_dim(x, dim))
+
+
+def log_softmax(x: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
+    if dtype is not None:
+        x = x.to(dtype)
+    return P.log_softmax(x, axis=_dim(x, dim))
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return P.mean(loss)
+    if reduction == "sum":
+        return P.sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    return _reduce(P.abs(input - target), reduction)
+
+
+def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """-input[n, target[n]] for class-index targets (N, C) or (C,)."""
+    tgt = target._array if isinstance(target, Tensor) else np.asarray(target)
+    if input.ndim == 1:
+        picked = input[int(tgt)]
+        return -picked if reduction != "none" else -picked
+    xp = T.B.array_ns(tgt)
+    picked = input[(xp.arange(tgt.shape[0]), tgt)]
+    return _reduce(-picked, reduction)
+
+
+def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """log_softmax over classes then the negative log likelihood; class-probability targets (same shape
+    as input, floating) are accepted too."""
+    logp = log_softmax(input, 1 if input.ndim > 1 else 0)
+    if isinstance(target, Tensor) and target.is_floating_point() and tuple(target.shape) == tuple(input.shape):
+        loss = -(logp * target).sum(dim=1 if input.ndim > 1 else 0)
+        return _reduce(loss, reduction)
+    return nll_loss(logp, target, reduction)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    if not training or p == 0.0:
+        return x
+    keep = (T.rng().random(tuple(x.shape)) >= p).astype(x._array.dtype) / (1.0 - p)
+    return x * T._place(keep, x.device if x.is_cuda else None)
+
+
+def pad(x: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tensor:
+    fn = M.TORCH_FUNCTIONS.get("nn.functional.pad")
+    if fn is None:
+        raise NotImplementedError("pad is not available in runtime.mapping")
+    return fn(x, pad, mode=mode, value=value) if mode != "constant" else fn(x, pad, value=value)

@@ -1,0 +1,192 @@
+"""Optimizers: SGD (momentum, dampening, weight decay, Nesterov) and Adam, PyTorch's update rules.
+
+Updates work on the parameters' arrays directly: an optimizer step is not part of any graph, and doing
+it in the backend namespace keeps it one vectorised expression per parameter. The parameter's version
+counter is bumped, as any in-place change must, so a graph that saved the old value refuses to run.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+from .backend import array_ns
+from .nn import _zero_grad
+from .tensor import Tensor
+
+
+class Optimizer:
+    """Holds parameter groups (each a dict with 'params' and its hyperparameters) and per-parameter
+    state."""
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+        self.state: dict[int, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        g = dict(group)
+        ps = g["params"]
+        g["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
+        for p in g["params"]:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is "
+                                f"{type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        for k, v in self.defaults.items():
+            g.setdefault(k, v)
+        self.param_groups.append(g)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget gradients: `.grad = None` (default), or zero-filled with set_to_none=False."""
+        for g in self.param_groups:
+            for p in g["params"]:
+                _zero_grad(p, set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        ids = {}
+        groups = []
+        for g in self.param_groups:
+            gd = {k: v for k, v in g.items() if k != "params"}
+            gd["params"] = []
+            for p in g["params"]:
+                ids.setdefault(id(p), len(ids))
+                gd["params"].append(ids[id(p)])
+            groups.append(gd)
+        state = {ids[k]: {n: (v.copy() if hasattr(v, "copy") else v) for n, v in s.items()}
+                 for k, s in self.state.items() if k in ids}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        params = [p for g in self.param_groups for p in g["params"]]
+        for g, saved in zip(self.param_groups, state_dict["param_groups"]):
+            g.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = {id(params[i]): dict(s) for i, s in state_dict["state"].items()}
+
+    def step(self, closure: Any = None) -> Any:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(g):
+                if k != "params":
+                    lines.append(f"    {k}: {g[k]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _grad_array(p: Tensor) -> Any:
+    g = p._grad
+    return None if g is None else g._array
+
+
+def _set(p: Tensor, new: Any) -> None:
+    """Write the updated values into the parameter's memory (views of it see them) and bump its version."""
+    a = p._array
+    if hasattr(type(a), "__setitem__") and getattr(getattr(a, "flags", None), "writeable", True):
+        a[...] = new
+    else:
+        p._array = new.astype(a.dtype)
+    p._vc[0] += 1
+
+
+class SGD(Optimizer):
+    """p -= lr * d, with d = g + weight_decay * p, then momentum buffers as PyTorch defines them:
+    b = momentum * b + (1 - dampening) * d (b = d on the first step); d = d + momentum * b if nesterov
+    else b."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
+                 maximize: bool = False) -> None:
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+
+    def step(self, closure: Any = None) -> Any:
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
+            wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+            for p in group["params"]:
+                d = _grad_array(p)
+                if d is None:
+                    continue
+                x = p._array
+                if maximize:
+                    d = -d
+                if wd:
+                    d = d + wd * x
+                if mom:
+                    st = self.state.setdefault(id(p), {})
+                    buf = st.get("momentum_buffer")
+                    if buf is None:
+                        buf = d.copy()
+                    else:
+                        buf = mom * buf + (1.0 - damp) * d
+                    st["momentum_buffer"] = buf
+                    d = d + mom * buf if nesterov else buf
+                _set(p, x - lr * d)
+        return loss
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction, as torch.optim.Adam (amsgrad optional; weight_decay is
+    L2 added to the gradient, not AdamW's decoupled decay)."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False,
+                 maximize: bool = False) -> None:
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameters: {betas}")
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize))
+
+    def step(self, closure: Any = None) -> Any:
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+            wd, amsgrad, maximize = group["weight_decay"], group["amsgrad"], group["maximize"]
+            for p in group["params"]:
+                g = _grad_array(p)
+                if g is None:
+                    continue
+                x = p._array
+                if maximize:
+                    g = -g
+                if wd:
+                    g = g + wd * x
+                st = self.state.setdefault(id(p), {})
+                if not st:
+                    xp = array_ns(x)
+                    st["step"] = 0
+                    st["exp_avg"] = xp.zeros_like(x)
+                    st["exp_avg_sq"] = xp.zeros_like(x)
+                    if amsgrad:
+                        st["max_exp_avg_sq"] = xp.zeros_like(x)
+                st["step"] += 1
+                t = st["step"]
+                m = st["exp_avg"] = b1 * st["exp_avg"] + (1.0 - b1) * g
+                v = st["exp_avg_sq"] = b2 * st["exp_avg_sq"] + (1.0 - b2) * g * g
+                if amsgrad:
+                    v = st["max_exp_avg_sq"] = array_ns(x).maximum(st["max_exp_avg_sq"], v)
+                bc1 = 1.0 - b1 ** t
+                bc2 = 1.0 - b2 ** t
+                denom = array_ns(x).sqrt(v) / math.sqrt(bc2) + eps
+                _set(p, x - (lr / bc1) * m / denom)
+        return loss
