@@ -266,16 +266,44 @@ def run_all(workloads: Sequence[Workload], adapters: Sequence[Adapter], settings
 
 
 # ------------------------------------------------------------------------------------------- tables
+def _sig3(x: float) -> str:
+    """3 significant digits, trailing zeros kept (2.00, 12.0, 250, 1234)."""
+    return f"{x:.2f}" if x < 10 else f"{x:.1f}" if x < 100 else f"{x:.0f}"
+
+
 def format_time(seconds: float) -> str:
     """3 significant digits in the unit that suits: ns, µs, ms or s."""
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
+        if seconds >= scale * 0.9995:
+            return f"{_sig3(seconds / scale)} {unit}"
+    return f"{_sig3(seconds / 1e-9)} ns"
 
 
 def format_ratio(r: float) -> str:
-    return f"{r:.2f}" if r < 10 else f"{r:.3g}" if r < 1000 else f"{r:.0f}"
+    return _sig3(r)
+
+
+# The targets of issues 3-5 compare srcgrad's engines with these peers (peer time ÷ srcgrad time).
+SPEEDUPS = (("compiled", "torch"), ("compiled", "autograd"), ("compiled", "tape"), ("tape", "torch"),
+            ("tape", "autograd"))
+
+
+def speedup_table(results: Results) -> list[str]:
+    """How many times faster each srcgrad engine is than each peer, per workload (empty when neither
+    side of any pair has a timing)."""
+    pairs = [(ours, peer) for ours, peer in SPEEDUPS
+             if any(results.ratio(w, ours) and results.ratio(w, peer) for w in results.workloads)]
+    if not pairs:
+        return []
+    rows = ["| workload | " + " | ".join(f"{o} vs {p}" for o, p in pairs) + " |",
+            "|---|" + "--:|" * len(pairs)]
+    for w in results.workloads:
+        cells = []
+        for ours, peer in pairs:
+            a, b = results.ratio(w, ours), results.ratio(w, peer)
+            cells.append(f"{_sig3(b / a)}x" if a and b else "")
+        rows.append(f"| {w} | " + " | ".join(cells) + " |")
+    return rows
 
 
 class _Notes:
@@ -319,6 +347,10 @@ def markdown(results: Results) -> str:
     out += _table(results, ["numpy"] + engines, notes, absolute=False)
     out += ["", "Absolute time per call: median ± half the interquartile range.", ""]
     out += _table(results, ["numpy"] + engines, notes, absolute=True)
+    speedups = speedup_table(results)
+    if speedups:
+        out += ["", "Speed-up of srcgrad's engines: peer time ÷ srcgrad time (above 1 = srcgrad faster).", ""]
+        out += speedups
     if results.unavailable:
         out += ["", "Not available (—): " + "; ".join(f"{e}: {r}" for e, r in results.unavailable.items())
                 + "."]

@@ -256,6 +256,10 @@ def cube_sum_torch(x):
     return x.pow(3).sum()
 
 
+def _cube_ref(w: Workload) -> tuple[np.ndarray, ...]:
+    return (3 * w.args[0] ** 2,)
+
+
 def _hvp_ref(w: Workload) -> tuple[np.ndarray, ...]:
     return (6 * w.args[0] * w.v,)
 
@@ -345,6 +349,7 @@ def make_workloads(*, small: bool = False) -> dict[str, Workload]:
     n_elem = 1000 if small else 4_000_000
     n_hvp = 30 if small else 1000
     n_hess = 8 if small else 50
+    x_hvp = randn(n_hvp)
 
     ws = [
         Workload("tiny", "grad", tiny, (np.linspace(0, 2 * np.pi, 25),), (0,), _tiny_ref,
@@ -369,7 +374,10 @@ def make_workloads(*, small: bool = False) -> dict[str, Workload]:
                  torch_fn=pendulum_torch, jax_fn=pendulum_jax),
         Workload("elementwise", "grad", elementwise, (randn(n_elem),), (0,), _elementwise_ref,
                  f"sum(sin x * exp(-x^2)), {n_elem:,} float64", torch_fn=elementwise_torch),
-        Workload("hvp", "hvp", cube_sum, (randn(n_hvp),), (0,), _hvp_ref,
+        Workload("cube", "grad", cube_sum, (x_hvp,), (0,), _cube_ref,
+                 f"gradient of sum(x^3), n={n_hvp}: the hvp workload's first-order baseline",
+                 torch_fn=cube_sum_torch),
+        Workload("hvp", "hvp", cube_sum, (x_hvp,), (0,), _hvp_ref,
                  f"Hessian-vector product of sum(x^3), n={n_hvp}", v=randn(n_hvp), torch_fn=cube_sum_torch),
         Workload("hessian", "hessian", cube_chain, (randn(n_hess),), (0,), _hessian_ref,
                  f"full Hessian of sum(x^3) + sum(x[:-1] x[1:]), n={n_hess}", torch_fn=cube_chain_torch),

@@ -78,8 +78,8 @@ def test_reference_matches_finite_differences(name: str) -> None:
 def test_full_size_workloads_match_issue() -> None:
     """The benchmark itself uses the sizes of issue 2 (checked cheaply: shapes, not gradients)."""
     full = make_workloads()
-    assert list(full) == ["tiny", "mlp", "doubling", "rnn", "pendulum", "elementwise", "hvp", "hessian",
-                          "longloop", "overhead"]
+    assert list(full) == ["tiny", "mlp", "doubling", "rnn", "pendulum", "elementwise", "cube", "hvp",
+                          "hessian", "longloop", "overhead"]
     assert full["tiny"].args[0].shape == (25,)
     assert [a.shape for a in full["mlp"].args[:4]] == [(100, 1000), (100,), (10, 100), (10,)]
     assert full["mlp"].args[4].shape == (16, 1000)
@@ -199,9 +199,17 @@ def test_ratio_is_engine_median_over_numpy_forward_of_same_workload() -> None:
     assert r.ratio("b", "x") == pytest.approx(250.0)
     lines = markdown(r).splitlines()
     ratio_rows = [line for line in lines if line.startswith("| a") or line.startswith("| b")]
-    assert ratio_rows[0] == "| a | 2 ms ±10% | 2.50 |"
-    assert ratio_rows[1] == "| b | 1 µs ±10% | 250 |"
-    assert ratio_rows[2] == "| a | 2 ms ±10% | 5 ms ±10% |"  # the absolute table follows
+    assert ratio_rows[0] == "| a | 2.00 ms ±10% | 2.50 |"
+    assert ratio_rows[1] == "| b | 1.00 µs ±10% | 250 |"
+    assert ratio_rows[2] == "| a | 2.00 ms ±10% | 5.00 ms ±10% |"  # the absolute table follows
+
+
+def test_speedup_table_is_peer_time_over_srcgrad_time() -> None:
+    r = Results(["a"], ["numpy", "compiled", "torch"])
+    for c in (_timed("a", "numpy", 1e-3), _timed("a", "compiled", 2e-3), _timed("a", "torch", 9e-3)):
+        r.cells[(c.workload, c.engine)] = c
+    text = markdown(r)
+    assert "| workload | compiled vs torch |" in text and "| a | 4.50x |" in text
 
 
 def test_no_ratio_without_unit_or_for_failed_cells() -> None:
@@ -216,8 +224,10 @@ def test_no_ratio_without_unit_or_for_failed_cells() -> None:
 def test_format_time() -> None:
     assert format_time(1.234) == "1.23 s"
     assert format_time(0.0123) == "12.3 ms"
-    assert format_time(4.5e-6) == "4.5 µs"
-    assert format_time(8e-8) == "80 ns"
+    assert format_time(4.5e-6) == "4.50 µs"
+    assert format_time(8e-8) == "80.0 ns"
+    assert format_time(0.9999) == "1.00 s"
+    assert format_time(123.4e-6) == "123 µs"
 
 
 # ------------------------------------------------------------------------------- adapters and CLI
