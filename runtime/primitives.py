@@ -390,7 +390,7 @@ def _logical_not(x):
 @nondiff
 def _sign(x):
     if is_scalar(x):
-        return float((x > 0) - (x < 0))
+        return float(bool(x > 0)) - float(bool(x < 0))  # np.float64 is a float too
     return fn(namespace(x), "sign")(x)
 
 

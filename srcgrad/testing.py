@@ -221,7 +221,10 @@ def check_rule_second_order(name: str, args: Sequence[Any], kwargs: dict | None 
     for g, w in zip(gs, ws, strict=True):
         term = P.sum(P.multiply(g, w))
         scalar = term if scalar is None else P.add(scalar, term)
-    hs = srcgrad.autograd.grad(scalar, [xs[i] for i in argnums], allow_unused=True)
+    if getattr(scalar, "requires_grad", False):
+        hs = srcgrad.autograd.grad(scalar, [xs[i] for i in argnums], allow_unused=True)
+    else:  # the first derivative does not depend on the inputs (a linear primitive): the second is 0
+        hs = [None] * len(argnums)
     report = {}
     for i, h in zip(argnums, hs, strict=True):
         u = random_like(args[i], rng)
@@ -267,13 +270,14 @@ def _is_tensor(x: Any) -> bool:
 def _analytic_jacobian(f: Callable[..., Any], args: Sequence[Any], argnums: list) -> list[np.ndarray]:
     """Rows of the Jacobian from reverse mode, one output element at a time."""
     if any(_is_tensor(a) for a in args):
+        import srcgrad  # noqa: PLC0415
         import srcgrad.autograd  # noqa: PLC0415
 
         def vjp(v_np: np.ndarray) -> list:
             out = f(*args)
-            grads = srcgrad.autograd.grad(out, [args[i] for i in argnums],
-                                          grad_outputs=_from_numpy(v_np, _raw(out)),
-                                          allow_unused=True, retain_graph=True)
+            seed = srcgrad.tensor(_from_numpy(v_np, _raw(out)))
+            grads = srcgrad.autograd.grad([out], [args[i] for i in argnums], grad_outputs=[seed],
+                                          allow_unused=True)
             return [None if g is None else _to_numpy(g) for g in grads]
         out_np = _to_numpy(f(*args))
     else:
