@@ -635,9 +635,15 @@ def _index_add(x, v, index=None):
         out = x.copy()
         xp.add.at(out, index, v)
         return out
+    parts = index if isinstance(index, tuple) else (index,)
+    if builtins.any(isinstance(p, list) or (len(getattr(p, "shape", ())) > 0 and "int" in str(p.dtype))
+                    for p in parts):
+        raise NotImplementedError(
+            f"index_add with integer-array indices needs an unbuffered add (add.at), which "
+            f"{getattr(xp, '__name__', xp)} lacks: repeated indices would silently not accumulate")
     out = fn(xp, "asarray")(x, copy=True)
     index, v = _without_newaxis(out, index, v, xp)
-    out[index] = out[index] + v  # basic indices only: no repeats to accumulate
+    out[index] = out[index] + v  # basic indices and masks: no position repeats
     return out
 
 

@@ -410,7 +410,7 @@ defrule("getitem",
         jvp=[lambda t, ans, x, index=None: getitem(t, index=index)])
 defrule("index_update",
         vjp=[lambda g, ans, x, v, index=None: index_update(g, 0.0 * getitem(g, index=index), index=index),
-             lambda g, ans, x, v, index=None: unbroadcast(getitem(g, index=index), v)],
+             lambda g, ans, x, v, index=None: unbroadcast(surviving(getitem(g, index=index), x, index), v)],
         jvp=[lambda t, ans, x, v, index=None: index_update(t, 0.0 * getitem(t, index=index), index=index),
              lambda t, ans, x, v, index=None: index_update(0.0 * ans, t, index=index)])
 defrule("index_add",
@@ -693,3 +693,26 @@ def unpad_index(x: Any, pad_width: Any) -> tuple:
     xs = shape_of(x)
     pairs = pad_pairs(pad_width, len(xs))
     return tuple(slice(p[0], p[0] + n) for p, n in zip(pairs, xs, strict=False))
+
+
+def has_int_array(index: Any) -> bool:
+    """Does an index hold integer arrays or lists (advanced indexing, where positions may repeat)?"""
+    parts = index if isinstance(index, tuple) else (index,)
+    for p in parts:
+        if isinstance(p, list):
+            return True
+        dt = getattr(p, "dtype", None)
+        if dt is not None and "int" in str(dt) and len(getattr(p, "shape", ())) > 0:
+            return True
+    return False
+
+
+def surviving(gsel: Any, x: Any, index: Any) -> Any:
+    """`a[index] = v` with a repeated position keeps the last write (NumPy's order): zero the
+    cotangent of the overwritten writes, so v's gradient counts only the values that stay."""
+    if not has_int_array(index):
+        return gsel
+    sel = getitem(x, index=index)
+    ids = reshape(cumsum(reshape(ones_like(sel), shape=(-1,)), axis=0), shape=shape_of(sel))
+    marks = index_update(zeros_like(x), ids, index=index)
+    return where(equal(getitem(marks, index=index), ids), gsel, 0.0)

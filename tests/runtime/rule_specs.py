@@ -257,7 +257,11 @@ SPECS: dict[str, list[Case]] = {
     "index_update": [
         Case((real(3, 4), real(4)), {"index": (1, Ellipsis)}, id="row"),
         Case((real(3, 4), real()), {"index": (slice(None), 2)}, id="float-bcast"),
-        Case((real(3, 4), real(2, 1)), {"index": (slice(0, 2), slice(1, 4))}, id="block-bcast")],
+        Case((real(3, 4), real(2, 1)), {"index": (slice(0, 2), slice(1, 4))}, id="block-bcast"),
+        Case((real(5), real(4)), {"index": np.array([0, 2, 0, 0])}, id="repeated-last-wins",
+             strict_skip="integer-array indices are NumPy arrays"),
+        Case((real(5), real()), {"index": np.array([3, 1, 3])}, id="repeated-float-v",
+             strict_skip="integer-array indices are NumPy arrays")],
     "index_add": [
         Case((real(3, 4), real(4)), {"index": (1, Ellipsis)}, id="row"),
         Case((real(5,), real(4)), {"index": np.array([0, 2, 0, 0])}, id="repeated",
