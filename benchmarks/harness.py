@@ -108,7 +108,7 @@ class Results:
 
 # ------------------------------------------------------------------------------------------- checking
 def to_numpy(x: Any) -> Any:
-    """Any engine's result (Tensor, JAX array, float, list, or a tuple of those) as float64 NumPy."""
+    """Any engine's result (Tensor, JAX array, float, list, or a tuple of those) as NumPy, dtype kept."""
     if isinstance(x, tuple):
         return tuple(to_numpy(i) for i in x)
     if hasattr(x, "detach"):  # torch or srcgrad Tensor
@@ -118,13 +118,14 @@ def to_numpy(x: Any) -> Any:
         x = x.numpy()
     elif hasattr(x, "get") and type(x).__module__.startswith("cupy"):
         x = x.get()
-    return np.asarray(x, dtype=np.float64)
+    return np.asarray(x)
 
 
 def check(result: Any, expected: tuple[np.ndarray, ...], rtol: float = 1e-6) -> str | None:
     """None when `result` matches the reference, else what is wrong. A result for a single differentiated
-    argument may come bare or as a 1-tuple. The tolerance is relative to the reference's largest entry, so
-    rounding differences between engines pass and any real error (a factor, a sign, float32) fails."""
+    argument may come bare or as a 1-tuple. Results must be float64 (every engine gets float64 inputs); the
+    tolerance is relative to the reference's largest entry, so rounding differences between engines pass
+    and any real error (a factor, a sign, a lost term) fails."""
     try:
         got = to_numpy(result)
     except Exception as exc:  # a result we cannot even read is wrong
@@ -136,6 +137,8 @@ def check(result: Any, expected: tuple[np.ndarray, ...], rtol: float = 1e-6) -> 
     for i, (g, e) in enumerate(zip(got, expected, strict=True)):
         if g.shape != e.shape:
             return f"result {i}: shape {g.shape}, expected {e.shape}"
+        if g.dtype != np.float64:
+            return f"result {i}: dtype {g.dtype}, expected float64"
         scale = float(np.max(np.abs(e))) if e.size else 0.0
         err = float(np.max(np.abs(g - e))) if e.size else 0.0
         if not np.isfinite(err) or err > rtol * scale + 1e-12:
