@@ -1,3 +1,166 @@
-"""Compiler transforms (grad, value_and_grad, vjp, jvp, ...): owned by the compiler work."""
+"""The compiler's public face: grad, value_and_grad, vjp. Each is a function and a decorator.
 
-__all__: list[str] = []
+    df = sg.grad(f)                  # or @sg.grad / @sg.grad(wrt=(0, 1))
+    df(x, y)                         # gradient w.r.t. x; inspect.getsource(df) / df.source show the code
+    sg.value_and_grad(f)(x)          # (f(x), gradient)
+    sg.vjp(f)(x, v)                  # (f(x), v^T J)
+
+A transform is built once per (function, transform, wrt) (a redefined function is a new function and
+is transformed again), eagerly, so unsupported code raises TransformError when `grad` is called, not
+later. Generated code is then specialized per argument-type signature on first use: when arguments are
+Python floats, the scalar variant uses `math` and plain operators (no NumPy call per scalar operation).
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from typing import Any, Callable
+
+from srcgrad.errors import TransformError
+from srcgrad.pipeline import Builder, Generated
+from srcgrad.runtime.stack import NonScalarOutput
+
+__all__ = ["grad", "value_and_grad", "vjp", "TransformError"]
+
+_SCALAR_TYPES = (float, int, bool)
+_CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def _wrt(wrt: int | tuple[int, ...] | list[int]) -> tuple[tuple[int, ...], bool]:
+    if isinstance(wrt, bool):
+        raise TypeError("wrt must be an int or a tuple of ints")
+    if isinstance(wrt, int):
+        return (wrt,), True
+    if isinstance(wrt, (tuple, list)) and wrt and all(isinstance(i, int) and not isinstance(i, bool)
+                                                      for i in wrt):
+        return tuple(wrt), False
+    raise TypeError(f"wrt must be an int or a non-empty tuple of ints, not {wrt!r}")
+
+
+def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
+    wrt_idx, single = _wrt(wrt)
+    key = (kind, wrt_idx, single)
+    try:
+        per_fn = _CACHE.setdefault(f, {})
+    except TypeError:
+        per_fn = {}
+    cached = per_fn.get(key)
+    if cached is not None and not verbose:
+        return cached
+
+    by_mask: dict[tuple, Generated] = {}
+
+    def build(mask: tuple | None) -> Generated:
+        gen = by_mask.get(mask)
+        if gen is None:
+            gen = Builder(verbose).reverse(f, kind, wrt_idx, mask, single)
+            by_mask[mask] = gen
+        return gen
+
+    generic = build(None)
+    variants: dict[tuple, tuple[Callable, list]] = {}
+    seed_name = "v"
+    if kind == "vjp":
+        import inspect
+        seed_name = list(inspect.signature(generic.fn).parameters)[-1]
+
+    def variant(args: tuple) -> tuple[Callable, list]:
+        types = tuple(map(type, args))
+        for i in wrt_idx:
+            if i < len(args) and types[i] in (int, bool):
+                raise TransformError(
+                    f"{f.__name__}: argument {i} is {types[i].__name__} {args[i]!r}; integer and boolean "
+                    "arguments are static and have no gradient",
+                    hint=f"pass a float ({float(args[i])!r}) to differentiate with respect to it, or "
+                         "leave it out of wrt.")
+        mask = tuple(t in _SCALAR_TYPES for t in types)
+        gen = build(mask) if any(mask) else generic
+        entry = (gen.fn, gen.refresh)
+        variants[types] = entry
+        return entry
+
+    def non_scalar(exc: NonScalarOutput) -> TransformError:
+        info = generic.info
+        line = generic.return_line
+        return TransformError(
+            f"grad needs a scalar output, but {f.__name__} returned a value of shape {exc.args[0]}",
+            filename=info.filename if info else None,
+            lineno=info.user_lineno(line) if info and line else None,
+            source_line=info.source_line(line) if info and line else None, function=f.__name__,
+            hint=f"use srcgrad.vjp({f.__name__})(*args, v) with a cotangent v of that shape (or reduce "
+                 "the output to a scalar, e.g. with .sum()).")
+
+    if kind == "vjp":
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not args:
+                raise TypeError("vjp functions take the arguments, then the cotangent v")
+            *primal, v = args
+            try:
+                fn, refresh = variants[tuple(map(type, primal))]
+            except KeyError:
+                fn, refresh = variant(tuple(primal))
+            for ns, nm, get in refresh:
+                ns[nm] = get()
+            kwargs[seed_name] = v
+            return fn(*primal, **kwargs)
+    else:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                fn, refresh = variants[tuple(map(type, args))]
+            except KeyError:
+                fn, refresh = variant(args)
+            if refresh:
+                for ns, nm, get in refresh:
+                    ns[nm] = get()
+            try:
+                return fn(*args, **kwargs)
+            except NonScalarOutput as exc:
+                raise non_scalar(exc) from None
+
+    functools.update_wrapper(wrapper, generic.fn)
+    wrapper.__wrapped__ = generic.fn
+    wrapper.source = generic.source
+    wrapper.transform = kind
+    wrapper.wrt = wrt
+    wrapper.original = f
+
+    def source_for(*args: Any) -> str:
+        """The generated source used for arguments like `args` (e.g. the Python-float variant)."""
+        prim = args[:-1] if kind == "vjp" else args
+        fn, _ = variants.get(tuple(map(type, prim))) or variant(tuple(prim))
+        return fn.source
+
+    wrapper.source_for = source_for
+    per_fn[key] = wrapper
+    return wrapper
+
+
+def grad(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False) -> Any:
+    """The gradient of scalar-valued `f` with respect to positional argument(s) `wrt`.
+
+    Returns a function taking f's arguments and returning the gradient (a tuple of gradients when `wrt`
+    is a tuple), each of the same type and shape as its argument. Works as `@grad` and `@grad(wrt=1)`.
+    """
+    if f is None:
+        return lambda g: grad(g, wrt, verbose=verbose)
+    return _make(f, "grad", wrt, verbose)
+
+
+def value_and_grad(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
+                   verbose: bool | int = False) -> Any:
+    """Like `grad`, but the function returns `(f(*args), gradient)` from one forward sweep."""
+    if f is None:
+        return lambda g: value_and_grad(g, wrt, verbose=verbose)
+    return _make(f, "value_and_grad", wrt, verbose)
+
+
+def vjp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False) -> Any:
+    """The vector-Jacobian product: `vjp(f)(*args, v)` returns `(f(*args), v^T J)`.
+
+    `v` has the shape of f's output (a tuple of cotangents when f returns a tuple); the product has the
+    shape of each differentiated argument. Use it for non-scalar outputs, where `grad` refuses.
+    """
+    if f is None:
+        return lambda g: vjp(g, wrt, verbose=verbose)
+    return _make(f, "vjp", wrt, verbose)

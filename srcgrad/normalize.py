@@ -1,0 +1,1095 @@
+"""Stage 2: user code -> normal form: one operation per statement, explicit temporaries, one exit.
+
+Two passes:
+
+1. `restructure` rewrites control flow so the reverse transform only ever sees structured code: several
+   `return`s become assignments to one result variable; `break`/`continue`/`return` always end their
+   block (the statements after an `if` that may exit move into the branches that fall through); a
+   `continue` that ends a loop body is dropped; a `return` inside a loop sets a flag and breaks.
+2. `Normalizer` flattens every expression into statements `name = <one operation on names/constants>`
+   and resolves what each call *is*: a primitive, a mapping adapter (inlined when it is one expression),
+   a user function, or an opaque call. Each assignment carries an `Op` (in `stmt.op`) telling later
+   stages which primitive it applies to which operands, and `stmt.line`, the user line it comes from.
+
+Subscript writes become `a = index_update(a, v, index=...)` (a new array: user arrays are never
+written), augmented assignments become plain ones, `for x in array` becomes a loop over an index,
+conditional expressions become `if` statements, and `x.T`, `x.sum(axis=0)`, `np.sin(x)`, `math.sin(x)`
+go through runtime/mapping.py, the one table of user spellings.
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import inspect
+import math
+import numbers
+import textwrap
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+import gast
+import numpy as np
+
+from srcgrad.errors import located
+from srcgrad.names import Namer
+from srcgrad.parse import LOCAL, UNBOUND, FunctionInfo
+from srcgrad.runtime import mapping
+from srcgrad.runtime import primitives as P
+from srcgrad.runtime.primitives import Primitive
+
+RET = "_return"       # the single result variable when a function has several returns
+
+
+# ============================================================================================== helpers
+def name(id_: str, store: bool = False) -> gast.Name:
+    return gast.Name(id=id_, ctx=gast.Store() if store else gast.Load(), annotation=None, type_comment=None)
+
+
+def const(value: Any) -> gast.Constant:
+    return gast.Constant(value=value, kind=None)
+
+
+def assign(target: str | gast.expr, value: gast.expr) -> gast.Assign:
+    t = name(target, store=True) if isinstance(target, str) else target
+    return gast.Assign(targets=[t], value=value, type_comment=None)
+
+
+def call(func: gast.expr, args: list, keywords: dict | None = None) -> gast.Call:
+    kws = [gast.keyword(arg=k, value=v) for k, v in (keywords or {}).items()]
+    return gast.Call(func=func, args=list(args), keywords=kws)
+
+
+def is_atom(e: gast.expr) -> bool:
+    return isinstance(e, (gast.Name, gast.Constant))
+
+
+def names_in(e: Any) -> set[str]:
+    if e is None:
+        return set()
+    return {n.id for n in gast.walk(e) if isinstance(n, gast.Name)}
+
+
+@dataclass
+class Op:
+    """What a normalized assignment computes, for analysis and the transforms.
+
+    kind: 'prim' (a primitive on positional operands `args` with static keywords `kwargs`), 'copy'
+    (`v = a`), 'const' (no operands), 'nondiff' (a value that carries no derivative: comparisons,
+    shapes, ranges, detach), 'call' (a user function `fn`, transformed recursively when active),
+    'opaque' (a callable without rule or source: fine while inactive), 'list' (`xs = []`),
+    'append' (`xs.append(v)`), 'stack' (`np.stack(xs)` of a list variable), 'pack' / 'unpack' (tuples).
+    """
+
+    kind: str
+    prim: str | None = None
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
+    fn: Any = None
+    style: str = "call"       # how the forward line is written: 'call', 'binop', 'unary', 'subscript'
+
+
+BINOPS = {gast.Add: "add", gast.Sub: "subtract", gast.Mult: "multiply", gast.Div: "divide",
+          gast.Pow: "power", gast.MatMult: "matmul"}
+NONDIFF_BINOPS = (gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor, gast.LShift, gast.RShift)
+
+# math module functions -> primitives (math works on Python floats: the scalar path keeps it)
+MATH_PRIMS = {
+    math.sin: "sin", math.cos: "cos", math.tan: "tan", math.exp: "exp", math.expm1: "expm1",
+    math.log1p: "log1p", math.log2: "log2", math.log10: "log10", math.sqrt: "sqrt",
+    math.asin: "arcsin", math.acos: "arccos", math.atan: "arctan", math.sinh: "sinh", math.cosh: "cosh",
+    math.tanh: "tanh", math.asinh: "arcsinh", math.acosh: "arccosh", math.atanh: "arctanh",
+    math.erf: "erf", math.atan2: "arctan2", math.hypot: "hypot", math.fabs: "abs", math.pow: "power",
+    math.log: "log", math.floor: "floor", math.ceil: "ceil",
+}
+NONDIFF_BUILTINS = {len, range, int, bool, isinstance, print, type, str, round, enumerate, zip,
+                    hasattr, getattr, callable, id, repr, tuple, list, slice, reversed, sorted, any, all}
+DETACH_METHODS = {"detach", "item", "numpy", "tolist", "cpu", "copy"}
+NONDIFF_ATTRS = {"shape", "ndim", "size", "dtype", "device", "requires_grad", "is_cuda", "real"}
+
+
+def is_static_value(v: Any) -> bool:
+    return v is None or isinstance(v, (bool, int, float, complex, str, slice, type(Ellipsis))) or (
+        isinstance(v, tuple) and all(is_static_value(x) for x in v))
+
+
+def to_node(v: Any) -> gast.expr | None:
+    """A constant node for a static Python value, or None."""
+    if isinstance(v, tuple):
+        elts = [to_node(x) for x in v]
+        if any(e is None for e in elts):
+            return None
+        return gast.Tuple(elts=elts, ctx=gast.Load())
+    if v is None or isinstance(v, (bool, int, float, str)) or v is Ellipsis:
+        return const(v)
+    return None
+
+
+# ======================================================================================== restructure
+class _Flags:
+    def __init__(self) -> None:
+        self.returns = 0
+        self.loop_flags = 0
+
+
+def _exits(stmt: gast.stmt) -> bool:
+    return isinstance(stmt, (gast.Return, gast.Break, gast.Continue))
+
+
+def _may_exit(block: list, in_loop: bool) -> bool:
+    """Does `block` contain a return, or a break/continue of the enclosing loop?"""
+    for s in block:
+        if isinstance(s, gast.Return):
+            return True
+        if in_loop and isinstance(s, (gast.Break, gast.Continue)):
+            return True
+        if isinstance(s, gast.If) and (_may_exit(s.body, in_loop) or _may_exit(s.orelse, in_loop)):
+            return True
+        if isinstance(s, (gast.For, gast.While)) and any(isinstance(n, gast.Return) for n in gast.walk(s)):
+            return True
+    return False
+
+
+def _append_rest(block: list, rest: list) -> list:
+    """Append `rest` to every path through `block` that falls through (does not exit)."""
+    if not rest:
+        return block
+    if block and _exits(block[-1]):
+        return block
+    if block and isinstance(block[-1], gast.If) and getattr(block[-1], "_may_exit", False):
+        last = block[-1]
+        last.body = _append_rest(last.body, copy.deepcopy(rest))
+        last.orelse = _append_rest(last.orelse, copy.deepcopy(rest))
+        return block
+    if block and isinstance(block[-1], gast.If) and getattr(block[-1], "_loop_return", False):
+        last = block[-1]
+        last.orelse = _append_rest(last.orelse, copy.deepcopy(rest))
+        return block
+    return block + rest
+
+
+def restructure(block: list, in_loop: bool, flags: _Flags, loop_flag: str | None) -> list:
+    out: list = []
+    for i, s in enumerate(block):
+        rest = block[i + 1:]
+        if isinstance(s, gast.Return):
+            flags.returns += 1
+            if loop_flag is not None:
+                # return inside a loop: keep the value, raise the flag, leave the loop
+                s.value = s.value if s.value is not None else const(None)
+                out.append(s)
+                s._in_loop = True
+                set_flag = assign(loop_flag, const(True))
+                gast.copy_location(set_flag, s)
+                brk = gast.Break()
+                gast.copy_location(brk, s)
+                out.extend([set_flag, brk])
+            else:
+                out.append(s)
+            return out
+        if isinstance(s, (gast.Break, gast.Continue)):
+            out.append(s)
+            return out
+        if isinstance(s, gast.If):
+            s.body = restructure(s.body, in_loop, flags, loop_flag)
+            s.orelse = restructure(s.orelse, in_loop, flags, loop_flag)
+            if _may_exit(s.body, in_loop) or _may_exit(s.orelse, in_loop):
+                s._may_exit = True
+                out.append(s)
+                rest_r = restructure(rest, in_loop, flags, loop_flag)
+                _append_rest(out, rest_r)
+                return out
+            out.append(s)
+            continue
+        if isinstance(s, (gast.For, gast.While)):
+            has_return = any(isinstance(n, gast.Return) for n in gast.walk(s))
+            if has_return:
+                flag = f"_returned{flags.loop_flags + 1}"
+                flags.loop_flags += 1
+                init = assign(flag, const(False))
+                gast.copy_location(init, s)
+                out.append(init)
+                s.body = restructure(s.body, True, flags, flag)
+                s.body = _drop_trailing_continue(s.body)
+                out.append(s)
+                # after the loop: a raised flag means the function has returned
+                done = gast.Return(value=None)
+                done._done = True
+                gast.copy_location(done, s)
+                guard = gast.If(test=name(flag), body=[done], orelse=[])
+                gast.copy_location(guard, s)
+                guard._loop_return = True
+                if loop_flag is not None:
+                    # nested: leave the enclosing loop too
+                    set_outer = assign(loop_flag, const(True))
+                    brk = gast.Break()
+                    gast.copy_location(set_outer, s)
+                    gast.copy_location(brk, s)
+                    guard.body = [set_outer, brk]
+                    guard._loop_return = False
+                    guard._may_exit = True
+                rest_r = restructure(rest, in_loop, flags, loop_flag)
+                guard.orelse = rest_r
+                out.append(guard)
+                return out
+            s.body = restructure(s.body, True, flags, None)
+            s.body = _drop_trailing_continue(s.body)
+            out.append(s)
+            continue
+        out.append(s)
+    return out
+
+
+def _drop_trailing_continue(block: list) -> list:
+    """After restructuring, a `continue` always ends a path to the end of the body: a no-op."""
+    if not block:
+        return block
+    last = block[-1]
+    if isinstance(last, gast.Continue):
+        return block[:-1]
+    if isinstance(last, gast.If):
+        last.body = _drop_trailing_continue(last.body)
+        last.orelse = _drop_trailing_continue(last.orelse)
+    return block
+
+
+def _strip_continues(block: list) -> None:
+    for s in block:
+        if isinstance(s, gast.If):
+            _strip_continues(s.body)
+            _strip_continues(s.orelse)
+
+
+# ========================================================================================== normalizer
+class Normalizer:
+    """ANF with resolved calls. `run()` returns the normalized body (a list of gast statements)."""
+
+    def __init__(self, info: FunctionInfo, namer: Namer):
+        self.info = info
+        self.namer = namer
+        self.lists: set[str] = set()         # local names bound to Python lists
+        self.line = info.node.lineno
+        self.data_refs: list[tuple[str, Any]] = []   # (ref name, getter) refreshed on every call
+        self.multi_return = False
+
+    # -------------------------------------------------------------------------------- entry point
+    def run(self) -> list:
+        fn = self.info.node
+        flags = _Flags()
+        body = [s for s in fn.body]
+        if body and isinstance(body[0], gast.Expr) and isinstance(body[0].value, gast.Constant) \
+                and isinstance(body[0].value.value, str):
+            body = body[1:]                                     # docstring
+        body = restructure(body, False, flags, None)
+        if not body or not isinstance(body[-1], gast.Return) or getattr(body[-1], "_done", False) \
+                or _contains_nonfinal_return(body):
+            self.multi_return = True
+        if self.multi_return:
+            self.namer.taken.add(RET)
+            self.info.locals.add(RET)
+        for n in gast.walk(fn):
+            if isinstance(n, gast.Assign) and isinstance(n.value, gast.List) and len(n.targets) == 1 \
+                    and isinstance(n.targets[0], gast.Name):
+                self.lists.add(n.targets[0].id)
+        out: list = []
+        self.block(body, out, top=True)
+        if self.multi_return:
+            r = gast.Return(value=name(RET))
+            r.line = self.info.user_lineno(fn.lineno)
+            out.append(r)
+        return out
+
+    def error(self, node: Any, msg: str, hint: str | None = None) -> Exception:
+        return located(self.info, node, msg, hint)
+
+    # ------------------------------------------------------------------------------- statements
+    def emit(self, out: list, stmt: gast.stmt, op: Op | None = None) -> gast.stmt:
+        stmt.line = self.line
+        if op is not None:
+            stmt.op = op
+        out.append(stmt)
+        return stmt
+
+    def block(self, stmts: list, out: list, top: bool = False) -> None:
+        for s in stmts:
+            self.line = getattr(s, "lineno", self.line)
+            self.stmt(s, out, top and s is stmts[-1])
+
+    def stmt(self, s: gast.stmt, out: list, last_top: bool) -> None:
+        if isinstance(s, gast.Assign):
+            self.assign_stmt(s.targets[0], s.value, out)
+        elif isinstance(s, gast.AnnAssign):
+            if s.value is not None:
+                self.assign_stmt(s.target, s.value, out)
+        elif isinstance(s, gast.AugAssign):
+            self.augassign(s, out)
+        elif isinstance(s, gast.Return):
+            if getattr(s, "_done", False):
+                return
+            value = s.value if s.value is not None else const(None)
+            if not self.multi_return and last_top:
+                r = gast.Return(value=self.return_value(value, out))
+                self.emit(out, r)
+            else:
+                self.assign_to(RET, value, out)
+        elif isinstance(s, gast.If):
+            test = self.atom(s.test, out, prefix="_c")
+            body: list = []
+            orelse: list = []
+            self.block(s.body, body)
+            self.block(s.orelse, orelse)
+            self.line = getattr(s, "lineno", self.line)
+            self.emit(out, gast.If(test=test, body=body, orelse=orelse))
+        elif isinstance(s, gast.For):
+            self.for_stmt(s, out)
+        elif isinstance(s, gast.While):
+            self.while_stmt(s, out)
+        elif isinstance(s, (gast.Break, gast.Continue, gast.Pass)):
+            self.emit(out, type(s)())
+        elif isinstance(s, gast.Expr):
+            self.expr_stmt(s, out)
+        elif isinstance(s, (gast.Assert, gast.Raise)):
+            s2 = self.rewrite_static(s)
+            self.emit(out, s2)
+        else:
+            raise self.error(s, f"srcgrad cannot differentiate a {type(s).__name__} statement")
+
+    def return_value(self, value: gast.expr, out: list) -> gast.expr:
+        if isinstance(value, gast.Tuple):
+            return gast.Tuple(elts=[self.atom(e, out) for e in value.elts], ctx=gast.Load())
+        return self.atom(value, out)
+
+    def assign_stmt(self, target: gast.expr, value: gast.expr, out: list) -> None:
+        if isinstance(target, gast.Name):
+            self.assign_to(target.id, value, out)
+        elif isinstance(target, (gast.Tuple, gast.List)):
+            self.unpack(target, value, out)
+        elif isinstance(target, gast.Subscript):
+            self.setitem(target, self.atom(value, out), out)
+        else:
+            raise self.error(target, "srcgrad cannot assign to this target")
+
+    def assign_to(self, var: str, value: gast.expr, out: list) -> None:
+        rhs, op = self.rhs(value, out)
+        if isinstance(value, gast.List) and not value.elts:
+            self.lists.add(var)
+        self.emit(out, assign(var, rhs), op)
+
+    def unpack(self, target: gast.expr, value: gast.expr, out: list) -> None:
+        for t in target.elts:
+            if not isinstance(t, gast.Name):
+                raise self.error(target, "srcgrad unpacks tuples into plain names only",
+                                 "unpack into names, then assign the subscripts on their own lines.")
+        names = [t.id for t in target.elts]
+        if isinstance(value, (gast.Tuple, gast.List)):
+            if len(value.elts) != len(names):
+                raise self.error(target, "tuple unpacking with a different number of values")
+            atoms = [self.atom(e, out) for e in value.elts]
+            # a name read on the right and written earlier on the left must be read first
+            for i, a in enumerate(atoms):
+                if isinstance(a, gast.Name) and a.id in names[:i]:
+                    tmp = self.namer.temp()
+                    self.emit(out, assign(tmp, a), Op("copy", args=[a]))
+                    atoms[i] = name(tmp)
+            for n_, a in zip(names, atoms):
+                self.emit(out, assign(n_, a), Op("copy", args=[a]) if isinstance(a, gast.Name)
+                          else Op("const"))
+            return
+        rhs, op = self.rhs(value, out)
+        if op.kind in ("call", "opaque", "nondiff"):
+            tgt = gast.Tuple(elts=[name(n_, store=True) for n_ in names], ctx=gast.Store())
+            self.emit(out, assign(tgt, rhs), op)
+            return
+        # unpack a tuple-valued variable element by element
+        src = rhs if isinstance(rhs, gast.Name) else None
+        if src is None:
+            tmp = self.namer.temp()
+            self.emit(out, assign(tmp, rhs), op)
+            src = name(tmp)
+        for i, n_ in enumerate(names):
+            self.emit(out, assign(n_, gast.Subscript(value=src, slice=const(i), ctx=gast.Load())),
+                      Op("unpack", args=[src], kwargs={"index": const(i)}))
+
+    def augassign(self, s: gast.AugAssign, out: list) -> None:
+        if isinstance(s.target, gast.Name):
+            value = gast.BinOp(left=name(s.target.id), op=s.op, right=s.value)
+            self.assign_to(s.target.id, value, out)
+        elif isinstance(s.target, gast.Subscript):
+            base = self.atom(s.target.value, out)
+            index = self.index(s.target.slice, out)
+            cur = self.namer.temp()
+            self.emit(out, assign(cur, gast.Subscript(value=base, slice=index, ctx=gast.Load())),
+                      Op("prim", "getitem", [base], {"index": self.index_expr(index)}, style="subscript"))
+            new = self.atom(gast.BinOp(left=name(cur), op=s.op, right=s.value), out)
+            self.setitem_atoms(base, index, new, out, s.target)
+        else:
+            raise self.error(s, "srcgrad cannot differentiate this augmented assignment")
+
+    def setitem(self, target: gast.Subscript, value: gast.expr, out: list) -> None:
+        base = self.atom(target.value, out)
+        index = self.index(target.slice, out)
+        self.setitem_atoms(base, index, value, out, target)
+
+    def setitem_atoms(self, base: gast.expr, index: gast.expr, value: gast.expr, out: list,
+                      node: Any) -> None:
+        if not isinstance(base, gast.Name):
+            raise self.error(node, "srcgrad can only write into a subscript of a local variable")
+        if base.id in self.lists:
+            raise self.error(node, "srcgrad cannot differentiate writes into a list",
+                             "build the list with append, or use an array and index_update.")
+        ix = self.index_expr(index)
+        ref = name(self.namer.ref(P.index_update, "index_update"))
+        self.emit(out, assign(base.id, call(ref, [base, value], {"index": ix})),
+                  Op("prim", "index_update", [base, value], {"index": ix}))
+
+    def expr_stmt(self, s: gast.Expr, out: list) -> None:
+        v = s.value
+        if isinstance(v, gast.Constant):
+            return  # a string or number on its own line: nothing to do
+        if isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute) and v.func.attr == "append" \
+                and isinstance(v.func.value, gast.Name) and v.func.value.id in self.lists:
+            if len(v.args) != 1 or v.keywords:
+                raise self.error(s, "list.append takes one value")
+            item = self.atom(v.args[0], out)
+            lst = name(v.func.value.id)
+            self.emit(out, gast.Expr(value=call(gast.Attribute(value=lst, attr="append", ctx=gast.Load()),
+                                                [item])), Op("append", args=[lst, item]))
+            return
+        rhs, op = self.rhs(v, out)
+        if op.kind in ("prim", "copy", "const", "nondiff"):
+            return  # a pure expression whose value is dropped
+        self.emit(out, gast.Expr(value=rhs), op)
+
+    def for_stmt(self, s: gast.For, out: list) -> None:
+        if not isinstance(s.target, gast.Name):
+            if isinstance(s.target, gast.Tuple):
+                raise self.error(s, "srcgrad loops over one name at a time",
+                                 "loop over an index (for i in range(n)) and unpack inside the body.")
+            raise self.error(s, "srcgrad cannot use this loop target")
+        it = s.iter
+        rng = None
+        if isinstance(it, gast.Call) and self.resolve_func(it.func) is range and not it.keywords:
+            args = [self.atom(a, out) for a in it.args]
+            r = self.namer.fresh("_r")
+            ref = name(self.namer.ref(range, "range"))
+            self.emit(out, assign(r, call(ref, args)), Op("nondiff", args=args))
+            rng = name(r)
+            body: list = []
+            self.block(s.body, body)
+            self.line = s.lineno
+            self.emit(out, gast.For(target=name(s.target.id, store=True), iter=rng, body=body, orelse=[],
+                                    type_comment=None))
+            return
+        # for x in <array or list>: loop over an index, read the element at the top of the body
+        seq = self.atom(it, out)
+        if isinstance(seq, gast.Name) and seq.id in _assigned_in(s.body):
+            tmp = self.namer.temp()
+            self.emit(out, assign(tmp, seq), Op("copy", args=[seq]))
+            seq = name(tmp)
+        r = self.namer.fresh("_r")
+        i = self.namer.fresh("_i")
+        ref_range = name(self.namer.ref(range, "range"))
+        ref_len = name(self.namer.ref(len, "len"))
+        self.emit(out, assign(r, call(ref_range, [call(ref_len, [seq])])), Op("nondiff", args=[seq]))
+        body = []
+        kind_list = isinstance(seq, gast.Name) and seq.id in self.lists
+        elem = gast.Subscript(value=seq, slice=name(i), ctx=gast.Load())
+        if kind_list:
+            self.emit(body, assign(s.target.id, elem), Op("opaque", args=[seq]))
+        else:
+            self.emit(body, assign(s.target.id, elem),
+                      Op("prim", "getitem", [seq], {"index": name(i)}, style="subscript"))
+        self.block(s.body, body)
+        self.line = s.lineno
+        self.emit(out, gast.For(target=name(i, store=True), iter=name(r), body=body, orelse=[],
+                                type_comment=None))
+
+    def while_stmt(self, s: gast.While, out: list) -> None:
+        pre: list = []
+        test, op = self.rhs(s.test, pre)
+        body: list = []
+        if not pre and op.kind in ("nondiff", "copy", "const"):
+            self.block(s.body, body)
+            self.line = s.lineno
+            self.emit(out, gast.While(test=test, body=body, orelse=[]))
+            return
+        if op.kind not in ("copy", "const") or not is_atom(test):
+            tmp = self.namer.fresh("_c")
+            self.emit(pre, assign(tmp, test), op)
+            test = name(tmp)
+        # the condition needs statements: evaluate it at the top of each iteration
+        brk = gast.Break()
+        brk.line = self.line
+        guard = gast.If(test=gast.UnaryOp(op=gast.Not(), operand=test), body=[brk], orelse=[])
+        guard.line = self.line
+        self.block(s.body, body)
+        loop = gast.While(test=const(True), body=pre + [guard] + body, orelse=[])
+        loop.cond_len = len(pre) + 1     # statements that only compute the condition
+        self.line = s.lineno
+        self.emit(out, loop)
+
+    # ----------------------------------------------------------------------------- expressions
+    def atom(self, e: gast.expr, out: list, prefix: str = "_t") -> gast.expr:
+        """Normalize `e` and return a Name or Constant holding its value."""
+        if isinstance(e, gast.Constant):
+            return const(e.value)
+        if isinstance(e, gast.Name):
+            r = self.info.resolve(e.id)
+            if r is LOCAL or e.id in self.namer.globals:
+                return name(e.id)
+        rhs, op = self.rhs(e, out)
+        if is_atom(rhs) and (isinstance(rhs, gast.Constant) or op.kind in ("const",)):
+            return rhs
+        if isinstance(rhs, gast.Name) and op.kind == "copy":
+            return rhs
+        tmp = self.namer.fresh(prefix)
+        self.emit(out, assign(tmp, rhs), op)
+        return name(tmp)
+
+    def global_ref(self, node: gast.expr, obj: Any, preferred: str) -> tuple[gast.expr, Op]:
+        """A reference to a non-local value: constants inline, data globals refreshed per call."""
+        if isinstance(obj, (bool, int, float)) and isinstance(node, gast.Attribute):
+            return const(obj), Op("const")         # np.pi, math.e
+        ref = self.namer.ref(obj, preferred)
+        if not isinstance(obj, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type,
+                                Primitive, np.ufunc)):
+            getter = self._getter(node)
+            if getter is not None and all(n != ref for n, _ in self.data_refs):
+                self.data_refs.append((ref, getter))
+        return name(ref), Op("copy" if isinstance(obj, (np.ndarray, float, int)) else "const",
+                             args=[])
+
+    def _getter(self, node: gast.expr) -> Any:
+        if isinstance(node, gast.Name):
+            if node.id in self.info.closure:
+                cell = self.info.closure[node.id]
+                return lambda: cell.cell_contents
+            g = self.info.globals
+            key = node.id
+            return lambda: g[key]
+        return None
+
+    def resolve_chain(self, e: gast.expr) -> Any:
+        """The object a Name/Attribute chain rooted at a non-local name denotes, or UNBOUND/LOCAL."""
+        if isinstance(e, gast.Name):
+            if e.id in self.namer.globals and self.info.resolve(e.id) is not LOCAL:
+                return self.namer.globals[e.id]
+            return self.info.resolve(e.id)
+        if isinstance(e, gast.Attribute):
+            base = self.resolve_chain(e.value)
+            if base is LOCAL or base is UNBOUND:
+                return base
+            if isinstance(base, (types.ModuleType, type)) or base is np.linalg:
+                return getattr(base, e.attr, UNBOUND)
+            return LOCAL if False else getattr(base, e.attr, UNBOUND)
+        return LOCAL
+
+    def resolve_func(self, f: gast.expr) -> Any:
+        r = self.resolve_chain(f)
+        return None if r is LOCAL or r is UNBOUND else r
+
+    def rhs(self, e: gast.expr, out: list) -> tuple[gast.expr, Op]:
+        """Normalize `e` into one operation on atoms (statements for its operands go to `out`)."""
+        if isinstance(e, gast.Constant):
+            return const(e.value), Op("const")
+        if isinstance(e, gast.Name):
+            r = self.info.resolve(e.id)
+            if r is LOCAL:
+                return name(e.id), Op("copy", args=[name(e.id)])
+            if e.id in self.namer.globals:
+                return name(e.id), Op("const")
+            if r is UNBOUND:
+                raise self.error(e, f"name {e.id!r} is not defined")
+            return self.global_ref(e, r, e.id)
+        if isinstance(e, gast.BinOp):
+            left = self.atom(e.left, out)
+            right = self.atom(e.right, out)
+            node = gast.BinOp(left=left, op=type(e.op)(), right=right)
+            prim = BINOPS.get(type(e.op))
+            if prim is not None:
+                return node, Op("prim", prim, [left, right], style="binop")
+            if isinstance(e.op, NONDIFF_BINOPS):
+                return node, Op("nondiff", args=[left, right])
+            return node, Op("opaque", args=[left, right])     # %: no rule
+        if isinstance(e, gast.UnaryOp):
+            operand = self.atom(e.operand, out)
+            node = gast.UnaryOp(op=type(e.op)(), operand=operand)
+            if isinstance(e.op, gast.USub):
+                return node, Op("prim", "neg", [operand], style="unary")
+            if isinstance(e.op, gast.UAdd):
+                return operand, Op("copy", args=[operand]) if isinstance(operand, gast.Name) else Op("const")
+            return node, Op("nondiff", args=[operand])
+        if isinstance(e, gast.Compare):
+            if len(e.ops) == 1:
+                left = self.atom(e.left, out)
+                right = self.atom(e.comparators[0], out)
+                return gast.Compare(left=left, ops=[type(e.ops[0])()], comparators=[right]), \
+                    Op("nondiff", args=[left, right])
+            return self.rewrite_static(e), Op("nondiff", args=[])
+        if isinstance(e, gast.BoolOp):
+            return self.rewrite_static(e), Op("nondiff", args=[])
+        if isinstance(e, gast.IfExp):
+            test = self.atom(e.test, out, prefix="_c")
+            tmp = self.namer.temp()
+            body: list = []
+            orelse: list = []
+            self.assign_to(tmp, e.body, body)
+            self.assign_to(tmp, e.orelse, orelse)
+            self.emit(out, gast.If(test=test, body=body, orelse=orelse))
+            return name(tmp), Op("copy", args=[name(tmp)])
+        if isinstance(e, gast.Tuple):
+            elts = [self.atom(x, out) for x in e.elts]
+            return gast.Tuple(elts=elts, ctx=gast.Load()), Op("pack", args=elts)
+        if isinstance(e, gast.List):
+            if not e.elts:
+                return gast.List(elts=[], ctx=gast.Load()), Op("list")
+            elts = [self.atom(x, out) for x in e.elts]
+            return gast.List(elts=elts, ctx=gast.Load()), Op("pack", args=elts)
+        if isinstance(e, gast.Subscript):
+            return self.subscript(e, out)
+        if isinstance(e, gast.Attribute):
+            return self.attribute(e, out)
+        if isinstance(e, gast.Call):
+            return self.call(e, out)
+        if isinstance(e, gast.Slice):
+            return self.index(e, out), Op("nondiff")
+        raise self.error(e, f"srcgrad cannot differentiate a {type(e).__name__} expression")
+
+    def rewrite_static(self, e: Any) -> Any:
+        """A copy of `e` with every non-local name bound to a global reference (no differentiation)."""
+        e = copy.deepcopy(e)
+        for n in gast.walk(e):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+                r = self.info.resolve(n.id)
+                if r is LOCAL or n.id in self.namer.globals:
+                    continue
+                if r is UNBOUND:
+                    raise self.error(e, f"name {n.id!r} is not defined")
+                n.id = self.global_ref(n, r, n.id)[0].id if not isinstance(r, (bool, int, float)) \
+                    else self.namer.ref(r, n.id)
+        return e
+
+    # --------------------------------------------------------------------------------- subscripts
+    def index(self, s: gast.expr, out: list) -> gast.expr:
+        """An index with atoms for every part (slices kept as slice syntax)."""
+        if isinstance(s, gast.Slice):
+            return gast.Slice(lower=None if s.lower is None else self.atom(s.lower, out),
+                              upper=None if s.upper is None else self.atom(s.upper, out),
+                              step=None if s.step is None else self.atom(s.step, out))
+        if isinstance(s, gast.Tuple):
+            return gast.Tuple(elts=[self.index(x, out) for x in s.elts], ctx=gast.Load())
+        if isinstance(s, gast.Constant):
+            return const(s.value)
+        return self.atom(s, out)
+
+    def index_expr(self, ix: gast.expr) -> gast.expr:
+        """The index as a value (slice syntax -> slice(...)), to pass as `index=` to primitives."""
+        if isinstance(ix, gast.Slice):
+            ref = name(self.namer.ref(slice, "slice"))
+            parts = [copy.deepcopy(p) if p is not None else const(None) for p in (ix.lower, ix.upper, ix.step)]
+            while len(parts) > 1 and isinstance(parts[-1], gast.Constant) and parts[-1].value is None:
+                parts.pop()
+            return call(ref, parts)
+        if isinstance(ix, gast.Tuple):
+            return gast.Tuple(elts=[self.index_expr(x) for x in ix.elts], ctx=gast.Load())
+        return copy.deepcopy(ix)
+
+    def subscript(self, e: gast.Subscript, out: list) -> tuple[gast.expr, Op]:
+        base = self.atom(e.value, out)
+        index = self.index(e.slice, out)
+        node = gast.Subscript(value=base, slice=index, ctx=gast.Load())
+        if isinstance(base, gast.Name) and base.id in self.lists:
+            return node, Op("opaque", args=[base])
+        return node, Op("prim", "getitem", [base], {"index": self.index_expr(index)}, style="subscript")
+
+    # --------------------------------------------------------------------------------- attributes
+    def attribute(self, e: gast.Attribute, out: list) -> tuple[gast.expr, Op]:
+        obj = self.resolve_chain(e)
+        if obj is not LOCAL and obj is not UNBOUND:
+            return self.global_ref(e, obj, e.attr)
+        base = self.atom(e.value, out)
+        if e.attr == "T":
+            ref = name(self.namer.ref(P.transpose, "transpose"))
+            return call(ref, [base]), Op("prim", "transpose", [base])
+        if e.attr == "mT":
+            return self.inline_adapter(mapping.ATTRIBUTES["mT"], [base], {}, e, out)
+        if e.attr == "data":
+            ref = name(self.namer.ref(detach, "detach"))
+            return call(ref, [base]), Op("nondiff", args=[base])
+        node = gast.Attribute(value=base, attr=e.attr, ctx=gast.Load())
+        if e.attr in NONDIFF_ATTRS:
+            return node, Op("nondiff", args=[base])
+        return node, Op("opaque", args=[base])
+
+    # -------------------------------------------------------------------------------------- calls
+    def call(self, e: gast.Call, out: list) -> tuple[gast.expr, Op]:
+        for a in e.args:
+            if isinstance(a, gast.Starred):
+                raise self.error(e, "srcgrad cannot differentiate a call with *args", "pass each argument.")
+        for k in e.keywords:
+            if k.arg is None:
+                raise self.error(e, "srcgrad cannot differentiate a call with **kwargs", "pass each keyword.")
+        f = e.func
+        # a method call on a local value: x.sum(axis=0), xs.append(v), y.detach()
+        if isinstance(f, gast.Attribute) and self.resolve_chain(f.value) in (LOCAL,):
+            return self.method_call(e, out)
+        obj = self.resolve_chain(f)
+        if obj is UNBOUND:
+            raise self.error(e, f"cannot resolve the function {_dotted(f)!r}",
+                             "define it (or import it) before transforming.")
+        if obj is LOCAL:
+            raise self.error(e, "srcgrad cannot call a function stored in a local variable",
+                             "call module-level functions by name.")
+        return self.call_object(obj, e.args, {k.arg: k.value for k in e.keywords}, e, out)
+
+    def method_call(self, e: gast.Call, out: list) -> tuple[gast.expr, Op]:
+        f = e.func
+        meth = f.attr
+        base = self.atom(f.value, out)
+        if meth in DETACH_METHODS and not e.args and not e.keywords:
+            if meth in ("detach", "copy") or meth == "cpu":
+                ref = name(self.namer.ref(detach, "detach"))
+                if meth == "copy":
+                    return call(name(self.namer.ref(P.add, "add")), [base, const(0.0)]) if False else \
+                        (base, Op("copy", args=[base]))
+                return call(ref, [base]), Op("nondiff", args=[base])
+            args = [self.atom(a, out) for a in e.args]
+            return call(gast.Attribute(value=base, attr=meth, ctx=gast.Load()), args), \
+                Op("nondiff", args=[base])
+        if isinstance(base, gast.Name) and base.id in self.lists:
+            raise self.error(e, f"srcgrad supports only append on lists (not .{meth})",
+                             "build the list with append, then np.stack it.")
+        adapter = mapping.METHODS.get(meth)
+        if adapter is None:
+            args = [self.atom(a, out) for a in e.args]
+            kws = {k.arg: self.atom(k.value, out) for k in e.keywords}
+            node = call(gast.Attribute(value=base, attr=meth, ctx=gast.Load()), args, kws)
+            return node, Op("opaque", args=[base] + args + list(kws.values()))
+        return self.call_adapter(adapter, [base] + list(e.args), {k.arg: k.value for k in e.keywords},
+                                 e, out)
+
+    def call_object(self, obj: Any, args: list, kws: dict, e: Any, out: list) -> tuple[gast.expr, Op]:
+        if isinstance(obj, Primitive):
+            return self.call_primitive(obj, args, kws, e, out)
+        if obj in MATH_PRIMS if _hashable(obj) else False:
+            if obj is math.log and len(args) == 2:
+                num = self.atom(gast.Call(func=name(self.namer.ref(P.log, "log")), args=[args[0]],
+                                          keywords=[]), out)
+                den = self.atom(gast.Call(func=name(self.namer.ref(P.log, "log")), args=[args[1]],
+                                          keywords=[]), out)
+                return gast.BinOp(left=num, op=gast.Div(), right=den), Op("prim", "divide", [num, den],
+                                                                           style="binop")
+            prim = P.PRIMITIVES[MATH_PRIMS[obj]]
+            return self.call_primitive(prim, args, kws, e, out)
+        if (obj is np.stack or obj is np.array or obj is np.asarray) and args:
+            return self.stack_call(obj, args, kws, e, out)
+        adapter = mapping.lookup_function(obj) if _hashable(obj) else None
+        if adapter is not None:
+            return self.call_adapter(adapter, list(args), kws, e, out, original=obj)
+        if isinstance(obj, types.FunctionType):
+            a = [self.atom(x, out) for x in args]
+            k = {kk: self.atom(v, out) for kk, v in kws.items()}
+            ref = name(self.namer.ref(obj, obj.__name__))
+            return call(ref, a, k), Op("call", args=a + list(k.values()), fn=obj,
+                                       kwargs={"__pos__": len(a), "__kw__": list(k)})
+        if obj in NONDIFF_BUILTINS if _hashable(obj) else False:
+            a = [self.atom(x, out) for x in args]
+            k = {kk: self.atom(v, out) for kk, v in kws.items()}
+            ref = name(self.namer.ref(obj, getattr(obj, "__name__", "fn")))
+            return call(ref, a, k), Op("nondiff", args=a + list(k.values()))
+        a = [self.atom(x, out) for x in args]
+        k = {kk: self.atom(v, out) for kk, v in kws.items()}
+        ref = name(self.namer.ref(obj, getattr(obj, "__name__", "fn")))
+        return call(ref, a, k), Op("opaque", args=a + list(k.values()), fn=obj)
+
+    def call_primitive(self, prim: Primitive, args: list, kws: dict, e: Any,
+                       out: list) -> tuple[gast.expr, Op]:
+        a = [self.atom(x, out) for x in args]
+        k = {kk: self.static(v) for kk, v in kws.items()}
+        ref = name(self.namer.ref(prim, prim.name))
+        kind = "prim" if prim.differentiable else "nondiff"
+        if kind == "prim" and prim.name not in _rule_names():
+            kind = "opaque"
+        return call(ref, a, k), Op(kind, prim.name, a, k, fn=prim)
+
+    def static(self, e: gast.expr) -> gast.expr:
+        """A static (never differentiated) keyword argument: kept as written, names resolved."""
+        if isinstance(e, (gast.Constant, gast.Name)) and (
+                isinstance(e, gast.Constant) or self.info.resolve(e.id) is LOCAL or e.id in self.namer.globals):
+            return copy.deepcopy(e)
+        return self.rewrite_static(e)
+
+    def stack_call(self, obj: Any, args: list, kws: dict, e: Any, out: list) -> tuple[gast.expr, Op]:
+        """np.stack / np.array of a list literal or of a list variable built with append."""
+        seq = args[0]
+        axis = kws.get("axis", const(0))
+        if obj is not np.stack and (len(args) > 1 or set(kws) - {"dtype"}):
+            return self.call_adapter_or_opaque(obj, args, kws, e, out)
+        if isinstance(seq, (gast.List, gast.Tuple)):
+            items = [self.atom(x, out) for x in seq.elts]
+            ref = name(self.namer.ref(P.stack, "stack"))
+            k = {"axis": self.static(axis)}
+            return call(ref, items, k), Op("prim", "stack", items, k, fn=P.stack)
+        if isinstance(seq, gast.Name) and seq.id in self.lists:
+            lst = name(seq.id)
+            ref = name(self.namer.ref(stack_list, "stack_list"))
+            k = {"axis": self.static(axis)}
+            return call(ref, [lst], k), Op("stack", args=[lst], kwargs=k)
+        if obj is np.stack:
+            return self.call_adapter_or_opaque(obj, args, kws, e, out)
+        # np.array(x) of an array: a copy
+        a = self.atom(seq, out)
+        return a, Op("copy", args=[a]) if isinstance(a, gast.Name) else Op("const")
+
+    def call_adapter_or_opaque(self, obj, args, kws, e, out):
+        adapter = mapping.lookup_function(obj)
+        if adapter is not None:
+            return self.call_adapter(adapter, list(args), kws, e, out, original=obj)
+        a = [self.atom(x, out) for x in args]
+        ref = name(self.namer.ref(obj, getattr(obj, "__name__", "fn")))
+        return call(ref, a), Op("opaque", args=a, fn=obj)
+
+    def call_adapter(self, adapter: Any, args: list, kws: dict, e: Any, out: list,
+                     original: Any = None) -> tuple[gast.expr, Op]:
+        if isinstance(adapter, Primitive):
+            return self.call_primitive(adapter, args, kws, e, out)
+        return self.inline_adapter(adapter, args, kws, e, out, original)
+
+    def inline_adapter(self, adapter: Any, args: list, kws: dict, e: Any, out: list,
+                       original: Any = None) -> tuple[gast.expr, Op]:
+        """Inline a one-expression mapping adapter; otherwise call it as a user function."""
+        atoms = [self.atom(x, out) if not isinstance(x, (gast.Name, gast.Constant)) or
+                 isinstance(x, gast.Name) else const(x.value) for x in args]
+        atoms = [self.atom(x, out) if isinstance(x, gast.Name) else x for x in atoms]
+        katoms = {k: (self.atom(v, out) if not _is_static_syntax(v) else self.static(v))
+                  for k, v in kws.items()}
+        body = _adapter_expression(adapter)
+        if body is None:
+            a = atoms
+            k = katoms
+            target = adapter
+            ref = name(self.namer.ref(target, getattr(target, "__name__", "adapter")))
+            return call(ref, a, k), Op("call", args=a + list(k.values()), fn=target,
+                                       kwargs={"__pos__": len(a), "__kw__": list(k)})
+        params, expr, ns = body
+        try:
+            bound = inspect.signature(adapter).bind(*atoms, **katoms)
+        except TypeError as exc:
+            raise self.error(e, f"bad arguments for {getattr(original or adapter, '__name__', 'call')}: {exc}")
+        bound.apply_defaults()
+        env: dict[str, gast.expr] = {}
+        for p, v in bound.arguments.items():
+            kind = inspect.signature(adapter).parameters[p].kind
+            if kind == inspect.Parameter.VAR_POSITIONAL:
+                env[p] = gast.Tuple(elts=list(v), ctx=gast.Load())
+            elif kind == inspect.Parameter.VAR_KEYWORD:
+                if v:
+                    return self._adapter_as_call(adapter, atoms, katoms)
+                env[p] = gast.Dict(keys=[], values=[])
+            elif isinstance(v, gast.AST):
+                env[p] = v
+            else:
+                node = to_node(v)
+                if node is None:
+                    return self._adapter_as_call(adapter, atoms, katoms)
+                env[p] = node
+        inlined = _Inline(env, ns, self).visit(copy.deepcopy(expr))
+        inlined = _fold(inlined, self.namer)
+        return self.rhs_resolved(inlined, out, e)
+
+    def _adapter_as_call(self, adapter, atoms, katoms):
+        ref = name(self.namer.ref(adapter, getattr(adapter, "__name__", "adapter")))
+        return call(ref, atoms, katoms), Op("call", args=atoms + list(katoms.values()), fn=adapter,
+                                            kwargs={"__pos__": len(atoms), "__kw__": list(katoms)})
+
+    def rhs_resolved(self, e: gast.expr, out: list, origin: Any) -> tuple[gast.expr, Op]:
+        """Normalize an inlined adapter body: its calls are references the namer already knows."""
+        if isinstance(e, gast.Call) and isinstance(e.func, gast.Name) and e.func.id in self.namer.globals \
+                and self.info.resolve(e.func.id) is not LOCAL:
+            obj = self.namer.globals[e.func.id]
+            if isinstance(obj, Primitive):
+                a = [self.atom_resolved(x, out, origin) for x in e.args]
+                k = {kw.arg: kw.value for kw in e.keywords}
+                kind = "prim" if obj.differentiable and obj.name in _rule_names() else (
+                    "nondiff" if not obj.differentiable else "opaque")
+                return call(name(e.func.id), a, k), Op(kind, obj.name, a, k, fn=obj)
+            return self.call_object(obj, list(e.args), {kw.arg: kw.value for kw in e.keywords}, origin, out)
+        return self.rhs(e, out)
+
+    def atom_resolved(self, e: gast.expr, out: list, origin: Any) -> gast.expr:
+        if is_atom(e):
+            return e
+        rhs, op = self.rhs_resolved(e, out, origin)
+        if is_atom(rhs) and op.kind in ("copy", "const"):
+            return rhs
+        tmp = self.namer.temp()
+        self.emit(out, assign(tmp, rhs), op)
+        return name(tmp)
+
+
+def _is_static_syntax(e: gast.expr) -> bool:
+    if isinstance(e, gast.Constant):
+        return True
+    if isinstance(e, gast.Tuple):
+        return all(_is_static_syntax(x) for x in e.elts)
+    return False
+
+
+def _hashable(obj: Any) -> bool:
+    try:
+        hash(obj)
+        return True
+    except TypeError:
+        return False
+
+
+def _dotted(e: gast.expr) -> str:
+    if isinstance(e, gast.Name):
+        return e.id
+    if isinstance(e, gast.Attribute):
+        return _dotted(e.value) + "." + e.attr
+    return "<expression>"
+
+
+def _assigned_in(block: list) -> set[str]:
+    out: set[str] = set()
+    for s in block:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+                out.add(n.id)
+    return out
+
+
+def _contains_nonfinal_return(body: list) -> bool:
+    returns = [n for n in gast.walk(gast.Module(body=body, type_ignores=[])) if isinstance(n, gast.Return)]
+    return len(returns) > 1 or (len(returns) == 1 and body[-1] is not returns[0])
+
+
+_RULE_NAMES: set[str] | None = None
+
+
+def _rule_names() -> set[str]:
+    global _RULE_NAMES
+    if _RULE_NAMES is None:
+        from srcgrad.templates import table
+        _RULE_NAMES = set(table())
+    return _RULE_NAMES
+
+
+# ------------------------------------------------------------------------------------ adapter inlining
+_ADAPTER_CACHE: dict[Any, Any] = {}
+
+
+def _adapter_expression(adapter: Any) -> tuple[list[str], gast.expr, dict] | None:
+    """(parameters, returned expression, globals) of a one-expression `def` adapter, else None."""
+    key = adapter
+    if key in _ADAPTER_CACHE:
+        return _ADAPTER_CACHE[key]
+    result = None
+    fn = adapter
+    if isinstance(fn, types.FunctionType) and fn.__name__ != "<lambda>":
+        try:
+            src = textwrap.dedent(inspect.getsource(fn))
+            node = gast.parse(src).body[0]
+            body = node.body
+            if body and isinstance(body[0], gast.Expr) and isinstance(body[0].value, gast.Constant):
+                body = body[1:]
+            if len(body) == 1 and isinstance(body[0], gast.Return) and body[0].value is not None:
+                params = [a.id for a in node.args.args + node.args.kwonlyargs]
+                result = (params, body[0].value, fn.__globals__)
+        except (OSError, TypeError, SyntaxError):
+            result = None
+    _ADAPTER_CACHE[key] = result
+    return result
+
+
+class _Inline(gast.NodeTransformer):
+    """Substitute an adapter's parameters; bind its other names to references."""
+
+    def __init__(self, env: dict, ns: dict, norm: Normalizer):
+        self.env, self.ns, self.norm = env, ns, norm
+
+    def visit_Name(self, node: gast.Name) -> gast.expr:
+        if node.id in self.env:
+            return copy.deepcopy(self.env[node.id])
+        obj = self.ns.get(node.id, getattr(builtins, node.id, UNBOUND))
+        if obj is UNBOUND:
+            raise NameError(node.id)
+        return name(self.norm.namer.ref(obj, getattr(obj, "__name__", node.id) if not isinstance(
+            obj, types.ModuleType) else node.id))
+
+    def visit_Attribute(self, node: gast.Attribute) -> gast.expr:
+        chain = []
+        cur: Any = node
+        while isinstance(cur, gast.Attribute):
+            chain.append(cur.attr)
+            cur = cur.value
+        if isinstance(cur, gast.Name) and cur.id not in self.env:
+            obj = self.ns.get(cur.id, getattr(builtins, cur.id, UNBOUND))
+            for a in reversed(chain):
+                obj = getattr(obj, a, UNBOUND)
+            if obj is not UNBOUND:
+                pref = obj.name if isinstance(obj, Primitive) else chain[0]
+                return name(self.norm.namer.ref(obj, pref))
+        self.generic_visit(node)
+        return node
+
+
+def _fold(e: gast.expr, namer: Namer) -> gast.expr:
+    """Evaluate, at transform time, the parts of an inlined adapter whose inputs are all constants."""
+
+    class Fold(gast.NodeTransformer):
+        def generic_visit(self, node):  # noqa: ANN001
+            super().generic_visit(node)
+            return node
+
+        def visit_BoolOp(self, node):  # noqa: ANN001
+            self.generic_visit(node)
+            if all(isinstance(v, gast.Constant) for v in node.values):
+                vals = [v.value for v in node.values]
+                if isinstance(node.op, gast.Or):
+                    r = next((v for v in vals if v), vals[-1])
+                else:
+                    r = next((v for v in vals if not v), vals[-1])
+                return const(r)
+            return node
+
+        def visit_IfExp(self, node):  # noqa: ANN001
+            self.generic_visit(node)
+            if isinstance(node.test, gast.Constant):
+                return node.body if node.test.value else node.orelse
+            return node
+
+        def visit_Compare(self, node):  # noqa: ANN001
+            self.generic_visit(node)
+            if isinstance(node.left, gast.Constant) and len(node.ops) == 1 and \
+                    isinstance(node.comparators[0], gast.Constant) and isinstance(node.ops[0], (gast.Is, gast.IsNot)):
+                r = (node.left.value is node.comparators[0].value)
+                return const(r if isinstance(node.ops[0], gast.Is) else not r)
+            return node
+
+        def visit_Call(self, node):  # noqa: ANN001
+            self.generic_visit(node)
+            if isinstance(node.func, gast.Name) and node.func.id in namer.globals:
+                obj = namer.globals[node.func.id]
+                if isinstance(obj, Primitive) or obj in (range, len):
+                    return node
+                if all(_is_static_syntax(a) for a in node.args) and all(
+                        _is_static_syntax(k.value) for k in node.keywords) and callable(obj):
+                    try:
+                        args = [gast.literal_eval(a) for a in node.args]
+                        kws = {k.arg: gast.literal_eval(k.value) for k in node.keywords}
+                        value = obj(*args, **kws)
+                    except Exception:
+                        return node
+                    folded = to_node(value)
+                    if folded is not None:
+                        return folded
+            return node
+
+    return Fold().visit(e)
+
+
+# ------------------------------------------------------------------------------------ runtime helpers
+from srcgrad.runtime.stack import detach, stack_list  # noqa: E402

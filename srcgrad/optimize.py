@@ -1,0 +1,230 @@
+"""Stage 5: make generated code lean and readable without changing what it computes.
+
+- `fold`: constant folding and algebraic identities that rule templates leave behind when an operand is a
+  constant (`g * 1.0`, `x ** (2 - 1.0)`, `e + 0.0`, `-(-e)`).
+- `specialize`: where analysis proved operands are Python numbers, call `math.sin` instead of the generic
+  primitive and drop `unbroadcast`/`sum_to`/`widen` (nothing to broadcast on a scalar).
+- `dead_code`: remove pure assignments whose value nobody reads (forward or adjoint), repeatedly.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+import gast
+
+from srcgrad.analysis import SCALAR_PRIMS
+from srcgrad.names import Namer
+from srcgrad.runtime import rules as R
+from srcgrad.runtime.primitives import Primitive
+
+_ARITH = {gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul, gast.Div: operator.truediv,
+          gast.Pow: operator.pow}
+
+MATH_FAST = {
+    "sin": math.sin, "cos": math.cos, "tan": math.tan, "exp": math.exp, "expm1": math.expm1,
+    "log": math.log, "log1p": math.log1p, "log2": math.log2, "log10": math.log10, "sqrt": math.sqrt,
+    "arcsin": math.asin, "arccos": math.acos, "arctan": math.atan, "sinh": math.sinh, "cosh": math.cosh,
+    "tanh": math.tanh, "arcsinh": math.asinh, "arccosh": math.acosh, "arctanh": math.atanh,
+    "erf": math.erf, "arctan2": math.atan2, "hypot": math.hypot, "abs": abs,
+}
+_SHAPE_HELPERS = ("unbroadcast", "widen")
+
+
+def _num(e: Any) -> Any:
+    if isinstance(e, gast.Constant) and isinstance(e.value, (int, float)) and not isinstance(e.value, bool):
+        return e.value
+    if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub):
+        v = _num(e.operand)
+        return None if v is None else -v
+    return None
+
+
+def _const(v: Any) -> gast.expr:
+    if isinstance(v, (int, float)) and v < 0:
+        return gast.UnaryOp(op=gast.USub(), operand=gast.Constant(value=-v, kind=None))
+    return gast.Constant(value=v, kind=None)
+
+
+class Fold(gast.NodeTransformer):
+    def visit_BinOp(self, node: gast.BinOp) -> gast.expr:
+        self.generic_visit(node)
+        a, b = _num(node.left), _num(node.right)
+        op = type(node.op)
+        if a is not None and b is not None and op in _ARITH:
+            try:
+                v = _ARITH[op](a, b)
+                if isinstance(v, (int, float)) and math.isfinite(v):
+                    return _const(v)
+            except (ArithmeticError, ValueError):
+                pass
+        if op is gast.Mult:
+            if b == 1:
+                return node.left
+            if a == 1:
+                return node.right
+            if b == -1:
+                return gast.UnaryOp(op=gast.USub(), operand=node.left)
+            if a == -1:
+                return gast.UnaryOp(op=gast.USub(), operand=node.right)
+        if op is gast.Div and b == 1:
+            return node.left
+        if op is gast.Add:
+            if b == 0 and isinstance(b, float):
+                return node.left
+            if a == 0 and isinstance(a, float):
+                return node.right
+        if op is gast.Sub and b == 0 and isinstance(b, float):
+            return node.left
+        if op is gast.Pow and b == 1:
+            return node.left
+        return node
+
+    def visit_UnaryOp(self, node: gast.UnaryOp) -> gast.expr:
+        self.generic_visit(node)
+        if isinstance(node.op, gast.USub) and isinstance(node.operand, gast.UnaryOp) and \
+                isinstance(node.operand.op, gast.USub):
+            return node.operand.operand
+        return node
+
+
+def fold(e: Any) -> Any:
+    return Fold().visit(e)
+
+
+class Specialize(gast.NodeTransformer):
+    """Scalar fast paths where operands are known Python numbers (shape ())."""
+
+    def __init__(self, namer: Namer, scalar_names: set[str]):
+        self.namer = namer
+        self.scalars = scalar_names
+
+    def is_scalar(self, e: Any) -> bool:
+        if isinstance(e, gast.Constant):
+            return isinstance(e.value, (int, float)) and not isinstance(e.value, bool) or isinstance(
+                e.value, bool)
+        if isinstance(e, gast.Name):
+            return e.id in self.scalars
+        if isinstance(e, gast.BinOp):
+            return not isinstance(e.op, gast.MatMult) and self.is_scalar(e.left) and self.is_scalar(e.right)
+        if isinstance(e, gast.UnaryOp):
+            return self.is_scalar(e.operand)
+        if isinstance(e, gast.Compare):
+            return self.is_scalar(e.left) and all(self.is_scalar(c) for c in e.comparators)
+        if isinstance(e, gast.Call):
+            f = e.func
+            if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) and \
+                    self.namer.globals.get(f.value.id) is math:
+                return all(self.is_scalar(a) for a in e.args)
+            if isinstance(f, gast.Name):
+                obj = self.namer.globals.get(f.id)
+                if isinstance(obj, Primitive) and obj.name in SCALAR_PRIMS | {"sign", "ones_like",
+                                                                                "zeros_like"}:
+                    return all(self.is_scalar(a) for a in e.args)
+                if obj in (R.balance, R.inside):
+                    return self.is_scalar(e.args[0])
+                if obj is abs:
+                    return all(self.is_scalar(a) for a in e.args)
+        return False
+
+    def visit_Call(self, node: gast.Call) -> gast.expr:
+        self.generic_visit(node)
+        f = node.func
+        if not isinstance(f, gast.Name):
+            return node
+        obj = self.namer.globals.get(f.id)
+        if obj is None:
+            return node
+        if isinstance(obj, Primitive) and obj.name in MATH_FAST and not node.keywords and \
+                all(self.is_scalar(a) for a in node.args):
+            fast = MATH_FAST[obj.name]
+            if fast is abs:
+                return gast.Call(func=gast.Name(id=self.namer.ref(abs, "abs"), ctx=gast.Load(),
+                                                annotation=None, type_comment=None),
+                                 args=node.args, keywords=[])
+            m = self.namer.ref(math, "math")
+            return gast.Call(func=gast.Attribute(value=gast.Name(id=m, ctx=gast.Load(), annotation=None,
+                                                                 type_comment=None),
+                                                 attr=fast.__name__, ctx=gast.Load()),
+                             args=node.args, keywords=[])
+        if getattr(obj, "__name__", None) in _SHAPE_HELPERS and obj.__module__.endswith("rules") and \
+                len(node.args) == 2 and self.is_scalar(node.args[0]) and self.is_scalar(node.args[1]):
+            return node.args[0]
+        return node
+
+
+def specialize(e: Any, namer: Namer, scalar_names: set[str]) -> Any:
+    if not scalar_names:
+        return e
+    return Specialize(namer, scalar_names).visit(e)
+
+
+# ------------------------------------------------------------------------------------------ dead code
+PURE_KINDS = ("prim", "copy", "const", "nondiff", "pack")
+
+
+def _loads(node: Any) -> list[str]:
+    return [n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)]
+
+
+def _is_pure(s: Any) -> bool:
+    if not isinstance(s, gast.Assign):
+        return False
+    if getattr(s, "impure", False):
+        return False
+    if getattr(s, "pure", False):
+        return True
+    op = getattr(s, "op", None)
+    if op is not None:
+        return op.kind in PURE_KINDS
+    return getattr(s, "adjoint", False)
+
+
+def dead_code(fn: gast.FunctionDef) -> None:
+    """Remove pure assignments to names nobody reads, until nothing changes."""
+    while True:
+        counts: dict[str, int] = {}
+        for n in _loads(fn):
+            counts[n] = counts.get(n, 0) + 1
+        removed = False
+
+        def sweep(block: list) -> list:
+            nonlocal removed
+            out = []
+            for s in block:
+                if isinstance(s, (gast.If, gast.For, gast.While)):
+                    s.body = sweep(s.body)
+                    s.orelse = sweep(s.orelse)
+                    out.append(s)
+                    continue
+                if _is_pure(s):
+                    t = s.targets[0]
+                    names = [t.id] if isinstance(t, gast.Name) else [e.id for e in t.elts]
+                    if not any(counts.get(x, 0) for x in names):
+                        removed = True
+                        continue
+                out.append(s)
+            return out
+
+        fn.body = sweep(fn.body)
+        if not removed:
+            _drop_self_assign(fn)
+            return
+
+
+def _drop_self_assign(fn: gast.FunctionDef) -> None:
+    """`bs = bs` (what a rule leaves after scalar specialization) does nothing."""
+    def sweep(block: list) -> list:
+        out = []
+        for s in block:
+            if isinstance(s, (gast.If, gast.For, gast.While)):
+                s.body = sweep(s.body)
+                s.orelse = sweep(s.orelse)
+            elif isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and \
+                    isinstance(s.value, gast.Name) and s.value.id == s.targets[0].id:
+                continue
+            out.append(s)
+        return out
+    fn.body = sweep(fn.body)

@@ -1,0 +1,206 @@
+"""Stage 1: a Python function -> its gast tree, with everything needed to resolve the names it uses.
+
+`FunctionInfo` holds the parsed `FunctionDef` (decorators removed), the file and line offset for error
+messages and provenance comments, and the function's namespaces (globals, closure cells, builtins), so
+later stages can ask what `np.sin` or `helper` *is* at transform time. `fence` rejects the syntax the
+compiler does not differentiate, before any transform runs, with a message that points at the user's line.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import linecache
+import textwrap
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+import gast
+
+from srcgrad.errors import TransformError, located
+
+LOCAL = object()      # resolve(): the name is a local variable of the function
+UNBOUND = object()    # resolve(): the name is not bound anywhere (yet)
+
+
+@dataclass
+class FunctionInfo:
+    """A user function, parsed: the tree, where it came from, and its namespaces."""
+
+    fn: Any
+    node: gast.FunctionDef
+    filename: str
+    line_offset: int            # user line = tree line + line_offset
+    lines: list[str]            # the function's source lines (tree line 1 = lines[0])
+    globals: dict
+    closure: dict               # free variable name -> cell
+    locals: set[str] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    def user_lineno(self, lineno: int) -> int:
+        return lineno + self.line_offset
+
+    def source_line(self, lineno: int) -> str:
+        if 1 <= lineno <= len(self.lines):
+            return self.lines[lineno - 1].rstrip()
+        return ""
+
+    def resolve(self, name: str) -> Any:
+        """What `name` means inside the function: LOCAL, a closure value, a global, a builtin, or UNBOUND."""
+        if name in self.locals:
+            return LOCAL
+        if name in self.closure:
+            try:
+                return self.closure[name].cell_contents
+            except ValueError:
+                return UNBOUND
+        if name in self.globals:
+            return self.globals[name]
+        b = self.globals.get("__builtins__", builtins)
+        b = b if isinstance(b, dict) else vars(b)
+        if name in b:
+            return b[name]
+        return UNBOUND
+
+
+def _source_of(fn: Any) -> tuple[str, str, int]:
+    try:
+        lines, start = inspect.getsourcelines(fn)
+    except (OSError, TypeError) as exc:
+        raise TransformError(
+            f"cannot read the source of {getattr(fn, '__qualname__', fn)!r} ({exc})",
+            hint="srcgrad transforms functions defined in a file (or a notebook cell); for a lambda typed "
+                 "at a prompt or a builtin, use the eager runtime (srcgrad.Tensor with requires_grad).") \
+            from None
+    filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
+    return "".join(lines), filename, start
+
+
+_PARSE_CACHE: dict[Any, tuple] = {}
+
+
+def parse_function(fn: Any) -> FunctionInfo:
+    """Parse `fn`'s source into a FunctionInfo. Lambdas and methods are unwrapped to their function."""
+    if isinstance(fn, types.MethodType):
+        fn = fn.__func__
+    if not isinstance(fn, types.FunctionType):
+        raise TransformError(f"srcgrad can only transform Python functions, not {type(fn).__name__}",
+                             hint="pass a function defined with `def`.")
+    code = fn.__code__
+    cached = _PARSE_CACHE.get(code)
+    if cached is None:
+        src, filename, start = _source_of(fn)
+        text = textwrap.dedent(src)
+        try:
+            module = gast.parse(text)
+        except SyntaxError as exc:
+            raise TransformError(f"cannot parse the source of {fn.__qualname__}: {exc}",
+                                 filename=filename, lineno=start) from None
+        node = module.body[0]
+        if isinstance(node, gast.Expr) and isinstance(node.value, gast.Lambda):
+            raise TransformError("srcgrad cannot transform a lambda", filename=filename, lineno=start,
+                                 hint="define the function with `def`.")
+        if not isinstance(node, gast.FunctionDef):
+            # getsource of a lambda assigned in a statement gives the whole statement
+            raise TransformError(f"cannot find the definition of {fn.__qualname__}", filename=filename,
+                                 lineno=start, hint="define the function with `def` at module level or "
+                                                    "inside another function.")
+        cached = (text, filename, start)
+        _PARSE_CACHE[code] = cached
+    text, filename, start = cached
+    module = gast.parse(text)
+    node = module.body[0]
+    node.decorator_list = []
+    node.returns = None
+    closure = {}
+    if fn.__closure__:
+        closure = dict(zip(code.co_freevars, fn.__closure__))
+    info = FunctionInfo(fn=fn, node=node, filename=filename, line_offset=start - 1,
+                        lines=text.splitlines(), globals=fn.__globals__, closure=closure)
+    info.locals = assigned_names(node)
+    return info
+
+
+def assigned_names(node: gast.FunctionDef) -> set[str]:
+    """Every name the function binds locally: parameters, assignment and loop targets."""
+    out: set[str] = set()
+    a = node.args
+    for arg in a.posonlyargs + a.args + a.kwonlyargs:
+        out.add(arg.id)
+    for arg in (a.vararg, a.kwarg):
+        if arg is not None:
+            out.add(arg.id)
+    for n in gast.walk(node):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del)):
+            out.add(n.id)
+    return out
+
+
+# ------------------------------------------------------------------------------------------- the fence
+_REJECT = {
+    gast.Yield: ("a generator (yield)", "return a value (or build a list and return it)."),
+    gast.YieldFrom: ("a generator (yield from)", "return a value."),
+    gast.Await: ("async code (await)", "differentiate a synchronous function."),
+    gast.AsyncFunctionDef: ("an async function", "differentiate a synchronous function."),
+    gast.AsyncFor: ("async for", "use a plain for loop."),
+    gast.AsyncWith: ("async with", "move the context manager outside the differentiated function."),
+    gast.Try: ("try/except", "move the error handling outside the differentiated function."),
+    gast.With: ("a with statement", "move the context manager outside the differentiated function."),
+    gast.Global: ("a global statement", "return the value instead of writing a global."),
+    gast.Nonlocal: ("a nonlocal statement", "return the value instead of writing an enclosing variable."),
+    gast.Delete: ("del", "leave the variable in place (or assign a new value)."),
+    gast.ClassDef: ("a class definition", "define the class outside the differentiated function."),
+    gast.FunctionDef: ("a nested function definition", "define the helper at module level (closures "
+                                                       "over module-level helpers work) and call it."),
+    gast.Lambda: ("a lambda", "define the helper with `def` at module level and call it."),
+    gast.ListComp: ("a list comprehension", "write a for loop that appends to a list, then np.stack it."),
+    gast.SetComp: ("a set comprehension", "write a for loop."),
+    gast.DictComp: ("a dict comprehension", "write a for loop."),
+    gast.GeneratorExp: ("a generator expression", "write a for loop."),
+    gast.NamedExpr: ("an assignment expression (:=)", "assign on its own line first."),
+    gast.Starred: ("starred arguments (*args)", "pass the arguments one by one."),
+    gast.Match: ("a match statement", "use if/elif/else."),
+    gast.Import: ("an import inside the function", "import at module level."),
+    gast.ImportFrom: ("an import inside the function", "import at module level."),
+}
+
+
+def fence(info: FunctionInfo) -> None:
+    """Reject, at transform time, every construct the compiler does not differentiate."""
+    root = info.node
+    a = root.args
+    if a.vararg is not None or a.kwarg is not None:
+        raise located(info, root, f"{info.name} takes *args or **kwargs, which srcgrad does not "
+                                  "differentiate through", "name each parameter.")
+    for n in gast.walk(root):
+        if n is root:
+            continue
+        kind = _REJECT.get(type(n))
+        if kind is not None:
+            raise located(info, n, f"srcgrad cannot differentiate {kind[0]}", kind[1])
+        if isinstance(n, (gast.For, gast.While)) and n.orelse:
+            raise located(info, n, "srcgrad cannot differentiate a loop with an else clause",
+                          "set a flag before `break` and test it after the loop.")
+        if isinstance(n, (gast.Assign, gast.AugAssign, gast.AnnAssign)):
+            targets = n.targets if isinstance(n, gast.Assign) else [n.target]
+            for t in targets:
+                for sub in gast.walk(t):
+                    if isinstance(sub, gast.Attribute) and isinstance(sub.ctx, gast.Store):
+                        raise located(info, n, "srcgrad cannot differentiate a write to an attribute",
+                                      "keep the value in a local variable and return it.")
+                    if isinstance(sub, gast.Starred):
+                        raise located(info, n, "srcgrad cannot differentiate starred unpacking",
+                                      "unpack each element by position.")
+        if isinstance(n, gast.Assign) and len(n.targets) > 1:
+            raise located(info, n, "srcgrad does not support chained assignment (a = b = ...)",
+                          "assign each name on its own line.")
+
+
+def source_lines_cache(filename: str, text: str) -> None:
+    """Register generated source with linecache so inspect and tracebacks can show it."""
+    lines = text.splitlines(keepends=True)
+    linecache.cache[filename] = (len(text), None, lines, filename)

@@ -1,0 +1,460 @@
+"""The reverse-mode pipeline, stage by stage: parse -> fence -> normalize -> analysis -> reverse ->
+instrument -> optimize -> codegen. `SRCGRAD_DEBUG=1` (or `verbose=True`) prints the code after each stage.
+
+`Builder.reverse(fn, kind, wrt, scalar_mask)` generates one top-level function (forward and adjoint fused
+in one frame). Calls to user functions with active arguments are generated as a pair `f_fwd`/`f_adj` that
+share the caller's stack (`Builder.callee`); recursion works because a pair is registered before its body
+is generated and bound into the namespaces when the whole build is done.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gast
+
+from srcgrad import analysis, codegen, normalize, optimize, reverse
+from srcgrad.codegen import Comment
+from srcgrad.errors import TransformError, located
+from srcgrad.names import Namer
+from srcgrad.normalize import assign, call, const, name
+from srcgrad.parse import FunctionInfo, fence, parse_function
+from srcgrad.reverse import CalleeRequest, Restore, State
+from srcgrad.runtime import stack as rt_stack
+
+
+def debug_enabled(verbose: bool | int) -> bool:
+    return bool(verbose) or os.environ.get("SRCGRAD_DEBUG", "") not in ("", "0")
+
+
+def _dump(stage: str, text: str) -> None:
+    print(f"---- srcgrad: {stage} " + "-" * max(0, 70 - len(stage)), file=sys.stderr)
+    print(text.rstrip(), file=sys.stderr)
+
+
+def body_source(body: list) -> str:
+    lines: list[str] = []
+    codegen.emit_block(body, 0, lines)
+    return "\n".join(lines)
+
+
+@dataclass
+class Generated:
+    """A compiled generated function and what the caller of it must do per call."""
+
+    fn: Callable
+    source: str
+    refresh: list = field(default_factory=list)     # (namespace, name, getter)
+    info: FunctionInfo | None = None
+    return_line: int | None = None
+    scalar_out: bool = False
+
+
+def params_of(node: gast.FunctionDef) -> tuple[list[str], list[str]]:
+    a = node.args
+    positional = [p.id for p in a.posonlyargs + a.args]
+    return positional, positional + [p.id for p in a.kwonlyargs]
+
+
+# ------------------------------------------------------------------------------------------ the builder
+_CALLEE_CACHE: dict[tuple, CalleeRequest] = {}
+
+
+class Builder:
+    def __init__(self, verbose: bool | int = False):
+        self.verbose = debug_enabled(verbose)
+        self.fixups: list[tuple[dict, str, CalleeRequest, str]] = []
+        self.refresh: list[tuple[dict, str, Callable]] = []
+        self.in_progress: dict[tuple, CalleeRequest] = {}
+
+    # ---------------------------------------------------------------------------------- front end
+    def front(self, fn: Any) -> tuple[FunctionInfo, Namer, list, normalize.Normalizer]:
+        info = parse_function(fn)
+        fence(info)
+        if self.verbose:
+            _dump(f"parse: {info.name} ({info.filename}:{info.user_lineno(1)})", "\n".join(info.lines))
+        taken = set(info.locals)
+        namer = Namer(taken)
+        norm = normalize.Normalizer(info, namer)
+        body = norm.run()
+        if self.verbose:
+            _dump("normalize (one operation per statement)", body_source(body))
+        return info, namer, body, norm
+
+    # ---------------------------------------------------------------------------------- callees
+    def callee(self, fn: Any, wrt: tuple[str, ...], site: Any, caller_info: FunctionInfo) -> CalleeRequest:
+        key = (fn, wrt)
+        req = _CALLEE_CACHE.get(key) or self.in_progress.get(key)
+        if req is not None:
+            return req
+        req = CalleeRequest(fn=fn, wrt=wrt)
+        self.in_progress[key] = req
+        try:
+            self.build_split(req)
+        except TransformError as exc:
+            if exc.filename is None:
+                raise located(caller_info, _at(site), f"cannot differentiate the call to "
+                                                      f"{getattr(fn, '__name__', fn)}: {exc.message}",
+                              exc.hint) from None
+            raise
+        return req
+
+    def bind_callee(self, namer: Namer, req: CalleeRequest) -> tuple[str, str]:
+        base = getattr(req.fn, "__name__", "fn")
+        fwd = namer.ref(("fwd", id(req)), f"{base}_fwd")
+        adj = namer.ref(("adj", id(req)), f"{base}_adj")
+        return fwd, adj
+
+    # ---------------------------------------------------------------------------------- the core
+    def reverse(self, fn: Any, kind: str, wrt_idx: tuple[int, ...], scalar_mask: tuple[bool, ...] | None,
+                single: bool) -> Generated:
+        """Generate the fused forward+adjoint function for the top-level transform `kind`
+        ('grad', 'value_and_grad', 'vjp')."""
+        t0 = time.perf_counter()
+        info, namer, body, norm = self.front(fn)
+        positional, params = params_of(info.node)
+        for i in wrt_idx:
+            if not -len(positional) <= i < len(positional):
+                raise TransformError(f"wrt={i} but {info.name} has {len(positional)} positional "
+                                     f"parameters", filename=info.filename,
+                                     lineno=info.user_lineno(info.node.lineno),
+                                     hint="wrt counts positional parameters from 0.")
+        wrt = [positional[i] for i in wrt_idx]
+        scalar_params = set()
+        if scalar_mask:
+            scalar_params = {p for p, m in zip(positional, scalar_mask) if m}
+        gen = self.generate(info, namer, body, norm, wrt, params, scalar_params, mode=kind, single=single)
+        self.finish()
+        if self.verbose:
+            _dump(f"done in {1000 * (time.perf_counter() - t0):.1f} ms", "")
+        return gen
+
+    def build_split(self, req: CalleeRequest) -> None:
+        info, namer, body, norm = self.front(req.fn)
+        positional, params = params_of(info.node)
+        self.generate(info, namer, body, norm, list(req.wrt), params, set(), mode="split", req=req)
+
+    def finish(self) -> None:
+        for ns, nm, req, which in self.fixups:
+            ns[nm] = req.fwd_fn if which == "fwd" else req.adj_fn
+        for key, req in self.in_progress.items():
+            _CALLEE_CACHE[key] = req
+        self.fixups.clear()
+
+    # ------------------------------------------------------------------------------ generation
+    def generate(self, info: FunctionInfo, namer: Namer, body: list, norm: normalize.Normalizer,
+                 wrt: list[str], params: list[str], scalar_params: set[str], mode: str,
+                 single: bool = True, req: CalleeRequest | None = None) -> Generated:
+        ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
+        if ret is None:
+            raise located(info, info.node, "internal error: normalized function has no final return")
+        fwd_body = body[:-1]
+        ret_value = ret.value
+        out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
+        outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
+        active, varied, useful = analysis.activity(fwd_body, set(wrt), outputs)
+        scalars = analysis.scalars(fwd_body, scalar_params, set(params), namer)
+        if self.verbose:
+            _dump("analysis", f"active: {sorted(active)}\nscalars: {sorted(scalars)}")
+
+        callee_bindings: list[tuple[Any, CalleeRequest]] = []
+
+        def request(fn: Any, wrt_names: tuple[str, ...], site: Any) -> CalleeRequest:
+            r = self.callee(fn, wrt_names, site, info)
+            fwd, adj = self.bind_callee(namer, r)
+            bound = CalleeRequest(fn=fn, wrt=r.wrt, fwd=fwd, adj=adj)
+            callee_bindings.append((bound, r))
+            return bound
+
+        scalar_all = set(scalars) | {namer.adjoint(v) for v in scalars if v in active}
+        rev = reverse.Reverse(info, fwd_body, namer, wrt, active, scalars, request)
+        rev.simplify = lambda e: optimize.fold(optimize.specialize(e, namer, scalar_all))
+        stack = rev.stack_name = namer.unique("_stack")
+        line0 = ret.line if hasattr(ret, "line") else None
+
+        # seeds: the output cotangent
+        st = State()
+        seed_stmts: list = []
+        seed_param = None
+        if mode == "split":
+            seed_param = namer.unique("b_out")
+        elif mode == "vjp":
+            seed_param = namer.unique("v")
+        for i, a in enumerate(out_atoms):
+            if not (isinstance(a, gast.Name) and a.id in active):
+                continue
+            if seed_param is not None:
+                g = name(seed_param)
+                if isinstance(ret_value, gast.Tuple):
+                    g = gast.Subscript(value=g, slice=const(i), ctx=gast.Load())
+            elif a.id in scalars:
+                g = const(1.0)
+            else:
+                g = call(name(namer.ref(rt_stack.seed_of, "seed_of")), [name(a.id)])
+            rev.accumulate(a.id, g, st, seed_stmts, line0)
+
+        adjoint = rev.block(fwd_body, st)
+        # zero gradients for inputs the output does not depend on
+        tail: list = []
+        for p in wrt:
+            if p not in st.init:
+                tail.append(rev.zero_init(p, line0))
+        reverse.overwrite_info(fwd_body, set(params))
+        adjoint, reads = reverse.prune(adjoint)
+        if self.verbose:
+            _dump("reverse (adjoint before saves)", body_source(seed_stmts + adjoint + tail))
+
+        kept_loops = reverse.kept_loops(adjoint)
+        restores = reverse.restores(adjoint)
+        push_map: dict[int, list[str]] = {}
+        need_none: set[str] = set()
+        for r in restores:
+            push_map.setdefault(id(r.src), []).append(r.var)
+            if r.src.ow.get(r.var) == "maybe":
+                need_none.add(r.var)
+        uses_stack = bool(restores) or bool(rev.callsites)
+
+        def pop_stmt(r: Restore) -> gast.stmt:
+            s = assign(r.var, call(gast.Attribute(value=name(stack), attr="pop", ctx=gast.Load()), []))
+            s.line = r.line
+            s.impure = True
+            return s
+
+        def replace_restores(block: list) -> list:
+            out = []
+            for s in block:
+                if isinstance(s, Restore):
+                    out.append(pop_stmt(s))
+                    continue
+                if isinstance(s, (gast.If, gast.For)):
+                    s.body = replace_restores(s.body)
+                    s.orelse = replace_restores(s.orelse)
+                out.append(s)
+            return out
+
+        adjoint = replace_restores(adjoint)
+        callsite_ids = {id(s): r for s, r in rev.callsites}
+
+        def push(var: str, line: Any) -> gast.stmt:
+            s = gast.Expr(value=call(gast.Attribute(value=name(stack), attr="push", ctx=gast.Load()),
+                                     [name(var)]))
+            s.line = line
+            return s
+
+        def instrument(block: list) -> list:
+            out: list = []
+            for s in block:
+                line = getattr(s, "line", None)
+                counter = getattr(s, "counter", None)
+                if isinstance(s, (gast.For, gast.While)) and counter is not None and id(s) in kept_loops:
+                    cname, init, inc = counter
+                    for v in push_map.get(id(init), []):
+                        out.append(push(v, line))
+                    out.append(init)
+                    s.body = instrument(s.body)
+                    at = getattr(s, "cond_len", 0) if isinstance(s, gast.While) else 0
+                    s.body.insert(at, inc)
+                else:
+                    if isinstance(s, (gast.If, gast.For, gast.While)):
+                        s.body = instrument(s.body)
+                        s.orelse = instrument(s.orelse)
+                for v in push_map.get(id(s), []):
+                    out.append(push(v, line))
+                if id(s) in callsite_ids:
+                    r = callsite_ids[id(s)]
+                    s.value = gast.Call(func=name(r.fwd), args=s.value.args,
+                                        keywords=s.value.keywords + [gast.keyword(arg="_stack",
+                                                                                  value=name(stack))])
+                    s.impure = True
+                out.append(s)
+            return out
+
+        forward = instrument(fwd_body)
+
+        # the value returned must be the forward's, even if the adjoint restores the variable
+        restored_vars = {r.var for r in restores}
+        ret_expr = ret_value
+        pre_adjoint: list = []
+        if any(isinstance(a, gast.Name) and a.id in restored_vars for a in out_atoms):
+            value_name = namer.unique("value")
+            s = assign(value_name, copy.deepcopy(ret_value))
+            s.line = line0
+            s.pure = True
+            pre_adjoint.append(s)
+            ret_expr = name(value_name)
+
+        head: list = []
+        if uses_stack and mode != "split":
+            s = assign(stack, call(name(namer.ref(rt_stack.Stack, "Stack")), []))
+            head.append(s)
+        for v in sorted(need_none):
+            s = assign(v, const(None))
+            s.line = None
+            head.append(s)
+
+        grads = []
+        for p in wrt:
+            g: gast.expr = name(rev.adj(p))
+            if p in scalar_params and mode != "split":
+                g = call(name(namer.ref(float, "float")), [g])
+            grads.append(g)
+
+        def optimize_block(block: list) -> list:
+            for s in block:
+                if isinstance(s, (gast.If, gast.For, gast.While)):
+                    s.test = optimize.specialize(s.test, namer, scalars) if hasattr(s, "test") else None
+                    optimize_block(s.body)
+                    optimize_block(s.orelse)
+                    if isinstance(s, (gast.For,)):
+                        pass
+                    continue
+                if isinstance(s, (gast.Assign, gast.Expr)):
+                    s.value = optimize.fold(optimize.specialize(s.value, namer, scalar_all))
+            return block
+
+        for s in seed_stmts + adjoint + tail:
+            _mark_adjoint(s)
+
+        if mode == "split":
+            assert req is not None
+            saved = sorted(v for v in reads if v in info.locals or v in params)
+            definite = reverse.definitely_assigned(fwd_body, set(params))
+            for v in saved:
+                if v not in definite and v not in need_none:
+                    head.append(assign(v, const(None)))
+            save_tuple = gast.Tuple(elts=[name(v) for v in saved], ctx=gast.Load())
+            fwd_tail = [gast.Expr(value=call(gast.Attribute(value=name(stack), attr="push", ctx=gast.Load()),
+                                             [save_tuple]))] if saved else []
+            fwd_fn_name = f"{info.name}_fwd"
+            adj_fn_name = f"{info.name}_adj"
+            fwd_args = copy.deepcopy(info.node.args)
+            fwd_args.kwonlyargs = fwd_args.kwonlyargs + [name(stack, store=False)]
+            fwd_args.kwonlyargs[-1].ctx = gast.Param()
+            fwd_args.kw_defaults = fwd_args.kw_defaults + [None]
+            fwd_def = gast.FunctionDef(
+                name=fwd_fn_name, args=fwd_args,
+                body=optimize_block(head + forward) + fwd_tail + [gast.Return(value=copy.deepcopy(ret_value))],
+                decorator_list=[], returns=None, type_comment=None, type_params=[])
+            restore_saved = []
+            if saved:
+                tgt = gast.Tuple(elts=[name(v, store=True) for v in saved], ctx=gast.Store())
+                restore_saved.append(assign(tgt, call(gast.Attribute(value=name(stack), attr="pop",
+                                                                     ctx=gast.Load()), [])))
+                restore_saved[-1].impure = True
+            adj_args = gast.arguments(args=[name(seed_param, store=False), name(stack, store=False)],
+                                      posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+                                      defaults=[])
+            for a in adj_args.args:
+                a.ctx = gast.Param()
+            ret_grads = gast.Tuple(elts=grads, ctx=gast.Load())
+            adj_def = gast.FunctionDef(
+                name=adj_fn_name, args=adj_args,
+                body=restore_saved + optimize_block(seed_stmts + adjoint + tail) + [gast.Return(value=ret_grads)],
+                decorator_list=[], returns=None, type_comment=None, type_params=[])
+            optimize.dead_code(fwd_def)
+            optimize.dead_code(adj_def)
+            self._comment(info, fwd_def)
+            self._comment(info, adj_def, adjoint=True)
+            ns = dict(namer.globals)
+            for bound, r in callee_bindings:
+                self.fixups.append((ns, bound.fwd, r, "fwd"))
+                self.fixups.append((ns, bound.adj, r, "adj"))
+            for nm, getter in norm.data_refs:
+                ns[nm] = getter()
+                self.refresh.append((ns, nm, getter))
+            src_f = codegen.function_source(fwd_def, f"Forward sweep of {info.name}, saving what "
+                                                     f"{adj_fn_name} needs.")
+            src_a = codegen.function_source(adj_def, f"Adjoint of {info.name} with respect to "
+                                                     f"{', '.join(req.wrt) or 'nothing'}.")
+            source = src_f + "\n\n" + src_a
+            if self.verbose:
+                _dump(f"codegen: {info.name} (callee)", source)
+            label = f"{info.name}"
+            req.fwd_fn = codegen.compile_source(source, fwd_fn_name, ns, label)
+            req.adj_fn = ns[adj_fn_name]
+            req.source = source
+            return Generated(fn=req.fwd_fn, source=source, info=info)
+
+        # fused top-level function
+        fn_args = copy.deepcopy(info.node.args)
+        if mode == "vjp":
+            fn_args.kwonlyargs = fn_args.kwonlyargs + [name(seed_param)]
+            fn_args.kwonlyargs[-1].ctx = gast.Param()
+            fn_args.kw_defaults = fn_args.kw_defaults + [None]
+        grads_expr: gast.expr = grads[0] if single else gast.Tuple(elts=grads, ctx=gast.Load())
+        if mode == "grad":
+            final = gast.Return(value=grads_expr)
+        else:
+            final = gast.Return(value=gast.Tuple(elts=[copy.deepcopy(ret_expr), grads_expr], ctx=gast.Load()))
+        final.line = line0
+        body_all = optimize_block(head + forward + pre_adjoint) + optimize_block(seed_stmts + adjoint + tail)
+        fname = {"grad": f"grad_{info.name}", "value_and_grad": f"value_and_grad_{info.name}",
+                 "vjp": f"vjp_{info.name}"}[mode]
+        fdef = gast.FunctionDef(name=fname, args=fn_args, body=body_all + [final], decorator_list=[],
+                                returns=None, type_comment=None, type_params=[])
+        optimize.dead_code(fdef)
+        self._comment(info, fdef, split_at=len(head) + len(forward) + len(pre_adjoint))
+        ns = dict(namer.globals)
+        for bound, r in callee_bindings:
+            self.fixups.append((ns, bound.fwd, r, "fwd"))
+            self.fixups.append((ns, bound.adj, r, "adj"))
+        refresh = []
+        for nm, getter in norm.data_refs:
+            ns[nm] = getter()
+            refresh.append((ns, nm, getter))
+        doc = {"grad": "Gradient", "value_and_grad": "Value and gradient", "vjp": "Value and vector-Jacobian "
+               "product"}[mode] + f" of {info.name} with respect to {', '.join(wrt)}, by srcgrad."
+        source = codegen.function_source(fdef, doc)
+        if self.verbose:
+            _dump(f"codegen: {fname}", source)
+        compiled = codegen.compile_source(source, fname, ns, fname)
+        out_scalar = all(isinstance(a, gast.Name) and a.id in scalars for a in out_atoms)
+        return Generated(fn=compiled, source=source, refresh=refresh + self.refresh, info=info,
+                         return_line=getattr(ret, "line", None), scalar_out=out_scalar)
+
+    # ------------------------------------------------------------------------------- comments
+    def _comment(self, info: FunctionInfo, fdef: gast.FunctionDef, adjoint: bool = False,
+                 split_at: int | None = None) -> None:
+        """Insert `# line N: <user source>` before each run of statements from one user line."""
+        counter = [0]
+
+        def walk(block: list, in_adjoint: bool, top: bool) -> list:
+            out: list = []
+            last = None
+            for i, s in enumerate(block):
+                adj_here = in_adjoint or getattr(s, "adjoint", False)
+                if top:
+                    counter[0] += 1
+                line = getattr(s, "line", None)
+                if line is not None and (line, adj_here) != last and not isinstance(s, gast.Return):
+                    text = info.source_line(line).strip()
+                    if text:
+                        label = "adjoint of line" if adj_here else "line"
+                        out.append(Comment(f"{label} {info.user_lineno(line)}: {text}"))
+                    last = (line, adj_here)
+                if isinstance(s, (gast.If, gast.For, gast.While)):
+                    s.body = walk(s.body, adj_here, False)
+                    s.orelse = walk(s.orelse, adj_here, False)
+                    last = None
+                out.append(s)
+            return out
+
+        fdef.body = walk(fdef.body, adjoint, True)
+
+
+def _mark_adjoint(s: Any) -> None:
+    for n in gast.walk(s) if not isinstance(s, Restore) else []:
+        if isinstance(n, gast.stmt):
+            n.adjoint = True
+
+
+def _at(site: Any) -> Any:
+    loc = gast.Pass()
+    loc.lineno = getattr(site, "line", None)
+    return loc

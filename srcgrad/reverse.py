@@ -1,0 +1,479 @@
+"""Stage 4: the reverse-mode transform of normalized code.
+
+Given a normalized body, the active variables and the parameters to differentiate, `Reverse` builds
+
+- the **forward sweep**: the primal statements, plus what the adjoint needs recorded on a `Stack`: the
+  old value of a variable just before a statement overwrites it (only for variables some adjoint reads),
+  and trip counts of loops that `break` or are `while` loops. Branch decisions and ranges are ordinary
+  variables (`_c1`, `_r1`), saved by the same rule when a loop overwrites them.
+- the **adjoint sweep**: statements in reverse order; each assignment's adjoint is its primitive's rule
+  from runtime/rules.py, inlined (templates.instantiate); `if` replays the recorded decision; loops run
+  backwards (`for i in reversed(_r1)`, or `for _ in range(_n1)` for a counted loop). After the adjoint of a
+  statement that overwrote a saved variable, the old value is popped back, so every adjoint reads exactly
+  the values its statement saw.
+
+Adjoint variables are never zero-initialised when that can be avoided: the transform tracks which adjoints
+hold a value; the first contribution assigns (`bx = ...`), later ones add (`bx = bx + ...`), and an adjoint
+with no value contributes nothing. Zeros appear only where control flow joins paths that disagree (end of
+a branch, entry of an adjoint loop), which is the only place a reader would otherwise see an undefined name.
+
+The adjoint is first generated with `Restore` placeholders, then pruned: a placeholder survives only if
+some adjoint reads its variable and the forward statement really overwrites a value; control structures
+survive only if something inside them does. Then the forward sweep is instrumented with the matching
+pushes, so nothing is recorded that the adjoint does not read.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gast
+
+from srcgrad.analysis import diff_operands, targets_of
+from srcgrad.codegen import Comment
+from srcgrad.errors import located
+from srcgrad.names import Namer
+from srcgrad.normalize import assign, call, const, name
+from srcgrad.parse import FunctionInfo
+from srcgrad.runtime import stack as rt_stack
+from srcgrad.templates import instantiate, table
+
+
+class Restore(gast.stmt):
+    """Placeholder in the adjoint: pop `var`'s value from before forward statement `src` overwrote it."""
+
+    _fields = ("var",)
+
+    def __init__(self, var: str = "", src: Any = None):
+        super().__init__()
+        self.var = var
+        self.src = src
+
+
+class Push(gast.stmt):
+    _fields = ("var",)
+
+
+@dataclass
+class State:
+    init: set[str] = field(default_factory=set)   # primal names whose adjoint currently holds a value
+
+
+@dataclass
+class CalleeRequest:
+    """What the forward/adjoint of a call to a user function needs from the builder."""
+
+    fn: Any
+    wrt: tuple[str, ...]
+    fwd: str = ""
+    adj: str = ""
+
+
+class Reverse:
+    def __init__(self, info: FunctionInfo, body: list, namer: Namer, wrt: list[str], active: set[str],
+                 scalars: set[str], request_callee: Callable[[Any, tuple[str, ...], Any], CalleeRequest]):
+        self.info = info
+        self.body = body
+        self.namer = namer
+        self.wrt = wrt
+        self.active = active
+        self.scalars = scalars
+        self.request_callee = request_callee
+        self.zero_reset: set[str] = set()
+        self.stack_name = "_stack"
+        self.stack_used = False
+        self.loops: list[Any] = []
+        self.callsites: list[tuple[Any, CalleeRequest]] = []
+
+    # ---------------------------------------------------------------------------------------- names
+    def adj(self, var: str) -> str:
+        return self.namer.adjoint(var)
+
+    def ref(self, obj: Any, preferred: str) -> str:
+        return self.namer.ref(obj, preferred)
+
+    def error(self, node: Any, msg: str, hint: str | None = None) -> Exception:
+        loc = gast.Pass()
+        loc.lineno = getattr(node, "line", getattr(node, "lineno", None))
+        return located(self.info, loc, msg, hint)
+
+    # ------------------------------------------------------------------------------------- adjoint
+    def tag(self, stmts: list, line: Any) -> list:
+        for s in stmts:
+            if getattr(s, "line", None) is None:
+                s.line = line
+        return stmts
+
+    def zeros(self, var: str) -> gast.expr:
+        if var in self.scalars:
+            return const(0.0)
+        return call(name(self.ref(rt_stack.zeros_as, "zeros_as")), [name(var)])
+
+    def zero_init(self, var: str, line: Any) -> gast.stmt:
+        s = assign(self.adj(var), self.zeros(var))
+        s.line = line
+        return s
+
+    def simplify(self, e: gast.expr) -> gast.expr:
+        return e
+
+    def accumulate(self, var: str, expr: gast.expr, st: State, out: list, line: Any) -> None:
+        b = self.adj(var)
+        expr = self.simplify(expr)
+        if var in st.init:
+            s = assign(b, gast.BinOp(left=name(b), op=gast.Add(), right=expr))
+        else:
+            s = assign(b, expr)
+            st.init.add(var)
+        s.line = line
+        out.append(s)
+
+    def block(self, stmts: list, st: State) -> list:
+        out: list = []
+        for s in reversed(stmts):
+            out.extend(self.stmt(s, st))
+        return out
+
+    def stmt(self, s: gast.stmt, st: State) -> list:
+        if isinstance(s, gast.If):
+            return self.if_(s, st)
+        if isinstance(s, (gast.For, gast.While)):
+            return self.loop(s, st)
+        op = getattr(s, "op", None)
+        if op is None:
+            return []
+        line = getattr(s, "line", None)
+        out: list = []
+        targets = targets_of(s)
+        if op.kind == "append":
+            lst, item = op.args
+            if isinstance(item, gast.Name) and item.id in self.active and lst.id in st.init:
+                pop = call(gast.Attribute(value=name(self.adj(lst.id)), attr="pop", ctx=gast.Load()), [])
+                self.accumulate(item.id, pop, st, out, line)
+            return out
+        if op.kind == "call" and any(t in self.active for t in targets):
+            out.extend(self.callsite(s, st))
+        elif len(targets) == 1 and targets[0] in self.active:
+            v = targets[0]
+            if op.kind == "opaque":
+                what = getattr(op.fn, "__name__", None) or "this operation"
+                raise self.error(s, f"srcgrad has no derivative for {what} (no rule, and no Python source "
+                                    "to transform)",
+                                 "write it with numpy functions or operators that have rules, or detach "
+                                 "the value (.data / .detach()) if no gradient should flow through it.")
+            if op.kind in ("pack", "unpack"):
+                raise self.error(s, "srcgrad does not differentiate through tuple or list values yet",
+                                 "unpack into separate variables (a, b = f(x)) or return them directly.")
+            if v in st.init:
+                out.extend(self.contributions(s, v, op, st, line))
+            elif v in self.zero_reset:
+                pass
+        # restore what this statement overwrote (pruned later when nobody reads it)
+        for t in targets:
+            r = Restore(t, s)
+            r.line = line
+            out.append(r)
+        return out
+
+    def contributions(self, s: Any, v: str, op: Any, st: State, line: Any) -> list:
+        out: list = []
+        g = name(self.adj(v))
+        pairs: list[tuple[str, gast.expr]] = []
+        if op.kind == "copy":
+            a = op.args[0]
+            if isinstance(a, gast.Name) and a.id in self.active:
+                pairs.append((a.id, g))
+        elif op.kind == "prim":
+            rt = table()[op.prim]
+            for i, a in diff_operands(op):
+                if a not in self.active:
+                    continue
+                tpl = rt.get("vjp", i)
+                expr = instantiate(tpl, copy.deepcopy(g), name(v), [copy.deepcopy(x) for x in op.args],
+                                   {k: copy.deepcopy(e) for k, e in op.kwargs.items()}, i, self.ref)
+                pairs.append((a, expr))
+        elif op.kind == "stack":
+            lst = op.args[0].id
+            if lst in st.init:
+                raise self.error(s, "srcgrad cannot differentiate a list that is stacked twice")
+            axis = op.kwargs.get("axis", const(0))
+            n = gast.Subscript(value=call(name(self.ref(rt_stack.P.shape, "shape")), [name(v)]),
+                               slice=copy.deepcopy(axis), ctx=gast.Load())
+            expr = call(name(self.ref(rt_stack.unstack, "unstack")), [g, n], {"axis": copy.deepcopy(axis)})
+            st.init.add(lst)
+            s2 = assign(self.adj(lst), expr)
+            s2.line = line
+            out.append(s2)
+            self.reset(v, st, out, line)
+            return out
+        self_pairs = [e for a, e in pairs if a == v]
+        for a, e in pairs:
+            if a != v:
+                self.accumulate(a, e, st, out, line)
+        if self_pairs:
+            total = self_pairs[0]
+            for e in self_pairs[1:]:
+                total = gast.BinOp(left=total, op=gast.Add(), right=e)
+            s2 = assign(self.adj(v), self.simplify(total))
+            s2.line = line
+            out.append(s2)
+        else:
+            self.reset(v, st, out, line)
+        return out
+
+    def reset(self, v: str, st: State, out: list, line: Any) -> None:
+        """The adjoint of the value `v` had before this statement starts at zero."""
+        if v in self.zero_reset:
+            out.append(self.zero_init(v, line))
+            st.init.add(v)
+        else:
+            st.init.discard(v)
+
+    def callsite(self, s: Any, st: State) -> list:
+        op = s.op
+        line = getattr(s, "line", None)
+        targets = targets_of(s)
+        n_pos = op.kwargs["__pos__"]
+        kw_names = op.kwargs["__kw__"]
+        pos_args = op.args[:n_pos]
+        kw_args = dict(zip(kw_names, op.args[n_pos:]))
+        active_args = {}
+        import inspect
+        try:
+            sig = inspect.signature(op.fn)
+            bound = sig.bind(*pos_args, **kw_args)
+        except (TypeError, ValueError) as exc:
+            raise self.error(s, f"cannot call {op.fn.__name__} with these arguments: {exc}")
+        for p, a in bound.arguments.items():
+            if isinstance(a, gast.Name) and a.id in self.active:
+                kind = sig.parameters[p].kind
+                if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                    raise self.error(s, f"srcgrad cannot differentiate through *args/**kwargs of "
+                                        f"{op.fn.__name__}", "give the function named parameters.")
+                active_args[p] = a.id
+        req = self.request_callee(op.fn, tuple(active_args), s)
+        self.callsites.append((s, req))
+        out: list = []
+        gs = [name(self.adj(t)) if t in st.init else self.zeros(t) for t in targets]
+        g = gs[0] if not isinstance(s.targets[0], gast.Tuple) else gast.Tuple(elts=gs, ctx=gast.Load())
+        temps = [self.namer.temp() for _ in req.wrt]
+        self.stack_used = True
+        adj_call = call(name(req.adj), [g, name(self.stack_name)])
+        tgt = gast.Tuple(elts=[name(t, store=True) for t in temps], ctx=gast.Store())
+        s2 = assign(tgt, adj_call)
+        s2.line = line
+        s2.impure = True
+        out.append(s2)
+        for t in targets:
+            self.reset(t, st, out, line)
+        for p, tmp in zip(req.wrt, temps):
+            self.accumulate(active_args[p], name(tmp), st, out, line)
+        return out
+
+    def if_(self, s: gast.If, st: State) -> list:
+        s1 = State(set(st.init))
+        body = self.block(s.body, s1)
+        s2 = State(set(st.init))
+        orelse = self.block(s.orelse, s2)
+        line = getattr(s, "line", None)
+        for v in sorted(s1.init - s2.init):
+            orelse.append(self.zero_init(v, line))
+        for v in sorted(s2.init - s1.init):
+            body.append(self.zero_init(v, line))
+        st.init = s1.init | s2.init
+        node = gast.If(test=copy.deepcopy(s.test), body=body, orelse=orelse)
+        node.line = line
+        node.fwd = s
+        return [node]
+
+    def loop(self, s: Any, st: State) -> list:
+        line = getattr(s, "line", None)
+        is_while = isinstance(s, gast.While)
+        counted = is_while or _has_break(s.body)
+        entry = set(st.init)
+        pre: list[str] = []
+        for _ in range(20):
+            sb = State(set(entry))
+            body = self.block(s.body, sb)
+            add_pre = sb.init - entry
+            add_zero = {v for v in entry - sb.init if v not in self.zero_reset}
+            if not add_pre and not add_zero:
+                break
+            pre.extend(sorted(add_pre))
+            entry |= add_pre
+            self.zero_reset |= add_zero
+        else:  # pragma: no cover - the sets only grow, so this cannot happen
+            raise self.error(s, "internal error: adjoint of this loop did not converge")
+        st.init = entry
+        out: list = [self.zero_init(v, line) for v in pre]
+        counter = None
+        if counted:
+            counter = self.namer.fresh("_n")
+            init = assign(counter, const(0))
+            init.line = line
+            inc = gast.AugAssign(target=name(counter, store=True), op=gast.Add(), value=const(1))
+            inc.line = line
+            s.counter = (counter, init, inc)
+        if is_while:
+            it = call(name(self.ref(range, "range")), [name(counter)])
+            target = name(self.namer.unique("_"), store=True)
+        else:
+            rng: gast.expr = copy.deepcopy(s.iter)
+            if counted:
+                rng = gast.Subscript(value=rng, slice=gast.Slice(lower=None, upper=name(counter), step=None),
+                                     ctx=gast.Load())
+            it = call(name(self.ref(reversed, "reversed")), [rng])
+            target = copy.deepcopy(s.target)
+        node = gast.For(target=target, iter=it, body=body, orelse=[], type_comment=None)
+        node.line = line
+        node.fwd = s
+        out.append(node)
+        if not is_while:
+            r = Restore(s.target.id, s)
+            r.line = line
+            out.append(r)
+        if counted:
+            r = Restore(counter, s.counter[1])
+            r.line = line
+            out.append(r)
+        self.loops.append(s)
+        return out
+
+
+def _has_break(body: list) -> bool:
+    for s in body:
+        if isinstance(s, gast.Break):
+            return True
+        if isinstance(s, gast.If) and (_has_break(s.body) or _has_break(s.orelse)):
+            return True
+    return False
+
+
+# ======================================================================================= pruning & saves
+def overwrite_info(body: list, params: set[str]) -> None:
+    """Annotate each assignment (and loop) with `ow`: {target: 'def'|'maybe'} when it may overwrite a
+    value assigned before (definitely / possibly)."""
+
+    def assigned(stmts: list) -> set[str]:
+        out: set[str] = set()
+        for s in stmts:
+            out.update(targets_of(s))
+            if isinstance(s, (gast.If, gast.For, gast.While)):
+                out |= assigned(s.body) | assigned(s.orelse)
+            if getattr(s, "counter", None) is not None:
+                out.add(s.counter[0])
+        return out
+
+    def block(stmts: list, maybe: set[str], definite: set[str]) -> tuple[set[str], set[str]]:
+        for s in stmts:
+            if isinstance(s, gast.If):
+                m1, d1 = block(s.body, set(maybe), set(definite))
+                m2, d2 = block(s.orelse, set(maybe), set(definite))
+                maybe, definite = m1 | m2, d1 & d2
+            elif isinstance(s, (gast.For, gast.While)):
+                s.ow = {}
+                counter = getattr(s, "counter", None)
+                if counter is not None:
+                    n = counter[0]
+                    counter[1].ow = {n: "def" if n in definite else "maybe"} if n in maybe else {}
+                    maybe = maybe | {n}
+                    definite = definite | {n}
+                if isinstance(s, gast.For):
+                    t = s.target.id
+                    if t in maybe:
+                        s.ow[t] = "def" if t in definite else "maybe"
+                inner = maybe | assigned(s.body)
+                if isinstance(s, gast.For):
+                    inner = inner | {s.target.id}
+                d_in = set(definite) | ({s.target.id} if isinstance(s, gast.For) else set())
+                block(s.body, set(inner), d_in)
+                maybe = inner
+            else:
+                ts = targets_of(s)
+                if ts:
+                    s.ow = {t: ("def" if t in definite else "maybe") for t in ts if t in maybe}
+                    maybe = maybe | set(ts)
+                    definite = definite | set(ts)
+        return maybe, definite
+
+    block(body, set(params), set(params))
+
+
+def definitely_assigned(body: list, params: set[str]) -> set[str]:
+    def block(stmts: list, definite: set[str]) -> set[str]:
+        for s in stmts:
+            if isinstance(s, gast.If):
+                definite = block(s.body, set(definite)) & block(s.orelse, set(definite))
+            elif isinstance(s, (gast.For, gast.While)):
+                pass
+            else:
+                definite = definite | set(targets_of(s))
+        return definite
+    return block(body, set(params))
+
+
+def loads(node: Any) -> set[str]:
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+
+
+def prune(adjoint: list) -> tuple[list, set[str]]:
+    """Drop restores nobody needs and control structures with nothing inside. Returns (body, reads)."""
+
+    def restore_needed(r: Restore, reads: set[str]) -> bool:
+        return r.var in reads and r.var in getattr(r.src, "ow", {})
+
+    def walk(block: list, reads: set[str], acc: set[str]) -> tuple[list, bool]:
+        out: list = []
+        nonempty = False
+        for s in block:
+            if isinstance(s, Restore):
+                if restore_needed(s, reads):
+                    out.append(s)
+                    nonempty = True
+            elif isinstance(s, gast.If):
+                b, n1 = walk(s.body, reads, acc)
+                o, n2 = walk(s.orelse, reads, acc)
+                if n1 or n2:
+                    s2 = copy.copy(s)
+                    s2.body, s2.orelse = b, o
+                    out.append(s2)
+                    acc |= loads(s.test)
+                    nonempty = True
+            elif isinstance(s, gast.For):
+                b, n1 = walk(s.body, reads, acc)
+                if n1:
+                    s2 = copy.copy(s)
+                    s2.body = b
+                    out.append(s2)
+                    acc |= loads(s.iter)
+                    nonempty = True
+            elif isinstance(s, Comment):
+                out.append(s)
+            else:
+                out.append(s)
+                acc |= loads(s)
+                nonempty = True
+        return out, nonempty
+
+    reads: set[str] = set()
+    while True:
+        acc: set[str] = set()
+        pruned, _ = walk(adjoint, reads, acc)
+        if acc == reads:
+            return pruned, reads
+        reads = acc
+
+
+def kept_loops(adjoint: list) -> set[int]:
+    """ids of forward loops whose adjoint loop survived pruning."""
+    out: set[int] = set()
+    for n in gast.walk(gast.Module(body=adjoint, type_ignores=[])):
+        if isinstance(n, gast.For) and getattr(n, "fwd", None) is not None:
+            out.add(id(n.fwd))
+    return out
+
+
+def restores(adjoint: list) -> list[Restore]:
+    return [n for n in gast.walk(gast.Module(body=adjoint, type_ignores=[])) if isinstance(n, Restore)]
