@@ -207,8 +207,8 @@ defrule("erf",
         vjp=[lambda g, ans, x: g * SQRT_PI_2 * exp(-x * x)],
         jvp=[lambda t, ans, x: t * SQRT_PI_2 * exp(-x * x)])
 defrule("astype",
-        vjp=[lambda g, ans, x, dtype=None: astype(g, dtype=x.dtype) if hasattr(x, "dtype") else g],
-        jvp=[lambda t, ans, x, dtype=None: astype(t, dtype=dtype)])
+        vjp=[lambda g, ans, x, dtype=None: cast_back(g, x, dtype)],
+        jvp=[lambda t, ans, x, dtype=None: cast_forward(t, ans, dtype)])
 
 # ===================================================================================== elementwise, binary
 defrule("add",
@@ -716,3 +716,22 @@ def surviving(gsel: Any, x: Any, index: Any) -> Any:
     ids = reshape(cumsum(reshape(ones_like(sel), shape=(-1,)), axis=0), shape=shape_of(sel))
     marks = index_update(zeros_like(x), ids, index=index)
     return where(equal(getitem(marks, index=index), ids), gsel, 0.0)
+
+
+def is_float_dtype(dtype: Any) -> bool:
+    """float, 'float32', numpy.float64, array_api_strict.float64, ...: a floating dtype?"""
+    return "float" in str(dtype)
+
+
+def cast_back(g: Any, x: Any, dtype: Any) -> Any:
+    """astype's adjoint: the cotangent cast back to x's dtype; zero through a cast to integers or
+    booleans, which is piecewise constant."""
+    if not is_float_dtype(dtype):
+        return 0.0 * x
+    return astype(g, dtype=x.dtype) if hasattr(x, "dtype") else g
+
+
+def cast_forward(t: Any, ans: Any, dtype: Any) -> Any:
+    if not is_float_dtype(dtype):
+        return zeros_like(ans)
+    return astype(t, dtype=dtype)
