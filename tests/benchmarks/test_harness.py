@@ -245,3 +245,18 @@ def test_cli_quick_run_writes_json(tmp_path, capsys) -> None:
     doc = json.loads(out.read_text())
     assert doc["mode"] == "quick" and doc["cells"][0]["status"] == OK
     assert "| tiny |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("engine", ["torch", "autograd"])
+def test_installed_peer_adapters_give_right_answers(engine: str) -> None:
+    """Where the bench extra is installed, the peer adapters pass the harness's checks (small sizes; the
+    long scalar loops are left to the benchmark itself)."""
+    adapter = adapters.load(engine)
+    if not adapter.available():
+        pytest.skip(adapter.reason)
+    once = Settings(warmup=1, min_samples=1, max_samples=1, budget_s=0.0, min_sample_s=0.0)
+    for name, w in SMALL.items():
+        if name in ("pendulum", "longloop"):
+            continue
+        c = run_cell(adapter, w, once)
+        assert c.status == OK, (name, c.status, c.reason)
