@@ -18,6 +18,7 @@ be differentiated again.
 from __future__ import annotations
 
 import dis
+import gc
 import functools
 import threading
 import weakref
@@ -137,6 +138,19 @@ class inference_mode(_ModeContext):
         return (self.mode,)
 
 
+# ================================================================================================ versions
+# Every in-place change bumps the tensor's version counter (a bytearray: its length is the version) and
+# this global count. A node remembers the count when it was recorded; if nothing was modified in place
+# since, backward skips comparing versions one by one (the common case costs one comparison).
+INPLACE_COUNT = [0]
+
+
+def bump_version(t: Any) -> None:
+    """Record an in-place change of tensor `t`."""
+    t._vc.append(0)
+    INPLACE_COUNT[0] += 1
+
+
 # ==================================================================================================== nodes
 SECOND_BACKWARD = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
@@ -148,7 +162,9 @@ SECOND_BACKWARD = (
 class Node:
     """Base of every grad_fn: edges to the nodes of its inputs, and optional gradient hooks."""
 
-    __slots__ = ("edges", "hooks", "__weakref__")
+    # edges: per input, the node its gradient goes to (None: no gradient); nrs: which output of that node
+    # (None when all are output 0, the common case: no tuple of pairs is built per operation)
+    __slots__ = ("edges", "nrs", "hooks", "__weakref__")
     n_outputs = 1
 
     def name(self) -> str:
@@ -156,7 +172,8 @@ class Node:
 
     @property
     def next_functions(self) -> tuple:
-        return tuple(e if e is not None else (None, 0) for e in self.edges)
+        nrs = self.nrs or (0,) * len(self.edges)
+        return tuple((e, nr if e is not None else 0) for e, nr in zip(self.edges, nrs))
 
     def register_hook(self, hook: Callable) -> "RemovableHandle":
         """`hook(grad_inputs, grad_outputs)` after this node ran (PyTorch's Node.register_hook)."""
@@ -272,7 +289,7 @@ class PrimNode(Node):
     """The grad_fn of one primitive call. Subclassed once per primitive so that `type(node).__name__`
     is PyTorch's name (SinBackward0, MulBackward0, ...); the subclass carries the rule."""
 
-    __slots__ = ("args", "kwargs", "ans", "vcs", "vers")
+    __slots__ = ("args", "kwargs", "ans", "vcs", "vers", "epoch", "freed")
     prim: Any = None
     vjps: tuple = ()
     variadic = False
@@ -282,34 +299,38 @@ class PrimNode(Node):
 
     def __init__(self, edges: tuple, args: tuple, kwargs: dict, ans: Any, vcs: tuple, vers: tuple) -> None:
         self.edges = edges
+        self.nrs = None
         self.hooks = None
         self.args = args
         self.kwargs = kwargs
         self.ans = ans
         self.vcs = vcs      # version counters of the tensor arguments and, last, of the output
         self.vers = vers    # their values when the operation ran
+        self.epoch = INPLACE_COUNT[0]
+        self.freed = False
 
     def _check_versions(self) -> None:
         for i, (vc, v) in enumerate(zip(self.vcs, self.vers)):
-            if vc is not None and vc[0] != v:
+            if vc is not None and len(vc) != v:
                 if i == len(self.vcs) - 1:
                     which = f"output 0 of {self.name()}"
                 else:
                     e = self.edges[i]
-                    which = (f"output {e[1]} of {e[0].name()}" if e is not None
-                             and type(e[0]) is not AccumulateGrad else "a leaf tensor")
+                    which = (f"output {self.nrs[i] if self.nrs else 0} of {e.name()}" if e is not None
+                             and type(e) is not AccumulateGrad else "a leaf tensor")
                 a = self.ans if i == len(self.vcs) - 1 else self.args[i]
                 desc = f"[{getattr(a, 'dtype', type(a).__name__)} tensor of shape {list(getattr(a, 'shape', ()))}]"
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by an "
-                    f"inplace operation: {desc}, which is {which}, is at version {vc[0]}; expected "
+                    f"inplace operation: {desc}, which is {which}, is at version {len(vc)}; expected "
                     f"version {v} instead. It was saved by {self.name()} for its backward. Hint: clone() "
                     "the tensor before modifying it in place.")
 
     def apply(self, g: Any, create_graph: bool) -> Sequence[Any]:
-        if self.args is None:
-            raise RuntimeError(SECOND_BACKWARD)
-        self._check_versions()
+        if self.freed:
+            self._check_not_freed()
+        if self.epoch != INPLACE_COUNT[0]:
+            self._check_versions()
         args, ans = self.args, self.ans
         if create_graph:
             args, ans = self._graph_values()
@@ -320,28 +341,48 @@ class PrimNode(Node):
             return [None if e is None or f is None else f(g, ans, *args, argnum=i, **kwargs)
                     for i, e in enumerate(self.edges)]
         out = []
-        for i, e in enumerate(self.edges):
+        i = 0
+        for e in self.edges:
             f = vjps[i] if e is not None and i < len(vjps) else None
             out.append(None if f is None else f(g, ans, *args, **kwargs))
+            i += 1
         return out
+
+    def _check_not_freed(self) -> None:
+        """Backward ran through here before without retain_graph. Arrays were replaced by `_Freed`
+        stand-ins (their values raise when read); a node that only saved scalars kept them (they cost
+        nothing), so it refuses here if its rule reads any saved tensor, as PyTorch would."""
+        if self.args is None:
+            raise RuntimeError(SECOND_BACKWARD)
+        if not any(type(a) is _Freed for a in self.args) and type(self.ans) is not _Freed:
+            if any(vc is not None for vc in self.vcs):
+                raise RuntimeError(SECOND_BACKWARD)
 
     def _graph_values(self) -> tuple[tuple, Any]:
         """Tensors standing for the saved values, wired into the graph, so the rule is recorded."""
         from .tensor import Tensor  # noqa: PLC0415 -- tensor imports this module
 
         vals = []
-        for a, e in zip(self.args, self.edges):
+        nrs = self.nrs or (0,) * len(self.edges)
+        for a, e, nr in zip(self.args, self.edges, nrs):
             if e is None:
                 vals.append(Tensor._wrap(a) if hasattr(a, "shape") else a)
-            elif type(e[0]) is AccumulateGrad:
-                vals.append(e[0].variable)
+            elif type(e) is AccumulateGrad:
+                vals.append(e.variable)
             else:
-                vals.append(Tensor._wrap(a, True, e))
-        return tuple(vals), Tensor._wrap(self.ans, True, (self, 0))
+                vals.append(Tensor._wrap(a, True, e, nr))
+        return tuple(vals), Tensor._wrap(self.ans, True, self, 0)
 
     def release(self) -> None:
-        self.args = tuple(_free(a) for a in self.args)
-        self.ans = _free(self.ans)
+        """Drop saved arrays after backward (0-d values are kept: freeing them would cost more than
+        they hold; `freed` still makes a second backward refuse to read them)."""
+        self.freed = True
+        for a in self.args:
+            if getattr(a, "ndim", 0):
+                self.args = tuple(_free(a) for a in self.args)
+                break
+        if getattr(self.ans, "ndim", 0):
+            self.ans = _free(self.ans)
 
     @property
     def saved_tensors_freed(self) -> bool:
@@ -355,6 +396,7 @@ class AccumulateGrad(Node):
 
     def __init__(self, variable: Any) -> None:
         self.edges = ()
+        self.nrs = None
         self.hooks = None
         self.variable = variable
 
@@ -393,7 +435,7 @@ def accumulate(var: Any, g: Any, create_graph: bool) -> None:
         var.grad = Tensor._wrap(g.copy() if hasattr(g, "copy") else g)
     else:
         old._array = old._array + g
-        old._vc[0] += 1
+        bump_version(old)
 
 
 class FunctionNode(Node):
@@ -512,9 +554,8 @@ def _collect(roots: Iterable[Node]) -> dict[Node, int]:
             stack.append(r)
     while stack:
         n = stack.pop()
-        for e in n.edges:
-            if e is not None:
-                m = e[0]
+        for m in n.edges:
+            if m is not None:
                 if m in deps:
                     deps[m] += 1
                 else:
@@ -531,15 +572,14 @@ def _useful(roots: list[Node], deps: dict[Node, int], targets: set[Node]) -> set
     while ready:
         n = ready.pop()
         order.append(n)
-        for e in n.edges:
-            if e is not None:
-                m = e[0]
+        for m in n.edges:
+            if m is not None:
                 left[m] -= 1
                 if left[m] == 0:
                     ready.append(m)
     useful: set[Node] = set()
     for n in reversed(order):
-        if n in targets or any(e is not None and e[0] in useful for e in n.edges):
+        if n in targets or any(m is not None and m in useful for m in n.edges):
             useful.add(n)
     return useful
 
@@ -580,11 +620,16 @@ def run_backward(roots: Sequence[tuple[tuple, Any]], retain_graph: bool, create_
     profiling = _prof._ACTIVE is not None
     prev_mode = _mode.enabled
     _mode.enabled = create_graph
+    # The sweep frees the graph by reference counting and creates no cycles: pausing the cyclic
+    # collector keeps it from rescanning the whole (large, about to die) graph over and over.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         ready = [r for r in dict.fromkeys(root_nodes) if deps[r] == 0]
         while ready:
             n = ready.pop()
             g = buf.pop(n, None)
+            edges = n.edges
             if g is not None and (useful is None or n in useful):
                 if n.hooks:
                     g = _run_prehooks(n, g)
@@ -599,7 +644,7 @@ def run_backward(roots: Sequence[tuple[tuple, Any]], retain_graph: bool, create_
                         else:
                             n.apply(g, create_graph)
                     continue
-                if useful is not None and not any(e is not None and e[0] in useful for e in n.edges):
+                if useful is not None and not any(m is not None and m in useful for m in edges):
                     grads = ()
                 elif profiling:
                     with _prof.record_function(n.name()):
@@ -610,27 +655,30 @@ def run_backward(roots: Sequence[tuple[tuple, Any]], retain_graph: bool, create_
                     _run_posthooks(n, grads, g)
                 if not retain_graph:
                     n.release()
-                for e, gi in zip(n.edges, grads):
-                    if e is None or gi is None:
-                        continue
-                    m = e[0]
-                    if m.n_outputs == 1:
-                        old = buf.get(m)
-                        buf[m] = gi if old is None else old + gi
-                    else:
-                        lst = buf.setdefault(m, [None] * m.n_outputs)
-                        lst[e[1]] = _add(lst[e[1]], gi)
+                nrs = n.nrs
+                i = 0
+                for m, gi in zip(edges, grads):
+                    if m is not None and gi is not None:
+                        if m.n_outputs == 1:
+                            old = buf.get(m)
+                            buf[m] = gi if old is None else old + gi
+                        else:
+                            nr = nrs[i] if nrs else 0
+                            lst = buf.setdefault(m, [None] * m.n_outputs)
+                            lst[nr] = _add(lst[nr], gi)
+                    i += 1
             elif not retain_graph and g is not None:
                 n.release()
-            for e in n.edges:
-                if e is not None:
-                    m = e[0]
+            for m in edges:
+                if m is not None:
                     d = deps[m] - 1
                     deps[m] = d
                     if d == 0:
                         ready.append(m)
     finally:
         _mode.enabled = prev_mode
+        if gc_was_enabled:
+            gc.enable()
     return captured
 
 

@@ -25,17 +25,17 @@ class FunctionCtx:
 
     def save_for_backward(self, *tensors: Any) -> None:
         self._saved = tensors
-        self._saved_versions = tuple(t._vc[0] if hasattr(t, "_vc") else None for t in tensors)
+        self._saved_versions = tuple(len(t._vc) if hasattr(t, "_vc") else None for t in tensors)
 
     @property
     def saved_tensors(self) -> tuple:
         if self._released or self._saved is None:
             raise RuntimeError(SECOND_BACKWARD)
         for t, v in zip(self._saved, self._saved_versions):
-            if v is not None and t._vc[0] != v:
+            if v is not None and len(t._vc) != v:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by an "
-                    f"inplace operation: a tensor saved by a custom Function is at version {t._vc[0]}; "
+                    f"inplace operation: a tensor saved by a custom Function is at version {len(t._vc)}; "
                     f"expected version {v} instead.")
         return self._saved
 
@@ -83,8 +83,10 @@ class Function:
         node.fn_cls = cls
         node.ctx = ctx
         node.n_out = len(outs)
-        node.edges = tuple((a._edge if a._edge is not None else a._leaf_edge()) if isinstance(a, Tensor)
-                           and a._rg else None for a in args)
+        edges = [a._edge() if isinstance(a, Tensor) and a._rg else None for a in args]
+        node.edges = tuple(e[0] if e is not None else None for e in edges)
+        node.nrs = tuple(e[1] if e is not None else 0 for e in edges) if any(
+            e is not None and e[1] for e in edges) else None
         wrapped = []
         zeros = []
         for i, o in enumerate(outs):
@@ -97,6 +99,6 @@ class Function:
             if id(o) in ctx.non_differentiable or arr.dtype.kind not in "fc":
                 wrapped.append(Tensor._wrap(arr))
             else:
-                wrapped.append(Tensor._wrap(arr, True, (node, i)))
+                wrapped.append(Tensor._wrap(arr, True, node, i))
         ctx._zeros = zeros
         return wrapped[0] if single else tuple(wrapped)

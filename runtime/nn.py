@@ -15,7 +15,7 @@ import numpy as np
 from . import mapping as M
 from . import primitives as P
 from . import tensor as T
-from .autograd import no_grad
+from .autograd import bump_version, no_grad
 from .tensor import Tensor
 
 
@@ -32,9 +32,10 @@ class Parameter(Tensor):
         p._array = arr
         p._rg = False
         p._grad = None
-        p._edge = None
+        p._node = None
+        p._nr = 0
         p._acc = None
-        p._vc = data._vc if isinstance(data, Tensor) else [0]
+        p._vc = data._vc if isinstance(data, Tensor) else bytearray()
         p._hooks = None
         p._retains = False
         if requires_grad:
@@ -291,12 +292,12 @@ def _zero_grad(p: Tensor, set_to_none: bool) -> None:
         p._grad = None
     elif p._grad is not None:
         g = p._grad
-        if g._edge is not None:
+        if g._node is not None:
             p._grad = Tensor._wrap(g._array * 0)
         else:  # a fresh array: never write into memory a gradient might share with something else
             xp = T.B.array_ns(g._array)
             g._array = xp.zeros_like(g._array)
-            g._vc[0] += 1
+            bump_version(g)
 
 
 # =================================================================================================== layers

@@ -11,6 +11,7 @@ import math
 from typing import Any, Iterable
 
 from .backend import array_ns
+from .autograd import bump_version
 from .nn import _zero_grad
 from .tensor import Tensor
 
@@ -96,7 +97,7 @@ def _set(p: Tensor, new: Any) -> None:
         a[...] = new
     else:
         p._array = new.astype(a.dtype)
-    p._vc[0] += 1
+    bump_version(p)
 
 
 class SGD(Optimizer):

@@ -16,6 +16,9 @@ import time
 from typing import Any, Callable
 
 _ACTIVE: "profile | None" = None
+# Called with True when profiling starts and False when it stops: the tensor module swaps in a timed
+# trace handler, so the untimed path carries no profiler check at all.
+LISTENERS: list[Callable[[bool], None]] = []
 _now = time.perf_counter_ns
 
 
@@ -196,6 +199,8 @@ class profile:
         if self.enabled:
             self._prev = _ACTIVE
             _ACTIVE = self
+            for fn in LISTENERS:
+                fn(True)
             self._t0 = _now()
         return self
 
@@ -204,6 +209,9 @@ class profile:
         if not self.enabled:
             return
         _ACTIVE = self._prev
+        if _ACTIVE is None:
+            for fn in LISTENERS:
+                fn(False)
         if self._cp is not None:
             self._cp.cuda.runtime.deviceSynchronize()
             for ev in self.function_events:

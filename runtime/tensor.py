@@ -1,7 +1,9 @@
 """The eager Tensor: a backend array plus the bookkeeping of a dynamic tape.
 
-A Tensor holds `_array` (a NumPy or CuPy array), `requires_grad`, `grad`, its place in the graph (`_edge`:
-`(grad_fn, output_nr)`, None for leaves) and a version counter shared with `detach()`ed views. It has no
+A Tensor holds `_array` (a NumPy or CuPy array), `requires_grad`, `grad`, its place in the graph (`_node`,
+the grad_fn, None for leaves, and `_nr`, which output of it) and a version counter shared with
+`detach()`ed views (a bytearray whose length is the version: mutable, shareable, and invisible to the
+cyclic garbage collector). It has no
 arithmetic of its own: every operation is a primitive (`runtime.primitives`), reached through the
 adapter tables of `runtime.mapping`. A primitive that receives a Tensor calls `_trace`, which runs the
 primitive on the raw arrays and, when some input requires grad, records a node whose backward is the
@@ -25,6 +27,7 @@ from . import primitives as P
 from . import profiler as _prof
 from .autograd import (
     AccumulateGrad,
+    bump_version,
     FunctionNode,
     RemovableHandle,
     _mode,
@@ -221,13 +224,11 @@ def _fix_float(raw: Sequence[Any], out: Any) -> Any:
 
 
 def _trace(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
-    """Called by every primitive that receives a Tensor: run it on the arrays; record it if needed."""
-    if _prof._ACTIVE is not None:
-        return _prof.traced_call(prim, args, kwargs, _trace_inner)
-    return _trace_inner(prim, args, kwargs)
+    """Called by every primitive that receives a Tensor: run it on the arrays; record it if needed.
 
-
-def _trace_inner(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
+    This is the per-operation cost of the tape, so it is written flat: one pass over the arguments,
+    the primitive on raw arrays, and a node only when some input requires grad. (While a profiler is
+    active, `_trace_profiled` is registered instead, so timing costs nothing otherwise.)"""
     raw = []
     rg = False
     for a in args:
@@ -244,22 +245,39 @@ def _trace_inner(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
         out = _fix_float(raw, out)
     if rg and _mode.enabled and prim.differentiable:
         return _record(prim, args, raw, kwargs, out)
-    t = Tensor.__new__(Tensor)
+    t = _new(Tensor)
     t._array = out
     t._rg = False
     t._grad = None
-    t._edge = None
+    t._node = None
+    t._nr = 0
     t._acc = None
-    t._vc = [0]
+    t._vc = bytearray()
     t._hooks = None
     t._retains = False
     return t
 
 
+def _trace_profiled(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
+    return _prof.traced_call(prim, args, kwargs, _trace)
+
+
+def _set_profiling(on: builtins.bool) -> None:
+    register_trace_type(Tensor, _trace_profiled if on else _trace)
+
+
+_new = object.__new__
 _VARIANT_PRIMS: dict[str, Callable[[tuple, dict], str]] = {}
 
 
 def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any) -> "Tensor":
+    """Make the output Tensor and its grad_fn node.
+
+    The node keeps: an edge (the producing node, or the leaf's AccumulateGrad) per positional input,
+    the raw input arrays and output array the rule may read, and the version of each of those it does
+    read, so backward can refuse values that an in-place operation changed since. Few objects are
+    allocated here on purpose: long graphs made of many small objects are what Python's cyclic garbage
+    collector spends its time rescanning."""
     cls = _NODE_CLS.get(prim)
     if cls is None:
         variant = _VARIANT_PRIMS.get(prim.name)
@@ -272,17 +290,24 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any) -
     edges = []
     vcs = []
     vers = []
-    for i, a in enumerate(args):
+    nrs = None
+    i = 0
+    for a in args:
         if isinstance(a, Tensor):
             if a._rg:
-                e = a._edge
-                edges.append(e if e is not None else a._leaf_edge())
+                n = a._node
+                if n is None:
+                    n = a._leaf_node()
+                elif a._nr:
+                    nrs = nrs or {}
+                    nrs[i] = a._nr
+                edges.append(n)
             else:
                 edges.append(None)
             if i >= nu or uses[i]:
                 vc = a._vc
                 vcs.append(vc)
-                vers.append(vc[0])
+                vers.append(len(vc))
             else:
                 vcs.append(None)
                 vers.append(0)
@@ -290,21 +315,22 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any) -
             edges.append(None)
             vcs.append(None)
             vers.append(0)
-    t = Tensor.__new__(Tensor)
+        i += 1
+    t = _new(Tensor)
     t._array = out
     t._rg = True
     t._grad = None
+    t._nr = 0
     t._acc = None
-    t._vc = vc = [0]
+    t._vc = vc = bytearray()
     t._hooks = None
     t._retains = False
-    if cls.uses_ans:
-        vcs.append(vc)
-    else:
-        vcs.append(None)
+    vcs.append(vc if cls.uses_ans else None)
     vers.append(0)
     node = cls(tuple(edges), tuple(raw), kwargs, out, tuple(vcs), tuple(vers))
-    t._edge = (node, 0)
+    if nrs is not None:
+        node.nrs = tuple(nrs.get(j, 0) for j in range(len(edges)))
+    t._node = node
     return t
 
 
@@ -379,7 +405,8 @@ NONLEAF_GRAD_WARNING = (
 class Tensor:
     """A multi-dimensional array that can record the operations applied to it (see module docstring)."""
 
-    __slots__ = ("_array", "_rg", "_grad", "_edge", "_acc", "_vc", "_hooks", "_retains", "__weakref__")
+    __slots__ = ("_array", "_rg", "_grad", "_node", "_nr", "_acc", "_vc", "_hooks", "_retains",
+                 "__weakref__")
 
     def __init__(self, data: Any = None, *, dtype: Any = None, device: Any = None,
                  requires_grad: builtins.bool = False) -> None:
@@ -387,35 +414,42 @@ class Tensor:
         self._array = arr
         self._rg = False
         self._grad = None
-        self._edge = None
+        self._node = None
+        self._nr = 0
         self._acc = None
-        self._vc = [0]
+        self._vc = bytearray()
         self._hooks = None
         self._retains = False
         if requires_grad:
             self.requires_grad = True
 
     @classmethod
-    def _wrap(cls, arr: Any, rg: builtins.bool = False, edge: tuple | None = None) -> "Tensor":
+    def _wrap(cls, arr: Any, rg: builtins.bool = False, node: Any = None, nr: int = 0) -> "Tensor":
         """A Tensor around an existing array, with no copy (internal constructor)."""
         t = cls.__new__(cls)
         t._array = arr
         t._rg = rg
         t._grad = None
-        t._edge = edge
+        t._node = node
+        t._nr = nr
         t._acc = None
-        t._vc = [0]
+        t._vc = bytearray()
         t._hooks = None
         t._retains = False
         return t
 
     # ------------------------------------------------------------------------------------ graph state
-    def _leaf_edge(self) -> tuple:
+    def _leaf_node(self) -> AccumulateGrad:
+        """The leaf's AccumulateGrad node (held weakly: graphs keep it alive, the tensor does not)."""
         acc = self._acc() if self._acc is not None else None
         if acc is None:
             acc = AccumulateGrad(self)
             self._acc = weakref.ref(acc)
-        return (acc, 0)
+        return acc
+
+    def _edge(self) -> tuple:
+        """(node, output_nr) where this tensor's gradient goes."""
+        return (self._node, self._nr) if self._node is not None else (self._leaf_node(), 0)
 
     @property
     def requires_grad(self) -> builtins.bool:
@@ -423,7 +457,7 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag: builtins.bool) -> None:
-        if self._edge is not None:
+        if self._node is not None:
             raise RuntimeError(
                 "you can only change requires_grad flags of leaf variables. If you want to use a "
                 "computed variable in a subgraph that doesn't require differentiation use "
@@ -438,19 +472,19 @@ class Tensor:
 
     @property
     def grad_fn(self) -> Any:
-        return self._edge[0] if self._edge is not None else None
+        return self._node
 
     @property
     def is_leaf(self) -> builtins.bool:
-        return self._edge is None
+        return self._node is None
 
     @property
     def output_nr(self) -> int:
-        return self._edge[1] if self._edge is not None else 0
+        return self._nr
 
     @property
     def grad(self) -> "Tensor | None":
-        if self._grad is None and self._edge is not None and not self._retains:
+        if self._grad is None and self._node is not None and not self._retains:
             import warnings  # noqa: PLC0415
 
             warnings.warn(NONLEAF_GRAD_WARNING, UserWarning, stacklevel=2)
@@ -467,13 +501,13 @@ class Tensor:
 
     @property
     def _version(self) -> int:
-        return self._vc[0]
+        return len(self._vc)
 
     def retain_grad(self) -> None:
         """Keep `.grad` for this non-leaf tensor after backward (leaves keep theirs anyway)."""
         if not self._rg:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
-        if self._edge is None or self._retains:
+        if self._node is None or self._retains:
             return
         self._retains = True
         ref = weakref.ref(self)
@@ -482,11 +516,11 @@ class Tensor:
             t = ref()
             if t is not None:
                 if t._grad is None:
-                    t._grad = Tensor._wrap(g._array.copy()) if g._edge is None else g
+                    t._grad = Tensor._wrap(g._array.copy()) if g._node is None else g
                 else:
-                    t._grad = t._grad + g if g._edge is not None else Tensor._wrap(t._grad._array + g._array)
+                    t._grad = t._grad + g if g._node is not None else Tensor._wrap(t._grad._array + g._array)
 
-        node, nr = self._edge
+        node, nr = self._node, self._nr
         if node.hooks is None:
             node.hooks = []
         node.hooks.append(("tensor", (nr, keep)))
@@ -499,12 +533,12 @@ class Tensor:
         """`hook(grad)` runs when this tensor's gradient is computed; a returned Tensor replaces it."""
         if not self._rg:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-        if self._edge is None:
+        if self._node is None:
             if self._hooks is None:
                 self._hooks = []
             self._hooks.append(hook)
             return RemovableHandle(self._hooks, hook)
-        node, nr = self._edge
+        node, nr = self._node, self._nr
         if node.hooks is None:
             node.hooks = []
         entry = ("tensor", (nr, hook))
@@ -523,7 +557,8 @@ class Tensor:
         return t
 
     def detach_(self) -> "Tensor":
-        self._edge = None
+        self._node = None
+        self._nr = 0
         self._rg = False
         return self
 
@@ -666,7 +701,7 @@ class Tensor:
                            self.dtype.name, self._rg))
 
     def __deepcopy__(self, memo: dict) -> "Tensor":
-        if self._edge is not None:
+        if self._node is not None:
             raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the "
                                "deepcopy protocol at the moment.")
         t = type(self).__new__(type(self))
@@ -757,8 +792,8 @@ class Tensor:
             suffixes.append(f"device='{self.device}'")
         if host.dtype not in (_default_float, np.dtype(np.int64), np.dtype(np.bool_)):
             suffixes.append(f"dtype=srcgrad.{to_dtype(host.dtype).name}")
-        if self._edge is not None:
-            suffixes.append(f"grad_fn=<{self._edge[0].name()}>")
+        if self._node is not None:
+            suffixes.append(f"grad_fn=<{self._node.name()}>")
         elif self._rg:
             suffixes.append("requires_grad=True")
         return format_tensor(host, suffixes)
@@ -774,7 +809,7 @@ class Tensor:
         if not self._recording_inplace(value):
             self._check_leaf()
             self._array_for_write()[idx] = _unwrap(value)
-            self._vc[0] += 1
+            bump_version(self)
             return
         self._check_leaf()
         self._commit_inplace(P.index_update(self, value if isinstance(value, Tensor) else
@@ -782,7 +817,7 @@ class Tensor:
 
     # -------------------------------------------------------------------------------------- in place
     def _check_leaf(self) -> None:
-        if self._rg and self._edge is None and _mode.enabled:
+        if self._rg and self._node is None and _mode.enabled:
             raise RuntimeError(LEAF_INPLACE)
 
     def _recording_inplace(self, *others: Any) -> builtins.bool:
@@ -805,8 +840,8 @@ class Tensor:
         if tuple(getattr(new, "shape", ())) != tuple(old.shape):
             raise RuntimeError(f"output with shape {list(old.shape)} doesn't match the broadcast shape "
                                f"{list(getattr(new, 'shape', ()))}")
-        if res._edge is not None:
-            node = res._edge[0]
+        if res._node is not None:
+            node = res._node
             args = node.args
             if any(a is old for a in args):
                 uses = node.uses_arg
@@ -818,13 +853,14 @@ class Tensor:
         if new.dtype != arr.dtype:
             new = new.astype(arr.dtype)
         arr[...] = new
-        self._vc[0] += 1
-        if res._edge is not None:
-            node = res._edge[0]
+        bump_version(self)
+        if res._node is not None:
+            node = res._node
             if node.vcs[-1] is not None:
                 node.vcs = node.vcs[:-1] + (self._vc,)
-                node.vers = node.vers[:-1] + (self._vc[0],)
-            self._edge = res._edge
+                node.vers = node.vers[:-1] + (len(self._vc),)
+            self._node = node
+            self._nr = res._nr
             self._rg = True
         return self
 
@@ -839,7 +875,7 @@ class Tensor:
                 raise RuntimeError(f"output with shape {list(arr.shape)} doesn't match the broadcast "
                                    f"shape {list(getattr(new, 'shape', ()))}")
             arr[...] = new
-            self._vc[0] += 1
+            bump_version(self)
             return self
         res = fn(self, *args, **kwargs)
         if not isinstance(res, Tensor):
@@ -1102,6 +1138,7 @@ def _install_methods() -> None:
 
 _install_methods()
 register_trace_type(Tensor, _trace)
+_prof.LISTENERS.append(_set_profiling)
 
 
 # ================================================================================================= factories
@@ -1374,8 +1411,7 @@ def _root_grads(outputs: list[Tensor], grads: list[Any], create_graph: builtins.
             g = g if (create_graph and isinstance(g, Tensor) and ga is g._array) else ga
         if create_graph and not isinstance(g, Tensor):
             g = Tensor._wrap(g)
-        edge = out._edge if out._edge is not None else out._leaf_edge()
-        roots.append((edge, g))
+        roots.append((out._edge(), g))
     return roots
 
 
@@ -1397,10 +1433,10 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: builtins.bool
     ins = _as_list(inputs)
     if not ins:
         raise RuntimeError("'inputs' argument to backward() cannot be empty.")
-    targets = [t._edge if t._edge is not None else t._leaf_edge() for t in ins]
+    targets = [t._edge() for t in ins]
     captured = run_backward(roots, retain_graph, create_graph, targets=targets)
     for t, e in zip(ins, targets):  # non-leaf inputs get .grad, like leaves
-        if t._edge is not None and e in captured:
+        if t._node is not None and e in captured:
             g = captured[e]
             g = g if isinstance(g, Tensor) else Tensor._wrap(g)
             t._grad = g if t._grad is None else t._grad + g
@@ -1422,7 +1458,7 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: buil
         if not isinstance(t, Tensor) or not t._rg:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
     roots = _root_grads(outs, grads, create_graph)
-    targets = [t._edge if t._edge is not None else t._leaf_edge() for t in ins]
+    targets = [t._edge() for t in ins]
     captured = run_backward(roots, retain_graph, create_graph, targets=targets, accumulate_leaves=False)
     result = []
     for t, e in zip(ins, targets):

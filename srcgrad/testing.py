@@ -21,7 +21,7 @@ import numpy as np
 from srcgrad.runtime import backend
 
 __all__ = ["GradcheckError", "gradcheck", "check_vjp_jvp", "check_rule", "check_rule_second_order",
-           "numeric_jacobian", "random_like"]
+           "differentiable_argnums", "eager_available", "numeric_jacobian", "random_like"]
 
 
 class GradcheckError(AssertionError):
@@ -164,6 +164,11 @@ def _rule_parts(name: str, args: Sequence[Any], kwargs: dict | None,
     if argnums is None:
         argnums = [i for i, a in enumerate(args) if rule.vjp_for(i) is not None and _is_float_value(a)]
     return prim, rule, kwargs, list(argnums)
+
+
+def differentiable_argnums(name: str, args: Sequence[Any]) -> list[int]:
+    """The positions of `args` that primitive `name` differentiates: float values with a rule."""
+    return _rule_parts(name, args, None, None)[3]
 
 
 def check_rule(name: str, args: Sequence[Any], kwargs: dict | None = None,

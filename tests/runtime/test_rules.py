@@ -8,6 +8,7 @@ rule differentiated by the eager tape agrees with finite differences of the rule
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import zlib
 
@@ -16,7 +17,13 @@ import pytest
 from srcgrad.runtime.primitives import PRIMITIVES
 from srcgrad.runtime.rules import RULES
 
-from srcgrad.testing import check_rule, check_rule_second_order, eager_available
+from srcgrad.testing import (
+    check_rule,
+    check_rule_second_order,
+    check_vjp_jvp,
+    differentiable_argnums,
+    eager_available,
+)
 
 from .rule_specs import NONDIFF, SPECS, STRICT_SKIP
 
@@ -129,6 +136,60 @@ def test_rule_second_order(name, case):
     opts = _options(name, case)
     opts["atol"], opts["rtol"] = opts["atol"] * 10, opts["rtol"] * 10
     check_rule_second_order(name, args, case.kwargs, argnums=case.argnums, **opts)
+
+
+# ---------------------------------------------------------------------------------- compiled rules
+@pytest.fixture(scope="module")
+def case_functions(tmp_path_factory):
+    """One module-level `def` per case that calls the primitive, written to a real file so the compiler
+    can read its source; the static keywords are module globals (set after import)."""
+    lines = ["from srcgrad.runtime.primitives import PRIMITIVES", ""]
+    values, names = {}, {}
+    for k, param in enumerate(CASES):
+        name, case = param.values
+        n = len(case.args)
+        params = ", ".join(f"a{i}" for i in range(n))
+        kws = []
+        for key, value in case.kwargs.items():
+            values[f"k{k}_{key}"] = value
+            kws.append(f"{key}=k{k}_{key}")
+        lines += [f"prim_{name} = PRIMITIVES[{name!r}]", f"def f{k}({params}):",
+                  f"    return prim_{name}({', '.join([params] + kws) if params else ', '.join(kws)})", ""]
+        names[(name, case.id)] = f"f{k}"
+    path = tmp_path_factory.mktemp("compiled") / "srcgrad_rule_cases.py"
+    path.write_text("\n".join(lines))
+    spec = importlib.util.spec_from_file_location("srcgrad_rule_cases", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for key, value in values.items():
+        setattr(module, key, value)
+    return {key: getattr(module, fname) for key, fname in names.items()}
+
+
+@pytest.mark.parametrize("name, case", CASES)
+def test_rule_compiled(name, case, case_functions):
+    """The compiler inlines the same rules into generated code: its vjp (and jvp, once it exists) of a
+    function calling the primitive must pass the same checks."""
+    import srcgrad
+
+    if not callable(getattr(srcgrad, "vjp", None)):
+        pytest.skip("the compiler's srcgrad.vjp does not exist yet")
+    f = case_functions[(name, case.id)]
+    args = case.sample(np.random.default_rng(_seed(name, case.id)))
+    argnums = list(case.argnums) if case.argnums is not None else differentiable_argnums(name, args)
+    fv = srcgrad.vjp(f, wrt=tuple(argnums))
+
+    def vjp_fn(v):
+        _, cts = fv(*args, v)
+        return list(cts) if isinstance(cts, (tuple, list)) else [cts]
+
+    jvp_fn = None
+    if callable(getattr(srcgrad, "jvp", None)):
+        def jvp_fn(i, u):
+            return srcgrad.jvp(f, wrt=i)(*args, u)[1]
+
+    opts = _options(name, case)
+    check_vjp_jvp(f, args, vjp_fn, jvp_fn, argnums, **opts)
 
 
 # --------------------------------------------------------------------------- non-differentiable values
