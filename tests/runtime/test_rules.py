@@ -208,3 +208,42 @@ def test_nondiff_values(name, case, strict):
         args = tuple(_to_strict(a) for a in args)
     got = PRIMITIVES[name](*args, **case.kwargs)
     np.testing.assert_array_equal(_numpy_value(got), expected)
+
+
+# ------------------------------------------------------------------------- documented conventions
+def _vjp(name, args, kwargs, argnum=0):
+    prim, rule = PRIMITIVES[name], RULES[name]
+    ans = prim(*args, **kwargs)
+    return rule.vjp_for(argnum)(np.ones_like(ans) if hasattr(ans, "shape") else 1.0, ans, *args, **kwargs)
+
+
+def test_max_ties_split_the_gradient_evenly():
+    np.testing.assert_allclose(_vjp("max", (np.array([1.0, 3.0, 3.0]),), {}), [0.0, 0.5, 0.5])
+    np.testing.assert_allclose(_vjp("min", (np.array([[2.0, 2.0], [1.0, 4.0]]),), {"axis": 1}),
+                               [[0.5, 0.5], [1.0, 0.0]])
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(_vjp("maximum", (x, np.array([0.0, 2.0, 4.0])), {}), [1.0, 0.5, 0.0])
+    np.testing.assert_allclose(_vjp("maximum", (x, np.array([0.0, 2.0, 4.0])), {}, 1), [0.0, 0.5, 1.0])
+
+
+def test_prod_gradient_with_zeros_is_exact():
+    # d/dx_i prod(x) = product of the others: one zero leaves one nonzero entry, two zeros none
+    np.testing.assert_allclose(_vjp("prod", (np.array([0.0, 3.0, 2.0]),), {}), [6.0, 0.0, 0.0])
+    np.testing.assert_allclose(_vjp("prod", (np.array([0.0, 0.0, 2.0]),), {}), [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(_vjp("cumprod", (np.array([2.0, 0.0, 3.0]),), {"axis": 0}),
+                               [1.0 + 0.0 + 0.0, 2.0 + 6.0, 0.0])
+
+
+def test_norm_gradient_at_zero_is_zero():
+    np.testing.assert_array_equal(_vjp("norm", (np.zeros(3),), {}), np.zeros(3))
+
+
+def test_rules_never_modify_their_inputs():
+    for name, cases in SPECS.items():
+        for case in cases[:1]:
+            args = case.sample(np.random.default_rng(1))
+            copies = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args]
+            check_rule(name, args, case.kwargs, argnums=case.argnums, **TOL, direction=case.direction)
+            for a, c in zip(args, copies, strict=True):
+                if isinstance(a, np.ndarray):
+                    np.testing.assert_array_equal(a, c, err_msg=f"{name} modified an input")
