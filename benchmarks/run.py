@@ -94,7 +94,8 @@ def _progress(c: Cell) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     workloads = make_workloads()
-    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run",
+                                description="Time srcgrad and its peers; print markdown ratio tables.")
     p.add_argument("--quick", action="store_true", help="fewer samples per cell (whole run < 2 minutes)")
     p.add_argument("--workloads", nargs="+", metavar="NAME", help=f"subset of: {', '.join(workloads)}")
     p.add_argument("--engines", nargs="+", metavar="NAME",

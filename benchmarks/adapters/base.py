@@ -15,8 +15,8 @@ The callable's result is what the workload's kind asks for (see Workload): the g
 `workload.wrt` (a tuple, or one value when there is a single one), vᵀJ for "vjp", H·v for "hvp", the
 Hessian for "hessian". It may be any array type (NumPy, Tensor, JAX array, Python float), in float64: the
 harness converts it to NumPy outside the timed region and compares it with the workload's reference
-before any timing counts. The callable must give the same answer on every call (reset accumulated `.grad`s) and must have
-finished its work when it returns (block on asynchronous dispatch).
+before any timing counts. The callable must give the same answer on every call (reset accumulated
+`.grad`s) and must have finished its work when it returns (block on asynchronous dispatch).
 """
 
 from __future__ import annotations
