@@ -472,7 +472,19 @@ def _astype(x, dtype=None):
     if is_scalar(x):
         return float(x) if np.dtype(dtype).kind == "f" else np.dtype(dtype).type(x).item()
     xp = namespace(x)
+    if not _is_np_like(xp):
+        dtype = _dtype_in(xp, dtype)
     return fn(xp, "astype")(x, dtype) if hasattr(xp, "astype") else x.astype(dtype)
+
+
+def _dtype_in(xp: Any, dtype: Any) -> Any:
+    """A NumPy spelling of a dtype (np.float32, 'float32', float) as namespace xp's own dtype object,
+    so user code written with NumPy dtypes runs on any array-API namespace."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        return dtype  # already the namespace's own dtype
+    return getattr(xp, name, dtype)
 
 
 # ============================================================================================= reductions

@@ -46,8 +46,11 @@ def _options(name, case):
 
 
 def _to_strict(a):
+    """NumPy arrays (also inside index tuples) as array-api-strict arrays."""
     if isinstance(a, np.ndarray):
         return xps.asarray(a)
+    if isinstance(a, tuple):
+        return tuple(_to_strict(x) for x in a)
     return a
 
 
@@ -121,7 +124,8 @@ def test_rule_array_api_strict(name, case):
     if case.strict_skip:
         pytest.skip(case.strict_skip)
     args = tuple(_to_strict(a) for a in case.sample(np.random.default_rng(_seed(name, case.id))))
-    check_rule(name, args, case.kwargs, argnums=case.argnums, **_options(name, case))
+    kwargs = {k: _to_strict(v) for k, v in case.kwargs.items()}
+    check_rule(name, args, kwargs, argnums=case.argnums, **_options(name, case))
 
 
 # ------------------------------------------------------------------------------------- second order
