@@ -251,3 +251,12 @@ def test_rules_never_modify_their_inputs():
             for a, c in zip(args, copies, strict=True):
                 if isinstance(a, np.ndarray):
                     np.testing.assert_array_equal(a, c, err_msg=f"{name} modified an input")
+
+
+def test_index_add_refuses_repeats_it_cannot_accumulate():
+    """Without add.at a repeated integer index would silently add once: refused instead."""
+    x = xps.zeros(4, dtype=xps.float64)
+    with pytest.raises(NotImplementedError, match="add.at"):
+        PRIMITIVES["index_add"](x, xps.ones(2, dtype=xps.float64), index=xps.asarray([1, 1]))
+    np.testing.assert_array_equal(PRIMITIVES["index_add"](np.zeros(4), np.ones(3), index=np.array([1, 1, 3])),
+                                  [0.0, 2.0, 0.0, 1.0])
