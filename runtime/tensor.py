@@ -214,9 +214,11 @@ def _is_array(x: Any) -> bool:
 _PLAIN = (tuple, int, float, builtins.bool, list, type(None), str)
 
 
-def _fix_float(raw: Sequence[Any], out: Any) -> Any:
+def _fix_float(raw: Sequence[Any], out: Any, kwargs: dict) -> Any:
     """NumPy computes int / int and int * 2.5 in float64; PyTorch gives the default dtype unless a
-    float64 tensor took part."""
+    float64 tensor took part (or float64 was asked for)."""
+    if "dtype" in kwargs:
+        return out
     for a in raw:
         if getattr(a, "dtype", None) is _F64 or (isinstance(a, np.generic) and a.dtype == _F64):
             return out
@@ -242,7 +244,7 @@ def _trace(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
     if type(out) in _PLAIN:  # shapes, sizes, Python booleans: not tensors
         return out
     if out.dtype is _F64 and _default_float is not _F64:
-        out = _fix_float(raw, out)
+        out = _fix_float(raw, out, kwargs)
     if rg and _mode.enabled and prim.differentiable:
         return _record(prim, args, raw, kwargs, out)
     t = _new(Tensor)
