@@ -119,13 +119,17 @@ def binary(sx: Callable[..., Sampler], sy: Callable[..., Sampler]) -> list[Case]
     ]
 
 
-def reduction(sampler: Callable[..., Sampler], **extra: Any) -> list[Case]:
-    return [
+def reduction(sampler: Callable[..., Sampler], zero_d: bool = True, **extra: Any) -> list[Case]:
+    """Reductions: all axes, one axis, several axes with keepdims, a negative axis, and a 0-d array."""
+    cases = [
         Case((sampler(3, 4),), dict(extra), id="all"),
         Case((sampler(3, 4),), dict(extra, axis=0), id="axis0"),
         Case((sampler(2, 3, 4),), dict(extra, axis=(0, 2), keepdims=True), id="axes02-keep"),
         Case((sampler(2, 3, 4),), dict(extra, axis=-1), id="axis-1"),
     ]
+    if zero_d:
+        cases.append(Case((lambda r: np.asarray(sampler(1)(r)[0]),), dict(extra), id="0d"))
+    return cases
 
 
 LINALG_TOL = {"atol": 1e-5, "rtol": 1e-4}
@@ -172,7 +176,7 @@ SPECS: dict[str, list[Case]] = {
     "var": reduction(real) + [Case((real(3, 4),), {"axis": 1, "ddof": 1}, id="ddof1"),
                               Case((real(2, 3, 4),), {"axis": (0, 1), "ddof": 1, "keepdims": True},
                                    id="ddof1-keep")],
-    "std": reduction(real) + [Case((real(3, 4),), {"axis": 0, "ddof": 1}, id="ddof1")],
+    "std": reduction(real, zero_d=False) + [Case((real(3, 4),), {"axis": 0, "ddof": 1}, id="ddof1")],
     "norm": reduction(real) + [
         Case((away(3, 4),), {"ord": 1, "axis": 1}, id="ord1"),
         Case((distinct(3, 4),), {"ord": math.inf, "axis": 0}, id="inf"),
