@@ -32,6 +32,8 @@ def iter_stmts(body: list) -> Iterator[gast.stmt]:
 
 
 def targets_of(s: gast.stmt) -> list[str]:
+    if type(s).__name__ == "Verbatim":
+        return list(s.targets)
     if isinstance(s, gast.Assign):
         t = s.targets[0]
         if isinstance(t, gast.Name):

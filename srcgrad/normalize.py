@@ -265,9 +265,11 @@ def _strip_continues(block: list) -> None:
 class Normalizer:
     """ANF with resolved calls. `run()` returns the normalized body (a list of gast statements)."""
 
-    def __init__(self, info: FunctionInfo, namer: Namer):
+    def __init__(self, info: FunctionInfo, namer: Namer, wrt: set[str] | None = None):
         self.info = info
         self.namer = namer
+        self.wrt = set(wrt or ())
+        self.varied: set[str] = set()
         self.lists: set[str] = set()         # local names bound to Python lists
         self.line = info.node.lineno
         self.data_refs: list[tuple[str, Any]] = []   # (ref name, getter) refreshed on every call
@@ -282,6 +284,11 @@ class Normalizer:
                 and isinstance(body[0].value.value, str):
             body = body[1:]                                     # docstring
         body = restructure(body, False, flags, None)
+        for n in gast.walk(gast.Module(body=body, type_ignores=[])):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+                self.info.locals.add(n.id)
+                self.namer.taken.add(n.id)
+        self.varied = self.varied_names(body)
         if not body or not isinstance(body[-1], gast.Return) or getattr(body[-1], "_done", False) \
                 or _contains_nonfinal_return(body):
             self.multi_return = True
@@ -317,6 +324,10 @@ class Normalizer:
             self.stmt(s, out, top and s is stmts[-1])
 
     def stmt(self, s: gast.stmt, out: list, last_top: bool) -> None:
+        if self.inactive_stmt(s):
+            self.verbatim(s, out)
+            return
+        self.reject_exprs(s)
         if isinstance(s, gast.Assign):
             self.assign_stmt(s.targets[0], s.value, out)
         elif isinstance(s, gast.AnnAssign):
@@ -354,6 +365,125 @@ class Normalizer:
             self.emit(out, s2)
         else:
             raise self.error(s, f"srcgrad cannot differentiate a {type(s).__name__} statement")
+
+    # ------------------------------------------------------------------- inactive code, verbatim
+    def varied_names(self, body: list) -> set[str]:
+        """Names that may carry a derivative of the differentiated parameters (conservative)."""
+        varied = set(self.wrt)
+        module = gast.Module(body=body, type_ignores=[])
+        changed = True
+        while changed:
+            changed = False
+            for n in gast.walk(module):
+                targets: list = []
+                hot = False
+                if isinstance(n, gast.Assign):
+                    targets, hot = n.targets, self.expr_varied(n.value, varied)
+                elif isinstance(n, (gast.AugAssign, gast.AnnAssign)) and n.value is not None:
+                    targets, hot = [n.target], self.expr_varied(n.value, varied)
+                elif isinstance(n, gast.For):
+                    targets, hot = [n.target], self.expr_varied(n.iter, varied)
+                elif isinstance(n, gast.Expr) and isinstance(n.value, gast.Call) and \
+                        isinstance(n.value.func, gast.Attribute) and isinstance(n.value.func.value, gast.Name):
+                    targets = [n.value.func.value]
+                    hot = any(self.expr_varied(a, varied) for a in n.value.args)
+                elif isinstance(n, gast.Return) and n.value is not None:
+                    targets, hot = [name(RET, store=True)], self.expr_varied(n.value, varied)
+                if not hot:
+                    continue
+                for t in targets:
+                    for sub in gast.walk(t):
+                        if isinstance(sub, gast.Name) and sub.id not in varied:
+                            varied.add(sub.id)
+                            changed = True
+        return varied
+
+    def expr_varied(self, e: Any, varied: set[str] | None = None) -> bool:
+        varied = self.varied if varied is None else varied
+        if e is None or isinstance(e, gast.Constant):
+            return False
+        if isinstance(e, gast.Name):
+            return e.id in varied
+        if isinstance(e, gast.Attribute):
+            if e.attr in NONDIFF_ATTRS or e.attr == "data":
+                return False
+            return self.expr_varied(e.value, varied)
+        if isinstance(e, (gast.Compare,)):
+            return False
+        if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.Not):
+            return False
+        if isinstance(e, gast.Call):
+            f = e.func
+            if isinstance(f, gast.Attribute) and self.resolve_chain(f.value) is LOCAL:
+                if f.attr in DETACH_METHODS:
+                    return False
+                return self.expr_varied(f.value, varied) or any(self.expr_varied(a, varied) for a in e.args) \
+                    or any(self.expr_varied(k.value, varied) for k in e.keywords)
+            obj = self.resolve_func(f)
+            if obj is not None and _is_nondiff_callable(obj):
+                return False
+            return any(self.expr_varied(a, varied) for a in e.args) or \
+                any(self.expr_varied(k.value, varied) for k in e.keywords)
+        if isinstance(e, (gast.Tuple, gast.List)):
+            return any(self.expr_varied(x, varied) for x in e.elts)
+        if isinstance(e, gast.BinOp):
+            return self.expr_varied(e.left, varied) or self.expr_varied(e.right, varied)
+        if isinstance(e, gast.UnaryOp):
+            return self.expr_varied(e.operand, varied)
+        if isinstance(e, gast.IfExp):
+            return self.expr_varied(e.body, varied) or self.expr_varied(e.orelse, varied)
+        if isinstance(e, gast.Subscript):
+            return self.expr_varied(e.value, varied)
+        if isinstance(e, gast.BoolOp):
+            return any(self.expr_varied(x, varied) for x in e.values)
+        return any(isinstance(n, gast.Name) and n.id in varied for n in gast.walk(e))
+
+    def inactive_stmt(self, s: gast.stmt) -> bool:
+        """A statement no derivative flows through: emitted as written (names bound to references)."""
+        if isinstance(s, gast.Assign):
+            t = s.targets[0]
+            if isinstance(t, gast.Name) and isinstance(s.value, gast.List) and not s.value.elts:
+                return False
+            return not self.expr_varied(s.value) and not any(
+                isinstance(n, gast.Name) and n.id in self.varied for n in gast.walk(t))
+        if isinstance(s, gast.AugAssign):
+            return not self.expr_varied(s.value) and not any(
+                isinstance(n, gast.Name) and n.id in self.varied for n in gast.walk(s.target))
+        if isinstance(s, gast.Expr):
+            return not self.expr_varied(s.value) and not (
+                isinstance(s.value, gast.Call) and isinstance(s.value.func, gast.Attribute)
+                and isinstance(s.value.func.value, gast.Name) and s.value.func.value.id in self.lists)
+        if isinstance(s, (gast.For, gast.While)):
+            for n in gast.walk(s):
+                if isinstance(n, (gast.Return,)):
+                    return False
+                if isinstance(n, gast.Name) and n.id in self.varied:
+                    return False
+            return not _escapes(s)
+        return False
+
+    def verbatim(self, s: gast.stmt, out: list) -> None:
+        s2 = self.rewrite_static(s)
+        if isinstance(s2, gast.Assign) and all(isinstance(n, gast.Name) for n in (
+                s2.targets[0].elts if isinstance(s2.targets[0], gast.Tuple) else [s2.targets[0]])):
+            self.emit(out, s2, Op("nondiff", args=[]))
+            return
+        v = Verbatim(body=[s2])
+        v.targets = sorted(_assigned_in([s2]) | _mutated_in([s2]))
+        v.simple = not isinstance(s2, (gast.For, gast.While))
+        self.emit(out, v, Op("nondiff", args=[]))
+
+    def reject_exprs(self, s: gast.stmt) -> None:
+        from srcgrad.parse import EXPR_REJECT
+        if isinstance(s, (gast.If, gast.For, gast.While)):
+            parts = [s.test] if not isinstance(s, gast.For) else [s.target, s.iter]
+        else:
+            parts = [s]
+        for p in parts:
+            for n in gast.walk(p):
+                kind = EXPR_REJECT.get(type(n))
+                if kind is not None:
+                    raise self.error(s, f"srcgrad cannot differentiate through {kind[0]}", kind[1])
 
     def return_value(self, value: gast.expr, out: list) -> gast.expr:
         if isinstance(value, gast.Tuple):
@@ -535,8 +665,7 @@ class Normalizer:
         if isinstance(e, gast.Constant):
             return const(e.value)
         if isinstance(e, gast.Name):
-            r = self.info.resolve(e.id)
-            if r is LOCAL or e.id in self.namer.globals:
+            if e.id in self.namer.taken or e.id in self.namer.globals:
                 return name(e.id)
         rhs, op = self.rhs(e, out)
         if is_atom(rhs) and (isinstance(rhs, gast.Constant) or op.kind in ("const",)):
@@ -595,7 +724,7 @@ class Normalizer:
             return const(e.value), Op("const")
         if isinstance(e, gast.Name):
             r = self.info.resolve(e.id)
-            if r is LOCAL:
+            if r is LOCAL or e.id in self.namer.taken:
                 return name(e.id), Op("copy", args=[name(e.id)])
             if e.id in self.namer.globals:
                 return name(e.id), Op("const")
@@ -859,9 +988,7 @@ class Normalizer:
     def inline_adapter(self, adapter: Any, args: list, kws: dict, e: Any, out: list,
                        original: Any = None) -> tuple[gast.expr, Op]:
         """Inline a one-expression mapping adapter; otherwise call it as a user function."""
-        atoms = [self.atom(x, out) if not isinstance(x, (gast.Name, gast.Constant)) or
-                 isinstance(x, gast.Name) else const(x.value) for x in args]
-        atoms = [self.atom(x, out) if isinstance(x, gast.Name) else x for x in atoms]
+        atoms = [self.atom(x, out) for x in args]
         katoms = {k: (self.atom(v, out) if not _is_static_syntax(v) else self.static(v))
                   for k, v in kws.items()}
         body = _adapter_expression(adapter)
@@ -926,6 +1053,57 @@ class Normalizer:
         tmp = self.namer.temp()
         self.emit(out, assign(tmp, rhs), op)
         return name(tmp)
+
+
+class Verbatim(gast.stmt):
+    """Inactive user statements kept as written (a loop over shapes, a comprehension of axes)."""
+
+    _fields = ("body",)
+
+    def __init__(self, body: list | None = None):
+        super().__init__()
+        self.body = body or []
+        self.targets: list[str] = []
+
+
+def _is_nondiff_callable(obj: Any) -> bool:
+    if isinstance(obj, Primitive):
+        return not obj.differentiable
+    if not _hashable(obj):
+        return False
+    if obj in NONDIFF_BUILTINS:
+        return True
+    adapter = mapping.lookup_function(obj)
+    return isinstance(adapter, Primitive) and not adapter.differentiable
+
+
+def _escapes(loop: Any) -> bool:
+    """Does a return, or a break/continue of an enclosing loop, occur inside `loop`?"""
+    def walk(block: list, depth: int) -> bool:
+        for s in block:
+            if isinstance(s, gast.Return):
+                return True
+            if isinstance(s, (gast.Break, gast.Continue)) and depth == 0:
+                return True
+            if isinstance(s, gast.If) and (walk(s.body, depth) or walk(s.orelse, depth)):
+                return True
+            if isinstance(s, (gast.For, gast.While)) and walk(s.body, depth + 1):
+                return True
+        return False
+    return walk(loop.body, 1)
+
+
+def _mutated_in(block: list) -> set[str]:
+    out: set[str] = set()
+    for s in block:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store):
+                base = n.value
+                while isinstance(base, gast.Subscript):
+                    base = base.value
+                if isinstance(base, gast.Name):
+                    out.add(base.id)
+    return out
 
 
 def _is_static_syntax(e: gast.expr) -> bool:

@@ -166,7 +166,10 @@ PURE_KINDS = ("prim", "copy", "const", "nondiff", "pack")
 
 
 def _loads(node: Any) -> list[str]:
-    return [n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)]
+    out = [n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)]
+    out += [n.target.id for n in gast.walk(node) if isinstance(n, gast.AugAssign)
+            and isinstance(n.target, gast.Name)]
+    return out
 
 
 def _is_pure(s: Any) -> bool:
@@ -197,6 +200,10 @@ def dead_code(fn: gast.FunctionDef) -> None:
                 if isinstance(s, (gast.If, gast.For, gast.While)):
                     s.body = sweep(s.body)
                     s.orelse = sweep(s.orelse)
+                    if isinstance(s, gast.If) and not s.body and not s.orelse and isinstance(
+                            s.test, (gast.Name, gast.Constant)):
+                        removed = True
+                        continue
                     out.append(s)
                     continue
                 if _is_pure(s):

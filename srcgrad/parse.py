@@ -135,7 +135,7 @@ def assigned_names(node: gast.FunctionDef) -> set[str]:
         if arg is not None:
             out.add(arg.id)
     for n in gast.walk(node):
-        if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del)):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del, gast.Param)):
             out.add(n.id)
     return out
 
@@ -156,16 +156,22 @@ _REJECT = {
     gast.ClassDef: ("a class definition", "define the class outside the differentiated function."),
     gast.FunctionDef: ("a nested function definition", "define the helper at module level (closures "
                                                        "over module-level helpers work) and call it."),
+    gast.NamedExpr: ("an assignment expression (:=)", "assign on its own line first."),
+    gast.Match: ("a match statement", "use if/elif/else."),
+    gast.Import: ("an import inside the function", "import at module level."),
+    gast.ImportFrom: ("an import inside the function", "import at module level."),
+}
+
+
+# Expressions the compiler cannot differentiate *through*; fine where no differentiated value flows
+# (e.g. a comprehension over a shape). The normalizer rejects them in statements that carry derivatives.
+EXPR_REJECT = {
     gast.Lambda: ("a lambda", "define the helper with `def` at module level and call it."),
     gast.ListComp: ("a list comprehension", "write a for loop that appends to a list, then np.stack it."),
     gast.SetComp: ("a set comprehension", "write a for loop."),
     gast.DictComp: ("a dict comprehension", "write a for loop."),
     gast.GeneratorExp: ("a generator expression", "write a for loop."),
-    gast.NamedExpr: ("an assignment expression (:=)", "assign on its own line first."),
     gast.Starred: ("starred arguments (*args)", "pass the arguments one by one."),
-    gast.Match: ("a match statement", "use if/elif/else."),
-    gast.Import: ("an import inside the function", "import at module level."),
-    gast.ImportFrom: ("an import inside the function", "import at module level."),
 }
 
 

@@ -74,14 +74,16 @@ class Builder:
         self.in_progress: dict[tuple, CalleeRequest] = {}
 
     # ---------------------------------------------------------------------------------- front end
-    def front(self, fn: Any) -> tuple[FunctionInfo, Namer, list, normalize.Normalizer]:
+    def front(self, fn: Any, wrt: Any) -> tuple[FunctionInfo, Namer, list, normalize.Normalizer]:
         info = parse_function(fn)
         fence(info)
+        if callable(wrt):
+            wrt = wrt(info)
         if self.verbose:
             _dump(f"parse: {info.name} ({info.filename}:{info.user_lineno(1)})", "\n".join(info.lines))
         taken = set(info.locals)
         namer = Namer(taken)
-        norm = normalize.Normalizer(info, namer)
+        norm = normalize.Normalizer(info, namer, set(wrt))
         body = norm.run()
         if self.verbose:
             _dump("normalize (one operation per statement)", body_source(body))
@@ -117,7 +119,12 @@ class Builder:
         """Generate the fused forward+adjoint function for the top-level transform `kind`
         ('grad', 'value_and_grad', 'vjp')."""
         t0 = time.perf_counter()
-        info, namer, body, norm = self.front(fn)
+
+        def wrt_names(info: FunctionInfo) -> list[str]:
+            positional = params_of(info.node)[0]
+            return [positional[i] for i in wrt_idx if -len(positional) <= i < len(positional)]
+
+        info, namer, body, norm = self.front(fn, wrt_names)
         positional, params = params_of(info.node)
         for i in wrt_idx:
             if not -len(positional) <= i < len(positional):
@@ -136,7 +143,7 @@ class Builder:
         return gen
 
     def build_split(self, req: CalleeRequest) -> None:
-        info, namer, body, norm = self.front(req.fn)
+        info, namer, body, norm = self.front(req.fn, req.wrt)
         positional, params = params_of(info.node)
         self.generate(info, namer, body, norm, list(req.wrt), params, set(), mode="split", req=req)
 
@@ -323,7 +330,12 @@ class Builder:
 
         if mode == "split":
             assert req is not None
-            saved = sorted(v for v in reads if v in info.locals or v in params)
+            fwd_vars = set(params)
+            for st_ in analysis.iter_stmts(forward):
+                fwd_vars.update(analysis.targets_of(st_))
+                if getattr(st_, "counter", None) is not None:
+                    fwd_vars.add(st_.counter[0])
+            saved = sorted(v for v in reads if v in fwd_vars)
             definite = reverse.definitely_assigned(fwd_body, set(params))
             for v in saved:
                 if v not in definite and v not in need_none:

@@ -153,6 +153,13 @@ class Reverse:
                 pop = call(gast.Attribute(value=name(self.adj(lst.id)), attr="pop", ctx=gast.Load()), [])
                 self.accumulate(item.id, pop, st, out, line)
             return out
+        if op.kind in ("call", "opaque") and not any(n in self.active for _, n in diff_operands(op)):
+            for t in targets:               # a constant as far as derivatives go (np.zeros(n))
+                self.reset(t, st, out, line) if t in self.active else None
+                r = Restore(t, s)
+                r.line = line
+                out.append(r)
+            return out
         if op.kind == "call" and any(t in self.active for t in targets):
             out.extend(self.callsite(s, st))
         elif len(targets) == 1 and targets[0] in self.active:
@@ -166,10 +173,16 @@ class Reverse:
             if op.kind in ("pack", "unpack"):
                 raise self.error(s, "srcgrad does not differentiate through tuple or list values yet",
                                  "unpack into separate variables (a, b = f(x)) or return them directly.")
+            self_ref = op.kind == "prim" and any(isinstance(a, gast.Name) and a.id == v for a in op.args)
             if v in st.init:
-                out.extend(self.contributions(s, v, op, st, line))
-            elif v in self.zero_reset:
-                pass
+                out.extend(self.contributions(s, v, op, st, line, self_ref))
+                if self_ref:
+                    return out      # the restore was placed before the contributions
+            elif self_ref:
+                r = Restore(v, s)
+                r.line = line
+                out.append(r)
+                return out
         # restore what this statement overwrote (pruned later when nobody reads it)
         for t in targets:
             r = Restore(t, s)
@@ -177,10 +190,14 @@ class Reverse:
             out.append(r)
         return out
 
-    def contributions(self, s: Any, v: str, op: Any, st: State, line: Any) -> list:
+    def contributions(self, s: Any, v: str, op: Any, st: State, line: Any, self_ref: bool = False) -> list:
+        """The adjoint of `v = op(...)`. When v is also an operand (`y = sin(y)`), the rules need the old
+        value as operand and the new one as `ans`: the new value is copied to a temporary if a rule reads
+        it, then the old value is restored before the rules run."""
         out: list = []
         g = name(self.adj(v))
         pairs: list[tuple[str, gast.expr]] = []
+        ans_name = self.namer.fresh("_ans") if self_ref else v
         if op.kind == "copy":
             a = op.args[0]
             if isinstance(a, gast.Name) and a.id in self.active:
@@ -191,9 +208,17 @@ class Reverse:
                 if a not in self.active:
                     continue
                 tpl = rt.get("vjp", i)
-                expr = instantiate(tpl, copy.deepcopy(g), name(v), [copy.deepcopy(x) for x in op.args],
+                expr = instantiate(tpl, copy.deepcopy(g), name(ans_name), [copy.deepcopy(x) for x in op.args],
                                    {k: copy.deepcopy(e) for k, e in op.kwargs.items()}, i, self.ref)
-                pairs.append((a, expr))
+                pairs.append((a, self.simplify(expr)))
+        if self_ref:
+            if any(ans_name in {n.id for n in gast.walk(e) if isinstance(n, gast.Name)} for _, e in pairs):
+                keep = assign(ans_name, name(v))
+                keep.line = line
+                out.append(keep)
+            r = Restore(v, s)
+            r.line = line
+            out.append(r)
         elif op.kind == "stack":
             lst = op.args[0].id
             if lst in st.init:
@@ -407,6 +432,8 @@ def definitely_assigned(body: list, params: set[str]) -> set[str]:
             if isinstance(s, gast.If):
                 definite = block(s.body, set(definite)) & block(s.orelse, set(definite))
             elif isinstance(s, (gast.For, gast.While)):
+                pass
+            elif type(s).__name__ == "Verbatim" and not s.simple:
                 pass
             else:
                 definite = definite | set(targets_of(s))
