@@ -327,13 +327,15 @@ class PrimNode(Node):
                     "the tensor before modifying it in place.")
 
     def apply(self, g: Any, create_graph: bool) -> Sequence[Any]:
+        args, ans = self.args, self.ans
         if self.freed:
-            self._check_not_freed()
+            # A second backward without retain_graph: the rule sees stand-ins whose shapes work and
+            # whose values raise, so shape-only rules (add, sum, reshape) run again, as in PyTorch.
+            args, ans = tuple(_free(a) for a in args), _free(ans)
         if self.epoch != INPLACE_COUNT[0]:
             self._check_versions()
-        args, ans = self.args, self.ans
         if create_graph:
-            args, ans = self._graph_values()
+            args, ans = self._graph_values(args, ans)
         kwargs = self.kwargs
         vjps = self.vjps
         if self.variadic:  # one lambda for all arguments, told which one by `argnum`
@@ -348,34 +350,24 @@ class PrimNode(Node):
             i += 1
         return out
 
-    def _check_not_freed(self) -> None:
-        """Backward ran through here before without retain_graph. Arrays were replaced by `_Freed`
-        stand-ins (their values raise when read); a node that only saved scalars kept them (they cost
-        nothing), so it refuses here if its rule reads any saved tensor, as PyTorch would."""
-        if self.args is None:
-            raise RuntimeError(SECOND_BACKWARD)
-        if not any(type(a) is _Freed for a in self.args) and type(self.ans) is not _Freed:
-            if any(vc is not None for vc in self.vcs):
-                raise RuntimeError(SECOND_BACKWARD)
-
-    def _graph_values(self) -> tuple[tuple, Any]:
+    def _graph_values(self, args: tuple, ans: Any) -> tuple[tuple, Any]:
         """Tensors standing for the saved values, wired into the graph, so the rule is recorded."""
         from .tensor import Tensor  # noqa: PLC0415 -- tensor imports this module
 
         vals = []
         nrs = self.nrs or (0,) * len(self.edges)
-        for a, e, nr in zip(self.args, self.edges, nrs):
+        for a, e, nr in zip(args, self.edges, nrs):
             if e is None:
                 vals.append(Tensor._wrap(a) if hasattr(a, "shape") else a)
             elif type(e) is AccumulateGrad:
                 vals.append(e.variable)
             else:
                 vals.append(Tensor._wrap(a, True, e, nr))
-        return tuple(vals), Tensor._wrap(self.ans, True, self, 0)
+        return tuple(vals), Tensor._wrap(ans, True, self, 0)
 
     def release(self) -> None:
-        """Drop saved arrays after backward (0-d values are kept: freeing them would cost more than
-        they hold; `freed` still makes a second backward refuse to read them)."""
+        """Drop saved arrays after backward. 0-d values are kept (freeing them would cost more than they
+        hold); `freed` makes a second backward see them as stand-ins all the same."""
         self.freed = True
         for a in self.args:
             if getattr(a, "ndim", 0):
@@ -386,7 +378,8 @@ class PrimNode(Node):
 
     @property
     def saved_tensors_freed(self) -> bool:
-        return self.args is None or any(type(a) is _Freed for a in self.args)
+        """True once backward ran through this node without retain_graph."""
+        return self.freed
 
 
 class AccumulateGrad(Node):

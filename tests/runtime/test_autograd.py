@@ -1,0 +1,360 @@
+"""The tape: graph nodes, backward and autograd.grad, double backward, hooks, in-place checks, grad modes."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import srcgrad as torch
+from srcgrad.runtime.autograd import SECOND_BACKWARD
+
+
+def leaf(values, dtype=None):
+    return torch.tensor(values, dtype=dtype or torch.float64, requires_grad=True)
+
+
+# -------------------------------------------------------------------------------------------- the graph
+def test_node_names_and_next_functions():
+    a = leaf([1.0, 2.0])
+    b = a.sin()
+    c = b * 2
+    d = c + 1
+    out = d.pow(2).sum()
+    assert [t.grad_fn.name() for t in (b, c, d, out)] == ["SinBackward0", "MulBackward0", "AddBackward0",
+                                                          "SumBackward0"]
+    assert type(b.grad_fn).__name__ == "SinBackward0" and repr(b.grad_fn).startswith("<SinBackward0 object at 0x")
+    assert out.grad_fn.next_functions[0][0].name() == "PowBackward0"
+    nf = d.grad_fn.next_functions
+    assert nf[0][0] is c.grad_fn and nf[0][1] == 0 and nf[1] == (None, 0)
+    acc = b.grad_fn.next_functions[0][0]
+    assert acc.name() == "AccumulateGrad" and acc.variable is a and acc.next_functions == ()
+    assert a.grad_fn is None and a.is_leaf and not b.is_leaf
+    for fn, name in [(lambda x: x - 1, "SubBackward0"), (lambda x: x / 2, "DivBackward0"),
+                     (lambda x: x.exp(), "ExpBackward0"), (lambda x: x.tanh(), "TanhBackward0"),
+                     (lambda x: x.mean(), "MeanBackward0"), (lambda x: x.reshape(2, 1), "ViewBackward0"),
+                     (lambda x: x.relu(), "ReluBackward0"), (lambda x: -x, "NegBackward0"),
+                     (lambda x: x.reshape(1, 2) @ x.reshape(2, 1), "MmBackward0"),
+                     (lambda x: x.sum(0), "SumBackward1")]:
+        assert fn(a).grad_fn.name() == name
+
+
+def test_requires_grad_settable_on_leaves_only():
+    a = torch.ones(2)
+    a.requires_grad = True
+    assert a.requires_grad and a.requires_grad_(False) is a and not a.requires_grad
+    b = leaf([1.0]) * 2
+    with pytest.raises(RuntimeError, match="you can only change requires_grad flags of leaf variables"):
+        b.requires_grad = False
+    with pytest.raises(RuntimeError, match="only Tensors of floating point and complex dtype can require"):
+        torch.tensor([1, 2]).requires_grad_()
+    assert not (torch.ones(2) * 3).requires_grad
+
+
+def test_non_leaf_grad_is_none_with_warning_unless_retained():
+    a = leaf([1.0, 2.0])
+    c = a * 3
+    c.sum().backward()
+    with pytest.warns(UserWarning, match="is not a leaf Tensor"):
+        assert c.grad is None
+    d = a * 3
+    d.retain_grad()
+    (d * d).sum().backward()
+    assert d.retains_grad and d.grad.tolist() == [6.0, 12.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert a.grad is not None
+
+
+def test_register_hook_on_leaf_and_non_leaf():
+    a = leaf([1.0, 2.0])
+    seen = []
+    h = a.register_hook(lambda g: seen.append(g.tolist()))
+    mid = a * 2
+    mid.register_hook(lambda g: g * 10)  # replaces the gradient flowing through `mid`
+    mid.sum().backward()
+    assert seen == [[20.0, 20.0]] and a.grad.tolist() == [20.0, 20.0]
+    h.remove()
+    (a * 1).sum().backward()
+    assert seen == [[20.0, 20.0]]
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        torch.ones(1).register_hook(lambda g: g)
+
+
+# --------------------------------------------------------------------------------------------- backward
+def test_backward_closed_forms():
+    x = leaf([0.3, -1.2, 2.0])
+    y = (x.sin() * x.exp() + x ** 3 / 2).sum()
+    y.backward()
+    xn = np.array([0.3, -1.2, 2.0])
+    np.testing.assert_allclose(x.grad.numpy(), np.cos(xn) * np.exp(xn) + np.sin(xn) * np.exp(xn) + 1.5 * xn ** 2)
+
+
+def test_implicit_gradient_only_for_scalar_outputs():
+    y = leaf([1.0, 2.0]) * 2
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar outputs"):
+        y.backward()
+    one = leaf([3.0]) * 2  # one element but not 0-d: allowed, as in PyTorch
+    one.backward()
+
+
+def test_backward_with_gradient_is_shape_checked():
+    x = leaf([1.0, 2.0, 3.0])
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"Mismatch in shape: grad_output\[0\] has a shape of "
+                                           r"srcgrad.Size\(\[2\]\) and output\[0\] has a shape of "
+                                           r"srcgrad.Size\(\[3\]\)"):
+        y.backward(torch.ones(2))
+    y.backward(torch.tensor([0.1, 1.0, 0.0001]))
+    np.testing.assert_allclose(x.grad.numpy(), [0.2, 2.0, 0.0002])
+
+
+def test_no_grad_output_cannot_backward():
+    with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad and does not have "
+                                           "a grad_fn"):
+        torch.ones(2).sum().backward()
+
+
+def test_gradients_accumulate_across_calls():
+    x = leaf([1.0, 2.0])
+    for _ in range(3):
+        (x * x).sum().backward()
+    assert x.grad.tolist() == [6.0, 12.0]
+
+
+def test_second_backward_raises_and_retain_graph_allows_it():
+    x = leaf([1.0, 2.0])
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError) as err:
+        y.backward()
+    assert str(err.value) == SECOND_BACKWARD and "Specify retain_graph=True" in str(err.value)
+    s = torch.tensor(2.0, requires_grad=True)
+    z = s.sin() * s
+    z.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        z.backward()
+    w = (x * x).sum()
+    w.backward(retain_graph=True)
+    w.backward()
+    assert x.grad.tolist() == [2 + 2 + 2, 4 + 4 + 4]
+    v = x.sum() * 2  # nodes that saved no tensor values can run again, as in PyTorch
+    v.backward()
+    v.backward()
+
+
+def test_saved_values_are_freed_after_backward():
+    x = leaf(np.ones(1000))
+    y = x.sin()
+    y.sum().backward()
+    assert y.grad_fn.saved_tensors_freed
+    z = x.sin()
+    z.sum().backward(retain_graph=True)
+    assert not z.grad_fn.saved_tensors_freed
+
+
+def test_autograd_grad_and_allow_unused():
+    x, y = leaf([1.0, 2.0]), leaf([3.0])
+    out = (x * x).sum() * 2
+    (gx,) = torch.autograd.grad(out, x)
+    assert gx.tolist() == [4.0, 8.0] and x.grad is None  # returned, not accumulated
+    with pytest.raises(RuntimeError, match="One of the differentiated Tensors appears to not have been "
+                                           "used in the graph. Set allow_unused=True"):
+        torch.autograd.grad((x * 2).sum(), [x, y])
+    gx, gy = torch.autograd.grad((x * 2).sum(), [x, y], allow_unused=True)
+    assert gx.tolist() == [2.0, 2.0] and gy is None
+    h = x * 3
+    (gh,) = torch.autograd.grad((h * h).sum(), h)  # gradient with respect to a non-leaf
+    np.testing.assert_allclose(gh.numpy(), 2 * h.detach().numpy())
+    g1, g2 = torch.autograd.grad([(x * 2).sum(), (x * 3).sum()], x, retain_graph=True), None
+    assert g1[0].tolist() == [5.0, 5.0] and g2 is None
+
+
+def test_backward_inputs_only_accumulates_there():
+    x, y = leaf([1.0]), leaf([2.0])
+    (x * y).sum().backward(inputs=[x])
+    assert x.grad.tolist() == [2.0] and y.grad is None
+
+
+def test_double_backward_and_hessian_by_two_passes():
+    x = leaf([0.5, -1.0, 2.0])
+    y = (x ** 3).sum() + (x[:-1] * x[1:]).sum()
+    (g,) = torch.autograd.grad(y, x, create_graph=True)
+    assert g.requires_grad and g.grad_fn is not None
+    xn = x.detach().numpy()
+    np.testing.assert_allclose(g.detach().numpy(), 3 * xn ** 2 + np.r_[xn[1:], 0] + np.r_[0, xn[:-1]])
+    rows = [torch.autograd.grad(g[i], x, retain_graph=True)[0].numpy() for i in range(3)]
+    np.testing.assert_allclose(np.stack(rows), np.diag(6 * xn) + np.eye(3, k=1) + np.eye(3, k=-1))
+    # hvp through backward(create_graph=True), then a second backward accumulates into .grad
+    z = leaf([0.3, 0.7])
+    (z.sin() * z).sum().backward(create_graph=True)
+    gz = z.grad
+    assert gz.grad_fn is not None
+    z.grad = None
+    (gz * torch.tensor([1.0, 0.0], dtype=torch.float64)).sum().backward()
+    zn = np.array([0.3, 0.7])
+    np.testing.assert_allclose(z.grad.numpy(), [2 * np.cos(zn[0]) - zn[0] * np.sin(zn[0]), 0.0])
+
+
+def test_third_order():
+    x = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    y = x.exp() * x.sin()
+    (g1,) = torch.autograd.grad(y, x, create_graph=True)
+    (g2,) = torch.autograd.grad(g1, x, create_graph=True)
+    (g3,) = torch.autograd.grad(g2, x)
+    # d^3/dx^3 e^x sin x = 2 e^x (cos x - sin x)
+    assert g3.item() == pytest.approx(2 * np.exp(0.7) * (np.cos(0.7) - np.sin(0.7)))
+
+
+def test_custom_function():
+    class Cube(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3 * x ** 2
+
+    x = leaf([1.0, 2.0])
+    y = Cube.apply(x)
+    assert y.grad_fn.name() == "CubeBackward"
+    (y * 2).sum().backward()
+    assert x.grad.tolist() == [6.0, 24.0]
+
+
+# --------------------------------------------------------------------------------------------- in place
+LEAF_MSG = "a leaf Variable that requires grad is being used in an in-place operation."
+
+
+@pytest.mark.parametrize("op", [
+    lambda a: a.add_(1), lambda a: a.sub_(1), lambda a: a.mul_(2), lambda a: a.div_(2), lambda a: a.zero_(),
+    lambda a: a.fill_(3.0), lambda a: a.clamp_(0, 1), lambda a: a.copy_(torch.zeros(3)), lambda a: a.sin_(),
+    lambda a: a.exp_(), lambda a: torch.sin_(a), lambda a: a.__setitem__(0, 5.0), lambda a: a.__iadd__(1),
+])
+def test_inplace_on_leaf_requiring_grad_raises_and_leaves_data(op):
+    a = leaf([0.1, 0.2, 0.3], dtype=torch.float32)
+    with pytest.raises(RuntimeError) as err:
+        op(a)
+    assert str(err.value) == LEAF_MSG
+    assert a.detach().numpy().tolist() == pytest.approx([0.1, 0.2, 0.3]) and a._version == 0
+
+
+def test_inplace_methods_values():
+    a = torch.tensor([1.0, -2.0, 3.0])
+    assert a.add_(1).tolist() == [2, -1, 4] and a.sub_(1, alpha=2).tolist() == [0, -3, 2]
+    assert a.mul_(2).tolist() == [0, -6, 4] and a.div_(2).tolist() == [0, -3, 2]
+    assert a.clamp_(-1, 1).tolist() == [0, -1, 1] and a.abs_().tolist() == [0, 1, 1]
+    assert a.fill_(7).tolist() == [7, 7, 7] and a.zero_().tolist() == [0, 0, 0]
+    assert a.copy_(torch.tensor([1.0, 2.0, 3.0])).tolist() == [1, 2, 3]
+    a[1] = 9.0
+    assert a.tolist() == [1, 9, 3] and a._version == 10
+    b = torch.tensor([0.5])
+    b.sin_()
+    assert b.item() == pytest.approx(np.sin(0.5))
+    with torch.no_grad():  # in-place on a leaf that requires grad is allowed without recording
+        p = leaf([1.0, 2.0])
+        p -= 0.5 * torch.ones(2)
+    assert p.tolist() == [0.5, 1.5] and p.is_leaf and p.requires_grad
+
+
+def test_modified_saved_tensor_is_detected_at_backward():
+    x = leaf([1.0, 2.0])
+    h = x * 1
+    y = h.exp()  # saves its output
+    y.add_(1)
+    with pytest.raises(RuntimeError, match="one of the variables needed for gradient computation has "
+                                           "been modified by an inplace operation") as err:
+        y.sum().backward()
+    assert "ExpBackward0" in str(err.value) and "version 1; expected version 0" in str(err.value)
+    z = x * 2
+    w = z.sin()  # saves its input
+    z.mul_(3)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation.*MulBackward0"):
+        w.sum().backward()
+    q = x.detach()
+    r = (x * q).sum()
+    q.zero_()  # detach() shares the version counter
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        r.backward()
+
+
+def test_inplace_on_non_leaf_rewrites_the_graph():
+    x = leaf([0.5, 1.5])
+    h = x * 2
+    h.sin_()
+    assert h.grad_fn.name() == "SinBackward0" and h._version == 1
+    h.mul_(x)
+    h.sum().backward()
+    xn = np.array([0.5, 1.5])
+    # d/dx [sin(2x) * x] = 2 cos(2x) x + sin(2x)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.cos(2 * xn) * xn + np.sin(2 * xn))
+    y = leaf([1.0, 2.0, 3.0])
+    buf = torch.zeros(3)
+    buf[1:] = y[:2] * 3  # setitem with a value that requires grad
+    assert buf.grad_fn.name() == "CopySlices" and not buf.is_leaf
+    (buf * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert y.grad.tolist() == [6.0, 9.0, 0.0]
+    z = leaf([1.0, -1.0])
+    t = z * 1
+    t.relu_()
+    t.sum().backward()
+    assert z.grad.tolist() == [1.0, 0.0]
+
+
+# -------------------------------------------------------------------------------------------- grad modes
+def test_no_grad_enable_grad_set_grad_enabled():
+    x = leaf([1.0])
+    with torch.no_grad():
+        assert not torch.is_grad_enabled() and (x * 2).grad_fn is None
+        with torch.enable_grad():
+            assert (x * 2).grad_fn is not None
+    assert torch.is_grad_enabled()
+
+    @torch.no_grad()
+    def f(t):
+        return t * 2
+
+    @torch.no_grad
+    def f2(t):
+        return t * 2
+
+    @torch.enable_grad()
+    def g(t):
+        return t * 2
+
+    assert f(x).grad_fn is None and f2(x).grad_fn is None and f.__name__ == "f"
+    with torch.no_grad():
+        assert g(x).grad_fn is not None
+    with torch.set_grad_enabled(False):
+        assert (x * 2).grad_fn is None
+    assert torch.is_grad_enabled()
+    torch.set_grad_enabled(False)
+    try:
+        assert not torch.is_grad_enabled()
+    finally:
+        torch.set_grad_enabled(True)
+    with torch.inference_mode():
+        assert (x * 2).grad_fn is None
+    with pytest.raises(ValueError):
+        with torch.no_grad():
+            raise ValueError
+    assert torch.is_grad_enabled()
+
+
+def test_grad_mode_is_thread_local():
+    seen = {}
+
+    def worker():
+        seen["thread"] = torch.is_grad_enabled()
+
+    with torch.no_grad():
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        assert not torch.is_grad_enabled()
+    assert seen["thread"] is True
