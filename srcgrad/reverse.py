@@ -283,7 +283,15 @@ class Reverse:
         out: list = []
         gs = [name(self.adj(t)) if t in st.init else self.zeros(t) for t in targets]
         g = gs[0] if not isinstance(s.targets[0], gast.Tuple) else gast.Tuple(elts=gs, ctx=gast.Load())
-        temps = [self.namer.temp() for _ in req.wrt]
+        # unpack straight into an adjoint that holds no value yet; into a temporary otherwise
+        direct: dict[str, str] = {}
+        seen: set[str] = set()
+        for p in req.wrt:
+            a = active_args[p]
+            if a not in st.init and a not in seen and a not in targets:
+                direct[p] = self.adj(a)
+            seen.add(a)
+        temps = [direct.get(p) or self.namer.temp() for p in req.wrt]
         self.stack_used = True
         adj_call = call(name(req.adj), [g, name(self.stack_name)])
         tgt = gast.Tuple(elts=[name(t, store=True) for t in temps], ctx=gast.Store())
@@ -294,7 +302,10 @@ class Reverse:
         for t in targets:
             self.reset(t, st, out, line)
         for p, tmp in zip(req.wrt, temps):
-            self.accumulate(active_args[p], name(tmp), st, out, line)
+            if p in direct:
+                st.init.add(active_args[p])
+            else:
+                self.accumulate(active_args[p], name(tmp), st, out, line)
         return out
 
     def if_(self, s: gast.If, st: State) -> list:

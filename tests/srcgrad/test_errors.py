@@ -1,0 +1,88 @@
+"""TransformError: raised at transform time, naming file, line, source text and what to do instead."""
+
+import numpy as np
+import pytest
+
+import srcgrad as sg
+from srcgrad import TransformError
+
+
+def uses_try(x):
+    try:
+        y = x * 2.0
+    except ValueError:
+        y = x
+    return y
+
+
+def generator(x):
+    yield x * 2.0
+
+
+def writes_global(x):
+    global COUNT
+    COUNT = x
+    return x
+
+
+def no_rule(x):
+    return float(x) * 2.0
+
+
+def active_comprehension(a):
+    return sum([e * e for e in a])
+
+
+def list_write(a):
+    xs = [a, a]
+    xs[0] = a * 2.0
+    return np.sum(xs[0])
+
+
+def loop_else(x):
+    for i in range(3):
+        x = x * 2.0
+    else:
+        x = x + 1.0
+    return x
+
+
+@pytest.mark.parametrize("fn, text, line", [
+    (uses_try, "try/except", "try:"),
+    (writes_global, "global", "global COUNT"),
+    (no_rule, "no derivative for float", "return float(x) * 2.0"),
+    (active_comprehension, "list comprehension", "return sum([e * e for e in a])"),
+    (loop_else, "else clause", "for i in range(3):"),
+])
+def test_rejected_at_transform_time(fn, text, line):
+    with pytest.raises(TransformError) as err:
+        sg.grad(fn)
+    e = err.value
+    assert text in str(e)
+    assert e.filename.endswith("test_errors.py")
+    assert e.source_line.strip() == line
+    assert e.lineno is not None and e.hint
+
+
+def test_generator_rejected():
+    with pytest.raises(TransformError, match="generator"):
+        sg.grad(generator)
+
+
+def test_error_message_is_readable():
+    with pytest.raises(TransformError) as err:
+        sg.grad(no_rule)
+    msg = str(err.value)
+    assert 'File "' in msg and "line" in msg and "Instead:" in msg
+
+
+def test_builtin_without_source():
+    with pytest.raises(TransformError, match="Python functions"):
+        sg.grad(np.sin)
+
+
+def test_wrt_out_of_range():
+    def f(x):
+        return x
+    with pytest.raises(TransformError, match="wrt"):
+        sg.grad(f, wrt=3)
