@@ -19,6 +19,7 @@ import contextlib
 import gc
 import signal
 import statistics
+import sys
 import threading
 import time
 import traceback
@@ -147,15 +148,17 @@ def check(result: Any, expected: tuple[np.ndarray, ...], rtol: float = 1e-6) -> 
 
 
 # -------------------------------------------------------------------------------------------- timing
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """Not an Exception, so that an engine's `except Exception` cannot swallow it."""
 
 
 @contextlib.contextmanager
 def deadline(seconds: float | None):
     """Interrupt the block after `seconds` with _Timeout (main thread on Unix only; else no limit).
 
-    The engines we time spend their time in Python between operations, where the signal lands."""
+    The engines we time spend their time in Python between operations, where the signal lands. The alarm
+    repeats every 0.1 s after the deadline: a signal that lands in a callback whose exceptions Python
+    ignores (a gc callback) must not be lost."""
     in_main = threading.current_thread() is threading.main_thread()
     if not (seconds and in_main and hasattr(signal, "setitimer")):
         yield
@@ -164,13 +167,19 @@ def deadline(seconds: float | None):
     def fire(signum: int, frame: Any) -> None:
         raise _Timeout
 
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    def quiet(report: Any) -> None:  # the ignored tries need no traceback on stderr
+        if not isinstance(report.exc_value, _Timeout):
+            old_hook(report)
+
+    old_handler, old_hook = signal.signal(signal.SIGALRM, fire), sys.unraisablehook
+    sys.unraisablehook = quiet
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.1)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        signal.signal(signal.SIGALRM, old_handler)
+        sys.unraisablehook = old_hook
 
 
 def measure(run: Callable[[], Any], settings: Settings, once: float) -> tuple[Timing, Any]:
@@ -259,12 +268,19 @@ def run_all(workloads: Sequence[Workload], adapters: Sequence[Adapter], settings
             ready.append(a)
         else:
             results.unavailable[a.name] = a.reason or "not available"
-    for w in workloads:
-        for a in ready:
-            c = run_cell(a, w, settings)
-            results.cells[(w.name, a.name)] = c
-            if progress:
-                progress(c)
+    # The engines' modules are loaded now: exempt them from collection, so that collections during
+    # timing (and the gc.collect before each cell) cost the same small amount for every engine.
+    gc.collect()
+    gc.freeze()
+    try:
+        for w in workloads:
+            for a in ready:
+                c = run_cell(a, w, settings)
+                results.cells[(w.name, a.name)] = c
+                if progress:
+                    progress(c)
+    finally:
+        gc.unfreeze()
     return results
 
 
