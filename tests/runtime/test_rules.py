@@ -23,6 +23,7 @@ from srcgrad.testing import (
     check_vjp_jvp,
     differentiable_argnums,
     eager_available,
+    random_like,
 )
 
 from .rule_specs import NONDIFF, SPECS, STRICT_SKIP
@@ -147,7 +148,7 @@ def test_rule_second_order(name, case):
 def case_functions(tmp_path_factory):
     """One module-level `def` per case that calls the primitive, written to a real file so the compiler
     can read its source; the static keywords are module globals (set after import)."""
-    lines = ["from srcgrad.runtime.primitives import PRIMITIVES", ""]
+    lines = ["from srcgrad.runtime.primitives import PRIMITIVES", "total = PRIMITIVES['sum']", ""]
     values, names = {}, {}
     for k, param in enumerate(CASES):
         name, case = param.values
@@ -157,9 +158,12 @@ def case_functions(tmp_path_factory):
         for key, value in case.kwargs.items():
             values[f"k{k}_{key}"] = value
             kws.append(f"{key}=k{k}_{key}")
-        lines += [f"prim_{name} = PRIMITIVES[{name!r}]", f"def f{k}({params}):",
-                  f"    return prim_{name}({', '.join([params] + kws) if params else ', '.join(kws)})", ""]
+        call = f"prim_{name}({', '.join([params] + kws) if params else ', '.join(kws)})"
+        lines += [f"prim_{name} = PRIMITIVES[{name!r}]", f"def f{k}({params}):", f"    return {call}", "",
+                  f"def h{k}({params}):", f"    return total({call} * w{k})", ""]
         names[(name, case.id)] = f"f{k}"
+        names[("scalar", name, case.id)] = f"h{k}"
+        values[f"w{k}"] = None  # the output weights of h{k}: set by the hvp test
     path = tmp_path_factory.mktemp("compiled") / "srcgrad_rule_cases.py"
     path.write_text("\n".join(lines))
     spec = importlib.util.spec_from_file_location("srcgrad_rule_cases", path)
@@ -168,6 +172,19 @@ def case_functions(tmp_path_factory):
     for key, value in values.items():
         setattr(module, key, value)
     return {key: getattr(module, fname) for key, fname in names.items()}
+
+
+def _rule_hvp_reference(name, case, args, argnum, w, u, w2, eps):
+    """<d/dx_i [vjp rule of x_i at cotangent w], w2> along u, by central differences of the rule
+    (which the first-order columns have already checked)."""
+    prim, rule = PRIMITIVES[name], RULES[name].vjp_for(argnum)
+
+    def first(a):
+        return rule(w, prim(*a, **case.kwargs), *a, **case.kwargs)
+
+    plus, minus = list(args), list(args)
+    plus[argnum], minus[argnum] = args[argnum] + eps * u, args[argnum] - eps * u
+    return float(np.sum((np.asarray(first(plus)) - np.asarray(first(minus))) / (2 * eps) * w2))
 
 
 @pytest.mark.parametrize("name, case", CASES)
@@ -194,6 +211,35 @@ def test_rule_compiled(name, case, case_functions):
 
     opts = _options(name, case)
     check_vjp_jvp(f, args, vjp_fn, jvp_fn, argnums, **opts)
+
+
+@pytest.mark.parametrize("name, case", CASES)
+def test_rule_compiled_hvp(name, case, case_functions):
+    """Forward-over-reverse in the compiler: hvp of h(x) = sum(prim(x) * w) against central
+    differences of the vjp rule."""
+    import srcgrad
+
+    if not callable(getattr(srcgrad, "hvp", None)):
+        pytest.skip("the compiler's srcgrad.hvp does not exist yet")
+    if not case.second_order:
+        pytest.skip("no second derivative for this case")
+    h = case_functions[("scalar", name, case.id)]
+    rng = np.random.default_rng(_seed(name, case.id))
+    args = case.sample(rng)
+    argnums = list(case.argnums) if case.argnums is not None else differentiable_argnums(name, args)
+    ans = PRIMITIVES[name](*args, **case.kwargs)
+    w = random_like(ans, rng)
+    h.__globals__[h.__name__.replace("h", "w", 1)] = w
+    opts = _options(name, case)
+    for i in argnums:
+        u, w2 = random_like(args[i], rng), random_like(args[i], rng)
+        if case.direction is not None:
+            u = case.direction(i, u)
+        _, hu = srcgrad.hvp(h, wrt=i)(*args, u)
+        analytic = float(np.sum(np.asarray(hu) * w2))
+        numeric = _rule_hvp_reference(name, case, args, i, w, u, w2, opts["eps"])
+        tol = 10 * (opts["atol"] + opts["rtol"] * abs(numeric))
+        assert abs(analytic - numeric) <= tol, f"argument {i}: hvp {analytic!r}, reference {numeric!r}"
 
 
 # --------------------------------------------------------------------------- non-differentiable values
