@@ -64,10 +64,6 @@ class Workload:
             self._expected = tuple(np.asarray(r, dtype=np.float64) for r in self.reference(self))
         return self._expected
 
-    def forward(self) -> Any:
-        """The NumPy forward value (the unit of the ratio table)."""
-        return self.fn(*self.args)
-
 
 def rebind(fn: Callable[..., Any], **names: Any) -> Callable[..., Any]:
     """A copy of `fn` whose module globals `names` are replaced (`np` -> autograd.numpy, `torch` -> srcgrad).
