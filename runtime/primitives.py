@@ -803,8 +803,21 @@ def _inv(a):
 
 @primitive
 def _solve(a, b):
-    """Solve a @ x = b; b is a vector only when it is 1-d (NumPy 2 and array-API semantics)."""
-    return fn(common_namespace(a, b), "linalg.solve")(a, b)
+    """Solve a @ x = b; b is a vector only when it is 1-d (NumPy 2 and array-API semantics).
+
+    Batch dimensions are broadcast here, explicitly, because CuPy's solve does not broadcast them."""
+    xp = common_namespace(a, b)
+    solve = fn(xp, "linalg.solve")
+    vector = len(b.shape) == 1
+    if vector:
+        b = fn(xp, "reshape")(b, (b.shape[0], 1))
+    batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    if tuple(a.shape[:-2]) != batch:
+        a = xp.broadcast_to(a, batch + tuple(a.shape[-2:]))
+    if tuple(b.shape[:-2]) != batch:
+        b = xp.broadcast_to(b, batch + tuple(b.shape[-2:]))
+    x = solve(a, b)
+    return x[..., 0] if vector else x
 
 
 @primitive
