@@ -8,6 +8,7 @@
 """
 
 from srcgrad.api import *  # noqa: F403 -- compiler transforms: grad, value_and_grad, vjp, ...
+from srcgrad.higher import *  # noqa: F403 -- forward mode and compositions: jvp, jacobian, hessian, hvp
 from srcgrad.eager import *  # noqa: F403 -- Tensor, factories, torch-named functions, grad modes, devices
 from srcgrad import testing  # noqa: F401,E402
 
