@@ -25,6 +25,7 @@ import weakref
 from typing import Any, Callable, Iterable, Sequence
 
 from .primitives import PRIMITIVES
+from . import profiler as _prof
 from .rules import RULES
 
 
@@ -265,6 +266,10 @@ class _Freed:
     __hash__ = object.__hash__
 
 
+# Saved arrays with at least this many elements are dropped as soon as backward has used them.
+FREE_MIN_SIZE = 1024
+
+
 def _free(v: Any) -> Any:
     return _Freed(v) if hasattr(v, "shape") else v
 
@@ -366,14 +371,15 @@ class PrimNode(Node):
         return tuple(vals), Tensor._wrap(ans, True, self, 0)
 
     def release(self) -> None:
-        """Drop saved arrays after backward. 0-d values are kept (freeing them would cost more than they
-        hold); `freed` makes a second backward see them as stand-ins all the same."""
+        """Drop saved arrays after backward. Small ones are kept (replacing them would cost more than
+        they hold); `freed` makes a second backward see every saved value as a stand-in all the same."""
         self.freed = True
         for a in self.args:
-            if getattr(a, "ndim", 0):
-                self.args = tuple(_free(a) for a in self.args)
+            if getattr(a, "size", 0) >= FREE_MIN_SIZE:
+                self.args = tuple(_free(a) if getattr(a, "size", 0) >= FREE_MIN_SIZE else a
+                                  for a in self.args)
                 break
-        if getattr(self.ans, "ndim", 0):
+        if getattr(self.ans, "size", 0) >= FREE_MIN_SIZE:
             self.ans = _free(self.ans)
 
     @property
@@ -401,34 +407,48 @@ class AccumulateGrad(Node):
 def accumulate(var: Any, g: Any, create_graph: bool) -> None:
     """leaf.grad += g, casting to the leaf's dtype. The first gradient is copied so that `.grad` never
     aliases a user's array or another leaf's gradient (add passes one cotangent to both inputs)."""
-    from .tensor import Tensor  # noqa: PLC0415
-
     if var._hooks:
-        for h in var._hooks:
-            r = h(g if isinstance(g, Tensor) else Tensor._wrap(g))
-            if r is not None:
-                g = r if create_graph else (r._array if isinstance(r, Tensor) else r)
+        g = _leaf_hooks(var, g, create_graph)
     if create_graph:
-        if not isinstance(g, Tensor):
-            g = Tensor._wrap(g)
-        if g.dtype != var.dtype:
-            g = g.to(var.dtype)
-        var.grad = g if var.grad is None else var.grad + g
+        _accumulate_graph(var, g)
         return
-    if isinstance(g, Tensor):
-        g = g._array
     arr = var._array
-    if getattr(g, "shape", ()) != arr.shape:
+    if g.shape != arr.shape:
         raise RuntimeError(f"Function AccumulateGrad returned an invalid gradient: got shape "
-                           f"{list(getattr(g, 'shape', ()))}, expected {list(arr.shape)}")
+                           f"{list(g.shape)}, expected {list(arr.shape)}")
     if g.dtype != arr.dtype:
         g = g.astype(arr.dtype)
-    old = var.grad
+    old = var._grad
     if old is None:
-        var.grad = Tensor._wrap(g.copy() if hasattr(g, "copy") else g)
+        var._grad = _tensor_cls()._wrap(g.copy())
     else:
         old._array = old._array + g
         bump_version(old)
+
+
+def _tensor_cls() -> type:
+    from .tensor import Tensor  # noqa: PLC0415 -- tensor imports this module
+
+    return Tensor
+
+
+def _leaf_hooks(var: Any, g: Any, create_graph: bool) -> Any:
+    Tensor = _tensor_cls()
+    for h in var._hooks:
+        r = h(g if isinstance(g, Tensor) else Tensor._wrap(g))
+        if r is not None:
+            g = r if create_graph else (r._array if isinstance(r, Tensor) else r)
+    return g
+
+
+def _accumulate_graph(var: Any, g: Any) -> None:
+    """Under create_graph the gradient is a Tensor with a history: .grad keeps it."""
+    Tensor = _tensor_cls()
+    if not isinstance(g, Tensor):
+        g = Tensor._wrap(g)
+    if g.dtype != var.dtype:
+        g = g.to(var.dtype)
+    var.grad = g if var.grad is None else var.grad + g
 
 
 class FunctionNode(Node):
@@ -593,8 +613,6 @@ def run_backward(roots: Sequence[tuple[tuple, Any]], retain_graph: bool, create_
     the gradients of `targets` (edges) back in a dict instead.
     Returns {target edge: gradient}.
     """
-    from . import profiler as _prof  # noqa: PLC0415
-
     root_nodes = [e[0] for e, _ in roots]
     deps = _collect(root_nodes)
     buf: dict[Node, Any] = {}
@@ -604,13 +622,7 @@ def run_backward(roots: Sequence[tuple[tuple, Any]], retain_graph: bool, create_
         else:
             lst = buf.setdefault(node, [None] * node.n_outputs)
             lst[nr] = _add(lst[nr], g)
-    target_nodes: dict[Node, list] = {}
-    if targets is not None:
-        for e in targets:
-            target_nodes.setdefault(e[0], []).append(e[1])
-    useful = _useful(root_nodes, deps, set(target_nodes)) if targets is not None else None
-    captured: dict[tuple, Any] = {}
-    profiling = _prof._ACTIVE is not None
+    ready = [r for r in dict.fromkeys(root_nodes) if deps[r] == 0]
     prev_mode = _mode.enabled
     _mode.enabled = create_graph
     # The sweep frees the graph by reference counting and creates no cycles: pausing the cyclic
@@ -618,40 +630,37 @@ def run_backward(roots: Sequence[tuple[tuple, Any]], retain_graph: bool, create_
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        ready = [r for r in dict.fromkeys(root_nodes) if deps[r] == 0]
-        while ready:
-            n = ready.pop()
-            g = buf.pop(n, None)
-            edges = n.edges
-            if g is not None and (useful is None or n in useful):
-                if n.hooks:
-                    g = _run_prehooks(n, g)
-                if n in target_nodes:
-                    for nr in target_nodes[n]:
-                        captured[(n, nr)] = g if n.n_outputs == 1 else g[nr]
-                if type(n) is AccumulateGrad:
-                    if accumulate_leaves and (targets is None or n in target_nodes):
-                        if profiling:
-                            with _prof.record_function("AccumulateGrad"):
-                                n.apply(g, create_graph)
-                        else:
-                            n.apply(g, create_graph)
-                    continue
-                if useful is not None and not any(m is not None and m in useful for m in edges):
-                    grads = ()
-                elif profiling:
-                    with _prof.record_function(n.name()):
-                        grads = n.apply(g, create_graph)
-                else:
-                    grads = n.apply(g, create_graph)
-                if n.hooks:
-                    _run_posthooks(n, grads, g)
-                if not retain_graph:
-                    n.release()
-                nrs = n.nrs
-                i = 0
-                for m, gi in zip(edges, grads):
-                    if m is not None and gi is not None:
+        if targets is None and _prof._ACTIVE is None:
+            _sweep(ready, deps, buf, retain_graph, create_graph)
+            return {}
+        return _sweep_general(ready, deps, buf, root_nodes, retain_graph, create_graph, targets,
+                              accumulate_leaves)
+    finally:
+        _mode.enabled = prev_mode
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _sweep(ready: list, deps: dict, buf: dict, retain_graph: bool, create_graph: bool) -> None:
+    """The common case, `loss.backward()`: every node with a gradient runs, leaves accumulate."""
+    pop = buf.pop
+    while ready:
+        n = ready.pop()
+        g = pop(n, None)
+        edges = n.edges
+        if g is not None:
+            if n.hooks:
+                g = _run_prehooks(n, g)
+            grads = n.apply(g, create_graph)
+            if n.hooks:
+                _run_posthooks(n, grads, g)
+            if not retain_graph:
+                n.release()
+            nrs = n.nrs
+            i = 0
+            for m, gi in zip(edges, grads):
+                if m is not None:
+                    if gi is not None:
                         if m.n_outputs == 1:
                             old = buf.get(m)
                             buf[m] = gi if old is None else old + gi
@@ -659,19 +668,80 @@ def run_backward(roots: Sequence[tuple[tuple, Any]], retain_graph: bool, create_
                             nr = nrs[i] if nrs else 0
                             lst = buf.setdefault(m, [None] * m.n_outputs)
                             lst[nr] = _add(lst[nr], gi)
-                    i += 1
-            elif not retain_graph and g is not None:
-                n.release()
-            for m in edges:
-                if m is not None:
                     d = deps[m] - 1
                     deps[m] = d
                     if d == 0:
                         ready.append(m)
-    finally:
-        _mode.enabled = prev_mode
-        if gc_was_enabled:
-            gc.enable()
+                i += 1
+            continue
+        for m in edges:
+            if m is not None:
+                d = deps[m] - 1
+                deps[m] = d
+                if d == 0:
+                    ready.append(m)
+
+
+def _sweep_general(ready: list, deps: dict, buf: dict, root_nodes: list, retain_graph: bool,
+                   create_graph: bool, targets: Sequence[tuple] | None, accumulate_leaves: bool) -> dict:
+    """The sweep with gradient capture for `targets` (autograd.grad, backward(inputs=...)), pruning of
+    nodes that lead to no target, and profiler events around each node."""
+    target_nodes: dict[Node, list] = {}
+    if targets is not None:
+        for e in targets:
+            target_nodes.setdefault(e[0], []).append(e[1])
+    useful = _useful(root_nodes, deps, set(target_nodes)) if targets is not None else None
+    captured: dict[tuple, Any] = {}
+    profiling = _prof._ACTIVE is not None
+    while ready:
+        n = ready.pop()
+        g = buf.pop(n, None)
+        edges = n.edges
+        if g is not None and (useful is None or n in useful):
+            if n.hooks:
+                g = _run_prehooks(n, g)
+            if n in target_nodes:
+                for nr in target_nodes[n]:
+                    captured[(n, nr)] = g if n.n_outputs == 1 else g[nr]
+            if type(n) is AccumulateGrad:
+                if accumulate_leaves and (targets is None or n in target_nodes):
+                    if profiling:
+                        with _prof.record_function("AccumulateGrad"):
+                            n.apply(g, create_graph)
+                    else:
+                        n.apply(g, create_graph)
+                continue
+            if useful is not None and not any(m is not None and m in useful for m in edges):
+                grads = ()
+            elif profiling:
+                with _prof.record_function(n.name()):
+                    grads = n.apply(g, create_graph)
+            else:
+                grads = n.apply(g, create_graph)
+            if n.hooks:
+                _run_posthooks(n, grads, g)
+            if not retain_graph:
+                n.release()
+            nrs = n.nrs
+            i = 0
+            for m, gi in zip(edges, grads):
+                if m is not None and gi is not None:
+                    if m.n_outputs == 1:
+                        old = buf.get(m)
+                        buf[m] = gi if old is None else old + gi
+                    else:
+                        nr = nrs[i] if nrs else 0
+                        lst = buf.setdefault(m, [None] * m.n_outputs)
+                        lst[nr] = _add(lst[nr], gi)
+                i += 1
+        elif not retain_graph and g is not None:
+            n.release()
+        for m in edges:
+            if m is not None:
+                d = deps[m] - 1
+                deps[m] = d
+                if d == 0:
+                    ready.append(m)
     return captured
 
 

@@ -1398,10 +1398,11 @@ def _root_grads(outputs: list[Tensor], grads: list[Any], create_graph: builtins.
         if not isinstance(out, Tensor) or not out._rg:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
         if g is None:
-            if out.numel() != 1:
+            arr = out._array
+            if arr.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            xp = B.array_ns(out._array)
-            g = xp.ones_like(out._array)
+            g = arr.dtype.type(1) if isinstance(arr, (np.generic, np.ndarray)) and not arr.shape else \
+                B.array_ns(arr).ones_like(arr)
         else:
             ga = g._array if isinstance(g, Tensor) else _make_array(g, None, None)
             if tuple(ga.shape) != tuple(out._array.shape):
