@@ -25,6 +25,7 @@ from . import backend as B
 from . import mapping as M
 from . import primitives as P
 from . import profiler as _prof
+from .autograd import INPLACE_COUNT as _INPLACE
 from .autograd import (
     AccumulateGrad,
     bump_version,
@@ -282,11 +283,7 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any) -
     collector spends its time rescanning."""
     cls = _NODE_CLS.get(prim)
     if cls is None:
-        variant = _VARIANT_PRIMS.get(prim.name)
-        if variant is not None:
-            cls = node_class(prim.name, variant(raw, kwargs))
-        else:
-            cls = _NODE_CLS[prim] = node_class(prim.name)
+        cls = _node_cls(prim, raw, kwargs)
     uses = cls.uses_arg
     nu = len(uses)
     edges = []
@@ -318,22 +315,42 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any) -
             vcs.append(None)
             vers.append(0)
         i += 1
+    vc = bytearray()
+    if cls.uses_ans:
+        vcs.append(vc)
+    else:
+        vcs.append(None)
+    vers.append(0)
+    node = _new(cls)  # PrimNode.__init__, inlined: this runs once per recorded operation
+    node.edges = tuple(edges)
+    node.nrs = None if nrs is None else tuple(nrs.get(j, 0) for j in range(len(edges)))
+    node.hooks = None
+    node.args = tuple(raw)
+    node.kwargs = kwargs
+    node.ans = out
+    node.vcs = tuple(vcs)
+    node.vers = tuple(vers)
+    node.epoch = _INPLACE[0]
+    node.freed = False
     t = _new(Tensor)
     t._array = out
     t._rg = True
     t._grad = None
+    t._node = node
     t._nr = 0
     t._acc = None
-    t._vc = vc = bytearray()
+    t._vc = vc
     t._hooks = None
     t._retains = False
-    vcs.append(vc if cls.uses_ans else None)
-    vers.append(0)
-    node = cls(tuple(edges), tuple(raw), kwargs, out, tuple(vcs), tuple(vers))
-    if nrs is not None:
-        node.nrs = tuple(nrs.get(j, 0) for j in range(len(edges)))
-    t._node = node
     return t
+
+
+def _node_cls(prim: P.Primitive, raw: list, kwargs: dict) -> type:
+    variant = _VARIANT_PRIMS.get(prim.name)
+    if variant is not None:  # the name depends on the arguments (SelectBackward0 or SliceBackward0)
+        return node_class(prim.name, variant(raw, kwargs))
+    cls = _NODE_CLS[prim] = node_class(prim.name)
+    return cls
 
 
 _NODE_CLS: dict[Any, type] = {}
