@@ -49,14 +49,25 @@ def unstack(g: Any, n: int, axis: int = 0) -> list:
     return [P.getitem(g, index=lead + (i,)) for i in range(n)]
 
 
+def sum_like(g: Any, x: Any) -> Any:
+    """`unbroadcast(g, x)` for NumPy values, with a fast path: g itself when the shapes already agree.
+    Linear in g (its tangent is the same call on g's tangent)."""
+    if getattr(g, "shape", ()) == getattr(x, "shape", ()):
+        return g
+    return P.sum_to(g, shape=P.shape(x))
+
+
 class NonScalarOutput(Exception):
     pass
 
 
 def seed_of(y: Any) -> Any:
     """The output cotangent grad starts from: 1 in the output's type. Raises for a non-scalar output."""
-    if type(y) is float or type(y) is int:
+    t = type(y)
+    if t is float or t is int:
         return 1.0
+    if t.__module__ == "numpy" and getattr(y, "shape", None) == ():
+        return y.dtype.type(1) if y.dtype.kind == "f" else 1.0   # NumPy scalar: keep float32 float32
     shape = P.shape(y)
     n = 1
     for s in shape:

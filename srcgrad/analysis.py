@@ -139,6 +139,16 @@ def scalars(body: list, scalar_params: set[str], params: set[str], namer: Any) -
             return isinstance(a.value, (int, float, bool)) and not isinstance(a.value, complex)
         return isinstance(a, gast.Name) and a.id in known
 
+    def expr_ok(e: Any) -> bool:
+        """Arithmetic on scalars (an inactive expression kept as written)."""
+        if isinstance(e, (gast.Constant, gast.Name)):
+            return atom_ok(e)
+        if isinstance(e, gast.BinOp):
+            return not isinstance(e.op, gast.MatMult) and expr_ok(e.left) and expr_ok(e.right)
+        if isinstance(e, gast.UnaryOp):
+            return expr_ok(e.operand)
+        return False
+
     def ok(kind: str, s: Any) -> bool:
         if kind == "unknown":
             return False
@@ -158,7 +168,7 @@ def scalars(body: list, scalar_params: set[str], params: set[str], namer: Any) -
                 return False  # (-x) ** y may be complex on Python floats
             return op.prim in SCALAR_PRIMS and all(atom_ok(a) for a in op.args)
         if op.kind == "nondiff":
-            if isinstance(v, gast.Compare):
+            if isinstance(v, gast.Compare) or expr_ok(v):
                 return True
             if isinstance(v, gast.Call) and isinstance(v.func, gast.Name):
                 obj = namer.globals.get(v.func.id)
@@ -177,4 +187,51 @@ def scalars(body: list, scalar_params: set[str], params: set[str], namer: Any) -
                     known.discard(v)
                     changed = True
                     break
+    return known
+
+
+# ---------------------------------------------------------------------------------------------- numpy
+NUMPY_PRIMS = SCALAR_PRIMS | {"max", "min", "matmul", "transpose", "reshape", "broadcast_to", "getitem",
+                              "square", "reciprocal", "clip", "sum_to", "expand_dims", "squeeze"}
+
+
+def numpy_values(body: list, numpy_params: set[str], scalar_names: set[str], params: set[str]) -> set[str]:
+    """Names that always hold NumPy arrays/scalars (or Python numbers), given the NumPy parameters."""
+    if not numpy_params:
+        return set()
+    assigns: dict[str, list] = {}
+    for s in iter_stmts(body):
+        if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+            assigns.setdefault(s.targets[0].id, []).append(s)
+        else:
+            for t in targets_of(s):
+                assigns.setdefault(t, []).append(None)
+    known = set(numpy_params) | (set(assigns) - params)
+
+    def atom_ok(a: Any) -> bool:
+        if isinstance(a, gast.Constant):
+            return isinstance(a.value, (int, float)) and not isinstance(a.value, bool)
+        return isinstance(a, gast.Name) and (a.id in known or a.id in scalar_names)
+
+    def ok(s: Any) -> bool:
+        op = getattr(s, "op", None) if s is not None else None
+        if op is None:
+            return False
+        if op.kind == "copy":
+            return atom_ok(s.value)
+        if op.kind == "const":
+            return atom_ok(s.value)
+        if op.kind == "prim":
+            return op.prim in NUMPY_PRIMS and all(atom_ok(a) for a in op.args)
+        return False
+
+    changed = True
+    while changed:
+        changed = False
+        for v in list(known):
+            if v in numpy_params:
+                continue
+            if not all(ok(s) for s in assigns.get(v, [None])):
+                known.discard(v)
+                changed = True
     return known

@@ -17,6 +17,8 @@ import functools
 import weakref
 from typing import Any, Callable
 
+import numpy as np
+
 from srcgrad.errors import TransformError
 from srcgrad.pipeline import Builder, Generated
 from srcgrad.runtime.stack import NonScalarOutput
@@ -74,7 +76,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
                     "arguments are static and have no gradient",
                     hint=f"pass a float ({float(args[i])!r}) to differentiate with respect to it, or "
                          "leave it out of wrt.")
-        mask = tuple(t in _SCALAR_TYPES for t in types)
+        mask = tuple("s" if t in _SCALAR_TYPES else "n" if t is np.ndarray else None for t in types)
         gen = build(mask) if any(mask) else generic
         entry = (gen.fn, gen.refresh)
         variants[types] = entry

@@ -722,6 +722,10 @@ class Normalizer:
         """Normalize `e` into one operation on atoms (statements for its operands go to `out`)."""
         if isinstance(e, gast.Constant):
             return const(e.value), Op("const")
+        if isinstance(e, (gast.BinOp, gast.UnaryOp, gast.Compare, gast.Call, gast.BoolOp, gast.Subscript)) \
+                and not self.expr_varied(e) and not _has_list_ref(e, self.lists):
+            # no derivative flows through it: keep the expression as the user wrote it
+            return self.rewrite_static(e), Op("nondiff", args=[])
         if isinstance(e, gast.Name):
             r = self.info.resolve(e.id)
             if r is LOCAL or e.id in self.namer.taken:
@@ -1064,6 +1068,10 @@ class Verbatim(gast.stmt):
         super().__init__()
         self.body = body or []
         self.targets: list[str] = []
+
+
+def _has_list_ref(e: Any, lists: set[str]) -> bool:
+    return any(isinstance(n, gast.Name) and n.id in lists for n in gast.walk(e))
 
 
 def _is_nondiff_callable(obj: Any) -> bool:

@@ -19,6 +19,9 @@ from srcgrad.analysis import SCALAR_PRIMS
 from srcgrad.names import Namer
 from srcgrad.runtime import rules as R
 from srcgrad.runtime.primitives import Primitive
+from srcgrad.runtime.stack import sum_like
+
+import numpy as np
 
 _ARITH = {gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul, gast.Div: operator.truediv,
           gast.Pow: operator.pow}
@@ -31,6 +34,16 @@ MATH_FAST = {
     "erf": math.erf, "arctan2": math.atan2, "hypot": math.hypot, "abs": abs,
 }
 _SHAPE_HELPERS = ("unbroadcast", "widen")
+
+# primitive -> NumPy function of the same calling convention (keywords included), for values known to
+# be NumPy arrays or scalars: skips the primitive's dispatch (tracer check, namespace lookup)
+NUMPY_FAST = {n: n for n in (
+    "sin", "cos", "tan", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "square", "reciprocal",
+    "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "abs", "sign",
+    "maximum", "minimum", "arctan2", "hypot", "where", "sum", "mean", "max", "min", "reshape",
+    "broadcast_to", "transpose", "matmul", "zeros_like", "ones_like", "shape", "ndim")}
+NUMPY_FAST["neg"] = "negative"
+
 
 
 def _num(e: Any) -> Any:
@@ -60,6 +73,14 @@ class Fold(gast.NodeTransformer):
                     return _const(v)
             except (ArithmeticError, ValueError):
                 pass
+        if op is gast.Mult and b is not None:
+            # (-e) * c -> e * -c ;  (e * c1) * c2 -> e * (c1 * c2): one pass over an array, not two
+            left = node.left
+            if isinstance(left, gast.UnaryOp) and isinstance(left.op, gast.USub) and _num(left) is None:
+                return self.visit_BinOp(gast.BinOp(left=left.operand, op=gast.Mult(), right=_const(-b)))
+            if isinstance(left, gast.BinOp) and isinstance(left.op, gast.Mult) and _num(left.right) is not None:
+                return self.visit_BinOp(gast.BinOp(left=left.left, op=gast.Mult(),
+                                                   right=_const(_num(left.right) * b)))
         if op is gast.Mult:
             if b == 1:
                 return node.left
@@ -97,9 +118,36 @@ def fold(e: Any) -> Any:
 class Specialize(gast.NodeTransformer):
     """Scalar fast paths where operands are known Python numbers (shape ())."""
 
-    def __init__(self, namer: Namer, scalar_names: set[str]):
+    def __init__(self, namer: Namer, scalar_names: set[str], numpy_names: set[str] = frozenset()):
         self.namer = namer
         self.scalars = scalar_names
+        self.numpy = numpy_names
+
+    def is_numpy(self, e: Any) -> bool:
+        """A NumPy array or scalar, or a Python number (NumPy functions accept all three)."""
+        if self.is_scalar(e):
+            return True
+        if isinstance(e, gast.Name):
+            return e.id in self.numpy
+        if isinstance(e, gast.BinOp):
+            return self.is_numpy(e.left) and self.is_numpy(e.right)
+        if isinstance(e, gast.UnaryOp):
+            return self.is_numpy(e.operand)
+        if isinstance(e, gast.Call):
+            f = e.func
+            if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) and \
+                    self.namer.globals.get(f.value.id) is np and f.attr in NUMPY_FAST.values():
+                return all(self.is_numpy(a) for a in e.args)
+            if isinstance(f, gast.Name) and self.namer.globals.get(f.id) in (R.unbroadcast, sum_like):
+                return self.is_numpy(e.args[0]) and self.is_numpy(e.args[1])
+            if isinstance(f, gast.Name) and getattr(self.namer.globals.get(f.id), "__module__", "").endswith(
+                    "runtime.rules"):
+                # rule helpers return values of their operands' namespace
+                return all(self.is_numpy(a) or (isinstance(a, gast.Constant) and a.value in (None, True, False))
+                           for a in e.args)
+        if isinstance(e, gast.Subscript):
+            return self.is_numpy(e.value)
+        return False
 
     def is_scalar(self, e: Any) -> bool:
         if isinstance(e, gast.Constant):
@@ -152,13 +200,30 @@ class Specialize(gast.NodeTransformer):
         if getattr(obj, "__name__", None) in _SHAPE_HELPERS and obj.__module__.endswith("rules") and \
                 len(node.args) == 2 and self.is_scalar(node.args[0]) and self.is_scalar(node.args[1]):
             return node.args[0]
+        if isinstance(obj, Primitive) and obj.name == "broadcast_to" and node.args and \
+                isinstance(node.args[0], gast.Call) and isinstance(node.args[0].func, gast.Name) and \
+                self.namer.globals.get(node.args[0].func.id) is R.keep and len(node.args[0].args) == 4 and \
+                isinstance(node.args[0].args[2], gast.Constant) and node.args[0].args[2].value is None:
+            # keep(g, x, None, k) only re-inserts size-1 axes, which broadcast_to adds anyway
+            node.args[0] = node.args[0].args[0]
+        if not self.numpy:
+            return node
+        if isinstance(obj, Primitive) and obj.name in NUMPY_FAST and all(self.is_numpy(a) for a in node.args):
+            m = self.namer.ref(np, "np")
+            return gast.Call(func=gast.Attribute(value=gast.Name(id=m, ctx=gast.Load(), annotation=None,
+                                                                 type_comment=None),
+                                                 attr=NUMPY_FAST[obj.name], ctx=gast.Load()),
+                             args=node.args, keywords=node.keywords)
+        if obj is R.unbroadcast and len(node.args) == 2 and all(self.is_numpy(a) for a in node.args):
+            node.func = gast.Name(id=self.namer.ref(sum_like, "sum_like"), ctx=gast.Load(), annotation=None,
+                                  type_comment=None)
         return node
 
 
-def specialize(e: Any, namer: Namer, scalar_names: set[str]) -> Any:
-    if not scalar_names:
+def specialize(e: Any, namer: Namer, scalar_names: set[str], numpy_names: set[str] = frozenset()) -> Any:
+    if not scalar_names and not numpy_names:
         return e
-    return Specialize(namer, scalar_names).visit(e)
+    return Specialize(namer, scalar_names, numpy_names).visit(e)
 
 
 # ------------------------------------------------------------------------------------------ dead code
@@ -234,4 +299,68 @@ def _drop_self_assign(fn: gast.FunctionDef) -> None:
                 continue
             out.append(s)
         return out
+    fn.body = sweep(fn.body)
+
+
+# ------------------------------------------------------------------------------- adjoint temporaries
+def _stores(node: Any) -> set[str]:
+    out = {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+    out |= {n.target.id for n in gast.walk(node) if isinstance(n, gast.AugAssign)
+            and isinstance(n.target, gast.Name)}
+    return out
+
+
+def propagate_adjoints(fn: gast.FunctionDef, is_temp_adjoint: Any) -> None:
+    """Substitute an adjoint temporary used exactly once into its use (`b_t2 = -b_t3` then
+    `bx = b_t2 * 2 * x` becomes `bx = b_t3 * -2 * x`): fewer lines and, on arrays, fewer passes."""
+    loads: dict[str, int] = {}
+    for n in _loads(fn):
+        loads[n] = loads.get(n, 0) + 1
+    stores: dict[str, int] = {}
+    for n in gast.walk(fn):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+            stores[n.id] = stores.get(n.id, 0) + 1
+
+    def size(e: Any) -> int:
+        return sum(1 for _ in gast.walk(e))
+
+    def sweep(block: list) -> list:
+        i = 0
+        while i < len(block):
+            s = block[i]
+            if isinstance(s, (gast.If, gast.For, gast.While)):
+                s.body = sweep(s.body)
+                s.orelse = sweep(s.orelse)
+                i += 1
+                continue
+            if not (isinstance(s, gast.Assign) and getattr(s, "adjoint", False) and not getattr(s, "impure", False)
+                    and isinstance(s.targets[0], gast.Name)):
+                i += 1
+                continue
+            t = s.targets[0].id
+            if not is_temp_adjoint(t) or loads.get(t, 0) != 1 or stores.get(t, 0) != 1 or size(s.value) > 14:
+                i += 1
+                continue
+            reads = set(_loads(s.value))
+            done = False
+            for j in range(i + 1, len(block)):
+                u = block[j]
+                if isinstance(u, (gast.Assign, gast.Expr)) and t in _loads(u):
+                    if isinstance(u, gast.Assign) and t in _loads(u.targets[0]):
+                        break
+
+                    class Sub(gast.NodeTransformer):
+                        def visit_Name(self, node):  # noqa: ANN001
+                            return s.value if node.id == t and isinstance(node.ctx, gast.Load) else node
+
+                    u.value = fold(Sub().visit(u.value))
+                    del block[i]
+                    done = True
+                    break
+                if isinstance(u, (gast.If, gast.For, gast.While)) or (_stores(u) & (reads | {t})):
+                    break
+            if not done:
+                i += 1
+        return block
+
     fn.body = sweep(fn.body)

@@ -133,9 +133,11 @@ class Builder:
                                      lineno=info.user_lineno(info.node.lineno),
                                      hint="wrt counts positional parameters from 0.")
         wrt = [positional[i] for i in wrt_idx]
-        scalar_params = set()
+        scalar_params: set[str] = set()
+        self.numpy_params: set[str] = set()
         if scalar_mask:
-            scalar_params = {p for p, m in zip(positional, scalar_mask) if m}
+            scalar_params = {p for p, m in zip(positional, scalar_mask) if m == "s"}
+            self.numpy_params = {p for p, m in zip(positional, scalar_mask) if m == "n"}
         gen = self.generate(info, namer, body, norm, wrt, params, scalar_params, mode=kind, single=single)
         self.finish()
         if self.verbose:
@@ -167,6 +169,9 @@ class Builder:
         outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
         active, varied, useful = analysis.activity(fwd_body, set(wrt), outputs)
         scalars = analysis.scalars(fwd_body, scalar_params, set(params), namer)
+        numpy_params = getattr(self, "numpy_params", set()) if mode != "split" else set()
+        numpy_vals = analysis.numpy_values(fwd_body, numpy_params, scalars, set(params))
+        numpy_all = numpy_vals | {namer.adjoint(v) for v in numpy_vals if v in active}
         if self.verbose:
             _dump("analysis", f"active: {sorted(active)}\nscalars: {sorted(scalars)}")
 
@@ -179,9 +184,11 @@ class Builder:
             callee_bindings.append((bound, r))
             return bound
 
+        temp_names = {namer.adjoint(v) for v in active if v.startswith("_t")}
+        temp_adjoint = temp_names.__contains__
         scalar_all = set(scalars) | {namer.adjoint(v) for v in scalars if v in active}
         rev = reverse.Reverse(info, fwd_body, namer, wrt, active, scalars, request)
-        rev.simplify = lambda e: optimize.fold(optimize.specialize(e, namer, scalar_all))
+        rev.simplify = lambda e: optimize.fold(optimize.specialize(e, namer, scalar_all, numpy_all))
         stack = rev.stack_name = namer.unique("_stack")
         line0 = ret.line if hasattr(ret, "line") else None
 
@@ -322,7 +329,7 @@ class Builder:
                         pass
                     continue
                 if isinstance(s, (gast.Assign, gast.Expr)):
-                    s.value = optimize.fold(optimize.specialize(s.value, namer, scalar_all))
+                    s.value = optimize.fold(optimize.specialize(s.value, namer, scalar_all, numpy_all))
             return block
 
         for s in seed_stmts + adjoint + tail:
@@ -371,6 +378,7 @@ class Builder:
                 decorator_list=[], returns=None, type_comment=None, type_params=[])
             optimize.dead_code(fwd_def)
             optimize.dead_code(adj_def)
+            optimize.propagate_adjoints(adj_def, temp_adjoint)
             self._comment(info, fwd_def)
             self._comment(info, adj_def, adjoint=True)
             ns = dict(namer.globals)
@@ -411,6 +419,7 @@ class Builder:
         fdef = gast.FunctionDef(name=fname, args=fn_args, body=body_all + [final], decorator_list=[],
                                 returns=None, type_comment=None, type_params=[])
         optimize.dead_code(fdef)
+        optimize.propagate_adjoints(fdef, temp_adjoint)
         self._comment(info, fdef, split_at=len(head) + len(forward) + len(pre_adjoint))
         ns = dict(namer.globals)
         for bound, r in callee_bindings:
