@@ -338,6 +338,10 @@ def propagate_adjoints(fn: gast.FunctionDef, is_temp_adjoint: Any) -> None:
                 i += 1
                 continue
             t = s.targets[0].id
+            if is_temp_adjoint(t) and stores.get(t, 0) == 1 and loads.get(t, 0) > 1 and isinstance(
+                    s.value, (gast.Name, gast.Constant)) and _substitute_all(block, i, t, s.value, loads[t]):
+                del block[i]
+                continue
             if not is_temp_adjoint(t) or loads.get(t, 0) != 1 or stores.get(t, 0) != 1 or size(s.value) > 14:
                 i += 1
                 continue
@@ -364,3 +368,36 @@ def propagate_adjoints(fn: gast.FunctionDef, is_temp_adjoint: Any) -> None:
         return block
 
     fn.body = sweep(fn.body)
+
+
+def _substitute_all(block: list, i: int, t: str, value: Any, uses: int) -> bool:
+    """Replace every later load of `t` in `block` by `value` (a name or constant), if all `uses` are
+    reached before `t` or `value` is reassigned and none sits inside a nested block."""
+    reads = set(_loads(value))
+    plan = []
+    found = 0
+    for j in range(i + 1, len(block)):
+        u = block[j]
+        n = _loads(u).count(t)
+        if n:
+            if not isinstance(u, (gast.Assign, gast.Expr)):
+                return False
+            plan.append(u)
+            found += n
+        if found == uses:
+            break
+        if isinstance(u, (gast.If, gast.For, gast.While)) or (_stores(u) & (reads | {t})):
+            return False
+    if found != uses:
+        return False
+
+    class Sub(gast.NodeTransformer):
+        def visit_Name(self, node):  # noqa: ANN001
+            if node.id == t and isinstance(node.ctx, gast.Load):
+                return gast.Name(id=value.id, ctx=gast.Load(), annotation=None, type_comment=None) \
+                    if isinstance(value, gast.Name) else gast.Constant(value=value.value, kind=None)
+            return node
+
+    for u in plan:
+        u.value = fold(Sub().visit(u.value))
+    return True
