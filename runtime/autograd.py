@@ -347,13 +347,10 @@ class PrimNode(Node):
             f = vjps[0]
             return [None if e is None or f is None else f(g, ans, *args, argnum=i, **kwargs)
                     for i, e in enumerate(self.edges)]
-        out = []
-        i = 0
-        for e in self.edges:
-            f = vjps[i] if e is not None and i < len(vjps) else None
-            out.append(None if f is None else f(g, ans, *args, **kwargs))
-            i += 1
-        return out
+        if len(vjps) < len(self.edges):
+            vjps = vjps + (None,) * (len(self.edges) - len(vjps))
+        return [None if e is None or f is None else f(g, ans, *args, **kwargs)
+                for e, f in zip(self.edges, vjps)]
 
     def _graph_values(self, args: tuple, ans: Any) -> tuple[tuple, Any]:
         """Tensors standing for the saved values, wired into the graph, so the rule is recorded."""
@@ -420,16 +417,21 @@ def accumulate(var: Any, g: Any, create_graph: bool) -> None:
         g = g.astype(arr.dtype)
     old = var._grad
     if old is None:
-        var._grad = _tensor_cls()._wrap(g.copy())
+        var._grad = (_TENSOR[0] if _TENSOR else _tensor_cls())._wrap(g.copy())
     else:
         old._array = old._array + g
         bump_version(old)
 
 
-def _tensor_cls() -> type:
-    from .tensor import Tensor  # noqa: PLC0415 -- tensor imports this module
+_TENSOR: list[type] = []
 
-    return Tensor
+
+def _tensor_cls() -> type:
+    if not _TENSOR:
+        from .tensor import Tensor  # noqa: PLC0415 -- tensor imports this module
+
+        _TENSOR.append(Tensor)
+    return _TENSOR[0]
 
 
 def _leaf_hooks(var: Any, g: Any, create_graph: bool) -> Any:

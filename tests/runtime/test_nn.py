@@ -126,3 +126,18 @@ def test_losses_and_functional():
     assert F.relu(torch.tensor([-1.0, 1.0])).tolist() == [0.0, 1.0]
     np.testing.assert_allclose(F.tanh(pred).detach().numpy(), np.tanh(logits))
     np.testing.assert_allclose(F.sigmoid(pred).detach().numpy(), 1 / (1 + np.exp(-logits)))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CuPy and a GPU")
+def test_training_step_on_cuda():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)).cuda()
+    assert all(p.is_cuda for p in model.parameters())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = torch.randn(8, 3, device="cuda"), torch.randn(8, 1, device="cuda")
+    loss = F.mse_loss(model(x), y)
+    loss.backward()
+    w0 = model[0].weight.detach().cpu().numpy().copy()
+    g0 = model[0].weight.grad.cpu().numpy()
+    opt.step()
+    np.testing.assert_allclose(model[0].weight.detach().cpu().numpy(), w0 - 0.1 * g0, rtol=1e-5, atol=1e-6)
+    assert model[0].weight.grad.is_cuda
