@@ -21,11 +21,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -n 2 tests
 
-bench: $(STAMP)
+# The peers (PyTorch, HIPS autograd, JAX) come with the bench extra; without them only srcgrad runs.
+PEERS := $(VENV)/.peers
+$(PEERS): pyproject.toml $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]' || echo "peers not installed: benchmarking srcgrad engines only"
+	touch $(PEERS)
+
+bench: $(PEERS)
 	$(PY) -m benchmarks.run
 
-bench-quick: $(STAMP)
+bench-quick: $(PEERS)
 	$(PY) -m benchmarks.run --quick
 
 lint: $(STAMP)
