@@ -117,6 +117,11 @@ class set_grad_enabled(_ModeContext):
     def _ctor_args(self) -> tuple:
         return (self._target,)
 
+    def __call__(self, fn: Callable) -> Callable:
+        # As a decorator, construction must not leave the mode switched (PyTorch restores it too).
+        _mode.enabled, _mode.inference = self._prev
+        return super().__call__(fn)
+
 
 class inference_mode(_ModeContext):
     """Like no_grad (srcgrad has no separate inference tensors); `inference_mode(False)` is a no-op."""

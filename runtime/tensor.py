@@ -427,9 +427,16 @@ class Tensor:
     __slots__ = ("_array", "_rg", "_grad", "_node", "_nr", "_acc", "_vc", "_hooks", "_retains",
                  "__weakref__")
 
-    def __init__(self, data: Any = None, *, dtype: Any = None, device: Any = None,
+    def __init__(self, *data: Any, dtype: Any = None, device: Any = None,
                  requires_grad: builtins.bool = False) -> None:
-        arr = _make_array([] if data is None else data, dtype, device)
+        """`Tensor(data)` (always the default float dtype, as torch.Tensor) or `Tensor(*sizes)` (zeros;
+        PyTorch leaves them uninitialised). Prefer `srcgrad.tensor(data)`, which infers the dtype."""
+        if len(data) == 1 and not isinstance(data[0], int):
+            arr = _make_array(data[0], dtype or _default_float, device)
+        else:
+            arr = np.zeros(tuple(int(d) for d in data), np_dtype(dtype) or _default_float)
+            if device is not None:
+                arr = B.to_device(arr, str(globals()["device"](device)))
         self._array = arr
         self._rg = False
         self._grad = None

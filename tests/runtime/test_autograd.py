@@ -358,3 +358,13 @@ def test_grad_mode_is_thread_local():
         t.join()
         assert not torch.is_grad_enabled()
     assert seen["thread"] is True
+
+
+def test_set_grad_enabled_as_decorator_leaves_mode_alone():
+    @torch.set_grad_enabled(False)
+    def f(t):
+        return t * 2
+
+    assert torch.is_grad_enabled()
+    x = leaf([1.0])
+    assert f(x).grad_fn is None and (x * 2).grad_fn is not None

@@ -319,3 +319,8 @@ def test_pickle_and_bool():
     assert bool(torch.tensor(1.0)) and not bool(torch.tensor(0.0))
     with pytest.raises(RuntimeError, match="ambiguous"):
         bool(torch.ones(2))
+
+
+def test_tensor_constructor_uses_default_float():
+    assert torch.Tensor([1, 2]).dtype == torch.float32 and torch.Tensor([1, 2]).tolist() == [1.0, 2.0]
+    assert torch.Tensor(2, 3).shape == (2, 3) and isinstance(torch.tensor(1.0), torch.Tensor)
