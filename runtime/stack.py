@@ -81,6 +81,6 @@ def seed_of(y: Any) -> Any:
 
 def zeros_as(x: Any) -> Any:
     """A zero cotangent shaped like x (0.0 for Python numbers)."""
-    if type(x) is float or type(x) is int or type(x) is bool:
-        return 0.0
+    if type(x) is float or type(x) is int or type(x) is bool or x is None:
+        return 0.0   # None: a variable not assigned on this path; nothing reads its adjoint
     return P.zeros_like(x)

@@ -223,6 +223,19 @@ def numpy_values(body: list, numpy_params: set[str], scalar_names: set[str], par
             return atom_ok(s.value)
         if op.kind == "prim":
             return op.prim in NUMPY_PRIMS and all(atom_ok(a) for a in op.args)
+        if op.kind == "nondiff":
+            return expr_ok(s.value)
+        return False
+
+    def expr_ok(e: Any) -> bool:
+        if isinstance(e, (gast.Name, gast.Constant)):
+            return atom_ok(e)
+        if isinstance(e, gast.Subscript):
+            return isinstance(e.value, gast.Name) and e.value.id in known
+        if isinstance(e, gast.BinOp):
+            return expr_ok(e.left) and expr_ok(e.right)
+        if isinstance(e, gast.UnaryOp) and not isinstance(e.op, gast.Not):
+            return expr_ok(e.operand)
         return False
 
     changed = True
@@ -235,3 +248,121 @@ def numpy_values(body: list, numpy_params: set[str], scalar_names: set[str], par
                 known.discard(v)
                 changed = True
     return known
+
+
+# ---------------------------------------------------------------------------------------------- ndims
+ELEMENTWISE = SCALAR_PRIMS - {"sum", "mean"}
+
+
+def ndims(body: list, param_ndims: dict[str, int], scalar_names: set[str], numpy_names: set[str]) -> dict[str, int]:
+    """Number of dimensions of NumPy-valued variables, where every assignment agrees on it."""
+    out: dict[str, int] = dict(param_ndims)
+    for v in scalar_names:
+        out.setdefault(v, 0)
+    assigns: dict[str, list] = {}
+    for s in iter_stmts(body):
+        for t in targets_of(s):
+            assigns.setdefault(t, []).append(s)
+
+    def atom(a: Any) -> int | None:
+        if isinstance(a, gast.Constant):
+            return 0 if isinstance(a.value, (int, float)) else None
+        if isinstance(a, gast.Name):
+            return out.get(a.id)
+        return None
+
+    def of(s: Any) -> int | None:
+        op = getattr(s, "op", None)
+        if op is None or not isinstance(s, gast.Assign) or not isinstance(s.targets[0], gast.Name):
+            return None
+        if op.kind == "copy":
+            return atom(s.value)
+        if op.kind == "nondiff" and isinstance(s.value, gast.Subscript):
+            return _index_ndim(atom(s.value.value), s.value.slice, scalar_names)
+        if op.kind != "prim":
+            return None
+        ns = [atom(a) for a in op.args]
+        if any(n is None for n in ns):
+            return None
+        p = op.prim
+        if p in ELEMENTWISE:
+            return max(ns) if ns else None
+        if p == "matmul":
+            a, b = ns
+            if a == 1 and b == 1:
+                return 0
+            if a == 1 or b == 1:
+                return max(a, b) - 1
+            return max(a, b)
+        if p == "transpose":
+            return ns[0]
+        if p in ("sum", "mean", "max", "min"):
+            axis = op.kwargs.get("axis")
+            keep = op.kwargs.get("keepdims")
+            if isinstance(keep, gast.Constant) and keep.value:
+                return ns[0]
+            if axis is None or (isinstance(axis, gast.Constant) and axis.value is None):
+                return 0
+            if isinstance(axis, gast.Constant) and isinstance(axis.value, int):
+                return ns[0] - 1
+            return None
+        if p == "getitem":
+            return _index_ndim(ns[0], s.value.slice, scalar_names)
+        return None
+
+    # optimistic iteration: a variable takes the one ndim its assignments agree on, ignoring those whose
+    # operands are not known yet (loop-carried values); a disagreement makes it unknown for good
+    bottom: set[str] = set()
+    for _ in range(50):
+        changed = False
+        for v, ss in assigns.items():
+            if v in param_ndims or v in bottom or v not in numpy_names:
+                continue
+            vals = set()
+            unknown = False
+            for s in ss:
+                n = of(s)
+                if n is None:
+                    unknown = True
+                else:
+                    vals.add(n)
+            if len(vals) > 1:
+                bottom.add(v)
+                out.pop(v, None)
+                changed = True
+            elif len(vals) == 1:
+                n = vals.pop()
+                if out.get(v) != n:
+                    out[v] = n
+                    changed = True
+        if not changed:
+            break
+    # verify: every assignment of every kept variable must now produce its ndim
+    for v, ss in assigns.items():
+        if v in out and v not in param_ndims and v in numpy_names and v not in scalar_names and \
+                any(of(s) != out[v] for s in ss):
+            out.pop(v)
+            return ndims_verify_failed(out, v)
+    return out
+
+
+def _index_ndim(n: int | None, ix: Any, scalar_names: set[str]) -> int | None:
+    """ndim after indexing with `ix` (subscript syntax): ints drop an axis, slices keep it."""
+    if n is None:
+        return None
+    parts = ix.elts if isinstance(ix, gast.Tuple) else [ix]
+    for q in parts:
+        if isinstance(q, gast.Constant) and isinstance(q.value, int) and not isinstance(q.value, bool):
+            n -= 1
+        elif isinstance(q, gast.Name) and q.id in scalar_names:
+            n -= 1
+        elif isinstance(q, gast.Slice):
+            pass
+        else:
+            return None
+    return n
+
+
+def ndims_verify_failed(out: dict[str, int], v: str) -> dict[str, int]:
+    """An inconsistent result: give up on every inferred ndim rather than risk a wrong inline."""
+    return {}

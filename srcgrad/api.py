@@ -61,7 +61,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
         return gen
 
     generic = build(None)
-    variants: dict[tuple, tuple[Callable, list]] = {}
+    variants: dict[tuple, tuple[Callable, list, Any]] = {}
+    by_ndim: dict[tuple, tuple[Callable, list, Any]] = {}
     seed_name = "v"
     if kind == "vjp":
         import inspect
@@ -76,11 +77,30 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
                     "arguments are static and have no gradient",
                     hint=f"pass a float ({float(args[i])!r}) to differentiate with respect to it, or "
                          "leave it out of wrt.")
-        mask = tuple("s" if t in _SCALAR_TYPES else "n" if t is np.ndarray else None for t in types)
-        gen = build(mask) if any(mask) else generic
-        entry = (gen.fn, gen.refresh)
+        mask = tuple("s" if t in _SCALAR_TYPES else ("n", a.ndim) if t is np.ndarray else None
+                     for t, a in zip(types, args))
+        guard = tuple((i, m[1]) for i, m in enumerate(mask) if isinstance(m, tuple)) or None
+        key = (types, guard)
+        entry = by_ndim.get(key)
+        if entry is None:
+            gen = build(mask) if any(mask) else generic
+            entry = (gen.fn, gen.refresh, guard)
+            by_ndim[key] = entry
         variants[types] = entry
         return entry
+
+    def lookup(args: tuple) -> tuple[Callable, list]:
+        """The variant for these argument types (and, for NumPy arrays, numbers of dimensions)."""
+        try:
+            fn, refresh, guard = variants[tuple(map(type, args))]
+        except KeyError:
+            fn, refresh, guard = variant(args)
+        if guard is not None:
+            for i, n in guard:
+                if args[i].ndim != n:
+                    fn, refresh, guard = variant(args)
+                    break
+        return fn, refresh
 
     def non_scalar(exc: NonScalarOutput) -> TransformError:
         info = generic.info
@@ -98,20 +118,14 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
             if not args:
                 raise TypeError("vjp functions take the arguments, then the cotangent v")
             *primal, v = args
-            try:
-                fn, refresh = variants[tuple(map(type, primal))]
-            except KeyError:
-                fn, refresh = variant(tuple(primal))
+            fn, refresh = lookup(tuple(primal))
             for ns, nm, get in refresh:
                 ns[nm] = get()
             kwargs[seed_name] = v
             return fn(*primal, **kwargs)
     else:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                fn, refresh = variants[tuple(map(type, args))]
-            except KeyError:
-                fn, refresh = variant(args)
+            fn, refresh = lookup(args)
             if refresh:
                 for ns, nm, get in refresh:
                     ns[nm] = get()
@@ -130,7 +144,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     def source_for(*args: Any) -> str:
         """The generated source used for arguments like `args` (e.g. the Python-float variant)."""
         prim = args[:-1] if kind == "vjp" else args
-        fn, _ = variants.get(tuple(map(type, prim))) or variant(tuple(prim))
+        fn, _ = lookup(tuple(prim))
         return fn.source
 
     wrapper.source_for = source_for

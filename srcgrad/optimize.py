@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import math
 import operator
+import types
 from typing import Any
 
 import gast
 
 from srcgrad.analysis import SCALAR_PRIMS
+from srcgrad.inline import PartialEvaluator
 from srcgrad.names import Namer
 from srcgrad.runtime import rules as R
+from srcgrad.runtime import primitives as P
 from srcgrad.runtime.primitives import Primitive
 from srcgrad.runtime.stack import sum_like
 
@@ -41,7 +44,8 @@ NUMPY_FAST = {n: n for n in (
     "sin", "cos", "tan", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "square", "reciprocal",
     "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "abs", "sign",
     "maximum", "minimum", "arctan2", "hypot", "where", "sum", "mean", "max", "min", "reshape",
-    "broadcast_to", "transpose", "matmul", "zeros_like", "ones_like", "shape", "ndim")}
+    "broadcast_to", "transpose", "matmul", "zeros_like", "ones_like", "shape", "ndim", "expand_dims",
+    "squeeze")}
 NUMPY_FAST["neg"] = "negative"
 
 
@@ -118,10 +122,48 @@ def fold(e: Any) -> Any:
 class Specialize(gast.NodeTransformer):
     """Scalar fast paths where operands are known Python numbers (shape ())."""
 
-    def __init__(self, namer: Namer, scalar_names: set[str], numpy_names: set[str] = frozenset()):
+    def __init__(self, namer: Namer, scalar_names: set[str], numpy_names: set[str] = frozenset(),
+                 ndims: dict[str, int] | None = None):
         self.namer = namer
         self.scalars = scalar_names
         self.numpy = numpy_names
+        self.ndims = ndims or {}
+
+    def ndim_of(self, e: Any) -> int | None:
+        if isinstance(e, gast.Constant):
+            return 0 if isinstance(e.value, (int, float)) else None
+        if isinstance(e, gast.Name):
+            return self.ndims.get(e.id)
+        if isinstance(e, gast.BinOp) and not isinstance(e.op, gast.MatMult):
+            a, b = self.ndim_of(e.left), self.ndim_of(e.right)
+            return None if a is None or b is None else max(a, b)
+        if isinstance(e, gast.UnaryOp):
+            return self.ndim_of(e.operand)
+        if isinstance(e, gast.Subscript) and isinstance(e.slice, gast.Tuple):
+            n = self.ndim_of(e.value)
+            if n is None:
+                return None
+            for q in e.slice.elts:
+                if isinstance(q, gast.Constant) and q.value is None:
+                    n += 1
+                elif isinstance(q, gast.Constant) and isinstance(q.value, int) and not isinstance(q.value, bool):
+                    n -= 1
+                elif not (isinstance(q, gast.Slice) or (isinstance(q, gast.Constant) and q.value is Ellipsis)):
+                    return None
+            return n
+        if isinstance(e, gast.Call):
+            f = e.func
+            fobj = self.namer.globals.get(f.id) if isinstance(f, gast.Name) else None
+            if fobj is sum_like or fobj is R.unbroadcast:
+                return self.ndim_of(e.args[1])
+            if isinstance(f, gast.Attribute) and f.attr == "matmul" and len(e.args) == 2:
+                a, b = self.ndim_of(e.args[0]), self.ndim_of(e.args[1])
+                if a is None or b is None:
+                    return None
+                if a == 1 and b == 1:
+                    return 0
+                return max(a, b) - 1 if (a == 1 or b == 1) else max(a, b)
+        return None
 
     def is_numpy(self, e: Any) -> bool:
         """A NumPy array or scalar, or a Python number (NumPy functions accept all three)."""
@@ -178,13 +220,27 @@ class Specialize(gast.NodeTransformer):
         return False
 
     def visit_Call(self, node: gast.Call) -> gast.expr:
-        self.generic_visit(node)
         f = node.func
+        obj = self.namer.globals.get(f.id) if isinstance(f, gast.Name) else None
+        if isinstance(obj, Primitive) and obj.name == "broadcast_to" and node.args and \
+                isinstance(node.args[0], gast.Call) and isinstance(node.args[0].func, gast.Name) and \
+                self.namer.globals.get(node.args[0].func.id) is R.keep and len(node.args[0].args) == 4 and \
+                isinstance(node.args[0].args[2], gast.Constant) and node.args[0].args[2].value is None:
+            # keep(g, x, None, k) only re-inserts size-1 axes, which broadcast_to adds anyway
+            node.args[0] = node.args[0].args[0]
+        self.generic_visit(node)
         if not isinstance(f, gast.Name):
             return node
-        obj = self.namer.globals.get(f.id)
         if obj is None:
             return node
+        if obj is P.ndim and len(node.args) == 1 and self.ndim_of(node.args[0]) is not None:
+            return gast.Constant(value=self.ndim_of(node.args[0]), kind=None)
+        if obj in _PURE_FOLD and not node.keywords and all(_is_literal(a) for a in node.args):
+            try:
+                value = obj(*[gast.literal_eval(a) for a in node.args])
+                return _literal_node(value)
+            except Exception:
+                pass
         if isinstance(obj, Primitive) and obj.name in MATH_FAST and not node.keywords and \
                 all(self.is_scalar(a) for a in node.args):
             fast = MATH_FAST[obj.name]
@@ -200,30 +256,35 @@ class Specialize(gast.NodeTransformer):
         if getattr(obj, "__name__", None) in _SHAPE_HELPERS and obj.__module__.endswith("rules") and \
                 len(node.args) == 2 and self.is_scalar(node.args[0]) and self.is_scalar(node.args[1]):
             return node.args[0]
-        if isinstance(obj, Primitive) and obj.name == "broadcast_to" and node.args and \
-                isinstance(node.args[0], gast.Call) and isinstance(node.args[0].func, gast.Name) and \
-                self.namer.globals.get(node.args[0].func.id) is R.keep and len(node.args[0].args) == 4 and \
-                isinstance(node.args[0].args[2], gast.Constant) and node.args[0].args[2].value is None:
-            # keep(g, x, None, k) only re-inserts size-1 axes, which broadcast_to adds anyway
-            node.args[0] = node.args[0].args[0]
         if not self.numpy:
             return node
+        if isinstance(obj, Primitive) and obj.name in ("expand_dims", "squeeze") and len(node.args) == 1 and \
+                self.is_numpy(node.args[0]) and self.ndim_of(node.args[0]) is not None:
+            fast = _index_for(obj.name, node.keywords, self.ndim_of(node.args[0]))
+            if fast is not None:
+                return gast.Subscript(value=node.args[0], slice=fast, ctx=gast.Load())
         if isinstance(obj, Primitive) and obj.name in NUMPY_FAST and all(self.is_numpy(a) for a in node.args):
             m = self.namer.ref(np, "np")
             return gast.Call(func=gast.Attribute(value=gast.Name(id=m, ctx=gast.Load(), annotation=None,
                                                                  type_comment=None),
                                                  attr=NUMPY_FAST[obj.name], ctx=gast.Load()),
                              args=node.args, keywords=node.keywords)
+        if isinstance(obj, types.FunctionType) and obj.__module__.endswith("runtime.rules") and self.ndims \
+                and obj is not R.unbroadcast:
+            inlined = PartialEvaluator(self.namer.ref, self.ndim_of).inline(obj, node)
+            if inlined is not None:
+                return self.visit(inlined)
         if obj is R.unbroadcast and len(node.args) == 2 and all(self.is_numpy(a) for a in node.args):
             node.func = gast.Name(id=self.namer.ref(sum_like, "sum_like"), ctx=gast.Load(), annotation=None,
                                   type_comment=None)
         return node
 
 
-def specialize(e: Any, namer: Namer, scalar_names: set[str], numpy_names: set[str] = frozenset()) -> Any:
+def specialize(e: Any, namer: Namer, scalar_names: set[str], numpy_names: set[str] = frozenset(),
+               ndims: dict[str, int] | None = None) -> Any:
     if not scalar_names and not numpy_names:
         return e
-    return Specialize(namer, scalar_names, numpy_names).visit(e)
+    return Specialize(namer, scalar_names, numpy_names, ndims).visit(e)
 
 
 # ------------------------------------------------------------------------------------------ dead code
@@ -401,3 +462,43 @@ def _substitute_all(block: list, i: int, t: str, value: Any, uses: int) -> bool:
     for u in plan:
         u.value = fold(Sub().visit(u.value))
     return True
+
+
+def _index_for(prim: str, keywords: list, ndim: int) -> Any:
+    """expand_dims / squeeze with a constant int axis as an index (`g[..., None]`, `g[..., 0, :]`): a view,
+    like the NumPy functions, without their Python-level overhead."""
+    axis = None
+    for k in keywords:
+        if k.arg == "axis":
+            axis = _num(k.value)
+    if axis is None or not isinstance(axis, int):
+        return None
+    out_ndim = ndim + 1 if prim == "expand_dims" else ndim
+    if not -out_ndim <= axis < out_ndim:
+        return None
+    marker = gast.Constant(value=None, kind=None) if prim == "expand_dims" else gast.Constant(value=0, kind=None)
+    full = gast.Slice(lower=None, upper=None, step=None)
+    if axis < 0:
+        parts = [gast.Constant(value=Ellipsis, kind=None), marker] + [full] * (-axis - 1)
+    else:
+        parts = [full] * axis + [marker, gast.Constant(value=Ellipsis, kind=None)]
+    return gast.Tuple(elts=parts, ctx=gast.Load())
+
+
+_PURE_FOLD = {R.inverse_permutation, P.normalize_axis}
+
+
+def _is_literal(e: Any) -> bool:
+    try:
+        gast.literal_eval(e)
+        return True
+    except Exception:
+        return False
+
+
+def _literal_node(v: Any) -> gast.expr:
+    if isinstance(v, tuple):
+        return gast.Tuple(elts=[_literal_node(x) for x in v], ctx=gast.Load())
+    if v is None or isinstance(v, (bool, int, float)):
+        return _const(v)
+    raise ValueError(v)

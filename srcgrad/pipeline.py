@@ -137,7 +137,8 @@ class Builder:
         self.numpy_params: set[str] = set()
         if scalar_mask:
             scalar_params = {p for p, m in zip(positional, scalar_mask) if m == "s"}
-            self.numpy_params = {p for p, m in zip(positional, scalar_mask) if m == "n"}
+            self.numpy_params = {p for p, m in zip(positional, scalar_mask) if isinstance(m, tuple)}
+            self.param_ndims = {p: m[1] for p, m in zip(positional, scalar_mask) if isinstance(m, tuple)}
         gen = self.generate(info, namer, body, norm, wrt, params, scalar_params, mode=kind, single=single)
         self.finish()
         if self.verbose:
@@ -172,6 +173,10 @@ class Builder:
         numpy_params = getattr(self, "numpy_params", set()) if mode != "split" else set()
         numpy_vals = analysis.numpy_values(fwd_body, numpy_params, scalars, set(params))
         numpy_all = numpy_vals | {namer.adjoint(v) for v in numpy_vals if v in active}
+        nd = analysis.ndims(fwd_body, getattr(self, "param_ndims", {}) if mode != "split" else {}, scalars,
+                            numpy_vals) if numpy_vals else {}
+        nd_all = dict(nd)
+        nd_all.update({namer.adjoint(v): n for v, n in nd.items() if v in active})
         if self.verbose:
             _dump("analysis", f"active: {sorted(active)}\nscalars: {sorted(scalars)}")
 
@@ -188,7 +193,7 @@ class Builder:
         temp_adjoint = temp_names.__contains__
         scalar_all = set(scalars) | {namer.adjoint(v) for v in scalars if v in active}
         rev = reverse.Reverse(info, fwd_body, namer, wrt, active, scalars, request)
-        rev.simplify = lambda e: optimize.fold(optimize.specialize(e, namer, scalar_all, numpy_all))
+        rev.simplify = lambda e: optimize.fold(optimize.specialize(e, namer, scalar_all, numpy_all, nd_all))
         stack = rev.stack_name = namer.unique("_stack")
         line0 = ret.line if hasattr(ret, "line") else None
 
@@ -329,7 +334,7 @@ class Builder:
                         pass
                     continue
                 if isinstance(s, (gast.Assign, gast.Expr)):
-                    s.value = optimize.fold(optimize.specialize(s.value, namer, scalar_all, numpy_all))
+                    s.value = optimize.fold(optimize.specialize(s.value, namer, scalar_all, numpy_all, nd_all))
             return block
 
         for s in seed_stmts + adjoint + tail:
