@@ -138,7 +138,7 @@ RESULTS["training"]["weight_after_step"] = model.layer2.weight.detach().numpy().
 cell("gradients accumulate without zero_grad")
 print(model.layer2.weight.grad[0][0:10])
 
-for i in range(0, 5):
+for i in range(0, 5):  # noqa: B007 -- the tutorial's loop
     prediction = model(some_input)
     loss = (ideal_output - prediction).pow(2).sum()
     loss.backward()

@@ -18,14 +18,13 @@ be differentiated again.
 from __future__ import annotations
 
 import dis
-import gc
 import functools
+import gc
 import threading
-import weakref
 from typing import Any, Callable, Iterable, Sequence
 
-from .primitives import PRIMITIVES
 from . import profiler as _prof
+from .primitives import PRIMITIVES
 from .rules import RULES
 
 
@@ -179,7 +178,7 @@ class Node:
     @property
     def next_functions(self) -> tuple:
         nrs = self.nrs or (0,) * len(self.edges)
-        return tuple((e, nr if e is not None else 0) for e, nr in zip(self.edges, nrs))
+        return tuple((e, nr if e is not None else 0) for e, nr in zip(self.edges, nrs, strict=True))
 
     def register_hook(self, hook: Callable) -> "RemovableHandle":
         """`hook(grad_inputs, grad_outputs)` after this node ran (PyTorch's Node.register_hook)."""
@@ -320,7 +319,7 @@ class PrimNode(Node):
         self.freed = False
 
     def _check_versions(self) -> None:
-        for i, (vc, v) in enumerate(zip(self.vcs, self.vers)):
+        for i, (vc, v) in enumerate(zip(self.vcs, self.vers, strict=True)):
             if vc is not None and len(vc) != v:
                 if i == len(self.vcs) - 1:
                     which = f"output 0 of {self.name()}"
@@ -329,7 +328,8 @@ class PrimNode(Node):
                     which = (f"output {self.nrs[i] if self.nrs else 0} of {e.name()}" if e is not None
                              and type(e) is not AccumulateGrad else "a leaf tensor")
                 a = self.ans if i == len(self.vcs) - 1 else self.args[i]
-                desc = f"[{getattr(a, 'dtype', type(a).__name__)} tensor of shape {list(getattr(a, 'shape', ()))}]"
+                dt, shape = getattr(a, "dtype", type(a).__name__), list(getattr(a, "shape", ()))
+                desc = f"[{dt} tensor of shape {shape}]"
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by an "
                     f"inplace operation: {desc}, which is {which}, is at version {len(vc)}; expected "
@@ -355,7 +355,7 @@ class PrimNode(Node):
         if len(vjps) < len(self.edges):
             vjps = vjps + (None,) * (len(self.edges) - len(vjps))
         return [None if e is None or f is None else f(g, ans, *args, **kwargs)
-                for e, f in zip(self.edges, vjps)]
+                for e, f in zip(self.edges, vjps, strict=False)]
 
     def _graph_values(self, args: tuple, ans: Any) -> tuple[tuple, Any]:
         """Tensors standing for the saved values, wired into the graph, so the rule is recorded."""
@@ -363,7 +363,7 @@ class PrimNode(Node):
 
         vals = []
         nrs = self.nrs or (0,) * len(self.edges)
-        for a, e, nr in zip(args, self.edges, nrs):
+        for a, e, nr in zip(args, self.edges, nrs, strict=True):
             if e is None:
                 vals.append(Tensor._wrap(a) if hasattr(a, "shape") else a)
             elif type(e) is AccumulateGrad:
@@ -488,7 +488,7 @@ class FunctionNode(Node):
         if not isinstance(res, tuple):
             res = (res,)
         out = []
-        for e, r in zip(self.edges, res):
+        for e, r in zip(self.edges, res, strict=False):
             if e is None or r is None:
                 out.append(None)
             elif create_graph:
@@ -665,7 +665,7 @@ def _sweep(ready: list, deps: dict, buf: dict, retain_graph: bool, create_graph:
                 n.release()
             nrs = n.nrs
             i = 0
-            for m, gi in zip(edges, grads):
+            for m, gi in zip(edges, grads, strict=True):
                 if m is not None:
                     if gi is not None:
                         if m.n_outputs == 1:
@@ -731,7 +731,7 @@ def _sweep_general(ready: list, deps: dict, buf: dict, root_nodes: list, retain_
                 n.release()
             nrs = n.nrs
             i = 0
-            for m, gi in zip(edges, grads):
+            for m, gi in zip(edges, grads, strict=False):
                 if m is not None and gi is not None:
                     if m.n_outputs == 1:
                         old = buf.get(m)

@@ -31,7 +31,7 @@ class FunctionCtx:
     def saved_tensors(self) -> tuple:
         if self._released or self._saved is None:
             raise RuntimeError(SECOND_BACKWARD)
-        for t, v in zip(self._saved, self._saved_versions):
+        for t, v in zip(self._saved, self._saved_versions, strict=True):
             if v is not None and len(t._vc) != v:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by an "

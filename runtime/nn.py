@@ -201,7 +201,7 @@ class Module:
         """Move/cast parameters in place (their identity is kept, so optimizers still hold them)."""
         for m in self.modules():
             for table in (m._parameters, m._buffers):
-                for name, t in table.items():
+                for t in table.values():
                     if t is not None:
                         moved = t.detach().to(*args, **kwargs)
                         t._array = moved._array
@@ -556,7 +556,8 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Ten
     """log_softmax over classes then the negative log likelihood; class-probability targets (same shape
     as input, floating) are accepted too."""
     logp = log_softmax(input, 1 if input.ndim > 1 else 0)
-    if isinstance(target, Tensor) and target.is_floating_point() and tuple(target.shape) == tuple(input.shape):
+    probabilities = isinstance(target, Tensor) and target.is_floating_point()
+    if probabilities and tuple(target.shape) == tuple(input.shape):
         loss = -(logp * target).sum(dim=1 if input.ndim > 1 else 0)
         return _reduce(loss, reduction)
     return nll_loss(logp, target, reduction)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
-from .backend import array_ns
 from .autograd import bump_version
+from .backend import array_ns
 from .nn import _zero_grad
 from .tensor import Tensor
 
@@ -67,7 +67,7 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         params = [p for g in self.param_groups for p in g["params"]]
-        for g, saved in zip(self.param_groups, state_dict["param_groups"]):
+        for g, saved in zip(self.param_groups, state_dict["param_groups"], strict=True):
             g.update({k: v for k, v in saved.items() if k != "params"})
         self.state = {id(params[i]): dict(s) for i, s in state_dict["state"].items()}
 

@@ -143,7 +143,7 @@ class EventList(list):
 
         def fmt_row(cells: list[str]) -> str:
             out = [cells[0][:name_w - 1].ljust(name_w)]
-            out += [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
+            out += [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
             return " ".join(out)
 
         lines = []
@@ -158,7 +158,8 @@ class EventList(list):
                      _fmt_time(e.cpu_time_total / max(count, 1))]
             if self._use_cuda:
                 self_cuda = getattr(e, "self_cuda_time_total", e.cuda_time_total)
-                cells += [_fmt_time(self_cuda), _fmt_pct(self_cuda / total_cuda), _fmt_time(e.cuda_time_total),
+                cells += [_fmt_time(self_cuda), _fmt_pct(self_cuda / total_cuda),
+                          _fmt_time(e.cuda_time_total),
                           _fmt_time(e.cuda_time_total / max(count, 1))]
             cells += [str(count)]
             if self._shapes:

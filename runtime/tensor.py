@@ -16,7 +16,6 @@ from __future__ import annotations
 import builtins
 import math
 import weakref
-from collections import namedtuple
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -28,10 +27,9 @@ from . import profiler as _prof
 from .autograd import INPLACE_COUNT as _INPLACE
 from .autograd import (
     AccumulateGrad,
-    bump_version,
-    FunctionNode,
     RemovableHandle,
     _mode,
+    bump_version,
     no_grad,
     node_class,
     run_backward,
@@ -137,7 +135,7 @@ def get_default_dtype() -> dtype:
     return to_dtype(_default_float)
 
 
-# ===================================================================================================== devices
+# ================================================================================================= devices
 class device:
     """`device('cpu')`, `device('cuda')`, `device('cuda:1')`, `device('cuda', 0)`."""
 
@@ -207,7 +205,7 @@ class _Cuda:
 cuda = _Cuda()
 
 
-# ============================================================================================ the trace handler
+# ======================================================================================== the trace handler
 def _is_array(x: Any) -> bool:
     return hasattr(x, "shape") and hasattr(x, "dtype")
 
@@ -697,7 +695,7 @@ class Tensor:
 
     def __bool__(self) -> builtins.bool:
         if self.numel() != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return builtins.bool(self._array)
 
     def __float__(self) -> float:
@@ -1418,7 +1416,7 @@ def _as_list(x: Any) -> list:
 
 def _root_grads(outputs: list[Tensor], grads: list[Any], create_graph: builtins.bool) -> list[tuple]:
     roots = []
-    for i, (out, g) in enumerate(zip(outputs, grads)):
+    for i, (out, g) in enumerate(zip(outputs, grads, strict=True)):
         if not isinstance(out, Tensor) or not out._rg:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
         if g is None:
@@ -1462,7 +1460,7 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: builtins.bool
         raise RuntimeError("'inputs' argument to backward() cannot be empty.")
     targets = [t._edge() for t in ins]
     captured = run_backward(roots, retain_graph, create_graph, targets=targets)
-    for t, e in zip(ins, targets):  # non-leaf inputs get .grad, like leaves
+    for t, e in zip(ins, targets, strict=True):  # non-leaf inputs get .grad, like leaves
         if t._node is not None and e in captured:
             g = captured[e]
             g = g if isinstance(g, Tensor) else Tensor._wrap(g)
@@ -1488,7 +1486,7 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: buil
     targets = [t._edge() for t in ins]
     captured = run_backward(roots, retain_graph, create_graph, targets=targets, accumulate_leaves=False)
     result = []
-    for t, e in zip(ins, targets):
+    for t, e in zip(ins, targets, strict=True):
         g = captured.get(e)
         if g is None:
             if not allow_unused:

@@ -3,6 +3,7 @@
 Everything here is re-exported from `runtime`: Tensor and its factories, dtypes, devices, grad modes,
 and one function per entry of `runtime.mapping.TORCH_FUNCTIONS` (torch.sin, torch.mm, torch.cat, ...).
 """
+# ruff: noqa: F401 -- every import below is re-exported through __all__ (built, so ruff cannot see it)
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import types
 from typing import Any
 
 from srcgrad.runtime import mapping as _mapping
-from srcgrad.runtime import tensor as _t
 from srcgrad.runtime.autograd import (
     enable_grad,
     inference_mode,

@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
+from srcgrad.runtime.autograd import SECOND_BACKWARD
 
 import srcgrad as torch
-from srcgrad.runtime.autograd import SECOND_BACKWARD
 
 
 def leaf(values, dtype=None):
@@ -25,7 +25,8 @@ def test_node_names_and_next_functions():
     out = d.pow(2).sum()
     assert [t.grad_fn.name() for t in (b, c, d, out)] == ["SinBackward0", "MulBackward0", "AddBackward0",
                                                           "SumBackward0"]
-    assert type(b.grad_fn).__name__ == "SinBackward0" and repr(b.grad_fn).startswith("<SinBackward0 object at 0x")
+    assert type(b.grad_fn).__name__ == "SinBackward0"
+    assert repr(b.grad_fn).startswith("<SinBackward0 object at 0x")
     assert out.grad_fn.next_functions[0][0].name() == "PowBackward0"
     nf = d.grad_fn.next_functions
     assert nf[0][0] is c.grad_fn and nf[0][1] == 0 and nf[1] == (None, 0)
@@ -89,7 +90,8 @@ def test_backward_closed_forms():
     y = (x.sin() * x.exp() + x ** 3 / 2).sum()
     y.backward()
     xn = np.array([0.3, -1.2, 2.0])
-    np.testing.assert_allclose(x.grad.numpy(), np.cos(xn) * np.exp(xn) + np.sin(xn) * np.exp(xn) + 1.5 * xn ** 2)
+    expected = np.cos(xn) * np.exp(xn) + np.sin(xn) * np.exp(xn) + 1.5 * xn ** 2
+    np.testing.assert_allclose(x.grad.numpy(), expected)
 
 
 def test_implicit_gradient_only_for_scalar_outputs():

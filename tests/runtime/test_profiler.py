@@ -37,8 +37,8 @@ def test_table_layout_and_sorting():
     table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10)
     lines = table.splitlines()
     assert lines[0].startswith("---") and lines[2].startswith("---")
-    assert lines[1].split() == ["Name", "Self", "CPU", "%", "Self", "CPU", "CPU", "total", "%", "CPU", "total",
-                                "CPU", "time", "avg", "#", "of", "Calls"]
+    assert lines[1].split() == ["Name", "Self", "CPU", "%", "Self", "CPU", "CPU", "total", "%", "CPU",
+                                "total", "CPU", "time", "avg", "#", "of", "Calls"]
     rows = {ln.split()[0]: ln.split() for ln in lines[3:-2]}
     assert rows["sin"][-1] == "5" and rows["exp"][-1] == "1"
     assert lines[-1].startswith("Self CPU time total:")
