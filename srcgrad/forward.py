@@ -1,1 +1,855 @@
-"""Forward mode (jvp) by source transformation: owned by the forward-mode work (issue 5)."""
+"""Forward mode by source transformation: tangent code interleaved with the primal.
+
+The front end is the reverse compiler's (parse -> fence -> normalize, `Builder.front`), so forward mode
+accepts the same language. `Forward` walks the normalized body once, in order: after each statement
+`v = prim(a, b)` it writes `dv = <jvp rule of a at da> + <jvp rule of b at db>`, the rule bodies from
+runtime/rules.py inlined with `templates.instantiate` exactly as reverse mode inlines the vjp rules.
+Control flow is copied as it is: forward mode records nothing, so a `while` with a data-dependent trip
+count needs no stack.
+
+Tangents are tracked like the reverse transform tracks adjoints: a variable's tangent `dv` exists only
+once something non-zero flowed into it; zeros are written only where control flow joins paths that
+disagree (the end of a branch, a loop's back edge or a `break`).
+
+Generated code is itself differentiable, so forward-over-reverse is this transform applied to the
+reverse compiler's generated function. Its `Stack` (what the forward sweep records for the adjoint)
+becomes a `PairStack`: a transformed `push` records `(value, tangent)`; a plain `push` records
+`(value, None)` (no tangent: the value carried no derivative), and `pop2` hands back a zero tangent
+for those. Calls to rule helpers that are linear in their cotangent argument (`unbroadcast`, `keep`,
+...) get the helper applied to the tangent; helpers whose value is piecewise constant (`balance`,
+`argmax_share`, ...) get no tangent; every other Python function is transformed recursively.
+
+Batched mode (`batched=True`) gives every tangent a leading axis (the basis vectors of a Jacobian or
+Hessian), so one call of the generated code computes all columns; see `srcgrad.batching`.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gast
+
+from srcgrad import batching, codegen, optimize
+from srcgrad.analysis import DIFF_KINDS, diff_operands, iter_stmts, targets_of
+from srcgrad.errors import TransformError, located
+from srcgrad.names import Namer
+from srcgrad.normalize import Verbatim, assign, call, const, name
+from srcgrad.parse import FunctionInfo, parse_function
+from srcgrad.pipeline import Builder, _dump, body_source, debug_enabled, params_of
+from srcgrad.runtime import primitives as P
+from srcgrad.runtime import rules as R
+from srcgrad.runtime import stack as rt_stack
+from srcgrad.templates import instantiate, table
+
+
+# ================================================================================== runtime helpers
+def tzero(x: Any) -> Any:
+    """A zero tangent for x: 0.0 for Python numbers, zeros for arrays, elementwise for tuples and lists,
+    None for None (a variable the reverse code pre-declares as None before its loop)."""
+    if x is None:
+        return None
+    t = type(x)
+    if t is float or t is int or t is bool:
+        return 0.0
+    if t is tuple or t is list:
+        return t(tzero(v) for v in x)
+    return P.zeros_like(x)
+
+
+class PairStack(list):
+    """The reverse code's `Stack`, in forward-transformed code: entries are (value, tangent or None).
+
+    `push`/`pop` keep their plain meaning (used by statements that carry no derivative), so plain and
+    transformed statements can share one stack; `pop2` returns (value, tangent) with a zero tangent for
+    a value pushed without one."""
+
+    __slots__ = ()
+
+    def push(self, v: Any) -> None:
+        self.append((v, None))
+
+    def pop(self) -> Any:  # type: ignore[override]
+        return list.pop(self)[0]
+
+    def pop2(self) -> tuple[Any, Any]:
+        v, d = list.pop(self)
+        return v, (tzero(v) if d is None else d)
+
+
+# Rule helpers called from generated reverse code, by how their value depends on their arguments.
+# LINEAR: fn -> (positions the value is linear in, positions used only for their shape/static value).
+LINEAR: dict[Any, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    R.unbroadcast: ((0,), (1,)),
+    R.keep: ((0,), (1, 2, 3)),
+    R.widen: ((0,), (1,)),
+    R.surviving: ((0,), (1, 2)),
+    R.reverse_cumsum: ((0,), (1,)),
+    R.untile: ((0,), (1, 2)),
+    R.unrepeat: ((0,), (1, 2, 3)),
+    R.mT: ((0,), ()),
+    R.to_last: ((0,), (1,)),
+    R.from_last: ((0,), (1,)),
+    R.trace_last: ((0,), ()),
+    R.as_column: ((0,), (1,)),
+    R.from_column: ((0,), (1,)),
+    R.sym: ((0,), ()),
+    R.phi: ((0,), ()),
+    R.undiagonal: ((0,), (1, 2, 3, 4)),
+    R.matmul_vjp_a: ((0, 2), (1,)),
+    R.matmul_vjp_b: ((0, 1), (2,)),
+    R.shape_of: ((), (0,)),
+    rt_stack.unstack: ((0,), (1, 2)),
+    rt_stack.stack_list: ((0,), (1,)),
+}
+# Functions whose value has zero derivative (piecewise constant, shapes, seeds, detach).
+ZERO: set[Any] = {
+    rt_stack.seed_of, rt_stack.zeros_as, rt_stack.detach, R.balance, R.inside, R.argmax_share, R.count,
+    R.kept_shape, R.shape_of, R.has_zero, R.inverse_permutation, R.has_int_array, R.is_float_dtype,
+    R.concat_index, R.concat_pads, R.stack_index, R.stack_pads, R.axis_index, R.unpad_index, R.negated,
+    tzero,
+}
+
+
+def _hashable(obj: Any) -> bool:
+    try:
+        hash(obj)
+        return True
+    except TypeError:
+        return False
+
+
+# ================================================================================== the transform
+@dataclass
+class St:
+    init: set[str] = field(default_factory=set)      # active names whose tangent holds a value
+    defined: set[str] = field(default_factory=set)   # names certainly assigned here
+    dead: bool = False                                # after break/continue: no fall-through
+
+    def copy(self) -> "St":
+        return St(set(self.init), set(self.defined), self.dead)
+
+
+@dataclass
+class JvpCallee:
+    """A user (or rule helper) function called with active arguments: its generated `f_jvp`."""
+
+    fn: Any
+    wrt: tuple[str, ...]                 # parameters with tangents (stacks included: they carry them)
+    tparams: dict[str, str]              # parameter -> keyword name of its tangent in f_jvp
+    batched: bool = False
+    compiled: Any = None
+    source: str = ""
+
+
+def is_stack_param(p: str) -> bool:
+    return p.startswith("_stack")
+
+
+def tangent_param_names(info: FunctionInfo, wrt: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    used = set(info.locals)
+    for p in wrt:
+        if is_stack_param(p):
+            continue
+        nm = "d" + p
+        while nm in used:
+            nm = "d" + nm
+        used.add(nm)
+        out[p] = nm
+    return out
+
+
+def activity(body: list, wrt: set[str], outputs: set[str], stacks: set[str]) -> set[str]:
+    """analysis.activity, plus stacks: `S.push(v)` flows v into S, `y = S.pop()` flows S into y, and a
+    call that receives S may push into it. Stacks are always active (they carry tangents)."""
+    edges: list[tuple[list[str], list[str]]] = []      # (targets, sources)
+    for s in iter_stmts(body):
+        op = getattr(s, "op", None)
+        if op is None:
+            continue
+        if op.kind == "append":
+            lst, item = op.args
+            if isinstance(item, gast.Name):
+                edges.append(([lst.id], [item.id]))
+            continue
+        if op.kind not in DIFF_KINDS:
+            continue
+        srcs = [n for _, n in diff_operands(op)]
+        tgts = list(targets_of(s))
+        if op.kind == "call":
+            tgts += [n for n in srcs if n in stacks]
+        if isinstance(s, gast.Expr):
+            push = _stack_method(s.value, stacks, "push")
+            if push is not None:
+                tgts = [push]
+        edges.append((tgts, srcs))
+    varied = set(wrt) | stacks
+    changed = True
+    while changed:
+        changed = False
+        for tgts, srcs in edges:
+            if any(n in varied for n in srcs):
+                for t in tgts:
+                    if t not in varied:
+                        varied.add(t)
+                        changed = True
+    useful = set(outputs) | stacks
+    changed = True
+    while changed:
+        changed = False
+        for tgts, srcs in edges:
+            if any(t in useful for t in tgts):
+                for n in srcs:
+                    if n not in useful:
+                        useful.add(n)
+                        changed = True
+    return varied & useful
+
+
+def _stack_method(e: Any, stacks: set[str], meth: str) -> str | None:
+    """The stack's name if `e` is `S.<meth>(...)` for a stack S."""
+    if isinstance(e, gast.Call) and isinstance(e.func, gast.Attribute) and e.func.attr == meth and \
+            isinstance(e.func.value, gast.Name) and e.func.value.id in stacks:
+        return e.func.value.id
+    return None
+
+
+class Forward:
+    def __init__(self, info: FunctionInfo, namer: Namer, active: set[str], stacks: set[str],
+                 request: Callable[[Any, tuple[str, ...], Any], JvpCallee], batched: bool = False):
+        self.info = info
+        self.namer = namer
+        self.active = active
+        self.stacks = stacks
+        self.request = request
+        self.batched = batched
+        self.tan: dict[str, str] = {}
+        self.depth = 0
+        self.loop_entry: list[set[str]] = []
+        self.loop_exits: list[list[set[str]]] = []
+
+    # --------------------------------------------------------------------------------- helpers
+    def d(self, v: str) -> str:
+        n = self.tan.get(v)
+        if n is None:
+            n = self.tan[v] = self.namer.unique("d" + v)
+        return n
+
+    def ref(self, obj: Any, preferred: str) -> str:
+        return self.namer.ref(obj, preferred)
+
+    def error(self, node: Any, msg: str, hint: str | None = None) -> Exception:
+        loc = gast.Pass()
+        loc.lineno = getattr(node, "line", getattr(node, "lineno", None))
+        return located(self.info, loc, msg, hint)
+
+    def tassign(self, v: str, expr: gast.expr, line: Any) -> gast.stmt:
+        s = assign(self.d(v), optimize.fold(expr))
+        s.line = line
+        s.pure = True
+        return s
+
+    def zero_expr(self, v: str, st: St) -> gast.expr:
+        if self.batched:
+            return call(name(self.ref(batching.bzero, "bzero")), [name(v) if v in st.defined else const(None),
+                                                                   name(batching.NB)])
+        if v not in st.defined:
+            return const(None)
+        return call(name(self.ref(tzero, "tzero")), [name(v)])
+
+    def zero(self, v: str, st: St, line: Any) -> gast.stmt:
+        st.init.add(v)
+        return self.tassign(v, self.zero_expr(v, st), line)
+
+    def set_zero(self, v: str, st: St, out: list, line: Any) -> None:
+        """v was just assigned a value with no derivative."""
+        if v not in self.active or v not in st.init:
+            return
+        if self.depth > 0:
+            out.append(self.zero(v, st, line))
+        else:
+            st.init.discard(v)
+
+    def tan_of(self, a: gast.expr, st: St) -> gast.expr:
+        """The tangent of an operand (a zero when it has none)."""
+        if isinstance(a, gast.Name) and a.id in self.active and a.id in st.init:
+            return name(self.d(a.id))
+        if isinstance(a, gast.Name):
+            return self.zero_expr(a.id, st)
+        return const(0.0) if not self.batched else call(name(self.ref(batching.bzero, "bzero")),
+                                                         [copy.deepcopy(a), name(batching.NB)])
+
+    def has_tan(self, a: Any, st: St) -> bool:
+        return isinstance(a, gast.Name) and a.id in self.active and a.id in st.init
+
+    # ------------------------------------------------------------------------------- blocks
+    def block(self, stmts: list, st: St) -> list:
+        out: list = []
+        for s in stmts:
+            if st.dead:
+                break
+            self.stmt(s, st, out)
+        return out
+
+    def stmt(self, s: Any, st: St, out: list) -> None:
+        line = getattr(s, "line", None)
+        if isinstance(s, gast.If):
+            self.if_(s, st, out)
+        elif isinstance(s, (gast.For, gast.While)):
+            self.loop(s, st, out)
+        elif isinstance(s, (gast.Break, gast.Continue)):
+            entry = self.loop_entry[-1]
+            for v in sorted(entry - st.init):
+                out.append(self.zero(v, st, line))
+            self.loop_exits[-1].append(set(st.init))
+            out.append(s)
+            st.dead = True
+        elif isinstance(s, Verbatim):
+            out.append(s)
+            for t in s.targets:
+                self.set_zero(t, st, out, line)
+            if s.simple:
+                st.defined.update(s.targets)
+        elif isinstance(s, gast.Assign):
+            self.assign_(s, st, out)
+            st.defined.update(targets_of(s))
+        elif isinstance(s, gast.Expr):
+            self.expr_(s, st, out)
+        else:
+            out.append(s)
+
+    def if_(self, s: gast.If, st: St, out: list) -> None:
+        line = getattr(s, "line", None)
+        s1 = st.copy()
+        body = self.block(s.body, s1)
+        s2 = st.copy()
+        orelse = self.block(s.orelse, s2)
+        if not s1.dead and not s2.dead:
+            for v in sorted(s1.init - s2.init):
+                orelse.append(self.zero(v, s2, line))
+            for v in sorted(s2.init - s1.init):
+                body.append(self.zero(v, s1, line))
+        live = [x for x in (s1, s2) if not x.dead]
+        if live:
+            st.init = set.union(*[x.init for x in live])
+            st.defined = set.intersection(*[x.defined for x in live])
+        else:
+            st.dead = True
+        node = gast.If(test=copy.deepcopy(s.test), body=body, orelse=orelse)
+        node.line = line
+        if getattr(s, "elif_", False):
+            node.elif_ = True
+        out.append(node)
+
+    def loop(self, s: Any, st: St, out: list) -> None:
+        line = getattr(s, "line", None)
+        before = set(st.init)
+        entry = set(st.init)
+        is_for = isinstance(s, gast.For)
+        if is_for and isinstance(s.target, gast.Name) and s.target.id in self.active:
+            raise self.error(s, "internal error: a differentiated loop variable")
+        for _ in range(50):
+            self.loop_entry.append(entry)
+            self.loop_exits.append([])
+            self.depth += 1
+            sb = St(set(entry), set(st.defined) | ({s.target.id} if is_for else set()))
+            body = self.block(s.body, sb)
+            self.depth -= 1
+            self.loop_entry.pop()
+            exits = self.loop_exits.pop()
+            if not sb.dead:
+                exits.append(set(sb.init))
+            new = set().union(*exits) - entry if exits else set()
+            if not new:
+                break
+            entry |= new
+        else:  # pragma: no cover - the sets only grow
+            raise self.error(s, "internal error: tangents of this loop did not converge")
+        if not sb.dead:
+            for v in sorted(entry - sb.init):
+                body.append(self.zero(v, sb, line))
+        for v in sorted(entry - before):
+            out.append(self.zero(v, st, line))
+        node = copy.copy(s)
+        node.body = body
+        node.orelse = []
+        out.append(node)
+        st.init = set(entry)
+
+    # ------------------------------------------------------------------------------- statements
+    def expr_(self, s: gast.Expr, st: St, out: list) -> None:
+        op = getattr(s, "op", None)
+        line = getattr(s, "line", None)
+        if op is None:
+            out.append(s)
+            return
+        if op.kind == "append":
+            lst, item = op.args
+            out.append(s)
+            if lst.id in self.active and lst.id in st.init:
+                e = call(gast.Attribute(value=name(self.d(lst.id)), attr="append", ctx=gast.Load()),
+                         [self.tan_of(item, st)])
+                s2 = gast.Expr(value=e)
+                s2.line = line
+                out.append(s2)
+            return
+        push = _stack_method(s.value, self.stacks, "push")
+        if push is not None:
+            (v,) = s.value.args
+            if self.has_tan(v, st):
+                pair = gast.Tuple(elts=[copy.deepcopy(v), name(self.d(v.id))], ctx=gast.Load())
+                s2 = gast.Expr(value=call(gast.Attribute(value=name(push), attr="append", ctx=gast.Load()),
+                                          [pair]))
+                s2.line = line
+                out.append(s2)
+            else:
+                out.append(s)
+            return
+        if op.kind == "call":
+            self.callsite(s, [], st, out)
+            return
+        if op.kind == "opaque" and any(self.has_tan(a, st) for a in op.args if isinstance(a, gast.Name)):
+            raise self.no_rule(s, op)
+        out.append(s)
+
+    def no_rule(self, s: Any, op: Any) -> Exception:
+        what = getattr(op.fn, "__name__", None) or "this operation"
+        return self.error(s, f"srcgrad has no derivative for {what} (no rule, and no Python source to "
+                             "transform)", "write it with numpy functions or operators that have rules, "
+                                           "or detach the value (.data / .detach()).")
+
+    def assign_(self, s: gast.Assign, st: St, out: list) -> None:
+        op = getattr(s, "op", None)
+        line = getattr(s, "line", None)
+        targets = targets_of(s)
+        if op is None:
+            out.append(s)
+            for t in targets:
+                self.set_zero(t, st, out, line)
+            return
+        s = self._stack_ctor(s)
+        kind = op.kind
+        act = [t for t in targets if t in self.active]
+        if kind == "call":
+            self.callsite(s, targets, st, out)
+            return
+        if not act:
+            out.append(s)
+            return
+        if kind == "opaque":
+            self.opaque(s, targets, st, out)
+            return
+        v = targets[0]
+        if kind == "prim":
+            self.prim(s, v, st, out)
+        elif kind == "copy":
+            out.append(s)
+            a = op.args[0] if op.args else s.value
+            if self.has_tan(a, st):
+                out.append(self.tassign(v, name(self.d(a.id)), line))
+                st.init.add(v)
+            else:
+                self.set_zero(v, st, out, line)
+        elif kind == "list":
+            out.append(s)
+            lst = gast.List(elts=[], ctx=gast.Load())
+            out.append(self.tassign(v, lst, line))
+            st.init.add(v)
+        elif kind == "pack":
+            out.append(s)
+            if any(self.has_tan(a, st) for a in op.args):
+                elts = [self.tan_of(a, st) for a in op.args]
+                ctor = gast.Tuple(elts=elts, ctx=gast.Load()) if isinstance(s.value, gast.Tuple) else \
+                    gast.List(elts=elts, ctx=gast.Load())
+                out.append(self.tassign(v, ctor, line))
+                st.init.add(v)
+            else:
+                self.set_zero(v, st, out, line)
+        elif kind == "unpack":
+            out.append(s)
+            src = op.args[0]
+            if self.has_tan(src, st):
+                e = gast.Subscript(value=name(self.d(src.id)), slice=copy.deepcopy(op.kwargs["index"]),
+                                   ctx=gast.Load())
+                out.append(self.tassign(v, e, line))
+                st.init.add(v)
+            else:
+                self.set_zero(v, st, out, line)
+        elif kind == "stack":
+            out.append(s)
+            lst = op.args[0]
+            if self.has_tan(lst, st):
+                e = copy.deepcopy(s.value)
+                e.args[0] = name(self.d(lst.id))
+                if self.batched:
+                    e.keywords = [gast.keyword(arg="axis", value=call(
+                        name(self.ref(batching.shift_axis, "shift_axis")),
+                        [k.value for k in e.keywords if k.arg == "axis"] or [const(0)]))]
+                out.append(self.tassign(v, e, line))
+                st.init.add(v)
+            else:
+                self.set_zero(v, st, out, line)
+        else:  # const, nondiff
+            out.append(s)
+            for t in targets:
+                self.set_zero(t, st, out, line)
+
+    def _stack_ctor(self, s: gast.Assign) -> gast.Assign:
+        """`_stack = Stack()` -> `_stack = PairStack()`."""
+        v = s.value
+        if isinstance(v, gast.Call) and isinstance(v.func, gast.Name) and \
+                self.namer.globals.get(v.func.id) is rt_stack.Stack:
+            s2 = copy.copy(s)
+            s2.value = call(name(self.ref(PairStack, "PairStack")), [])
+            return s2
+        return s
+
+    def prim(self, s: gast.Assign, v: str, st: St, out: list) -> None:
+        op = s.op
+        line = getattr(s, "line", None)
+        contribs = [(i, a) for i, a in diff_operands(op) if a in self.active and a in st.init]
+        rt = table()[op.prim]
+        contribs = [(i, a) for i, a in contribs if rt.get("jvp", i) is not None]
+        if not contribs:
+            out.append(s)
+            self.set_zero(v, st, out, line)
+            return
+        self_ref = any(isinstance(a, gast.Name) and a.id == v for a in op.args)
+
+        def build(ans: str) -> gast.expr:
+            total = None
+            for i, a in contribs:
+                e = self.rule(op, i, a, ans)
+                total = e if total is None else gast.BinOp(left=total, op=gast.Add(), right=e)
+            return total
+
+        expr = build(v)
+        if self_ref and v in {n.id for n in gast.walk(expr) if isinstance(n, gast.Name)}:
+            tmp = self.namer.fresh("_ans")
+            s1 = assign(tmp, copy.deepcopy(s.value))
+            s1.line = line
+            s1.op = op
+            out.append(s1)
+            out.append(self.tassign(v, build(tmp), line))
+            s3 = assign(v, name(tmp))
+            s3.line = line
+            out.append(s3)
+        else:
+            out.append(s)
+            out.append(self.tassign(v, expr, line))
+        st.init.add(v)
+
+    def rule(self, op: Any, i: int, a: str, ans: str) -> gast.expr:
+        """The jvp rule of operand i of `op`, inlined, at tangent d<a>."""
+        tpl = table()[op.prim].get("jvp", i)
+        args = [copy.deepcopy(x) for x in op.args]
+        kwargs = {k: copy.deepcopy(e) for k, e in op.kwargs.items()}
+        if self.batched:
+            return batching.batched_rule(self, op, i, tpl, name(self.d(a)), name(ans), args, kwargs)
+        return instantiate(tpl, name(self.d(a)), name(ans), args, kwargs, i, self.ref)
+
+    def opaque(self, s: gast.Assign, targets: list[str], st: St, out: list) -> None:
+        v = s.value
+        line = getattr(s, "line", None)
+        stack = _stack_method(v, self.stacks, "pop")
+        if stack is not None:
+            tgt = s.targets[0]
+            dummy = self.namer.unique("_")
+
+            def tan_target(e: Any) -> Any:
+                if isinstance(e, gast.Tuple):
+                    return gast.Tuple(elts=[tan_target(x) for x in e.elts], ctx=gast.Store())
+                if e.id in self.active:
+                    st.init.add(e.id)
+                    return name(self.d(e.id), store=True)
+                return name(dummy, store=True)
+
+            pair = gast.Tuple(elts=[copy.deepcopy(tgt), tan_target(tgt)], ctx=gast.Store())
+            s2 = assign(pair, call(gast.Attribute(value=name(stack), attr="pop2", ctx=gast.Load()), []))
+            s2.line = line
+            s2.impure = True
+            out.append(s2)
+            return
+        # a list's pop (reverse code pops cotangents off lists built by unstack)
+        if isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute) and v.func.attr == "pop" and \
+                isinstance(v.func.value, gast.Name) and self.has_tan(v.func.value, st) and not v.args and \
+                len(targets) == 1:
+            out.append(s)
+            e = call(gast.Attribute(value=name(self.d(v.func.value.id)), attr="pop", ctx=gast.Load()), [])
+            s2 = assign(self.d(targets[0]), e)
+            s2.line = line
+            s2.impure = True
+            out.append(s2)
+            st.init.add(targets[0])
+            return
+        # an element of a list: the same element of the list's tangent
+        if isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name) and len(targets) == 1:
+            out.append(s)
+            if self.has_tan(v.value, st):
+                e = gast.Subscript(value=name(self.d(v.value.id)), slice=copy.deepcopy(v.slice),
+                                   ctx=gast.Load())
+                out.append(self.tassign(targets[0], e, line))
+                st.init.add(targets[0])
+            else:
+                self.set_zero(targets[0], st, out, line)
+            return
+        if any(self.has_tan(a, st) for a in s.op.args if isinstance(a, gast.Name)):
+            raise self.no_rule(s, s.op)
+        out.append(s)
+        for t in targets:
+            self.set_zero(t, st, out, line)
+
+    # ------------------------------------------------------------------------------------ calls
+    def callsite(self, s: Any, targets: list[str], st: St, out: list) -> None:
+        op = s.op
+        line = getattr(s, "line", None)
+        fn = op.fn
+        n_pos = op.kwargs["__pos__"]
+        kw_names = op.kwargs["__kw__"]
+        pos_args = op.args[:n_pos]
+        kw_args = dict(zip(kw_names, op.args[n_pos:]))
+
+        def live(a: Any) -> bool:
+            return isinstance(a, gast.Name) and a.id in self.active and (a.id in st.init or a.id in self.stacks)
+
+        if not any(live(a) for a in op.args) or not any(t in self.active for t in targets) and not any(
+                isinstance(a, gast.Name) and a.id in self.stacks for a in op.args):
+            out.append(s)
+            for t in targets:
+                self.set_zero(t, st, out, line)
+            return
+        if _hashable(fn) and fn in ZERO:
+            out.append(s)
+            for t in targets:
+                self.set_zero(t, st, out, line)
+            return
+        if _hashable(fn) and fn in LINEAR and not any(live(a) for a in kw_args.values()) and len(targets) == 1:
+            lin, shape_only = LINEAR[fn]
+            live_pos = [i for i, a in enumerate(pos_args) if live(a)]
+            if all(i in lin or i in shape_only for i in live_pos):
+                terms = []
+                for i in live_pos:
+                    if i in shape_only:
+                        continue
+                    args = [copy.deepcopy(a) for a in pos_args]
+                    args[i] = name(self.d(pos_args[i].id))
+                    e = gast.Call(func=copy.deepcopy(s.value.func), args=args,
+                                  keywords=copy.deepcopy(s.value.keywords))
+                    terms.append(batching.linear_call(self, fn, e) if self.batched else e)
+                out.append(s)
+                if terms:
+                    total = terms[0]
+                    for e in terms[1:]:
+                        total = gast.BinOp(left=total, op=gast.Add(), right=e)
+                    out.append(self.tassign(targets[0], total, line))
+                    st.init.add(targets[0])
+                else:
+                    self.set_zero(targets[0], st, out, line)
+                return
+        try:
+            sig = inspect.signature(fn)
+            bound = sig.bind(*pos_args, **kw_args)
+        except (TypeError, ValueError) as exc:
+            raise self.error(s, f"cannot call {getattr(fn, '__name__', fn)} with these arguments: {exc}")
+        wrt = []
+        for p, a in bound.arguments.items():
+            if live(a):
+                kind = sig.parameters[p].kind
+                if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                    raise self.error(s, f"srcgrad cannot differentiate through *args/**kwargs of "
+                                        f"{fn.__name__}", "give the function named parameters.")
+                wrt.append(p)
+        req = self.request(fn, tuple(wrt), s)
+        fname = self.namer.ref(req, f"{getattr(fn, '__name__', 'fn')}_jvp")
+        kws = [gast.keyword(arg=k, value=copy.deepcopy(a)) for k, a in kw_args.items()]
+        for p in wrt:
+            if p in req.tparams:
+                kws.append(gast.keyword(arg=req.tparams[p], value=name(self.d(bound.arguments[p].id))))
+        if self.batched:
+            kws.append(gast.keyword(arg=batching.NB, value=name(batching.NB)))
+        e = gast.Call(func=name(fname), args=[copy.deepcopy(a) for a in pos_args], keywords=kws)
+        dummy = self.namer.unique("_")
+
+        def tan_target(t: Any) -> Any:
+            if isinstance(t, gast.Tuple):
+                return gast.Tuple(elts=[tan_target(x) for x in t.elts], ctx=gast.Store())
+            if t.id in self.active:
+                st.init.add(t.id)
+                return name(self.d(t.id), store=True)
+            return name(dummy, store=True)
+
+        if isinstance(s, gast.Assign):
+            tgt = s.targets[0]
+            s2 = assign(gast.Tuple(elts=[copy.deepcopy(tgt), tan_target(tgt)], ctx=gast.Store()), e)
+        else:
+            s2 = gast.Expr(value=e)
+        s2.line = line
+        s2.impure = True
+        out.append(s2)
+
+
+# ================================================================================== the builder
+_JVP_CACHE: dict[tuple, JvpCallee] = {}
+
+
+@dataclass
+class GeneratedJvp:
+    fn: Callable
+    source: str
+    tparams: list[str]            # keyword names of the tangents, in wrt order
+    refresh: list = field(default_factory=list)
+    info: FunctionInfo | None = None
+
+
+class ForwardBuilder:
+    """Builds `jvp_<f>` (top level) and `<g>_jvp` (every function it calls with active arguments)."""
+
+    def __init__(self, verbose: bool | int = False, batched: bool = False):
+        self.verbose = debug_enabled(verbose)
+        self.batched = batched
+        self.front_end = Builder(verbose)
+        self.in_progress: dict[tuple, JvpCallee] = {}
+        self.fixups: list[tuple[dict, str, JvpCallee]] = []
+        self.refresh: list = []
+
+    def request(self, fn: Any, wrt: tuple[str, ...], site: Any, caller: FunctionInfo) -> JvpCallee:
+        key = (fn, wrt, self.batched)
+        req = _JVP_CACHE.get(key) or self.in_progress.get(key)
+        if req is not None:
+            return req
+        try:
+            info = parse_function(fn)
+        except TransformError as exc:
+            raise located(caller, _at(site), f"cannot differentiate the call to "
+                                             f"{getattr(fn, '__name__', fn)}: {exc.message}", exc.hint) from None
+        req = JvpCallee(fn=fn, wrt=wrt, tparams=tangent_param_names(info, wrt), batched=self.batched)
+        self.in_progress[key] = req
+        try:
+            self.generate(fn, list(wrt), req)
+        except TransformError as exc:
+            if exc.filename is None:
+                raise located(caller, _at(site), f"cannot differentiate the call to "
+                                                 f"{getattr(fn, '__name__', fn)}: {exc.message}",
+                              exc.hint) from None
+            raise
+        return req
+
+    def top(self, fn: Any, wrt_idx: tuple[int, ...]) -> GeneratedJvp:
+        gen = self.generate(fn, wrt_idx, None)
+        for ns, nm, req in self.fixups:
+            ns[nm] = req.compiled
+        for key, req in self.in_progress.items():
+            _JVP_CACHE[key] = req
+        self.fixups.clear()
+        return gen
+
+    def generate(self, fn: Any, wrt: Any, req: JvpCallee | None) -> GeneratedJvp:
+        top = req is None
+        if top:
+            wrt_idx = wrt
+
+            def wrt_names(info: FunctionInfo) -> list[str]:
+                positional = params_of(info.node)[0]
+                for i in wrt_idx:
+                    if not -len(positional) <= i < len(positional):
+                        raise TransformError(f"wrt={i} but {info.name} has {len(positional)} positional "
+                                             f"parameters", filename=info.filename,
+                                             lineno=info.user_lineno(info.node.lineno),
+                                             hint="wrt counts positional parameters from 0.")
+                return [positional[i] for i in wrt_idx]
+            info, namer, body, norm = self.front_end.front(fn, wrt_names)
+            wrt = wrt_names(info)
+            tparams = tangent_param_names(info, tuple(wrt))
+        else:
+            info, namer, body, norm = self.front_end.front(fn, list(wrt))
+            tparams = req.tparams
+        positional, params = params_of(info.node)
+        ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
+        if ret is None:
+            raise located(info, info.node, "internal error: normalized function has no final return")
+        fwd_body = body[:-1]
+        ret_value = ret.value
+        out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
+        outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
+        stacks = {p for p in params if is_stack_param(p)}
+        for s in iter_stmts(fwd_body):
+            if isinstance(s, gast.Assign) and isinstance(s.value, gast.Call) and \
+                    isinstance(s.value.func, gast.Name) and \
+                    namer.globals.get(s.value.func.id) is rt_stack.Stack:
+                stacks.update(targets_of(s))
+        seeds = {p for p in wrt if not is_stack_param(p)}
+        active = activity(fwd_body, seeds, outputs, stacks)
+        if self.verbose:
+            _dump("forward analysis", f"active: {sorted(active)}\nstacks: {sorted(stacks)}")
+        for t in tparams.values():
+            namer.taken.add(t)
+        fw = Forward(info, namer, active, stacks,
+                     lambda f, w, site: self.request(f, w, site, info), batched=self.batched)
+        st = St(set(), set(params))
+        for p, t in tparams.items():
+            fw.tan[p] = t
+            if p in active:
+                st.init.add(p)
+        head: list = []
+        if self.batched:
+            if top:
+                first = tparams[wrt[0]]
+                head.append(assign(batching.NB, call(name(namer.ref(batching.batch_size, "batch_size")),
+                                                     [name(first)])))
+            namer.taken.add(batching.NB)
+        new_body = head + fw.block(fwd_body, st)
+        tangents = [fw.tan_of(a, st) for a in out_atoms]
+        tan_expr = gast.Tuple(elts=tangents, ctx=gast.Load()) if isinstance(ret_value, gast.Tuple) \
+            else tangents[0]
+        final = gast.Return(value=gast.Tuple(elts=[copy.deepcopy(ret_value), tan_expr], ctx=gast.Load()))
+        final.line = getattr(ret, "line", None)
+        args = copy.deepcopy(info.node.args)
+        for p in wrt:
+            if p in tparams:
+                args.kwonlyargs.append(gast.Name(id=tparams[p], ctx=gast.Param(), annotation=None,
+                                                 type_comment=None))
+                args.kw_defaults.append(None)
+        if self.batched and not top:
+            args.kwonlyargs.append(gast.Name(id=batching.NB, ctx=gast.Param(), annotation=None,
+                                             type_comment=None))
+            args.kw_defaults.append(None)
+        prefix = "jvp_batched" if self.batched else "jvp"
+        fname = f"{prefix}_{info.name}" if top else f"{info.name}_{prefix.replace('jvp', 'jvp')}"
+        fdef = gast.FunctionDef(name=fname, args=args, body=new_body + [final], decorator_list=[],
+                                returns=None, type_comment=None, type_params=[])
+        optimize.dead_code(fdef)
+        self.front_end._comment(info, fdef)
+        ns = dict(namer.globals)
+        for nm, obj in list(ns.items()):
+            if isinstance(obj, JvpCallee):
+                self.fixups.append((ns, nm, obj))
+        refresh = []
+        for nm, getter in norm.data_refs:
+            ns[nm] = getter()
+            refresh.append((ns, nm, getter))
+        self.refresh.extend(refresh)
+        what = "batched Jacobian-vector products (tangents carry a leading axis)" if self.batched \
+            else "value and Jacobian-vector product"
+        doc = f"{what[0].upper()}{what[1:]} of {info.name} along {', '.join(tparams.values()) or 'nothing'}, " \
+              f"by srcgrad."
+        source = codegen.function_source(fdef, doc)
+        if self.verbose:
+            _dump(f"codegen: {fname}", source)
+        compiled = codegen.compile_source(source, fname, ns, fname)
+        if not top:
+            req.compiled = compiled
+            req.source = source
+        return GeneratedJvp(fn=compiled, source=source, tparams=[tparams[p] for p in wrt if p in tparams],
+                            refresh=self.refresh, info=info)
+
+
+def _at(site: Any) -> Any:
+    loc = gast.Pass()
+    loc.lineno = getattr(site, "line", None)
+    return loc
+
+
+__all__ = ["ForwardBuilder", "GeneratedJvp", "PairStack", "tzero", "body_source"]

@@ -1,3 +1,268 @@
-"""jvp, jacobian, hessian, hvp, vhp by source transformation: owned by the forward-mode work (issue 5)."""
+"""Forward mode and the compositions, by source transformation: jvp, hvp, vhp, jacobian, hessian.
 
-__all__: list[str] = []
+    fj = sg.jvp(f)            # fj(*args, t) -> (f(*args), J t)           tangent code next to the primal
+    hv = sg.hvp(f)            # hv(*args, v) -> (f(*args), H v)           forward over the generated reverse
+    J  = sg.jacobian(f)(x)    # out.shape + in.shape                      basis vectors as one leading axis
+    H  = sg.hessian(f)(x)     # in.shape + in.shape                       batched forward-over-reverse
+
+Each is built once per (function, transform, wrt) and is a plain function with `.source` (the generated
+code, also readable with `inspect.getsource`). Higher derivatives compose because generated code is
+ordinary Python whose source `linecache` holds: `sg.grad(sg.grad(f))`, `sg.jvp(sg.grad(f))`, ...
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import weakref
+from typing import Any, Callable
+
+import numpy as np
+
+from srcgrad.api import _wrt
+from srcgrad.forward import ForwardBuilder, GeneratedJvp
+from srcgrad.pipeline import Builder, Generated
+from srcgrad.runtime import primitives as P
+
+__all__ = ["jvp", "hvp", "vhp", "jacobian", "hessian"]
+
+_CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def _cached(f: Callable, key: tuple, make: Callable[[], Callable], verbose: bool | int) -> Callable:
+    try:
+        per_fn = _CACHE.setdefault(f, {})
+    except TypeError:
+        per_fn = {}
+    hit = per_fn.get(key)
+    if hit is not None and not verbose:
+        return hit
+    out = make()
+    per_fn[key] = out
+    return out
+
+
+def _target(f: Callable) -> Callable:
+    """A transform wrapper made by srcgrad (grad(f), jvp(f), ...) is transformed through the function
+    it runs: its generated code, whose source linecache holds."""
+    inner = getattr(f, "__srcgrad_target__", None)
+    if inner is not None:
+        return inner
+    return f
+
+
+def _refresh(lists: list) -> None:
+    for ns, nm, get in lists:
+        ns[nm] = get()
+
+
+def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, f: Callable,
+                 post: Callable[[Any], Any] | None = None) -> Callable:
+    names = gen.tparams
+    fn = gen.fn
+    refresh = list(pre_refresh) + list(gen.refresh)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not args:
+            raise TypeError(f"{kind} functions take the arguments, then the tangent")
+        *primal, t = args
+        if refresh:
+            _refresh(refresh)
+        if single:
+            kwargs[names[0]] = t
+        else:
+            if not isinstance(t, (tuple, list)) or len(t) != len(names):
+                raise TypeError(f"{kind} with a tuple wrt takes a tuple of {len(names)} tangents")
+            for nm, ti in zip(names, t):
+                kwargs[nm] = ti
+        out = fn(*primal, **kwargs)
+        return post(out) if post is not None else out
+
+    functools.update_wrapper(wrapper, fn)
+    wrapper.__wrapped__ = fn
+    wrapper.__srcgrad_target__ = fn
+    wrapper.source = gen.source
+    wrapper.transform = kind
+    wrapper.original = f
+    return wrapper
+
+
+def jvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False) -> Any:
+    """The Jacobian-vector product by forward mode: `jvp(f)(*args, t)` returns `(f(*args), J t)`.
+
+    `t` has the shape of the differentiated argument (a tuple of tangents when `wrt` is a tuple); the
+    product has the shape of f's output (a tuple when f returns a tuple). Types in, types out: a Python
+    float argument with a float tangent gives a float product."""
+    if f is None:
+        return lambda g: jvp(g, wrt, verbose=verbose)
+    wrt_idx, single = _wrt(wrt)
+
+    def make() -> Callable:
+        gen = ForwardBuilder(verbose).top(_target(f), wrt_idx)
+        return _jvp_wrapper(gen, single, [], "jvp", f)
+
+    return _cached(f, ("jvp", wrt_idx, single), make, verbose)
+
+
+def _reverse(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose: bool | int) -> Generated:
+    """The reverse compiler's fused value-and-gradient function (the generic variant, for arrays and
+    floats alike), which the forward transform then reads back from its source."""
+    return Builder(verbose).reverse(_target(f), "value_and_grad", wrt_idx, None, single)
+
+
+def hvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False) -> Any:
+    """The Hessian-vector product of scalar-valued f, forward-over-reverse: the forward transform of the
+    generated gradient code. `hvp(f)(*args, v)` returns `(f(*args), H v)`, costing a small multiple of
+    one gradient (no Hessian is formed)."""
+    if f is None:
+        return lambda g: hvp(g, wrt, verbose=verbose)
+    wrt_idx, single = _wrt(wrt)
+
+    def make() -> Callable:
+        rev = _reverse(f, wrt_idx, single, verbose)
+        gen = ForwardBuilder(verbose).top(rev.fn, wrt_idx)
+
+        def post(out: Any) -> Any:
+            (value, _), (_, hv) = out
+            return value, hv
+
+        w = _jvp_wrapper(gen, single, rev.refresh, "hvp", f, post)
+        w.reverse_source = rev.source
+        return w
+
+    return _cached(f, ("hvp", wrt_idx, single), make, verbose)
+
+
+def vhp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False) -> Any:
+    """vᵀH. The Hessian of a twice continuously differentiable function is symmetric, so vᵀH = (H v)ᵀ and
+    this is `hvp` (forward-over-reverse, the cheaper construction). At a kink (relu, abs, max) where the
+    second derivative is not symmetric, both are the derivative the rules define along v."""
+    if f is None:
+        return lambda g: vhp(g, wrt, verbose=verbose)
+    return hvp(f, wrt, verbose=verbose)
+
+
+# ============================================================================ Jacobian and Hessian
+def _size(x: Any) -> int:
+    return int(math.prod(P.shape(x)))
+
+
+def _basis(x: Any) -> Any:
+    """The n basis vectors of x's space, shaped (n,) + x.shape, in x's namespace and dtype."""
+    n = _size(x)
+    shape = P.shape(x)
+    if isinstance(x, (float, int)):
+        return np.eye(1).reshape(1)
+    eye = P.eye_like(x, n=n, m=n) if hasattr(P, "eye_like") else np.eye(n)
+    return P.reshape(eye, shape=(n,) + tuple(shape))
+
+
+def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
+             verbose: bool | int = False) -> Any:
+    """The Jacobian: `jacobian(f)(*args)` has shape out.shape + in.shape.
+
+    When the input has fewer elements than the output, forward columns: the input's basis travels as one
+    leading axis of the tangent through ONE call of the batched forward code. Otherwise reverse rows, one
+    generated vjp per output element (the reverse compiler's rules are written for one cotangent)."""
+    if f is None:
+        return lambda g: jacobian(g, wrt, verbose=verbose)
+    wrt_idx, single = _wrt(wrt)
+    from srcgrad.api import vjp as _vjp
+
+    def make() -> Callable:
+        state: dict[str, Any] = {}
+
+        def fwd() -> Callable:
+            if "fwd" not in state:
+                gen = ForwardBuilder(verbose, batched=True).top(_target(f), wrt_idx)
+                state["fwd"] = gen
+            return state["fwd"]
+
+        def one(args: tuple, kwargs: dict, i: int) -> Any:
+            x = args[i]
+            value = f(*args, **kwargs)
+            n_in, n_out = _size(x), _size(value)
+            if n_in <= n_out:
+                gen = fwd()
+                _refresh(gen.refresh)
+                kw = dict(kwargs)
+                for j, nm in zip(wrt_idx, gen.tparams):
+                    kw[nm] = _basis(args[j]) if j == i else P.zeros_like(P.reshape(_basis(args[j]), shape=(
+                        _size(args[j]),) + tuple(P.shape(args[j]))))[:n_in] * 0.0
+                _, cols = gen.fn(*args, **kw)          # (n_in,) + out.shape
+                cols = P.reshape(cols, shape=(n_in,) + tuple(P.shape(value)))
+                nd_out = len(P.shape(value))
+                perm = tuple(range(1, nd_out + 1)) + (0,)
+                jac = P.transpose(cols, axes=perm)
+            else:
+                fv = _vjp(f, wrt=i)
+                rows = []
+                flat_basis = P.reshape(_basis(value), shape=(n_out,) + tuple(P.shape(value)))
+                for k in range(n_out):
+                    seed = flat_basis[k] if P.shape(value) != () else (1.0 if isinstance(value, float)
+                                                                       else flat_basis[k])
+                    rows.append(P.reshape(fv(*args, seed, **kwargs)[1], shape=(-1,)))
+                jac = P.stack(*rows, axis=0)
+            return P.reshape(jac, shape=tuple(P.shape(value)) + tuple(P.shape(x)))
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            out = tuple(one(args, kwargs, i) for i in wrt_idx)
+            return out[0] if single else out
+
+        wrapper.original = f
+        wrapper.transform = "jacobian"
+        return wrapper
+
+    return _cached(f, ("jacobian", wrt_idx, single), make, verbose)
+
+
+def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
+            verbose: bool | int = False) -> Any:
+    """The Hessian of scalar-valued f, shape in.shape + in.shape: the Jacobian of the gradient, computed
+    forward-over-reverse with the input's basis as one leading tangent axis through ONE call of the
+    batched forward transform of the generated gradient code."""
+    if f is None:
+        return lambda g: hessian(g, wrt, verbose=verbose)
+    wrt_idx, single = _wrt(wrt)
+
+    def make() -> Callable:
+        rev = _reverse(f, wrt_idx, single, verbose)
+        gen = ForwardBuilder(verbose, batched=True).top(rev.fn, wrt_idx)
+        refresh = list(rev.refresh) + list(gen.refresh)
+
+        def block(args: tuple, kwargs: dict, i: int) -> tuple:
+            kw = dict(kwargs)
+            n = _size(args[i])
+            for j, nm in zip(wrt_idx, gen.tparams):
+                b = _basis(args[i])
+                kw[nm] = b if j == i else P.zeros_like(P.reshape(b, shape=(n,) + (1,) * 0)) * 0.0 + \
+                    _zeros_batch(args[j], n)
+            (_, _), (_, dg) = gen.fn(*args, **kw)
+            dgs = (dg,) if single else dg
+            out = []
+            for j, d in zip(wrt_idx, dgs):
+                shp = tuple(P.shape(args[i])) + tuple(P.shape(args[j]))
+                out.append(P.reshape(d, shape=shp))
+            return tuple(out)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if refresh:
+                _refresh(refresh)
+            rows = [block(args, kwargs, i) for i in wrt_idx]
+            if single:
+                return rows[0][0]
+            return tuple(rows)
+
+        wrapper.source = gen.source
+        wrapper.reverse_source = rev.source
+        wrapper.original = f
+        wrapper.transform = "hessian"
+        return wrapper
+
+    return _cached(f, ("hessian", wrt_idx, single), make, verbose)
+
+
+def _zeros_batch(x: Any, n: int) -> Any:
+    if isinstance(x, (float, int)):
+        return np.zeros(n)
+    return P.zeros_like(P.broadcast_to(P.expand_dims(x, axis=0), shape=(n,) + tuple(P.shape(x))))
