@@ -264,7 +264,15 @@ def _trace_profiled(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
 
 
 def _set_profiling(on: builtins.bool) -> None:
-    register_trace_type(Tensor, _trace_profiled if on else _trace)
+    global _dispatch
+    _dispatch = _trace_profiled if on else _trace
+    register_trace_type(Tensor, _dispatch)
+
+
+_dispatch = _trace
+_NOKW: dict = {}  # shared, never written: the static kwargs of operator calls
+_ADD, _SUBTRACT, _MULTIPLY, _DIVIDE = P.add, P.subtract, P.multiply, P.divide
+_POWER, _MATMUL, _NEG = P.power, P.matmul, P.neg
 
 
 _new = object.__new__
@@ -956,41 +964,45 @@ class Tensor:
         return self.pow_(other)
 
     # --------------------------------------------------------------------------------------- operators
+    # Operators know one operand is a Tensor, so they hand the call straight to the trace handler
+    # (`_dispatch`, the same function a primitive would call) instead of going through the primitive's
+    # argument scan: this is the hottest path of the tape.
     def __add__(self, o: Any) -> "Tensor":
-        return P.add(self, o)
+        return _dispatch(_ADD, (self, o), _NOKW)
 
     def __radd__(self, o: Any) -> "Tensor":
-        return P.add(self, o)  # as PyTorch: `1 + t` is t.add(1), so the tensor's edge comes first
+        # as PyTorch: `1 + t` is t.add(1), so the tensor's edge comes first in next_functions
+        return _dispatch(_ADD, (self, o), _NOKW)
 
     def __sub__(self, o: Any) -> "Tensor":
-        return P.subtract(self, o)
+        return _dispatch(_SUBTRACT, (self, o), _NOKW)
 
     def __rsub__(self, o: Any) -> "Tensor":
-        return P.subtract(o, self)
+        return _dispatch(_SUBTRACT, (o, self), _NOKW)
 
     def __mul__(self, o: Any) -> "Tensor":
-        return P.multiply(self, o)
+        return _dispatch(_MULTIPLY, (self, o), _NOKW)
 
     def __rmul__(self, o: Any) -> "Tensor":
-        return P.multiply(self, o)
+        return _dispatch(_MULTIPLY, (self, o), _NOKW)
 
     def __truediv__(self, o: Any) -> "Tensor":
-        return P.divide(self, o)
+        return _dispatch(_DIVIDE, (self, o), _NOKW)
 
     def __rtruediv__(self, o: Any) -> "Tensor":
-        return P.divide(o, self)
+        return _dispatch(_DIVIDE, (o, self), _NOKW)
 
     def __pow__(self, o: Any) -> "Tensor":
-        return P.power(self, o)
+        return _dispatch(_POWER, (self, o), _NOKW)
 
     def __rpow__(self, o: Any) -> "Tensor":
-        return P.power(o, self)
+        return _dispatch(_POWER, (o, self), _NOKW)
 
     def __matmul__(self, o: Any) -> "Tensor":
-        return P.matmul(self, o)
+        return _dispatch(_MATMUL, (self, o), _NOKW)
 
     def __rmatmul__(self, o: Any) -> "Tensor":
-        return P.matmul(o, self)
+        return _dispatch(_MATMUL, (o, self), _NOKW)
 
     def __floordiv__(self, o: Any) -> "Tensor":
         return P.floor(P.divide(self, o))
@@ -1002,7 +1014,7 @@ class Tensor:
         return P.subtract(self, P.multiply(P.floor(P.divide(self, _detached(o))), o))
 
     def __neg__(self) -> "Tensor":
-        return P.neg(self)
+        return _dispatch(_NEG, (self,), _NOKW)
 
     def __pos__(self) -> "Tensor":
         return self
