@@ -84,7 +84,12 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
         entry = by_ndim.get(key)
         if entry is None:
             gen = build(mask) if any(mask) else generic
-            entry = (gen.fn, gen.refresh, guard)
+            fn = gen.fn
+            tensors = [i for i in wrt_idx if i < len(args) and hasattr(args[i], "requires_grad")
+                       and hasattr(args[i], "detach")]
+            if tensors:
+                fn = _tensor_out(fn, tensors, wrt_idx, single, kind)
+            entry = (fn, gen.refresh, guard)
             by_ndim[key] = entry
         variants[types] = entry
         return entry
@@ -180,3 +185,28 @@ def vjp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: b
     if f is None:
         return lambda g: vjp(g, wrt, verbose=verbose)
     return _make(f, "vjp", wrt, verbose)
+
+
+def _tensor_out(fn: Callable, tensors: list[int], wrt_idx: tuple[int, ...], single: bool, kind: str) -> Callable:
+    """Tensor in, Tensor out: a gradient that came back as an array or float for a Tensor argument is
+    wrapped in a Tensor of that argument's dtype."""
+    from srcgrad.runtime.tensor import Tensor, tensor
+
+    def as_tensor(g: Any, like: Any) -> Any:
+        return g if isinstance(g, Tensor) else tensor(g, dtype=like.dtype)
+
+    def fix(args: tuple, grads: Any) -> Any:
+        if single:
+            i = wrt_idx[0]
+            return as_tensor(grads, args[i]) if i in tensors else grads
+        return tuple(as_tensor(g, args[i]) if i in tensors else g for i, g in zip(wrt_idx, grads))
+
+    if kind == "grad":
+        def run(*args: Any, **kwargs: Any) -> Any:
+            return fix(args, fn(*args, **kwargs))
+    else:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            value, grads = fn(*args, **kwargs)
+            return value, fix(args, grads)
+    run.source = fn.source
+    return run
