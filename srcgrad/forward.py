@@ -37,7 +37,8 @@ from srcgrad.analysis import DIFF_KINDS, diff_operands, iter_stmts, targets_of
 from srcgrad.errors import TransformError, located
 from srcgrad.names import Namer
 from srcgrad.normalize import Verbatim, assign, call, const, name
-from srcgrad.parse import FunctionInfo, parse_function
+from srcgrad.normalize import Normalizer
+from srcgrad.parse import FunctionInfo, fence, parse_function
 from srcgrad.pipeline import Builder, _dump, body_source, debug_enabled, params_of
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime import rules as R
@@ -54,6 +55,8 @@ def tzero(x: Any) -> Any:
     t = type(x)
     if t is float or t is int or t is bool:
         return 0.0
+    if t is range or t is str or t is slice:
+        return None
     if t is tuple or t is list:
         return t(tzero(v) for v in x)
     return P.zeros_like(x)
@@ -104,6 +107,23 @@ LINEAR: dict[Any, tuple[tuple[int, ...], tuple[int, ...]]] = {
     rt_stack.unstack: ((0,), (1, 2)),
     rt_stack.stack_list: ((0,), (1,)),
 }
+
+
+def einsum_vjp_tangent(g: Any, xs: tuple, i: int, subscripts: str, dg: Any, dxs: Any) -> Any:
+    """The tangent of `einsum_vjp(g, xs, i, subscripts)`: it is linear in g and in each operand but
+    operand i (which it only reads for its shape)."""
+    total = None if dg is None else R.einsum_vjp(dg, xs, i, subscripts)
+    if dxs is not None:
+        for j in range(len(xs)):
+            if j != i:
+                term = R.einsum_vjp(g, R.replace_at(xs, j, dxs[j]), i, subscripts)
+                total = term if total is None else total + term
+    return total
+
+
+# Helpers with a hand-written tangent: fn -> (tangent function, positions whose tangents it takes).
+SPECIAL: dict[Any, tuple[Any, tuple[int, ...]]] = {R.einsum_vjp: (einsum_vjp_tangent, (0, 1))}
+
 # Functions whose value has zero derivative (piecewise constant, shapes, seeds, detach).
 ZERO: set[Any] = {
     rt_stack.seed_of, rt_stack.zeros_as, rt_stack.detach, R.balance, R.inside, R.argmax_share, R.count,
@@ -164,8 +184,16 @@ def tangent_param_names(info: FunctionInfo, wrt: tuple[str, ...]) -> dict[str, s
 
 def activity(body: list, wrt: set[str], outputs: set[str], stacks: set[str]) -> set[str]:
     """analysis.activity, plus stacks: `S.push(v)` flows v into S, `y = S.pop()` flows S into y, and a
-    call that receives S may push into it. Stacks are always active (they carry tangents)."""
+    call that receives S may push into it. Stacks are always active (they carry tangents).
+
+    A pop restores a value the same variable had before (in the fused reverse function), so it makes the
+    variable active only through the variable's other assignments; only a name that nothing but pops
+    assigns (the saved values an `f_adj` restores) takes its activity from the stack."""
     edges: list[tuple[list[str], list[str]]] = []      # (targets, sources)
+    assigned_other: set[str] = set()
+    for s in iter_stmts(body):
+        if not (isinstance(s, gast.Assign) and _stack_method(s.value, stacks, "pop")):
+            assigned_other.update(targets_of(s))
     for s in iter_stmts(body):
         op = getattr(s, "op", None)
         if op is None:
@@ -179,6 +207,8 @@ def activity(body: list, wrt: set[str], outputs: set[str], stacks: set[str]) -> 
             continue
         srcs = [n for _, n in diff_operands(op)]
         tgts = list(targets_of(s))
+        if isinstance(s, gast.Assign) and _stack_method(s.value, stacks, "pop"):
+            tgts = [t for t in tgts if t not in assigned_other]
         if op.kind == "call":
             tgts += [n for n in srcs if n in stacks]
         if isinstance(s, gast.Expr):
@@ -209,6 +239,18 @@ def activity(body: list, wrt: set[str], outputs: set[str], stacks: set[str]) -> 
     return varied & useful
 
 
+def pop_only(body: list, stacks: set[str]) -> set[str]:
+    """Names that nothing but a stack pop assigns."""
+    popped: set[str] = set()
+    other: set[str] = set()
+    for s in iter_stmts(body):
+        if isinstance(s, gast.Assign) and _stack_method(s.value, stacks, "pop"):
+            popped.update(targets_of(s))
+        else:
+            other.update(targets_of(s))
+    return popped - other
+
+
 def _stack_method(e: Any, stacks: set[str], meth: str) -> str | None:
     """The stack's name if `e` is `S.<meth>(...)` for a stack S."""
     if isinstance(e, gast.Call) and isinstance(e.func, gast.Attribute) and e.func.attr == meth and \
@@ -227,6 +269,10 @@ class Forward:
         self.request = request
         self.batched = batched
         self.tan: dict[str, str] = {}
+        # names only a stack pop assigns (an f_adj's saved values): active because they may carry a
+        # tangent. The reverse code applies no opaque operation to a value with a derivative (the reverse
+        # transform would have refused), so an opaque use of one of these gets a zero tangent.
+        self.maybe: set[str] = set()
         self.depth = 0
         self.loop_entry: list[set[str]] = []
         self.loop_exits: list[list[set[str]]] = []
@@ -596,7 +642,8 @@ class Forward:
             else:
                 self.set_zero(targets[0], st, out, line)
             return
-        if any(self.has_tan(a, st) for a in s.op.args if isinstance(a, gast.Name)):
+        live = [a for a in s.op.args if self.has_tan(a, st)]
+        if any(a.id not in self.maybe for a in live):
             raise self.no_rule(s, s.op)
         out.append(s)
         for t in targets:
@@ -649,6 +696,15 @@ class Forward:
                 else:
                     self.set_zero(targets[0], st, out, line)
                 return
+        if _hashable(fn) and fn in SPECIAL and not self.batched and len(targets) == 1 and not kw_args:
+            tfn, tpos = SPECIAL[fn]
+            extra = [name(self.d(pos_args[i].id)) if i < len(pos_args) and live(pos_args[i]) else const(None)
+                     for i in tpos]
+            out.append(s)
+            e = call(name(self.ref(tfn, tfn.__name__)), [copy.deepcopy(a) for a in pos_args] + extra)
+            out.append(self.tassign(targets[0], e, line))
+            st.init.add(targets[0])
+            return
         try:
             sig = inspect.signature(fn)
             bound = sig.bind(*pos_args, **kw_args)
@@ -689,6 +745,30 @@ class Forward:
         s2.line = line
         s2.impure = True
         out.append(s2)
+
+
+# ================================================================================== the front end
+def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, Normalizer]:
+    """`Builder.front` (parse, fence, normalize) with one rewrite first: the reverse code's
+    `for i in reversed(_r1)` becomes `for i in _r1[::-1]` (a range again), which the normalizer loops
+    over by index; it does not take `reversed(...)`, an iterator without a length."""
+    info = parse_function(fn)
+    fence(info)
+    if callable(wrt):
+        wrt = wrt(info)
+    for n in gast.walk(info.node):
+        if isinstance(n, gast.For) and isinstance(n.iter, gast.Call) and isinstance(n.iter.func, gast.Name) \
+                and len(n.iter.args) == 1 and not n.iter.keywords and info.resolve(n.iter.func.id) is reversed:
+            n.iter = gast.Subscript(value=n.iter.args[0], slice=gast.Slice(lower=None, upper=None, step=const(-1)),
+                                    ctx=gast.Load())
+    if verbose:
+        _dump(f"parse: {info.name} ({info.filename}:{info.user_lineno(1)})", "\n".join(info.lines))
+    namer = Namer(set(info.locals))
+    norm = Normalizer(info, namer, set(wrt))
+    body = norm.run()
+    if verbose:
+        _dump("normalize (one operation per statement)", body_source(body))
+    return info, namer, body, norm
 
 
 # ================================================================================== the builder
@@ -760,11 +840,11 @@ class ForwardBuilder:
                                              lineno=info.user_lineno(info.node.lineno),
                                              hint="wrt counts positional parameters from 0.")
                 return [positional[i] for i in wrt_idx]
-            info, namer, body, norm = self.front_end.front(fn, wrt_names)
+            info, namer, body, norm = front(fn, wrt_names, self.verbose)
             wrt = wrt_names(info)
             tparams = tangent_param_names(info, tuple(wrt))
         else:
-            info, namer, body, norm = self.front_end.front(fn, list(wrt))
+            info, namer, body, norm = front(fn, list(wrt), self.verbose)
             tparams = req.tparams
         positional, params = params_of(info.node)
         ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
@@ -788,6 +868,7 @@ class ForwardBuilder:
             namer.taken.add(t)
         fw = Forward(info, namer, active, stacks,
                      lambda f, w, site: self.request(f, w, site, info), batched=self.batched)
+        fw.maybe = pop_only(fwd_body, stacks) & active
         st = St(set(), set(params))
         for p, t in tparams.items():
             fw.tan[p] = t
