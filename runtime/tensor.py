@@ -1256,12 +1256,6 @@ def _float_dtype(dt: Any) -> np.dtype:
     return np_dtype(dt) if dt is not None else _default_float
 
 
-def _xp(dev: Any) -> Any:
-    if dev is not None and device(dev).type == "cuda":
-        return B.require_cuda()
-    return np
-
-
 def _place(arr: Any, dev: Any) -> Any:
     return arr if dev is None else B.to_device(arr, str(device(dev)))
 
