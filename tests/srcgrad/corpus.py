@@ -494,6 +494,55 @@ def c_loop_setitem_accumulate(a):
     return np.sum(b * b)
 
 
+def c_fifty_lines(x, y, n):
+    s = 0.0
+    acc = x
+    for i in range(n):
+        if acc > 1.0:
+            acc = acc * 0.5 + y
+        elif acc < -1.0:
+            acc = acc * 0.7 - y
+        else:
+            acc = np.sin(acc) + x * y
+        s = s + acc * acc
+    k = 0
+    while s < 50.0:
+        s = s * 1.5 + x
+        k += 1
+        if k > 20:
+            break
+    t = np.tanh(s * 0.01)
+    u = t * x + np.cos(y)
+    for j in range(3):
+        u = u + np.exp(-u * u) * j
+        if u > 3.0:
+            continue
+        u = u * 1.01
+    v = u
+    w = v * v
+    z = w + v
+    z = z * np.sin(z)
+    a1 = z + x
+    a2 = a1 * y
+    a3 = a2 - x
+    a4 = a3 / (1.0 + y * y)
+    a5 = np.sqrt(a4 * a4 + 1.0)
+    a6 = a5 * a5
+    a7 = a6 + a1
+    a8 = np.log(1.0 + a7 * a7)
+    total = 0.0
+    m = 0
+    while m < 4:
+        total = total + a8 * m
+        m += 1
+    if total > 10.0:
+        return total * 0.1
+    r = total + a5
+    r = r * x
+    r = r + y
+    return r
+
+
 # ------------------------------------------------------------------------------------------- calls
 def f_call_helper(x):
     return helper_square(np.sin(x)) + x
