@@ -352,10 +352,11 @@ class PrimNode(Node):
             f = vjps[0]
             return [None if e is None or f is None else f(g, ans, *args, argnum=i, **kwargs)
                     for i, e in enumerate(self.edges)]
-        if len(vjps) < len(self.edges):
-            vjps = vjps + (None,) * (len(self.edges) - len(vjps))
+        edges = self.edges
+        if len(vjps) < len(edges):  # (vjps is padded to the primitive's arity when the class is made)
+            vjps = vjps + (None,) * (len(edges) - len(vjps))
         return [None if e is None or f is None else f(g, ans, *args, **kwargs)
-                for e, f in zip(self.edges, vjps, strict=False)]
+                for e, f in zip(edges, vjps, strict=False)]
 
     def _graph_values(self, args: tuple, ans: Any) -> tuple[tuple, Any]:
         """Tensors standing for the saved values, wired into the graph, so the rule is recorded."""
@@ -554,8 +555,10 @@ def node_class(prim_name: str, variant: str | None = None) -> type:
         impl = PRIMITIVES[prim_name].impl
         code = impl.__code__
         pos = code.co_varnames[:code.co_argcount]
+        vjps = tuple(rule.vjp) + (None,) * max(0, len(pos) - len(rule.vjp)) if not rule.variadic \
+            else tuple(rule.vjp)
         cls = type(name, (PrimNode,), {
-            "__slots__": (), "prim": PRIMITIVES[prim_name], "vjps": rule.vjp, "uses_ans": "ans" in uses,
+            "__slots__": (), "prim": PRIMITIVES[prim_name], "vjps": vjps, "uses_ans": "ans" in uses,
             "param_names": pos, "__module__": __name__, "variadic": rule.variadic,
             "uses_arg": tuple(p in uses for p in pos) if pos else (True,),
         })
