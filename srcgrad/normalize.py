@@ -105,7 +105,8 @@ MATH_PRIMS = {
 }
 NONDIFF_BUILTINS = {len, range, int, bool, isinstance, print, type, str, round, enumerate, zip,
                     hasattr, getattr, callable, id, repr, tuple, list, slice, reversed, sorted, any, all}
-DETACH_METHODS = {"detach", "item", "numpy", "tolist", "cpu", "copy"}
+DETACH_METHODS = {"detach", "item", "numpy", "tolist"}        # no derivative flows through these
+IDENTITY_METHODS = {"copy", "cpu", "clone", "contiguous"}     # the value itself, derivative included
 NONDIFF_ATTRS = {"shape", "ndim", "size", "dtype", "device", "requires_grad", "is_cuda", "real"}
 
 
@@ -880,16 +881,12 @@ class Normalizer:
         f = e.func
         meth = f.attr
         base = self.atom(f.value, out)
+        if meth in IDENTITY_METHODS and not e.args and not e.keywords:
+            return base, Op("copy", args=[base]) if isinstance(base, gast.Name) else Op("const")
         if meth in DETACH_METHODS and not e.args and not e.keywords:
-            if meth in ("detach", "copy") or meth == "cpu":
-                ref = name(self.namer.ref(detach, "detach"))
-                if meth == "copy":
-                    return call(name(self.namer.ref(P.add, "add")), [base, const(0.0)]) if False else \
-                        (base, Op("copy", args=[base]))
-                return call(ref, [base]), Op("nondiff", args=[base])
-            args = [self.atom(a, out) for a in e.args]
-            return call(gast.Attribute(value=base, attr=meth, ctx=gast.Load()), args), \
-                Op("nondiff", args=[base])
+            if meth == "detach":
+                return call(name(self.namer.ref(detach, "detach")), [base]), Op("nondiff", args=[base])
+            return call(gast.Attribute(value=base, attr=meth, ctx=gast.Load()), []), Op("nondiff", args=[base])
         if isinstance(base, gast.Name) and base.id in self.lists:
             raise self.error(e, f"srcgrad supports only append on lists (not .{meth})",
                              "build the list with append, then np.stack it.")

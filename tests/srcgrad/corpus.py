@@ -604,4 +604,11 @@ def f_unused_call(x):
     return x * 2.0
 
 
+
+
+
+def a_copy_method(a):
+    b = a.copy()
+    b[0] = 2.0 * b[1]
+    return np.sum(b * a)
 CORPUS = [v for k, v in sorted(globals().items()) if callable(v) and k[:2] in ("s_", "a_", "c_", "f_")]
