@@ -10,9 +10,9 @@ import zlib
 import numpy as np
 import pytest
 from srcgrad.runtime.primitives import PRIMITIVES
-from srcgrad.testing import differentiable_argnums
 
 import srcgrad as torch
+from srcgrad.testing import differentiable_argnums
 
 from .rule_specs import SPECS
 
@@ -52,7 +52,7 @@ def test_tape_gradient_matches_finite_differences(name, case):
         direction = case.direction(i, args[i]) if case.direction else rng.standard_normal(x.shape)
         u = np.asarray(direction, dtype=np.float64)
 
-        def at(t):
+        def at(t, i=i, x=x, u=u):
             moved = list(args)
             moved[i] = x + t * u if isinstance(args[i], np.ndarray) else float(x + t * u)
             return float(np.sum(w * _value(prim, moved, case.kwargs)))
