@@ -43,6 +43,7 @@ from srcgrad.pipeline import Builder, _dump, body_source, debug_enabled, params_
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime import rules as R
 from srcgrad.runtime import stack as rt_stack
+from srcgrad.runtime.backend import is_scalar
 from srcgrad.templates import instantiate, table
 
 
@@ -118,11 +119,38 @@ def einsum_vjp_tangent(g: Any, xs: tuple, i: int, subscripts: str, dg: Any, dxs:
             if j != i:
                 term = R.einsum_vjp(g, R.replace_at(xs, j, dxs[j]), i, subscripts)
                 total = term if total is None else total + term
-    return total
+    return tzero(R.einsum_vjp(g, xs, i, subscripts)) if total is None else total
+
+
+def tape_jvp(fn: Callable, args: tuple, i: int, t: Any) -> Any:
+    """J t of `fn` at `args` along argument i, on the eager tape by the double-vjp construction: exact,
+    slow; for the few rule helpers whose tangent has no closed form here."""
+    from srcgrad.runtime.tensor import Tensor, grad
+
+    x = Tensor(args[i], requires_grad=True)
+    y = fn(*args[:i], x, *args[i + 1:])
+    u = Tensor(P.zeros_like(y._array), requires_grad=True)
+    (g,) = grad((y,), (x,), (Tensor(P.ones_like(y._array) * 0.0),) if False else (u,), create_graph=True)
+    (jv,) = grad((g,), (u,), (Tensor(t),))
+    return jv._array
+
+
+def prod_others_tangent(x: Any, axis: Any, dx: Any, _daxis: Any = None) -> Any:
+    """The tangent of `prod_others(x, axis)` (d prod(x)/dx): without zeros, po * (sum(dx/x) - dx/x);
+    with zeros, exactly through the tape."""
+    if dx is None:
+        return tzero(R.prod_others(x, axis))
+    if is_scalar(x):
+        return 0.0 * dx
+    if not R.has_zero(x):
+        r = dx / x
+        return R.prod_others(x, axis) * (P.sum(r, axis=axis, keepdims=True) - r)
+    return tape_jvp(R.prod_others, (x, axis), 0, dx)
 
 
 # Helpers with a hand-written tangent: fn -> (tangent function, positions whose tangents it takes).
-SPECIAL: dict[Any, tuple[Any, tuple[int, ...]]] = {R.einsum_vjp: (einsum_vjp_tangent, (0, 1))}
+SPECIAL: dict[Any, tuple[Any, tuple[int, ...]]] = {R.einsum_vjp: (einsum_vjp_tangent, (0, 1)),
+                                                    R.prod_others: (prod_others_tangent, (0,))}
 
 # Functions whose value has zero derivative (piecewise constant, shapes, seeds, detach).
 ZERO: set[Any] = {
