@@ -57,6 +57,11 @@ def sum_like(g: Any, x: Any) -> Any:
     return P.sum_to(g, shape=P.shape(x))
 
 
+def zeros_list(xs: list) -> list:
+    """Zero cotangents for the elements of a list (the adjoint of a list read by index)."""
+    return [zeros_as(x) for x in xs]
+
+
 class NonScalarOutput(Exception):
     pass
 

@@ -19,7 +19,7 @@ import gast
 
 from srcgrad.templates import table
 
-DIFF_KINDS = ("prim", "copy", "call", "opaque", "pack", "unpack", "stack")
+DIFF_KINDS = ("prim", "copy", "call", "opaque", "pack", "unpack", "stack", "list_get")
 
 
 def iter_stmts(body: list) -> Iterator[gast.stmt]:
@@ -58,7 +58,7 @@ def diff_operands(op: Any) -> list[tuple[int, str]]:
             if isinstance(a, gast.Name) and rt is not None and rt.get("vjp", i) is not None:
                 out.append((i, a.id))
         return out
-    if op.kind in ("copy", "call", "opaque", "pack", "unpack", "stack", "append"):
+    if op.kind in ("copy", "call", "opaque", "pack", "unpack", "stack", "append", "list_get"):
         return [(i, a.id) for i, a in enumerate(op.args) if isinstance(a, gast.Name)]
     return []
 

@@ -627,7 +627,7 @@ class Normalizer:
         kind_list = isinstance(seq, gast.Name) and seq.id in self.lists
         elem = gast.Subscript(value=seq, slice=name(i), ctx=gast.Load())
         if kind_list:
-            self.emit(body, assign(s.target.id, elem), Op("opaque", args=[seq]))
+            self.emit(body, assign(s.target.id, elem), Op("list_get", args=[seq], kwargs={"index": name(i)}))
         else:
             self.emit(body, assign(s.target.id, elem),
                       Op("prim", "getitem", [seq], {"index": name(i)}, style="subscript"))
@@ -834,7 +834,7 @@ class Normalizer:
         index = self.index(e.slice, out)
         node = gast.Subscript(value=base, slice=index, ctx=gast.Load())
         if isinstance(base, gast.Name) and base.id in self.lists:
-            return node, Op("opaque", args=[base])
+            return node, Op("list_get", args=[base], kwargs={"index": self.index_expr(index)})
         return node, Op("prim", "getitem", [base], {"index": self.index_expr(index)}, style="subscript")
 
     # --------------------------------------------------------------------------------- attributes

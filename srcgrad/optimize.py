@@ -299,7 +299,7 @@ def _loads(node: Any) -> list[str]:
 
 
 def _is_pure(s: Any) -> bool:
-    if not isinstance(s, gast.Assign):
+    if not isinstance(s, gast.Assign) or not isinstance(s.targets[0], (gast.Name, gast.Tuple)):
         return False
     if getattr(s, "impure", False):
         return False

@@ -193,6 +193,9 @@ class Builder:
         temp_adjoint = temp_names.__contains__
         scalar_all = set(scalars) | {namer.adjoint(v) for v in scalars if v in active}
         rev = reverse.Reverse(info, fwd_body, namer, wrt, active, scalars, request)
+        rev.lists = set(norm.lists)
+        rev.read_lists = {st_.op.args[0].id for st_ in analysis.iter_stmts(fwd_body)
+                          if getattr(getattr(st_, "op", None), "kind", None) == "list_get"}
         rev.simplify = lambda e: optimize.fold(optimize.specialize(e, namer, scalar_all, numpy_all, nd_all))
         stack = rev.stack_name = namer.unique("_stack")
         line0 = ret.line if hasattr(ret, "line") else None

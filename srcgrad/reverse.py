@@ -106,9 +106,14 @@ class Reverse:
                 s.line = line
         return stmts
 
+    lists: set[str] = frozenset()
+    read_lists: set[str] = frozenset()   # lists read by index (their appends are undone in the adjoint)
+
     def zeros(self, var: str) -> gast.expr:
         if var in self.scalars:
             return const(0.0)
+        if var in self.lists:
+            return call(name(self.ref(rt_stack.zeros_list, "zeros_list")), [name(var)])
         return call(name(self.ref(rt_stack.zeros_as, "zeros_as")), [name(var)])
 
     def zero_init(self, var: str, line: Any) -> gast.stmt:
@@ -149,10 +154,59 @@ class Reverse:
         targets = targets_of(s)
         if op.kind == "append":
             lst, item = op.args
-            if isinstance(item, gast.Name) and item.id in self.active and lst.id in st.init:
+            if lst.id not in self.active:
+                return out
+            if lst.id in st.init:
                 pop = call(gast.Attribute(value=name(self.adj(lst.id)), attr="pop", ctx=gast.Load()), [])
-                self.accumulate(item.id, pop, st, out, line)
+                if isinstance(item, gast.Name) and item.id in self.active:
+                    self.accumulate(item.id, pop, st, out, line)
+                else:
+                    drop = gast.Expr(value=pop)
+                    drop.line = line
+                    out.append(drop)
+            if lst.id not in self.read_lists:
+                return out
+            # undo the append, so reads like xs[-1] see the list as it was
+            undo = gast.Expr(value=call(gast.Attribute(value=name(lst.id), attr="pop", ctx=gast.Load()), []))
+            undo.line = line
+            undo.list_undo = lst.id
+            out.append(undo)
             return out
+        if op.kind == "list_get" and targets and targets[0] in self.active:
+            v = targets[0]
+            lst = op.args[0].id
+            if v in st.init:
+                if lst not in st.init:
+                    z = assign(self.adj(lst), call(name(self.ref(rt_stack.zeros_list, "zeros_list")), [name(lst)]))
+                    z.line = line
+                    out.append(z)
+                    st.init.add(lst)
+                ix = copy.deepcopy(op.kwargs["index"])
+                cell = gast.Subscript(value=name(self.adj(lst)), slice=ix, ctx=gast.Store())
+                cur = gast.Subscript(value=name(self.adj(lst)), slice=copy.deepcopy(ix), ctx=gast.Load())
+                upd = assign(cell, gast.BinOp(left=cur, op=gast.Add(), right=name(self.adj(v))))
+                upd.line = line
+                upd.impure = True
+                out.append(upd)
+                self.reset(v, st, out, line)
+            r = Restore(v, s)
+            r.line = line
+            out.append(r)
+            return out
+        if op.kind == "pack" and isinstance(s.value, gast.List) and targets and targets[0] in self.active:
+            lst = targets[0]
+            if lst in st.init:
+                for i, a in enumerate(op.args):
+                    if isinstance(a, gast.Name) and a.id in self.active:
+                        e = gast.Subscript(value=name(self.adj(lst)), slice=const(i), ctx=gast.Load())
+                        self.accumulate(a.id, e, st, out, line)
+                st.init.discard(lst)
+            r = Restore(lst, s)
+            r.line = line
+            out.append(r)
+            return out
+        if op.kind == "list" and targets and targets[0] in self.active:
+            st.init.discard(targets[0])
         if op.kind in ("call", "opaque") and not any(n in self.active for _, n in diff_operands(op)):
             for t in targets:               # a constant as far as derivatives go (np.zeros(n))
                 self.reset(t, st, out, line) if t in self.active else None

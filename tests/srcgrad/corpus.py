@@ -611,4 +611,32 @@ def a_copy_method(a):
     b = a.copy()
     b[0] = 2.0 * b[1]
     return np.sum(b * a)
+
+def c_list_history(a, n):
+    hs = [a]
+    for i in range(n):
+        hs.append(np.tanh(hs[-1] * 0.9 + a))
+    return np.sum(hs[-1] * hs[1])
+
+
+def c_list_iterate(x, n):
+    vals = [x, x * 2.0]
+    for i in range(n):
+        vals.append(vals[i] * vals[i + 1] * 0.5)
+    s = 0.0
+    for v in vals:
+        s = s + v
+    return s
+
+
+def c_list_stack_and_read(a, n):
+    hs = []
+    h = a
+    for i in range(n):
+        h = np.sin(h) * 1.1
+        hs.append(h)
+    return np.sum(np.stack(hs) ** 2)
+
+
+
 CORPUS = [v for k, v in sorted(globals().items()) if callable(v) and k[:2] in ("s_", "a_", "c_", "f_")]
