@@ -33,6 +33,7 @@ from typing import Any, Callable
 import gast
 
 from srcgrad import batching, codegen, optimize
+from srcgrad.codegen import Comment
 from srcgrad.analysis import DIFF_KINDS, diff_operands, iter_stmts, targets_of
 from srcgrad.errors import TransformError, located
 from srcgrad.names import Namer
@@ -81,6 +82,11 @@ class PairStack(list):
     def pop2(self) -> tuple[Any, Any]:
         v, d = list.pop(self)
         return v, (tzero(v) if d is None else d)
+
+    def pop2b(self, nb: int) -> tuple[Any, Any]:
+        """`pop2` for batched tangents (a zero tangent has the batch axis too)."""
+        v, d = list.pop(self)
+        return v, (batching.bzero(v, nb) if d is None else d)
 
 
 # Rule helpers called from generated reverse code, by how their value depends on their arguments.
@@ -301,6 +307,7 @@ class Forward:
         # tangent. The reverse code applies no opaque operation to a value with a derivative (the reverse
         # transform would have refused), so an opaque use of one of these gets a zero tangent.
         self.maybe: set[str] = set()
+        self.loop_notes: list[str] = []     # batched mode: rules that loop over the basis (commented)
         self.depth = 0
         self.loop_entry: list[set[str]] = []
         self.loop_exits: list[list[set[str]]] = []
@@ -319,6 +326,12 @@ class Forward:
         loc = gast.Pass()
         loc.lineno = getattr(node, "line", getattr(node, "lineno", None))
         return located(self.info, loc, msg, hint)
+
+    def notes(self, out: list) -> None:
+        """Emit the batched-mode comments collected while building the last tangent."""
+        for text in dict.fromkeys(self.loop_notes):
+            out.append(Comment(text))
+        self.loop_notes.clear()
 
     def tassign(self, v: str, expr: gast.expr, line: Any) -> gast.stmt:
         s = assign(self.d(v), optimize.fold(expr))
@@ -607,12 +620,15 @@ class Forward:
             s1.line = line
             s1.op = op
             out.append(s1)
-            out.append(self.tassign(v, build(tmp), line))
+            e2 = build(tmp)
+            self.notes(out)
+            out.append(self.tassign(v, e2, line))
             s3 = assign(v, name(tmp))
             s3.line = line
             out.append(s3)
         else:
             out.append(s)
+            self.notes(out)
             out.append(self.tassign(v, expr, line))
         st.init.add(v)
 
@@ -642,7 +658,11 @@ class Forward:
                 return name(dummy, store=True)
 
             pair = gast.Tuple(elts=[copy.deepcopy(tgt), tan_target(tgt)], ctx=gast.Store())
-            s2 = assign(pair, call(gast.Attribute(value=name(stack), attr="pop2", ctx=gast.Load()), []))
+            if self.batched:
+                e = call(gast.Attribute(value=name(stack), attr="pop2b", ctx=gast.Load()), [name(batching.NB)])
+            else:
+                e = call(gast.Attribute(value=name(stack), attr="pop2", ctx=gast.Load()), [])
+            s2 = assign(pair, e)
             s2.line = line
             s2.impure = True
             out.append(s2)
@@ -713,8 +733,9 @@ class Forward:
                     args[i] = name(self.d(pos_args[i].id))
                     e = gast.Call(func=copy.deepcopy(s.value.func), args=args,
                                   keywords=copy.deepcopy(s.value.keywords))
-                    terms.append(batching.linear_call(self, fn, e) if self.batched else e)
+                    terms.append(batching.linear_call(self, fn, e, i) if self.batched else e)
                 out.append(s)
+                self.notes(out)
                 if terms:
                     total = terms[0]
                     for e in terms[1:]:
@@ -724,12 +745,18 @@ class Forward:
                 else:
                     self.set_zero(targets[0], st, out, line)
                 return
-        if _hashable(fn) and fn in SPECIAL and not self.batched and len(targets) == 1 and not kw_args:
+        if _hashable(fn) and fn in SPECIAL and len(targets) == 1 and not kw_args:
             tfn, tpos = SPECIAL[fn]
             extra = [name(self.d(pos_args[i].id)) if i < len(pos_args) and live(pos_args[i]) else const(None)
                      for i in tpos]
             out.append(s)
-            e = call(name(self.ref(tfn, tfn.__name__)), [copy.deepcopy(a) for a in pos_args] + extra)
+            if self.batched:
+                out.append(Comment(f"batched: the tangent of {fn.__name__} loops over the basis"))
+                e = call(name(self.ref(batching.batch_loop_special, "batch_loop_special")),
+                         [name(self.ref(tfn, tfn.__name__)), const(len(pos_args))] +
+                         [copy.deepcopy(a) for a in pos_args] + extra)
+            else:
+                e = call(name(self.ref(tfn, tfn.__name__)), [copy.deepcopy(a) for a in pos_args] + extra)
             out.append(self.tassign(targets[0], e, line))
             st.init.add(targets[0])
             return

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from srcgrad.api import _wrt
+from srcgrad.batching import bzero
 from srcgrad.forward import ForwardBuilder, GeneratedJvp
 from srcgrad.pipeline import Builder, Generated
 from srcgrad.runtime import primitives as P
@@ -149,21 +150,33 @@ def _size(x: Any) -> int:
 
 def _basis(x: Any) -> Any:
     """The n basis vectors of x's space, shaped (n,) + x.shape, in x's namespace and dtype."""
-    n = _size(x)
-    shape = P.shape(x)
     if isinstance(x, (float, int)):
-        return np.eye(1).reshape(1)
-    eye = P.eye_like(x, n=n, m=n) if hasattr(P, "eye_like") else np.eye(n)
-    return P.reshape(eye, shape=(n,) + tuple(shape))
+        return np.ones(1)
+    n = _size(x)
+    return P.reshape(P.eye_like(x, n=n, m=n), shape=(n,) + tuple(P.shape(x)))
+
+
+def _seeds(args: tuple, wrt_idx: tuple[int, ...], names: list[str], i: int) -> dict[str, Any]:
+    """Batched tangents: the basis of argument i, zeros (with the same batch axis) for the others."""
+    n = _size(args[i])
+    return {nm: _basis(args[j]) if j == i else bzero(args[j], n) for j, nm in zip(wrt_idx, names)}
+
+
+def _move_batch_last(cols: Any, out_shape: tuple) -> Any:
+    """(n,) + out.shape -> out.shape + (n,)."""
+    nd = len(out_shape)
+    return P.transpose(cols, axes=tuple(range(1, nd + 1)) + (0,))
 
 
 def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
              verbose: bool | int = False) -> Any:
-    """The Jacobian: `jacobian(f)(*args)` has shape out.shape + in.shape.
+    """The Jacobian: `jacobian(f)(*args)` has shape out.shape + in.shape (a tuple over `wrt` when it is a
+    tuple).
 
-    When the input has fewer elements than the output, forward columns: the input's basis travels as one
-    leading axis of the tangent through ONE call of the batched forward code. Otherwise reverse rows, one
-    generated vjp per output element (the reverse compiler's rules are written for one cotangent)."""
+    When the input has no more elements than the output: forward columns, the input's basis travelling as
+    one leading axis of the tangent through ONE call of the batched forward code. Otherwise reverse rows:
+    one call of the generated vjp per output element (the reverse compiler's rules take one cotangent at a
+    time), which is the cheaper side exactly when outputs are fewer than inputs."""
     if f is None:
         return lambda g: jacobian(g, wrt, verbose=verbose)
     wrt_idx, single = _wrt(wrt)
@@ -172,41 +185,34 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
     def make() -> Callable:
         state: dict[str, Any] = {}
 
-        def fwd() -> Callable:
+        def fwd() -> GeneratedJvp:
             if "fwd" not in state:
-                gen = ForwardBuilder(verbose, batched=True).top(_target(f), wrt_idx)
-                state["fwd"] = gen
+                state["fwd"] = ForwardBuilder(verbose, batched=True).top(_target(f), wrt_idx)
             return state["fwd"]
 
-        def one(args: tuple, kwargs: dict, i: int) -> Any:
+        def block(args: tuple, kwargs: dict, i: int, value: Any) -> Any:
             x = args[i]
-            value = f(*args, **kwargs)
             n_in, n_out = _size(x), _size(value)
+            out_shape, in_shape = tuple(P.shape(value)), tuple(P.shape(x))
             if n_in <= n_out:
                 gen = fwd()
                 _refresh(gen.refresh)
-                kw = dict(kwargs)
-                for j, nm in zip(wrt_idx, gen.tparams):
-                    kw[nm] = _basis(args[j]) if j == i else P.zeros_like(P.reshape(_basis(args[j]), shape=(
-                        _size(args[j]),) + tuple(P.shape(args[j]))))[:n_in] * 0.0
-                _, cols = gen.fn(*args, **kw)          # (n_in,) + out.shape
-                cols = P.reshape(cols, shape=(n_in,) + tuple(P.shape(value)))
-                nd_out = len(P.shape(value))
-                perm = tuple(range(1, nd_out + 1)) + (0,)
-                jac = P.transpose(cols, axes=perm)
+                _, cols = gen.fn(*args, **kwargs, **_seeds(args, wrt_idx, gen.tparams, i))
+                cols = P.reshape(cols, shape=(n_in,) + out_shape)
+                jac = _move_batch_last(cols, out_shape)
             else:
                 fv = _vjp(f, wrt=i)
+                basis = P.reshape(_basis(value), shape=(n_out,) + out_shape)
                 rows = []
-                flat_basis = P.reshape(_basis(value), shape=(n_out,) + tuple(P.shape(value)))
                 for k in range(n_out):
-                    seed = flat_basis[k] if P.shape(value) != () else (1.0 if isinstance(value, float)
-                                                                       else flat_basis[k])
+                    seed = 1.0 if isinstance(value, float) else basis[k]
                     rows.append(P.reshape(fv(*args, seed, **kwargs)[1], shape=(-1,)))
                 jac = P.stack(*rows, axis=0)
-            return P.reshape(jac, shape=tuple(P.shape(value)) + tuple(P.shape(x)))
+            return P.reshape(jac, shape=out_shape + in_shape)
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            out = tuple(one(args, kwargs, i) for i in wrt_idx)
+            value = f(*args, **kwargs)
+            out = tuple(block(args, kwargs, i, value) for i in wrt_idx)
             return out[0] if single else out
 
         wrapper.original = f
@@ -218,9 +224,9 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
 
 def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
             verbose: bool | int = False) -> Any:
-    """The Hessian of scalar-valued f, shape in.shape + in.shape: the Jacobian of the gradient, computed
-    forward-over-reverse with the input's basis as one leading tangent axis through ONE call of the
-    batched forward transform of the generated gradient code."""
+    """The Hessian of scalar-valued f, shape in.shape + in.shape (a tuple of tuples of blocks when `wrt`
+    is a tuple): the Jacobian of the gradient, forward-over-reverse, the input's basis travelling as one
+    leading tangent axis through ONE call of the batched forward transform of the generated gradient."""
     if f is None:
         return lambda g: hessian(g, wrt, verbose=verbose)
     wrt_idx, single = _wrt(wrt)
@@ -230,29 +236,22 @@ def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
         gen = ForwardBuilder(verbose, batched=True).top(rev.fn, wrt_idx)
         refresh = list(rev.refresh) + list(gen.refresh)
 
-        def block(args: tuple, kwargs: dict, i: int) -> tuple:
-            kw = dict(kwargs)
+        def row(args: tuple, kwargs: dict, i: int) -> tuple:
             n = _size(args[i])
-            for j, nm in zip(wrt_idx, gen.tparams):
-                b = _basis(args[i])
-                kw[nm] = b if j == i else P.zeros_like(P.reshape(b, shape=(n,) + (1,) * 0)) * 0.0 + \
-                    _zeros_batch(args[j], n)
-            (_, _), (_, dg) = gen.fn(*args, **kw)
+            (_, _), (_, dg) = gen.fn(*args, **kwargs, **_seeds(args, wrt_idx, gen.tparams, i))
             dgs = (dg,) if single else dg
-            out = []
-            for j, d in zip(wrt_idx, dgs):
-                shp = tuple(P.shape(args[i])) + tuple(P.shape(args[j]))
-                out.append(P.reshape(d, shape=shp))
-            return tuple(out)
+            in_shape = tuple(P.shape(args[i]))
+            return tuple(P.reshape(d, shape=in_shape + tuple(P.shape(args[j]))) if n else d
+                         for j, d in zip(wrt_idx, dgs))
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if refresh:
                 _refresh(refresh)
-            rows = [block(args, kwargs, i) for i in wrt_idx]
-            if single:
-                return rows[0][0]
-            return tuple(rows)
+            rows = [row(args, kwargs, i) for i in wrt_idx]
+            return rows[0][0] if single else tuple(rows)
 
+        functools.update_wrapper(wrapper, gen.fn)
+        wrapper.__srcgrad_target__ = gen.fn
         wrapper.source = gen.source
         wrapper.reverse_source = rev.source
         wrapper.original = f
@@ -260,9 +259,3 @@ def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
         return wrapper
 
     return _cached(f, ("hessian", wrt_idx, single), make, verbose)
-
-
-def _zeros_batch(x: Any, n: int) -> Any:
-    if isinstance(x, (float, int)):
-        return np.zeros(n)
-    return P.zeros_like(P.broadcast_to(P.expand_dims(x, axis=0), shape=(n,) + tuple(P.shape(x))))
