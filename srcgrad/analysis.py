@@ -81,7 +81,7 @@ def activity(body: list, wrt: set[str], outputs: set[str]) -> tuple[set[str], se
             if op.kind not in DIFF_KINDS:
                 continue
             if any(n in varied for _, n in diff_operands(op)):
-                for t in targets_of(s):
+                for t in targets_of(s) + _mutated_object(s):
                     if t not in varied:
                         varied.add(t)
                         changed = True
@@ -366,3 +366,13 @@ def _index_ndim(n: int | None, ix: Any, scalar_names: set[str]) -> int | None:
 def ndims_verify_failed(out: dict[str, int], v: str) -> dict[str, int]:
     """An inconsistent result: give up on every inferred ndim rather than risk a wrong inline."""
     return {}
+
+
+def _mutated_object(s: Any) -> list[str]:
+    """`obj.method(v)` as a statement may store v inside obj (a stack, a dict): obj then carries v's
+    derivative, so reading it back is active, and (having no rule) refused rather than silently zero."""
+    if isinstance(s, gast.Expr) and getattr(s, "op", None) is not None and s.op.kind == "opaque":
+        f = s.value.func if isinstance(s.value, gast.Call) else None
+        if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name):
+            return [f.value.id]
+    return []

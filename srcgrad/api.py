@@ -43,6 +43,7 @@ def _wrt(wrt: int | tuple[int, ...] | list[int]) -> tuple[tuple[int, ...], bool]
 def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     wrt_idx, single = _wrt(wrt)
     key = (kind, wrt_idx, single)
+    target = getattr(f, "__srcgrad_target__", None) or f   # grad(grad(f)): transform the generated code
     try:
         per_fn = _CACHE.setdefault(f, {})
     except TypeError:
@@ -56,7 +57,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     def build(mask: tuple | None) -> Generated:
         gen = by_mask.get(mask)
         if gen is None:
-            gen = Builder(verbose).reverse(f, kind, wrt_idx, mask, single)
+            gen = Builder(verbose).reverse(target, kind, wrt_idx, mask, single)
             by_mask[mask] = gen
         return gen
 
@@ -141,6 +142,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
 
     functools.update_wrapper(wrapper, generic.fn)
     wrapper.__wrapped__ = generic.fn
+    if kind == "grad":
+        wrapper.__srcgrad_target__ = generic.fn
     wrapper.source = generic.source
     wrapper.transform = kind
     wrapper.wrt = wrt

@@ -612,6 +612,18 @@ class Normalizer:
             self.emit(out, gast.For(target=name(s.target.id, store=True), iter=rng, body=body, orelse=[],
                                     type_comment=None))
             return
+        if isinstance(it, gast.Call) and not self.expr_varied(it):
+            # an iterable no derivative flows through (reversed(r), zip of indices, a dict's keys):
+            # materialized once, so the adjoint can walk it backwards
+            r = self.namer.fresh("_r")
+            ref_list = name(self.namer.ref(list, "list"))
+            self.emit(out, assign(r, call(ref_list, [self.rewrite_static(it)])), Op("nondiff", args=[]))
+            body = []
+            self.block(s.body, body)
+            self.line = s.lineno
+            self.emit(out, gast.For(target=name(s.target.id, store=True), iter=name(r), body=body, orelse=[],
+                                    type_comment=None))
+            return
         # for x in <array or list>: loop over an index, read the element at the top of the body
         seq = self.atom(it, out)
         if isinstance(seq, gast.Name) and seq.id in _assigned_in(s.body):
@@ -895,7 +907,9 @@ class Normalizer:
             args = [self.atom(a, out) for a in e.args]
             kws = {k.arg: self.atom(k.value, out) for k in e.keywords}
             node = call(gast.Attribute(value=base, attr=meth, ctx=gast.Load()), args, kws)
-            return node, Op("opaque", args=[base] + args + list(kws.values()))
+            op = Op("opaque", args=[base] + args + list(kws.values()))
+            op.label = f"the method .{meth}()"
+            return node, op
         return self.call_adapter(adapter, [base] + list(e.args), {k.arg: k.value for k in e.keywords},
                                  e, out)
 
@@ -923,7 +937,7 @@ class Normalizer:
             ref = name(self.namer.ref(obj, obj.__name__))
             return call(ref, a, k), Op("call", args=a + list(k.values()), fn=obj,
                                        kwargs={"__pos__": len(a), "__kw__": list(k)})
-        if obj in NONDIFF_BUILTINS if _hashable(obj) else False:
+        if (obj in NONDIFF_BUILTINS or obj in _runtime_nondiff()) if _hashable(obj) else False:
             a = [self.atom(x, out) for x in args]
             k = {kk: self.atom(v, out) for kk, v in kws.items()}
             ref = name(self.namer.ref(obj, getattr(obj, "__name__", "fn")))
@@ -1076,7 +1090,7 @@ def _is_nondiff_callable(obj: Any) -> bool:
         return not obj.differentiable
     if not _hashable(obj):
         return False
-    if obj in NONDIFF_BUILTINS:
+    if obj in NONDIFF_BUILTINS or obj in _runtime_nondiff():
         return True
     adapter = mapping.lookup_function(obj)
     return isinstance(adapter, Primitive) and not adapter.differentiable
@@ -1276,3 +1290,9 @@ def _fold(e: gast.expr, namer: Namer) -> gast.expr:
 
 # ------------------------------------------------------------------------------------ runtime helpers
 from srcgrad.runtime.stack import detach, stack_list  # noqa: E402
+
+
+def _runtime_nondiff() -> set:
+    """Helpers of generated code whose result carries no derivative (for transforms of generated code)."""
+    from srcgrad.runtime import stack as S
+    return {S.seed_of, S.zeros_as, S.zeros_list, S.Stack, S.detach}

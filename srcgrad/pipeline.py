@@ -229,6 +229,8 @@ class Builder:
                 tail.append(rev.zero_init(p, line0))
         reverse.overwrite_info(fwd_body, set(params))
         adjoint, reads = reverse.prune(adjoint)
+        for s_ in tail:
+            reads |= reverse.loads(s_)
         if self.verbose:
             _dump("reverse (adjoint before saves)", body_source(seed_stmts + adjoint + tail))
 

@@ -219,7 +219,7 @@ class Reverse:
         elif len(targets) == 1 and targets[0] in self.active:
             v = targets[0]
             if op.kind == "opaque":
-                what = getattr(op.fn, "__name__", None) or "this operation"
+                what = getattr(op.fn, "__name__", None) or getattr(op, "label", None) or "this operation"
                 raise self.error(s, f"srcgrad has no derivative for {what} (no rule, and no Python source "
                                     "to transform)",
                                  "write it with numpy functions or operators that have rules, or detach "

@@ -192,3 +192,20 @@ def test_debug_prints_stages(capsys, monkeypatch):
     err = capsys.readouterr().err
     for stage in ("parse", "normalize", "analysis", "reverse", "codegen"):
         assert f"srcgrad: {stage}" in err
+
+
+def test_grad_of_grad_straight_line():
+    def f(x):
+        return np.sin(x) * x
+    x = 0.7
+    assert sg.grad(sg.grad(f))(x) == pytest.approx(2 * math.cos(x) - x * math.sin(x))
+
+
+def test_grad_of_grad_through_stack_is_refused_not_wrong():
+    def h(x):
+        y = x
+        for i in range(3):
+            y = y * x
+        return y
+    with pytest.raises(TransformError, match="pop"):
+        sg.grad(sg.grad(h))
