@@ -103,11 +103,12 @@ MATH_PRIMS = {
     math.erf: "erf", math.atan2: "arctan2", math.hypot: "hypot", math.fabs: "abs", math.pow: "power",
     math.log: "log", math.floor: "floor", math.ceil: "ceil",
 }
-NONDIFF_BUILTINS = {len, range, int, bool, isinstance, print, type, str, round, enumerate, zip,
-                    hasattr, getattr, callable, id, repr, tuple, list, slice, reversed, sorted, any, all}
+# builtins whose result carries no derivative (tuple/list/zip/sorted/... are not here: they pass values on)
+NONDIFF_BUILTINS = {len, range, int, bool, isinstance, print, type, str, round, hasattr, callable, id, repr,
+                    slice, any, all}
 DETACH_METHODS = {"detach", "item", "numpy", "tolist"}        # no derivative flows through these
 IDENTITY_METHODS = {"copy", "cpu", "clone", "contiguous"}     # the value itself, derivative included
-NONDIFF_ATTRS = {"shape", "ndim", "size", "dtype", "device", "requires_grad", "is_cuda", "real"}
+NONDIFF_ATTRS = {"shape", "ndim", "size", "dtype", "device", "requires_grad", "is_cuda"}
 
 
 def is_static_value(v: Any) -> bool:

@@ -86,3 +86,21 @@ def test_wrt_out_of_range():
         return x
     with pytest.raises(TransformError, match="wrt"):
         sg.grad(f, wrt=3)
+
+
+def sorted_values(a):
+    return np.sum(np.array(sorted(a)) * 2.0)
+
+
+def zipped(a, b):
+    s = 0.0
+    for p in zip(a, b):
+        s = s + p[0] * p[1]
+    return s
+
+
+@pytest.mark.parametrize("fn", [sorted_values, zipped])
+def test_value_passing_builtins_are_refused_not_zero(fn):
+    with pytest.raises(TransformError):
+        sg.grad(fn)(np.array([3.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0])) if fn is zipped else \
+            sg.grad(fn)(np.array([3.0, 1.0, 2.0]))
