@@ -329,6 +329,8 @@ def batched_rule(fw: Any, op: Any, i: int, tpl: Any, t: gast.expr, ans: gast.exp
 LINEAR_BATCHED: dict[Any, Callable] = {
     R.unbroadcast: bunbroadcast, R.keep: bkeep, R.widen: bwiden, R.reverse_cumsum: breverse_cumsum,
 }
+if hasattr(rt_stack, "sum_like"):
+    LINEAR_BATCHED[rt_stack.sum_like] = bunbroadcast
 AS_IS_HELPERS = {R.surviving, R.mT, R.trace_last, R.as_column, R.from_column, R.sym, R.phi}
 AXIS_AT: dict[Any, int] = {R.to_last: 1, R.from_last: 1, rt_stack.unstack: 2, rt_stack.stack_list: 1}
 

@@ -114,6 +114,8 @@ LINEAR: dict[Any, tuple[tuple[int, ...], tuple[int, ...]]] = {
     rt_stack.unstack: ((0,), (1, 2)),
     rt_stack.stack_list: ((0,), (1,)),
 }
+if hasattr(rt_stack, "sum_like"):
+    LINEAR[rt_stack.sum_like] = ((0,), (1,))
 
 
 def einsum_vjp_tangent(g: Any, xs: tuple, i: int, subscripts: str, dg: Any, dxs: Any) -> Any:
@@ -164,7 +166,7 @@ ZERO: set[Any] = {
     R.kept_shape, R.shape_of, R.has_zero, R.inverse_permutation, R.has_int_array, R.is_float_dtype,
     R.concat_index, R.concat_pads, R.stack_index, R.stack_pads, R.axis_index, R.unpad_index, R.negated,
     tzero,
-}
+} | ({rt_stack.zeros_list} if hasattr(rt_stack, "zeros_list") else set())
 
 
 def _hashable(obj: Any) -> bool:
@@ -579,10 +581,23 @@ class Forward:
                 st.init.add(v)
             else:
                 self.set_zero(v, st, out, line)
-        else:  # const, nondiff
+        elif kind == "list_get":
+            out.append(s)
+            lst = op.args[0]
+            if self.has_tan(lst, st):
+                e = gast.Subscript(value=name(self.d(lst.id)), slice=copy.deepcopy(op.kwargs["index"]),
+                                   ctx=gast.Load())
+                out.append(self.tassign(v, e, line))
+                st.init.add(v)
+            else:
+                self.set_zero(v, st, out, line)
+        elif kind in ("const", "nondiff"):
             out.append(s)
             for t in targets:
                 self.set_zero(t, st, out, line)
+        else:
+            raise self.error(s, f"internal error: forward mode does not know operations of kind {kind!r}",
+                             "report this: the normalizer has a new kind of statement.")
 
     def _stack_ctor(self, s: gast.Assign) -> gast.Assign:
         """`_stack = Stack()` -> `_stack = PairStack()`."""
@@ -818,8 +833,16 @@ def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, 
                                     ctx=gast.Load())
     if verbose:
         _dump(f"parse: {info.name} ({info.filename}:{info.user_lineno(1)})", "\n".join(info.lines))
+    # A Stack of generated reverse code carries tangents (values pushed in the forward sweep come back
+    # in the adjoint): the normalizer must treat it as varied, or statements that only pass the stack
+    # (`ba, = f_adj(seed_of(y), _stack)`) would be kept verbatim, without a tangent.
+    carriers = set(wrt)
+    for n in gast.walk(info.node):
+        if isinstance(n, gast.Assign) and isinstance(n.value, gast.Call) and \
+                isinstance(n.value.func, gast.Name) and info.resolve(n.value.func.id) is rt_stack.Stack:
+            carriers.update(t.id for t in n.targets if isinstance(t, gast.Name))
     namer = Namer(set(info.locals))
-    norm = Normalizer(info, namer, set(wrt))
+    norm = Normalizer(info, namer, carriers)
     body = norm.run()
     if verbose:
         _dump("normalize (one operation per statement)", body_source(body))
