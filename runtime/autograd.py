@@ -17,6 +17,7 @@ be differentiated again.
 
 from __future__ import annotations
 
+import ast
 import dis
 import functools
 import gc
@@ -278,20 +279,99 @@ def _free(v: Any) -> Any:
     return _Freed(v) if hasattr(v, "shape") else v
 
 
-def _param_uses(rule_fns: Iterable[Callable | None]) -> frozenset[str]:
-    """The parameter names the vjp lambdas of a rule read: decides which saved inputs are checked for
-    in-place modification (a rule that never reads `ans` does not care if the output changes later)."""
+def _param_uses(f: Callable) -> set[str]:
+    """The parameter names a vjp lambda reads (from its bytecode): the fallback of `_value_uses_in`
+    when the rule's source cannot be analysed."""
+    code = f.__code__
+    params = set(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+    if code.co_flags & 0x04:  # *args
+        params.add(code.co_varnames[code.co_argcount + code.co_kwonlyargcount])
     used: set[str] = set()
-    for f in rule_fns:
+    for ins in dis.get_instructions(f):
+        if ins.opname.startswith(("LOAD_FAST", "LOAD_DEREF")):
+            names = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)
+            used.update(n for n in names if n in params)
+    return used
+
+
+# Helpers of the rule table that read only the shape/dtype of an argument: a rule that passes a saved
+# input only to these (add's `unbroadcast(g, x)`, getitem's `zeros_like(x)`) does not need its values,
+# so an in-place change of that input after the operation does not invalidate the rule (as in PyTorch,
+# whose nodes then save only sizes). Value: which positional arguments are shape-only (None: all).
+_SHAPE_ONLY_CALLS: dict[str, tuple[int, ...] | None] = {
+    "shape": None, "shape_of": None, "ndim": None, "size": None, "zeros_like": None, "ones_like": None,
+    "hasattr": (0,), "eye_like": (0,), "unbroadcast": (1,), "keep": (1,), "widen": (1,), "count": (0,),
+}
+_SHAPE_ATTRS = {"shape", "dtype", "ndim", "size"}
+
+
+def _value_uses_in(lam: ast.Lambda) -> set[str]:
+    params = {a.arg for a in lam.args.args + lam.args.kwonlyargs}
+    if lam.args.vararg is not None:
+        params.add(lam.args.vararg.arg)
+    shape_only: set[int] = set()  # ids of Name nodes used for their shape only
+    for node in ast.walk(lam.body):
+        if isinstance(node, ast.Attribute) and node.attr in _SHAPE_ATTRS and isinstance(node.value, ast.Name):
+            shape_only.add(id(node.value))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                node.func.id in _SHAPE_ONLY_CALLS:
+            positions = _SHAPE_ONLY_CALLS[node.func.id]
+            for i, arg in enumerate(node.args):
+                if isinstance(arg, ast.Name) and (positions is None or i in positions):
+                    shape_only.add(id(arg))
+    return {n.id for n in ast.walk(lam.body)
+            if isinstance(n, ast.Name) and n.id in params and id(n) not in shape_only}
+
+
+_RULE_LAMBDAS: dict[str, list] | None = None
+
+
+def _rule_lambdas() -> dict[str, list]:
+    """primitive name -> the vjp lambdas of its `defrule(...)` in rules.py, as AST nodes."""
+    global _RULE_LAMBDAS
+    if _RULE_LAMBDAS is None:
+        _RULE_LAMBDAS = {}
+        try:
+            from . import rules as _rules  # noqa: PLC0415
+
+            with open(_rules.__file__, encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+        except (OSError, SyntaxError, TypeError):
+            return _RULE_LAMBDAS
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "defrule"
+                    and node.args and isinstance(node.args[0], ast.Constant)):
+                for kw in node.keywords:
+                    if kw.arg == "vjp" and isinstance(kw.value, ast.List):
+                        _RULE_LAMBDAS[node.args[0].value] = kw.value.elts
+    return _RULE_LAMBDAS
+
+
+def _value_uses(prim_name: str, rule_fns: tuple) -> tuple[bool, tuple[bool, ...] | None]:
+    """Which saved values the vjp rules of `prim_name` read beyond their shapes: (the output `ans`, per
+    positional argument by position; None when the rule takes `*xs`, meaning all of them)."""
+    lambdas = _rule_lambdas().get(prim_name)
+    if lambdas is not None and len(lambdas) != len(rule_fns):
+        lambdas = None
+    uses_ans = False
+    per_position: dict[int, bool] = {}
+    variadic = False
+    for j, f in enumerate(rule_fns):
         if f is None:
             continue
+        lam = lambdas[j] if lambdas is not None else None
+        used = _value_uses_in(lam) if isinstance(lam, ast.Lambda) else _param_uses(f)
         code = f.__code__
-        params = set(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
-        for ins in dis.get_instructions(f):
-            if ins.opname.startswith(("LOAD_FAST", "LOAD_DEREF")):
-                names = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)
-                used.update(n for n in names if n in params)
-    return frozenset(used)
+        names = code.co_varnames[:code.co_argcount]  # g, ans, then the primitive's positional args
+        uses_ans = uses_ans or (len(names) > 1 and names[1] in used)
+        for i, n in enumerate(names[2:]):
+            per_position[i] = per_position.get(i, False) or n in used
+        if code.co_flags & 0x04:  # `*xs`: one lambda for every argument, all saved
+            variadic = True
+    if variadic:
+        return uses_ans, None
+    n = max(per_position) + 1 if per_position else 0
+    return uses_ans, tuple(per_position.get(i, False) for i in range(n))
 
 
 class PrimNode(Node):
@@ -551,16 +631,16 @@ def node_class(prim_name: str, variant: str | None = None) -> type:
             raise RuntimeError(f"srcgrad: primitive {prim_name!r} has no derivative rule in rules.RULES; "
                                "it cannot be differentiated (use .detach() or no_grad() around it)")
         name = variant or NODE_NAMES.get(prim_name) or _camel(prim_name)
-        uses = _param_uses(rule.vjp)
+        uses_ans, uses_arg = _value_uses(prim_name, rule.vjp)
         impl = PRIMITIVES[prim_name].impl
         code = impl.__code__
         pos = code.co_varnames[:code.co_argcount]
         vjps = tuple(rule.vjp) + (None,) * max(0, len(pos) - len(rule.vjp)) if not rule.variadic \
             else tuple(rule.vjp)
         cls = type(name, (PrimNode,), {
-            "__slots__": (), "prim": PRIMITIVES[prim_name], "vjps": vjps, "uses_ans": "ans" in uses,
+            "__slots__": (), "prim": PRIMITIVES[prim_name], "vjps": vjps, "uses_ans": uses_ans,
             "param_names": pos, "__module__": __name__, "variadic": rule.variadic,
-            "uses_arg": tuple(p in uses for p in pos) if pos else (True,),
+            "uses_arg": () if uses_arg is None else uses_arg,  # () with i >= len: checked
         })
         _NODE_CLASSES[key] = cls
     return cls

@@ -30,6 +30,7 @@ from .autograd import (
     RemovableHandle,
     _mode,
     bump_version,
+    enable_grad,
     no_grad,
     node_class,
     run_backward,
@@ -244,6 +245,10 @@ def _trace(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
         return out
     if out.dtype is _F64 and _default_float is not _F64:
         out = _fix_float(raw, out, kwargs)
+    if getattr(out, "base", None) is not None or out is raw[0]:
+        src = _viewed(args, raw, out)
+        if src is not None:
+            return _view_of(src, prim, args, raw, kwargs, out, rg and _mode.enabled and prim.differentiable)
     if rg and _mode.enabled and prim.differentiable:
         return _record(prim, args, raw, kwargs, out)
     t = _new(Tensor)
@@ -256,6 +261,41 @@ def _trace(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
     t._vc = bytearray()
     t._hooks = None
     t._retains = False
+    return t
+
+
+def _viewed(args: tuple, raw: list, out: Any) -> "Tensor | None":
+    """The Tensor whose memory `out` shares (NumPy/CuPy views: reshape, transpose, basic indexing; or
+    the very same array, as sum_to returns when nothing is summed), if it is the first argument."""
+    a = args[0]
+    if not isinstance(a, Tensor):
+        return None
+    arr = raw[0]
+    base = getattr(out, "base", None)
+    if out is arr or (base is not None and (base is arr or base is getattr(arr, "base", None))):
+        return a
+    return None
+
+
+def _view_of(src: "Tensor", prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any,
+             record: builtins.bool) -> "Tensor":
+    """A result that shares memory with `src`: it shares src's version counter too (an in-place change
+    through either is seen by nodes that saved the other), and remembers how it views src, so that a
+    recorded in-place change of the view can give src the matching history (`_rebase_view`)."""
+    if record:
+        t = _record(prim, args, raw, kwargs, out, src._vc)
+    else:
+        t = _new(Tensor)
+        t._array = out
+        t._rg = False
+        t._grad = None
+        t._node = None
+        t._nr = 0
+        t._acc = None
+        t._vc = src._vc
+        t._hooks = None
+        t._retains = False
+    t._view = (src, kwargs.get("index") if prim is P.getitem else None)
     return t
 
 
@@ -279,7 +319,8 @@ _new = object.__new__
 _VARIANT_PRIMS: dict[str, Callable[[tuple, dict], str]] = {}
 
 
-def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any) -> "Tensor":
+def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any,
+            shared_vc: bytearray | None = None) -> "Tensor":
     """Make the output Tensor and its grad_fn node.
 
     The node keeps: an edge (the producing node, or the leaf's AccumulateGrad) per positional input,
@@ -321,12 +362,12 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any) -
             vcs.append(None)
             vers.append(0)
         i += 1
-    vc = bytearray()
+    vc = bytearray() if shared_vc is None else shared_vc
     if cls.uses_ans:
         vcs.append(vc)
     else:
         vcs.append(None)
-    vers.append(0)
+    vers.append(len(vc))
     node = _new(cls)  # PrimNode.__init__, inlined: this runs once per recorded operation
     node.edges = tuple(edges)
     node.nrs = None if nrs is None else tuple(nrs.get(j, 0) for j in range(len(edges)))
@@ -419,6 +460,7 @@ def _index(idx: Any) -> Any:
 
 
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+VIEW_OF_LEAF_INPLACE = "a view of a leaf Variable that requires grad is being used in an in-place operation."
 NUMPY_REQUIRES_GRAD = "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
 NONLEAF_GRAD_WARNING = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute "
@@ -430,7 +472,8 @@ NONLEAF_GRAD_WARNING = (
 class Tensor:
     """A multi-dimensional array that can record the operations applied to it (see module docstring)."""
 
-    __slots__ = ("_array", "_rg", "_grad", "_node", "_nr", "_acc", "_vc", "_hooks", "_retains",
+    # _view, set only on results that share memory with another tensor: (that tensor, index or None)
+    __slots__ = ("_array", "_rg", "_grad", "_node", "_nr", "_acc", "_vc", "_hooks", "_retains", "_view",
                  "__weakref__")
 
     def __init__(self, *data: Any, dtype: Any = None, device: Any = None,
@@ -844,13 +887,48 @@ class Tensor:
             bump_version(self)
             return
         self._check_leaf()
-        self._commit_inplace(P.index_update(self, value if isinstance(value, Tensor) else
-                                            value, index=idx))
+        self._check_view_recordable()
+        self._commit_inplace(P.index_update(self, value, index=idx))
 
     # -------------------------------------------------------------------------------------- in place
     def _check_leaf(self) -> None:
         if self._rg and self._node is None and _mode.enabled:
             raise RuntimeError(LEAF_INPLACE)
+        view = getattr(self, "_view", None)
+        while view is not None and _mode.enabled:
+            base, index = view
+            if base._rg and base._node is None:
+                raise RuntimeError(VIEW_OF_LEAF_INPLACE)
+            view = getattr(base, "_view", None)
+
+    def _check_view_recordable(self) -> None:
+        """A recorded in-place change of a view must also become part of its base's history; srcgrad
+        can write that history for views made by indexing, not for reshape/transpose/... views."""
+        view = getattr(self, "_view", None)
+        while view is not None:
+            base, index = view
+            if index is None:
+                raise RuntimeError(
+                    "srcgrad cannot record an in-place operation on a view made by reshape, view, "
+                    "transpose, squeeze, expand or a similar operation (its base would need the new "
+                    "history too): apply the operation out of place, or clone() the view first.")
+            view = getattr(base, "_view", None)
+
+    def _rebase_view(self) -> None:
+        """After a recorded in-place change of a view `v = base[index]`, the base's values changed
+        too: give the base the history `base = index_update(old base, v, index)` (PyTorch's
+        CopySlices), and so on up a chain of views."""
+        t = self
+        view = getattr(t, "_view", None)
+        while view is not None:
+            base, index = view
+            with enable_grad():
+                r = P.index_update(base, t, index=index)
+            base._node = r._node
+            base._nr = 0
+            base._rg = True
+            t = base
+            view = getattr(t, "_view", None)
 
     def _recording_inplace(self, *others: Any) -> builtins.bool:
         if not _mode.enabled:
@@ -894,6 +972,8 @@ class Tensor:
             self._node = node
             self._nr = res._nr
             self._rg = True
+            if getattr(self, "_view", None) is not None:
+                self._rebase_view()
         return self
 
     def _inplace(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> "Tensor":
@@ -909,6 +989,7 @@ class Tensor:
             arr[...] = new
             bump_version(self)
             return self
+        self._check_view_recordable()
         res = fn(self, *args, **kwargs)
         if not isinstance(res, Tensor):
             res = Tensor._wrap(res)

@@ -370,3 +370,59 @@ def test_set_grad_enabled_as_decorator_leaves_mode_alone():
     assert torch.is_grad_enabled()
     x = leaf([1.0])
     assert f(x).grad_fn is None and (x * 2).grad_fn is not None
+
+
+# ------------------------------------------------------------------------------------------------ views
+def test_inplace_through_an_index_view_rebases_the_base():
+    x = leaf([1.0, 2.0, 3.0])
+    y = x * 2
+    z = y[1:]  # shares y's memory
+    z.mul_(3)
+    assert y.tolist() == [2.0, 12.0, 18.0]  # the base sees the change, as in PyTorch
+    assert y.grad_fn.name() == "CopySlices"
+    (y * torch.tensor([1.0, 10.0, 100.0], dtype=torch.float64)).sum().backward()
+    assert x.grad.tolist() == [2.0, 60.0, 600.0]
+    out = torch.zeros(2, 3, dtype=torch.float64)
+    w = leaf([1.0, 2.0, 3.0])
+    out[1].copy_(w * w)  # a common pattern: fill rows of a buffer in place
+    assert out.requires_grad and out.grad_fn.name() == "CopySlices"
+    out.sum().backward()
+    assert w.grad.tolist() == [2.0, 4.0, 6.0]
+
+
+def test_views_share_the_version_counter():
+    x = leaf([1.0, 2.0])
+    y = x.exp()  # saves its output
+    with torch.no_grad():
+        y[0:1].zero_()  # modifies y through a view
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+    a = torch.arange(6.0).reshape(2, 3)
+    v = a.t()
+    v.add_(1)  # no graph: plain aliasing, as in NumPy and PyTorch
+    assert a.tolist() == [[1, 2, 3], [4, 5, 6]] and a._version == v._version == 1
+
+
+def test_inplace_on_views_of_leaves_and_unsupported_views():
+    p = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad is being used in "
+                                           "an in-place operation."):
+        p[0:1].add_(1)
+    with torch.no_grad():
+        p[0:1].add_(1)
+    assert p.tolist() == [2.0, 2.0]
+    h = p * 1
+    r = h.reshape(2, 1)
+    with pytest.raises(RuntimeError, match="cannot record an in-place operation on a view"):
+        r.mul_(2)
+    assert h.tolist() == [2.0, 2.0]
+
+
+def test_inplace_change_of_an_input_read_only_for_its_shape_is_fine():
+    x = leaf([1.0, 2.0])
+    y = x * 1
+    z = y + 1  # add's rule reads only the shapes of its inputs
+    s = y[0]  # so does indexing's
+    y.add_(1)
+    (z.sum() + s).backward()
+    assert x.grad.tolist() == [2.0, 1.0]
