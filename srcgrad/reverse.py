@@ -404,7 +404,7 @@ class Reverse:
             init = assign(counter, const(0))
             init.line = line
             inc = gast.AugAssign(target=name(counter, store=True), op=gast.Add(), value=const(1))
-            inc.line = line
+            inc.line = None     # bookkeeping: no provenance comment of its own
             s.counter = (counter, init, inc)
         if is_while:
             it = call(name(self.ref(range, "range")), [name(counter)])
