@@ -133,6 +133,8 @@ def _bindex(index: Any) -> tuple:
 
 
 def bgetitem(t: Any, index: Any = None) -> Any:
+    if isinstance(t, (tuple, list)):     # an element of a tuple of (batched) tangents
+        return t[index]
     return P.getitem(t, index=_bindex(index))
 
 

@@ -81,7 +81,8 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
 
     functools.update_wrapper(wrapper, fn)
     wrapper.__wrapped__ = fn
-    wrapper.__srcgrad_target__ = fn
+    if post is None:     # the generated function returns what the wrapper returns: transformable
+        wrapper.__srcgrad_target__ = fn
     wrapper.source = gen.source
     wrapper.transform = kind
     wrapper.original = f
@@ -251,7 +252,6 @@ def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
             return rows[0][0] if single else tuple(rows)
 
         functools.update_wrapper(wrapper, gen.fn)
-        wrapper.__srcgrad_target__ = gen.fn
         wrapper.source = gen.source
         wrapper.reverse_source = rev.source
         wrapper.original = f
