@@ -23,7 +23,7 @@ from srcgrad.errors import TransformError
 from srcgrad.pipeline import Builder, Generated
 from srcgrad.runtime.stack import NonScalarOutput
 
-__all__ = ["grad", "value_and_grad", "vjp", "TransformError"]
+__all__ = ["grad", "value_and_grad", "vjp", "compile", "TransformError"]
 
 _SCALAR_TYPES = (float, int, bool)
 _CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
@@ -213,3 +213,96 @@ def _tensor_out(fn: Callable, tensors: list[int], wrt_idx: tuple[int, ...], sing
             return value, fix(args, grads)
     run.source = fn.source
     return run
+
+
+def compile(f: Callable | None = None, *, verbose: bool | int = False) -> Any:  # noqa: A001
+    """`@sg.compile`: the function runs as written, except on Tensors that require grad, where it runs
+    its generated forward sweep on the arrays and records ONE node in the eager graph whose backward is
+    the generated adjoint (no per-operation tape inside).
+
+        @sg.compile
+        def step(h, W, x):
+            return np.tanh(W @ h + x)
+
+        loss = step(h, W, x).sum(); loss.backward()      # W.grad from the generated adjoint
+
+    The backward runs on arrays: `create_graph=True` through a compiled function is not supported (use
+    the transforms, e.g. `sg.hvp`, for higher derivatives). `.source_for(*args)` shows the generated code.
+    """
+    if f is None:
+        return lambda g: compile(g, verbose=verbose)
+    import inspect
+
+    from srcgrad.pipeline import Builder
+    from srcgrad.reverse import CalleeRequest
+    from srcgrad.runtime.autograd import is_grad_enabled
+    from srcgrad.runtime.function import Function
+    from srcgrad.runtime.stack import Stack
+    from srcgrad.runtime.tensor import Tensor
+
+    params = [p.name for p in inspect.signature(f).parameters.values()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    classes: dict[tuple, type] = {}
+    sources: dict[tuple, str] = {}
+
+    def make(rg: tuple[int, ...]) -> type:
+        req = CalleeRequest(fn=f, wrt=tuple(params[i] for i in rg))
+        builder = Builder(verbose)
+        builder.in_progress[(f, req.wrt)] = req
+        builder.build_split(req)
+        builder.finish()
+        fwd, adj = req.fwd_fn, req.adj_fn
+        refresh = list(builder.refresh)
+        sources[rg] = req.source
+
+        def unwrap(a: Any) -> Any:
+            return a._array if isinstance(a, Tensor) else a
+
+        class CompiledFunction(Function):
+            @staticmethod
+            def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+                for ns, nm, get in refresh:
+                    ns[nm] = get()
+                stack = Stack()
+                out = fwd(*[unwrap(a) for a in args], _stack=stack, **{k: unwrap(v) for k, v in kwargs.items()})
+                ctx.stack = stack
+                ctx.n_args = len(args)
+                if isinstance(out, tuple):
+                    ctx.tuple_out = True
+                    return tuple(Tensor._wrap(o) for o in out)
+                ctx.tuple_out = False
+                return Tensor._wrap(out)
+
+            @staticmethod
+            def backward(ctx: Any, *grads: Any) -> Any:
+                g = tuple(unwrap(x) for x in grads) if ctx.tuple_out else unwrap(grads[0])
+                res = adj(g, Stack(ctx.stack))         # a copy: retain_graph may run backward again
+                out: list[Any] = [None] * ctx.n_args
+                for i, r in zip(rg, res):
+                    out[i] = Tensor._wrap(r)
+                return tuple(out)
+
+        CompiledFunction.__name__ = CompiledFunction.__qualname__ = "".join(
+            p[:1].upper() + p[1:] for p in f.__name__.split("_")) + "Compiled"
+        return CompiledFunction
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not is_grad_enabled():
+            return f(*args, **kwargs)
+        rg = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad)
+        if not rg:
+            return f(*args, **kwargs)
+        cls = classes.get(rg)
+        if cls is None:
+            cls = classes[rg] = make(rg)
+        return cls.apply(*args, **kwargs)
+
+    def source_for(*args: Any) -> str:
+        rg = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad)
+        if rg not in classes:
+            classes[rg] = make(rg)
+        return sources[rg]
+
+    wrapper.source_for = source_for
+    return wrapper
