@@ -245,8 +245,15 @@ def _trace(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
         return out
     if out.dtype is _F64 and _default_float is not _F64:
         out = _fix_float(raw, out, kwargs)
-    if getattr(out, "base", None) is not None or out is raw[0]:
-        src = _viewed(args, raw, out)
+    # Views: NumPy scalars are immutable (and their `.base` is slow), so only arrays are checked.
+    if type(out) is np.ndarray:
+        if out.base is not None or out is raw[0]:
+            src = _viewed(args, raw, out)
+            if src is not None:
+                return _view_of(src, prim, args, raw, kwargs, out,
+                                rg and _mode.enabled and prim.differentiable)
+    elif not isinstance(out, np.generic) and (getattr(out, "base", None) is not None or out is raw[0]):
+        src = _viewed(args, raw, out)  # CuPy and other array types
         if src is not None:
             return _view_of(src, prim, args, raw, kwargs, out, rg and _mode.enabled and prim.differentiable)
     if rg and _mode.enabled and prim.differentiable:
