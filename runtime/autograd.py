@@ -21,6 +21,7 @@ import ast
 import dis
 import functools
 import gc
+import sys
 import threading
 from typing import Any, Callable, Iterable, Sequence
 
@@ -275,6 +276,13 @@ class _Freed:
 FREE_MIN_SIZE = 1024
 
 
+def _only_saved_here(a: Any, holders: int = 3) -> bool:
+    """Whether dropping the node's reference would free `a`'s memory: nobody else (a parameter, a live
+    tensor) holds it. `holders` counts the references of the calling frame: the saved tuple, the loop
+    variable and getrefcount's own argument (one more inside a generator)."""
+    return sys.getrefcount(a) <= holders
+
+
 def _free(v: Any) -> Any:
     return _Freed(v) if hasattr(v, "shape") else v
 
@@ -458,12 +466,13 @@ class PrimNode(Node):
         they hold); `freed` makes a second backward see every saved value as a stand-in all the same."""
         self.freed = True
         for a in self.args:
-            if getattr(a, "size", 0) >= FREE_MIN_SIZE:
-                self.args = tuple(_free(a) if getattr(a, "size", 0) >= FREE_MIN_SIZE else a
-                                  for a in self.args)
+            if getattr(a, "size", 0) >= FREE_MIN_SIZE and _only_saved_here(a):
+                self.args = tuple(_free(a) if getattr(a, "size", 0) >= FREE_MIN_SIZE and
+                                  _only_saved_here(a, 4) else a for a in self.args)
                 break
-        if getattr(self.ans, "size", 0) >= FREE_MIN_SIZE:
-            self.ans = _free(self.ans)
+        ans = self.ans
+        if getattr(ans, "size", 0) >= FREE_MIN_SIZE and _only_saved_here(ans):
+            self.ans = _free(ans)
 
     @property
     def saved_tensors_freed(self) -> bool:

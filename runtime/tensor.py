@@ -243,7 +243,7 @@ def _trace(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
     out = prim.impl(*raw, **kwargs)
     if type(out) in _PLAIN:  # shapes, sizes, Python booleans: not tensors
         return out
-    if out.dtype is _F64 and _default_float is not _F64:
+    if out.dtype is _F64 and _default_float is not _F64 and getattr(raw[0], "dtype", None) is not _F64:
         out = _fix_float(raw, out, kwargs)
     # Views: NumPy scalars are immutable (and their `.base` is slow), so only arrays are checked.
     if type(out) is np.ndarray:
@@ -402,9 +402,16 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any,
 def _node_cls(prim: P.Primitive, raw: list, kwargs: dict) -> type:
     variant = _VARIANT_PRIMS.get(prim.name)
     if variant is not None:  # the name depends on the arguments (SelectBackward0 or SliceBackward0)
-        return node_class(prim.name, variant(raw, kwargs))
+        key = (prim, variant(raw, kwargs))
+        cls = _VARIANT_CLS.get(key)
+        if cls is None:
+            cls = _VARIANT_CLS[key] = node_class(prim.name, key[1])
+        return cls
     cls = _NODE_CLS[prim] = node_class(prim.name)
     return cls
+
+
+_VARIANT_CLS: dict[tuple, type] = {}
 
 
 _NODE_CLS: dict[Any, type] = {}
