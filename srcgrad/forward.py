@@ -242,6 +242,8 @@ def activity(body: list, wrt: set[str], outputs: set[str], stacks: set[str]) -> 
         if op.kind not in DIFF_KINDS:
             continue
         srcs = [n for _, n in diff_operands(op)]
+        if op.kind == "list_pop":
+            srcs = [op.args[0].id]
         tgts = list(targets_of(s))
         if isinstance(s, gast.Assign) and _stack_method(s.value, stacks, "pop"):
             tgts = [t for t in tgts if t not in assigned_other]
@@ -285,6 +287,10 @@ def pop_only(body: list, stacks: set[str]) -> set[str]:
         else:
             other.update(targets_of(s))
     return popped - other
+
+
+def lst_is_stack(op: Any, stacks: set[str]) -> bool:
+    return isinstance(op.args[0], gast.Name) and op.args[0].id in stacks
 
 
 def _stack_method(e: Any, stacks: set[str], meth: str) -> str | None:
@@ -475,6 +481,16 @@ class Forward:
         if op is None:
             out.append(s)
             return
+        if op.kind == "append" and lst_is_stack(op, self.stacks):
+            # the normalizer reads a Stack's push as a list append: push (value, tangent)
+            lst, item = op.args
+            pair = gast.Tuple(elts=[copy.deepcopy(item), name(self.d(item.id)) if self.has_tan(item, st)
+                                    else const(None)], ctx=gast.Load())
+            s2 = gast.Expr(value=call(gast.Attribute(value=name(lst.id), attr="append", ctx=gast.Load()),
+                                      [pair]))
+            s2.line = line
+            out.append(s2)
+            return
         if op.kind == "append":
             lst, item = op.args
             out.append(s)
@@ -591,6 +607,21 @@ class Forward:
                 st.init.add(v)
             else:
                 self.set_zero(v, st, out, line)
+        elif kind == "list_pop":
+            lst = op.args[0]
+            if lst.id in self.stacks:
+                self.opaque(s, targets, st, out)
+            else:
+                out.append(s)
+                if self.has_tan(lst, st):
+                    e = call(gast.Attribute(value=name(self.d(lst.id)), attr="pop", ctx=gast.Load()), [])
+                    s2 = assign(self.d(v), e)
+                    s2.line = line
+                    s2.impure = True
+                    out.append(s2)
+                    st.init.add(v)
+                else:
+                    self.set_zero(v, st, out, line)
         elif kind in ("const", "nondiff"):
             out.append(s)
             for t in targets:

@@ -20,18 +20,27 @@ Two engines serve each call:
 
 from __future__ import annotations
 
+import ast
+import inspect
+import linecache
 import warnings
+import weakref
 from typing import Any, Callable
 
 import srcgrad
 
+from srcgrad.errors import TransformError
+from srcgrad.runtime import mapping
 from srcgrad.runtime.autograd import enable_grad
+from srcgrad.runtime.stack import NonScalarOutput
+from srcgrad.runtime.stack import detach as rt_detach
 from srcgrad.runtime.tensor import Tensor, grad, ones_like, zeros_like
 
 __all__ = ["vjp", "jvp", "vhp", "hvp", "jacobian", "hessian"]
 
 last_engine: str | None = None
-_warned: set[int] = set()
+_warned: set = set()
+_COMPILED: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
 
 # =============================================================================== argument conventions
@@ -285,5 +294,261 @@ def _use(engine: str, func: Callable[..., Any]) -> None:
 
 
 def _compiled_call(kind: str, func: Callable[..., Any], inputs: Any, **options: Any) -> Any:
-    """Serve the call with generated code, or return None to let the tape serve it."""
-    return None
+    """Serve the call with generated code, or return None to let the tape serve it.
+
+    The function is transformed with the Tensor (PyTorch) meanings of methods (`x.repeat`, `x.var`,
+    `x.max(dim)`, ...) and the generated code runs on the Tensors' arrays (NumPy or CuPy, never
+    converted); results are wrapped back into Tensors. With `create_graph=True` it runs on the Tensors
+    themselves, so the tape records the generated code and the results carry `grad_fn`. `strict=True`
+    needs the graph's view of which output depends on which input: the tape serves it. A function
+    without source, or one the compiler refuses, falls back to the tape with one warning per function."""
+    if options.get("strict"):
+        return None
+    create_graph = bool(options.get("create_graph"))
+    in_tuple, xs = _as_tuple(inputs, "inputs", kind)
+    wrt = tuple(range(len(xs)))
+    try:
+        with _tensor_methods():
+            transform = _transform(kind, func, wrt)
+    except TransformError as exc:
+        _fallback_warning(func, exc)
+        return None
+    if create_graph:
+        args: tuple = _prepare_inputs(xs, True)
+        wrap = _keep_tensor
+    else:
+        args = tuple(x._array for x in xs)
+        wrap = _wrap_array
+    try:
+        with _tensor_methods():
+            result = _run(kind, transform, args, xs, options, create_graph)
+    except _UseTape:
+        return None
+    except (TransformError, NonScalarOutput):
+        return None          # e.g. v omitted for a non-scalar output: the tape raises PyTorch's error
+    _use("compiled", func)
+    return _package(kind, result, in_tuple, wrap)
+
+
+class _UseTape(Exception):
+    """The call's shape is one the compiled engine leaves to the tape (tuple outputs of a Jacobian)."""
+
+
+def _transform(kind: str, func: Callable[..., Any], wrt: tuple[int, ...]) -> Any:
+    key = (kind, wrt)
+    try:
+        per = _COMPILED.setdefault(func, {})
+    except TypeError:
+        per = {}
+    hit = per.get(key)
+    if hit is not None:
+        return hit
+    target = per.get("target")
+    if target is None:
+        target = per["target"] = _detached_spellings(func)
+    func = target
+    if kind == "vjp":
+        t = (srcgrad.vjp(func, wrt=wrt), srcgrad.value_and_grad(func, wrt=wrt))
+    elif kind == "jvp":
+        t = srcgrad.jvp(func, wrt=wrt)
+    elif kind in ("hvp", "vhp"):
+        t = srcgrad.hvp(func, wrt=wrt)
+    elif kind == "jacobian":
+        t = srcgrad.jacobian(func, wrt=wrt)
+    elif kind == "hessian":
+        t = srcgrad.hessian(func, wrt=wrt)
+    else:  # pragma: no cover
+        raise ValueError(kind)
+    per[key] = t
+    return t
+
+
+def _raw(values: tuple, create_graph: bool) -> tuple:
+    return tuple(v if create_graph else v._array for v in values)
+
+
+def _run(kind: str, transform: Any, args: tuple, xs: tuple, options: dict, create_graph: bool) -> tuple:
+    v = options.get("v")
+    if kind == "vjp":
+        fv, vg = transform
+        if v is None:
+            value, grads = vg(*args)
+            if _numel(value) != 1:
+                raise _UseTape()
+            return value, grads
+        v_tuple, vs = _as_tuple(v, "v", kind)
+        seed = _raw(vs, create_graph)
+        value, grads = fv(*args, seed if v_tuple else seed[0])
+        outs = value if isinstance(value, tuple) else (value,)
+        if len(outs) != len(vs):
+            raise RuntimeError(f"v is a tuple of invalid length: should be {len(outs)} but got {len(vs)}.")
+        for i, (o, vi) in enumerate(zip(outs, vs)):
+            if tuple(_shape(o)) != tuple(vi.shape):
+                raise RuntimeError(f"Entry {i} in v has invalid size: should be {tuple(_shape(o))} but got "
+                                   f"{tuple(vi.shape)}.")
+        return value, grads
+    if kind in ("jvp", "hvp", "vhp"):
+        vs = _default_v(xs, v, kind, "input")
+        value, prod = transform(*args, _raw(vs, create_graph))
+        if kind != "jvp" and _numel(value) != 1:
+            raise RuntimeError(f"The function given to {kind} should return a single Tensor with a single "
+                               f"element.")
+        return value, prod
+    try:
+        return (transform(*args),)
+    except (TypeError, AttributeError):
+        raise _UseTape() from None
+
+
+def _numel(x: Any) -> int:
+    if isinstance(x, tuple):
+        return -1
+    n = 1
+    for d in _shape(x):
+        n *= d
+    return n
+
+
+def _shape(x: Any) -> tuple:
+    return tuple(getattr(x, "shape", ()))
+
+
+def _wrap_array(a: Any) -> Any:
+    if isinstance(a, Tensor):
+        return a.detach()
+    return Tensor._wrap(a if hasattr(a, "shape") else _as_array(a))
+
+
+def _as_array(a: Any) -> Any:
+    import numpy as np
+    return np.asarray(a, dtype=np.float64)
+
+
+def _keep_tensor(a: Any) -> Any:
+    return a if isinstance(a, Tensor) else Tensor._wrap(_as_array(a))
+
+
+def _nest_values(value: Any, wrap: Callable[[Any], Any]) -> Any:
+    if isinstance(value, tuple):
+        return tuple(wrap(v) for v in value)
+    return wrap(value)
+
+
+def _package(kind: str, result: tuple, in_tuple: bool, wrap: Callable[[Any], Any]) -> Any:
+    if kind in ("vjp", "jvp", "hvp", "vhp"):
+        value, prod = result
+        if kind == "jvp":
+            return _nest_values(value, wrap), _nest_values(prod, wrap)
+        prods = tuple(wrap(p) for p in prod)
+        return _nest_values(value, wrap), (prods if in_tuple else prods[0])
+    (blocks,) = result
+    if kind == "jacobian":
+        blocks = tuple(wrap(b) for b in blocks)
+        return blocks if in_tuple else blocks[0]
+    rows = tuple(tuple(wrap(b) for b in row) for row in blocks)
+    return rows if in_tuple else rows[0][0]
+
+
+_DETACH = "__srcgrad_detach"
+_METHOD = "__srcgrad_tensor_"
+
+
+class _Detached(ast.NodeTransformer):
+    """`y.data` -> `detach(y)`; a method called on a detached value -> its Tensor meaning as a function."""
+
+    def __init__(self) -> None:
+        self.methods: set[str] = set()
+        self.changed = False
+
+    @staticmethod
+    def detached(e: ast.expr) -> bool:
+        return isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and (
+            e.func.id == _DETACH or e.func.id.startswith(_METHOD))
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.expr:
+        self.generic_visit(node)
+        if node.attr == "data" and isinstance(node.ctx, ast.Load):
+            self.changed = True
+            return ast.Call(func=ast.Name(id=_DETACH, ctx=ast.Load()), args=[node.value], keywords=[])
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        f = node.func
+        if isinstance(f, ast.Attribute) and f.attr == "detach" and not node.args:
+            self.changed = True
+            return ast.Call(func=ast.Name(id=_DETACH, ctx=ast.Load()), args=[f.value], keywords=[])
+        if isinstance(f, ast.Attribute) and self.detached(f.value) and f.attr in mapping.TENSOR_METHODS:
+            self.changed = True
+            self.methods.add(f.attr)
+            return ast.Call(func=ast.Name(id=_METHOD + f.attr, ctx=ast.Load()), args=[f.value] + node.args,
+                            keywords=node.keywords)
+        return node
+
+
+def _detached_spellings(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The function as the compiler should read it when its arrays are not Tensors.
+
+    Expressions that no derivative flows through are kept as written in generated code, and generated
+    code runs on the Tensors' arrays: `y.data.norm()` would ask a NumPy array for `.data` (a memoryview)
+    and `.norm()`. So `x.data` / `x.detach()` become `detach(x)` (runtime.stack.detach: an array or float
+    is returned as it is, a Tensor detached), and a method called on a detached value becomes its
+    Tensor meaning as a plain function (mapping.TENSOR_METHODS). The copy lives in a `linecache` entry, so
+    the compiler reads it like any source; functions with closures are left as they are."""
+    import textwrap
+    import types
+
+    if not isinstance(func, types.FunctionType) or func.__closure__:
+        return func
+    try:
+        src = textwrap.dedent(inspect.getsource(func))
+        tree = ast.parse(src)
+    except (OSError, TypeError, SyntaxError):
+        return func
+    fdef = tree.body[0] if tree.body else None
+    if not isinstance(fdef, ast.FunctionDef):
+        return func
+    rw = _Detached()
+    fdef.decorator_list = []
+    tree = rw.visit(tree)
+    if not rw.changed:
+        return func
+    text = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+    filename = f"<srcgrad functional: {func.__qualname__}>"
+    linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
+    ns = dict(func.__globals__)
+    ns[_DETACH] = rt_detach
+    for m in rw.methods:
+        ns[_METHOD + m] = mapping.TENSOR_METHODS[m]
+    exec(compile(text, filename, "exec"), ns)
+    new = ns[fdef.name]
+    new.__defaults__ = func.__defaults__
+    new.__kwdefaults__ = func.__kwdefaults__
+    return new
+
+
+class _tensor_methods:
+    """While transforming functions written for Tensors, methods mean what they mean on Tensors
+    (mapping.TENSOR_METHODS: `x.repeat` tiles, `x.var` is unbiased, `x.max(dim)`, ...). The normalizer
+    reads `mapping.METHODS` at transform time; this swaps it for the duration (the smallest hook that
+    needs no change to the compiler)."""
+
+    def __enter__(self) -> None:
+        self.saved = mapping.METHODS
+        mapping.METHODS = mapping.TENSOR_METHODS
+
+    def __exit__(self, *exc: Any) -> None:
+        mapping.METHODS = self.saved
+
+
+def _fallback_warning(func: Callable[..., Any], exc: Exception) -> None:
+    key = getattr(func, "__code__", func)
+    try:
+        if key in _warned:
+            return
+        _warned.add(key)
+    except TypeError:
+        pass
+    name = getattr(func, "__qualname__", None) or repr(func)
+    warnings.warn(f"srcgrad.autograd.functional: cannot compile {name} ({str(exc).splitlines()[0]}); "
+                  f"using the eager tape for it", RuntimeWarning, stacklevel=4)
