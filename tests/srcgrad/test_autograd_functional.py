@@ -138,3 +138,75 @@ def test_strict_raises_for_an_independent_input_and_zeros_otherwise():
     np.testing.assert_allclose(arr(gb), [0.0, 0.0])
     with pytest.raises(RuntimeError, match="independent of input 1"):
         F.vjp(f, inputs, v=torch.ones(2), strict=True)
+
+
+# ----------------------------------------------------------------------------- the compiled engine
+def unbiased_spread(x):
+    return x.var() + x.std()       # Tensor meanings: unbiased (ddof=1), unlike ndarray.var
+
+
+def test_compiled_engine_serves_functions_with_source():
+    x = torch.randn(4, dtype=torch.float64)
+    v = torch.ones(4, dtype=torch.float64)
+    F.vjp(do_some_doubling, x, v=v)
+    assert F.last_engine == "compiled"
+    for call in (lambda: F.jvp(exp_adder, (x, x), (v, v)), lambda: F.hvp(pow_reducer, x, v),
+                 lambda: F.vhp(pow_reducer, x, v), lambda: F.jacobian(exp_adder, (x, x)),
+                 lambda: F.hessian(pow_adder_reducer, (x, x))):
+        call()
+        assert F.last_engine == "compiled"
+
+
+def test_results_are_tensors_without_a_graph_and_keep_the_dtype():
+    x = torch.randn(3, dtype=torch.float64)
+    out, g = F.vjp(do_some_doubling, x, v=torch.ones(3, dtype=torch.float64))
+    assert isinstance(out, torch.Tensor) and isinstance(g, torch.Tensor)
+    assert out.grad_fn is None and g.grad_fn is None and not g.requires_grad
+    assert g.dtype == torch.float64
+
+
+def test_tensor_meanings_of_methods():
+    x = torch.tensor([0.5, -1.0, 2.0, 0.25], dtype=torch.float64)
+    a = arr(x)
+    n = a.size
+    _, g = F.vjp(unbiased_spread, x)
+    assert F.last_engine == "compiled"
+    mean = a.mean()
+    std = np.sqrt(((a - mean) ** 2).sum() / (n - 1))
+    want = 2 * (a - mean) / (n - 1) + (a - mean) / ((n - 1) * std)
+    np.testing.assert_allclose(arr(g), want, rtol=1e-10)
+
+
+def test_create_graph_runs_the_generated_code_on_tensors():
+    x = torch.rand(3, dtype=torch.float64, requires_grad=True)
+    _, g = F.vjp(pow_reducer, x, create_graph=True)
+    assert F.last_engine == "compiled" and g.grad_fn is not None
+    (gg,) = torch.autograd.grad((g.sum(),), (x,))
+    np.testing.assert_allclose(arr(gg), 6 * arr(x))         # d/dx sum(3x^2) through the recorded graph
+
+
+def test_no_source_falls_back_to_the_tape_with_one_warning():
+    f = eval("lambda a: (a * a).sum()")           # noqa: S307 -- a function with no source file
+    x = torch.rand(3, dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="using the eager tape"):
+        _, g = F.vjp(f, x)
+    assert F.last_engine == "tape"
+    np.testing.assert_allclose(arr(g), 2 * arr(x))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # the second call does not warn again
+        F.vjp(f, x)
+
+
+def test_strict_uses_the_tape():
+    x = torch.rand(2, dtype=torch.float64)
+    F.vjp(pow_reducer, x, strict=True)
+    assert F.last_engine == "tape"
+
+
+def test_compiled_and_tape_agree_on_the_loop():
+    x = torch.randn(3, dtype=torch.float64)
+    v = torch.tensor([0.3, -1.0, 2.0], dtype=torch.float64)
+    compiled = F.vjp(do_some_doubling, x, v=v)[1]
+    tape = F.vjp(do_some_doubling, x, v=v, strict=True)[1]
+    np.testing.assert_allclose(arr(compiled), arr(tape))
