@@ -25,6 +25,8 @@ import sys
 import threading
 from typing import Any, Callable, Iterable, Sequence
 
+import numpy as np
+
 from . import profiler as _prof
 from .primitives import PRIMITIVES
 from .rules import RULES
@@ -512,7 +514,12 @@ def accumulate(var: Any, g: Any, create_graph: bool) -> None:
         g = g.astype(arr.dtype)
     old = var._grad
     if old is None:
-        var._grad = (_TENSOR[0] if _TENSOR else _tensor_cls())._wrap(g.copy())
+        # Keep a fresh gradient as it is; copy one that something else may see or write (a view, the
+        # user's own array, the cotangent add hands to both of its inputs): references held here are
+        # the sweep's `g`, this parameter and getrefcount's argument, so more means another holder.
+        if type(g) is not np.ndarray or g.base is not None or sys.getrefcount(g) > 3:
+            g = g.copy()
+        var._grad = (_TENSOR[0] if _TENSOR else _tensor_cls())._wrap(g)
     else:
         old._array = old._array + g
         bump_version(old)
@@ -750,6 +757,9 @@ def _sweep(ready: list, deps: dict, buf: dict, retain_graph: bool, create_graph:
         if g is not None:
             if n.hooks:
                 g = _run_prehooks(n, g)
+            if type(n) is AccumulateGrad:
+                accumulate(n.variable, g, create_graph)
+                continue
             grads = n.apply(g, create_graph)
             if n.hooks:
                 _run_posthooks(n, grads, g)
@@ -772,6 +782,7 @@ def _sweep(ready: list, deps: dict, buf: dict, retain_graph: bool, create_graph:
                     if d == 0:
                         ready.append(m)
                 i += 1
+            grads = gi = None  # the engine holds a gradient only through `buf` (see `accumulate`)
             continue
         for m in edges:
             if m is not None:

@@ -426,3 +426,15 @@ def test_inplace_change_of_an_input_read_only_for_its_shape_is_fine():
     y.add_(1)
     (z.sum() + s).backward()
     assert x.grad.tolist() == [2.0, 1.0]
+
+
+def test_leaf_gradients_never_alias():
+    y, z = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    ((y + z) * 3).sum().backward()  # add hands one cotangent array to both inputs
+    y.grad.zero_()
+    assert z.grad.tolist() == [3.0, 3.0]
+    a = leaf([1.0, 1.0])
+    g = torch.tensor([5.0, 6.0], dtype=torch.float64)
+    (a + 0).backward(g)  # the user's gradient flows to the leaf unchanged
+    a.grad.zero_()
+    assert g.tolist() == [5.0, 6.0]
