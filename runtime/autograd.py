@@ -683,8 +683,9 @@ def _collect(roots: Iterable[Node]) -> dict[Node, int]:
     return deps
 
 
-def _useful(roots: list[Node], deps: dict[Node, int], targets: set[Node]) -> set[Node]:
-    """The nodes from which some target can be reached: the others need not run at all."""
+def _useful(roots: list[Node], deps: dict[Node, int], targets: set[Node]) -> tuple[set[Node], set[Node]]:
+    """(useful, runs): the nodes from which some target can be reached (their gradient is needed),
+    and among them those whose rule must run (some input leads on to a target)."""
     order = []
     left = dict(deps)
     ready = [r for r in dict.fromkeys(roots) if left[r] == 0]
@@ -697,10 +698,17 @@ def _useful(roots: list[Node], deps: dict[Node, int], targets: set[Node]) -> set
                 if left[m] == 0:
                     ready.append(m)
     useful: set[Node] = set()
+    runs: set[Node] = set()
     for n in reversed(order):
-        if n in targets or any(m is not None and m in useful for m in n.edges):
-            useful.add(n)
-    return useful
+        for m in n.edges:
+            if m is not None and m in useful:
+                runs.add(n)
+                useful.add(n)
+                break
+        else:
+            if n in targets:
+                useful.add(n)
+    return useful, runs
 
 
 def _add(a: Any, b: Any) -> Any:
@@ -800,7 +808,7 @@ def _sweep_general(ready: list, deps: dict, buf: dict, root_nodes: list, retain_
     if targets is not None:
         for e in targets:
             target_nodes.setdefault(e[0], []).append(e[1])
-    useful = _useful(root_nodes, deps, set(target_nodes)) if targets is not None else None
+    useful, runs = _useful(root_nodes, deps, set(target_nodes)) if targets is not None else (None, None)
     captured: dict[tuple, Any] = {}
     profiling = _prof._ACTIVE is not None
     while ready:
@@ -821,7 +829,7 @@ def _sweep_general(ready: list, deps: dict, buf: dict, root_nodes: list, retain_
                     else:
                         n.apply(g, create_graph)
                 continue
-            if useful is not None and not any(m is not None and m in useful for m in edges):
+            if runs is not None and n not in runs:
                 grads = ()
             elif profiling:
                 with _prof.record_function(n.name()):
