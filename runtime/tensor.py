@@ -793,8 +793,7 @@ class Tensor:
         if self._node is not None:
             raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the "
                                "deepcopy protocol at the moment.")
-        t = type(self).__new__(type(self))
-        Tensor.__init__(t, self._array.copy(), requires_grad=self._rg)
+        t = Tensor._wrap(self._array.copy(), self._rg)
         if self._grad is not None:
             t._grad = Tensor._wrap(self._grad._array.copy())
         memo[id(self)] = t

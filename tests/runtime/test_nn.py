@@ -141,3 +141,15 @@ def test_training_step_on_cuda():
     opt.step()
     np.testing.assert_allclose(model[0].weight.detach().cpu().numpy(), w0 - 0.1 * g0, rtol=1e-5, atol=1e-6)
     assert model[0].weight.grad.is_cuda
+
+
+def test_deepcopy_keeps_dtypes_and_values():
+    import copy
+
+    net = nn.Linear(2, 2).double()
+    twin = copy.deepcopy(net)
+    assert twin.weight.dtype == torch.float64 and twin.weight is not net.weight
+    np.testing.assert_array_equal(twin.weight.detach().numpy(), net.weight.detach().numpy())
+    t = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    c = copy.deepcopy(t)
+    assert c.dtype == torch.float64 and c.requires_grad and c.is_leaf
