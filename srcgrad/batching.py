@@ -67,8 +67,26 @@ def _all_but_batch(t: Any) -> tuple:
     return tuple(range(1, P.ndim(t)))
 
 
+_ND = np.ndarray     # NumPy fast paths: the helpers run once per primitive of the generated code, so
+                     # they skip the primitives' dispatch when the arrays are NumPy's
+
+
+def _ndim(x: Any) -> int:
+    if type(x) is _ND:
+        return x.ndim
+    if type(x) is float or type(x) is int:
+        return 0
+    return P.ndim(x)
+
+
 def lift_to(t: Any, nd: int) -> Any:
     """Insert unit axes after the batch axis so the primal part of t has rank nd."""
+    if type(t) is _ND:
+        have = t.ndim - 1
+        if have >= nd:
+            return t
+        s = t.shape
+        return t.reshape((s[0],) + (1,) * (nd - have) + s[1:])
     have = P.ndim(t) - 1
     if have >= nd:
         return t
@@ -77,15 +95,25 @@ def lift_to(t: Any, nd: int) -> Any:
 
 
 def lift(t: Any, ans: Any) -> Any:
-    return lift_to(t, P.ndim(ans))
+    return lift_to(t, _ndim(ans))
 
 
 def bwiden(t: Any, ans: Any) -> Any:
+    if type(t) is _ND:
+        if type(ans) is _ND:
+            if t.shape[1:] == ans.shape:
+                return t
+            t = lift_to(t, ans.ndim)
+            return np.broadcast_to(t, t.shape[:1] + ans.shape)
+        if type(ans) is float or type(ans) is int:
+            return t
     t = lift(t, ans)
     return P.broadcast_to(t, shape=(P.shape(t)[0],) + tuple(P.shape(ans)))
 
 
 def bsum(t: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    if type(t) is _ND:
+        return t.sum(axis=tuple(range(1, t.ndim)) if axis is None else shift_axis(axis), keepdims=keepdims)
     return P.sum(t, axis=_all_but_batch(t) if axis is None else shift_axis(axis), keepdims=keepdims)
 
 
@@ -112,6 +140,8 @@ def bbroadcast_to(t: Any, shape: Any = None) -> Any:
 
 def bsum_to(t: Any, shape: Any = None) -> Any:
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if type(t) is _ND and t.shape[1:] == shape:
+        return t
     lead = P.ndim(t) - 1 - len(shape)
     if lead > 0:
         t = P.sum(t, axis=tuple(range(1, 1 + lead)), keepdims=False)
@@ -135,6 +165,8 @@ def _bindex(index: Any) -> tuple:
 def bgetitem(t: Any, index: Any = None) -> Any:
     if isinstance(t, (tuple, list)):     # an element of a tuple of (batched) tangents
         return t[index]
+    if type(t) is _ND:
+        return t[_bindex(index)]
     return P.getitem(t, index=_bindex(index))
 
 
@@ -154,7 +186,35 @@ def bindex_update(x: Any, v: Any, index: Any = None, xb: bool = True, vb: bool =
     return P.index_update(x, v, index=bix)
 
 
+def bscatter(like: Any, v: Any, index: Any = None) -> Any:
+    """`index_add(0.0 * like, v, index)` with v batched: zeros shaped (B,) + like.shape with v added at
+    index (the jvp of index_add/index_update with respect to the value written)."""
+    if type(v) is _ND and type(like) is _ND:
+        out = np.zeros((v.shape[0],) + like.shape, dtype=np.result_type(like, v))
+        if (type(index) is slice and v.ndim == out.ndim) or (type(index) is int and v.ndim == out.ndim - 1):
+            out[:, index] = v               # one slice or position: nothing can repeat
+            return out
+        bix = _bindex(index)
+        if R.has_int_array(index):
+            np.add.at(out, bix, lift_to(v, out[bix].ndim - 1))
+        else:
+            out[bix] += lift_to(v, out[bix].ndim - 1)
+        return out
+    return bindex_add(0.0 * like, v, index=index, xb=False, vb=True)
+
+
 def bindex_add(x: Any, v: Any, index: Any = None, xb: bool = True, vb: bool = True) -> Any:
+    if type(x) is _ND and type(v) is _ND and not R.has_int_array(index):
+        # no repeated positions: a plain `+=` on a copy (np.add.at is for repeats, and slow)
+        nb = x.shape[0] if xb else v.shape[0]
+        out = x.copy() if xb else np.empty((nb,) + x.shape, dtype=np.result_type(x, v))
+        if not xb:
+            out[...] = x
+        bix = _bindex(index)
+        if vb:
+            v = lift_to(v, out[bix].ndim - 1)
+        out[bix] += v
+        return out
     x, v, bix = _batched_pair(x, v, index, xb, vb)
     return P.index_add(x, v, index=bix)
 
@@ -203,6 +263,11 @@ def bmatmul(a: Any, b: Any, ab: bool = True, bb: bool = False) -> Any:
 
 
 def bunbroadcast(g: Any, x: Any) -> Any:
+    if type(g) is _ND:
+        xs = x.shape if type(x) is _ND else (() if type(x) is float or type(x) is int else P.shape(x))
+        if g.shape[1:] == xs:
+            return g
+        return bsum_to(g, shape=xs)
     return bsum_to(g, shape=P.shape(x))
 
 
@@ -300,6 +365,13 @@ class _Swap(gast.NodeTransformer):
         if isinstance(obj, Primitive) and obj.name in BATCHED_PRIMS:
             flags = [_mentions(a, self.tangents) for a in node.args]
             if not any(flags):
+                return node
+            if obj.name in ("index_add", "index_update") and flags == [False, True] and \
+                    isinstance(node.args[0], gast.BinOp) and isinstance(node.args[0].op, gast.Mult) and \
+                    isinstance(node.args[0].left, gast.Constant) and node.args[0].left.value == 0.0:
+                # index_add(0.0 * ans, t, index): a zero base with t written in
+                node.func = name(self.fw.ref(bscatter, "bscatter"))
+                node.args = [node.args[0].right, node.args[1]]
                 return node
             b = BATCHED_PRIMS[obj.name]
             node.func = name(self.fw.ref(b, b.__name__))

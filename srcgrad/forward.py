@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import copy
 import inspect
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import gast
+import numpy as np
 
 from srcgrad import batching, codegen, optimize
 from srcgrad.codegen import Comment
@@ -38,13 +40,14 @@ from srcgrad.analysis import DIFF_KINDS, diff_operands, iter_stmts, targets_of
 from srcgrad.errors import TransformError, located
 from srcgrad.names import Namer
 from srcgrad.normalize import Verbatim, assign, call, const, name
-from srcgrad.normalize import Normalizer
+from srcgrad.normalize import Normalizer, Op
 from srcgrad.parse import FunctionInfo, fence, parse_function
 from srcgrad.pipeline import Builder, _dump, body_source, debug_enabled, params_of
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime import rules as R
 from srcgrad.runtime import stack as rt_stack
 from srcgrad.runtime.backend import is_scalar
+from srcgrad.runtime.primitives import Primitive
 from srcgrad.templates import instantiate, table
 
 
@@ -167,6 +170,82 @@ ZERO: set[Any] = {
     R.concat_index, R.concat_pads, R.stack_index, R.stack_pads, R.axis_index, R.unpad_index, R.negated,
     tzero,
 } | ({rt_stack.zeros_list} if hasattr(rt_stack, "zeros_list") else set())
+
+
+# ============================================================== the NumPy variant (numpy=True builds)
+def np_index_add(x: Any, v: Any, index: Any = None) -> Any:
+    """index_add for NumPy arrays: `+=` on a copy where no position can repeat (np.add.at otherwise)."""
+    if R.has_int_array(index):
+        return P.index_add(x, v, index=index)
+    out = np.array(x, dtype=np.result_type(x, v), copy=True)
+    out[index] += v
+    return out
+
+
+def np_unbroadcast(g: Any, x: Any) -> Any:
+    """unbroadcast (sum a cotangent down to x's shape) with the common case, equal shapes, free."""
+    if np.shape(g) == np.shape(x):
+        return g
+    return P.sum_to(g, shape=np.shape(x))
+
+
+def np_broadcast_to(x: Any, shape: Any = None) -> Any:
+    """broadcast_to, without NumPy's Python-level machinery for the two common cases."""
+    xs = x.shape if hasattr(x, "shape") else ()
+    if xs == shape or xs == tuple(shape):
+        return x
+    if xs == ():
+        out = np.empty(shape, dtype=x.dtype if hasattr(x, "dtype") else np.float64)
+        out.fill(x)
+        return out
+    return np.broadcast_to(x, shape)
+
+
+def np_sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    if type(x) is np.ndarray:
+        return x.sum(axis=axis, keepdims=keepdims)
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def np_mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    if type(x) is np.ndarray:
+        return x.mean(axis=axis, keepdims=keepdims)
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+def _numpy_direct() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for nm in ("sum", "mean", "max", "min", "prod", "reshape", "broadcast_to", "transpose", "expand_dims",
+               "squeeze", "zeros_like", "ones_like", "shape", "ndim", "exp", "expm1", "log", "log1p", "log2",
+               "log10", "sqrt", "square", "reciprocal", "sin", "cos", "tan", "arcsin", "arccos", "arctan",
+               "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "abs", "sign", "maximum", "minimum",
+               "arctan2", "hypot", "where", "matmul", "cumsum"):
+        out[nm] = getattr(np, nm)
+    out["neg"] = np.negative
+    out["broadcast_to"] = np_broadcast_to
+    out["sum"] = np_sum
+    out["mean"] = np_mean
+    out["index_add"] = np_index_add
+    return out
+
+
+NUMPY_DIRECT = _numpy_direct()
+NUMPY_HELPERS = {R.unbroadcast: np_unbroadcast}
+
+
+def numpy_variant(fdef: gast.FunctionDef, namer: Namer) -> None:
+    """Where every value is a NumPy array (or number), call NumPy directly instead of the primitives'
+    namespace dispatch: the same functions, one Python call less per operation."""
+    for n in gast.walk(fdef):
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Name):
+            obj = namer.globals.get(n.func.id)
+            repl = None
+            if isinstance(obj, Primitive):
+                repl = NUMPY_DIRECT.get(obj.name)
+            elif _hashable(obj):
+                repl = NUMPY_HELPERS.get(obj)
+            if repl is not None:
+                n.func = name(namer.ref(repl, getattr(repl, "__name__", "fn")))
 
 
 def _hashable(obj: Any) -> bool:
@@ -849,6 +928,22 @@ class Forward:
 
 
 # ================================================================================== the front end
+class ForwardNormalizer(Normalizer):
+    """The reverse compiler's normalizer, except that calls to generated `f_fwd`/`f_adj` pairs are
+    ordinary calls to Python functions with source (the normalizer refuses them because reverse mode
+    cannot differentiate them yet; forward mode transforms them recursively like any callee)."""
+
+    def call_object(self, obj: Any, args: list, kws: dict, e: Any, out: list) -> tuple[gast.expr, Any]:
+        if isinstance(obj, types.FunctionType) and obj.__code__.co_filename.startswith("<srcgrad ") and \
+                obj.__name__.endswith(("_fwd", "_adj")):
+            a = [self.atom(x, out) for x in args]
+            k = {kk: self.atom(v, out) for kk, v in kws.items()}
+            ref = name(self.namer.ref(obj, obj.__name__))
+            return call(ref, a, k), Op("call", args=a + list(k.values()), fn=obj,
+                                       kwargs={"__pos__": len(a), "__kw__": list(k)})
+        return super().call_object(obj, args, kws, e, out)
+
+
 def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, Normalizer]:
     """`Builder.front` (parse, fence, normalize) with one rewrite first: the reverse code's
     `for i in reversed(_r1)` becomes `for i in _r1[::-1]` (a range again), which the normalizer loops
@@ -873,7 +968,7 @@ def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, 
                 isinstance(n.value.func, gast.Name) and info.resolve(n.value.func.id) is rt_stack.Stack:
             carriers.update(t.id for t in n.targets if isinstance(t, gast.Name))
     namer = Namer(set(info.locals))
-    norm = Normalizer(info, namer, carriers)
+    norm = ForwardNormalizer(info, namer, carriers)
     body = norm.run()
     if verbose:
         _dump("normalize (one operation per statement)", body_source(body))
@@ -896,16 +991,18 @@ class GeneratedJvp:
 class ForwardBuilder:
     """Builds `jvp_<f>` (top level) and `<g>_jvp` (every function it calls with active arguments)."""
 
-    def __init__(self, verbose: bool | int = False, batched: bool = False):
+    def __init__(self, verbose: bool | int = False, batched: bool = False, numpy: bool = False):
         self.verbose = debug_enabled(verbose)
         self.batched = batched
+        self.numpy = numpy
         self.front_end = Builder(verbose)
         self.in_progress: dict[tuple, JvpCallee] = {}
         self.fixups: list[tuple[dict, str, JvpCallee]] = []
         self.refresh: list = []
+        self.keep: tuple | None = None
 
     def request(self, fn: Any, wrt: tuple[str, ...], site: Any, caller: FunctionInfo) -> JvpCallee:
-        key = (fn, wrt, self.batched)
+        key = (fn, wrt, self.batched, self.numpy)
         req = _JVP_CACHE.get(key) or self.in_progress.get(key)
         if req is not None:
             return req
@@ -926,7 +1023,12 @@ class ForwardBuilder:
             raise
         return req
 
-    def top(self, fn: Any, wrt_idx: tuple[int, ...]) -> GeneratedJvp:
+    def top(self, fn: Any, wrt_idx: tuple[int, ...], keep: tuple[tuple[bool, ...], tuple[bool, ...]] | None = None
+            ) -> GeneratedJvp:
+        """`keep` = (primal outputs, tangent outputs) to compute, for a function returning a tuple: the
+        others are returned as None, so the code that only they need is dead and removed (hvp needs
+        the value and the gradient's tangent, not the gradient)."""
+        self.keep = keep
         gen = self.generate(fn, wrt_idx, None)
         for ns, nm, req in self.fixups:
             ns[nm] = req.compiled
@@ -992,9 +1094,14 @@ class ForwardBuilder:
             namer.taken.add(batching.NB)
         new_body = head + fw.block(fwd_body, st)
         tangents = [fw.tan_of(a, st) for a in out_atoms]
+        primal_ret = copy.deepcopy(ret_value)
+        if top and self.keep is not None and isinstance(ret_value, gast.Tuple):
+            keep_p, keep_t = self.keep
+            primal_ret.elts = [e if k else const(None) for e, k in zip(primal_ret.elts, keep_p)]
+            tangents = [e if k else const(None) for e, k in zip(tangents, keep_t)]
         tan_expr = gast.Tuple(elts=tangents, ctx=gast.Load()) if isinstance(ret_value, gast.Tuple) \
             else tangents[0]
-        final = gast.Return(value=gast.Tuple(elts=[copy.deepcopy(ret_value), tan_expr], ctx=gast.Load()))
+        final = gast.Return(value=gast.Tuple(elts=[primal_ret, tan_expr], ctx=gast.Load()))
         final.line = getattr(ret, "line", None)
         args = copy.deepcopy(info.node.args)
         for p in wrt:
@@ -1011,6 +1118,8 @@ class ForwardBuilder:
         fdef = gast.FunctionDef(name=fname, args=args, body=new_body + [final], decorator_list=[],
                                 returns=None, type_comment=None, type_params=[])
         optimize.dead_code(fdef)
+        if self.numpy:
+            numpy_variant(fdef, namer)
         self.front_end._comment(info, fdef)
         ns = dict(namer.globals)
         for nm, obj in list(ns.items()):

@@ -122,7 +122,7 @@ def hvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: b
 
     def make() -> Callable:
         rev = _reverse(f, wrt_idx, single, verbose)
-        gen = ForwardBuilder(verbose).top(rev.fn, wrt_idx)
+        gen = ForwardBuilder(verbose).top(rev.fn, wrt_idx, keep=((True, False), (False, True)))
 
         def post(out: Any) -> Any:
             (value, _), (_, hv) = out
@@ -149,10 +149,23 @@ def _size(x: Any) -> int:
     return int(math.prod(P.shape(x)))
 
 
+_BASES: dict[tuple, np.ndarray] = {}
+
+
 def _basis(x: Any) -> Any:
-    """The n basis vectors of x's space, shaped (n,) + x.shape, in x's namespace and dtype."""
+    """The n basis vectors of x's space, shaped (n,) + x.shape, in x's namespace and dtype (cached,
+    read-only, for NumPy: generated code never writes into a tangent)."""
     if isinstance(x, (float, int)):
         return np.ones(1)
+    if type(x) is np.ndarray:
+        key = (x.shape, x.dtype)
+        b = _BASES.get(key)
+        if b is None:
+            b = np.eye(x.size, dtype=x.dtype).reshape((x.size,) + x.shape)
+            b.setflags(write=False)
+            if len(_BASES) < 64:
+                _BASES[key] = b
+        return b
     n = _size(x)
     return P.reshape(P.eye_like(x, n=n, m=n), shape=(n,) + tuple(P.shape(x)))
 
@@ -257,12 +270,25 @@ def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
 
     def make() -> Callable:
         rev = _reverse(f, wrt_idx, single, verbose)
-        gen = ForwardBuilder(verbose, batched=True).top(rev.fn, wrt_idx)
+        keep = ((False, False), (False, True))
+        gen = ForwardBuilder(verbose, batched=True).top(rev.fn, wrt_idx, keep=keep)
+        variants: dict[bool, GeneratedJvp] = {False: gen}
         refresh = list(rev.refresh) + list(gen.refresh)
+
+        def pick(args: tuple) -> GeneratedJvp:
+            """The NumPy variant when every differentiated argument is a NumPy array."""
+            use_np = all(type(args[j]) is np.ndarray for j in wrt_idx if j < len(args))
+            g = variants.get(use_np)
+            if g is None:
+                g = variants[use_np] = ForwardBuilder(verbose, batched=True, numpy=True).top(rev.fn, wrt_idx,
+                                                                                             keep=keep)
+                refresh.extend(g.refresh)
+            return g
 
         def row(args: tuple, kwargs: dict, i: int) -> tuple:
             n = _size(args[i])
-            (_, _), (_, dg) = gen.fn(*args, **kwargs, **_seeds(args, wrt_idx, gen.tparams, i))
+            g = pick(args)
+            (_, _), (_, dg) = g.fn(*args, **kwargs, **_seeds(args, wrt_idx, g.tparams, i))
             dgs = (dg,) if single else dg
             in_shape = tuple(P.shape(args[i]))
             return tuple(P.reshape(d, shape=in_shape + tuple(P.shape(args[j]))) if n else d
