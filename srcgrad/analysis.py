@@ -19,7 +19,7 @@ import gast
 
 from srcgrad.templates import table
 
-DIFF_KINDS = ("prim", "copy", "call", "opaque", "pack", "unpack", "stack", "list_get")
+DIFF_KINDS = ("prim", "copy", "call", "opaque", "pack", "unpack", "stack", "list_get", "list_pop")
 
 
 def iter_stmts(body: list) -> Iterator[gast.stmt]:
@@ -58,13 +58,15 @@ def diff_operands(op: Any) -> list[tuple[int, str]]:
             if isinstance(a, gast.Name) and rt is not None and rt.get("vjp", i) is not None:
                 out.append((i, a.id))
         return out
-    if op.kind in ("copy", "call", "opaque", "pack", "unpack", "stack", "append", "list_get"):
+    if op.kind in ("copy", "call", "opaque", "pack", "unpack", "stack", "append", "list_get", "list_pop"):
         return [(i, a.id) for i, a in enumerate(op.args) if isinstance(a, gast.Name)]
     return []
 
 
-def activity(body: list, wrt: set[str], outputs: set[str]) -> tuple[set[str], set[str], set[str]]:
-    """(active, varied, useful) variable names."""
+def activity(body: list, wrt: set[str], outputs: set[str],
+             mutable: set[str] = frozenset()) -> tuple[set[str], set[str], set[str]]:
+    """(active, varied, useful) variable names. `mutable`: local lists/stacks, which a call may fill with
+    values it was given (so they vary with them)."""
     stmts = [s for s in iter_stmts(body) if getattr(s, "op", None) is not None]
     varied = set(wrt)
     changed = True
@@ -81,7 +83,8 @@ def activity(body: list, wrt: set[str], outputs: set[str]) -> tuple[set[str], se
             if op.kind not in DIFF_KINDS:
                 continue
             if any(n in varied for _, n in diff_operands(op)):
-                for t in targets_of(s) + _mutated_object(s):
+                passed = [n for _, n in diff_operands(op) if n in mutable] if op.kind == "call" else []
+                for t in targets_of(s) + _mutated_object(s) + passed:
                     if t not in varied:
                         varied.add(t)
                         changed = True

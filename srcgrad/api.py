@@ -264,7 +264,7 @@ def compile(f: Callable | None = None, *, verbose: bool | int = False) -> Any:  
                 for ns, nm, get in refresh:
                     ns[nm] = get()
                 stack = Stack()
-                out = fwd(*[unwrap(a) for a in args], _stack=stack, **{k: unwrap(v) for k, v in kwargs.items()})
+                out = fwd(stack, *[unwrap(a) for a in args], **{k: unwrap(v) for k, v in kwargs.items()})
                 ctx.stack = stack
                 ctx.n_args = len(args)
                 if isinstance(out, tuple):

@@ -273,6 +273,9 @@ class Normalizer:
         self.wrt = set(wrt or ())
         self.varied: set[str] = set()
         self.lists: set[str] = set()         # local names bound to Python lists
+        self.stacks: set[str] = set()        # lists that are generated code's Stack (pop gives values back)
+        # reverse mode over generated code cannot yet follow a stack handed to generated callees
+        self.refuse_generated_callees = False
         self.line = info.node.lineno
         self.data_refs: list[tuple[str, Any]] = []   # (ref name, getter) refreshed on every call
         self.multi_return = False
@@ -298,9 +301,13 @@ class Normalizer:
             self.namer.taken.add(RET)
             self.info.locals.add(RET)
         for n in gast.walk(fn):
-            if isinstance(n, gast.Assign) and isinstance(n.value, gast.List) and len(n.targets) == 1 \
-                    and isinstance(n.targets[0], gast.Name):
-                self.lists.add(n.targets[0].id)
+            if isinstance(n, gast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], gast.Name):
+                if isinstance(n.value, gast.List):
+                    self.lists.add(n.targets[0].id)
+                elif isinstance(n.value, gast.Call) and self.resolve_func(n.value.func) is _runtime_stack():
+                    # generated code being differentiated again: its stack is a list of saved values
+                    self.lists.add(n.targets[0].id)
+                    self.stacks.add(n.targets[0].id)
         out: list = []
         self.block(body, out, top=True)
         if self.multi_return:
@@ -579,7 +586,7 @@ class Normalizer:
         v = s.value
         if isinstance(v, gast.Constant):
             return  # a string or number on its own line: nothing to do
-        if isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute) and v.func.attr == "append" \
+        if isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute) and v.func.attr in ("append", "push") \
                 and isinstance(v.func.value, gast.Name) and v.func.value.id in self.lists:
             if len(v.args) != 1 or v.keywords:
                 raise self.error(s, "list.append takes one value")
@@ -900,6 +907,8 @@ class Normalizer:
             if meth == "detach":
                 return call(name(self.namer.ref(detach, "detach")), [base]), Op("nondiff", args=[base])
             return call(gast.Attribute(value=base, attr=meth, ctx=gast.Load()), []), Op("nondiff", args=[base])
+        if isinstance(base, gast.Name) and base.id in self.stacks and meth == "pop" and not e.args:
+            return call(gast.Attribute(value=base, attr="pop", ctx=gast.Load()), []), Op("list_pop", args=[base])
         if isinstance(base, gast.Name) and base.id in self.lists:
             raise self.error(e, f"srcgrad supports only append on lists (not .{meth})",
                              "build the list with append, then np.stack it.")
@@ -932,6 +941,12 @@ class Normalizer:
         adapter = mapping.lookup_function(obj) if _hashable(obj) else None
         if adapter is not None:
             return self.call_adapter(adapter, list(args), kws, e, out, original=obj)
+        if self.refuse_generated_callees and isinstance(obj, types.FunctionType) and \
+                obj.__code__.co_filename.startswith("<srcgrad ") and obj.__name__.endswith(("_fwd", "_adj")):
+            raise self.error(e, "srcgrad does not yet differentiate generated code that calls other generated "
+                                f"functions ({obj.__name__}) in reverse mode",
+                             "for second derivatives use sg.hvp / sg.hessian (forward over reverse), or "
+                             "inline the helper function into the differentiated one.")
         if isinstance(obj, types.FunctionType):
             a = [self.atom(x, out) for x in args]
             k = {kk: self.atom(v, out) for kk, v in kws.items()}
@@ -1297,3 +1312,8 @@ def _runtime_nondiff() -> set:
     """Helpers of generated code whose result carries no derivative (for transforms of generated code)."""
     from srcgrad.runtime import stack as S
     return {S.seed_of, S.zeros_as, S.zeros_list, S.Stack, S.detach}
+
+
+def _runtime_stack() -> Any:
+    from srcgrad.runtime.stack import Stack
+    return Stack

@@ -84,6 +84,7 @@ class Builder:
         taken = set(info.locals)
         namer = Namer(taken)
         norm = normalize.Normalizer(info, namer, set(wrt))
+        norm.refuse_generated_callees = True
         body = norm.run()
         if self.verbose:
             _dump("normalize (one operation per statement)", body_source(body))
@@ -168,7 +169,7 @@ class Builder:
         ret_value = ret.value
         out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
         outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
-        active, varied, useful = analysis.activity(fwd_body, set(wrt), outputs)
+        active, varied, useful = analysis.activity(fwd_body, set(wrt), outputs, set(norm.lists))
         scalars = analysis.scalars(fwd_body, scalar_params, set(params), namer)
         numpy_params = getattr(self, "numpy_params", set()) if mode != "split" else set()
         numpy_vals = analysis.numpy_values(fwd_body, numpy_params, scalars, set(params))
@@ -221,6 +222,12 @@ class Builder:
                 g = call(name(namer.ref(rt_stack.seed_of, "seed_of")), [name(a.id)])
             rev.accumulate(a.id, g, st, seed_stmts, line0)
 
+        for v in sorted(getattr(norm, "stacks", ())):
+            if v in active:      # differentiating generated code: cotangents of popped values wait here
+                s0 = assign(namer.adjoint(v), call(name(namer.ref(rt_stack.Stack, "Stack")), []))
+                s0.line = line0
+                seed_stmts.append(s0)
+                st.init.add(v)
         adjoint = rev.block(fwd_body, st)
         # zero gradients for inputs the output does not depend on
         tail: list = []
@@ -292,9 +299,9 @@ class Builder:
                     out.append(push(v, line))
                 if id(s) in callsite_ids:
                     r = callsite_ids[id(s)]
-                    s.value = gast.Call(func=name(r.fwd), args=s.value.args,
-                                        keywords=s.value.keywords + [gast.keyword(arg="_stack",
-                                                                                  value=name(stack))])
+                    # the stack goes first, positionally: no clash with the callee's own names
+                    s.value = gast.Call(func=name(r.fwd), args=[name(stack)] + s.value.args,
+                                        keywords=s.value.keywords)
                     s.impure = True
                 out.append(s)
             return out
@@ -363,9 +370,11 @@ class Builder:
             fwd_fn_name = f"{info.name}_fwd"
             adj_fn_name = f"{info.name}_adj"
             fwd_args = copy.deepcopy(info.node.args)
-            fwd_args.kwonlyargs = fwd_args.kwonlyargs + [name(stack, store=False)]
-            fwd_args.kwonlyargs[-1].ctx = gast.Param()
-            fwd_args.kw_defaults = fwd_args.kw_defaults + [None]
+            stack_param = gast.Name(id=stack, ctx=gast.Param(), annotation=None, type_comment=None)
+            if fwd_args.posonlyargs:
+                fwd_args.posonlyargs = [stack_param] + fwd_args.posonlyargs
+            else:
+                fwd_args.args = [stack_param] + fwd_args.args
             fwd_def = gast.FunctionDef(
                 name=fwd_fn_name, args=fwd_args,
                 body=optimize_block(head + forward) + fwd_tail + [gast.Return(value=copy.deepcopy(ret_value))],

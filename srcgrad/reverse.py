@@ -160,6 +160,7 @@ class Reverse:
                 pop = call(gast.Attribute(value=name(self.adj(lst.id)), attr="pop", ctx=gast.Load()), [])
                 if isinstance(item, gast.Name) and item.id in self.active:
                     self.accumulate(item.id, pop, st, out, line)
+                    out[-1].impure = True       # the pop must happen even if nothing reads the value
                 else:
                     drop = gast.Expr(value=pop)
                     drop.line = line
@@ -171,6 +172,23 @@ class Reverse:
             undo.line = line
             undo.list_undo = lst.id
             out.append(undo)
+            return out
+        if op.kind == "list_pop":
+            # v = stack.pop() (differentiating generated code): the cotangent of v goes back on a cotangent
+            # stack, which the adjoint of the matching push pops (kept aligned even when it is zero)
+            v = targets[0]
+            lst = op.args[0].id
+            if lst in self.active:
+                g = name(self.adj(v)) if v in st.init else self.zeros(v)
+                pushg = gast.Expr(value=call(gast.Attribute(value=name(self.adj(lst)), attr="append",
+                                                            ctx=gast.Load()), [g]))
+                pushg.line = line
+                out.append(pushg)
+                if v in self.active:
+                    self.reset(v, st, out, line)
+            r = Restore(v, s)
+            r.line = line
+            out.append(r)
             return out
         if op.kind == "list_get" and targets and targets[0] in self.active:
             v = targets[0]
