@@ -102,12 +102,17 @@ def count(x: Any, axis: Any) -> int:
 
 
 def unbroadcast(g: Any, x: Any) -> Any:
-    """Sum a cotangent down to the shape of the argument it belongs to."""
+    """Sum a cotangent down to the shape of the argument it belongs to. Most calls find the shapes
+    equal, so that case returns at once, before any primitive dispatch (both engines call this often)."""
+    if getattr(g, "shape", ()) == getattr(x, "shape", ()):
+        return g
     return sum_to(g, shape=shape(x))  # noqa: F405
 
 
 def widen(t: Any, ans: Any) -> Any:
     """Broadcast a tangent up to the output's shape (a Python-float tangent takes ans's namespace)."""
+    if getattr(t, "shape", ()) == getattr(ans, "shape", ()):
+        return t
     if is_scalar(t) and not is_scalar(ans):
         return t * ones_like(ans)  # noqa: F405
     return broadcast_to(t, shape=shape(ans))  # noqa: F405
