@@ -67,6 +67,18 @@ def tzero(x: Any) -> Any:
     return P.zeros_like(x)
 
 
+def list_pop(xs: list) -> Any:
+    """`xs.pop()` of a list in generated reverse code (the undo of an append), as a call forward mode
+    can pair with the same pop of the list of tangents."""
+    return xs.pop()
+
+
+def list_set(xs: list, i: Any, v: Any) -> list:
+    """`xs[i] = v` of a list in generated reverse code (a list of cotangents), as a call."""
+    xs[i] = v
+    return xs
+
+
 class PairStack(list):
     """The reverse code's `Stack`, in forward-transformed code: entries are (value, tangent or None).
 
@@ -835,6 +847,37 @@ class Forward:
         def live(a: Any) -> bool:
             return isinstance(a, gast.Name) and a.id in self.active and (a.id in st.init or a.id in self.stacks)
 
+        if fn is list_pop:
+            (lst,) = pos_args
+            out.append(s)
+            if self.has_tan(lst, st):
+                e = call(copy.deepcopy(s.value.func), [name(self.d(lst.id))])
+                if targets and targets[0] in self.active:
+                    s2 = assign(self.d(targets[0]), e)
+                    st.init.add(targets[0])
+                else:
+                    s2 = gast.Expr(value=e)
+                s2.line = line
+                s2.impure = True
+                out.append(s2)
+            elif targets:
+                self.set_zero(targets[0], st, out, line)
+            return
+        if fn is list_set:
+            lst, ix, val = pos_args
+            out.append(s)
+            if lst.id in self.active and (self.has_tan(lst, st) or self.has_tan(val, st)):
+                if not self.has_tan(lst, st):
+                    out.append(self.zero(lst.id, st, line))
+                e = call(copy.deepcopy(s.value.func), [name(self.d(lst.id)), copy.deepcopy(ix),
+                                                        self.tan_of(val, st)])
+                s2 = assign(self.d(lst.id), e)
+                s2.line = line
+                s2.impure = True
+                out.append(s2)
+                st.init.add(lst.id)
+            return
+
         if not any(live(a) for a in op.args) or not any(t in self.active for t in targets) and not any(
                 isinstance(a, gast.Name) and a.id in self.stacks for a in op.args):
             out.append(s)
@@ -928,6 +971,54 @@ class Forward:
 
 
 # ================================================================================== the front end
+_LIST_POP = "__srcgrad_list_pop"
+_LIST_SET = "__srcgrad_list_set"
+
+
+def _generated_lists(info: FunctionInfo) -> set[str]:
+    """In generated reverse code, lists of values and of cotangents are mutated (`vals.pop()` undoes an
+    append, `bvals[i] = bvals[i] + g` accumulates): rewrite those into `list_pop`/`list_set` calls that
+    the normalizer takes and forward mode pairs with the same operation on the tangents. Returns the
+    list names (the normalizer must read their elements as list elements)."""
+    if not info.filename.startswith("<srcgrad "):
+        return set()
+    lists: set[str] = set()
+    for n in gast.walk(info.node):
+        if isinstance(n, gast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], gast.Name):
+            v = n.value
+            if isinstance(v, gast.List) or (isinstance(v, gast.Call) and isinstance(v.func, gast.Name) and
+                                            info.resolve(v.func.id) is getattr(rt_stack, "zeros_list", None)):
+                lists.add(n.targets[0].id)
+    if not lists:
+        return lists
+    info.globals.setdefault(_LIST_POP, list_pop)
+    info.globals.setdefault(_LIST_SET, list_set)
+
+    class Rewrite(gast.NodeTransformer):
+        def visit_Call(self, node: gast.Call) -> Any:
+            self.generic_visit(node)
+            f = node.func
+            if isinstance(f, gast.Attribute) and f.attr == "pop" and not node.args and \
+                    isinstance(f.value, gast.Name) and f.value.id in lists:
+                return gast.Call(func=name(_LIST_POP), args=[f.value], keywords=[])
+            return node
+
+        def visit_Assign(self, node: gast.Assign) -> Any:
+            self.generic_visit(node)
+            t = node.targets[0]
+            if isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name) and t.value.id in lists:
+                ix = t.slice
+                new = gast.Assign(targets=[name(t.value.id, store=True)],
+                                  value=gast.Call(func=name(_LIST_SET), args=[name(t.value.id), ix, node.value],
+                                                  keywords=[]), type_comment=None)
+                return gast.copy_location(new, node)
+            return node
+
+    Rewrite().visit(info.node)
+    info.locals = info.locals | lists
+    return lists
+
+
 class ForwardNormalizer(Normalizer):
     """The reverse compiler's normalizer, except that calls to generated `f_fwd`/`f_adj` pairs are
     ordinary calls to Python functions with source (the normalizer refuses them because reverse mode
@@ -967,8 +1058,10 @@ def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, 
         if isinstance(n, gast.Assign) and isinstance(n.value, gast.Call) and \
                 isinstance(n.value.func, gast.Name) and info.resolve(n.value.func.id) is rt_stack.Stack:
             carriers.update(t.id for t in n.targets if isinstance(t, gast.Name))
+    lists = _generated_lists(info)
     namer = Namer(set(info.locals))
     norm = ForwardNormalizer(info, namer, carriers)
+    norm.lists |= lists
     body = norm.run()
     if verbose:
         _dump("normalize (one operation per statement)", body_source(body))

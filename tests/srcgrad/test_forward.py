@@ -14,9 +14,9 @@ from tests.srcgrad.util import assert_close, diff_positions, make_args, numeric_
 
 EPS = 1e-6
 
-# The reverse compiler's adjoint of these mutates lists (`bvals[i] = ...`, `vals.pop()`), which the
-# normalizer does not read back yet: their hvp raises TransformError (asserted below), never a wrong value.
-HVP_REFUSED = {"c_list_history", "c_list_iterate"}
+# Functions whose hvp the compiler refuses (TransformError, asserted below); none at present: the
+# reverse code's list mutations (`vals.pop()`, `bvals[i] = ...`) are read back as list_pop/list_set.
+HVP_REFUSED: set[str] = set()
 
 
 def _direction(a, rng):
