@@ -17,7 +17,17 @@ import srcgrad as sg
 _DIR = pathlib.Path(tempfile.mkdtemp(prefix="srcgrad_random_"))
 _COUNTER = itertools.count()
 
-UNARY = ["np.sin({})", "np.cos({})", "np.tanh({})", "({} * {} * 0.5)", "math.sin({})", "(-{})"]
+UNARY = ["np.sin({})", "np.cos({})", "np.tanh({})", "({} * {} * 0.5)", "math.sin({})", "(-{})",
+         "helper_scalar({})"]
+
+
+def helper_scalar(u):
+    """A user function with a branch and a data-dependent loop, called from random programs."""
+    if u > 0.2:
+        u = np.sin(u) * 1.5
+    for i in range(int(abs(u) * 2.0) % 3):
+        u = u * 0.9 + 0.1 * np.cos(u)
+    return u
 BINARY = ["({} + {})", "({} - {})", "({} * {})", "({} * 0.7 + {} * 0.2)"]
 
 
@@ -82,7 +92,8 @@ def programs(draw):
 
 def load(src):
     path = _DIR / f"prog_{next(_COUNTER)}.py"
-    path.write_text("import math\nimport numpy as np\n\n\n" + src)
+    path.write_text("import math\nimport numpy as np\nfrom tests.srcgrad.test_random_programs import helper_scalar\n\n\n"
+                    + src)
     spec = importlib.util.spec_from_file_location(path.stem, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
