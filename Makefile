@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(PY) examples/quickstart.py
+	$(PY) examples/compiled_loop.py
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 tests
