@@ -122,15 +122,34 @@ def hvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: b
 
     def make() -> Callable:
         rev = _reverse(f, wrt_idx, single, verbose)
-        gen = ForwardBuilder(verbose).top(rev.fn, wrt_idx, keep=((True, False), (False, True)))
+        keep = ((True, False), (False, True))
+        gen = ForwardBuilder(verbose).top(rev.fn, wrt_idx, keep=keep)
 
         def post(out: Any) -> Any:
             (value, _), (_, hv) = out
             return value, hv
 
-        w = _jvp_wrapper(gen, single, rev.refresh, "hvp", f, post)
-        w.reverse_source = rev.source
-        return w
+        generic = _jvp_wrapper(gen, single, rev.refresh, "hvp", f, post)
+        fast: list[Callable] = []
+
+        def numpy_variant() -> Callable:
+            """The same code calling NumPy directly, for NumPy arrays (built on first use)."""
+            if not fast:
+                g = ForwardBuilder(verbose, numpy=True).top(rev.fn, wrt_idx, keep=keep)
+                fast.append(_jvp_wrapper(g, single, rev.refresh, "hvp", f, post))
+            return fast[0]
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if all(type(args[j]) is np.ndarray for j in wrt_idx if j < len(args) - 1):
+                return numpy_variant()(*args, **kwargs)
+            return generic(*args, **kwargs)
+
+        functools.update_wrapper(wrapper, gen.fn)     # inspect.getsource shows the generated code
+        wrapper.source = gen.source
+        wrapper.transform = "hvp"
+        wrapper.original = f
+        wrapper.reverse_source = rev.source
+        return wrapper
 
     return _cached(f, ("hvp", wrt_idx, single), make, verbose)
 
