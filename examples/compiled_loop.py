@@ -41,7 +41,7 @@ def main() -> None:
         numeric.append((steps_to_escape(*up) - steps_to_escape(*dn)) / (2 * h))
     print(f"f{args} = {value:.6f}")
     print(f"{'':12}{'compiled':>14}{'finite diff.':>16}")
-    for label, g, d in zip(("d/dx", "d/dy", "d/dstretch"), (gx, gy, gs), numeric):
+    for label, g, d in zip(("d/dx", "d/dy", "d/dstretch"), (gx, gy, gs), numeric, strict=False):
         print(f"{label:12}{g:14.8f}{d:16.8f}")
     assert np.allclose([gx, gy, gs], numeric, rtol=1e-5, atol=1e-7), "gradient check failed"
     print("gradient check: ok")

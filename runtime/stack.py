@@ -30,8 +30,11 @@ class Stack(list):
 def detach(x: Any) -> Any:
     """A value with no derivative: Tensors detach; arrays and floats are returned as they are."""
     d = getattr(x, "detach", None)
-    if d is not None and not hasattr(x, "__array_namespace__") and not type(x).__module__.startswith(
-            ("numpy", "cupy")):
+    if (
+        d is not None
+        and not hasattr(x, "__array_namespace__")
+        and not type(x).__module__.startswith(("numpy", "cupy"))
+    ):
         return d()
     return x
 
@@ -72,7 +75,7 @@ def seed_of(y: Any) -> Any:
     if t is float or t is int:
         return 1.0
     if t.__module__ == "numpy" and getattr(y, "shape", None) == ():
-        return y.dtype.type(1) if y.dtype.kind == "f" else 1.0   # NumPy scalar: keep float32 float32
+        return y.dtype.type(1) if y.dtype.kind == "f" else 1.0  # NumPy scalar: keep float32 float32
     shape = P.shape(y)
     n = 1
     for s in shape:
@@ -87,5 +90,5 @@ def seed_of(y: Any) -> Any:
 def zeros_as(x: Any) -> Any:
     """A zero cotangent shaped like x (0.0 for Python numbers)."""
     if type(x) is float or type(x) is int or type(x) is bool or x is None:
-        return 0.0   # None: a variable not assigned on this path; nothing reads its adjoint
+        return 0.0  # None: a variable not assigned on this path; nothing reads its adjoint
     return P.zeros_like(x)

@@ -63,8 +63,9 @@ def diff_operands(op: Any) -> list[tuple[int, str]]:
     return []
 
 
-def activity(body: list, wrt: set[str], outputs: set[str],
-             mutable: set[str] = frozenset()) -> tuple[set[str], set[str], set[str]]:
+def activity(
+    body: list, wrt: set[str], outputs: set[str], mutable: set[str] = frozenset()
+) -> tuple[set[str], set[str], set[str]]:
     """(active, varied, useful) variable names. `mutable`: local lists/stacks, which a call may fill with
     values it was given (so they vary with them)."""
     stmts = [s for s in iter_stmts(body) if getattr(s, "op", None) is not None]
@@ -112,10 +113,45 @@ def activity(body: list, wrt: set[str], outputs: set[str],
 
 # --------------------------------------------------------------------------------------------- scalars
 SCALAR_PRIMS = {
-    "neg", "abs", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "square", "reciprocal", "sin",
-    "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh",
-    "sigmoid", "relu", "softplus", "erf", "add", "subtract", "multiply", "divide", "power", "maximum",
-    "minimum", "arctan2", "hypot", "where", "sum", "mean",
+    "neg",
+    "abs",
+    "exp",
+    "expm1",
+    "log",
+    "log1p",
+    "log2",
+    "log10",
+    "sqrt",
+    "square",
+    "reciprocal",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
+    "sigmoid",
+    "relu",
+    "softplus",
+    "erf",
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "power",
+    "maximum",
+    "minimum",
+    "arctan2",
+    "hypot",
+    "where",
+    "sum",
+    "mean",
 }
 SCALAR_CALLS = {"len", "int", "float", "round", "bool"}
 
@@ -194,8 +230,21 @@ def scalars(body: list, scalar_params: set[str], params: set[str], namer: Any) -
 
 
 # ---------------------------------------------------------------------------------------------- numpy
-NUMPY_PRIMS = SCALAR_PRIMS | {"max", "min", "matmul", "transpose", "reshape", "broadcast_to", "getitem",
-                              "square", "reciprocal", "clip", "sum_to", "expand_dims", "squeeze"}
+NUMPY_PRIMS = SCALAR_PRIMS | {
+    "max",
+    "min",
+    "matmul",
+    "transpose",
+    "reshape",
+    "broadcast_to",
+    "getitem",
+    "square",
+    "reciprocal",
+    "clip",
+    "sum_to",
+    "expand_dims",
+    "squeeze",
+}
 
 
 def numpy_values(body: list, numpy_params: set[str], scalar_names: set[str], params: set[str]) -> set[str]:
@@ -257,7 +306,9 @@ def numpy_values(body: list, numpy_params: set[str], scalar_names: set[str], par
 ELEMENTWISE = SCALAR_PRIMS - {"sum", "mean"}
 
 
-def ndims(body: list, param_ndims: dict[str, int], scalar_names: set[str], numpy_names: set[str]) -> dict[str, int]:
+def ndims(
+    body: list, param_ndims: dict[str, int], scalar_names: set[str], numpy_names: set[str]
+) -> dict[str, int]:
     """Number of dimensions of NumPy-valued variables, where every assignment agrees on it."""
     out: dict[str, int] = dict(param_ndims)
     for v in scalar_names:
@@ -322,12 +373,9 @@ def ndims(body: list, param_ndims: dict[str, int], scalar_names: set[str], numpy
             if v in param_ndims or v in bottom or v not in numpy_names:
                 continue
             vals = set()
-            unknown = False
             for s in ss:
                 n = of(s)
-                if n is None:
-                    unknown = True
-                else:
+                if n is not None:      # operands not known yet: wait for them
                     vals.add(n)
             if len(vals) > 1:
                 bottom.add(v)
@@ -342,8 +390,13 @@ def ndims(body: list, param_ndims: dict[str, int], scalar_names: set[str], numpy
             break
     # verify: every assignment of every kept variable must now produce its ndim
     for v, ss in assigns.items():
-        if v in out and v not in param_ndims and v in numpy_names and v not in scalar_names and \
-                any(of(s) != out[v] for s in ss):
+        if (
+            v in out
+            and v not in param_ndims
+            and v in numpy_names
+            and v not in scalar_names
+            and any(of(s) != out[v] for s in ss)
+        ):
             out.pop(v)
             return ndims_verify_failed(out, v)
     return out

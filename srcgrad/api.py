@@ -34,8 +34,11 @@ def _wrt(wrt: int | tuple[int, ...] | list[int]) -> tuple[tuple[int, ...], bool]
         raise TypeError("wrt must be an int or a tuple of ints")
     if isinstance(wrt, int):
         return (wrt,), True
-    if isinstance(wrt, (tuple, list)) and wrt and all(isinstance(i, int) and not isinstance(i, bool)
-                                                      for i in wrt):
+    if (
+        isinstance(wrt, (tuple, list))
+        and wrt
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in wrt)
+    ):
         return tuple(wrt), False
     raise TypeError(f"wrt must be an int or a non-empty tuple of ints, not {wrt!r}")
 
@@ -43,7 +46,7 @@ def _wrt(wrt: int | tuple[int, ...] | list[int]) -> tuple[tuple[int, ...], bool]
 def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     wrt_idx, single = _wrt(wrt)
     key = (kind, wrt_idx, single)
-    target = getattr(f, "__srcgrad_target__", None) or f   # grad(grad(f)): transform the generated code
+    target = getattr(f, "__srcgrad_target__", None) or f  # grad(grad(f)): transform the generated code
     try:
         per_fn = _CACHE.setdefault(f, {})
     except TypeError:
@@ -67,6 +70,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     seed_name = "v"
     if kind == "vjp":
         import inspect
+
         seed_name = list(inspect.signature(generic.fn).parameters)[-1]
 
     def variant(args: tuple) -> tuple[Callable, list]:
@@ -77,17 +81,23 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
                     f"{f.__name__}: argument {i} is {types[i].__name__} {args[i]!r}; integer and boolean "
                     "arguments are static and have no gradient",
                     hint=f"pass a float ({float(args[i])!r}) to differentiate with respect to it, or "
-                         "leave it out of wrt.")
-        mask = tuple("s" if t in _SCALAR_TYPES else ("n", a.ndim) if t is np.ndarray else None
-                     for t, a in zip(types, args))
+                    "leave it out of wrt.",
+                )
+        mask = tuple(
+            "s" if t in _SCALAR_TYPES else ("n", a.ndim) if t is np.ndarray else None
+            for t, a in zip(types, args, strict=False)
+        )
         guard = tuple((i, m[1]) for i, m in enumerate(mask) if isinstance(m, tuple)) or None
         key = (types, guard)
         entry = by_ndim.get(key)
         if entry is None:
             gen = build(mask) if any(mask) else generic
             fn = gen.fn
-            tensors = [i for i in wrt_idx if i < len(args) and hasattr(args[i], "requires_grad")
-                       and hasattr(args[i], "detach")]
+            tensors = [
+                i
+                for i in wrt_idx
+                if i < len(args) and hasattr(args[i], "requires_grad") and hasattr(args[i], "detach")
+            ]
             if tensors:
                 fn = _tensor_out(fn, tensors, wrt_idx, single, kind)
             entry = (fn, gen.refresh, guard)
@@ -115,11 +125,14 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
             f"grad needs a scalar output, but {f.__name__} returned a value of shape {exc.args[0]}",
             filename=info.filename if info else None,
             lineno=info.user_lineno(line) if info and line else None,
-            source_line=info.source_line(line) if info and line else None, function=f.__name__,
+            source_line=info.source_line(line) if info and line else None,
+            function=f.__name__,
             hint=f"use srcgrad.vjp({f.__name__})(*args, v) with a cotangent v of that shape (or reduce "
-                 "the output to a scalar, e.g. with .sum()).")
+            "the output to a scalar, e.g. with .sum()).",
+        )
 
     if kind == "vjp":
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not args:
                 raise TypeError("vjp functions take the arguments, then the cotangent v")
@@ -130,6 +143,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
             kwargs[seed_name] = v
             return fn(*primal, **kwargs)
     else:
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             fn, refresh = lookup(args)
             if refresh:
@@ -171,8 +185,9 @@ def grad(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: 
     return _make(f, "grad", wrt, verbose)
 
 
-def value_and_grad(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
-                   verbose: bool | int = False) -> Any:
+def value_and_grad(
+    f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False
+) -> Any:
     """Like `grad`, but the function returns `(f(*args), gradient)` from one forward sweep."""
     if f is None:
         return lambda g: value_and_grad(g, wrt, verbose=verbose)
@@ -190,7 +205,9 @@ def vjp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: b
     return _make(f, "vjp", wrt, verbose)
 
 
-def _tensor_out(fn: Callable, tensors: list[int], wrt_idx: tuple[int, ...], single: bool, kind: str) -> Callable:
+def _tensor_out(
+    fn: Callable, tensors: list[int], wrt_idx: tuple[int, ...], single: bool, kind: str
+) -> Callable:
     """Tensor in, Tensor out: a gradient that came back as an array or float for a Tensor argument is
     wrapped in a Tensor of that argument's dtype."""
     from srcgrad.runtime.tensor import Tensor, tensor
@@ -202,15 +219,20 @@ def _tensor_out(fn: Callable, tensors: list[int], wrt_idx: tuple[int, ...], sing
         if single:
             i = wrt_idx[0]
             return as_tensor(grads, args[i]) if i in tensors else grads
-        return tuple(as_tensor(g, args[i]) if i in tensors else g for i, g in zip(wrt_idx, grads))
+        return tuple(
+            as_tensor(g, args[i]) if i in tensors else g for i, g in zip(wrt_idx, grads, strict=False)
+        )
 
     if kind == "grad":
+
         def run(*args: Any, **kwargs: Any) -> Any:
             return fix(args, fn(*args, **kwargs))
     else:
+
         def run(*args: Any, **kwargs: Any) -> Any:
             value, grads = fn(*args, **kwargs)
             return value, fix(args, grads)
+
     run.source = fn.source
     return run
 
@@ -240,8 +262,11 @@ def compile(f: Callable | None = None, *, verbose: bool | int = False) -> Any:  
     from srcgrad.runtime.stack import Stack
     from srcgrad.runtime.tensor import Tensor
 
-    params = [p.name for p in inspect.signature(f).parameters.values()
-              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    params = [
+        p.name
+        for p in inspect.signature(f).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     classes: dict[tuple, type] = {}
     sources: dict[tuple, str] = {}
 
@@ -276,14 +301,15 @@ def compile(f: Callable | None = None, *, verbose: bool | int = False) -> Any:  
             @staticmethod
             def backward(ctx: Any, *grads: Any) -> Any:
                 g = tuple(unwrap(x) for x in grads) if ctx.tuple_out else unwrap(grads[0])
-                res = adj(g, Stack(ctx.stack))         # a copy: retain_graph may run backward again
+                res = adj(g, Stack(ctx.stack))  # a copy: retain_graph may run backward again
                 out: list[Any] = [None] * ctx.n_args
-                for i, r in zip(rg, res):
+                for i, r in zip(rg, res, strict=False):
                     out[i] = Tensor._wrap(r)
                 return tuple(out)
 
-        CompiledFunction.__name__ = CompiledFunction.__qualname__ = "".join(
-            p[:1].upper() + p[1:] for p in f.__name__.split("_")) + "Compiled"
+        CompiledFunction.__name__ = CompiledFunction.__qualname__ = (
+            "".join(p[:1].upper() + p[1:] for p in f.__name__.split("_")) + "Compiled"
+        )
         return CompiledFunction
 
     @functools.wraps(f)

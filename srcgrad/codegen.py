@@ -73,8 +73,15 @@ def emit_block(body: list, indent: int, lines: list[str]) -> None:
 
 def emit_function(fn: gast.FunctionDef, indent: int, lines: list[str], doc: str | None = None) -> None:
     pad = "    " * indent
-    header = gast.FunctionDef(name=fn.name, args=fn.args, body=[gast.Pass()], decorator_list=[],
-                              returns=None, type_comment=None, type_params=[])
+    header = gast.FunctionDef(
+        name=fn.name,
+        args=fn.args,
+        body=[gast.Pass()],
+        decorator_list=[],
+        returns=None,
+        type_comment=None,
+        type_params=[],
+    )
     text = stmt_source(header).splitlines()[0]
     lines.append(pad + text)
     if doc:

@@ -17,8 +17,16 @@ class TransformError(Exception):
     worse than an error, so every case the compiler is unsure of ends here.
     """
 
-    def __init__(self, message: str, *, filename: str | None = None, lineno: int | None = None,
-                 source_line: str | None = None, hint: str | None = None, function: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        filename: str | None = None,
+        lineno: int | None = None,
+        source_line: str | None = None,
+        hint: str | None = None,
+        function: str | None = None,
+    ):
         self.message = message
         self.filename = filename
         self.lineno = lineno
@@ -47,6 +55,11 @@ def located(info: Any, node: Any, message: str, hint: str | None = None) -> Tran
     if info is None:
         return TransformError(message, hint=hint, lineno=lineno)
     user_line = info.user_lineno(lineno) if lineno is not None else None
-    return TransformError(message, filename=info.filename, lineno=user_line,
-                          source_line=info.source_line(lineno) if lineno is not None else None,
-                          hint=hint, function=info.name)
+    return TransformError(
+        message,
+        filename=info.filename,
+        lineno=user_line,
+        source_line=info.source_line(lineno) if lineno is not None else None,
+        hint=hint,
+        function=info.name,
+    )

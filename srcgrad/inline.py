@@ -29,8 +29,26 @@ from srcgrad.runtime import rules as R
 _FAIL = object()
 _CACHE: dict[Any, Any] = {}
 # pure functions the evaluator may call on constants
-_PURE = {tuple, range, len, reversed, list, int, float, bool, abs, min, max, sorted, enumerate, zip,
-         P.normalize_axis, math.prod, isinstance, R.inverse_permutation}
+_PURE = {
+    tuple,
+    range,
+    len,
+    reversed,
+    list,
+    int,
+    float,
+    bool,
+    abs,
+    min,
+    max,
+    sorted,
+    enumerate,
+    zip,
+    P.normalize_axis,
+    math.prod,
+    isinstance,
+    R.inverse_permutation,
+}
 
 
 def _helper_tree(fn: Any) -> gast.FunctionDef | None:
@@ -106,7 +124,7 @@ class PartialEvaluator:
             if isinstance(s, gast.Assign) and len(s.targets) == 1:
                 t = s.targets[0]
                 if isinstance(t, gast.Tuple) and isinstance(s.value, gast.Tuple):
-                    pairs = list(zip(t.elts, s.value.elts))
+                    pairs = list(zip(t.elts, s.value.elts, strict=False))
                 else:
                     pairs = [(t, s.value)]
                 for tt, vv in pairs:
@@ -176,7 +194,7 @@ class PartialEvaluator:
             return any(vals)
         if isinstance(e, gast.Compare):
             left = self.eval(e.left, static, sym)
-            for op, c in zip(e.ops, e.comparators):
+            for op, c in zip(e.ops, e.comparators, strict=False):
                 right = self.eval(c, static, sym)
                 if not _compare(op, left, right):
                     return False
@@ -226,8 +244,16 @@ def _to_node(v: Any) -> gast.expr:
 
 def _binop(op: gast.operator, a: Any, b: Any) -> Any:
     import operator as o
-    table = {gast.Add: o.add, gast.Sub: o.sub, gast.Mult: o.mul, gast.Div: o.truediv, gast.FloorDiv: o.floordiv,
-             gast.Mod: o.mod, gast.Pow: o.pow}
+
+    table = {
+        gast.Add: o.add,
+        gast.Sub: o.sub,
+        gast.Mult: o.mul,
+        gast.Div: o.truediv,
+        gast.FloorDiv: o.floordiv,
+        gast.Mod: o.mod,
+        gast.Pow: o.pow,
+    }
     f = table.get(type(op))
     if f is None:
         raise _Abort
@@ -239,9 +265,19 @@ def _binop(op: gast.operator, a: Any, b: Any) -> Any:
 
 def _compare(op: gast.cmpop, a: Any, b: Any) -> bool:
     import operator as o
-    table = {gast.Eq: o.eq, gast.NotEq: o.ne, gast.Lt: o.lt, gast.LtE: o.le, gast.Gt: o.gt, gast.GtE: o.ge,
-             gast.Is: o.is_, gast.IsNot: o.is_not, gast.In: lambda x, y: x in y,
-             gast.NotIn: lambda x, y: x not in y}
+
+    table = {
+        gast.Eq: o.eq,
+        gast.NotEq: o.ne,
+        gast.Lt: o.lt,
+        gast.LtE: o.le,
+        gast.Gt: o.gt,
+        gast.GtE: o.ge,
+        gast.Is: o.is_,
+        gast.IsNot: o.is_not,
+        gast.In: lambda x, y: x in y,
+        gast.NotIn: lambda x, y: x not in y,
+    }
     f = table.get(type(op))
     if f is None:
         raise _Abort

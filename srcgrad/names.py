@@ -14,8 +14,8 @@ from typing import Any
 
 class Namer:
     def __init__(self, taken: set[str]):
-        self.taken: set[str] = set(taken)      # every local name in use in the generated function
-        self.globals: dict[str, Any] = {}      # global name -> object, for the generated module
+        self.taken: set[str] = set(taken)  # every local name in use in the generated function
+        self.globals: dict[str, Any] = {}  # global name -> object, for the generated module
         self._by_id: dict[int, str] = {}
         self._counters: dict[str, int] = {}
         self._adjoints: dict[str, str] = {}

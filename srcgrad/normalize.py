@@ -23,7 +23,6 @@ import builtins
 import copy
 import inspect
 import math
-import numbers
 import textwrap
 import types
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from srcgrad.runtime import mapping
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime.primitives import Primitive
 
-RET = "_return"       # the single result variable when a function has several returns
+RET = "_return"  # the single result variable when a function has several returns
 
 
 # ============================================================================================== helpers
@@ -87,33 +86,78 @@ class Op:
     args: list = field(default_factory=list)
     kwargs: dict = field(default_factory=dict)
     fn: Any = None
-    style: str = "call"       # how the forward line is written: 'call', 'binop', 'unary', 'subscript'
+    style: str = "call"  # how the forward line is written: 'call', 'binop', 'unary', 'subscript'
 
 
-BINOPS = {gast.Add: "add", gast.Sub: "subtract", gast.Mult: "multiply", gast.Div: "divide",
-          gast.Pow: "power", gast.MatMult: "matmul"}
+BINOPS = {
+    gast.Add: "add",
+    gast.Sub: "subtract",
+    gast.Mult: "multiply",
+    gast.Div: "divide",
+    gast.Pow: "power",
+    gast.MatMult: "matmul",
+}
 NONDIFF_BINOPS = (gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor, gast.LShift, gast.RShift)
 
 # math module functions -> primitives (math works on Python floats: the scalar path keeps it)
 MATH_PRIMS = {
-    math.sin: "sin", math.cos: "cos", math.tan: "tan", math.exp: "exp", math.expm1: "expm1",
-    math.log1p: "log1p", math.log2: "log2", math.log10: "log10", math.sqrt: "sqrt",
-    math.asin: "arcsin", math.acos: "arccos", math.atan: "arctan", math.sinh: "sinh", math.cosh: "cosh",
-    math.tanh: "tanh", math.asinh: "arcsinh", math.acosh: "arccosh", math.atanh: "arctanh",
-    math.erf: "erf", math.atan2: "arctan2", math.hypot: "hypot", math.fabs: "abs", math.pow: "power",
-    math.log: "log", math.floor: "floor", math.ceil: "ceil",
+    math.sin: "sin",
+    math.cos: "cos",
+    math.tan: "tan",
+    math.exp: "exp",
+    math.expm1: "expm1",
+    math.log1p: "log1p",
+    math.log2: "log2",
+    math.log10: "log10",
+    math.sqrt: "sqrt",
+    math.asin: "arcsin",
+    math.acos: "arccos",
+    math.atan: "arctan",
+    math.sinh: "sinh",
+    math.cosh: "cosh",
+    math.tanh: "tanh",
+    math.asinh: "arcsinh",
+    math.acosh: "arccosh",
+    math.atanh: "arctanh",
+    math.erf: "erf",
+    math.atan2: "arctan2",
+    math.hypot: "hypot",
+    math.fabs: "abs",
+    math.pow: "power",
+    math.log: "log",
+    math.floor: "floor",
+    math.ceil: "ceil",
 }
 # builtins whose result carries no derivative (tuple/list/zip/sorted/... are not here: they pass values on)
-NONDIFF_BUILTINS = {len, range, int, bool, isinstance, print, type, str, round, hasattr, callable, id, repr,
-                    slice, any, all}
-DETACH_METHODS = {"detach", "item", "numpy", "tolist"}        # no derivative flows through these
-IDENTITY_METHODS = {"copy", "cpu", "clone", "contiguous"}     # the value itself, derivative included
+NONDIFF_BUILTINS = {
+    len,
+    range,
+    int,
+    bool,
+    isinstance,
+    print,
+    type,
+    str,
+    round,
+    hasattr,
+    callable,
+    id,
+    repr,
+    slice,
+    any,
+    all,
+}
+DETACH_METHODS = {"detach", "item", "numpy", "tolist"}  # no derivative flows through these
+IDENTITY_METHODS = {"copy", "cpu", "clone", "contiguous"}  # the value itself, derivative included
 NONDIFF_ATTRS = {"shape", "ndim", "size", "dtype", "device", "requires_grad", "is_cuda"}
 
 
 def is_static_value(v: Any) -> bool:
-    return v is None or isinstance(v, (bool, int, float, complex, str, slice, type(Ellipsis))) or (
-        isinstance(v, tuple) and all(is_static_value(x) for x in v))
+    return (
+        v is None
+        or isinstance(v, (bool, int, float, complex, str, slice, type(Ellipsis)))
+        or (isinstance(v, tuple) and all(is_static_value(x) for x in v))
+    )
 
 
 def to_node(v: Any) -> gast.expr | None:
@@ -174,7 +218,7 @@ def _append_rest(block: list, rest: list) -> list:
 def restructure(block: list, in_loop: bool, flags: _Flags, loop_flag: str | None) -> list:
     out: list = []
     for i, s in enumerate(block):
-        rest = block[i + 1:]
+        rest = block[i + 1 :]
         if isinstance(s, gast.Return):
             flags.returns += 1
             if loop_flag is not None:
@@ -272,12 +316,12 @@ class Normalizer:
         self.namer = namer
         self.wrt = set(wrt or ())
         self.varied: set[str] = set()
-        self.lists: set[str] = set()         # local names bound to Python lists
-        self.stacks: set[str] = set()        # lists that are generated code's Stack (pop gives values back)
+        self.lists: set[str] = set()  # local names bound to Python lists
+        self.stacks: set[str] = set()  # lists that are generated code's Stack (pop gives values back)
         # reverse mode over generated code cannot yet follow a stack handed to generated callees
         self.refuse_generated_callees = False
         self.line = info.node.lineno
-        self.data_refs: list[tuple[str, Any]] = []   # (ref name, getter) refreshed on every call
+        self.data_refs: list[tuple[str, Any]] = []  # (ref name, getter) refreshed on every call
         self.multi_return = False
 
     # -------------------------------------------------------------------------------- entry point
@@ -285,17 +329,25 @@ class Normalizer:
         fn = self.info.node
         flags = _Flags()
         body = [s for s in fn.body]
-        if body and isinstance(body[0], gast.Expr) and isinstance(body[0].value, gast.Constant) \
-                and isinstance(body[0].value.value, str):
-            body = body[1:]                                     # docstring
+        if (
+            body
+            and isinstance(body[0], gast.Expr)
+            and isinstance(body[0].value, gast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            body = body[1:]  # docstring
         body = restructure(body, False, flags, None)
         for n in gast.walk(gast.Module(body=body, type_ignores=[])):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
                 self.info.locals.add(n.id)
                 self.namer.taken.add(n.id)
         self.varied = self.varied_names(body)
-        if not body or not isinstance(body[-1], gast.Return) or getattr(body[-1], "_done", False) \
-                or _contains_nonfinal_return(body):
+        if (
+            not body
+            or not isinstance(body[-1], gast.Return)
+            or getattr(body[-1], "_done", False)
+            or _contains_nonfinal_return(body)
+        ):
             self.multi_return = True
         if self.multi_return:
             self.namer.taken.add(RET)
@@ -392,8 +444,12 @@ class Normalizer:
                     targets, hot = [n.target], self.expr_varied(n.value, varied)
                 elif isinstance(n, gast.For):
                     targets, hot = [n.target], self.expr_varied(n.iter, varied)
-                elif isinstance(n, gast.Expr) and isinstance(n.value, gast.Call) and \
-                        isinstance(n.value.func, gast.Attribute) and isinstance(n.value.func.value, gast.Name):
+                elif (
+                    isinstance(n, gast.Expr)
+                    and isinstance(n.value, gast.Call)
+                    and isinstance(n.value.func, gast.Attribute)
+                    and isinstance(n.value.func.value, gast.Name)
+                ):
                     targets = [n.value.func.value]
                     hot = any(self.expr_varied(a, varied) for a in n.value.args)
                 elif isinstance(n, gast.Return) and n.value is not None:
@@ -426,13 +482,17 @@ class Normalizer:
             if isinstance(f, gast.Attribute) and self.resolve_chain(f.value) is LOCAL:
                 if f.attr in DETACH_METHODS:
                     return False
-                return self.expr_varied(f.value, varied) or any(self.expr_varied(a, varied) for a in e.args) \
+                return (
+                    self.expr_varied(f.value, varied)
+                    or any(self.expr_varied(a, varied) for a in e.args)
                     or any(self.expr_varied(k.value, varied) for k in e.keywords)
+                )
             obj = self.resolve_func(f)
             if obj is not None and _is_nondiff_callable(obj):
                 return False
-            return any(self.expr_varied(a, varied) for a in e.args) or \
-                any(self.expr_varied(k.value, varied) for k in e.keywords)
+            return any(self.expr_varied(a, varied) for a in e.args) or any(
+                self.expr_varied(k.value, varied) for k in e.keywords
+            )
         if isinstance(e, (gast.Tuple, gast.List)):
             return any(self.expr_varied(x, varied) for x in e.elts)
         if isinstance(e, gast.BinOp):
@@ -454,14 +514,19 @@ class Normalizer:
             if isinstance(t, gast.Name) and isinstance(s.value, gast.List) and not s.value.elts:
                 return False
             return not self.expr_varied(s.value) and not any(
-                isinstance(n, gast.Name) and n.id in self.varied for n in gast.walk(t))
+                isinstance(n, gast.Name) and n.id in self.varied for n in gast.walk(t)
+            )
         if isinstance(s, gast.AugAssign):
             return not self.expr_varied(s.value) and not any(
-                isinstance(n, gast.Name) and n.id in self.varied for n in gast.walk(s.target))
+                isinstance(n, gast.Name) and n.id in self.varied for n in gast.walk(s.target)
+            )
         if isinstance(s, gast.Expr):
             return not self.expr_varied(s.value) and not (
-                isinstance(s.value, gast.Call) and isinstance(s.value.func, gast.Attribute)
-                and isinstance(s.value.func.value, gast.Name) and s.value.func.value.id in self.lists)
+                isinstance(s.value, gast.Call)
+                and isinstance(s.value.func, gast.Attribute)
+                and isinstance(s.value.func.value, gast.Name)
+                and s.value.func.value.id in self.lists
+            )
         if isinstance(s, (gast.For, gast.While)):
             for n in gast.walk(s):
                 if isinstance(n, (gast.Return,)):
@@ -473,8 +538,10 @@ class Normalizer:
 
     def verbatim(self, s: gast.stmt, out: list) -> None:
         s2 = self.rewrite_static(s)
-        if isinstance(s2, gast.Assign) and all(isinstance(n, gast.Name) for n in (
-                s2.targets[0].elts if isinstance(s2.targets[0], gast.Tuple) else [s2.targets[0]])):
+        if isinstance(s2, gast.Assign) and all(
+            isinstance(n, gast.Name)
+            for n in (s2.targets[0].elts if isinstance(s2.targets[0], gast.Tuple) else [s2.targets[0]])
+        ):
             self.emit(out, s2, Op("nondiff", args=[]))
             return
         v = Verbatim(body=[s2])
@@ -484,6 +551,7 @@ class Normalizer:
 
     def reject_exprs(self, s: gast.stmt) -> None:
         from srcgrad.parse import EXPR_REJECT
+
         if isinstance(s, (gast.If, gast.For, gast.While)):
             parts = [s.test] if not isinstance(s, gast.For) else [s.target, s.iter]
         else:
@@ -518,8 +586,11 @@ class Normalizer:
     def unpack(self, target: gast.expr, value: gast.expr, out: list) -> None:
         for t in target.elts:
             if not isinstance(t, gast.Name):
-                raise self.error(target, "srcgrad unpacks tuples into plain names only",
-                                 "unpack into names, then assign the subscripts on their own lines.")
+                raise self.error(
+                    target,
+                    "srcgrad unpacks tuples into plain names only",
+                    "unpack into names, then assign the subscripts on their own lines.",
+                )
         names = [t.id for t in target.elts]
         if isinstance(value, (gast.Tuple, gast.List)):
             if len(value.elts) != len(names):
@@ -531,9 +602,10 @@ class Normalizer:
                     tmp = self.namer.temp()
                     self.emit(out, assign(tmp, a), Op("copy", args=[a]))
                     atoms[i] = name(tmp)
-            for n_, a in zip(names, atoms):
-                self.emit(out, assign(n_, a), Op("copy", args=[a]) if isinstance(a, gast.Name)
-                          else Op("const"))
+            for n_, a in zip(names, atoms, strict=False):
+                self.emit(
+                    out, assign(n_, a), Op("copy", args=[a]) if isinstance(a, gast.Name) else Op("const")
+                )
             return
         rhs, op = self.rhs(value, out)
         if op.kind in ("call", "opaque", "nondiff"):
@@ -547,8 +619,11 @@ class Normalizer:
             self.emit(out, assign(tmp, rhs), op)
             src = name(tmp)
         for i, n_ in enumerate(names):
-            self.emit(out, assign(n_, gast.Subscript(value=src, slice=const(i), ctx=gast.Load())),
-                      Op("unpack", args=[src], kwargs={"index": const(i)}))
+            self.emit(
+                out,
+                assign(n_, gast.Subscript(value=src, slice=const(i), ctx=gast.Load())),
+                Op("unpack", args=[src], kwargs={"index": const(i)}),
+            )
 
     def augassign(self, s: gast.AugAssign, out: list) -> None:
         if isinstance(s.target, gast.Name):
@@ -558,8 +633,11 @@ class Normalizer:
             base = self.atom(s.target.value, out)
             index = self.index(s.target.slice, out)
             cur = self.namer.temp()
-            self.emit(out, assign(cur, gast.Subscript(value=base, slice=index, ctx=gast.Load())),
-                      Op("prim", "getitem", [base], {"index": self.index_expr(index)}, style="subscript"))
+            self.emit(
+                out,
+                assign(cur, gast.Subscript(value=base, slice=index, ctx=gast.Load())),
+                Op("prim", "getitem", [base], {"index": self.index_expr(index)}, style="subscript"),
+            )
             new = self.atom(gast.BinOp(left=name(cur), op=s.op, right=s.value), out)
             self.setitem_atoms(base, index, new, out, s.target)
         else:
@@ -570,30 +648,45 @@ class Normalizer:
         index = self.index(target.slice, out)
         self.setitem_atoms(base, index, value, out, target)
 
-    def setitem_atoms(self, base: gast.expr, index: gast.expr, value: gast.expr, out: list,
-                      node: Any) -> None:
+    def setitem_atoms(
+        self, base: gast.expr, index: gast.expr, value: gast.expr, out: list, node: Any
+    ) -> None:
         if not isinstance(base, gast.Name):
             raise self.error(node, "srcgrad can only write into a subscript of a local variable")
         if base.id in self.lists:
-            raise self.error(node, "srcgrad cannot differentiate writes into a list",
-                             "build the list with append, or use an array and index_update.")
+            raise self.error(
+                node,
+                "srcgrad cannot differentiate writes into a list",
+                "build the list with append, or use an array and index_update.",
+            )
         ix = self.index_expr(index)
         ref = name(self.namer.ref(P.index_update, "index_update"))
-        self.emit(out, assign(base.id, call(ref, [base, value], {"index": ix})),
-                  Op("prim", "index_update", [base, value], {"index": ix}))
+        self.emit(
+            out,
+            assign(base.id, call(ref, [base, value], {"index": ix})),
+            Op("prim", "index_update", [base, value], {"index": ix}),
+        )
 
     def expr_stmt(self, s: gast.Expr, out: list) -> None:
         v = s.value
         if isinstance(v, gast.Constant):
             return  # a string or number on its own line: nothing to do
-        if isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute) and v.func.attr in ("append", "push") \
-                and isinstance(v.func.value, gast.Name) and v.func.value.id in self.lists:
+        if (
+            isinstance(v, gast.Call)
+            and isinstance(v.func, gast.Attribute)
+            and v.func.attr in ("append", "push")
+            and isinstance(v.func.value, gast.Name)
+            and v.func.value.id in self.lists
+        ):
             if len(v.args) != 1 or v.keywords:
                 raise self.error(s, "list.append takes one value")
             item = self.atom(v.args[0], out)
             lst = name(v.func.value.id)
-            self.emit(out, gast.Expr(value=call(gast.Attribute(value=lst, attr="append", ctx=gast.Load()),
-                                                [item])), Op("append", args=[lst, item]))
+            self.emit(
+                out,
+                gast.Expr(value=call(gast.Attribute(value=lst, attr="append", ctx=gast.Load()), [item])),
+                Op("append", args=[lst, item]),
+            )
             return
         rhs, op = self.rhs(v, out)
         if op.kind in ("prim", "copy", "const", "nondiff"):
@@ -603,8 +696,11 @@ class Normalizer:
     def for_stmt(self, s: gast.For, out: list) -> None:
         if not isinstance(s.target, gast.Name):
             if isinstance(s.target, gast.Tuple):
-                raise self.error(s, "srcgrad loops over one name at a time",
-                                 "loop over an index (for i in range(n)) and unpack inside the body.")
+                raise self.error(
+                    s,
+                    "srcgrad loops over one name at a time",
+                    "loop over an index (for i in range(n)) and unpack inside the body.",
+                )
             raise self.error(s, "srcgrad cannot use this loop target")
         it = s.iter
         rng = None
@@ -617,8 +713,12 @@ class Normalizer:
             body: list = []
             self.block(s.body, body)
             self.line = s.lineno
-            self.emit(out, gast.For(target=name(s.target.id, store=True), iter=rng, body=body, orelse=[],
-                                    type_comment=None))
+            self.emit(
+                out,
+                gast.For(
+                    target=name(s.target.id, store=True), iter=rng, body=body, orelse=[], type_comment=None
+                ),
+            )
             return
         if isinstance(it, gast.Call) and not self.expr_varied(it):
             # an iterable no derivative flows through (reversed(r), zip of indices, a dict's keys):
@@ -629,8 +729,16 @@ class Normalizer:
             body = []
             self.block(s.body, body)
             self.line = s.lineno
-            self.emit(out, gast.For(target=name(s.target.id, store=True), iter=name(r), body=body, orelse=[],
-                                    type_comment=None))
+            self.emit(
+                out,
+                gast.For(
+                    target=name(s.target.id, store=True),
+                    iter=name(r),
+                    body=body,
+                    orelse=[],
+                    type_comment=None,
+                ),
+            )
             return
         # for x in <array or list>: loop over an index, read the element at the top of the body
         seq = self.atom(it, out)
@@ -649,12 +757,16 @@ class Normalizer:
         if kind_list:
             self.emit(body, assign(s.target.id, elem), Op("list_get", args=[seq], kwargs={"index": name(i)}))
         else:
-            self.emit(body, assign(s.target.id, elem),
-                      Op("prim", "getitem", [seq], {"index": name(i)}, style="subscript"))
+            self.emit(
+                body,
+                assign(s.target.id, elem),
+                Op("prim", "getitem", [seq], {"index": name(i)}, style="subscript"),
+            )
         self.block(s.body, body)
         self.line = s.lineno
-        self.emit(out, gast.For(target=name(i, store=True), iter=name(r), body=body, orelse=[],
-                                type_comment=None))
+        self.emit(
+            out, gast.For(target=name(i, store=True), iter=name(r), body=body, orelse=[], type_comment=None)
+        )
 
     def while_stmt(self, s: gast.While, out: list) -> None:
         pre: list = []
@@ -676,7 +788,7 @@ class Normalizer:
         guard.line = self.line
         self.block(s.body, body)
         loop = gast.While(test=const(True), body=pre + [guard] + body, orelse=[])
-        loop.cond_len = len(pre) + 1     # statements that only compute the condition
+        loop.cond_len = len(pre) + 1  # statements that only compute the condition
         self.line = s.lineno
         self.emit(out, loop)
 
@@ -700,15 +812,15 @@ class Normalizer:
     def global_ref(self, node: gast.expr, obj: Any, preferred: str) -> tuple[gast.expr, Op]:
         """A reference to a non-local value: constants inline, data globals refreshed per call."""
         if isinstance(obj, (bool, int, float)) and isinstance(node, gast.Attribute):
-            return const(obj), Op("const")         # np.pi, math.e
+            return const(obj), Op("const")  # np.pi, math.e
         ref = self.namer.ref(obj, preferred)
-        if not isinstance(obj, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type,
-                                Primitive, np.ufunc)):
+        if not isinstance(
+            obj, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type, Primitive, np.ufunc)
+        ):
             getter = self._getter(node)
             if getter is not None and all(n != ref for n, _ in self.data_refs):
                 self.data_refs.append((ref, getter))
-        return name(ref), Op("copy" if isinstance(obj, (np.ndarray, float, int)) else "const",
-                             args=[])
+        return name(ref), Op("copy" if isinstance(obj, (np.ndarray, float, int)) else "const", args=[])
 
     def _getter(self, node: gast.expr) -> Any:
         if isinstance(node, gast.Name):
@@ -743,8 +855,11 @@ class Normalizer:
         """Normalize `e` into one operation on atoms (statements for its operands go to `out`)."""
         if isinstance(e, gast.Constant):
             return const(e.value), Op("const")
-        if isinstance(e, (gast.BinOp, gast.UnaryOp, gast.Compare, gast.Call, gast.BoolOp, gast.Subscript)) \
-                and not self.expr_varied(e) and not _has_list_ref(e, self.lists):
+        if (
+            isinstance(e, (gast.BinOp, gast.UnaryOp, gast.Compare, gast.Call, gast.BoolOp, gast.Subscript))
+            and not self.expr_varied(e)
+            and not _has_list_ref(e, self.lists)
+        ):
             # no derivative flows through it: keep the expression as the user wrote it
             return self.rewrite_static(e), Op("nondiff", args=[])
         if isinstance(e, gast.Name):
@@ -765,7 +880,7 @@ class Normalizer:
                 return node, Op("prim", prim, [left, right], style="binop")
             if isinstance(e.op, NONDIFF_BINOPS):
                 return node, Op("nondiff", args=[left, right])
-            return node, Op("opaque", args=[left, right])     # %: no rule
+            return node, Op("opaque", args=[left, right])  # %: no rule
         if isinstance(e, gast.UnaryOp):
             operand = self.atom(e.operand, out)
             node = gast.UnaryOp(op=type(e.op)(), operand=operand)
@@ -778,8 +893,9 @@ class Normalizer:
             if len(e.ops) == 1:
                 left = self.atom(e.left, out)
                 right = self.atom(e.comparators[0], out)
-                return gast.Compare(left=left, ops=[type(e.ops[0])()], comparators=[right]), \
-                    Op("nondiff", args=[left, right])
+                return gast.Compare(left=left, ops=[type(e.ops[0])()], comparators=[right]), Op(
+                    "nondiff", args=[left, right]
+                )
             return self.rewrite_static(e), Op("nondiff", args=[])
         if isinstance(e, gast.BoolOp):
             return self.rewrite_static(e), Op("nondiff", args=[])
@@ -820,17 +936,22 @@ class Normalizer:
                     continue
                 if r is UNBOUND:
                     raise self.error(e, f"name {n.id!r} is not defined")
-                n.id = self.global_ref(n, r, n.id)[0].id if not isinstance(r, (bool, int, float)) \
+                n.id = (
+                    self.global_ref(n, r, n.id)[0].id
+                    if not isinstance(r, (bool, int, float))
                     else self.namer.ref(r, n.id)
+                )
         return e
 
     # --------------------------------------------------------------------------------- subscripts
     def index(self, s: gast.expr, out: list) -> gast.expr:
         """An index with atoms for every part (slices kept as slice syntax)."""
         if isinstance(s, gast.Slice):
-            return gast.Slice(lower=None if s.lower is None else self.atom(s.lower, out),
-                              upper=None if s.upper is None else self.atom(s.upper, out),
-                              step=None if s.step is None else self.atom(s.step, out))
+            return gast.Slice(
+                lower=None if s.lower is None else self.atom(s.lower, out),
+                upper=None if s.upper is None else self.atom(s.upper, out),
+                step=None if s.step is None else self.atom(s.step, out),
+            )
         if isinstance(s, gast.Tuple):
             return gast.Tuple(elts=[self.index(x, out) for x in s.elts], ctx=gast.Load())
         if isinstance(s, gast.Constant):
@@ -841,7 +962,9 @@ class Normalizer:
         """The index as a value (slice syntax -> slice(...)), to pass as `index=` to primitives."""
         if isinstance(ix, gast.Slice):
             ref = name(self.namer.ref(slice, "slice"))
-            parts = [copy.deepcopy(p) if p is not None else const(None) for p in (ix.lower, ix.upper, ix.step)]
+            parts = [
+                copy.deepcopy(p) if p is not None else const(None) for p in (ix.lower, ix.upper, ix.step)
+            ]
             while len(parts) > 1 and isinstance(parts[-1], gast.Constant) and parts[-1].value is None:
                 parts.pop()
             return call(ref, parts)
@@ -890,11 +1013,17 @@ class Normalizer:
             return self.method_call(e, out)
         obj = self.resolve_chain(f)
         if obj is UNBOUND:
-            raise self.error(e, f"cannot resolve the function {_dotted(f)!r}",
-                             "define it (or import it) before transforming.")
+            raise self.error(
+                e,
+                f"cannot resolve the function {_dotted(f)!r}",
+                "define it (or import it) before transforming.",
+            )
         if obj is LOCAL:
-            raise self.error(e, "srcgrad cannot call a function stored in a local variable",
-                             "call module-level functions by name.")
+            raise self.error(
+                e,
+                "srcgrad cannot call a function stored in a local variable",
+                "call module-level functions by name.",
+            )
         return self.call_object(obj, e.args, {k.arg: k.value for k in e.keywords}, e, out)
 
     def method_call(self, e: gast.Call, out: list) -> tuple[gast.expr, Op]:
@@ -906,12 +1035,19 @@ class Normalizer:
         if meth in DETACH_METHODS and not e.args and not e.keywords:
             if meth == "detach":
                 return call(name(self.namer.ref(detach, "detach")), [base]), Op("nondiff", args=[base])
-            return call(gast.Attribute(value=base, attr=meth, ctx=gast.Load()), []), Op("nondiff", args=[base])
+            return call(gast.Attribute(value=base, attr=meth, ctx=gast.Load()), []), Op(
+                "nondiff", args=[base]
+            )
         if isinstance(base, gast.Name) and base.id in self.stacks and meth == "pop" and not e.args:
-            return call(gast.Attribute(value=base, attr="pop", ctx=gast.Load()), []), Op("list_pop", args=[base])
+            return call(gast.Attribute(value=base, attr="pop", ctx=gast.Load()), []), Op(
+                "list_pop", args=[base]
+            )
         if isinstance(base, gast.Name) and base.id in self.lists:
-            raise self.error(e, f"srcgrad supports only append on lists (not .{meth})",
-                             "build the list with append, then np.stack it.")
+            raise self.error(
+                e,
+                f"srcgrad supports only append on lists (not .{meth})",
+                "build the list with append, then np.stack it.",
+            )
         adapter = mapping.METHODS.get(meth)
         if adapter is None:
             args = [self.atom(a, out) for a in e.args]
@@ -920,20 +1056,22 @@ class Normalizer:
             op = Op("opaque", args=[base] + args + list(kws.values()))
             op.label = f"the method .{meth}()"
             return node, op
-        return self.call_adapter(adapter, [base] + list(e.args), {k.arg: k.value for k in e.keywords},
-                                 e, out)
+        return self.call_adapter(adapter, [base] + list(e.args), {k.arg: k.value for k in e.keywords}, e, out)
 
     def call_object(self, obj: Any, args: list, kws: dict, e: Any, out: list) -> tuple[gast.expr, Op]:
         if isinstance(obj, Primitive):
             return self.call_primitive(obj, args, kws, e, out)
         if obj in MATH_PRIMS if _hashable(obj) else False:
             if obj is math.log and len(args) == 2:
-                num = self.atom(gast.Call(func=name(self.namer.ref(P.log, "log")), args=[args[0]],
-                                          keywords=[]), out)
-                den = self.atom(gast.Call(func=name(self.namer.ref(P.log, "log")), args=[args[1]],
-                                          keywords=[]), out)
-                return gast.BinOp(left=num, op=gast.Div(), right=den), Op("prim", "divide", [num, den],
-                                                                           style="binop")
+                num = self.atom(
+                    gast.Call(func=name(self.namer.ref(P.log, "log")), args=[args[0]], keywords=[]), out
+                )
+                den = self.atom(
+                    gast.Call(func=name(self.namer.ref(P.log, "log")), args=[args[1]], keywords=[]), out
+                )
+                return gast.BinOp(left=num, op=gast.Div(), right=den), Op(
+                    "prim", "divide", [num, den], style="binop"
+                )
             prim = P.PRIMITIVES[MATH_PRIMS[obj]]
             return self.call_primitive(prim, args, kws, e, out)
         if (obj is np.stack or obj is np.array or obj is np.asarray) and args:
@@ -941,18 +1079,26 @@ class Normalizer:
         adapter = mapping.lookup_function(obj) if _hashable(obj) else None
         if adapter is not None:
             return self.call_adapter(adapter, list(args), kws, e, out, original=obj)
-        if self.refuse_generated_callees and isinstance(obj, types.FunctionType) and \
-                obj.__code__.co_filename.startswith("<srcgrad ") and obj.__name__.endswith(("_fwd", "_adj")):
-            raise self.error(e, "srcgrad does not yet differentiate generated code that calls other generated "
-                                f"functions ({obj.__name__}) in reverse mode",
-                             "for second derivatives use sg.hvp / sg.hessian (forward over reverse), or "
-                             "inline the helper function into the differentiated one.")
+        if (
+            self.refuse_generated_callees
+            and isinstance(obj, types.FunctionType)
+            and obj.__code__.co_filename.startswith("<srcgrad ")
+            and obj.__name__.endswith(("_fwd", "_adj"))
+        ):
+            raise self.error(
+                e,
+                "srcgrad does not yet differentiate generated code that calls other generated "
+                f"functions ({obj.__name__}) in reverse mode",
+                "for second derivatives use sg.hvp / sg.hessian (forward over reverse), or "
+                "inline the helper function into the differentiated one.",
+            )
         if isinstance(obj, types.FunctionType):
             a = [self.atom(x, out) for x in args]
             k = {kk: self.atom(v, out) for kk, v in kws.items()}
             ref = name(self.namer.ref(obj, obj.__name__))
-            return call(ref, a, k), Op("call", args=a + list(k.values()), fn=obj,
-                                       kwargs={"__pos__": len(a), "__kw__": list(k)})
+            return call(ref, a, k), Op(
+                "call", args=a + list(k.values()), fn=obj, kwargs={"__pos__": len(a), "__kw__": list(k)}
+            )
         if (obj in NONDIFF_BUILTINS or obj in _runtime_nondiff()) if _hashable(obj) else False:
             a = [self.atom(x, out) for x in args]
             k = {kk: self.atom(v, out) for kk, v in kws.items()}
@@ -963,8 +1109,9 @@ class Normalizer:
         ref = name(self.namer.ref(obj, getattr(obj, "__name__", "fn")))
         return call(ref, a, k), Op("opaque", args=a + list(k.values()), fn=obj)
 
-    def call_primitive(self, prim: Primitive, args: list, kws: dict, e: Any,
-                       out: list) -> tuple[gast.expr, Op]:
+    def call_primitive(
+        self, prim: Primitive, args: list, kws: dict, e: Any, out: list
+    ) -> tuple[gast.expr, Op]:
         a = [self.atom(x, out) for x in args]
         k = {kk: self.static(v) for kk, v in kws.items()}
         ref = name(self.namer.ref(prim, prim.name))
@@ -976,7 +1123,8 @@ class Normalizer:
     def static(self, e: gast.expr) -> gast.expr:
         """A static (never differentiated) keyword argument: kept as written, names resolved."""
         if isinstance(e, (gast.Constant, gast.Name)) and (
-                isinstance(e, gast.Constant) or self.info.resolve(e.id) is LOCAL or e.id in self.namer.globals):
+            isinstance(e, gast.Constant) or self.info.resolve(e.id) is LOCAL or e.id in self.namer.globals
+        ):
             return copy.deepcopy(e)
         return self.rewrite_static(e)
 
@@ -1010,31 +1158,37 @@ class Normalizer:
         ref = name(self.namer.ref(obj, getattr(obj, "__name__", "fn")))
         return call(ref, a), Op("opaque", args=a, fn=obj)
 
-    def call_adapter(self, adapter: Any, args: list, kws: dict, e: Any, out: list,
-                     original: Any = None) -> tuple[gast.expr, Op]:
+    def call_adapter(
+        self, adapter: Any, args: list, kws: dict, e: Any, out: list, original: Any = None
+    ) -> tuple[gast.expr, Op]:
         if isinstance(adapter, Primitive):
             return self.call_primitive(adapter, args, kws, e, out)
         return self.inline_adapter(adapter, args, kws, e, out, original)
 
-    def inline_adapter(self, adapter: Any, args: list, kws: dict, e: Any, out: list,
-                       original: Any = None) -> tuple[gast.expr, Op]:
+    def inline_adapter(
+        self, adapter: Any, args: list, kws: dict, e: Any, out: list, original: Any = None
+    ) -> tuple[gast.expr, Op]:
         """Inline a one-expression mapping adapter; otherwise call it as a user function."""
         atoms = [self.atom(x, out) for x in args]
-        katoms = {k: (self.atom(v, out) if not _is_static_syntax(v) else self.static(v))
-                  for k, v in kws.items()}
+        katoms = {
+            k: (self.atom(v, out) if not _is_static_syntax(v) else self.static(v)) for k, v in kws.items()
+        }
         body = _adapter_expression(adapter)
         if body is None:
             a = atoms
             k = katoms
             target = adapter
             ref = name(self.namer.ref(target, getattr(target, "__name__", "adapter")))
-            return call(ref, a, k), Op("call", args=a + list(k.values()), fn=target,
-                                       kwargs={"__pos__": len(a), "__kw__": list(k)})
+            return call(ref, a, k), Op(
+                "call", args=a + list(k.values()), fn=target, kwargs={"__pos__": len(a), "__kw__": list(k)}
+            )
         params, expr, ns = body
         try:
             bound = inspect.signature(adapter).bind(*atoms, **katoms)
         except TypeError as exc:
-            raise self.error(e, f"bad arguments for {getattr(original or adapter, '__name__', 'call')}: {exc}")
+            raise self.error(
+                e, f"bad arguments for {getattr(original or adapter, '__name__', 'call')}: {exc}"
+            ) from None
         bound.apply_defaults()
         env: dict[str, gast.expr] = {}
         for p, v in bound.arguments.items():
@@ -1058,19 +1212,30 @@ class Normalizer:
 
     def _adapter_as_call(self, adapter, atoms, katoms):
         ref = name(self.namer.ref(adapter, getattr(adapter, "__name__", "adapter")))
-        return call(ref, atoms, katoms), Op("call", args=atoms + list(katoms.values()), fn=adapter,
-                                            kwargs={"__pos__": len(atoms), "__kw__": list(katoms)})
+        return call(ref, atoms, katoms), Op(
+            "call",
+            args=atoms + list(katoms.values()),
+            fn=adapter,
+            kwargs={"__pos__": len(atoms), "__kw__": list(katoms)},
+        )
 
     def rhs_resolved(self, e: gast.expr, out: list, origin: Any) -> tuple[gast.expr, Op]:
         """Normalize an inlined adapter body: its calls are references the namer already knows."""
-        if isinstance(e, gast.Call) and isinstance(e.func, gast.Name) and e.func.id in self.namer.globals \
-                and self.info.resolve(e.func.id) is not LOCAL:
+        if (
+            isinstance(e, gast.Call)
+            and isinstance(e.func, gast.Name)
+            and e.func.id in self.namer.globals
+            and self.info.resolve(e.func.id) is not LOCAL
+        ):
             obj = self.namer.globals[e.func.id]
             if isinstance(obj, Primitive):
                 a = [self.atom_resolved(x, out, origin) for x in e.args]
                 k = {kw.arg: kw.value for kw in e.keywords}
-                kind = "prim" if obj.differentiable and obj.name in _rule_names() else (
-                    "nondiff" if not obj.differentiable else "opaque")
+                kind = (
+                    "prim"
+                    if obj.differentiable and obj.name in _rule_names()
+                    else ("nondiff" if not obj.differentiable else "opaque")
+                )
                 return call(name(e.func.id), a, k), Op(kind, obj.name, a, k, fn=obj)
             return self.call_object(obj, list(e.args), {kw.arg: kw.value for kw in e.keywords}, origin, out)
         return self.rhs(e, out)
@@ -1114,6 +1279,7 @@ def _is_nondiff_callable(obj: Any) -> bool:
 
 def _escapes(loop: Any) -> bool:
     """Does a return, or a break/continue of an enclosing loop, occur inside `loop`?"""
+
     def walk(block: list, depth: int) -> bool:
         for s in block:
             if isinstance(s, gast.Return):
@@ -1125,6 +1291,7 @@ def _escapes(loop: Any) -> bool:
             if isinstance(s, (gast.For, gast.While)) and walk(s.body, depth + 1):
                 return True
         return False
+
     return walk(loop.body, 1)
 
 
@@ -1186,6 +1353,7 @@ def _rule_names() -> set[str]:
     global _RULE_NAMES
     if _RULE_NAMES is None:
         from srcgrad.templates import table
+
         _RULE_NAMES = set(table())
     return _RULE_NAMES
 
@@ -1229,8 +1397,11 @@ class _Inline(gast.NodeTransformer):
         obj = self.ns.get(node.id, getattr(builtins, node.id, UNBOUND))
         if obj is UNBOUND:
             raise NameError(node.id)
-        return name(self.norm.namer.ref(obj, getattr(obj, "__name__", node.id) if not isinstance(
-            obj, types.ModuleType) else node.id))
+        return name(
+            self.norm.namer.ref(
+                obj, getattr(obj, "__name__", node.id) if not isinstance(obj, types.ModuleType) else node.id
+            )
+        )
 
     def visit_Attribute(self, node: gast.Attribute) -> gast.expr:
         chain = []
@@ -1276,9 +1447,13 @@ def _fold(e: gast.expr, namer: Namer) -> gast.expr:
 
         def visit_Compare(self, node):  # noqa: ANN001
             self.generic_visit(node)
-            if isinstance(node.left, gast.Constant) and len(node.ops) == 1 and \
-                    isinstance(node.comparators[0], gast.Constant) and isinstance(node.ops[0], (gast.Is, gast.IsNot)):
-                r = (node.left.value is node.comparators[0].value)
+            if (
+                isinstance(node.left, gast.Constant)
+                and len(node.ops) == 1
+                and isinstance(node.comparators[0], gast.Constant)
+                and isinstance(node.ops[0], (gast.Is, gast.IsNot))
+            ):
+                r = node.left.value is node.comparators[0].value
                 return const(r if isinstance(node.ops[0], gast.Is) else not r)
             return node
 
@@ -1288,8 +1463,11 @@ def _fold(e: gast.expr, namer: Namer) -> gast.expr:
                 obj = namer.globals[node.func.id]
                 if isinstance(obj, Primitive) or obj in (range, len):
                     return node
-                if all(_is_static_syntax(a) for a in node.args) and all(
-                        _is_static_syntax(k.value) for k in node.keywords) and callable(obj):
+                if (
+                    all(_is_static_syntax(a) for a in node.args)
+                    and all(_is_static_syntax(k.value) for k in node.keywords)
+                    and callable(obj)
+                ):
                     try:
                         args = [gast.literal_eval(a) for a in node.args]
                         kws = {k.arg: gast.literal_eval(k.value) for k in node.keywords}
@@ -1311,9 +1489,11 @@ from srcgrad.runtime.stack import detach, stack_list  # noqa: E402
 def _runtime_nondiff() -> set:
     """Helpers of generated code whose result carries no derivative (for transforms of generated code)."""
     from srcgrad.runtime import stack as S
+
     return {S.seed_of, S.zeros_as, S.zeros_list, S.Stack, S.detach}
 
 
 def _runtime_stack() -> Any:
     from srcgrad.runtime.stack import Stack
+
     return Stack

@@ -15,39 +15,101 @@ import types
 from typing import Any
 
 import gast
+import numpy as np
 
 from srcgrad.analysis import SCALAR_PRIMS
 from srcgrad.inline import PartialEvaluator
 from srcgrad.names import Namer
-from srcgrad.runtime import rules as R
 from srcgrad.runtime import primitives as P
+from srcgrad.runtime import rules as R
 from srcgrad.runtime.primitives import Primitive
 from srcgrad.runtime.stack import sum_like
 
-import numpy as np
-
-_ARITH = {gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul, gast.Div: operator.truediv,
-          gast.Pow: operator.pow}
+_ARITH = {
+    gast.Add: operator.add,
+    gast.Sub: operator.sub,
+    gast.Mult: operator.mul,
+    gast.Div: operator.truediv,
+    gast.Pow: operator.pow,
+}
 
 MATH_FAST = {
-    "sin": math.sin, "cos": math.cos, "tan": math.tan, "exp": math.exp, "expm1": math.expm1,
-    "log": math.log, "log1p": math.log1p, "log2": math.log2, "log10": math.log10, "sqrt": math.sqrt,
-    "arcsin": math.asin, "arccos": math.acos, "arctan": math.atan, "sinh": math.sinh, "cosh": math.cosh,
-    "tanh": math.tanh, "arcsinh": math.asinh, "arccosh": math.acosh, "arctanh": math.atanh,
-    "erf": math.erf, "arctan2": math.atan2, "hypot": math.hypot, "abs": abs,
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+    "exp": math.exp,
+    "expm1": math.expm1,
+    "log": math.log,
+    "log1p": math.log1p,
+    "log2": math.log2,
+    "log10": math.log10,
+    "sqrt": math.sqrt,
+    "arcsin": math.asin,
+    "arccos": math.acos,
+    "arctan": math.atan,
+    "sinh": math.sinh,
+    "cosh": math.cosh,
+    "tanh": math.tanh,
+    "arcsinh": math.asinh,
+    "arccosh": math.acosh,
+    "arctanh": math.atanh,
+    "erf": math.erf,
+    "arctan2": math.atan2,
+    "hypot": math.hypot,
+    "abs": abs,
 }
 _SHAPE_HELPERS = ("unbroadcast", "widen")
 
 # primitive -> NumPy function of the same calling convention (keywords included), for values known to
 # be NumPy arrays or scalars: skips the primitive's dispatch (tracer check, namespace lookup)
-NUMPY_FAST = {n: n for n in (
-    "sin", "cos", "tan", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "square", "reciprocal",
-    "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "abs", "sign",
-    "maximum", "minimum", "arctan2", "hypot", "where", "sum", "mean", "max", "min", "reshape",
-    "broadcast_to", "transpose", "matmul", "zeros_like", "ones_like", "shape", "ndim", "expand_dims",
-    "squeeze")}
+NUMPY_FAST = {
+    n: n
+    for n in (
+        "sin",
+        "cos",
+        "tan",
+        "exp",
+        "expm1",
+        "log",
+        "log1p",
+        "log2",
+        "log10",
+        "sqrt",
+        "square",
+        "reciprocal",
+        "arcsin",
+        "arccos",
+        "arctan",
+        "sinh",
+        "cosh",
+        "tanh",
+        "arcsinh",
+        "arccosh",
+        "arctanh",
+        "abs",
+        "sign",
+        "maximum",
+        "minimum",
+        "arctan2",
+        "hypot",
+        "where",
+        "sum",
+        "mean",
+        "max",
+        "min",
+        "reshape",
+        "broadcast_to",
+        "transpose",
+        "matmul",
+        "zeros_like",
+        "ones_like",
+        "shape",
+        "ndim",
+        "expand_dims",
+        "squeeze",
+    )
+}
 NUMPY_FAST["neg"] = "negative"
-
 
 
 def _num(e: Any) -> Any:
@@ -82,9 +144,14 @@ class Fold(gast.NodeTransformer):
             left = node.left
             if isinstance(left, gast.UnaryOp) and isinstance(left.op, gast.USub) and _num(left) is None:
                 return self.visit_BinOp(gast.BinOp(left=left.operand, op=gast.Mult(), right=_const(-b)))
-            if isinstance(left, gast.BinOp) and isinstance(left.op, gast.Mult) and _num(left.right) is not None:
-                return self.visit_BinOp(gast.BinOp(left=left.left, op=gast.Mult(),
-                                                   right=_const(_num(left.right) * b)))
+            if (
+                isinstance(left, gast.BinOp)
+                and isinstance(left.op, gast.Mult)
+                and _num(left.right) is not None
+            ):
+                return self.visit_BinOp(
+                    gast.BinOp(left=left.left, op=gast.Mult(), right=_const(_num(left.right) * b))
+                )
         if op is gast.Mult:
             if b == 1:
                 return node.left
@@ -109,8 +176,11 @@ class Fold(gast.NodeTransformer):
 
     def visit_UnaryOp(self, node: gast.UnaryOp) -> gast.expr:
         self.generic_visit(node)
-        if isinstance(node.op, gast.USub) and isinstance(node.operand, gast.UnaryOp) and \
-                isinstance(node.operand.op, gast.USub):
+        if (
+            isinstance(node.op, gast.USub)
+            and isinstance(node.operand, gast.UnaryOp)
+            and isinstance(node.operand.op, gast.USub)
+        ):
             return node.operand.operand
         return node
 
@@ -122,8 +192,13 @@ def fold(e: Any) -> Any:
 class Specialize(gast.NodeTransformer):
     """Scalar fast paths where operands are known Python numbers (shape ())."""
 
-    def __init__(self, namer: Namer, scalar_names: set[str], numpy_names: set[str] = frozenset(),
-                 ndims: dict[str, int] | None = None):
+    def __init__(
+        self,
+        namer: Namer,
+        scalar_names: set[str],
+        numpy_names: set[str] = frozenset(),
+        ndims: dict[str, int] | None = None,
+    ):
         self.namer = namer
         self.scalars = scalar_names
         self.numpy = numpy_names
@@ -146,9 +221,15 @@ class Specialize(gast.NodeTransformer):
             for q in e.slice.elts:
                 if isinstance(q, gast.Constant) and q.value is None:
                     n += 1
-                elif isinstance(q, gast.Constant) and isinstance(q.value, int) and not isinstance(q.value, bool):
+                elif (
+                    isinstance(q, gast.Constant)
+                    and isinstance(q.value, int)
+                    and not isinstance(q.value, bool)
+                ):
                     n -= 1
-                elif not (isinstance(q, gast.Slice) or (isinstance(q, gast.Constant) and q.value is Ellipsis)):
+                elif not (
+                    isinstance(q, gast.Slice) or (isinstance(q, gast.Constant) and q.value is Ellipsis)
+                ):
                     return None
             return n
         if isinstance(e, gast.Call):
@@ -177,24 +258,34 @@ class Specialize(gast.NodeTransformer):
             return self.is_numpy(e.operand)
         if isinstance(e, gast.Call):
             f = e.func
-            if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) and \
-                    self.namer.globals.get(f.value.id) is np and f.attr in NUMPY_FAST.values():
+            if (
+                isinstance(f, gast.Attribute)
+                and isinstance(f.value, gast.Name)
+                and self.namer.globals.get(f.value.id) is np
+                and f.attr in NUMPY_FAST.values()
+            ):
                 return all(self.is_numpy(a) for a in e.args)
             if isinstance(f, gast.Name) and self.namer.globals.get(f.id) in (R.unbroadcast, sum_like):
                 return self.is_numpy(e.args[0]) and self.is_numpy(e.args[1])
             if isinstance(f, gast.Name) and getattr(self.namer.globals.get(f.id), "__module__", "").endswith(
-                    "runtime.rules"):
+                "runtime.rules"
+            ):
                 # rule helpers return values of their operands' namespace
-                return all(self.is_numpy(a) or (isinstance(a, gast.Constant) and a.value in (None, True, False))
-                           for a in e.args)
+                return all(
+                    self.is_numpy(a) or (isinstance(a, gast.Constant) and a.value in (None, True, False))
+                    for a in e.args
+                )
         if isinstance(e, gast.Subscript):
             return self.is_numpy(e.value)
         return False
 
     def is_scalar(self, e: Any) -> bool:
         if isinstance(e, gast.Constant):
-            return isinstance(e.value, (int, float)) and not isinstance(e.value, bool) or isinstance(
-                e.value, bool)
+            return (
+                isinstance(e.value, (int, float))
+                and not isinstance(e.value, bool)
+                or isinstance(e.value, bool)
+            )
         if isinstance(e, gast.Name):
             return e.id in self.scalars
         if isinstance(e, gast.BinOp):
@@ -205,13 +296,19 @@ class Specialize(gast.NodeTransformer):
             return self.is_scalar(e.left) and all(self.is_scalar(c) for c in e.comparators)
         if isinstance(e, gast.Call):
             f = e.func
-            if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) and \
-                    self.namer.globals.get(f.value.id) is math:
+            if (
+                isinstance(f, gast.Attribute)
+                and isinstance(f.value, gast.Name)
+                and self.namer.globals.get(f.value.id) is math
+            ):
                 return all(self.is_scalar(a) for a in e.args)
             if isinstance(f, gast.Name):
                 obj = self.namer.globals.get(f.id)
-                if isinstance(obj, Primitive) and obj.name in SCALAR_PRIMS | {"sign", "ones_like",
-                                                                                "zeros_like"}:
+                if isinstance(obj, Primitive) and obj.name in SCALAR_PRIMS | {
+                    "sign",
+                    "ones_like",
+                    "zeros_like",
+                }:
                     return all(self.is_scalar(a) for a in e.args)
                 if obj in (R.balance, R.inside):
                     return self.is_scalar(e.args[0])
@@ -222,10 +319,17 @@ class Specialize(gast.NodeTransformer):
     def visit_Call(self, node: gast.Call) -> gast.expr:
         f = node.func
         obj = self.namer.globals.get(f.id) if isinstance(f, gast.Name) else None
-        if isinstance(obj, Primitive) and obj.name == "broadcast_to" and node.args and \
-                isinstance(node.args[0], gast.Call) and isinstance(node.args[0].func, gast.Name) and \
-                self.namer.globals.get(node.args[0].func.id) is R.keep and len(node.args[0].args) == 4 and \
-                isinstance(node.args[0].args[2], gast.Constant) and node.args[0].args[2].value is None:
+        if (
+            isinstance(obj, Primitive)
+            and obj.name == "broadcast_to"
+            and node.args
+            and isinstance(node.args[0], gast.Call)
+            and isinstance(node.args[0].func, gast.Name)
+            and self.namer.globals.get(node.args[0].func.id) is R.keep
+            and len(node.args[0].args) == 4
+            and isinstance(node.args[0].args[2], gast.Constant)
+            and node.args[0].args[2].value is None
+        ):
             # keep(g, x, None, k) only re-inserts size-1 axes, which broadcast_to adds anyway
             node.args[0] = node.args[0].args[0]
         self.generic_visit(node)
@@ -241,47 +345,85 @@ class Specialize(gast.NodeTransformer):
                 return _literal_node(value)
             except Exception:
                 pass
-        if isinstance(obj, Primitive) and obj.name in MATH_FAST and not node.keywords and \
-                all(self.is_scalar(a) for a in node.args):
+        if (
+            isinstance(obj, Primitive)
+            and obj.name in MATH_FAST
+            and not node.keywords
+            and all(self.is_scalar(a) for a in node.args)
+        ):
             fast = MATH_FAST[obj.name]
             if fast is abs:
-                return gast.Call(func=gast.Name(id=self.namer.ref(abs, "abs"), ctx=gast.Load(),
-                                                annotation=None, type_comment=None),
-                                 args=node.args, keywords=[])
+                return gast.Call(
+                    func=gast.Name(
+                        id=self.namer.ref(abs, "abs"), ctx=gast.Load(), annotation=None, type_comment=None
+                    ),
+                    args=node.args,
+                    keywords=[],
+                )
             m = self.namer.ref(math, "math")
-            return gast.Call(func=gast.Attribute(value=gast.Name(id=m, ctx=gast.Load(), annotation=None,
-                                                                 type_comment=None),
-                                                 attr=fast.__name__, ctx=gast.Load()),
-                             args=node.args, keywords=[])
-        if getattr(obj, "__name__", None) in _SHAPE_HELPERS and obj.__module__.endswith("rules") and \
-                len(node.args) == 2 and self.is_scalar(node.args[0]) and self.is_scalar(node.args[1]):
+            return gast.Call(
+                func=gast.Attribute(
+                    value=gast.Name(id=m, ctx=gast.Load(), annotation=None, type_comment=None),
+                    attr=fast.__name__,
+                    ctx=gast.Load(),
+                ),
+                args=node.args,
+                keywords=[],
+            )
+        if (
+            getattr(obj, "__name__", None) in _SHAPE_HELPERS
+            and obj.__module__.endswith("rules")
+            and len(node.args) == 2
+            and self.is_scalar(node.args[0])
+            and self.is_scalar(node.args[1])
+        ):
             return node.args[0]
         if not self.numpy:
             return node
-        if isinstance(obj, Primitive) and obj.name in ("expand_dims", "squeeze") and len(node.args) == 1 and \
-                self.is_numpy(node.args[0]) and self.ndim_of(node.args[0]) is not None:
+        if (
+            isinstance(obj, Primitive)
+            and obj.name in ("expand_dims", "squeeze")
+            and len(node.args) == 1
+            and self.is_numpy(node.args[0])
+            and self.ndim_of(node.args[0]) is not None
+        ):
             fast = _index_for(obj.name, node.keywords, self.ndim_of(node.args[0]))
             if fast is not None:
                 return gast.Subscript(value=node.args[0], slice=fast, ctx=gast.Load())
         if isinstance(obj, Primitive) and obj.name in NUMPY_FAST and all(self.is_numpy(a) for a in node.args):
             m = self.namer.ref(np, "np")
-            return gast.Call(func=gast.Attribute(value=gast.Name(id=m, ctx=gast.Load(), annotation=None,
-                                                                 type_comment=None),
-                                                 attr=NUMPY_FAST[obj.name], ctx=gast.Load()),
-                             args=node.args, keywords=node.keywords)
-        if isinstance(obj, types.FunctionType) and obj.__module__.endswith("runtime.rules") and self.ndims \
-                and obj is not R.unbroadcast:
+            return gast.Call(
+                func=gast.Attribute(
+                    value=gast.Name(id=m, ctx=gast.Load(), annotation=None, type_comment=None),
+                    attr=NUMPY_FAST[obj.name],
+                    ctx=gast.Load(),
+                ),
+                args=node.args,
+                keywords=node.keywords,
+            )
+        if (
+            isinstance(obj, types.FunctionType)
+            and obj.__module__.endswith("runtime.rules")
+            and self.ndims
+            and obj is not R.unbroadcast
+        ):
             inlined = PartialEvaluator(self.namer.ref, self.ndim_of).inline(obj, node)
             if inlined is not None:
                 return self.visit(inlined)
         if obj is R.unbroadcast and len(node.args) == 2 and all(self.is_numpy(a) for a in node.args):
-            node.func = gast.Name(id=self.namer.ref(sum_like, "sum_like"), ctx=gast.Load(), annotation=None,
-                                  type_comment=None)
+            node.func = gast.Name(
+                id=self.namer.ref(sum_like, "sum_like"), ctx=gast.Load(), annotation=None, type_comment=None
+            )
         return node
 
 
-def specialize(e: Any, namer: Namer, scalar_names: set[str], numpy_names: set[str] = frozenset(),
-               ndims: dict[str, int] | None = None) -> Any:
+def specialize(
+    e: Any,
+    namer: Namer,
+    scalar_names: set[str],
+    numpy_names: set[str] = frozenset(),
+    ndims: dict[str, int] | None = None,
+) -> Any:
     if not scalar_names and not numpy_names:
         return e
     return Specialize(namer, scalar_names, numpy_names, ndims).visit(e)
@@ -293,8 +435,11 @@ PURE_KINDS = ("prim", "copy", "const", "nondiff", "pack")
 
 def _loads(node: Any) -> list[str]:
     out = [n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)]
-    out += [n.target.id for n in gast.walk(node) if isinstance(n, gast.AugAssign)
-            and isinstance(n.target, gast.Name)]
+    out += [
+        n.target.id
+        for n in gast.walk(node)
+        if isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name)
+    ]
     return out
 
 
@@ -326,8 +471,12 @@ def dead_code(fn: gast.FunctionDef) -> None:
                 if isinstance(s, (gast.If, gast.For, gast.While)):
                     s.body = sweep(s.body)
                     s.orelse = sweep(s.orelse)
-                    if isinstance(s, gast.If) and not s.body and not s.orelse and isinstance(
-                            s.test, (gast.Name, gast.Constant)):
+                    if (
+                        isinstance(s, gast.If)
+                        and not s.body
+                        and not s.orelse
+                        and isinstance(s.test, (gast.Name, gast.Constant))
+                    ):
                         removed = True
                         continue
                     out.append(s)
@@ -335,7 +484,7 @@ def dead_code(fn: gast.FunctionDef) -> None:
                 if _is_pure(s):
                     t = s.targets[0]
                     names = [t.id] if isinstance(t, gast.Name) else [e.id for e in t.elts]
-                    if not any(counts.get(x, 0) for x in names):
+                    if not any(counts.get(x, 0) for x in names):  # noqa: B023 -- used at once
                         removed = True
                         continue
                 out.append(s)
@@ -349,25 +498,34 @@ def dead_code(fn: gast.FunctionDef) -> None:
 
 def _drop_self_assign(fn: gast.FunctionDef) -> None:
     """`bs = bs` (what a rule leaves after scalar specialization) does nothing."""
+
     def sweep(block: list) -> list:
         out = []
         for s in block:
             if isinstance(s, (gast.If, gast.For, gast.While)):
                 s.body = sweep(s.body)
                 s.orelse = sweep(s.orelse)
-            elif isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and \
-                    isinstance(s.value, gast.Name) and s.value.id == s.targets[0].id:
+            elif (
+                isinstance(s, gast.Assign)
+                and isinstance(s.targets[0], gast.Name)
+                and isinstance(s.value, gast.Name)
+                and s.value.id == s.targets[0].id
+            ):
                 continue
             out.append(s)
         return out
+
     fn.body = sweep(fn.body)
 
 
 # ------------------------------------------------------------------------------- adjoint temporaries
 def _stores(node: Any) -> set[str]:
     out = {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-    out |= {n.target.id for n in gast.walk(node) if isinstance(n, gast.AugAssign)
-            and isinstance(n.target, gast.Name)}
+    out |= {
+        n.target.id
+        for n in gast.walk(node)
+        if isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name)
+    }
     return out
 
 
@@ -394,13 +552,22 @@ def propagate_adjoints(fn: gast.FunctionDef, is_temp_adjoint: Any) -> None:
                 s.orelse = sweep(s.orelse)
                 i += 1
                 continue
-            if not (isinstance(s, gast.Assign) and getattr(s, "adjoint", False) and not getattr(s, "impure", False)
-                    and isinstance(s.targets[0], gast.Name)):
+            if not (
+                isinstance(s, gast.Assign)
+                and getattr(s, "adjoint", False)
+                and not getattr(s, "impure", False)
+                and isinstance(s.targets[0], gast.Name)
+            ):
                 i += 1
                 continue
             t = s.targets[0].id
-            if is_temp_adjoint(t) and stores.get(t, 0) == 1 and loads.get(t, 0) > 1 and isinstance(
-                    s.value, (gast.Name, gast.Constant)) and _substitute_all(block, i, t, s.value, loads[t]):
+            if (
+                is_temp_adjoint(t)
+                and stores.get(t, 0) == 1
+                and loads.get(t, 0) > 1
+                and isinstance(s.value, (gast.Name, gast.Constant))
+                and _substitute_all(block, i, t, s.value, loads[t])
+            ):
                 del block[i]
                 continue
             if not is_temp_adjoint(t) or loads.get(t, 0) != 1 or stores.get(t, 0) != 1 or size(s.value) > 14:
@@ -416,7 +583,7 @@ def propagate_adjoints(fn: gast.FunctionDef, is_temp_adjoint: Any) -> None:
 
                     class Sub(gast.NodeTransformer):
                         def visit_Name(self, node):  # noqa: ANN001
-                            return s.value if node.id == t and isinstance(node.ctx, gast.Load) else node
+                            return s.value if node.id == t and isinstance(node.ctx, gast.Load) else node  # noqa: B023
 
                     u.value = fold(Sub().visit(u.value))
                     del block[i]
@@ -455,8 +622,11 @@ def _substitute_all(block: list, i: int, t: str, value: Any, uses: int) -> bool:
     class Sub(gast.NodeTransformer):
         def visit_Name(self, node):  # noqa: ANN001
             if node.id == t and isinstance(node.ctx, gast.Load):
-                return gast.Name(id=value.id, ctx=gast.Load(), annotation=None, type_comment=None) \
-                    if isinstance(value, gast.Name) else gast.Constant(value=value.value, kind=None)
+                return (
+                    gast.Name(id=value.id, ctx=gast.Load(), annotation=None, type_comment=None)
+                    if isinstance(value, gast.Name)
+                    else gast.Constant(value=value.value, kind=None)
+                )
             return node
 
     for u in plan:
@@ -476,7 +646,9 @@ def _index_for(prim: str, keywords: list, ndim: int) -> Any:
     out_ndim = ndim + 1 if prim == "expand_dims" else ndim
     if not -out_ndim <= axis < out_ndim:
         return None
-    marker = gast.Constant(value=None, kind=None) if prim == "expand_dims" else gast.Constant(value=0, kind=None)
+    marker = (
+        gast.Constant(value=None, kind=None) if prim == "expand_dims" else gast.Constant(value=0, kind=None)
+    )
     full = gast.Slice(lower=None, upper=None, step=None)
     if axis < 0:
         parts = [gast.Constant(value=Ellipsis, kind=None), marker] + [full] * (-axis - 1)

@@ -20,8 +20,8 @@ import gast
 
 from srcgrad.errors import TransformError, located
 
-LOCAL = object()      # resolve(): the name is a local variable of the function
-UNBOUND = object()    # resolve(): the name is not bound anywhere (yet)
+LOCAL = object()  # resolve(): the name is a local variable of the function
+UNBOUND = object()  # resolve(): the name is not bound anywhere (yet)
 
 
 @dataclass
@@ -31,10 +31,10 @@ class FunctionInfo:
     fn: Any
     node: gast.FunctionDef
     filename: str
-    line_offset: int            # user line = tree line + line_offset
-    lines: list[str]            # the function's source lines (tree line 1 = lines[0])
+    line_offset: int  # user line = tree line + line_offset
+    lines: list[str]  # the function's source lines (tree line 1 = lines[0])
     globals: dict
-    closure: dict               # free variable name -> cell
+    closure: dict  # free variable name -> cell
     locals: set[str] = field(default_factory=set)
 
     @property
@@ -74,8 +74,8 @@ def _source_of(fn: Any) -> tuple[str, str, int]:
         raise TransformError(
             f"cannot read the source of {getattr(fn, '__qualname__', fn)!r} ({exc})",
             hint="srcgrad transforms functions defined in a file (or a notebook cell); for a lambda typed "
-                 "at a prompt or a builtin, use the eager runtime (srcgrad.Tensor with requires_grad).") \
-            from None
+            "at a prompt or a builtin, use the eager runtime (srcgrad.Tensor with requires_grad).",
+        ) from None
     filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
     return "".join(lines), filename, start
 
@@ -88,8 +88,10 @@ def parse_function(fn: Any) -> FunctionInfo:
     if isinstance(fn, types.MethodType):
         fn = fn.__func__
     if not isinstance(fn, types.FunctionType):
-        raise TransformError(f"srcgrad can only transform Python functions, not {type(fn).__name__}",
-                             hint="pass a function defined with `def`.")
+        raise TransformError(
+            f"srcgrad can only transform Python functions, not {type(fn).__name__}",
+            hint="pass a function defined with `def`.",
+        )
     code = fn.__code__
     cached = _PARSE_CACHE.get(code)
     if cached is None:
@@ -98,17 +100,25 @@ def parse_function(fn: Any) -> FunctionInfo:
         try:
             module = gast.parse(text)
         except SyntaxError as exc:
-            raise TransformError(f"cannot parse the source of {fn.__qualname__}: {exc}",
-                                 filename=filename, lineno=start) from None
+            raise TransformError(
+                f"cannot parse the source of {fn.__qualname__}: {exc}", filename=filename, lineno=start
+            ) from None
         node = module.body[0]
         if isinstance(node, gast.Expr) and isinstance(node.value, gast.Lambda):
-            raise TransformError("srcgrad cannot transform a lambda", filename=filename, lineno=start,
-                                 hint="define the function with `def`.")
+            raise TransformError(
+                "srcgrad cannot transform a lambda",
+                filename=filename,
+                lineno=start,
+                hint="define the function with `def`.",
+            )
         if not isinstance(node, gast.FunctionDef):
             # getsource of a lambda assigned in a statement gives the whole statement
-            raise TransformError(f"cannot find the definition of {fn.__qualname__}", filename=filename,
-                                 lineno=start, hint="define the function with `def` at module level or "
-                                                    "inside another function.")
+            raise TransformError(
+                f"cannot find the definition of {fn.__qualname__}",
+                filename=filename,
+                lineno=start,
+                hint="define the function with `def` at module level or inside another function.",
+            )
         cached = (text, filename, start)
         _PARSE_CACHE[code] = cached
     text, filename, start = cached
@@ -118,9 +128,16 @@ def parse_function(fn: Any) -> FunctionInfo:
     node.returns = None
     closure = {}
     if fn.__closure__:
-        closure = dict(zip(code.co_freevars, fn.__closure__))
-    info = FunctionInfo(fn=fn, node=node, filename=filename, line_offset=start - 1,
-                        lines=text.splitlines(), globals=fn.__globals__, closure=closure)
+        closure = dict(zip(code.co_freevars, fn.__closure__, strict=False))
+    info = FunctionInfo(
+        fn=fn,
+        node=node,
+        filename=filename,
+        line_offset=start - 1,
+        lines=text.splitlines(),
+        globals=fn.__globals__,
+        closure=closure,
+    )
     info.locals = assigned_names(node)
     return info
 
@@ -154,8 +171,10 @@ _REJECT = {
     gast.Nonlocal: ("a nonlocal statement", "return the value instead of writing an enclosing variable."),
     gast.Delete: ("del", "leave the variable in place (or assign a new value)."),
     gast.ClassDef: ("a class definition", "define the class outside the differentiated function."),
-    gast.FunctionDef: ("a nested function definition", "define the helper at module level (closures "
-                                                       "over module-level helpers work) and call it."),
+    gast.FunctionDef: (
+        "a nested function definition",
+        "define the helper at module level (closures over module-level helpers work) and call it.",
+    ),
     gast.NamedExpr: ("an assignment expression (:=)", "assign on its own line first."),
     gast.Match: ("a match statement", "use if/elif/else."),
     gast.Import: ("an import inside the function", "import at module level."),
@@ -180,8 +199,12 @@ def fence(info: FunctionInfo) -> None:
     root = info.node
     a = root.args
     if a.vararg is not None or a.kwarg is not None:
-        raise located(info, root, f"{info.name} takes *args or **kwargs, which srcgrad does not "
-                                  "differentiate through", "name each parameter.")
+        raise located(
+            info,
+            root,
+            f"{info.name} takes *args or **kwargs, which srcgrad does not differentiate through",
+            "name each parameter.",
+        )
     for n in gast.walk(root):
         if n is root:
             continue
@@ -189,21 +212,37 @@ def fence(info: FunctionInfo) -> None:
         if kind is not None:
             raise located(info, n, f"srcgrad cannot differentiate {kind[0]}", kind[1])
         if isinstance(n, (gast.For, gast.While)) and n.orelse:
-            raise located(info, n, "srcgrad cannot differentiate a loop with an else clause",
-                          "set a flag before `break` and test it after the loop.")
+            raise located(
+                info,
+                n,
+                "srcgrad cannot differentiate a loop with an else clause",
+                "set a flag before `break` and test it after the loop.",
+            )
         if isinstance(n, (gast.Assign, gast.AugAssign, gast.AnnAssign)):
             targets = n.targets if isinstance(n, gast.Assign) else [n.target]
             for t in targets:
                 for sub in gast.walk(t):
                     if isinstance(sub, gast.Attribute) and isinstance(sub.ctx, gast.Store):
-                        raise located(info, n, "srcgrad cannot differentiate a write to an attribute",
-                                      "keep the value in a local variable and return it.")
+                        raise located(
+                            info,
+                            n,
+                            "srcgrad cannot differentiate a write to an attribute",
+                            "keep the value in a local variable and return it.",
+                        )
                     if isinstance(sub, gast.Starred):
-                        raise located(info, n, "srcgrad cannot differentiate starred unpacking",
-                                      "unpack each element by position.")
+                        raise located(
+                            info,
+                            n,
+                            "srcgrad cannot differentiate starred unpacking",
+                            "unpack each element by position.",
+                        )
         if isinstance(n, gast.Assign) and len(n.targets) > 1:
-            raise located(info, n, "srcgrad does not support chained assignment (a = b = ...)",
-                          "assign each name on its own line.")
+            raise located(
+                info,
+                n,
+                "srcgrad does not support chained assignment (a = b = ...)",
+                "assign each name on its own line.",
+            )
 
 
 def source_lines_cache(filename: str, text: str) -> None:

@@ -10,7 +10,6 @@ is generated and bound into the namespaces when the whole build is done.
 from __future__ import annotations
 
 import copy
-import inspect
 import os
 import sys
 import time
@@ -50,7 +49,7 @@ class Generated:
 
     fn: Callable
     source: str
-    refresh: list = field(default_factory=list)     # (namespace, name, getter)
+    refresh: list = field(default_factory=list)  # (namespace, name, getter)
     info: FunctionInfo | None = None
     return_line: int | None = None
     scalar_out: bool = False
@@ -102,9 +101,12 @@ class Builder:
             self.build_split(req)
         except TransformError as exc:
             if exc.filename is None:
-                raise located(caller_info, _at(site), f"cannot differentiate the call to "
-                                                      f"{getattr(fn, '__name__', fn)}: {exc.message}",
-                              exc.hint) from None
+                raise located(
+                    caller_info,
+                    _at(site),
+                    f"cannot differentiate the call to {getattr(fn, '__name__', fn)}: {exc.message}",
+                    exc.hint,
+                ) from None
             raise
         return req
 
@@ -115,8 +117,9 @@ class Builder:
         return fwd, adj
 
     # ---------------------------------------------------------------------------------- the core
-    def reverse(self, fn: Any, kind: str, wrt_idx: tuple[int, ...], scalar_mask: tuple[bool, ...] | None,
-                single: bool) -> Generated:
+    def reverse(
+        self, fn: Any, kind: str, wrt_idx: tuple[int, ...], scalar_mask: tuple[bool, ...] | None, single: bool
+    ) -> Generated:
         """Generate the fused forward+adjoint function for the top-level transform `kind`
         ('grad', 'value_and_grad', 'vjp')."""
         t0 = time.perf_counter()
@@ -129,17 +132,23 @@ class Builder:
         positional, params = params_of(info.node)
         for i in wrt_idx:
             if not -len(positional) <= i < len(positional):
-                raise TransformError(f"wrt={i} but {info.name} has {len(positional)} positional "
-                                     f"parameters", filename=info.filename,
-                                     lineno=info.user_lineno(info.node.lineno),
-                                     hint="wrt counts positional parameters from 0.")
+                raise TransformError(
+                    f"wrt={i} but {info.name} has {len(positional)} positional parameters",
+                    filename=info.filename,
+                    lineno=info.user_lineno(info.node.lineno),
+                    hint="wrt counts positional parameters from 0.",
+                )
         wrt = [positional[i] for i in wrt_idx]
         scalar_params: set[str] = set()
         self.numpy_params: set[str] = set()
         if scalar_mask:
-            scalar_params = {p for p, m in zip(positional, scalar_mask) if m == "s"}
-            self.numpy_params = {p for p, m in zip(positional, scalar_mask) if isinstance(m, tuple)}
-            self.param_ndims = {p: m[1] for p, m in zip(positional, scalar_mask) if isinstance(m, tuple)}
+            scalar_params = {p for p, m in zip(positional, scalar_mask, strict=False) if m == "s"}
+            self.numpy_params = {
+                p for p, m in zip(positional, scalar_mask, strict=False) if isinstance(m, tuple)
+            }
+            self.param_ndims = {
+                p: m[1] for p, m in zip(positional, scalar_mask, strict=False) if isinstance(m, tuple)
+            }
         gen = self.generate(info, namer, body, norm, wrt, params, scalar_params, mode=kind, single=single)
         self.finish()
         if self.verbose:
@@ -159,9 +168,19 @@ class Builder:
         self.fixups.clear()
 
     # ------------------------------------------------------------------------------ generation
-    def generate(self, info: FunctionInfo, namer: Namer, body: list, norm: normalize.Normalizer,
-                 wrt: list[str], params: list[str], scalar_params: set[str], mode: str,
-                 single: bool = True, req: CalleeRequest | None = None) -> Generated:
+    def generate(
+        self,
+        info: FunctionInfo,
+        namer: Namer,
+        body: list,
+        norm: normalize.Normalizer,
+        wrt: list[str],
+        params: list[str],
+        scalar_params: set[str],
+        mode: str,
+        single: bool = True,
+        req: CalleeRequest | None = None,
+    ) -> Generated:
         ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
         if ret is None:
             raise located(info, info.node, "internal error: normalized function has no final return")
@@ -174,8 +193,13 @@ class Builder:
         numpy_params = getattr(self, "numpy_params", set()) if mode != "split" else set()
         numpy_vals = analysis.numpy_values(fwd_body, numpy_params, scalars, set(params))
         numpy_all = numpy_vals | {namer.adjoint(v) for v in numpy_vals if v in active}
-        nd = analysis.ndims(fwd_body, getattr(self, "param_ndims", {}) if mode != "split" else {}, scalars,
-                            numpy_vals) if numpy_vals else {}
+        nd = (
+            analysis.ndims(
+                fwd_body, getattr(self, "param_ndims", {}) if mode != "split" else {}, scalars, numpy_vals
+            )
+            if numpy_vals
+            else {}
+        )
         nd_all = dict(nd)
         nd_all.update({namer.adjoint(v): n for v, n in nd.items() if v in active})
         if self.verbose:
@@ -195,8 +219,11 @@ class Builder:
         scalar_all = set(scalars) | {namer.adjoint(v) for v in scalars if v in active}
         rev = reverse.Reverse(info, fwd_body, namer, wrt, active, scalars, request)
         rev.lists = set(norm.lists)
-        rev.read_lists = {st_.op.args[0].id for st_ in analysis.iter_stmts(fwd_body)
-                          if getattr(getattr(st_, "op", None), "kind", None) == "list_get"}
+        rev.read_lists = {
+            st_.op.args[0].id
+            for st_ in analysis.iter_stmts(fwd_body)
+            if getattr(getattr(st_, "op", None), "kind", None) == "list_get"
+        }
         rev.simplify = lambda e: optimize.fold(optimize.specialize(e, namer, scalar_all, numpy_all, nd_all))
         stack = rev.stack_name = namer.unique("_stack")
         line0 = ret.line if hasattr(ret, "line") else None
@@ -223,7 +250,7 @@ class Builder:
             rev.accumulate(a.id, g, st, seed_stmts, line0)
 
         for v in sorted(getattr(norm, "stacks", ())):
-            if v in active:      # differentiating generated code: cotangents of popped values wait here
+            if v in active:  # differentiating generated code: cotangents of popped values wait here
                 s0 = assign(namer.adjoint(v), call(name(namer.ref(rt_stack.Stack, "Stack")), []))
                 s0.line = line0
                 seed_stmts.append(s0)
@@ -273,8 +300,9 @@ class Builder:
         callsite_ids = {id(s): r for s, r in rev.callsites}
 
         def push(var: str, line: Any) -> gast.stmt:
-            s = gast.Expr(value=call(gast.Attribute(value=name(stack), attr="push", ctx=gast.Load()),
-                                     [name(var)]))
+            s = gast.Expr(
+                value=call(gast.Attribute(value=name(stack), attr="push", ctx=gast.Load()), [name(var)])
+            )
             s.line = line
             return s
 
@@ -300,8 +328,9 @@ class Builder:
                 if id(s) in callsite_ids:
                     r = callsite_ids[id(s)]
                     # the stack goes first, positionally: no clash with the callee's own names
-                    s.value = gast.Call(func=name(r.fwd), args=[name(stack)] + s.value.args,
-                                        keywords=s.value.keywords)
+                    s.value = gast.Call(
+                        func=name(r.fwd), args=[name(stack)] + s.value.args, keywords=s.value.keywords
+                    )
                     s.impure = True
                 out.append(s)
             return out
@@ -346,7 +375,9 @@ class Builder:
                         pass
                     continue
                 if isinstance(s, (gast.Assign, gast.Expr)):
-                    s.value = optimize.fold(optimize.specialize(s.value, namer, scalar_all, numpy_all, nd_all))
+                    s.value = optimize.fold(
+                        optimize.specialize(s.value, namer, scalar_all, numpy_all, nd_all)
+                    )
             return block
 
         for s in seed_stmts + adjoint + tail:
@@ -365,8 +396,17 @@ class Builder:
                 if v not in definite and v not in need_none:
                     head.append(assign(v, const(None)))
             save_tuple = gast.Tuple(elts=[name(v) for v in saved], ctx=gast.Load())
-            fwd_tail = [gast.Expr(value=call(gast.Attribute(value=name(stack), attr="push", ctx=gast.Load()),
-                                             [save_tuple]))] if saved else []
+            fwd_tail = (
+                [
+                    gast.Expr(
+                        value=call(
+                            gast.Attribute(value=name(stack), attr="push", ctx=gast.Load()), [save_tuple]
+                        )
+                    )
+                ]
+                if saved
+                else []
+            )
             fwd_fn_name = f"{info.name}_fwd"
             adj_fn_name = f"{info.name}_adj"
             fwd_args = copy.deepcopy(info.node.args)
@@ -376,25 +416,46 @@ class Builder:
             else:
                 fwd_args.args = [stack_param] + fwd_args.args
             fwd_def = gast.FunctionDef(
-                name=fwd_fn_name, args=fwd_args,
-                body=optimize_block(head + forward) + fwd_tail + [gast.Return(value=copy.deepcopy(ret_value))],
-                decorator_list=[], returns=None, type_comment=None, type_params=[])
+                name=fwd_fn_name,
+                args=fwd_args,
+                body=optimize_block(head + forward)
+                + fwd_tail
+                + [gast.Return(value=copy.deepcopy(ret_value))],
+                decorator_list=[],
+                returns=None,
+                type_comment=None,
+                type_params=[],
+            )
             restore_saved = []
             if saved:
                 tgt = gast.Tuple(elts=[name(v, store=True) for v in saved], ctx=gast.Store())
-                restore_saved.append(assign(tgt, call(gast.Attribute(value=name(stack), attr="pop",
-                                                                     ctx=gast.Load()), [])))
+                restore_saved.append(
+                    assign(tgt, call(gast.Attribute(value=name(stack), attr="pop", ctx=gast.Load()), []))
+                )
                 restore_saved[-1].impure = True
-            adj_args = gast.arguments(args=[name(seed_param, store=False), name(stack, store=False)],
-                                      posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
-                                      defaults=[])
+            adj_args = gast.arguments(
+                args=[name(seed_param, store=False), name(stack, store=False)],
+                posonlyargs=[],
+                vararg=None,
+                kwonlyargs=[],
+                kw_defaults=[],
+                kwarg=None,
+                defaults=[],
+            )
             for a in adj_args.args:
                 a.ctx = gast.Param()
             ret_grads = gast.Tuple(elts=grads, ctx=gast.Load())
             adj_def = gast.FunctionDef(
-                name=adj_fn_name, args=adj_args,
-                body=restore_saved + optimize_block(seed_stmts + adjoint + tail) + [gast.Return(value=ret_grads)],
-                decorator_list=[], returns=None, type_comment=None, type_params=[])
+                name=adj_fn_name,
+                args=adj_args,
+                body=restore_saved
+                + optimize_block(seed_stmts + adjoint + tail)
+                + [gast.Return(value=ret_grads)],
+                decorator_list=[],
+                returns=None,
+                type_comment=None,
+                type_params=[],
+            )
             optimize.dead_code(fwd_def)
             optimize.dead_code(adj_def)
             optimize.propagate_adjoints(adj_def, temp_adjoint)
@@ -407,10 +468,12 @@ class Builder:
             for nm, getter in norm.data_refs:
                 ns[nm] = getter()
                 self.refresh.append((ns, nm, getter))
-            src_f = codegen.function_source(fwd_def, f"Forward sweep of {info.name}, saving what "
-                                                     f"{adj_fn_name} needs.")
-            src_a = codegen.function_source(adj_def, f"Adjoint of {info.name} with respect to "
-                                                     f"{', '.join(req.wrt) or 'nothing'}.")
+            src_f = codegen.function_source(
+                fwd_def, f"Forward sweep of {info.name}, saving what {adj_fn_name} needs."
+            )
+            src_a = codegen.function_source(
+                adj_def, f"Adjoint of {info.name} with respect to {', '.join(req.wrt) or 'nothing'}."
+            )
             source = src_f + "\n\n" + src_a
             if self.verbose:
                 _dump(f"codegen: {info.name} (callee)", source)
@@ -433,10 +496,20 @@ class Builder:
             final = gast.Return(value=gast.Tuple(elts=[copy.deepcopy(ret_expr), grads_expr], ctx=gast.Load()))
         final.line = line0
         body_all = optimize_block(head + forward + pre_adjoint) + optimize_block(seed_stmts + adjoint + tail)
-        fname = {"grad": f"grad_{info.name}", "value_and_grad": f"value_and_grad_{info.name}",
-                 "vjp": f"vjp_{info.name}"}[mode]
-        fdef = gast.FunctionDef(name=fname, args=fn_args, body=body_all + [final], decorator_list=[],
-                                returns=None, type_comment=None, type_params=[])
+        fname = {
+            "grad": f"grad_{info.name}",
+            "value_and_grad": f"value_and_grad_{info.name}",
+            "vjp": f"vjp_{info.name}",
+        }[mode]
+        fdef = gast.FunctionDef(
+            name=fname,
+            args=fn_args,
+            body=body_all + [final],
+            decorator_list=[],
+            returns=None,
+            type_comment=None,
+            type_params=[],
+        )
         optimize.dead_code(fdef)
         optimize.propagate_adjoints(fdef, temp_adjoint)
         self._comment(info, fdef, split_at=len(head) + len(forward) + len(pre_adjoint))
@@ -448,26 +521,36 @@ class Builder:
         for nm, getter in norm.data_refs:
             ns[nm] = getter()
             refresh.append((ns, nm, getter))
-        doc = {"grad": "Gradient", "value_and_grad": "Value and gradient", "vjp": "Value and vector-Jacobian "
-               "product"}[mode] + f" of {info.name} with respect to {', '.join(wrt)}, by srcgrad."
+        doc = {
+            "grad": "Gradient",
+            "value_and_grad": "Value and gradient",
+            "vjp": "Value and vector-Jacobian product",
+        }[mode] + f" of {info.name} with respect to {', '.join(wrt)}, by srcgrad."
         source = codegen.function_source(fdef, doc)
         if self.verbose:
             _dump(f"codegen: {fname}", source)
         compiled = codegen.compile_source(source, fname, ns, fname)
         out_scalar = all(isinstance(a, gast.Name) and a.id in scalars for a in out_atoms)
-        return Generated(fn=compiled, source=source, refresh=refresh + self.refresh, info=info,
-                         return_line=getattr(ret, "line", None), scalar_out=out_scalar)
+        return Generated(
+            fn=compiled,
+            source=source,
+            refresh=refresh + self.refresh,
+            info=info,
+            return_line=getattr(ret, "line", None),
+            scalar_out=out_scalar,
+        )
 
     # ------------------------------------------------------------------------------- comments
-    def _comment(self, info: FunctionInfo, fdef: gast.FunctionDef, adjoint: bool = False,
-                 split_at: int | None = None) -> None:
+    def _comment(
+        self, info: FunctionInfo, fdef: gast.FunctionDef, adjoint: bool = False, split_at: int | None = None
+    ) -> None:
         """Insert `# line N: <user source>` before each run of statements from one user line."""
         counter = [0]
 
         def walk(block: list, in_adjoint: bool, top: bool) -> list:
             out: list = []
             last = None
-            for i, s in enumerate(block):
+            for s in block:
                 adj_here = in_adjoint or getattr(s, "adjoint", False)
                 if top:
                     counter[0] += 1

@@ -58,7 +58,7 @@ class Push(gast.stmt):
 
 @dataclass
 class State:
-    init: set[str] = field(default_factory=set)   # primal names whose adjoint currently holds a value
+    init: set[str] = field(default_factory=set)  # primal names whose adjoint currently holds a value
 
 
 @dataclass
@@ -72,8 +72,16 @@ class CalleeRequest:
 
 
 class Reverse:
-    def __init__(self, info: FunctionInfo, body: list, namer: Namer, wrt: list[str], active: set[str],
-                 scalars: set[str], request_callee: Callable[[Any, tuple[str, ...], Any], CalleeRequest]):
+    def __init__(
+        self,
+        info: FunctionInfo,
+        body: list,
+        namer: Namer,
+        wrt: list[str],
+        active: set[str],
+        scalars: set[str],
+        request_callee: Callable[[Any, tuple[str, ...], Any], CalleeRequest],
+    ):
         self.info = info
         self.body = body
         self.namer = namer
@@ -107,7 +115,7 @@ class Reverse:
         return stmts
 
     lists: set[str] = frozenset()
-    read_lists: set[str] = frozenset()   # lists read by index (their appends are undone in the adjoint)
+    read_lists: set[str] = frozenset()  # lists read by index (their appends are undone in the adjoint)
 
     def zeros(self, var: str) -> gast.expr:
         if var in self.scalars:
@@ -160,7 +168,7 @@ class Reverse:
                 pop = call(gast.Attribute(value=name(self.adj(lst.id)), attr="pop", ctx=gast.Load()), [])
                 if isinstance(item, gast.Name) and item.id in self.active:
                     self.accumulate(item.id, pop, st, out, line)
-                    out[-1].impure = True       # the pop must happen even if nothing reads the value
+                    out[-1].impure = True  # the pop must happen even if nothing reads the value
                 else:
                     drop = gast.Expr(value=pop)
                     drop.line = line
@@ -180,8 +188,9 @@ class Reverse:
             lst = op.args[0].id
             if lst in self.active:
                 g = name(self.adj(v)) if v in st.init else self.zeros(v)
-                pushg = gast.Expr(value=call(gast.Attribute(value=name(self.adj(lst)), attr="append",
-                                                            ctx=gast.Load()), [g]))
+                pushg = gast.Expr(
+                    value=call(gast.Attribute(value=name(self.adj(lst)), attr="append", ctx=gast.Load()), [g])
+                )
                 pushg.line = line
                 out.append(pushg)
                 if v in self.active:
@@ -195,7 +204,9 @@ class Reverse:
             lst = op.args[0].id
             if v in st.init:
                 if lst not in st.init:
-                    z = assign(self.adj(lst), call(name(self.ref(rt_stack.zeros_list, "zeros_list")), [name(lst)]))
+                    z = assign(
+                        self.adj(lst), call(name(self.ref(rt_stack.zeros_list, "zeros_list")), [name(lst)])
+                    )
                     z.line = line
                     out.append(z)
                     st.init.add(lst)
@@ -226,7 +237,7 @@ class Reverse:
         if op.kind == "list" and targets and targets[0] in self.active:
             st.init.discard(targets[0])
         if op.kind in ("call", "opaque") and not any(n in self.active for _, n in diff_operands(op)):
-            for t in targets:               # a constant as far as derivatives go (np.zeros(n))
+            for t in targets:  # a constant as far as derivatives go (np.zeros(n))
                 self.reset(t, st, out, line) if t in self.active else None
                 r = Restore(t, s)
                 r.line = line
@@ -238,18 +249,23 @@ class Reverse:
             v = targets[0]
             if op.kind == "opaque":
                 what = getattr(op.fn, "__name__", None) or getattr(op, "label", None) or "this operation"
-                raise self.error(s, f"srcgrad has no derivative for {what} (no rule, and no Python source "
-                                    "to transform)",
-                                 "write it with numpy functions or operators that have rules, or detach "
-                                 "the value (.data / .detach()) if no gradient should flow through it.")
+                raise self.error(
+                    s,
+                    f"srcgrad has no derivative for {what} (no rule, and no Python source to transform)",
+                    "write it with numpy functions or operators that have rules, or detach "
+                    "the value (.data / .detach()) if no gradient should flow through it.",
+                )
             if op.kind in ("pack", "unpack"):
-                raise self.error(s, "srcgrad does not differentiate through tuple or list values yet",
-                                 "unpack into separate variables (a, b = f(x)) or return them directly.")
+                raise self.error(
+                    s,
+                    "srcgrad does not differentiate through tuple or list values yet",
+                    "unpack into separate variables (a, b = f(x)) or return them directly.",
+                )
             self_ref = op.kind == "prim" and any(isinstance(a, gast.Name) and a.id == v for a in op.args)
             if v in st.init:
                 out.extend(self.contributions(s, v, op, st, line, self_ref))
                 if self_ref:
-                    return out      # the restore was placed before the contributions
+                    return out  # the restore was placed before the contributions
             elif self_ref:
                 r = Restore(v, s)
                 r.line = line
@@ -280,8 +296,15 @@ class Reverse:
                 if a not in self.active:
                     continue
                 tpl = rt.get("vjp", i)
-                expr = instantiate(tpl, copy.deepcopy(g), name(ans_name), [copy.deepcopy(x) for x in op.args],
-                                   {k: copy.deepcopy(e) for k, e in op.kwargs.items()}, i, self.ref)
+                expr = instantiate(
+                    tpl,
+                    copy.deepcopy(g),
+                    name(ans_name),
+                    [copy.deepcopy(x) for x in op.args],
+                    {k: copy.deepcopy(e) for k, e in op.kwargs.items()},
+                    i,
+                    self.ref,
+                )
                 pairs.append((a, self.simplify(expr)))
         if self_ref:
             if any(ans_name in {n.id for n in gast.walk(e) if isinstance(n, gast.Name)} for _, e in pairs):
@@ -296,8 +319,11 @@ class Reverse:
             if lst in st.init:
                 raise self.error(s, "srcgrad cannot differentiate a list that is stacked twice")
             axis = op.kwargs.get("axis", const(0))
-            n = gast.Subscript(value=call(name(self.ref(rt_stack.P.shape, "shape")), [name(v)]),
-                               slice=copy.deepcopy(axis), ctx=gast.Load())
+            n = gast.Subscript(
+                value=call(name(self.ref(rt_stack.P.shape, "shape")), [name(v)]),
+                slice=copy.deepcopy(axis),
+                ctx=gast.Load(),
+            )
             expr = call(name(self.ref(rt_stack.unstack, "unstack")), [g, n], {"axis": copy.deepcopy(axis)})
             st.init.add(lst)
             s2 = assign(self.adj(lst), expr)
@@ -335,20 +361,24 @@ class Reverse:
         n_pos = op.kwargs["__pos__"]
         kw_names = op.kwargs["__kw__"]
         pos_args = op.args[:n_pos]
-        kw_args = dict(zip(kw_names, op.args[n_pos:]))
+        kw_args = dict(zip(kw_names, op.args[n_pos:], strict=False))
         active_args = {}
         import inspect
+
         try:
             sig = inspect.signature(op.fn)
             bound = sig.bind(*pos_args, **kw_args)
         except (TypeError, ValueError) as exc:
-            raise self.error(s, f"cannot call {op.fn.__name__} with these arguments: {exc}")
+            raise self.error(s, f"cannot call {op.fn.__name__} with these arguments: {exc}") from None
         for p, a in bound.arguments.items():
             if isinstance(a, gast.Name) and a.id in self.active:
                 kind = sig.parameters[p].kind
                 if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-                    raise self.error(s, f"srcgrad cannot differentiate through *args/**kwargs of "
-                                        f"{op.fn.__name__}", "give the function named parameters.")
+                    raise self.error(
+                        s,
+                        f"srcgrad cannot differentiate through *args/**kwargs of {op.fn.__name__}",
+                        "give the function named parameters.",
+                    )
                 active_args[p] = a.id
         req = self.request_callee(op.fn, tuple(active_args), s)
         self.callsites.append((s, req))
@@ -373,7 +403,7 @@ class Reverse:
         out.append(s2)
         for t in targets:
             self.reset(t, st, out, line)
-        for p, tmp in zip(req.wrt, temps):
+        for p, tmp in zip(req.wrt, temps, strict=False):
             if p in direct:
                 st.init.add(active_args[p])
             else:
@@ -422,7 +452,7 @@ class Reverse:
             init = assign(counter, const(0))
             init.line = line
             inc = gast.AugAssign(target=name(counter, store=True), op=gast.Add(), value=const(1))
-            inc.line = None     # bookkeeping: no provenance comment of its own
+            inc.line = None  # bookkeeping: no provenance comment of its own
             s.counter = (counter, init, inc)
         if is_while:
             it = call(name(self.ref(range, "range")), [name(counter)])
@@ -430,8 +460,9 @@ class Reverse:
         else:
             rng: gast.expr = copy.deepcopy(s.iter)
             if counted:
-                rng = gast.Subscript(value=rng, slice=gast.Slice(lower=None, upper=name(counter), step=None),
-                                     ctx=gast.Load())
+                rng = gast.Subscript(
+                    value=rng, slice=gast.Slice(lower=None, upper=name(counter), step=None), ctx=gast.Load()
+                )
             it = call(name(self.ref(reversed, "reversed")), [rng])
             target = copy.deepcopy(s.target)
         node = gast.For(target=target, iter=it, body=body, orelse=[], type_comment=None)
@@ -521,6 +552,7 @@ def definitely_assigned(body: list, params: set[str]) -> set[str]:
             else:
                 definite = definite | set(targets_of(s))
         return definite
+
     return block(body, set(params))
 
 

@@ -25,11 +25,11 @@ from srcgrad.runtime import rules as rules_module
 class Template:
     """One lambda of the table: its parameters and its body."""
 
-    params: list[str]               # g/t, ans, then positional operands
-    vararg: str | None              # variadic rules: the *xs name
-    kwonly: list[str]               # variadic rules: argnum
+    params: list[str]  # g/t, ans, then positional operands
+    vararg: str | None  # variadic rules: the *xs name
+    kwonly: list[str]  # variadic rules: argnum
     defaults: dict[str, gast.expr]  # static keyword -> default expression
-    static: list[str]               # static keyword names, in order
+    static: list[str]  # static keyword names, in order
     body: gast.expr
 
 
@@ -60,18 +60,24 @@ def _template(lam: gast.expr) -> Template | None:
     a = lam.args
     pos = [p.id for p in a.args]
     n_defaults = len(a.defaults)
-    static = pos[len(pos) - n_defaults:] if n_defaults else []
-    positional = pos[:len(pos) - n_defaults] if n_defaults else pos
-    defaults = dict(zip(static, a.defaults))
+    static = pos[len(pos) - n_defaults :] if n_defaults else []
+    positional = pos[: len(pos) - n_defaults] if n_defaults else pos
+    defaults = dict(zip(static, a.defaults, strict=False))
     kwonly = []
-    for p, d in zip(a.kwonlyargs, a.kw_defaults):
+    for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=False):
         if d is None:
             kwonly.append(p.id)
         else:
             static.append(p.id)
             defaults[p.id] = d
-    return Template(params=positional, vararg=a.vararg.id if a.vararg else None, kwonly=kwonly,
-                    defaults=defaults, static=static, body=lam.body)
+    return Template(
+        params=positional,
+        vararg=a.vararg.id if a.vararg else None,
+        kwonly=kwonly,
+        defaults=defaults,
+        static=static,
+        body=lam.body,
+    )
 
 
 def table() -> dict[str, RuleTemplates]:
@@ -105,8 +111,9 @@ def rules_namespace() -> dict[str, Any]:
 
 
 class _Substitute(gast.NodeTransformer):
-    def __init__(self, env: dict[str, gast.expr], ref: Callable[[Any, str], str], ns: dict[str, Any],
-                 bound: set[str]):
+    def __init__(
+        self, env: dict[str, gast.expr], ref: Callable[[Any, str], str], ns: dict[str, Any], bound: set[str]
+    ):
         self.env, self.ref, self.ns, self.bound = env, ref, ns, bound
 
     def visit_Name(self, node: gast.Name) -> gast.expr:
@@ -123,8 +130,15 @@ class _Substitute(gast.NodeTransformer):
         return gast.Name(id=self.ref(obj, node.id), ctx=gast.Load(), annotation=None, type_comment=None)
 
 
-def instantiate(tpl: Template, first: gast.expr, ans: gast.expr, operands: list[gast.expr],
-                static: dict[str, gast.expr], argnum: int, ref: Callable[[Any, str], str]) -> gast.expr:
+def instantiate(
+    tpl: Template,
+    first: gast.expr,
+    ans: gast.expr,
+    operands: list[gast.expr],
+    static: dict[str, gast.expr],
+    argnum: int,
+    ref: Callable[[Any, str], str],
+) -> gast.expr:
     """The rule body with its parameters replaced by the actual operands (copies; safe to edit)."""
     env: dict[str, gast.expr] = {}
     params = tpl.params
@@ -136,7 +150,7 @@ def instantiate(tpl: Template, first: gast.expr, ans: gast.expr, operands: list[
         for k in tpl.kwonly:
             env[k] = gast.Constant(value=argnum, kind=None)
     else:
-        for p, o in zip(rest, operands):
+        for p, o in zip(rest, operands, strict=False):
             env[p] = o
     for k in tpl.static:
         env[k] = static[k] if k in static else tpl.defaults[k]

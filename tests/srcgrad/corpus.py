@@ -1,3 +1,4 @@
+# ruff: noqa: B007 -- user-style code: loop counters that only count
 """The corpus: user functions covering every construct the compiler supports.
 
 Inputs are chosen by parameter name (see `make_args`): x, y, z are Python floats; a, b, c are arrays of

@@ -13,7 +13,7 @@ from tests.srcgrad import corpus as C
 
 
 def poly(x, y, k=2.0):
-    return x * y + k * x ** 3
+    return x * y + k * x**3
 
 
 def vector_out(a):
@@ -40,7 +40,7 @@ def test_kwargs_and_defaults_pass_through():
 def test_value_and_grad():
     v, g = sg.value_and_grad(poly)(1.5, 0.5)
     assert v == pytest.approx(poly(1.5, 0.5))
-    assert g == pytest.approx(0.5 + 6.0 * 1.5 ** 2)
+    assert g == pytest.approx(0.5 + 6.0 * 1.5**2)
 
 
 def test_types_in_types_out():
@@ -79,7 +79,7 @@ def test_grad_of_non_scalar_points_to_vjp():
 def test_static_int_argument_cannot_be_differentiated():
     with pytest.raises(TransformError, match="static"):
         sg.grad(C.s_static_int, wrt=1)(1.0, 3)
-    assert sg.grad(C.s_static_int)(1.5, 3) == pytest.approx(3 + 3 * 1.5 ** 2)
+    assert sg.grad(C.s_static_int)(1.5, 3) == pytest.approx(3 + 3 * 1.5**2)
 
 
 def test_decorator_forms():
@@ -123,10 +123,12 @@ def test_cached_per_function_transform_wrt():
 def test_redefinition_retransforms():
     def f(x):
         return x * 2.0
+
     g1 = sg.grad(f)
 
     def f(x):  # noqa: F811
         return x * 3.0
+
     g2 = sg.grad(f)
     assert g1(1.0) == 2.0 and g2(1.0) == 3.0
 
@@ -173,6 +175,7 @@ def test_transform_is_fast():
 def test_cached_call_overhead():
     def trivial(x):
         return x * 2.0
+
     g = sg.grad(trivial)
     g(1.0)
     n = 20000
@@ -180,7 +183,7 @@ def test_cached_call_overhead():
     for _ in range(n):
         g(1.0)
     per_call = (time.perf_counter() - t0) / n
-    assert per_call < 20e-6   # the benchmark measures < 5 µs on an idle machine
+    assert per_call < 20e-6  # the benchmark measures < 5 µs on an idle machine
 
 
 def test_debug_prints_stages(capsys, monkeypatch):
@@ -188,6 +191,7 @@ def test_debug_prints_stages(capsys, monkeypatch):
 
     def f(x):
         return np.sin(x) * x
+
     sg.grad(f)
     err = capsys.readouterr().err
     for stage in ("parse", "normalize", "analysis", "reverse", "codegen"):
@@ -197,6 +201,7 @@ def test_debug_prints_stages(capsys, monkeypatch):
 def test_grad_of_grad_straight_line():
     def f(x):
         return np.sin(x) * x
+
     x = 0.7
     assert sg.grad(sg.grad(f))(x) == pytest.approx(2 * math.cos(x) - x * math.sin(x))
 
@@ -204,10 +209,11 @@ def test_grad_of_grad_straight_line():
 def test_grad_of_grad_through_loops_and_stack():
     def h(x):
         y = x
-        for i in range(3):
+        for i in range(3):  # noqa: B007
             y = y * x
         return y
-    assert sg.grad(sg.grad(h))(1.5) == pytest.approx(12 * 1.5 ** 2)
+
+    assert sg.grad(sg.grad(h))(1.5) == pytest.approx(12 * 1.5**2)
 
 
 def test_grad_of_grad_with_generated_callees_is_refused():

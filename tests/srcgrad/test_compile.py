@@ -16,7 +16,7 @@ def step(h, W, x):
 
 
 def plain(h, W, x):
-    for i in range(3):
+    for i in range(3):  # noqa: B007
         h = (W @ h + x).tanh()
     return h
 

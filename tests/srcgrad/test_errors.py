@@ -40,27 +40,30 @@ def list_write(a):
 
 
 def loop_else(x):
-    for i in range(3):
+    for i in range(3):  # noqa: B007
         x = x * 2.0
     else:
         x = x + 1.0
     return x
 
 
-@pytest.mark.parametrize("fn, text, line", [
-    (uses_try, "try/except", "try:"),
-    (writes_global, "global", "global COUNT"),
-    (no_rule, "no derivative for float", "return float(x) * 2.0"),
-    (active_comprehension, "list comprehension", "return sum([e * e for e in a])"),
-    (loop_else, "else clause", "for i in range(3):"),
-])
+@pytest.mark.parametrize(
+    "fn, text, line",
+    [
+        (uses_try, "try/except", "try:"),
+        (writes_global, "global", "global COUNT"),
+        (no_rule, "no derivative for float", "return float(x) * 2.0"),
+        (active_comprehension, "list comprehension", "return sum([e * e for e in a])"),
+        (loop_else, "else clause", "for i in range(3):"),
+    ],
+)
 def test_rejected_at_transform_time(fn, text, line):
     with pytest.raises(TransformError) as err:
         sg.grad(fn)
     e = err.value
     assert text in str(e)
     assert e.filename.endswith("test_errors.py")
-    assert e.source_line.strip() == line
+    assert e.source_line.strip().startswith(line)
     assert e.lineno is not None and e.hint
 
 
@@ -84,6 +87,7 @@ def test_builtin_without_source():
 def test_wrt_out_of_range():
     def f(x):
         return x
+
     with pytest.raises(TransformError, match="wrt"):
         sg.grad(f, wrt=3)
 
@@ -94,7 +98,7 @@ def sorted_values(a):
 
 def zipped(a, b):
     s = 0.0
-    for p in zip(a, b):
+    for p in zip(a, b, strict=False):
         s = s + p[0] * p[1]
     return s
 
@@ -102,5 +106,6 @@ def zipped(a, b):
 @pytest.mark.parametrize("fn", [sorted_values, zipped])
 def test_value_passing_builtins_are_refused_not_zero(fn):
     with pytest.raises(TransformError):
-        sg.grad(fn)(np.array([3.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0])) if fn is zipped else \
-            sg.grad(fn)(np.array([3.0, 1.0, 2.0]))
+        sg.grad(fn)(np.array([3.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0])) if fn is zipped else sg.grad(fn)(
+            np.array([3.0, 1.0, 2.0])
+        )

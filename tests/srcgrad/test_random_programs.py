@@ -17,17 +17,26 @@ import srcgrad as sg
 _DIR = pathlib.Path(tempfile.mkdtemp(prefix="srcgrad_random_"))
 _COUNTER = itertools.count()
 
-UNARY = ["np.sin({})", "np.cos({})", "np.tanh({})", "({} * {} * 0.5)", "math.sin({})", "(-{})",
-         "helper_scalar({})"]
+UNARY = [
+    "np.sin({})",
+    "np.cos({})",
+    "np.tanh({})",
+    "({} * {} * 0.5)",
+    "math.sin({})",
+    "(-{})",
+    "helper_scalar({})",
+]
 
 
 def helper_scalar(u):
     """A user function with a branch and a data-dependent loop, called from random programs."""
     if u > 0.2:
         u = np.sin(u) * 1.5
-    for i in range(int(abs(u) * 2.0) % 3):
+    for i in range(int(abs(u) * 2.0) % 3):  # noqa: B007
         u = u * 0.9 + 0.1 * np.cos(u)
     return u
+
+
 BINARY = ["({} + {})", "({} - {})", "({} * {})", "({} * 0.7 + {} * 0.2)"]
 
 
@@ -83,7 +92,8 @@ def programs(draw):
             c = draw(st.sampled_from(names))
             lines.append(f"    w = abs({c}) + 0.3")
             lines.append("    while w < 2.0:")
-            lines.append(f"        w = w * 1.4 + 0.05 * {draw(st.sampled_from(names))} * {draw(st.sampled_from(names))}")
+            p, q = draw(st.sampled_from(names)), draw(st.sampled_from(names))
+            lines.append(f"        w = w * 1.4 + 0.05 * {p} * {q}")
             names.append("w")
     out = " + ".join(draw(st.lists(st.sampled_from(names), min_size=1, max_size=3)))
     lines.append(f"    return {out}")
@@ -92,8 +102,10 @@ def programs(draw):
 
 def load(src):
     path = _DIR / f"prog_{next(_COUNTER)}.py"
-    path.write_text("import math\nimport numpy as np\nfrom tests.srcgrad.test_random_programs import helper_scalar\n\n\n"
-                    + src)
+    path.write_text(
+        "import math\nimport numpy as np\nfrom tests.srcgrad.test_random_programs import helper_scalar\n\n\n"
+        + src
+    )
     spec = importlib.util.spec_from_file_location(path.stem, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -106,7 +118,11 @@ def central(f, x, y, i, h):
     return (f(x, y + h) - f(x, y - h)) / (2 * h)
 
 
-@settings(max_examples=int(__import__("os").environ.get("SRCGRAD_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(__import__("os").environ.get("SRCGRAD_EXAMPLES", 60)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(programs(), st.floats(-1.2, 1.2), st.floats(-1.2, 1.2))
 def test_random_program_gradients(src, x, y):
     f = load(src)
@@ -119,12 +135,12 @@ def test_random_program_gradients(src, x, y):
     for i, g in enumerate((gx, gy)):
         d1 = central(f, x, y, i, 1e-6)
         d2 = central(f, x, y, i, 1e-5)
-        assume(abs(d1 - d2) <= 1e-4 * (1 + abs(d1)))          # smooth here
+        assume(abs(d1 - d2) <= 1e-4 * (1 + abs(d1)))  # smooth here
         h = 1e-6
         fx = f(x, y)
         fwd = (f(x + h, y) - fx) / h if i == 0 else (f(x, y + h) - fx) / h
         bwd = (fx - f(x - h, y)) / h if i == 0 else (fx - f(x, y - h)) / h
-        assume(abs(fwd - bwd) <= 2e-5 * (1 + abs(d1)))        # no kink (abs, max) at this point
+        assume(abs(fwd - bwd) <= 2e-5 * (1 + abs(d1)))  # no kink (abs, max) at this point
         assert abs(g - d1) <= 1e-4 * (1 + abs(d1)), f"{src}\nd/d arg{i}: compiled {g}, numeric {d1}"
     # the generic (NumPy scalar) path agrees with the Python-float path
     gx64, gy64 = sg.grad(f, wrt=(0, 1))(np.float64(x), np.float64(y))
@@ -145,9 +161,19 @@ def array_programs(draw):
     def expr():
         a = draw(st.sampled_from(names))
         b = draw(st.sampled_from(names))
-        return draw(st.sampled_from([
-            f"np.sin({a}) * {b}", f"{a} * 0.5 + {b}", f"np.tanh({a} - {b})", f"helper_mix({a}, {b})",
-            f"{a} * np.sum({b}) * 0.1", f"np.cos({a})[::-1] * 1.0", f"{a} * {a} * 0.3"]))
+        return draw(
+            st.sampled_from(
+                [
+                    f"np.sin({a}) * {b}",
+                    f"{a} * 0.5 + {b}",
+                    f"np.tanh({a} - {b})",
+                    f"helper_mix({a}, {b})",
+                    f"{a} * np.sum({b}) * 0.1",
+                    f"np.cos({a})[::-1] * 1.0",
+                    f"{a} * {a} * 0.3",
+                ]
+            )
+        )
 
     for _ in range(draw(st.integers(2, 6))):
         kind = draw(st.sampled_from(["assign", "setitem", "loop_setitem", "if", "while", "list"]))
@@ -192,14 +218,20 @@ def array_programs(draw):
 
 def load_arrays(src):
     path = _DIR / f"aprog_{next(_COUNTER)}.py"
-    path.write_text("import numpy as np\nfrom tests.srcgrad.test_random_programs import helper_mix\n\n\n" + src)
+    path.write_text(
+        "import numpy as np\nfrom tests.srcgrad.test_random_programs import helper_mix\n\n\n" + src
+    )
     spec = importlib.util.spec_from_file_location(path.stem, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.prog
 
 
-@settings(max_examples=int(__import__("os").environ.get("SRCGRAD_EXAMPLES", 40)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(__import__("os").environ.get("SRCGRAD_EXAMPLES", 40)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(array_programs(), st.integers(0, 10_000))
 def test_random_array_program_gradients(src, seed):
     f = load_arrays(src)
