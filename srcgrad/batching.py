@@ -287,14 +287,29 @@ def _stack_rows(rows: list) -> Any:
     return P.stack(*rows, axis=0)
 
 
+def _empty_batch(row: Any) -> Any:
+    """A batch of zero rows shaped like `row` (a batch size of 0 asks only for the primal)."""
+    if isinstance(row, (float, int)):
+        return np.zeros(0)
+    return P.getitem(P.expand_dims(row, axis=0), index=slice(0, 0))
+
+
+def _zero_row(t: Any) -> Any:
+    return P.sum(t, axis=0)           # zeros shaped like one row, also for an empty batch
+
+
 def batch_loop(rule: Callable, t: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
     """Fallback for a jvp rule with no leading-axis form: call it once per basis vector."""
+    if P.shape(t)[0] == 0:
+        return _empty_batch(rule(_zero_row(t), ans, *args, **kwargs))
     return _stack_rows([rule(t[k], ans, *args, **kwargs) for k in range(P.shape(t)[0])])
 
 
 def batch_loop_at(fn: Callable, pos: int, *args: Any, **kwargs: Any) -> Any:
     """Fallback for a helper linear in argument `pos`, which holds the batched tangent."""
     t = args[pos]
+    if P.shape(t)[0] == 0:
+        return _empty_batch(fn(*args[:pos], _zero_row(t), *args[pos + 1:], **kwargs))
     return _stack_rows([fn(*args[:pos], t[k], *args[pos + 1:], **kwargs) for k in range(P.shape(t)[0])])
 
 
