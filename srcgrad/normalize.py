@@ -1092,6 +1092,11 @@ class Normalizer:
                 "for second derivatives use sg.hvp / sg.hessian (forward over reverse), or "
                 "inline the helper function into the differentiated one.",
             )
+        if isinstance(obj, types.FunctionType) and obj.__module__.endswith("runtime.rules") and \
+                _adapter_expression(obj) is not None:
+            # a one-expression rule helper (unbroadcast, balance, ...) met when differentiating generated
+            # code: inlined like an adapter, so its primitives get their own rules
+            return self.inline_adapter(obj, list(args), kws, e, out)
         if isinstance(obj, types.FunctionType):
             a = [self.atom(x, out) for x in args]
             k = {kk: self.atom(v, out) for kk, v in kws.items()}
