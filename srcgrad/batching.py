@@ -393,7 +393,7 @@ class _Swap(gast.NodeTransformer):
             if obj.name in _FLAGGED:
                 names = ("ab", "bb") if obj.name == "matmul" else ("xb", "vb")
                 node.keywords = list(node.keywords) + [gast.keyword(arg=k, value=const(bool(v)))
-                                                       for k, v in zip(names, flags)]
+                                                       for k, v in zip(names, flags, strict=True)]
         return node
 
 

@@ -35,12 +35,11 @@ import gast
 import numpy as np
 
 from srcgrad import batching, codegen, optimize
-from srcgrad.codegen import Comment
 from srcgrad.analysis import DIFF_KINDS, diff_operands, iter_stmts, targets_of
+from srcgrad.codegen import Comment
 from srcgrad.errors import TransformError, located
 from srcgrad.names import Namer
-from srcgrad.normalize import Verbatim, assign, call, const, name
-from srcgrad.normalize import Normalizer, Op
+from srcgrad.normalize import Normalizer, Op, Verbatim, assign, call, const, name
 from srcgrad.parse import FunctionInfo, fence, parse_function
 from srcgrad.pipeline import Builder, _dump, body_source, debug_enabled, params_of
 from srcgrad.runtime import primitives as P
@@ -803,7 +802,8 @@ class Forward:
 
             pair = gast.Tuple(elts=[copy.deepcopy(tgt), tan_target(tgt)], ctx=gast.Store())
             if self.batched:
-                e = call(gast.Attribute(value=name(stack), attr="pop2b", ctx=gast.Load()), [name(batching.NB)])
+                e = call(gast.Attribute(value=name(stack), attr="pop2b", ctx=gast.Load()),
+                         [name(batching.NB)])
             else:
                 e = call(gast.Attribute(value=name(stack), attr="pop2", ctx=gast.Load()), [])
             s2 = assign(pair, e)
@@ -849,10 +849,11 @@ class Forward:
         n_pos = op.kwargs["__pos__"]
         kw_names = op.kwargs["__kw__"]
         pos_args = op.args[:n_pos]
-        kw_args = dict(zip(kw_names, op.args[n_pos:]))
+        kw_args = dict(zip(kw_names, op.args[n_pos:], strict=True))
 
         def live(a: Any) -> bool:
-            return isinstance(a, gast.Name) and a.id in self.active and (a.id in st.init or a.id in self.stacks)
+            return isinstance(a, gast.Name) and a.id in self.active and (
+                a.id in st.init or a.id in self.stacks)
 
         if fn is list_pop:
             (lst,) = pos_args
@@ -896,7 +897,8 @@ class Forward:
             for t in targets:
                 self.set_zero(t, st, out, line)
             return
-        if _hashable(fn) and fn in LINEAR and not any(live(a) for a in kw_args.values()) and len(targets) == 1:
+        if _hashable(fn) and fn in LINEAR and not any(live(a) for a in kw_args.values()) and \
+                len(targets) == 1:
             lin, shape_only = LINEAR[fn]
             live_pos = [i for i, a in enumerate(pos_args) if live(a)]
             if all(i in lin or i in shape_only for i in live_pos):
@@ -939,7 +941,8 @@ class Forward:
             sig = inspect.signature(fn)
             bound = sig.bind(*pos_args, **kw_args)
         except (TypeError, ValueError) as exc:
-            raise self.error(s, f"cannot call {getattr(fn, '__name__', fn)} with these arguments: {exc}")
+            raise self.error(s, f"cannot call {getattr(fn, '__name__', fn)} with these arguments: {exc}") \
+                from None
         wrt = []
         for p, a in bound.arguments.items():
             if live(a):
@@ -1016,8 +1019,9 @@ def _generated_lists(info: FunctionInfo) -> set[str]:
             if isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name) and t.value.id in lists:
                 ix = t.slice
                 new = gast.Assign(targets=[name(t.value.id, store=True)],
-                                  value=gast.Call(func=name(_LIST_SET), args=[name(t.value.id), ix, node.value],
-                                                  keywords=[]), type_comment=None)
+                                  value=gast.Call(func=name(_LIST_SET),
+                                                  args=[name(t.value.id), ix, node.value], keywords=[]),
+                                  type_comment=None)
                 return gast.copy_location(new, node)
             return node
 
@@ -1051,10 +1055,11 @@ def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, 
     if callable(wrt):
         wrt = wrt(info)
     for n in gast.walk(info.node):
-        if isinstance(n, gast.For) and isinstance(n.iter, gast.Call) and isinstance(n.iter.func, gast.Name) \
-                and len(n.iter.args) == 1 and not n.iter.keywords and info.resolve(n.iter.func.id) is reversed:
-            n.iter = gast.Subscript(value=n.iter.args[0], slice=gast.Slice(lower=None, upper=None, step=const(-1)),
-                                    ctx=gast.Load())
+        it = n.iter if isinstance(n, gast.For) else None
+        if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and len(it.args) == 1 and \
+                not it.keywords and info.resolve(it.func.id) is reversed:
+            back = gast.Slice(lower=None, upper=None, step=const(-1))
+            n.iter = gast.Subscript(value=it.args[0], slice=back, ctx=gast.Load())
     if verbose:
         _dump(f"parse: {info.name} ({info.filename}:{info.user_lineno(1)})", "\n".join(info.lines))
     # A Stack of generated reverse code carries tangents (values pushed in the forward sweep come back
@@ -1110,7 +1115,8 @@ class ForwardBuilder:
             info = parse_function(fn)
         except TransformError as exc:
             raise located(caller, _at(site), f"cannot differentiate the call to "
-                                             f"{getattr(fn, '__name__', fn)}: {exc.message}", exc.hint) from None
+                                             f"{getattr(fn, '__name__', fn)}: {exc.message}",
+                          exc.hint) from None
         req = JvpCallee(fn=fn, wrt=wrt, tparams=tangent_param_names(info, wrt), batched=self.batched)
         self.in_progress[key] = req
         try:
@@ -1123,8 +1129,8 @@ class ForwardBuilder:
             raise
         return req
 
-    def top(self, fn: Any, wrt_idx: tuple[int, ...], keep: tuple[tuple[bool, ...], tuple[bool, ...]] | None = None
-            ) -> GeneratedJvp:
+    def top(self, fn: Any, wrt_idx: tuple[int, ...],
+            keep: tuple[tuple[bool, ...], tuple[bool, ...]] | None = None) -> GeneratedJvp:
         """`keep` = (primal outputs, tangent outputs) to compute, for a function returning a tuple: the
         others are returned as None, so the code that only they need is dead and removed (hvp needs
         the value and the gradient's tangent, not the gradient)."""
@@ -1197,8 +1203,8 @@ class ForwardBuilder:
         primal_ret = copy.deepcopy(ret_value)
         if top and self.keep is not None and isinstance(ret_value, gast.Tuple):
             keep_p, keep_t = self.keep
-            primal_ret.elts = [e if k else const(None) for e, k in zip(primal_ret.elts, keep_p)]
-            tangents = [e if k else const(None) for e, k in zip(tangents, keep_t)]
+            primal_ret.elts = [e if k else const(None) for e, k in zip(primal_ret.elts, keep_p, strict=True)]
+            tangents = [e if k else const(None) for e, k in zip(tangents, keep_t, strict=True)]
         tan_expr = gast.Tuple(elts=tangents, ctx=gast.Load()) if isinstance(ret_value, gast.Tuple) \
             else tangents[0]
         final = gast.Return(value=gast.Tuple(elts=[primal_ret, tan_expr], ctx=gast.Load()))
@@ -1232,8 +1238,8 @@ class ForwardBuilder:
         self.refresh.extend(refresh)
         what = "batched Jacobian-vector products (tangents carry a leading axis)" if self.batched \
             else "value and Jacobian-vector product"
-        doc = f"{what[0].upper()}{what[1:]} of {info.name} along {', '.join(tparams.values()) or 'nothing'}, " \
-              f"by srcgrad."
+        along = ", ".join(tparams.values()) or "nothing"
+        doc = f"{what[0].upper()}{what[1:]} of {info.name} along {along}, by srcgrad."
         source = codegen.function_source(fdef, doc)
         if self.verbose:
             _dump(f"codegen: {fname}", source)

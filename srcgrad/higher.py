@@ -74,7 +74,7 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
         else:
             if not isinstance(t, (tuple, list)) or len(t) != len(names):
                 raise TypeError(f"{kind} with a tuple wrt takes a tuple of {len(names)} tangents")
-            for nm, ti in zip(names, t):
+            for nm, ti in zip(names, t, strict=True):
                 kwargs[nm] = ti
         out = fn(*primal, **kwargs)
         return post(out) if post is not None else out
@@ -192,7 +192,8 @@ def _basis(x: Any) -> Any:
 def _seeds(args: tuple, wrt_idx: tuple[int, ...], names: list[str], i: int) -> dict[str, Any]:
     """Batched tangents: the basis of argument i, zeros (with the same batch axis) for the others."""
     n = _size(args[i])
-    return {nm: _basis(args[j]) if j == i else bzero(args[j], n) for j, nm in zip(wrt_idx, names)}
+    return {nm: _basis(args[j]) if j == i else bzero(args[j], n)
+            for j, nm in zip(wrt_idx, names, strict=True)}
 
 
 def _move_batch_last(cols: Any, out_shape: tuple) -> Any:
@@ -256,7 +257,7 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
             if hit is None:
                 gen = fwd()
                 _refresh(gen.refresh)
-                empty = {nm: bzero(args[j], 0) for j, nm in zip(wrt_idx, gen.tparams)}
+                empty = {nm: bzero(args[j], 0) for j, nm in zip(wrt_idx, gen.tparams, strict=True)}
                 hit, _ = gen.fn(*args, **kwargs, **empty)
                 try:
                     shapes[key] = hit
@@ -305,13 +306,12 @@ def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
             return g
 
         def row(args: tuple, kwargs: dict, i: int) -> tuple:
-            n = _size(args[i])
             g = pick(args)
             (_, _), (_, dg) = g.fn(*args, **kwargs, **_seeds(args, wrt_idx, g.tparams, i))
             dgs = (dg,) if single else dg
             in_shape = tuple(P.shape(args[i]))
-            return tuple(P.reshape(d, shape=in_shape + tuple(P.shape(args[j]))) if n else d
-                         for j, d in zip(wrt_idx, dgs))
+            return tuple(P.reshape(d, shape=in_shape + tuple(P.shape(args[j])))
+                         for j, d in zip(wrt_idx, dgs, strict=True))
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if refresh:

@@ -28,7 +28,6 @@ import weakref
 from typing import Any, Callable
 
 import srcgrad
-
 from srcgrad.errors import TransformError
 from srcgrad.runtime import mapping
 from srcgrad.runtime.autograd import enable_grad
@@ -382,7 +381,7 @@ def _run(kind: str, transform: Any, args: tuple, xs: tuple, options: dict, creat
         outs = value if isinstance(value, tuple) else (value,)
         if len(outs) != len(vs):
             raise RuntimeError(f"v is a tuple of invalid length: should be {len(outs)} but got {len(vs)}.")
-        for i, (o, vi) in enumerate(zip(outs, vs)):
+        for i, (o, vi) in enumerate(zip(outs, vs, strict=True)):
             if tuple(_shape(o)) != tuple(vi.shape):
                 raise RuntimeError(f"Entry {i} in v has invalid size: should be {tuple(_shape(o))} but got "
                                    f"{tuple(vi.shape)}.")

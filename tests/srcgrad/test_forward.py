@@ -69,7 +69,8 @@ def test_four_ways_agree(fn):
             v2, ht = sg.hvp(fn, wrt=i)(*args, t)
             assert_close(v2, value, what="hvp value")
             eps = 1e-5
-            want = (np.asarray(gf(*_shift(args, i, t, eps))) - np.asarray(gf(*_shift(args, i, t, -eps)))) / (2 * eps)
+            up, dn = gf(*_shift(args, i, t, eps)), gf(*_shift(args, i, t, -eps))
+            want = (np.asarray(up) - np.asarray(dn)) / (2 * eps)
             assert_close(ht, want, rtol=1e-4, atol=1e-4, what="forward-over-reverse vs differences")
         # the tape, where the function runs on Tensors
         tape = _tape_grads(fn, args, i)
