@@ -105,8 +105,20 @@ def fn(xp: Any, *names: str) -> Any:
     return f
 
 
-def _unary(x: Any, *names: str) -> Any:
-    return fn(namespace(x), *names)(x)
+def _elementwise(*names: str) -> Callable[[Any], Any]:
+    """The implementation of a unary elementwise primitive: the function of x's own namespace named
+    `names[0]` (array API) or `names[1]` (NumPy), looked up once per argument type. This is the hot
+    path of scalar and small-array code, so it costs one dict lookup over calling NumPy directly."""
+    by_type: dict[type, Any] = {}
+
+    def impl(x: Any) -> Any:
+        f = by_type.get(type(x))
+        if f is None:
+            f = by_type[type(x)] = fn(namespace(x), *names)
+        return f(x)
+
+    impl.__name__ = names[0]
+    return impl
 
 
 def _zero_like_scalar(x: Any) -> Any:
@@ -128,39 +140,25 @@ def _abs(x):
     return builtins.abs(x)
 
 
-@primitive
-def _exp(x):
-    return _unary(x, "exp")
+exp = primitive(_elementwise("exp"), name="exp")
 
 
-@primitive
-def _expm1(x):
-    return _unary(x, "expm1")
+expm1 = primitive(_elementwise("expm1"), name="expm1")
 
 
-@primitive
-def _log(x):
-    return _unary(x, "log")
+log = primitive(_elementwise("log"), name="log")
 
 
-@primitive
-def _log1p(x):
-    return _unary(x, "log1p")
+log1p = primitive(_elementwise("log1p"), name="log1p")
 
 
-@primitive
-def _log2(x):
-    return _unary(x, "log2")
+log2 = primitive(_elementwise("log2"), name="log2")
 
 
-@primitive
-def _log10(x):
-    return _unary(x, "log10")
+log10 = primitive(_elementwise("log10"), name="log10")
 
 
-@primitive
-def _sqrt(x):
-    return _unary(x, "sqrt")
+sqrt = primitive(_elementwise("sqrt"), name="sqrt")
 
 
 @primitive
@@ -173,64 +171,40 @@ def _reciprocal(x):
     return 1.0 / x
 
 
-@primitive
-def _sin(x):
-    return _unary(x, "sin")
+sin = primitive(_elementwise("sin"), name="sin")
 
 
-@primitive
-def _cos(x):
-    return _unary(x, "cos")
+cos = primitive(_elementwise("cos"), name="cos")
 
 
-@primitive
-def _tan(x):
-    return _unary(x, "tan")
+tan = primitive(_elementwise("tan"), name="tan")
 
 
-@primitive
-def _arcsin(x):
-    return _unary(x, "asin", "arcsin")
+arcsin = primitive(_elementwise("asin", "arcsin"), name="arcsin")
 
 
-@primitive
-def _arccos(x):
-    return _unary(x, "acos", "arccos")
+arccos = primitive(_elementwise("acos", "arccos"), name="arccos")
 
 
-@primitive
-def _arctan(x):
-    return _unary(x, "atan", "arctan")
+arctan = primitive(_elementwise("atan", "arctan"), name="arctan")
 
 
-@primitive
-def _sinh(x):
-    return _unary(x, "sinh")
+sinh = primitive(_elementwise("sinh"), name="sinh")
 
 
-@primitive
-def _cosh(x):
-    return _unary(x, "cosh")
+cosh = primitive(_elementwise("cosh"), name="cosh")
 
 
-@primitive
-def _tanh(x):
-    return _unary(x, "tanh")
+tanh = primitive(_elementwise("tanh"), name="tanh")
 
 
-@primitive
-def _arcsinh(x):
-    return _unary(x, "asinh", "arcsinh")
+arcsinh = primitive(_elementwise("asinh", "arcsinh"), name="arcsinh")
 
 
-@primitive
-def _arccosh(x):
-    return _unary(x, "acosh", "arccosh")
+arccosh = primitive(_elementwise("acosh", "arccosh"), name="arccosh")
 
 
-@primitive
-def _arctanh(x):
-    return _unary(x, "atanh", "arctanh")
+arctanh = primitive(_elementwise("atanh", "arctanh"), name="arctanh")
 
 
 @primitive
