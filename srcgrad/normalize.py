@@ -354,7 +354,7 @@ class Normalizer:
             self.info.locals.add(RET)
         for n in gast.walk(fn):
             if isinstance(n, gast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], gast.Name):
-                if isinstance(n.value, gast.List):
+                if isinstance(n.value, (gast.List, gast.Tuple)):   # tuples read by index like lists
                     self.lists.add(n.targets[0].id)
                 elif isinstance(n.value, gast.Call) and self.resolve_func(n.value.func) is _runtime_stack():
                     # generated code being differentiated again: its stack is a list of saved values
@@ -622,7 +622,9 @@ class Normalizer:
             self.emit(
                 out,
                 assign(n_, gast.Subscript(value=src, slice=const(i), ctx=gast.Load())),
-                Op("unpack", args=[src], kwargs={"index": const(i)}),
+                Op("list_get", args=[src], kwargs={"index": const(i)})
+                if src.id in self.lists
+                else Op("unpack", args=[src], kwargs={"index": const(i)}),
             )
 
     def augassign(self, s: gast.AugAssign, out: list) -> None:

@@ -211,6 +211,7 @@ class Builder:
             r = self.callee(fn, wrt_names, site, info)
             fwd, adj = self.bind_callee(namer, r)
             bound = CalleeRequest(fn=fn, wrt=r.wrt, fwd=fwd, adj=adj)
+            bound.returns_tuple = getattr(r, "returns_tuple", False)
             callee_bindings.append((bound, r))
             return bound
 
@@ -383,6 +384,8 @@ class Builder:
         for s in seed_stmts + adjoint + tail:
             _mark_adjoint(s)
 
+        if req is not None:
+            req.returns_tuple = isinstance(ret_value, gast.Tuple)
         if mode == "split":
             assert req is not None
             fwd_vars = set(params)

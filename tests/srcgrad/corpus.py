@@ -640,4 +640,15 @@ def c_list_stack_and_read(a, n):
 
 
 
+
+
+def c_tuple_state(x, y):
+    state = (x, y * 2.0)
+    for i in range(3):
+        a, b = state
+        state = (a * b * 0.5 + 0.1, np.sin(a) + b * 0.5)
+    p, q = state
+    return p * q + state[0]
+
+
 CORPUS = [v for k, v in sorted(globals().items()) if callable(v) and k[:2] in ("s_", "a_", "c_", "f_")]

@@ -109,3 +109,17 @@ def test_value_passing_builtins_are_refused_not_zero(fn):
         sg.grad(fn)(np.array([3.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0])) if fn is zipped else sg.grad(fn)(
             np.array([3.0, 1.0, 2.0])
         )
+
+
+def _pair(u):
+    return u * 2.0, u * 3.0
+
+
+def tuple_result_indexed(x):
+    out = _pair(x)
+    return out[0] * out[1]
+
+
+def test_tuple_result_must_be_unpacked():
+    with pytest.raises(TransformError, match="unpack"):
+        sg.grad(tuple_result_indexed)
