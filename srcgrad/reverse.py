@@ -222,7 +222,12 @@ class Reverse:
             r.line = line
             out.append(r)
             return out
-        if op.kind == "pack" and isinstance(s.value, (gast.List, gast.Tuple)) and targets and targets[0] in self.active:
+        if (
+            op.kind == "pack"
+            and isinstance(s.value, (gast.List, gast.Tuple))
+            and targets
+            and targets[0] in self.active
+        ):
             lst = targets[0]
             if lst in st.init:
                 for i, a in enumerate(op.args):
@@ -384,7 +389,8 @@ class Reverse:
         if getattr(req, "returns_tuple", False) and not isinstance(s.targets[0], gast.Tuple):
             raise self.error(
                 s,
-                f"{op.fn.__name__} returns a tuple, which srcgrad differentiates only when unpacked at the call",
+                f"{op.fn.__name__} returns a tuple, which srcgrad differentiates only when unpacked "
+                "at the call",
                 f"write `a, b = {op.fn.__name__}(...)`.",
             )
         self.callsites.append((s, req))
