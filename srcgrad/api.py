@@ -14,6 +14,7 @@ Python floats, the scalar variant uses `math` and plain operators (no NumPy call
 from __future__ import annotations
 
 import functools
+import types
 import weakref
 from typing import Any, Callable
 
@@ -44,6 +45,20 @@ def _wrt(wrt: int | tuple[int, ...] | list[int]) -> tuple[tuple[int, ...], bool]
 
 
 def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
+    if isinstance(f, types.MethodType):
+        # a bound method: transform the function, with `self` as a static first argument
+        wrt_idx, single = _wrt(wrt)
+        inner = _make(f.__func__, kind, tuple(i + 1 if i >= 0 else i for i in wrt_idx) if not single
+                      else (wrt_idx[0] + 1 if wrt_idx[0] >= 0 else wrt_idx[0]), verbose)
+        owner = f.__self__
+
+        @functools.wraps(f)
+        def bound(*args: Any, **kwargs: Any) -> Any:
+            return inner(owner, *args, **kwargs)
+
+        bound.source = inner.source
+        bound.__wrapped__ = inner.__wrapped__
+        return bound
     wrt_idx, single = _wrt(wrt)
     key = (kind, wrt_idx, single)
     target = getattr(f, "__srcgrad_target__", None) or f  # grad(grad(f)): transform the generated code

@@ -219,3 +219,23 @@ def test_grad_of_grad_through_loops_and_stack():
 def test_grad_of_grad_with_generated_callees_is_refused():
     with pytest.raises(TransformError, match="generated"):
         sg.grad(sg.grad(C.f_call_helper))
+
+
+class Model:
+    def __init__(self) -> None:
+        self.w = np.array([0.5, -1.0, 2.0])
+
+    def loss(self, x, scale=1.0):
+        return np.sum(np.tanh(self.w * x)) * scale
+
+
+def test_bound_method_and_keywords():
+    m = Model()
+    x = np.array([0.1, 0.2, 0.3])
+    g = sg.grad(m.loss)(x, scale=2.0)
+    np.testing.assert_allclose(g, 2.0 * m.w * (1 - np.tanh(m.w * x) ** 2))
+
+
+def test_wrt_argument_passed_by_keyword_and_negative_wrt():
+    assert sg.grad(poly)(x=1.0, y=2.0) == pytest.approx(2.0 + 6.0)
+    assert sg.grad(poly, wrt=-1)(1.0, 2.0) == pytest.approx(1.0)
