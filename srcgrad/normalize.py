@@ -354,7 +354,7 @@ class Normalizer:
             self.info.locals.add(RET)
         for n in gast.walk(fn):
             if isinstance(n, gast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], gast.Name):
-                if isinstance(n.value, (gast.List, gast.Tuple)):   # tuples read by index like lists
+                if isinstance(n.value, (gast.List, gast.Tuple)):  # tuples read by index like lists
                     self.lists.add(n.targets[0].id)
                 elif isinstance(n.value, gast.Call) and self.resolve_func(n.value.func) is _runtime_stack():
                     # generated code being differentiated again: its stack is a list of saved values
@@ -799,6 +799,14 @@ class Normalizer:
         """Normalize `e` and return a Name or Constant holding its value."""
         if isinstance(e, gast.Constant):
             return const(e.value)
+        if (
+            isinstance(e, gast.UnaryOp)
+            and isinstance(e.op, gast.USub)
+            and isinstance(e.operand, gast.Constant)
+            and isinstance(e.operand.value, (int, float))
+            and not isinstance(e.operand.value, bool)
+        ):
+            return const(-e.operand.value)  # -1 is a constant, not an operation
         if isinstance(e, gast.Name):
             if e.id in self.namer.taken or e.id in self.namer.globals:
                 return name(e.id)
@@ -1094,8 +1102,11 @@ class Normalizer:
                 "for second derivatives use sg.hvp / sg.hessian (forward over reverse), or "
                 "inline the helper function into the differentiated one.",
             )
-        if isinstance(obj, types.FunctionType) and obj.__module__.endswith("runtime.rules") and \
-                _adapter_expression(obj) is not None:
+        if (
+            isinstance(obj, types.FunctionType)
+            and obj.__module__.endswith("runtime.rules")
+            and _adapter_expression(obj) is not None
+        ):
             # a one-expression rule helper (unbroadcast, balance, ...) met when differentiating generated
             # code: inlined like an adapter, so its primitives get their own rules
             return self.inline_adapter(obj, list(args), kws, e, out)
