@@ -111,6 +111,22 @@ def bwiden(t: Any, ans: Any) -> Any:
     return P.broadcast_to(t, shape=(P.shape(t)[0],) + tuple(P.shape(ans)))
 
 
+def badd(a: Any, b: Any) -> Any:
+    """The sum of two batched tangents of operands that broadcast together (ranks aligned after the
+    batch axis)."""
+    na, nb = _ndim(a), _ndim(b)
+    if na != nb:
+        a, b = lift_to(a, max(na, nb) - 1), lift_to(b, max(na, nb) - 1)
+    return a + b
+
+
+def bsub(a: Any, b: Any) -> Any:
+    na, nb = _ndim(a), _ndim(b)
+    if na != nb:
+        a, b = lift_to(a, max(na, nb) - 1), lift_to(b, max(na, nb) - 1)
+    return a - b
+
+
 def bsum(t: Any, axis: Any = None, keepdims: bool = False) -> Any:
     if type(t) is _ND:
         return t.sum(axis=tuple(range(1, t.ndim)) if axis is None else shift_axis(axis), keepdims=keepdims)

@@ -152,7 +152,7 @@ def tape_jvp(fn: Callable, args: tuple, i: int, t: Any) -> Any:
     x = Tensor(args[i], requires_grad=True)
     y = fn(*args[:i], x, *args[i + 1:])
     u = Tensor(P.zeros_like(y._array), requires_grad=True)
-    (g,) = grad((y,), (x,), (Tensor(P.ones_like(y._array) * 0.0),) if False else (u,), create_graph=True)
+    (g,) = grad((y,), (x,), (u,), create_graph=True)          # u -> J^T u, linear in u
     (jv,) = grad((g,), (u,), (Tensor(t),))
     return jv._array
 
@@ -750,6 +750,14 @@ class Forward:
         self_ref = any(isinstance(a, gast.Name) and a.id == v for a in op.args)
 
         def build(ans: str) -> gast.expr:
+            if op.prim in ("add", "subtract") and len(contribs) == 2:
+                # d(x ± y) = dx ± dy: the sum broadcasts to the output's shape by itself, and reading no
+                # `ans` lets the optimizer drop primal values only a shape was wanted from
+                d0, d1 = (name(self.d(a)) for _, a in contribs)
+                if self.batched:
+                    fn = batching.badd if op.prim == "add" else batching.bsub
+                    return call(name(self.ref(fn, fn.__name__)), [d0, d1])
+                return gast.BinOp(left=d0, op=gast.Add() if op.prim == "add" else gast.Sub(), right=d1)
             total = None
             for i, a in contribs:
                 e = self.rule(op, i, a, ans)
@@ -780,6 +788,8 @@ class Forward:
         tpl = table()[op.prim].get("jvp", i)
         args = [copy.deepcopy(x) for x in op.args]
         kwargs = {k: copy.deepcopy(e) for k, e in op.kwargs.items()}
+        if op.prim in ("index_add", "index_update") and i == 1 and isinstance(op.args[0], gast.Name):
+            ans = op.args[0].id     # the rule reads ans only for its shape, which the base array has
         if self.batched:
             return batching.batched_rule(self, op, i, tpl, name(self.d(a)), name(ans), args, kwargs)
         return instantiate(tpl, name(self.d(a)), name(ans), args, kwargs, i, self.ref)
@@ -850,6 +860,8 @@ class Forward:
         kw_names = op.kwargs["__kw__"]
         pos_args = op.args[:n_pos]
         kw_args = dict(zip(kw_names, op.args[n_pos:], strict=True))
+        if _hashable(fn) and (fn in ZERO or fn in LINEAR) and isinstance(s, gast.Assign):
+            s.pure = True          # rule helpers compute a value and nothing else: dead when unread
 
         def live(a: Any) -> bool:
             return isinstance(a, gast.Name) and a.id in self.active and (
@@ -978,6 +990,65 @@ class Forward:
         s2.line = line
         s2.impure = True
         out.append(s2)
+
+
+# ================================================================================== dead chains
+_PURE_KINDS = ("prim", "copy", "const", "nondiff", "pack")
+
+
+def _pure(s: Any) -> bool:
+    if not isinstance(s, gast.Assign) or getattr(s, "impure", False):
+        return False
+    if getattr(s, "pure", False):
+        return True
+    op = getattr(s, "op", None)
+    return op is not None and op.kind in _PURE_KINDS
+
+
+def _drop_self_chains(fdef: gast.FunctionDef) -> bool:
+    """Remove variables whose only readers are their own updates (`bx = bx + g` when nothing else
+    reads bx: an accumulated gradient whose value the caller does not want). optimize.dead_code counts
+    the update's own read as a use and keeps the chain."""
+    assigns: dict[str, list] = {}
+    escapes: set[str] = set()
+
+    def loads(node: Any) -> set[str]:
+        return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+
+    for s in gast.walk(fdef):
+        if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name):
+            v = s.targets[0].id
+            assigns.setdefault(v, []).append(s)
+            escapes |= loads(s.value) - {v}
+            if not _pure(s):
+                escapes.add(v)
+        elif isinstance(s, gast.stmt) and not isinstance(s, (gast.If, gast.For, gast.While, gast.FunctionDef)):
+            escapes |= loads(s)
+            for n in gast.walk(s):
+                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+                    escapes.add(n.id)
+        elif isinstance(s, (gast.If, gast.While)):
+            escapes |= loads(s.test)
+        elif isinstance(s, gast.For):
+            escapes |= loads(s.iter) | loads(s.target)
+    dead = {v for v in assigns if v not in escapes}
+    if not dead:
+        return False
+
+    def sweep(block: list) -> list:
+        out = []
+        for s in block:
+            if isinstance(s, (gast.If, gast.For, gast.While)):
+                s.body = sweep(s.body)
+                s.orelse = sweep(s.orelse)
+            elif isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name) \
+                    and s.targets[0].id in dead:
+                continue
+            out.append(s)
+        return out
+
+    fdef.body = sweep(fdef.body)
+    return True
 
 
 # ================================================================================== the front end
@@ -1224,6 +1295,8 @@ class ForwardBuilder:
         fdef = gast.FunctionDef(name=fname, args=args, body=new_body + [final], decorator_list=[],
                                 returns=None, type_comment=None, type_params=[])
         optimize.dead_code(fdef)
+        if _drop_self_chains(fdef):
+            optimize.dead_code(fdef)
         if self.numpy:
             numpy_variant(fdef, namer)
         self.front_end._comment(info, fdef)

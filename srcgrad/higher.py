@@ -313,9 +313,18 @@ def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
             return tuple(P.reshape(d, shape=in_shape + tuple(P.shape(args[j])))
                          for j, d in zip(wrt_idx, dgs, strict=True))
 
+        (i0,) = wrt_idx if single else (None,)
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if refresh:
                 _refresh(refresh)
+            if single and i0 < len(args) and type(args[i0]) is np.ndarray:
+                # the common case, without the general path's bookkeeping: one NumPy array
+                x = args[i0]
+                g = pick(args)
+                kwargs[g.tparams[0]] = _basis(x)
+                dg = g.fn(*args, **kwargs)[1][1]
+                return dg.reshape(x.shape + x.shape)
             rows = [row(args, kwargs, i) for i in wrt_idx]
             return rows[0][0] if single else tuple(rows)
 
