@@ -674,3 +674,165 @@ def _literal_node(v: Any) -> gast.expr:
     if v is None or isinstance(v, (bool, int, float)):
         return _const(v)
     raise ValueError(v)
+
+
+# ------------------------------------------------------------------------- deferred outer products
+def _is_call_to(e: Any, namer: Namer, obj: Any) -> bool:
+    return isinstance(e, gast.Call) and isinstance(e.func, gast.Name) and namer.globals.get(e.func.id) is obj
+
+
+def _outer_parts(e: Any) -> tuple[Any, Any] | None:
+    """`u[..., None] * v` -> (u, v)."""
+    if not (isinstance(e, gast.BinOp) and isinstance(e.op, gast.Mult)):
+        return None
+    left = e.left
+    if not (
+        isinstance(left, gast.Subscript) and isinstance(left.slice, gast.Tuple) and len(left.slice.elts) == 2
+    ):
+        return None
+    a, b = left.slice.elts
+    if not (
+        isinstance(a, gast.Constant)
+        and a.value is Ellipsis
+        and isinstance(b, gast.Constant)
+        and b.value is None
+    ):
+        return None
+    return left.value, e.right
+
+
+def defer_outer_products(fn: gast.FunctionDef, namer: Namer, ndim_of: Any) -> None:
+    """In a loop, `acc = acc + sum_like(u[..., None] * v, W)` with u, v vectors and `acc` touched nowhere
+    else in the loop sums outer products one step at a time. Collect u and v instead and form the sum
+    after the loop as one matrix product, `stack(us).T @ stack(vs)`: the same value (a sum of outer
+    products is a product of the stacked vectors), one BLAS call instead of one allocation per step.
+    (The recurrent weights of an RNN are the typical case.)"""
+
+    def names_in(node: Any) -> list[tuple[str, bool]]:
+        out = []
+        for n in gast.walk(node):
+            if isinstance(n, gast.Name):
+                out.append((n.id, isinstance(n.ctx, gast.Store)))
+        return out
+
+    def candidate(s: Any) -> tuple[str, Any, Any, Any] | None:
+        if not (isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name)):
+            return None
+        acc = s.targets[0].id
+        v = s.value
+        if not (
+            isinstance(v, gast.BinOp)
+            and isinstance(v.op, gast.Add)
+            and isinstance(v.left, gast.Name)
+            and v.left.id == acc
+        ):
+            return None
+        term = v.right
+        where = None
+        if _is_call_to(term, namer, sum_like) or _is_call_to(term, namer, R.unbroadcast):
+            where = term.args[1]
+            term = term.args[0]
+        parts = _outer_parts(term)
+        if parts is None:
+            return None
+        u, w = parts
+        if ndim_of(u) != 1 or ndim_of(w) != 1:
+            return None
+        return acc, u, w, where
+
+    def visit(block: list) -> list:
+        out = []
+        for s in block:
+            if isinstance(s, (gast.If, gast.While)):
+                s.body = visit(s.body)
+                s.orelse = visit(s.orelse)
+                out.append(s)
+                continue
+            if not isinstance(s, gast.For):
+                out.append(s)
+                continue
+            s.body = visit(s.body)
+            before, after = [], []
+            uses: dict[str, int] = {}
+            for n, _ in names_in(s):
+                uses[n] = uses.get(n, 0) + 1
+            stores = {n for n, st in names_in(s) if st}
+
+            def rewrite(body: list) -> list:
+                new = []
+                for t in body:
+                    if isinstance(t, (gast.If, gast.While, gast.For)):
+                        t.body = rewrite(t.body)
+                        t.orelse = rewrite(t.orelse)
+                        new.append(t)
+                        continue
+                    c = candidate(t)
+                    # acc appears exactly twice in the loop (this store and this load); W is not reassigned
+                    if (
+                        c is None
+                        or uses.get(c[0], 0) != 2
+                        or (isinstance(c[3], gast.Name) and c[3].id in stores)
+                    ):
+                        new.append(t)
+                        continue
+                    acc, u, w, where = c
+                    us, vs = namer.fresh("_us"), namer.fresh("_vs")
+                    for lst, val in ((us, u), (vs, w)):
+                        e = gast.Expr(
+                            value=gast.Call(
+                                func=gast.Attribute(value=_name(lst), attr="append", ctx=gast.Load()),
+                                args=[val],
+                                keywords=[],
+                            )
+                        )
+                        e.line = getattr(t, "line", None)
+                        e.adjoint = True
+                        new.append(e)
+                    for lst in (us, vs):
+                        init = gast.Assign(
+                            targets=[_name(lst, True)],
+                            value=gast.List(elts=[], ctx=gast.Load()),
+                            type_comment=None,
+                        )
+                        init.line, init.adjoint, init.impure = getattr(t, "line", None), True, True
+                        before.append(init)
+                    m = _name(namer.ref(np, "np"))
+                    stacked = [
+                        gast.Call(
+                            func=gast.Attribute(value=m, attr="stack", ctx=gast.Load()),
+                            args=[_name(lst)],
+                            keywords=[],
+                        )
+                        for lst in (us, vs)
+                    ]
+                    total: Any = gast.BinOp(
+                        left=gast.Attribute(value=stacked[0], attr="T", ctx=gast.Load()),
+                        op=gast.MatMult(),
+                        right=stacked[1],
+                    )
+                    if where is not None:
+                        total = gast.Call(
+                            func=_name(namer.ref(sum_like, "sum_like")), args=[total, where], keywords=[]
+                        )
+                    upd = gast.Assign(
+                        targets=[_name(acc, True)],
+                        value=gast.BinOp(left=_name(acc), op=gast.Add(), right=total),
+                        type_comment=None,
+                    )
+                    upd.line, upd.adjoint = getattr(t, "line", None), True
+                    guard = gast.If(test=_name(us), body=[upd], orelse=[])
+                    guard.line, guard.adjoint = getattr(t, "line", None), True
+                    after.append(guard)
+                return new
+
+            s.body = rewrite(s.body)
+            out.extend(before)
+            out.append(s)
+            out.extend(after)
+        return out
+
+    fn.body = visit(fn.body)
+
+
+def _name(id_: str, store: bool = False) -> gast.Name:
+    return gast.Name(id=id_, ctx=gast.Store() if store else gast.Load(), annotation=None, type_comment=None)

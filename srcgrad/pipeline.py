@@ -515,6 +515,10 @@ class Builder:
         )
         optimize.dead_code(fdef)
         optimize.propagate_adjoints(fdef, temp_adjoint)
+        if nd_all:
+            optimize.defer_outer_products(
+                fdef, namer, optimize.Specialize(namer, scalar_all, numpy_all, nd_all).ndim_of
+            )
         self._comment(info, fdef, split_at=len(head) + len(forward) + len(pre_adjoint))
         ns = dict(namer.globals)
         for bound, r in callee_bindings:
@@ -550,9 +554,8 @@ class Builder:
         """Insert `# line N: <user source>` before each run of statements from one user line."""
         counter = [0]
 
-        def walk(block: list, in_adjoint: bool, top: bool) -> list:
+        def walk(block: list, in_adjoint: bool, top: bool, last: Any = None) -> list:
             out: list = []
-            last = None
             for s in block:
                 adj_here = in_adjoint or getattr(s, "adjoint", False)
                 if top:
@@ -565,9 +568,10 @@ class Builder:
                         out.append(Comment(f"{label} {info.user_lineno(line)}: {text}"))
                     last = (line, adj_here)
                 if isinstance(s, (gast.If, gast.For, gast.While)):
-                    s.body = walk(s.body, adj_here, False)
-                    s.orelse = walk(s.orelse, adj_here, False)
-                    last = None
+                    # a body's first statement repeats no comment its header already has
+                    s.body = walk(s.body, adj_here, False, last)
+                    s.orelse = walk(s.orelse, adj_here, False, last)
+                    last = None if any(getattr(x, "line", None) != line for x in s.body + s.orelse) else last
                 out.append(s)
             return out
 

@@ -651,4 +651,23 @@ def c_tuple_state(x, y):
     return p * q + state[0]
 
 
+def c_rnn_outer(M, xs):
+    h = xs[0] * 0.0
+    for t in range(xs.shape[0]):
+        if t % 2 == 0:
+            h = np.tanh(M @ xs[t] + M @ h)
+        else:
+            h = np.tanh(M @ h) + xs[t]
+    return np.sum(h * h)
+
+
+def c_rnn_two_weights(M, N, xs):
+    h = xs[0]
+    for t in range(1, xs.shape[0]):
+        h = np.tanh(M @ xs[t] + N @ h)
+        for k in range(2):
+            h = h + 0.1 * np.sin(N @ h)
+    return np.sum(h)
+
+
 CORPUS = [v for k, v in sorted(globals().items()) if callable(v) and k[:2] in ("s_", "a_", "c_", "f_")]
