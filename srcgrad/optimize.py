@@ -758,12 +758,12 @@ def defer_outer_products(fn: gast.FunctionDef, namer: Namer, ndim_of: Any) -> No
                 uses[n] = uses.get(n, 0) + 1
             stores = {n for n, st in names_in(s) if st}
 
-            def rewrite(body: list) -> list:
+            def rewrite(body: list, uses: dict, stores: set, before: list, after: list) -> list:
                 new = []
                 for t in body:
                     if isinstance(t, (gast.If, gast.While, gast.For)):
-                        t.body = rewrite(t.body)
-                        t.orelse = rewrite(t.orelse)
+                        t.body = rewrite(t.body, uses, stores, before, after)
+                        t.orelse = rewrite(t.orelse, uses, stores, before, after)
                         new.append(t)
                         continue
                     c = candidate(t)
@@ -825,7 +825,7 @@ def defer_outer_products(fn: gast.FunctionDef, namer: Namer, ndim_of: Any) -> No
                     after.append(guard)
                 return new
 
-            s.body = rewrite(s.body)
+            s.body = rewrite(s.body, uses, stores, before, after)
             out.extend(before)
             out.append(s)
             out.extend(after)
