@@ -210,3 +210,43 @@ def test_compiled_and_tape_agree_on_the_loop():
     compiled = F.vjp(do_some_doubling, x, v=v)[1]
     tape = F.vjp(do_some_doubling, x, v=v, strict=True)[1]
     np.testing.assert_allclose(arr(compiled), arr(tape))
+
+
+def test_functional_api_example_runs_compiled_with_the_stated_values(capsys):
+    """examples/functional_api.py: the tutorial's High-Level API cells and the hvp reference page."""
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "functional_api.py"
+    module = runpy.run_path(str(path))
+    r = module["main"]()
+    printed = capsys.readouterr().out
+    assert "[tape]" not in printed and printed.count("[compiled]") == 9
+    (x1, _), (x3, _) = r["jac1_inputs"], r["jac3_inputs"]
+    jx, jy = r["jac1"]
+    assert tuple(jx.shape) == (1, 1) and tuple(jy.shape) == (1, 1)
+    np.testing.assert_allclose(arr(jx), 2 * np.exp(arr(x1))[:, None], rtol=1e-6)
+    np.testing.assert_allclose(arr(jy), [[3.0]])
+    jx, jy = r["jac3"]
+    np.testing.assert_allclose(arr(jx), np.diag(2 * np.exp(arr(x3))), rtol=1e-6)
+    np.testing.assert_allclose(arr(jy), 3 * np.eye(3))
+    (x, v), (out, g) = r["vjp_inputs"], r["vjp"]
+    scale = arr(out)[0] / arr(x)[0]
+    assert np.linalg.norm(arr(out)) >= 1000 and scale == 2 ** round(np.log2(scale))
+    np.testing.assert_allclose(arr(g), scale * arr(v), rtol=1e-6)
+    np.testing.assert_allclose(arr(r["jvp"][1]), scale * arr(v), rtol=1e-6)
+    xh = arr(r["hvp_inputs"])
+    for key in ("hvp", "hvp_graph", "vhp"):
+        value, hv = r[key]
+        np.testing.assert_allclose(arr(value), (xh ** 3).sum(), rtol=1e-6)
+        np.testing.assert_allclose(arr(hv), 6 * xh, rtol=1e-6)
+    value, hv = r["hvp_graph"]
+    assert value.grad_fn is not None and hv.grad_fn is not None
+    assert "grad_fn=<SumBackward0>" in printed and "grad_fn=<MulBackward0>" in printed
+    _, (hx, hy) = r["hvp2"]
+    np.testing.assert_allclose(arr(hx), [0.0, 0.0])
+    np.testing.assert_allclose(arr(hy), [6.0, 6.0])
+    (hxx, hxy), (hyx, hyy) = r["hessian"]
+    np.testing.assert_allclose(arr(hxx), 4 * np.eye(2))
+    np.testing.assert_allclose(arr(hyy), 6 * np.eye(2))
+    np.testing.assert_allclose(arr(hxy), np.zeros((2, 2)))
