@@ -1220,14 +1220,18 @@ class ForwardBuilder:
             wrt_idx = wrt
 
             def wrt_names(info: FunctionInfo) -> list[str]:
-                positional = params_of(info.node)[0]
+                positional, every = params_of(info.node)
                 for i in wrt_idx:
+                    if isinstance(i, str):          # a parameter by name (a vjp's keyword-only seed)
+                        if i not in every:
+                            raise TransformError(f"{info.name} has no parameter {i!r}")
+                        continue
                     if not -len(positional) <= i < len(positional):
                         raise TransformError(f"wrt={i} but {info.name} has {len(positional)} positional "
                                              f"parameters", filename=info.filename,
                                              lineno=info.user_lineno(info.node.lineno),
                                              hint="wrt counts positional parameters from 0.")
-                return [positional[i] for i in wrt_idx]
+                return [i if isinstance(i, str) else positional[i] for i in wrt_idx]
             info, namer, body, norm = front(fn, wrt_names, self.verbose)
             wrt = wrt_names(info)
             tparams = tangent_param_names(info, tuple(wrt))

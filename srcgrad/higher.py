@@ -13,6 +13,7 @@ ordinary Python whose source `linecache` holds: `sg.grad(sg.grad(f))`, `sg.jvp(s
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import weakref
 from typing import Any, Callable
@@ -208,13 +209,12 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
     tuple).
 
     When the input has no more elements than the output: forward columns, the input's basis travelling as
-    one leading axis of the tangent through ONE call of the batched forward code. Otherwise reverse rows:
-    one call of the generated vjp per output element (the reverse compiler's rules take one cotangent at a
-    time), which is the cheaper side exactly when outputs are fewer than inputs."""
+    one leading axis of the tangent through ONE call of the batched forward code. Otherwise reverse rows,
+    batched the same way: the generated vjp is linear in its cotangent seed, so the batched forward
+    transform of the vjp along the seed, with the output's basis as tangent, gives every row in ONE call."""
     if f is None:
         return lambda g: jacobian(g, wrt, verbose=verbose)
     wrt_idx, single = _wrt(wrt)
-    from srcgrad.api import vjp as _vjp
 
     def make() -> Callable:
         state: dict[str, Any] = {}
@@ -235,14 +235,29 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
                 cols = P.reshape(cols, shape=(n_in,) + out_shape)
                 jac = _move_batch_last(cols, out_shape)
             else:
-                fv = _vjp(f, wrt=i)
-                basis = P.reshape(_basis(value), shape=(n_out,) + out_shape)
-                rows = []
-                for k in range(n_out):
-                    seed = 1.0 if isinstance(value, float) else basis[k]
-                    rows.append(P.reshape(fv(*args, seed, **kwargs)[1], shape=(-1,)))
-                jac = P.stack(*rows, axis=0)
+                rv, gen = rows_fn(i)
+                _refresh(rv.refresh)
+                _refresh(gen.refresh)
+                seed = value if isinstance(value, float) else P.zeros_like(value)
+                seeds = {rv_seed(rv): seed, gen.tparams[0]: _basis(value)}
+                (_, _), (_, jac) = gen.fn(*args, **kwargs, **seeds)
             return P.reshape(jac, shape=out_shape + in_shape)
+
+        def rv_seed(rv: Generated) -> str:
+            return list(inspect.signature(rv.fn).parameters)[-1]
+
+        def rows_fn(i: int) -> tuple[Generated, GeneratedJvp]:
+            """Reverse rows, batched: the generated vjp is linear in its cotangent seed, so its forward
+            transform along the seed, with the output's basis as a batched tangent, gives every row of
+            the Jacobian in ONE call (forward over reverse, differentiating the seed)."""
+            key = ("rows", i)
+            if key not in state:
+                rv = Builder(verbose).reverse(_target(f), "vjp", (i,), None, True)
+                seed = rv_seed(rv)
+                gen = ForwardBuilder(verbose, batched=True).top(rv.fn, (seed,),
+                                                                  keep=((False, False), (False, True)))
+                state[key] = (rv, gen)
+            return state[key]
 
         shapes: dict[tuple, Any] = {}
 

@@ -202,3 +202,20 @@ def test_hessian_of_a_matmul_network_in_both_arguments():
             e[a, b] = 1e-5
             want[a, b] = (g(X, W + e) - g(X, W - e)) / 2e-5
     assert_close(H, want, rtol=1e-5, atol=1e-6)
+
+
+def scalar_out(x, M):
+    return np.sum(np.sin(M @ x) * x[0])
+
+
+def test_reverse_rows_are_batched_too():
+    """More inputs than outputs: the vjp's forward transform along its seed, the output's basis as the
+    batched tangent, gives all rows from one call (a scalar output: the gradient)."""
+    rng = np.random.default_rng(10)
+    x, M = rng.normal(size=5), rng.normal(size=(3, 5))
+    J = sg.jacobian(scalar_out)(x, M)
+    assert J.shape == (5,)
+    assert_close(J, sg.grad(scalar_out)(x, M), rtol=1e-12, atol=1e-12)
+    M2 = rng.normal(size=(2, 5))
+    J2 = sg.jacobian(mixed)(x, M2)                         # 2 outputs < 5 inputs
+    assert_close(J2, _numeric_jacobian(mixed, (x, M2), 0), rtol=1e-6, atol=1e-8)
