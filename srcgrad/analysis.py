@@ -375,7 +375,7 @@ def ndims(
             vals = set()
             for s in ss:
                 n = of(s)
-                if n is not None:      # operands not known yet: wait for them
+                if n is not None:  # operands not known yet: wait for them
                     vals.add(n)
             if len(vals) > 1:
                 bottom.add(v)
@@ -432,3 +432,103 @@ def _mutated_object(s: Any) -> list[str]:
         if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name):
             return [f.value.id]
     return []
+
+
+# --------------------------------------------------------------------------------------------- shapes
+def shapes(body: list, param_shapes: dict, scalar_names: set[str], numpy_names: set[str]) -> dict:
+    """Exact shapes of NumPy-valued variables, for a variant keyed on its array arguments' shapes: each
+    statement is run at transform time on empty arrays of its operands' shapes (NumPy decides the result
+    shape exactly as it will at run time). A variable whose assignments disagree, or whose shape depends
+    on values (a mask, a slice bound held in a variable), is left unknown."""
+    import numpy as np
+
+    from srcgrad.optimize import NUMPY_FAST
+
+    out: dict[str, tuple] = dict(param_shapes)
+    for v in scalar_names:
+        out.setdefault(v, ())
+    assigns: dict[str, list] = {}
+    for s in iter_stmts(body):
+        for t in targets_of(s):
+            assigns.setdefault(t, []).append(s)
+
+    def dummy(a: Any) -> Any:
+        if isinstance(a, gast.Constant):
+            if isinstance(a.value, (int, float)) and not isinstance(a.value, bool):
+                return np.float64(0.0)
+            raise KeyError
+        if isinstance(a, gast.Name) and a.id in out:
+            return np.empty(out[a.id])
+        raise KeyError
+
+    def index_value(ix: Any) -> Any:
+        if isinstance(ix, gast.Constant):
+            if (
+                ix.value is Ellipsis
+                or ix.value is None
+                or (isinstance(ix.value, int) and not isinstance(ix.value, bool))
+            ):
+                return ix.value
+            raise KeyError
+        if isinstance(ix, gast.Name) and ix.id in scalar_names:
+            return 0  # an int position: the shape does not depend on which
+        if isinstance(ix, gast.Slice):
+            parts = []
+            for p in (ix.lower, ix.upper, ix.step):
+                if p is None:
+                    parts.append(None)
+                elif isinstance(p, gast.Constant) and isinstance(p.value, int):
+                    parts.append(p.value)
+                else:
+                    raise KeyError  # a bound held in a variable: the length depends on its value
+            return slice(*parts)
+        if isinstance(ix, gast.Tuple):
+            return tuple(index_value(x) for x in ix.elts)
+        raise KeyError
+
+    def of(s: Any) -> tuple | None:
+        op = getattr(s, "op", None)
+        if op is None or not isinstance(s, gast.Assign) or not isinstance(s.targets[0], gast.Name):
+            return None
+        try:
+            if op.kind == "copy":
+                return np.shape(dummy(s.value))
+            if op.kind == "nondiff" and isinstance(s.value, gast.Subscript):
+                return np.shape(dummy(s.value.value)[index_value(s.value.slice)])
+            if op.kind != "prim":
+                return None
+            if op.prim == "getitem":
+                return np.shape(dummy(op.args[0])[index_value(s.value.slice)])
+            args = [dummy(a) for a in op.args]
+            if op.prim in ELEMENTWISE:
+                return tuple(np.broadcast_shapes(*[np.shape(a) for a in args]))
+            fname = NUMPY_FAST.get(op.prim)
+            if fname is None:
+                return None
+            kws = {k: gast.literal_eval(v) for k, v in op.kwargs.items()}
+            return np.shape(getattr(np, fname)(*args, **kws))
+        except Exception:
+            return None
+
+    bottom: set[str] = set()
+    for _ in range(50):
+        changed = False
+        for v, ss in assigns.items():
+            if v in param_shapes or v in bottom or v not in numpy_names or v in scalar_names:
+                continue
+            vals = {r for r in (of(s) for s in ss) if r is not None}
+            if len(vals) > 1:
+                bottom.add(v)
+                out.pop(v, None)
+                changed = True
+            elif len(vals) == 1:
+                r = vals.pop()
+                if out.get(v) != r:
+                    out[v] = r
+                    changed = True
+        if not changed:
+            break
+    for v, ss in assigns.items():
+        if v in out and v not in param_shapes and v not in scalar_names and any(of(s) != out[v] for s in ss):
+            return {}
+    return out

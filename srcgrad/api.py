@@ -48,8 +48,14 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     if isinstance(f, types.MethodType):
         # a bound method: transform the function, with `self` as a static first argument
         wrt_idx, single = _wrt(wrt)
-        inner = _make(f.__func__, kind, tuple(i + 1 if i >= 0 else i for i in wrt_idx) if not single
-                      else (wrt_idx[0] + 1 if wrt_idx[0] >= 0 else wrt_idx[0]), verbose)
+        inner = _make(
+            f.__func__,
+            kind,
+            tuple(i + 1 if i >= 0 else i for i in wrt_idx)
+            if not single
+            else (wrt_idx[0] + 1 if wrt_idx[0] >= 0 else wrt_idx[0]),
+            verbose,
+        )
         owner = f.__self__
 
         @functools.wraps(f)
@@ -99,10 +105,10 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
                     "leave it out of wrt.",
                 )
         mask = tuple(
-            "s" if t in _SCALAR_TYPES else ("n", a.ndim) if t is np.ndarray else None
+            "s" if t in _SCALAR_TYPES else ("n", a.ndim, a.shape) if t is np.ndarray else None
             for t, a in zip(types, args, strict=False)
         )
-        guard = tuple((i, m[1]) for i, m in enumerate(mask) if isinstance(m, tuple)) or None
+        guard = tuple((i, m[2]) for i, m in enumerate(mask) if isinstance(m, tuple)) or None
         key = (types, guard)
         entry = by_ndim.get(key)
         if entry is None:
@@ -128,7 +134,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
             fn, refresh, guard = variant(args)
         if guard is not None:
             for i, n in guard:
-                if args[i].ndim != n:
+                if args[i].shape != n:
                     fn, refresh, guard = variant(args)
                     break
         return fn, refresh

@@ -189,6 +189,9 @@ def fold(e: Any) -> Any:
     return Fold().visit(e)
 
 
+SHAPES: dict[str, tuple] = {}  # exact shapes of the variant being generated (set by the pipeline)
+
+
 class Specialize(gast.NodeTransformer):
     """Scalar fast paths where operands are known Python numbers (shape ())."""
 
@@ -410,6 +413,10 @@ class Specialize(gast.NodeTransformer):
             inlined = PartialEvaluator(self.namer.ref, self.ndim_of).inline(obj, node)
             if inlined is not None:
                 return self.visit(inlined)
+        if (obj is R.unbroadcast or obj is sum_like) and len(node.args) == 2 and SHAPES:
+            a, b = _shape_of(node.args[0]), _shape_of(node.args[1])
+            if a is not None and a == b:
+                return node.args[0]  # the shapes agree: nothing to sum
         if obj is R.unbroadcast and len(node.args) == 2 and all(self.is_numpy(a) for a in node.args):
             node.func = gast.Name(
                 id=self.namer.ref(sum_like, "sum_like"), ctx=gast.Load(), annotation=None, type_comment=None
@@ -836,3 +843,50 @@ def defer_outer_products(fn: gast.FunctionDef, namer: Namer, ndim_of: Any) -> No
 
 def _name(id_: str, store: bool = False) -> gast.Name:
     return gast.Name(id=id_, ctx=gast.Store() if store else gast.Load(), annotation=None, type_comment=None)
+
+
+def _shape_of(e: Any) -> tuple | None:
+    """The exact shape of an expression over variables of known shape (None when not known)."""
+    if isinstance(e, gast.Name):
+        return SHAPES.get(e.id)
+    if isinstance(e, gast.Constant):
+        return () if isinstance(e.value, (int, float)) and not isinstance(e.value, bool) else None
+    if isinstance(e, gast.BinOp) and not isinstance(e.op, gast.MatMult):
+        a, b = _shape_of(e.left), _shape_of(e.right)
+        if a is None or b is None:
+            return None
+        try:
+            return tuple(np.broadcast_shapes(a, b))
+        except ValueError:
+            return None
+    if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub):
+        return _shape_of(e.operand)
+    try:
+        if isinstance(e, gast.Subscript):
+            base = _shape_of(e.value)
+            if base is None:
+                return None
+            return np.shape(np.empty(base)[_literal_index(e.slice)])
+        if (
+            isinstance(e, gast.Call)
+            and isinstance(e.func, gast.Attribute)
+            and isinstance(e.func.value, gast.Name)
+            and e.func.value.id == "np"
+            and e.func.attr in NUMPY_FAST.values()
+        ):
+            shapes = [_shape_of(a) for a in e.args]
+            if any(x is None for x in shapes):
+                return None
+            kws = {k.arg: gast.literal_eval(k.value) for k in e.keywords}
+            return np.shape(getattr(np, e.func.attr)(*[np.empty(x) for x in shapes], **kws))
+    except Exception:
+        return None
+    return None
+
+
+def _literal_index(ix: Any) -> Any:
+    if isinstance(ix, gast.Slice):
+        return slice(*[None if p is None else gast.literal_eval(p) for p in (ix.lower, ix.upper, ix.step)])
+    if isinstance(ix, gast.Tuple):
+        return tuple(_literal_index(x) for x in ix.elts)
+    return gast.literal_eval(ix)

@@ -149,6 +149,9 @@ class Builder:
             self.param_ndims = {
                 p: m[1] for p, m in zip(positional, scalar_mask, strict=False) if isinstance(m, tuple)
             }
+            self.param_shapes = {
+                p: m[2] for p, m in zip(positional, scalar_mask, strict=False) if isinstance(m, tuple)
+            }
         gen = self.generate(info, namer, body, norm, wrt, params, scalar_params, mode=kind, single=single)
         self.finish()
         if self.verbose:
@@ -202,6 +205,15 @@ class Builder:
         )
         nd_all = dict(nd)
         nd_all.update({namer.adjoint(v): n for v, n in nd.items() if v in active})
+        shp = (
+            analysis.shapes(fwd_body, getattr(self, "param_shapes", {}), scalars, numpy_vals)
+            if numpy_vals and mode != "split"
+            else {}
+        )
+        shp_all = dict(shp)
+        shp_all.update({namer.adjoint(v): n for v, n in shp.items() if v in active})
+        optimize.SHAPES.clear()
+        optimize.SHAPES.update(shp_all)
         if self.verbose:
             _dump("analysis", f"active: {sorted(active)}\nscalars: {sorted(scalars)}")
 

@@ -239,3 +239,22 @@ def test_bound_method_and_keywords():
 def test_wrt_argument_passed_by_keyword_and_negative_wrt():
     assert sg.grad(poly)(x=1.0, y=2.0) == pytest.approx(2.0 + 6.0)
     assert sg.grad(poly, wrt=-1)(1.0, 2.0) == pytest.approx(1.0)
+
+
+def test_variants_follow_array_shapes():
+    def f(a, b):
+        return np.sum(np.tanh(a + b) * a)
+
+    g = sg.grad(f, wrt=(0, 1))
+    for shape_a, shape_b in (((3,), (3,)), ((2, 3), (3,)), ((2, 3), (2, 1)), ((4,), ())):
+        a = np.linspace(-1, 1, int(np.prod(shape_a))).reshape(shape_a)
+        b = np.full(shape_b, 0.3) if shape_b else 0.3
+        ga, gb = g(a, b)
+        t = np.tanh(a + b)
+        np.testing.assert_allclose(ga, t + a * (1 - t * t))
+        want_b = a * (1 - t * t)
+        lead = want_b.ndim - len(shape_b)
+        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape_b) if n == 1)
+        want_b = want_b.sum(axis=axes, keepdims=True).reshape(shape_b)
+        np.testing.assert_allclose(gb, want_b)
+        assert np.shape(gb) == np.shape(b)
