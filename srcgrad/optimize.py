@@ -189,9 +189,6 @@ def fold(e: Any) -> Any:
     return Fold().visit(e)
 
 
-SHAPES: dict[str, tuple] = {}  # exact shapes of the variant being generated (set by the pipeline)
-
-
 class Specialize(gast.NodeTransformer):
     """Scalar fast paths where operands are known Python numbers (shape ())."""
 
@@ -201,11 +198,13 @@ class Specialize(gast.NodeTransformer):
         scalar_names: set[str],
         numpy_names: set[str] = frozenset(),
         ndims: dict[str, int] | None = None,
+        shapes: dict[str, tuple] | None = None,
     ):
         self.namer = namer
         self.scalars = scalar_names
         self.numpy = numpy_names
         self.ndims = ndims or {}
+        self.shapes = shapes or {}  # exact shapes, in a variant keyed on its arrays' shapes
 
     def ndim_of(self, e: Any) -> int | None:
         if isinstance(e, gast.Constant):
@@ -413,8 +412,8 @@ class Specialize(gast.NodeTransformer):
             inlined = PartialEvaluator(self.namer.ref, self.ndim_of).inline(obj, node)
             if inlined is not None:
                 return self.visit(inlined)
-        if (obj is R.unbroadcast or obj is sum_like) and len(node.args) == 2 and SHAPES:
-            a, b = _shape_of(node.args[0]), _shape_of(node.args[1])
+        if (obj is R.unbroadcast or obj is sum_like) and len(node.args) == 2 and self.shapes:
+            a, b = _shape_of(node.args[0], self.shapes), _shape_of(node.args[1], self.shapes)
             if a is not None and a == b:
                 return node.args[0]  # the shapes agree: nothing to sum
         if obj is R.unbroadcast and len(node.args) == 2 and all(self.is_numpy(a) for a in node.args):
@@ -430,10 +429,11 @@ def specialize(
     scalar_names: set[str],
     numpy_names: set[str] = frozenset(),
     ndims: dict[str, int] | None = None,
+    shapes: dict[str, tuple] | None = None,
 ) -> Any:
     if not scalar_names and not numpy_names:
         return e
-    return Specialize(namer, scalar_names, numpy_names, ndims).visit(e)
+    return Specialize(namer, scalar_names, numpy_names, ndims, shapes).visit(e)
 
 
 # ------------------------------------------------------------------------------------------ dead code
@@ -845,14 +845,14 @@ def _name(id_: str, store: bool = False) -> gast.Name:
     return gast.Name(id=id_, ctx=gast.Store() if store else gast.Load(), annotation=None, type_comment=None)
 
 
-def _shape_of(e: Any) -> tuple | None:
+def _shape_of(e: Any, shapes: dict) -> tuple | None:
     """The exact shape of an expression over variables of known shape (None when not known)."""
     if isinstance(e, gast.Name):
-        return SHAPES.get(e.id)
+        return shapes.get(e.id)
     if isinstance(e, gast.Constant):
         return () if isinstance(e.value, (int, float)) and not isinstance(e.value, bool) else None
     if isinstance(e, gast.BinOp) and not isinstance(e.op, gast.MatMult):
-        a, b = _shape_of(e.left), _shape_of(e.right)
+        a, b = _shape_of(e.left, shapes), _shape_of(e.right, shapes)
         if a is None or b is None:
             return None
         try:
@@ -860,10 +860,10 @@ def _shape_of(e: Any) -> tuple | None:
         except ValueError:
             return None
     if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub):
-        return _shape_of(e.operand)
+        return _shape_of(e.operand, shapes)
     try:
         if isinstance(e, gast.Subscript):
-            base = _shape_of(e.value)
+            base = _shape_of(e.value, shapes)
             if base is None:
                 return None
             return np.shape(np.empty(base)[_literal_index(e.slice)])
@@ -874,11 +874,11 @@ def _shape_of(e: Any) -> tuple | None:
             and e.func.value.id == "np"
             and e.func.attr in NUMPY_FAST.values()
         ):
-            shapes = [_shape_of(a) for a in e.args]
-            if any(x is None for x in shapes):
+            arg_shapes = [_shape_of(a, shapes) for a in e.args]
+            if any(x is None for x in arg_shapes):
                 return None
             kws = {k.arg: gast.literal_eval(k.value) for k in e.keywords}
-            return np.shape(getattr(np, e.func.attr)(*[np.empty(x) for x in shapes], **kws))
+            return np.shape(getattr(np, e.func.attr)(*[np.empty(x) for x in arg_shapes], **kws))
     except Exception:
         return None
     return None

@@ -212,8 +212,6 @@ class Builder:
         )
         shp_all = dict(shp)
         shp_all.update({namer.adjoint(v): n for v, n in shp.items() if v in active})
-        optimize.SHAPES.clear()
-        optimize.SHAPES.update(shp_all)
         if self.verbose:
             _dump("analysis", f"active: {sorted(active)}\nscalars: {sorted(scalars)}")
 
@@ -237,7 +235,9 @@ class Builder:
             for st_ in analysis.iter_stmts(fwd_body)
             if getattr(getattr(st_, "op", None), "kind", None) == "list_get"
         }
-        rev.simplify = lambda e: optimize.fold(optimize.specialize(e, namer, scalar_all, numpy_all, nd_all))
+        rev.simplify = lambda e: optimize.fold(
+            optimize.specialize(e, namer, scalar_all, numpy_all, nd_all, shp_all)
+        )
         stack = rev.stack_name = namer.unique("_stack")
         line0 = ret.line if hasattr(ret, "line") else None
 
@@ -389,7 +389,7 @@ class Builder:
                     continue
                 if isinstance(s, (gast.Assign, gast.Expr)):
                     s.value = optimize.fold(
-                        optimize.specialize(s.value, namer, scalar_all, numpy_all, nd_all)
+                        optimize.specialize(s.value, namer, scalar_all, numpy_all, nd_all, shp_all)
                     )
             return block
 
