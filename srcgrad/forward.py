@@ -564,7 +564,10 @@ class Forward:
             for v in sorted(entry - sb.init):
                 body.append(self.zero(v, sb, line))
         for v in sorted(entry - before):
-            out.append(self.zero(v, st, line))
+            # a variable first assigned inside the loop needs no tangent before it: every path that
+            # reads its tangent assigned the variable (and so its tangent) earlier in the loop
+            if v in st.defined:
+                out.append(self.zero(v, st, line))
         node = copy.copy(s)
         node.body = body
         node.orelse = []
