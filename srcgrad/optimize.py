@@ -339,6 +339,10 @@ class Specialize(gast.NodeTransformer):
             return node
         if obj is None:
             return node
+        if obj is P.shape and len(node.args) == 1 and self.shapes:
+            known = _shape_of(node.args[0], self.shapes)
+            if known is not None:
+                return _literal_node(tuple(known))  # a shape this variant was built for
         if obj is P.ndim and len(node.args) == 1 and self.ndim_of(node.args[0]) is not None:
             return gast.Constant(value=self.ndim_of(node.args[0]), kind=None)
         if obj in _PURE_FOLD and not node.keywords and all(_is_literal(a) for a in node.args):
