@@ -103,6 +103,47 @@ class PairStack(list):
         return v, (batching.bzero(v, nb) if d is None else d)
 
 
+class PairStack2(PairStack):
+    """The stack of forward-transformed code (a `PairStack`), in code transformed once more (third
+    derivatives: jvp(jvp(grad(f)))). Entries are (PairStack entry, its tangent or None); the PairStack
+    methods keep their meaning for statements left as they are, the `_t` methods carry the new tangent."""
+
+    __slots__ = ()
+
+    def push(self, v: Any) -> None:
+        list.append(self, ((v, None), None))
+
+    def pop(self) -> Any:  # type: ignore[override]
+        return list.pop(self)[0][0]
+
+    def append(self, e: Any) -> None:  # type: ignore[override]
+        list.append(self, (e, None))
+
+    def pop2(self) -> tuple[Any, Any]:
+        (v, d), _ = list.pop(self)
+        return v, (tzero(v) if d is None else d)
+
+    def push_t(self, v: Any, dv: Any) -> None:
+        list.append(self, ((v, None), (dv, None)))
+
+    def pop_t(self) -> tuple[Any, Any]:
+        (v, _), t = list.pop(self)
+        return v, (tzero(v) if t is None or t[0] is None else t[0])
+
+    def append_t(self, e: Any, de: Any) -> None:
+        list.append(self, (e, de))
+
+    def pop2_t(self) -> tuple[Any, Any]:
+        (v, d), t = list.pop(self)
+        d = tzero(v) if d is None else d
+        if t is None:
+            return (v, d), (tzero(v), tzero(d))
+        return (v, d), (tzero(v) if t[0] is None else t[0], tzero(d) if t[1] is None else t[1])
+
+
+STACK_CLASSES = (rt_stack.Stack, PairStack)     # the stack of code at transform level 0, 1
+
+
 # Rule helpers called from generated reverse code, by how their value depends on their arguments.
 # LINEAR: fn -> (positions the value is linear in, positions used only for their shape/static value).
 LINEAR: dict[Any, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -325,7 +366,7 @@ def activity(body: list, wrt: set[str], outputs: set[str], stacks: set[str]) -> 
     edges: list[tuple[list[str], list[str]]] = []      # (targets, sources)
     assigned_other: set[str] = set()
     for s in iter_stmts(body):
-        if not (isinstance(s, gast.Assign) and _stack_method(s.value, stacks, "pop")):
+        if not (isinstance(s, gast.Assign) and _stack_method(s.value, stacks, ("pop", "pop2"))):
             assigned_other.update(targets_of(s))
     for s in iter_stmts(body):
         op = getattr(s, "op", None)
@@ -342,12 +383,12 @@ def activity(body: list, wrt: set[str], outputs: set[str], stacks: set[str]) -> 
         if op.kind == "list_pop":
             srcs = [op.args[0].id]
         tgts = list(targets_of(s))
-        if isinstance(s, gast.Assign) and _stack_method(s.value, stacks, "pop"):
+        if isinstance(s, gast.Assign) and _stack_method(s.value, stacks, ("pop", "pop2")):
             tgts = [t for t in tgts if t not in assigned_other]
         if op.kind == "call":
             tgts += [n for n in srcs if n in stacks]
         if isinstance(s, gast.Expr):
-            push = _stack_method(s.value, stacks, "push")
+            push = _stack_method(s.value, stacks, ("push", "append"))
             if push is not None:
                 tgts = [push]
         edges.append((tgts, srcs))
@@ -379,7 +420,7 @@ def pop_only(body: list, stacks: set[str]) -> set[str]:
     popped: set[str] = set()
     other: set[str] = set()
     for s in iter_stmts(body):
-        if isinstance(s, gast.Assign) and _stack_method(s.value, stacks, "pop"):
+        if isinstance(s, gast.Assign) and _stack_method(s.value, stacks, ("pop", "pop2")):
             popped.update(targets_of(s))
         else:
             other.update(targets_of(s))
@@ -390,9 +431,10 @@ def lst_is_stack(op: Any, stacks: set[str]) -> bool:
     return isinstance(op.args[0], gast.Name) and op.args[0].id in stacks
 
 
-def _stack_method(e: Any, stacks: set[str], meth: str) -> str | None:
+def _stack_method(e: Any, stacks: set[str], meth: str | tuple[str, ...]) -> str | None:
     """The stack's name if `e` is `S.<meth>(...)` for a stack S."""
-    if isinstance(e, gast.Call) and isinstance(e.func, gast.Attribute) and e.func.attr == meth and \
+    meths = (meth,) if isinstance(meth, str) else meth
+    if isinstance(e, gast.Call) and isinstance(e.func, gast.Attribute) and e.func.attr in meths and \
             isinstance(e.func.value, gast.Name) and e.func.value.id in stacks:
         return e.func.value.id
     return None
@@ -407,6 +449,7 @@ class Forward:
         self.stacks = stacks
         self.request = request
         self.batched = batched
+        self.level = 0          # 1 when the code is itself forward-transformed code (its stack pairs)
         self.tan: dict[str, str] = {}
         # names only a stack pop assigns (an f_adj's saved values): active because they may carry a
         # tangent. The reverse code applies no opaque operation to a value with a derivative (the reverse
@@ -601,7 +644,18 @@ class Forward:
                 s2.line = line
                 out.append(s2)
             return
-        push = _stack_method(s.value, self.stacks, "push")
+        push = _stack_method(s.value, self.stacks, ("push", "append") if self.level else "push")
+        if push is not None and self.level:
+            (v,) = s.value.args
+            if self.has_tan(v, st):
+                meth = "push_t" if s.value.func.attr == "push" else "append_t"
+                s2 = gast.Expr(value=call(gast.Attribute(value=name(push), attr=meth, ctx=gast.Load()),
+                                          [copy.deepcopy(v), name(self.d(v.id))]))
+                s2.line = line
+                out.append(s2)
+            else:
+                out.append(s)
+            return
         if push is not None:
             (v,) = s.value.args
             if self.has_tan(v, st):
@@ -731,12 +785,13 @@ class Forward:
                              "report this: the normalizer has a new kind of statement.")
 
     def _stack_ctor(self, s: gast.Assign) -> gast.Assign:
-        """`_stack = Stack()` -> `_stack = PairStack()`."""
+        """`_stack = Stack()` -> `_stack = PairStack()` (and PairStack -> PairStack2 one level up)."""
         v = s.value
         if isinstance(v, gast.Call) and isinstance(v.func, gast.Name) and \
-                self.namer.globals.get(v.func.id) is rt_stack.Stack:
+                self.namer.globals.get(v.func.id) is STACK_CLASSES[self.level]:
+            new = (PairStack, PairStack2)[self.level]
             s2 = copy.copy(s)
-            s2.value = call(name(self.ref(PairStack, "PairStack")), [])
+            s2.value = call(name(self.ref(new, new.__name__)), [])
             return s2
         return s
 
@@ -800,7 +855,7 @@ class Forward:
     def opaque(self, s: gast.Assign, targets: list[str], st: St, out: list) -> None:
         v = s.value
         line = getattr(s, "line", None)
-        stack = _stack_method(v, self.stacks, "pop")
+        stack = _stack_method(v, self.stacks, ("pop", "pop2") if self.level else "pop")
         if stack is not None:
             tgt = s.targets[0]
             dummy = self.namer.unique("_")
@@ -814,7 +869,10 @@ class Forward:
                 return name(dummy, store=True)
 
             pair = gast.Tuple(elts=[copy.deepcopy(tgt), tan_target(tgt)], ctx=gast.Store())
-            if self.batched:
+            if self.level:
+                meth = "pop_t" if v.func.attr == "pop" else "pop2_t"
+                e = call(gast.Attribute(value=name(stack), attr=meth, ctx=gast.Load()), [])
+            elif self.batched:
                 e = call(gast.Attribute(value=name(stack), attr="pop2b", ctx=gast.Load()),
                          [name(batching.NB)])
             else:
@@ -1025,7 +1083,8 @@ def _drop_self_chains(fdef: gast.FunctionDef) -> bool:
             escapes |= loads(s.value) - {v}
             if not _pure(s):
                 escapes.add(v)
-        elif isinstance(s, gast.stmt) and not isinstance(s, (gast.If, gast.For, gast.While, gast.FunctionDef)):
+        elif isinstance(s, gast.stmt) and not isinstance(s, (gast.If, gast.For, gast.While,
+                                                              gast.FunctionDef)):
             escapes |= loads(s)
             for n in gast.walk(s):
                 if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
@@ -1142,7 +1201,7 @@ def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, 
     carriers = set(wrt)
     for n in gast.walk(info.node):
         if isinstance(n, gast.Assign) and isinstance(n.value, gast.Call) and \
-                isinstance(n.value.func, gast.Name) and info.resolve(n.value.func.id) is rt_stack.Stack:
+                isinstance(n.value.func, gast.Name) and info.resolve(n.value.func.id) in STACK_CLASSES:
             carriers.update(t.id for t in n.targets if isinstance(t, gast.Name))
     lists = _generated_lists(info)
     namer = Namer(set(info.locals))
@@ -1242,6 +1301,7 @@ class ForwardBuilder:
             info, namer, body, norm = front(fn, list(wrt), self.verbose)
             tparams = req.tparams
         positional, params = params_of(info.node)
+        level = getattr(info.fn, "__srcgrad_stack_level__", 0)
         ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
         if ret is None:
             raise located(info, info.node, "internal error: normalized function has no final return")
@@ -1253,8 +1313,13 @@ class ForwardBuilder:
         for s in iter_stmts(fwd_body):
             if isinstance(s, gast.Assign) and isinstance(s.value, gast.Call) and \
                     isinstance(s.value.func, gast.Name) and \
-                    namer.globals.get(s.value.func.id) is rt_stack.Stack:
+                    namer.globals.get(s.value.func.id) is STACK_CLASSES[min(level, 1)]:
                 stacks.update(targets_of(s))
+        if stacks and level >= 2:
+            raise TransformError(f"srcgrad does not differentiate {info.name} again: it is a derivative of "
+                                 f"a derivative and records values on a stack",
+                                 hint="third derivatives work as jvp(jvp(grad(f))); go no higher with loops "
+                                      "that save values.")
         seeds = {p for p in wrt if not is_stack_param(p)}
         active = activity(fwd_body, seeds, outputs, stacks)
         if self.verbose:
@@ -1263,6 +1328,7 @@ class ForwardBuilder:
             namer.taken.add(t)
         fw = Forward(info, namer, active, stacks,
                      lambda f, w, site: self.request(f, w, site, info), batched=self.batched)
+        fw.level = min(level, 1)
         fw.maybe = pop_only(fwd_body, stacks) & active
         st = St(set(), set(params))
         for p, t in tparams.items():
@@ -1324,6 +1390,7 @@ class ForwardBuilder:
         if self.verbose:
             _dump(f"codegen: {fname}", source)
         compiled = codegen.compile_source(source, fname, ns, fname)
+        compiled.__srcgrad_stack_level__ = level + 1
         if not top:
             req.compiled = compiled
             req.source = source

@@ -281,3 +281,18 @@ def test_hvp_numpy_variant_and_generic_agree_and_show_their_source():
     generic = h(sg.tensor(a, dtype=sg.float64), sg.tensor(v, dtype=sg.float64))[1]
     assert_close(fast, generic.detach().numpy(), rtol=1e-13, atol=1e-13)
     assert "def jvp_value_and_grad_quartic(a, *, da):" in inspect.getsource(h)
+
+
+def test_third_derivative_through_a_loop_with_a_stack():
+    """jvp(jvp(grad(f))): the second forward pass reads the first one's PairStack (as PairStack2)."""
+    x = np.array([0.7, -1.3, 0.4])
+    u = np.array([0.2, 1.0, -0.3])
+    w = np.array([1.0, 0.5, 2.0])
+    d2 = sg.jvp(sg.grad(lambda_free_loss))            # x, u -> (grad, H u)
+    d3 = sg.jvp(d2)                                    # along w, with dx=u held fixed
+    assert "PairStack2()" in d3.source and "pop2_t()" in d3.source
+    (_, hu), (_, dhu) = d3(x, w, dx=u)
+    assert_close(hu, d2(x, u)[1], rtol=1e-12, atol=1e-12)
+    eps = 1e-5
+    want = (d2(x + eps * w, u)[1] - d2(x - eps * w, u)[1]) / (2 * eps)
+    assert_close(dhu, want, rtol=1e-5, atol=1e-6)
