@@ -22,6 +22,7 @@ import numpy as np
 
 from srcgrad.api import _wrt
 from srcgrad.batching import bzero
+from srcgrad.errors import TransformError
 from srcgrad.forward import ForwardBuilder, GeneratedJvp
 from srcgrad.pipeline import Builder, Generated
 from srcgrad.runtime import primitives as P
@@ -58,8 +59,20 @@ def _refresh(lists: list) -> None:
         ns[nm] = get()
 
 
+def _static_check(f: Callable, args: Any, wrt_idx: tuple, kind: str) -> None:
+    """Integer and boolean arguments are static: differentiating with respect to one is an error."""
+    for i in wrt_idx:
+        if isinstance(i, int) and -len(args) <= i < len(args) and type(args[i]) in (int, bool):
+            what = f"{type(args[i]).__name__} {args[i]!r}"
+            raise TransformError(
+                f"{getattr(f, '__name__', 'f')}: argument {i} is {what}; integer and boolean arguments are "
+                f"static and have no {kind}",
+                hint=f"pass a float ({float(args[i])!r}) to differentiate with respect to it, or leave it "
+                     "out of wrt.")
+
+
 def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, f: Callable,
-                 post: Callable[[Any], Any] | None = None) -> Callable:
+                 post: Callable[[Any], Any] | None = None, wrt_idx: tuple = ()) -> Callable:
     names = gen.tparams
     fn = gen.fn
     refresh = list(pre_refresh) + list(gen.refresh)
@@ -68,6 +81,7 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
         if not args:
             raise TypeError(f"{kind} functions take the arguments, then the tangent")
         *primal, t = args
+        _static_check(f, primal, wrt_idx, kind)
         if refresh:
             _refresh(refresh)
         if single:
@@ -102,7 +116,7 @@ def jvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: b
 
     def make() -> Callable:
         gen = ForwardBuilder(verbose).top(_target(f), wrt_idx)
-        return _jvp_wrapper(gen, single, [], "jvp", f)
+        return _jvp_wrapper(gen, single, [], "jvp", f, wrt_idx=wrt_idx)
 
     return _cached(f, ("jvp", wrt_idx, single), make, verbose)
 
@@ -130,14 +144,14 @@ def hvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: b
             (value, _), (_, hv) = out
             return value, hv
 
-        generic = _jvp_wrapper(gen, single, rev.refresh, "hvp", f, post)
+        generic = _jvp_wrapper(gen, single, rev.refresh, "hvp", f, post, wrt_idx)
         fast: list[Callable] = []
 
         def numpy_variant() -> Callable:
             """The same code calling NumPy directly, for NumPy arrays (built on first use)."""
             if not fast:
                 g = ForwardBuilder(verbose, numpy=True).top(rev.fn, wrt_idx, keep=keep)
-                fast.append(_jvp_wrapper(g, single, rev.refresh, "hvp", f, post))
+                fast.append(_jvp_wrapper(g, single, rev.refresh, "hvp", f, post, wrt_idx))
             return fast[0]
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -296,3 +296,10 @@ def test_third_derivative_through_a_loop_with_a_stack():
     eps = 1e-5
     want = (d2(x + eps * w, u)[1] - d2(x - eps * w, u)[1]) / (2 * eps)
     assert_close(dhu, want, rtol=1e-5, atol=1e-6)
+
+
+def test_integer_arguments_are_static():
+    with pytest.raises(TransformError, match="static"):
+        sg.jvp(fact)(3, 2, 1.0)
+    with pytest.raises(TransformError, match="static"):
+        sg.hvp(quart_sin)(1, 1.0)
