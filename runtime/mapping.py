@@ -22,6 +22,7 @@ slogdet, max(dim)) return tuples/namedtuples of single-output primitives.
 
 from __future__ import annotations
 
+import math as _math
 from collections import namedtuple
 from typing import Any, Callable
 
@@ -654,6 +655,33 @@ for _name in ("concat", "permute_dims", "matrix_transpose"):  # NumPy 2 array-AP
 
 # Python's own builtins that users apply to arrays and floats
 BUILTINS: dict[Any, Adapter] = {abs: P.abs}
+
+
+# ----------------------------------------------- builtins max/min of two values, and the math module
+def builtin_max(a, b):
+    """max(a, b) of two numbers (max of one iterable is not differentiated)."""
+    return P.maximum(a, b)
+
+
+def builtin_min(a, b):
+    """min(a, b) of two numbers."""
+    return P.minimum(a, b)
+
+
+def math_log(x, base=None):
+    """math.log(x) or math.log(x, base)."""
+    return P.log(x) if base is None else P.divide(P.log(x), P.log(base))
+
+
+BUILTINS.update({
+    max: builtin_max, min: builtin_min, _math.log: math_log,
+    _math.sin: P.sin, _math.cos: P.cos, _math.tan: P.tan, _math.exp: P.exp, _math.expm1: P.expm1,
+    _math.log1p: P.log1p, _math.log2: P.log2, _math.log10: P.log10, _math.sqrt: P.sqrt,
+    _math.asin: P.arcsin, _math.acos: P.arccos, _math.atan: P.arctan, _math.sinh: P.sinh,
+    _math.cosh: P.cosh, _math.tanh: P.tanh, _math.asinh: P.arcsinh, _math.acosh: P.arccosh,
+    _math.atanh: P.arctanh, _math.erf: P.erf, _math.atan2: P.arctan2, _math.hypot: P.hypot,
+    _math.fabs: P.abs, _math.pow: P.power, _math.floor: P.floor, _math.ceil: P.ceil,
+})
 
 # Methods with ndarray semantics, plus the Tensor-only names whose meaning nothing contradicts.
 METHODS: dict[str, Adapter] = {

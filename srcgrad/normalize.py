@@ -22,7 +22,6 @@ from __future__ import annotations
 import builtins
 import copy
 import inspect
-import math
 import textwrap
 import types
 from dataclasses import dataclass, field
@@ -97,37 +96,16 @@ BINOPS = {
     gast.Pow: "power",
     gast.MatMult: "matmul",
 }
+_OPERATORS = {
+    "add": gast.Add,
+    "subtract": gast.Sub,
+    "multiply": gast.Mult,
+    "divide": gast.Div,
+    "power": gast.Pow,
+    "matmul": gast.MatMult,
+}
 NONDIFF_BINOPS = (gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor, gast.LShift, gast.RShift)
 
-# math module functions -> primitives (math works on Python floats: the scalar path keeps it)
-MATH_PRIMS = {
-    math.sin: "sin",
-    math.cos: "cos",
-    math.tan: "tan",
-    math.exp: "exp",
-    math.expm1: "expm1",
-    math.log1p: "log1p",
-    math.log2: "log2",
-    math.log10: "log10",
-    math.sqrt: "sqrt",
-    math.asin: "arcsin",
-    math.acos: "arccos",
-    math.atan: "arctan",
-    math.sinh: "sinh",
-    math.cosh: "cosh",
-    math.tanh: "tanh",
-    math.asinh: "arcsinh",
-    math.acosh: "arccosh",
-    math.atanh: "arctanh",
-    math.erf: "erf",
-    math.atan2: "arctan2",
-    math.hypot: "hypot",
-    math.fabs: "abs",
-    math.pow: "power",
-    math.log: "log",
-    math.floor: "floor",
-    math.ceil: "ceil",
-}
 # builtins whose result carries no derivative (tuple/list/zip/sorted/... are not here: they pass values on)
 NONDIFF_BUILTINS = {
     len,
@@ -1071,19 +1049,6 @@ class Normalizer:
     def call_object(self, obj: Any, args: list, kws: dict, e: Any, out: list) -> tuple[gast.expr, Op]:
         if isinstance(obj, Primitive):
             return self.call_primitive(obj, args, kws, e, out)
-        if obj in MATH_PRIMS if _hashable(obj) else False:
-            if obj is math.log and len(args) == 2:
-                num = self.atom(
-                    gast.Call(func=name(self.namer.ref(P.log, "log")), args=[args[0]], keywords=[]), out
-                )
-                den = self.atom(
-                    gast.Call(func=name(self.namer.ref(P.log, "log")), args=[args[1]], keywords=[]), out
-                )
-                return gast.BinOp(left=num, op=gast.Div(), right=den), Op(
-                    "prim", "divide", [num, den], style="binop"
-                )
-            prim = P.PRIMITIVES[MATH_PRIMS[obj]]
-            return self.call_primitive(prim, args, kws, e, out)
         if (obj is np.stack or obj is np.array or obj is np.asarray) and args:
             return self.stack_call(obj, args, kws, e, out)
         adapter = mapping.lookup_function(obj) if _hashable(obj) else None
@@ -1132,6 +1097,10 @@ class Normalizer:
     ) -> tuple[gast.expr, Op]:
         a = [self.atom(x, out) for x in args]
         k = {kk: self.static(v) for kk, v in kws.items()}
+        op_type = _OPERATORS.get(prim.name)
+        if op_type is not None and len(a) == 2 and not k:
+            # np.multiply(x, y), a divide() inside an adapter: written as the operator, same primitive
+            return gast.BinOp(left=a[0], op=op_type(), right=a[1]), Op("prim", prim.name, a, style="binop")
         ref = name(self.namer.ref(prim, prim.name))
         kind = "prim" if prim.differentiable else "nondiff"
         if kind == "prim" and prim.name not in _rule_names():
@@ -1249,6 +1218,11 @@ class Normalizer:
             if isinstance(obj, Primitive):
                 a = [self.atom_resolved(x, out, origin) for x in e.args]
                 k = {kw.arg: kw.value for kw in e.keywords}
+                op_type = _OPERATORS.get(obj.name)
+                if op_type is not None and len(a) == 2 and not k:
+                    return gast.BinOp(left=a[0], op=op_type(), right=a[1]), Op(
+                        "prim", obj.name, a, style="binop"
+                    )
                 kind = (
                     "prim"
                     if obj.differentiable and obj.name in _rule_names()

@@ -670,4 +670,8 @@ def c_rnn_two_weights(M, N, xs):
     return np.sum(h)
 
 
+def s_builtins_math(x, y):
+    return max(x * y, 0.5) + min(x, y) * math.log(x, 2.0) + math.sin(x) * math.hypot(x, y)
+
+
 CORPUS = [v for k, v in sorted(globals().items()) if callable(v) and k[:2] in ("s_", "a_", "c_", "f_")]
