@@ -244,13 +244,23 @@ def np_unbroadcast(g: Any, x: Any) -> Any:
 def np_broadcast_to(x: Any, shape: Any = None) -> Any:
     """broadcast_to, without NumPy's Python-level machinery for the two common cases."""
     xs = x.shape if hasattr(x, "shape") else ()
-    if xs == shape or xs == tuple(shape):
+    shape = tuple(shape)
+    if xs == shape:
         return x
-    if xs == ():
+    if xs == () or (type(x) is np.ndarray and x.size == 1 and len(xs) <= len(shape)):
         out = np.empty(shape, dtype=x.dtype if hasattr(x, "dtype") else np.float64)
-        out.fill(x)
+        out.fill(x if xs == () else x.reshape(()))
         return out
     return np.broadcast_to(x, shape)
+
+
+def np_keep(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    """keep (a reduction's cotangent with the reduced axes put back) for NumPy values."""
+    if keepdims:
+        return g
+    if axis is None and type(x) is np.ndarray:
+        return np.reshape(g, (1,) * x.ndim)
+    return R.keep(g, x, axis, keepdims)
 
 
 def np_sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -289,7 +299,7 @@ def np_widen(t: Any, ans: Any) -> Any:
     return R.widen(t, ans)
 
 
-NUMPY_HELPERS = {R.unbroadcast: np_unbroadcast, R.widen: np_widen}
+NUMPY_HELPERS = {R.unbroadcast: np_unbroadcast, R.widen: np_widen, R.keep: np_keep}
 
 
 def numpy_variant(fdef: gast.FunctionDef, namer: Namer) -> None:
