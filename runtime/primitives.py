@@ -560,12 +560,12 @@ def _expand_dims(x, axis=0):
     xp = array_ns(x)
     if is_scalar(x):
         x = xp.asarray(x)
-    if isinstance(axis, int):
-        axis = (axis,)
-    out_ndim = len(x.shape) + len(axis)
-    axes = sorted(a % out_ndim for a in axis)
     shape = list(x.shape)
-    for a in axes:
+    if type(axis) is int:  # the common case, without sorting
+        shape.insert(axis % (len(shape) + 1), 1)
+        return fn(xp, "reshape")(x, tuple(shape))
+    out_ndim = len(shape) + len(axis)
+    for a in sorted(a % out_ndim for a in axis):
         shape.insert(a, 1)
     return fn(xp, "reshape")(x, tuple(shape))
 
