@@ -670,7 +670,7 @@ def c_rnn_two_weights(M, N, xs):
     return np.sum(h)
 
 
-def s_builtins_math(x, y):
+def m_builtins_math(x, y):
     return max(x * y, 0.5) + min(x, y) * math.log(x, 2.0) + math.sin(x) * math.hypot(x, y)
 
 

@@ -258,3 +258,14 @@ def test_variants_follow_array_shapes():
         want_b = want_b.sum(axis=axes, keepdims=True).reshape(shape_b)
         np.testing.assert_allclose(gb, want_b)
         assert np.shape(gb) == np.shape(b)
+
+
+def test_builtin_max_min_and_math_module():
+    """max/min of two numbers and math.* go through the mapping (not in the corpus: the tape cannot run
+    math.* on Tensors)."""
+    from tests.srcgrad.util import numeric_grad
+
+    args = [1.2, 0.7]
+    g = sg.grad(C.m_builtins_math, wrt=(0, 1))(*args)
+    for i in (0, 1):
+        assert g[i] == pytest.approx(numeric_grad(C.m_builtins_math, args, i), rel=1e-5)
