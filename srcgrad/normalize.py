@@ -953,8 +953,15 @@ class Normalizer:
             parts = [
                 copy.deepcopy(p) if p is not None else const(None) for p in (ix.lower, ix.upper, ix.step)
             ]
-            while len(parts) > 1 and isinstance(parts[-1], gast.Constant) and parts[-1].value is None:
+            # Shortest equivalent spelling: slice(lo, hi, None) -> slice(lo, hi); slice(None, hi) ->
+            # slice(hi). Never slice(lo) for slice(lo, None): one argument means the *stop*.
+            def is_none(p: gast.expr) -> bool:
+                return isinstance(p, gast.Constant) and p.value is None
+
+            if is_none(parts[2]):
                 parts.pop()
+                if is_none(parts[0]):
+                    parts.pop(0)
             return call(ref, parts)
         if isinstance(ix, gast.Tuple):
             return gast.Tuple(elts=[self.index_expr(x) for x in ix.elts], ctx=gast.Load())
