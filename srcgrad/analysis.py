@@ -361,7 +361,9 @@ def ndims(
                 return ns[0] - 1
             return None
         if p == "getitem":
-            return _index_ndim(ns[0], s.value.slice, scalar_names)
+            if isinstance(s.value, gast.Subscript):
+                return _index_ndim(ns[0], s.value.slice, scalar_names)
+            return None  # written as getitem(x, index=i): the index is a value, its ndim unknown here
         return None
 
     # optimistic iteration: a variable takes the one ndim its assignments agree on, ignoring those whose
