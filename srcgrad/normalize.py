@@ -674,6 +674,24 @@ class Normalizer:
         self.emit(out, gast.Expr(value=rhs), op)
 
     def for_stmt(self, s: gast.For, out: list) -> None:
+        if (
+            isinstance(s.target, gast.Tuple)
+            and isinstance(s.iter, gast.Call)
+            and all(isinstance(t, gast.Name) for t in s.target.elts)
+            and not s.iter.keywords
+        ):
+            fn = self.resolve_func(s.iter.func)
+            if fn is enumerate and len(s.iter.args) in (1, 2) and len(s.target.elts) == 2:
+                return self.for_indexed(
+                    s,
+                    [s.iter.args[0]],
+                    s.target.elts[1:],
+                    s.target.elts[0],
+                    s.iter.args[1] if len(s.iter.args) == 2 else None,
+                    out,
+                )
+            if fn is zip and len(s.iter.args) == len(s.target.elts) and s.iter.args:
+                return self.for_indexed(s, list(s.iter.args), s.target.elts, None, None, out)
         if not isinstance(s.target, gast.Name):
             if isinstance(s.target, gast.Tuple):
                 raise self.error(
@@ -742,6 +760,48 @@ class Normalizer:
                 assign(s.target.id, elem),
                 Op("prim", "getitem", [seq], {"index": name(i)}, style="subscript"),
             )
+        self.block(s.body, body)
+        self.line = s.lineno
+        self.emit(
+            out, gast.For(target=name(i, store=True), iter=name(r), body=body, orelse=[], type_comment=None)
+        )
+
+    def for_indexed(
+        self, s: gast.For, seqs: list, targets: list, counter: Any, start: Any, out: list
+    ) -> None:
+        """`for i, x in enumerate(xs)` / `for a, b in zip(xs, ys)`: one index loop reading each sequence."""
+        atoms = []
+        for q in seqs:
+            a = self.atom(q, out)
+            if isinstance(a, gast.Name) and a.id in _assigned_in(s.body):
+                tmp = self.namer.temp()
+                self.emit(out, assign(tmp, a), Op("copy", args=[a]))
+                a = name(tmp)
+            atoms.append(a)
+        ref_len = name(self.namer.ref(len, "len"))
+        lengths = [call(ref_len, [a]) for a in atoms]
+        n = lengths[0] if len(lengths) == 1 else call(name(self.namer.ref(min, "min")), lengths)
+        r = self.namer.fresh("_r")
+        self.emit(out, assign(r, call(name(self.namer.ref(range, "range")), [n])), Op("nondiff", args=atoms))
+        i = self.namer.fresh("_i")
+        body: list = []
+        if counter is not None:
+            if start is None:
+                self.emit(body, assign(counter.id, name(i)), Op("nondiff", args=[]))
+            else:
+                st = self.rewrite_static(start)
+                self.emit(
+                    body,
+                    assign(counter.id, gast.BinOp(left=name(i), op=gast.Add(), right=st)),
+                    Op("nondiff", args=[]),
+                )
+        for a, t in zip(atoms, targets, strict=True):
+            elem = gast.Subscript(value=a, slice=name(i), ctx=gast.Load())
+            if isinstance(a, gast.Name) and a.id in self.lists:
+                op = Op("list_get", args=[a], kwargs={"index": name(i)})
+            else:
+                op = Op("prim", "getitem", [a], {"index": name(i)}, style="subscript")
+            self.emit(body, assign(t.id, elem), op)
         self.block(s.body, body)
         self.line = s.lineno
         self.emit(
@@ -953,6 +1013,7 @@ class Normalizer:
             parts = [
                 copy.deepcopy(p) if p is not None else const(None) for p in (ix.lower, ix.upper, ix.step)
             ]
+
             # Shortest equivalent spelling: slice(lo, hi, None) -> slice(lo, hi); slice(None, hi) ->
             # slice(hi). Never slice(lo) for slice(lo, None): one argument means the *stop*.
             def is_none(p: gast.expr) -> bool:

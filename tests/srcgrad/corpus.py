@@ -1,4 +1,4 @@
-# ruff: noqa: B007 -- user-style code: loop counters that only count
+# ruff: noqa: B007, B905 -- user-style code: loop counters that only count, plain zip
 """The corpus: user functions covering every construct the compiler supports.
 
 Inputs are chosen by parameter name (see `make_args`): x, y, z are Python floats; a, b, c are arrays of
@@ -672,6 +672,22 @@ def c_rnn_two_weights(M, N, xs):
 
 def m_builtins_math(x, y):
     return max(x * y, 0.5) + min(x, y) * math.log(x, 2.0) + math.sin(x) * math.hypot(x, y)
+
+
+def c_enumerate(a):
+    s = 0.0
+    for i, e in enumerate(a):
+        s = s + e * e * (i + 1)
+    for k, e in enumerate(a, 1):
+        s = s + np.sin(e) * k
+    return s
+
+
+def c_zip(a, b):
+    s = 0.0
+    for p, q in zip(a, b):
+        s = s + p * q + np.tanh(p - q)
+    return s
 
 
 CORPUS = [v for k, v in sorted(globals().items()) if callable(v) and k[:2] in ("s_", "a_", "c_", "f_")]
