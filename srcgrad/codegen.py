@@ -61,6 +61,8 @@ def emit_block(body: list, indent: int, lines: list[str]) -> None:
         elif isinstance(s, gast.While):
             lines.append(f"{pad}while {expr_source(s.test)}:")
             emit_block(s.body, indent + 1, lines)
+        elif type(s).__name__ == "Restore":
+            lines.append(f"{pad}{s.var} = <restored if saved>")
         elif type(s).__name__ == "Verbatim":
             emit_block(s.body, indent, lines)
         elif isinstance(s, gast.FunctionDef):
