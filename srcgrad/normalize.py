@@ -1119,6 +1119,34 @@ class Normalizer:
             return self.call_primitive(obj, args, kws, e, out)
         if (obj is np.stack or obj is np.array or obj is np.asarray) and args:
             return self.stack_call(obj, args, kws, e, out)
+        if (
+            obj is np.concatenate
+            and len(args) == 1
+            and isinstance(args[0], (gast.List, gast.Tuple))
+            and set(kws) <= {"axis"}
+            and not (isinstance(kws.get("axis"), gast.Constant) and kws["axis"].value is None)
+        ):
+            # np.concatenate([a, b], axis=k): the variadic primitive on the listed arrays
+            items = [self.atom(x, out) for x in args[0].elts]
+            k = {"axis": self.static(kws.get("axis", const(0)))}
+            return call(name(self.namer.ref(P.concatenate, "concatenate")), items, k), Op(
+                "prim", "concatenate", items, k, fn=P.concatenate
+            )
+        if (
+            obj is np.einsum
+            and args
+            and isinstance(args[0], gast.Constant)
+            and isinstance(args[0].value, str)
+            and "->" in args[0].value
+            and "..." not in args[0].value
+            and not kws
+        ):
+            # explicit subscripts: the variadic primitive, subscripts static
+            items = [self.atom(x, out) for x in args[1:]]
+            k = {"subscripts": const(args[0].value.replace(" ", ""))}
+            return call(name(self.namer.ref(P.einsum, "einsum")), items, k), Op(
+                "prim", "einsum", items, k, fn=P.einsum
+            )
         adapter = mapping.lookup_function(obj) if _hashable(obj) else None
         if adapter is not None:
             return self.call_adapter(adapter, list(args), kws, e, out, original=obj)

@@ -690,4 +690,13 @@ def c_zip(a, b):
     return s
 
 
+# ---- m_: checked by tests/srcgrad/test_api.py only (the eager tape does not run them on Tensors)
+def m_concatenate(a, b):
+    return np.sum(np.concatenate([a, b * b], axis=0) ** 2)
+
+
+def m_einsum(a, b):
+    return np.einsum("i,i->", a, b) + np.sum(np.einsum("i,j->ij", a, b) ** 2)
+
+
 CORPUS = [v for k, v in sorted(globals().items()) if callable(v) and k[:2] in ("s_", "a_", "c_", "f_")]

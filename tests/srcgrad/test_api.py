@@ -263,6 +263,16 @@ def test_variants_follow_array_shapes():
         assert np.shape(gb) == np.shape(b)
 
 
+@pytest.mark.parametrize("name", ["m_concatenate", "m_einsum"])
+def test_variadic_numpy_calls(name):
+    from tests.srcgrad.util import assert_close, make_args, numeric_grad
+
+    fn = getattr(C, name)
+    args = make_args(fn)
+    for i, g in enumerate(sg.grad(fn, wrt=(0, 1))(*args)):
+        assert_close(g, numeric_grad(fn, args, i), rtol=1e-5, atol=1e-7)
+
+
 def test_builtin_max_min_and_math_module():
     """max/min of two numbers and math.* go through the mapping (not in the corpus: the tape cannot run
     math.* on Tensors)."""
