@@ -245,6 +245,8 @@ def _trace(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
         return out
     if out.dtype is _F64 and _default_float is not _F64 and getattr(raw[0], "dtype", None) is not _F64:
         out = _fix_float(raw, out, kwargs)
+    if out is raw[0] and prim in _SAME_WHEN_UNCHANGED:
+        return args[0]  # sum_to/broadcast_to to the shape x already has: x itself, as sum_to_size does
     # Views: NumPy scalars are immutable (and their `.base` is slow), so only arrays are checked.
     if type(out) is np.ndarray:
         if out.base is not None or out is raw[0]:
@@ -317,6 +319,7 @@ def _set_profiling(on: builtins.bool) -> None:
 
 
 _dispatch = _trace
+_SAME_WHEN_UNCHANGED = (P.sum_to, P.broadcast_to)
 _NOKW: dict = {}  # shared, never written: the static kwargs of operator calls
 _ADD, _SUBTRACT, _MULTIPLY, _DIVIDE = P.add, P.subtract, P.multiply, P.divide
 _POWER, _MATMUL, _NEG = P.power, P.matmul, P.neg

@@ -42,7 +42,8 @@ def test_tape_gradient_matches_finite_differences(name, case):
     prim = PRIMITIVES[name]
     tensors = [_as_tensor(a, i in argnums) for i, a in enumerate(args)]
     out = prim(*tensors, **case.kwargs)
-    assert out.grad_fn is not None, f"{name}: no graph recorded"
+    # (an identity call, sum_to to the shape x has, may hand back x itself: a leaf, with no node)
+    assert out.grad_fn is not None or any(out is t for t in tensors), f"{name}: no graph recorded"
     w = rng.standard_normal(tuple(out.shape))
     out.backward(torch.tensor(w, dtype=torch.float64))
     eps = case.tol.get("eps", 1e-6)

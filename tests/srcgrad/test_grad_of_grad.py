@@ -1,0 +1,45 @@
+"""Generated code is differentiable again: grad of grad (and of that) by reverse mode alone."""
+
+import numpy as np
+import pytest
+
+import srcgrad as sg
+
+
+def cubic_plus_sine(x):
+    return x * x * x + np.sin(x)
+
+
+def looped(x):
+    y = x
+    for _ in range(3):
+        y = np.sin(y) * x
+    return y
+
+
+def branchy(x):
+    if x > 0.0:
+        return np.exp(x) * x
+    return x * x * x
+
+
+def central(f, x, eps=1e-5):
+    return (f(x + eps) - f(x - eps)) / (2 * eps)
+
+
+def test_third_derivative_of_a_polynomial_plus_sine_is_exact():
+    x = 0.7
+    d1 = sg.grad(cubic_plus_sine)
+    d2 = sg.grad(d1)
+    d3 = sg.grad(d2)
+    assert d1(x) == pytest.approx(3 * x * x + np.cos(x), rel=1e-12)
+    assert d2(x) == pytest.approx(6 * x - np.sin(x), rel=1e-12)
+    assert d3(x) == pytest.approx(6 - np.cos(x), rel=1e-12)
+
+
+@pytest.mark.parametrize("f", [looped, branchy], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("x", [0.5, -0.8])
+def test_second_derivative_matches_differences_of_the_first(f, x):
+    d1 = sg.grad(f)
+    d2 = sg.grad(d1)
+    assert d2(x) == pytest.approx(central(d1, x), rel=1e-6, abs=1e-8)
