@@ -169,7 +169,7 @@ def test_transform_is_fast():
     sg.grad(C.s_mul)  # rule table parsed, modules imported
     t0 = time.perf_counter()
     sg.value_and_grad(C.c_fifty_lines, wrt=(0, 1))
-    assert time.perf_counter() - t0 < 0.5
+    assert time.perf_counter() - t0 < 2.0   # ~0.09 s measured alone
 
 
 def test_cached_call_overhead():
