@@ -855,6 +855,10 @@ class Normalizer:
             return rhs
         tmp = self.namer.fresh(prefix)
         self.emit(out, assign(tmp, rhs), op)
+        if op.kind not in ("nondiff", "const"):
+            # a temporary holding a value a derivative may flow through is varied like its source
+            # (so an inlined adapter that reads it is differentiated, never kept as static code)
+            self.varied.add(tmp)
         return name(tmp)
 
     def global_ref(self, node: gast.expr, obj: Any, preferred: str) -> tuple[gast.expr, Op]:
@@ -980,7 +984,7 @@ class Normalizer:
         for n in gast.walk(e):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
                 r = self.info.resolve(n.id)
-                if r is LOCAL or n.id in self.namer.globals:
+                if r is LOCAL or n.id in self.namer.globals or n.id in self.namer.taken:
                     continue
                 if r is UNBOUND:
                     raise self.error(e, f"name {n.id!r} is not defined")
