@@ -208,6 +208,13 @@ class PartialEvaluator:
 
     def subst(self, e: gast.expr, static: dict, sym: dict) -> gast.expr:
         ev = self
+        uses: dict[str, int] = {}
+        for n in gast.walk(e):
+            if isinstance(n, gast.Name) and n.id in sym:
+                uses[n.id] = uses.get(n.id, 0) + 1
+        for k, n in uses.items():
+            if n > 1 and not isinstance(sym[k], (gast.Name, gast.Constant)):
+                raise _Abort     # inlining would compute the same expression twice: keep the call
 
         class Sub(gast.NodeTransformer):
             def visit_Name(self, node: gast.Name) -> gast.expr:
