@@ -354,6 +354,12 @@ class Normalizer:
         stmt.line = self.line
         if op is not None:
             stmt.op = op
+            if op.kind not in ("nondiff", "const", "list") and isinstance(stmt, gast.Assign):
+                # whatever a derivative may flow into is varied (temporaries included), so later code
+                # that reads it, an inlined adapter say, is differentiated and never kept as static code
+                for n in gast.walk(stmt.targets[0]):
+                    if isinstance(n, gast.Name):
+                        self.varied.add(n.id)
         out.append(stmt)
         return stmt
 
