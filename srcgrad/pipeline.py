@@ -100,6 +100,17 @@ class Builder:
         try:
             self.build_split(req)
         except TransformError as exc:
+            if getattr(fn, "__module__", "").endswith("runtime.mapping"):
+                # a NumPy/torch spelling whose adapter the compiler cannot follow: say so at the user's line
+                spelling = getattr(fn, "__name__", "this function").rstrip("_")
+                raise located(
+                    caller_info,
+                    _at(site),
+                    f"srcgrad's compiler does not differentiate {spelling} yet "
+                    f"(its adapter: {exc.message.splitlines()[0]})",
+                    "write it with functions the compiler supports (np.concatenate / np.stack of a list, "
+                    "elementwise functions, reductions, matmul), or use the eager runtime for this part.",
+                ) from None
             if exc.filename is None:
                 raise located(
                     caller_info,
