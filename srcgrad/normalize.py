@@ -746,6 +746,17 @@ class Normalizer:
             return
         # for x in <array or list>: loop over an index, read the element at the top of the body
         seq = self.atom(it, out)
+        if isinstance(it, gast.Call) and isinstance(seq, gast.Name) and seq.id not in self.lists:
+            # an iterator from a call (reversed(...), a generator): materialized as a list first, so it
+            # can be indexed, measured and, in the adjoint, walked backwards
+            lst = self.namer.temp()
+            self.emit(
+                out,
+                assign(lst, call(name(self.namer.ref(list, "list")), [seq])),
+                Op("opaque", args=[seq], fn=list),
+            )
+            self.lists.add(lst)
+            seq = name(lst)
         if isinstance(seq, gast.Name) and seq.id in _assigned_in(s.body):
             tmp = self.namer.temp()
             self.emit(out, assign(tmp, seq), Op("copy", args=[seq]))

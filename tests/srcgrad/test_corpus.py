@@ -127,8 +127,6 @@ def test_grad_of_grad_is_right_or_refused():
             second = sg.grad(sg.grad(fn))(*args)
         except sg.TransformError:
             continue
-        except TypeError:  # a saved range popped back as a differentiated value: not silent either
-            continue
         first = sg.grad(fn)
         h = 1e-5
         up, dn = list(args), list(args)
