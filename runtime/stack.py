@@ -65,6 +65,16 @@ def zeros_list(xs: list) -> list:
     return [zeros_as(x) for x in xs]
 
 
+def cotangent(v: Any, y: Any) -> Any:
+    """A vjp's cotangent `v` for output `y`, which must have y's shape (as PyTorch requires)."""
+    if getattr(v, "shape", ()) != getattr(y, "shape", ()):
+        raise ValueError(
+            f"vjp: the cotangent has shape {tuple(getattr(v, 'shape', ()))} but the output has "
+            f"shape {tuple(getattr(y, 'shape', ()))}; pass a cotangent shaped like the output"
+        )
+    return v
+
+
 class NonScalarOutput(Exception):
     pass
 

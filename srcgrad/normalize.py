@@ -1599,7 +1599,7 @@ def _runtime_nondiff() -> set:
     """Helpers of generated code whose result carries no derivative (for transforms of generated code)."""
     from srcgrad.runtime import stack as S
 
-    return {S.seed_of, S.zeros_as, S.zeros_list, S.Stack, S.detach}
+    return {S.seed_of, S.zeros_as, S.zeros_list, S.Stack, S.detach}  # (cotangent is the identity: a call)
 
 
 def _runtime_stack() -> Any:

@@ -267,6 +267,9 @@ class Builder:
                 g = name(seed_param)
                 if isinstance(ret_value, gast.Tuple):
                     g = gast.Subscript(value=g, slice=const(i), ctx=gast.Load())
+                if mode == "vjp" and a.id not in scalars:
+                    # the cotangent must have the output's shape (checked: the adjoint relies on it)
+                    g = call(name(namer.ref(rt_stack.cotangent, "cotangent")), [g, name(a.id)])
             elif a.id in scalars:
                 g = const(1.0)
             else:

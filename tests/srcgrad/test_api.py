@@ -282,3 +282,8 @@ def test_builtin_max_min_and_math_module():
     g = sg.grad(C.m_builtins_math, wrt=(0, 1))(*args)
     for i in (0, 1):
         assert g[i] == pytest.approx(numeric_grad(C.m_builtins_math, args, i), rel=1e-5)
+
+
+def test_vjp_cotangent_must_have_the_output_shape():
+    with pytest.raises(ValueError, match="shape"):
+        sg.vjp(vector_out)(np.ones(3), 1.0)
