@@ -7,9 +7,9 @@
     x = torch.ones(3, requires_grad=True)
 """
 
-from srcgrad.api import *  # noqa: F403 -- compiler transforms: grad, value_and_grad, vjp, ...
-from srcgrad.higher import *  # noqa: F403 -- forward mode and compositions: jvp, jacobian, hessian, hvp
-from srcgrad.eager import *  # noqa: F403 -- Tensor, factories, torch-named functions, grad modes, devices
 from srcgrad import testing  # noqa: F401,E402
+from srcgrad.api import *  # noqa: F403 -- compiler transforms: grad, value_and_grad, vjp, ...
+from srcgrad.eager import *  # noqa: F403 -- Tensor, factories, torch-named functions, grad modes, devices
+from srcgrad.higher import *  # noqa: F403 -- forward mode and compositions: jvp, jacobian, hessian, hvp
 
 __version__ = "0.1.0"

@@ -71,7 +71,7 @@ def _default_v(xs: tuple, v: Any, fn_name: str, what: str) -> tuple:
     _, vs = _as_tuple(v, "v", fn_name)
     if len(vs) != len(xs):
         raise RuntimeError(f"v is a tuple of invalid length: should be {len(xs)} but got {len(vs)}.")
-    for i, (a, b) in enumerate(zip(vs, xs)):
+    for i, (a, b) in enumerate(zip(vs, xs, strict=False)):
         if tuple(a.shape) != tuple(b.shape):
             raise RuntimeError(f"Entry {i} in v has invalid size: should be {tuple(b.shape)} but got "
                                f"{tuple(a.shape)}.")
@@ -90,14 +90,14 @@ def _finish(values: tuple, create_graph: bool) -> tuple:
 def _grads_or_zeros(outputs: tuple, inputs: tuple, grad_outputs: tuple, *, create_graph: bool,
                     strict: bool, fn_name: str, stage: str = "") -> tuple:
     """autograd.grad that returns zeros (or raises in strict mode) where an output ignores an input."""
-    live = [(o, g) for o, g in zip(outputs, grad_outputs) if o.requires_grad]
+    live = [(o, g) for o, g in zip(outputs, grad_outputs, strict=False) if o.requires_grad]
     if live:
         found = grad(tuple(o for o, _ in live), inputs, tuple(g for _, g in live), retain_graph=True,
                      create_graph=create_graph, allow_unused=True)
     else:
         found = (None,) * len(inputs)
     result = []
-    for i, (g, x) in enumerate(zip(found, inputs)):
+    for i, (g, x) in enumerate(zip(found, inputs, strict=False)):
         if g is None:
             if strict:
                 raise RuntimeError(f"The output of the user-provided function is independent of input "
@@ -188,7 +188,7 @@ def _hessian_product(name: str, func: Callable[..., Any], inputs: Any, v: Any, c
         out = _single_scalar(outs, name)
         g = _grads_or_zeros((out,), xs, (ones_like(out.detach()),), create_graph=True, strict=strict,
                             fn_name=name)
-        gv = [(gi * vi).sum() for gi, vi in zip(g, vs) if gi.requires_grad]
+        gv = [(gi * vi).sum() for gi, vi in zip(g, vs, strict=False) if gi.requires_grad]
         if gv:
             total = gv[0]
             for term in gv[1:]:

@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
-from srcgrad.runtime.autograd import SECOND_BACKWARD
 
 import srcgrad as torch
+from srcgrad.runtime.autograd import SECOND_BACKWARD
 
 
 def leaf(values, dtype=None):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from srcgrad.runtime import primitives as P
-from srcgrad.runtime import rules as R
 
 import srcgrad
+from srcgrad.runtime import primitives as P
+from srcgrad.runtime import rules as R
 from srcgrad.testing import (
     GradcheckError,
     check_rule,

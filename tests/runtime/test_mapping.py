@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from srcgrad.runtime import mapping as M
 
 rng = np.random.default_rng(0)

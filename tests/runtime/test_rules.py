@@ -14,9 +14,9 @@ import zlib
 
 import numpy as np
 import pytest
+
 from srcgrad.runtime.primitives import PRIMITIVES
 from srcgrad.runtime.rules import RULES
-
 from srcgrad.testing import (
     check_rule,
     check_rule_second_order,

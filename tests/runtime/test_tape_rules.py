@@ -9,9 +9,9 @@ import zlib
 
 import numpy as np
 import pytest
-from srcgrad.runtime.primitives import PRIMITIVES
 
 import srcgrad as torch
+from srcgrad.runtime.primitives import PRIMITIVES
 from srcgrad.testing import differentiable_argnums
 
 from .rule_specs import SPECS

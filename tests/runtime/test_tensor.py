@@ -7,9 +7,9 @@ import pickle
 
 import numpy as np
 import pytest
-from srcgrad.runtime import backend
 
 import srcgrad as torch
+from srcgrad.runtime import backend
 
 
 def fd_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
