@@ -737,7 +737,7 @@ class Forward:
                 st.init.add(v)
             else:
                 self.set_zero(v, st, out, line)
-        elif kind == "unpack":
+        elif kind in ("unpack", "list_get"):
             out.append(s)
             src = op.args[0]
             if self.has_tan(src, st):
@@ -757,16 +757,6 @@ class Forward:
                     e.keywords = [gast.keyword(arg="axis", value=call(
                         name(self.ref(batching.shift_axis, "shift_axis")),
                         [k.value for k in e.keywords if k.arg == "axis"] or [const(0)]))]
-                out.append(self.tassign(v, e, line))
-                st.init.add(v)
-            else:
-                self.set_zero(v, st, out, line)
-        elif kind == "list_get":
-            out.append(s)
-            lst = op.args[0]
-            if self.has_tan(lst, st):
-                e = gast.Subscript(value=name(self.d(lst.id)), slice=copy.deepcopy(op.kwargs["index"]),
-                                   ctx=gast.Load())
                 out.append(self.tassign(v, e, line))
                 st.init.add(v)
             else:
