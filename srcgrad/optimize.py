@@ -894,3 +894,92 @@ def _literal_index(ix: Any) -> Any:
     if isinstance(ix, gast.Tuple):
         return tuple(_literal_index(x) for x in ix.elts)
     return gast.literal_eval(ix)
+
+
+def fold_unit_seed(fn: gast.FunctionDef, namer: Namer, shapes: dict, floats: set[str],
+                   params: set[str]) -> None:
+    """NumPy variants of `grad`: the cotangent of a full reduction is the seed 1 broadcast to the
+    reduced shape (`b = np.broadcast_to(seed_of(y), shape=S)`); a product `b * e` with `e` already of
+    shape S is just `e`. Folding it saves one full pass over the data per product, and then a product
+    of two forward values the function already holds (`_t1 * _t4`, computed as `_t5`) is read back
+    instead of recomputed. Top-level (straight-line) statements only; shapes must be known exactly, and
+    the other factor must be a name in `floats` (an active value or an adjoint: floating point), so that
+    dropping the float seed never turns an integer array's product into an integer result, and never a
+    parameter or a copy of one (`params`): a gradient must not be the caller's own array object."""
+    from srcgrad.runtime.stack import seed_of  # noqa: PLC0415
+
+    ones: dict[str, tuple] = {}
+    units: set[str] = set()  # names holding the seed itself (`b_y = seed_of(y)`)
+    aliases: dict[str, str] = {}  # `b = a` copies, so products are recognised through them
+    products: dict[tuple[str, str], str] = {}
+
+    def is_unit(e: Any) -> bool:
+        return _is_call_to(e, namer, seed_of) or isinstance(e, gast.Name) and e.id in units
+
+    def is_seed_broadcast(v: Any) -> tuple | None:
+        if not (isinstance(v, gast.Call) and v.args and is_unit(v.args[0])):
+            return None
+        f = v.func
+        if not (isinstance(f, gast.Attribute) and f.attr == "broadcast_to"
+                or _is_call_to(v, namer, P.broadcast_to)):
+            return None
+        shape = [k.value for k in v.keywords if k.arg == "shape"] or v.args[1:2]
+        try:
+            return tuple(gast.literal_eval(shape[0])) if shape else None
+        except ValueError:
+            return None
+
+    class Fold(gast.NodeTransformer):
+        def visit_BinOp(self, node: gast.BinOp) -> Any:
+            self.generic_visit(node)
+            if not isinstance(node.op, gast.Mult):
+                return node
+            for unit, other in ((node.left, node.right), (node.right, node.left)):
+                if isinstance(unit, gast.Name) and unit.id in ones and isinstance(other, gast.Name) \
+                        and other.id in floats and aliases.get(other.id, other.id) not in params \
+                        and _shape_of(other, shapes) == ones[unit.id]:
+                    return other
+            if isinstance(node.left, gast.Name) and isinstance(node.right, gast.Name):
+                a = aliases.get(node.left.id, node.left.id)
+                b = aliases.get(node.right.id, node.right.id)
+                known = products.get((a, b)) or products.get((b, a))
+                if known is not None:
+                    return _name(known)
+            return node
+
+    written: set[str] = set()
+    for s in fn.body:
+        if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name):
+            s.value = Fold().visit(s.value)
+            target = s.targets[0].id
+            shape = is_seed_broadcast(s.value)
+            # a name written twice no longer means one value: forget what was known of it
+            for key in [k for k, v in products.items() if target in k or v == target]:
+                del products[key]
+            ones.pop(target, None)
+            units.discard(target)
+            aliases.pop(target, None)
+            for k in [k for k, v in aliases.items() if v == target]:
+                del aliases[k]
+            if target in written:
+                continue
+            written.add(target)
+            if shape is not None:
+                ones[target] = shape
+            v = s.value
+            if _is_call_to(v, namer, seed_of):
+                units.add(target)
+            if isinstance(v, gast.Name):
+                aliases[target] = aliases.get(v.id, v.id)
+            if isinstance(v, gast.BinOp) and isinstance(v.op, gast.Mult) and \
+                    isinstance(v.left, gast.Name) and isinstance(v.right, gast.Name):
+                products[(v.left.id, v.right.id)] = target
+        else:
+            # anything else (a loop, a branch) may rebind names: stop folding here
+            for n in _stores(s):
+                written.add(n)
+                ones.pop(n, None)
+                units.discard(n)
+                aliases.pop(n, None)
+            aliases = {k: v for k, v in aliases.items() if v not in _stores(s)}
+            products = {k: v for k, v in products.items() if not (set(k) | {v}) & _stores(s)}

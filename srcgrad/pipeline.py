@@ -539,6 +539,9 @@ class Builder:
             type_comment=None,
             type_params=[],
         )
+        if shp_all and mode != "vjp":
+            floats = (active - set(params)) | {namer.adjoint(v) for v in active}
+            optimize.fold_unit_seed(fdef, namer, shp_all, floats, set(params))
         optimize.dead_code(fdef)
         optimize.propagate_adjoints(fdef, temp_adjoint)
         if nd_all:
