@@ -258,3 +258,16 @@ y.backward(v)
 print(x.grad)
 RESULTS["backward_v"] = {"x": x.detach().numpy().copy(), "y": y.detach().numpy().copy(),
                          "v": v.numpy().copy(), "x.grad": x.grad.numpy().copy()}
+
+# ================================================ Advanced Topic: the High-Level API (functional)
+# The tutorial's jacobian/vjp/jvp/hvp/vhp/hessian cells and the hvp reference page's examples run through
+# srcgrad.autograd.functional, which source-transforms the functions (generated code, no tape). They live
+# in examples/functional_api.py, runnable on its own; here they run as the tutorial's last cells.
+cell("torch.autograd.functional: jacobian, vjp, jvp, hvp, vhp, hessian")
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import functional_api  # noqa: E402
+
+RESULTS["functional"] = functional_api.main()

@@ -110,3 +110,20 @@ def test_backward_with_vector(run):
     k = round(np.log2(np.abs(r["y"][0] / r["x"][0])))
     assert np.linalg.norm(r["x"] * 2.0 ** k) >= 1000 > np.linalg.norm(r["x"] * 2.0 ** (k - 1))
     np.testing.assert_allclose(r["x.grad"], r["v"] * 2.0 ** k, rtol=1e-6)
+
+
+def test_high_level_api_cells_run_compiled_with_the_stated_values(run):
+    """The tutorial's Advanced Topic functional cells and the hvp reference page, inside the tutorial."""
+    results, text = run
+    f = results["functional"]
+    assert "[tape]" not in text and "[compiled]" in text
+    _, (hx, hy) = f["hvp2"]
+    np.testing.assert_allclose(hx.numpy(), [0.0, 0.0])
+    np.testing.assert_allclose(hy.numpy(), [6.0, 6.0])
+    xi = np.asarray(f["hvp_inputs"].numpy(), dtype=np.float64)
+    value, hv = f["hvp"]
+    np.testing.assert_allclose(value.item(), (xi ** 3).sum(), rtol=1e-5)
+    np.testing.assert_allclose(hv.numpy(), 6 * xi, rtol=1e-5)
+    hess = f["hessian"]
+    np.testing.assert_allclose(hess[0][0].numpy(), 4 * np.eye(2))
+    np.testing.assert_allclose(hess[1][1].numpy(), 6 * np.eye(2))
