@@ -85,7 +85,20 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
             by_mask[mask] = gen
         return gen
 
-    generic = build(None)
+    if getattr(f, "__srcgrad_by_forward__", False):
+        raise TransformError(
+            f"{f.__name__}: a third reverse derivative of a function that calls other user functions",
+            hint="take the third derivative with forward mode on top of the gradient: "
+            "srcgrad.jvp(srcgrad.hvp(f)) or srcgrad.jvp(srcgrad.jvp(srcgrad.grad(f))).",
+        )
+    try:
+        generic = build(None)
+    except TransformError as exc:
+        by_forward = _second_derivative_by_forward(f, kind, wrt_idx, single, exc)
+        if by_forward is None:
+            raise
+        per_fn[key] = by_forward
+        return by_forward
     variants: dict[tuple, tuple[Callable, list, Any]] = {}
     by_ndim: dict[tuple, tuple[Callable, list, Any]] = {}
     seed_name = "v"
@@ -193,6 +206,44 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     wrapper.source_for = source_for
     per_fn[key] = wrapper
     return wrapper
+
+
+def _second_derivative_by_forward(g: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool,
+                                  exc: TransformError) -> Callable | None:
+    """grad(grad(f, wrt=i), wrt=j) when reverse over reverse cannot be generated (the gradient code calls
+    the generated pair of another user function). The inner gradient is a scalar, so x_i is a scalar,
+    and d(df/dx_i)/dx_j = d(df/dx_j)/dx_i for a twice continuously differentiable f (the Hessian is
+    symmetric): the forward derivative of grad(f, wrt=j) along x_i, which forward mode generates through
+    such calls. Returns None when that identity does not apply (the caller then raises `exc`)."""
+    inner_wrt = getattr(g, "wrt", None)
+    if kind != "grad" or getattr(g, "transform", None) != "grad":
+        return None
+    if "other generated functions" not in str(exc):
+        return None
+    if not isinstance(inner_wrt, int) or isinstance(inner_wrt, bool):
+        return None
+    from srcgrad.higher import jvp  # noqa: PLC0415 -- higher builds on this module
+
+    f = g.original
+    columns = [jvp(grad(f, wrt=j), wrt=inner_wrt) for j in wrt_idx]
+
+    def second(*args: Any, **kwargs: Any) -> Any:
+        x = args[inner_wrt]
+        if not isinstance(x, _SCALAR_TYPES) and getattr(x, "size", 1) != 1:
+            raise TransformError(
+                f"grad needs a scalar output, but {g.__name__} returns a gradient of shape "
+                f"{tuple(x.shape)}", hint="use srcgrad.hessian or srcgrad.hvp for second derivatives "
+                "with respect to an array.")
+        one = 1.0 if isinstance(x, _SCALAR_TYPES) else x * 0 + 1
+        results = tuple(column(*args, one, **kwargs)[1] for column in columns)
+        return results[0] if single else results
+
+    functools.update_wrapper(second, g)
+    second.__srcgrad_by_forward__ = True
+    second.transform = "grad"
+    second.wrt = wrt_idx[0] if single else wrt_idx
+    second.source = "\n\n".join(c.source for c in columns if hasattr(c, "source"))
+    return second
 
 
 def grad(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False) -> Any:
