@@ -1186,7 +1186,7 @@ class Normalizer:
             )
         if (
             isinstance(obj, types.FunctionType)
-            and obj.__module__.endswith("runtime.rules")
+            and (obj.__module__ or "").endswith("runtime.rules")  # generated code has no module
             and _adapter_expression(obj) is not None
         ):
             # a one-expression rule helper (unbroadcast, balance, ...) met when differentiating generated

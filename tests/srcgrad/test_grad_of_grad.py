@@ -77,3 +77,13 @@ def test_third_reverse_derivative_through_a_call_is_refused_clearly():
     dd = sg.grad(sg.grad(calls_a_helper))
     with pytest.raises(sg.TransformError, match="third reverse derivative"):
         sg.grad(dd)
+
+
+def test_forward_over_forward_over_reverse_through_a_call_is_refused_clearly():
+    """Third derivatives through calls to other user functions are not generated yet: a TransformError
+    saying what it met, never a crash deep in the compiler."""
+    d = sg.grad(calls_a_helper)
+    j2 = sg.jvp(d)
+    assert j2(0.7, 1.3, 1.0)[1] == pytest.approx(central(lambda t: d(t, 1.3), 0.7), rel=1e-6)
+    with pytest.raises(sg.TransformError):
+        sg.jvp(j2)
