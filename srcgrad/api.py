@@ -14,6 +14,7 @@ Python floats, the scalar variant uses `math` and plain operators (no NumPy call
 from __future__ import annotations
 
 import functools
+import inspect
 import types
 import weakref
 from typing import Any, Callable
@@ -85,12 +86,20 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
             by_mask[mask] = gen
         return gen
 
-    if getattr(f, "__srcgrad_by_forward__", False):
-        raise TransformError(
-            f"{f.__name__}: a third reverse derivative of a function that calls other user functions",
-            hint="take the third derivative with forward mode on top of the gradient: "
-            "srcgrad.jvp(srcgrad.hvp(f)) or srcgrad.jvp(srcgrad.jvp(srcgrad.grad(f))).",
-        )
+    order = getattr(f, "__srcgrad_by_forward__", 0)
+    if order:
+        by_forward = _third_derivative_by_forward(f, kind, wrt_idx, single) if order == 2 else None
+        if by_forward is None:
+            what = "a third reverse derivative" if order == 2 else "a fourth derivative"
+            raise TransformError(
+                f"{f.__name__}: {what} of a function that calls other user functions"
+                + (" (grad of grad of grad works, with a single wrt at the second level)" if order == 2
+                   else ""),
+                hint="take the third derivative with forward mode on top of the gradient: "
+                "srcgrad.jvp(srcgrad.jvp(srcgrad.grad(f))); srcgrad goes no higher through such calls.",
+            )
+        per_fn[key] = by_forward
+        return by_forward
     try:
         generic = build(None)
     except TransformError as exc:
@@ -103,8 +112,6 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     by_ndim: dict[tuple, tuple[Callable, list, Any]] = {}
     seed_name = "v"
     if kind == "vjp":
-        import inspect
-
         seed_name = list(inspect.signature(generic.fn).parameters)[-1]
 
     def variant(args: tuple) -> tuple[Callable, list]:
@@ -239,11 +246,60 @@ def _second_derivative_by_forward(g: Callable, kind: str, wrt_idx: tuple[int, ..
         return results[0] if single else results
 
     functools.update_wrapper(second, g)
-    second.__srcgrad_by_forward__ = True
+    second.__srcgrad_by_forward__ = 2
+    second.__srcgrad_partials__ = (f, inner_wrt, wrt_idx, single)
     second.transform = "grad"
     second.wrt = wrt_idx[0] if single else wrt_idx
     second.source = "\n\n".join(c.source for c in columns if hasattr(c, "source"))
     return second
+
+
+def _ones_for(g: Callable, args: tuple, positions: tuple[int, ...]) -> dict[int, Any]:
+    """A unit direction for each scalar argument at `positions` (grad's inputs and outputs are scalars
+    here); a TransformError for an array, whose derivative one forward direction cannot give."""
+    ones: dict[int, Any] = {}
+    for i in positions:
+        x = args[i]
+        if not isinstance(x, _SCALAR_TYPES) and getattr(x, "size", 1) != 1:
+            raise TransformError(
+                f"{g.__name__}: a third derivative through calls to other user functions needs scalar "
+                f"arguments, but argument {i} has shape {tuple(x.shape)}",
+                hint="use srcgrad.jvp(srcgrad.jvp(srcgrad.grad(f))) with tangents of that shape.")
+        ones[i] = 1.0 if isinstance(x, _SCALAR_TYPES) else x * 0 + 1
+    return ones
+
+
+def _third_derivative_by_forward(g: Callable, kind: str, wrt_idx: tuple[int, ...],
+                                 single: bool) -> Callable | None:
+    """grad(g, wrt=k) where g = grad(grad(f, wrt=i), wrt=j) was built by `_second_derivative_by_forward`
+    as the forward derivative of grad(f, wrt=j) along x_i: its derivative along x_k is the forward
+    derivative of that forward derivative, jvp(jvp(grad(f, wrt=j), wrt=i), wrt=k) with unit directions
+    (x_i, x_j and x_k are scalars: grad needs scalar outputs). Returns None when that does not apply."""
+    partials = getattr(g, "__srcgrad_partials__", None)
+    if kind != "grad" or partials is None:
+        return None
+    f, i, (j, *more), second_single = partials
+    if more or not second_single:
+        return None        # g returns a tuple: grad of it needs a scalar output
+    from srcgrad.higher import jvp  # noqa: PLC0415 -- higher builds on this module
+
+    inner = jvp(grad(f, wrt=j), wrt=i)
+    (t_i,) = [p.name for p in inspect.signature(inner.__srcgrad_target__).parameters.values()
+              if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    columns = [jvp(inner, wrt=k) for k in wrt_idx]
+
+    def third(*args: Any, **kwargs: Any) -> Any:
+        ones = _ones_for(g, args, (i, j, *wrt_idx))
+        results = tuple(column(*args, ones[k], **{t_i: ones[i]}, **kwargs)[1][1]
+                        for k, column in zip(wrt_idx, columns, strict=True))
+        return results[0] if single else results
+
+    functools.update_wrapper(third, g)
+    third.__srcgrad_by_forward__ = 3
+    third.transform = "grad"
+    third.wrt = wrt_idx[0] if single else wrt_idx
+    third.source = "\n\n".join(c.source for c in columns if hasattr(c, "source"))
+    return third
 
 
 def grad(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False) -> Any:

@@ -868,7 +868,18 @@ class Forward:
                     return name(self.d(e.id), store=True)
                 return name(dummy, store=True)
 
-            pair = gast.Tuple(elts=[copy.deepcopy(tgt), tan_target(tgt)], ctx=gast.Store())
+            rebuild: list = []
+            if isinstance(tgt, gast.Tuple) and not self.level:
+                # a tuple an f_adj restores (`_t1, u, w = _stack.pop()`): pop the value and its tangent
+                # into names, then unpack each (code transformed again unpacks into plain names only)
+                pv, pd = self.namer.fresh("_popped"), self.namer.fresh("_dpopped")
+                for target, src in ((tgt, pv), (tan_target(tgt), pd)):
+                    u = assign(target, name(src))
+                    u.line = line
+                    rebuild.append(u)
+                pair = gast.Tuple(elts=[name(pv, store=True), name(pd, store=True)], ctx=gast.Store())
+            else:
+                pair = gast.Tuple(elts=[copy.deepcopy(tgt), tan_target(tgt)], ctx=gast.Store())
             if self.level:
                 meth = "pop_t" if v.func.attr == "pop" else "pop2_t"
                 e = call(gast.Attribute(value=name(stack), attr=meth, ctx=gast.Load()), [])
@@ -881,6 +892,7 @@ class Forward:
             s2.line = line
             s2.impure = True
             out.append(s2)
+            out.extend(rebuild)
             return
         # a list's pop (reverse code pops cotangents off lists built by unstack)
         if isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute) and v.func.attr == "pop" and \
@@ -1044,8 +1056,13 @@ class Forward:
             return name(dummy, store=True)
 
         if isinstance(s, gast.Assign):
+            # the callee returns its values then their tangents, flat (see `ForwardBuilder.generate`)
             tgt = s.targets[0]
-            s2 = assign(gast.Tuple(elts=[copy.deepcopy(tgt), tan_target(tgt)], ctx=gast.Store()), e)
+            elts = list(tgt.elts) if isinstance(tgt, gast.Tuple) else [tgt]
+            if not all(isinstance(t, gast.Name) for t in elts):
+                raise self.error(s, "internal error: a call's result unpacked into other than names")
+            s2 = assign(gast.Tuple(elts=[copy.deepcopy(t) for t in elts] + [tan_target(t) for t in elts],
+                                   ctx=gast.Store()), e)
         else:
             s2 = gast.Expr(value=e)
         s2.line = line
@@ -1294,11 +1311,11 @@ class ForwardBuilder:
                                              lineno=info.user_lineno(info.node.lineno),
                                              hint="wrt counts positional parameters from 0.")
                 return [i if isinstance(i, str) else positional[i] for i in wrt_idx]
-            info, namer, body, norm = front(fn, wrt_names, self.verbose)
+            info, namer, body, norm = _front(fn, wrt_names, self.verbose)
             wrt = wrt_names(info)
             tparams = tangent_param_names(info, tuple(wrt))
         else:
-            info, namer, body, norm = front(fn, list(wrt), self.verbose)
+            info, namer, body, norm = _front(fn, list(wrt), self.verbose)
             tparams = req.tparams
         positional, params = params_of(info.node)
         level = getattr(info.fn, "__srcgrad_stack_level__", 0)
@@ -1318,8 +1335,7 @@ class ForwardBuilder:
         if stacks and level >= 2:
             raise TransformError(f"srcgrad does not differentiate {info.name} again: it is a derivative of "
                                  f"a derivative and records values on a stack",
-                                 hint="third derivatives work as jvp(jvp(grad(f))); go no higher with loops "
-                                      "that save values.")
+                                 hint=_ONCE_MORE_HINT)
         seeds = {p for p in wrt if not is_stack_param(p)}
         active = activity(fwd_body, seeds, outputs, stacks)
         if self.verbose:
@@ -1349,9 +1365,16 @@ class ForwardBuilder:
             keep_p, keep_t = self.keep
             primal_ret.elts = [e if k else const(None) for e, k in zip(primal_ret.elts, keep_p, strict=True)]
             tangents = [e if k else const(None) for e, k in zip(tangents, keep_t, strict=True)]
-        tan_expr = gast.Tuple(elts=tangents, ctx=gast.Load()) if isinstance(ret_value, gast.Tuple) \
-            else tangents[0]
-        final = gast.Return(value=gast.Tuple(elts=[primal_ret, tan_expr], ctx=gast.Load()))
+        if top:
+            tan_expr = gast.Tuple(elts=tangents, ctx=gast.Load()) if isinstance(ret_value, gast.Tuple) \
+                else tangents[0]
+            final = gast.Return(value=gast.Tuple(elts=[primal_ret, tan_expr], ctx=gast.Load()))
+        else:
+            # a callee returns one flat tuple, its values then their tangents (`return (ba, bb, dba, dbb)`,
+            # unpacked at the call as `x, y, dx, dy = f_jvp(...)`): code transformed again unpacks into
+            # plain names only, and the nesting would grow by one level per transform
+            prim = primal_ret.elts if isinstance(ret_value, gast.Tuple) else [primal_ret]
+            final = gast.Return(value=gast.Tuple(elts=prim + tangents, ctx=gast.Load()))
         final.line = getattr(ret, "line", None)
         args = copy.deepcopy(info.node.args)
         for p in wrt:
@@ -1396,6 +1419,22 @@ class ForwardBuilder:
             req.source = source
         return GeneratedJvp(fn=compiled, source=source, tparams=[tparams[p] for p in wrt if p in tparams],
                             refresh=self.refresh, info=info)
+
+
+_ONCE_MORE_HINT = "third derivatives work as jvp(jvp(grad(f))); go no higher with loops that save values."
+
+
+def _front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, Normalizer]:
+    """`front`, saying what it met when it reads code transformed twice that records values on a stack
+    (its pops unpack nested pairs, which the normalizer refuses)."""
+    try:
+        return front(fn, wrt, verbose)
+    except TransformError as exc:
+        if getattr(fn, "__srcgrad_stack_level__", 0) >= 2 and "plain names only" in exc.message:
+            raise TransformError(f"srcgrad does not differentiate {fn.__name__} again: it is a derivative of "
+                                 f"a derivative and records values on a stack",
+                                 hint=_ONCE_MORE_HINT) from None
+        raise
 
 
 def _at(site: Any) -> Any:
