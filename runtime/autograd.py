@@ -175,6 +175,7 @@ class Node:
     # (None when all are output 0, the common case: no tuple of pairs is built per operation)
     __slots__ = ("edges", "nrs", "hooks", "__weakref__")
     n_outputs = 1
+    plain = False  # a PrimNode class whose `apply` the backward sweep may inline (see `_sweep`)
 
     def name(self) -> str:
         return type(self).__name__
@@ -656,6 +657,7 @@ def node_class(prim_name: str, variant: str | None = None) -> type:
         cls = type(name, (PrimNode,), {
             "__slots__": (), "prim": PRIMITIVES[prim_name], "vjps": vjps, "uses_ans": uses_ans,
             "param_names": pos, "__module__": __name__, "variadic": rule.variadic,
+            "plain": not rule.variadic,
             "uses_arg": () if uses_arg is None else uses_arg,  # () with i >= len: checked
         })
         _NODE_CLASSES[key] = cls
@@ -765,8 +767,36 @@ def _sweep(ready: list, deps: dict, buf: dict, retain_graph: bool, create_graph:
         if g is not None:
             if n.hooks:
                 g = _run_prehooks(n, g)
-            if type(n) is AccumulateGrad:
+            tn = type(n)
+            if tn is AccumulateGrad:
                 accumulate(n.variable, g, create_graph)
+                continue
+            if (tn.plain and not create_graph and not n.hooks and not n.freed
+                    and n.epoch == INPLACE_COUNT[0] and len(edges) <= len(tn.vjps)):
+                # PrimNode.apply's common case, inlined: each rule's cotangent goes straight to its edge
+                vjps, args, kwargs, ans, nrs = tn.vjps, n.args, n.kwargs, n.ans, n.nrs
+                i = 0
+                for m in edges:
+                    if m is not None:
+                        f = vjps[i]
+                        if f is not None:
+                            gi = f(g, ans, *args, **kwargs)
+                            if gi is not None:
+                                if m.n_outputs == 1:
+                                    old = buf.get(m)
+                                    buf[m] = gi if old is None else old + gi
+                                else:
+                                    nr = nrs[i] if nrs else 0
+                                    lst = buf.setdefault(m, [None] * m.n_outputs)
+                                    lst[nr] = _add(lst[nr], gi)
+                        d = deps[m] - 1
+                        deps[m] = d
+                        if d == 0:
+                            ready.append(m)
+                    i += 1
+                args = ans = gi = old = None  # release() counts references to the saved values
+                if not retain_graph:
+                    n.release()
                 continue
             grads = n.apply(g, create_graph)
             if n.hooks:

@@ -28,10 +28,20 @@ _trace_types: tuple[type, ...] = ()
 _trace_handler: Callable[..., Any] | None = None
 
 
+class _Untraced:
+    """Never instantiated: what `Primitive.__call__` checks against while no trace type is registered."""
+
+
+# isinstance's second argument in `Primitive.__call__`: the one trace type itself (cheaper than a
+# one-element tuple on this hot path), a tuple of several, or a class nothing is an instance of.
+_trace_check: type | tuple[type, ...] = _Untraced
+
+
 def register_trace_type(cls: type, handler: Callable[..., Any]) -> None:
     """Route primitive calls that receive an instance of `cls` to `handler(prim, args, kwargs)`."""
-    global _trace_types, _trace_handler
+    global _trace_types, _trace_handler, _trace_check
     _trace_types = tuple(set(_trace_types) | {cls})
+    _trace_check = _trace_types[0] if len(_trace_types) == 1 else _trace_types
     _trace_handler = handler
 
 
@@ -50,11 +60,12 @@ class Primitive:
         self.__module__ = __name__
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _trace_types:
-            for a in args:
-                if isinstance(a, _trace_types):
-                    return _trace_handler(self, args, kwargs)
-        return self.impl(*args, **kwargs)
+        for a in args:
+            if isinstance(a, _trace_check):
+                return _trace_handler(self, args, kwargs)
+        if kwargs:
+            return self.impl(*args, **kwargs)
+        return self.impl(*args)
 
     def __repr__(self) -> str:
         return f"<srcgrad primitive {self.name}>"
@@ -417,6 +428,8 @@ def _argmin(x, axis=None, keepdims=False):
 
 @nondiff
 def _shape(x):
+    if type(x) is np.ndarray:  # the hot case (every `unbroadcast`): NumPy's shape is a tuple already
+        return x.shape
     return () if is_scalar(x) else tuple(x.shape)
 
 
@@ -429,6 +442,8 @@ def _size(x):
 
 @nondiff
 def _ndim(x):
+    if type(x) is np.ndarray:
+        return x.ndim
     return 0 if is_scalar(x) else len(x.shape)
 
 
@@ -542,6 +557,8 @@ def _broadcast_to(x, shape=None):
 @primitive
 def _sum_to(x, shape=None):
     """Sum `x` down to `shape`: the adjoint of broadcasting (the identity when shapes already agree)."""
+    if type(x) is np.ndarray and type(shape) is tuple and x.shape == shape:  # hot: nothing to sum
+        return x
     shape = tuple(shape)
     xshape = () if is_scalar(x) else tuple(x.shape)
     if xshape == shape:
@@ -557,6 +574,10 @@ def _sum_to(x, shape=None):
 
 @primitive
 def _expand_dims(x, axis=0):
+    if type(x) is np.ndarray and type(axis) is int:  # the hot case (matmul's rules), as below
+        shape = list(x.shape)
+        shape.insert(axis % (len(shape) + 1), 1)
+        return x.reshape(tuple(shape))
     xp = array_ns(x)
     if is_scalar(x):
         x = xp.asarray(x)

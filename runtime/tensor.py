@@ -326,6 +326,8 @@ _POWER, _MATMUL, _NEG = P.power, P.matmul, P.neg
 
 
 _new = object.__new__
+_NONES = tuple((None,) * k for k in range(8))
+_ZEROS = tuple((0,) * k for k in range(8))
 _VARIANT_PRIMS: dict[str, Callable[[tuple, dict], str]] = {}
 
 
@@ -385,8 +387,11 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any,
     node.args = tuple(raw)
     node.kwargs = kwargs
     node.ans = out
-    node.vcs = tuple(vcs)
-    node.vers = tuple(vers)
+    # Nothing saved to check, or every version still 0 (the common cases): one shared tuple per length
+    # instead of a new one per operation, so fewer objects for the garbage collector to count.
+    nv = len(vcs)
+    node.vcs = _NONES[nv] if nv < 8 and vcs.count(None) == nv else tuple(vcs)
+    node.vers = _ZEROS[nv] if nv < 8 and not any(vers) else tuple(vers)
     node.epoch = _INPLACE[0]
     node.freed = False
     t = _new(Tensor)
