@@ -736,8 +736,7 @@ def run_backward(roots: Sequence[tuple[tuple, Any]], retain_graph: bool, create_
         if node.n_outputs == 1:
             buf[node] = _add(buf.get(node), g)
         else:
-            lst = buf.setdefault(node, [None] * node.n_outputs)
-            lst[nr] = _add(lst[nr], g)
+            _deposit_output(buf, node, nr, g)
     ready = [r for r in dict.fromkeys(root_nodes) if deps[r] == 0]
     prev_mode = _mode.enabled
     _mode.enabled = create_graph
@@ -755,6 +754,13 @@ def run_backward(roots: Sequence[tuple[tuple, Any]], retain_graph: bool, create_
         _mode.enabled = prev_mode
         if gc_was_enabled:
             gc.enable()
+
+
+def _deposit_output(buf: dict, m: "Node", nr: int, g: Any) -> None:
+    """Add cotangent g for output `nr` of a node with several outputs (one-output nodes are summed
+    inline by the sweeps: the common case stays free of a call)."""
+    lst = buf.setdefault(m, [None] * m.n_outputs)
+    lst[nr] = _add(lst[nr], g)
 
 
 def _sweep(ready: list, deps: dict, buf: dict, retain_graph: bool, create_graph: bool) -> None:
@@ -786,9 +792,7 @@ def _sweep(ready: list, deps: dict, buf: dict, retain_graph: bool, create_graph:
                                     old = buf.get(m)
                                     buf[m] = gi if old is None else old + gi
                                 else:
-                                    nr = nrs[i] if nrs else 0
-                                    lst = buf.setdefault(m, [None] * m.n_outputs)
-                                    lst[nr] = _add(lst[nr], gi)
+                                    _deposit_output(buf, m, nrs[i] if nrs else 0, gi)
                         d = deps[m] - 1
                         deps[m] = d
                         if d == 0:
@@ -812,9 +816,7 @@ def _sweep(ready: list, deps: dict, buf: dict, retain_graph: bool, create_graph:
                             old = buf.get(m)
                             buf[m] = gi if old is None else old + gi
                         else:
-                            nr = nrs[i] if nrs else 0
-                            lst = buf.setdefault(m, [None] * m.n_outputs)
-                            lst[nr] = _add(lst[nr], gi)
+                            _deposit_output(buf, m, nrs[i] if nrs else 0, gi)
                     d = deps[m] - 1
                     deps[m] = d
                     if d == 0:
@@ -878,9 +880,7 @@ def _sweep_general(ready: list, deps: dict, buf: dict, root_nodes: list, retain_
                         old = buf.get(m)
                         buf[m] = gi if old is None else old + gi
                     else:
-                        nr = nrs[i] if nrs else 0
-                        lst = buf.setdefault(m, [None] * m.n_outputs)
-                        lst[nr] = _add(lst[nr], gi)
+                        _deposit_output(buf, m, nrs[i] if nrs else 0, gi)
                 i += 1
         elif not retain_graph and g is not None:
             n.release()
