@@ -7,22 +7,15 @@ workloads are unsupported here rather than errors.
 
 from __future__ import annotations
 
-from benchmarks.adapters.base import Adapter, Prepared, Unsupported
-from benchmarks.adapters.jax import call_args, derivative, import_jax
+from benchmarks.adapters.base import Prepared, Unsupported
+from benchmarks.adapters.jax import Jax, call_args, derivative, import_jax
 from benchmarks.workloads import Workload, rebind
 
 
-class JaxJit(Adapter):
-    name = "jax-jit"
+class JaxJit(Jax):
+    """JAX with jax.jit: the same availability check as the `jax` adapter, compiled derivatives."""
 
-    def available(self) -> bool:
-        try:
-            jax = import_jax()
-        except ImportError as exc:
-            self.reason = f"not installed ({exc.name or exc}; the bench extra)"
-            return False
-        self.version = jax.__version__
-        return True
+    name = "jax-jit"
 
     def prepare(self, workload: Workload) -> Prepared:
         if workload.data_dependent:
