@@ -21,6 +21,8 @@ import ast
 import dis
 import functools
 import gc
+import heapq
+import itertools
 import sys
 import threading
 from typing import Any, Callable, Iterable, Sequence
@@ -29,6 +31,7 @@ import numpy as np
 
 from . import profiler as _prof
 from .primitives import PRIMITIVES
+from .array_rules import on_arrays
 from .rules import RULES
 
 
@@ -152,6 +155,7 @@ class inference_mode(_ModeContext):
 # this global count. A node remembers the count when it was recorded; if nothing was modified in place
 # since, backward skips comparing versions one by one (the common case costs one comparison).
 INPLACE_COUNT = [0]
+NODE_SEQ = itertools.count()  # see Node.seq
 
 
 def bump_version(t: Any) -> None:
@@ -173,7 +177,9 @@ class Node:
 
     # edges: per input, the node its gradient goes to (None: no gradient); nrs: which output of that node
     # (None when all are output 0, the common case: no tuple of pairs is built per operation)
-    __slots__ = ("edges", "nrs", "hooks", "__weakref__")
+    # seq: creation order (`next(NODE_SEQ)`). Every edge points to an older node, so running nodes
+    # newest first runs each one after all its consumers: the backward sweep needs no dependency count.
+    __slots__ = ("edges", "nrs", "hooks", "seq", "__weakref__")
     n_outputs = 1
     plain = False  # a PrimNode class whose `apply` the backward sweep may inline (see `_sweep`)
 
@@ -392,6 +398,7 @@ class PrimNode(Node):
     __slots__ = ("args", "kwargs", "ans", "vcs", "vers", "epoch", "freed")
     prim: Any = None
     vjps: tuple = ()
+    array_vjps: tuple = ()  # the same rules, calling primitive implementations directly (array_rules)
     variadic = False
     uses_ans = True
     uses_arg: tuple = ()   # per positional parameter: does some vjp read it?
@@ -401,6 +408,7 @@ class PrimNode(Node):
         self.edges = edges
         self.nrs = None
         self.hooks = None
+        self.seq = next(NODE_SEQ)
         self.args = args
         self.kwargs = kwargs
         self.ans = ans
@@ -438,7 +446,7 @@ class PrimNode(Node):
         if create_graph:
             args, ans = self._graph_values(args, ans)
         kwargs = self.kwargs
-        vjps = self.vjps
+        vjps = self.vjps if create_graph else self.array_vjps
         if self.variadic:  # one lambda for all arguments, told which one by `argnum`
             f = vjps[0]
             return [None if e is None or f is None else f(g, ans, *args, argnum=i, **kwargs)
@@ -492,6 +500,7 @@ class AccumulateGrad(Node):
         self.edges = ()
         self.nrs = None
         self.hooks = None
+        self.seq = next(NODE_SEQ)
         self.variable = variable
 
     def apply(self, g: Any, create_graph: bool) -> Sequence[Any]:
@@ -656,6 +665,7 @@ def node_class(prim_name: str, variant: str | None = None) -> type:
             else tuple(rule.vjp)
         cls = type(name, (PrimNode,), {
             "__slots__": (), "prim": PRIMITIVES[prim_name], "vjps": vjps, "uses_ans": uses_ans,
+            "array_vjps": tuple(on_arrays(f) for f in vjps),
             "param_names": pos, "__module__": __name__, "variadic": rule.variadic,
             "plain": not rule.variadic,
             "uses_arg": () if uses_arg is None else uses_arg,  # () with i >= len: checked
@@ -730,14 +740,12 @@ def run_backward(roots: Sequence[tuple[tuple, Any]], retain_graph: bool, create_
     Returns {target edge: gradient}.
     """
     root_nodes = [e[0] for e, _ in roots]
-    deps = _collect(root_nodes)
     buf: dict[Node, Any] = {}
     for (node, nr), g in roots:
         if node.n_outputs == 1:
             buf[node] = _add(buf.get(node), g)
         else:
             _deposit_output(buf, node, nr, g)
-    ready = [r for r in dict.fromkeys(root_nodes) if deps[r] == 0]
     prev_mode = _mode.enabled
     _mode.enabled = create_graph
     # The sweep frees the graph by reference counting and creates no cycles: pausing the cyclic
@@ -746,14 +754,34 @@ def run_backward(roots: Sequence[tuple[tuple, Any]], retain_graph: bool, create_
     gc.disable()
     try:
         if targets is None and _prof._ACTIVE is None:
-            _sweep(ready, deps, buf, retain_graph, create_graph)
+            _sweep([(-n.seq, n) for n in buf], buf, retain_graph, create_graph)
             return {}
+        deps = _collect(root_nodes)
+        ready = [r for r in dict.fromkeys(root_nodes) if deps[r] == 0]
         return _sweep_general(ready, deps, buf, root_nodes, retain_graph, create_graph, targets,
                               accumulate_leaves)
     finally:
         _mode.enabled = prev_mode
         if gc_was_enabled:
             gc.enable()
+
+
+def _sum_into(buf: dict, m: "Node", gi: Any) -> None:
+    """buf[m] += gi. In place when the sweep is the array's only holder (a sum it made earlier, or a
+    cotangent nothing else kept): a node used at every step of a loop, such as a weight, then receives
+    its hundreds of contributions without a new array each time. Anything another object can see -- a
+    view, a user's array, a cotangent also sent down another edge -- has more references and is summed
+    into a new array."""
+    old = buf[m]
+    if (type(old) is np.ndarray and type(gi) is np.ndarray and old.base is None
+            and sys.getrefcount(old) == 3  # references: buf, `old`, getrefcount's argument
+            and old.shape == gi.shape and old.dtype is gi.dtype):
+        try:
+            np.add(old, gi, out=old)
+            return
+        except ValueError:  # read-only
+            pass
+    buf[m] = old + gi
 
 
 def _deposit_output(buf: dict, m: "Node", nr: int, g: Any) -> None:
@@ -763,73 +791,95 @@ def _deposit_output(buf: dict, m: "Node", nr: int, g: Any) -> None:
     lst[nr] = _add(lst[nr], g)
 
 
-def _sweep(ready: list, deps: dict, buf: dict, retain_graph: bool, create_graph: bool) -> None:
-    """The common case, `loss.backward()`: every node with a gradient runs, leaves accumulate."""
+def _sweep(heap: list, buf: dict, retain_graph: bool, create_graph: bool) -> None:
+    """The common case, `loss.backward()`: every node with a gradient runs, newest first (`Node.seq`),
+    so a node's cotangent is complete when it runs; leaves accumulate.
+
+    `heap` holds (-seq, node) for the nodes that have a cotangent in `buf` and have not run yet, except
+    `nxt`: a node just given its first cotangent that is newer than all of them, which runs next
+    without a trip through the heap (along a chain of operations, that is every node)."""
     pop = buf.pop
-    while ready:
-        n = ready.pop()
-        g = pop(n, None)
+    heappush, heappop, heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
+    heapq.heapify(heap)
+    nxt = None
+    while True:
+        if nxt is not None:
+            n = heapreplace(heap, (-nxt.seq, nxt))[1] if heap and -heap[0][0] > nxt.seq else nxt
+            nxt = None
+        elif heap:
+            n = heappop(heap)[1]
+        else:
+            break
+        g = pop(n)
+        if n.hooks:
+            g = _run_prehooks(n, g)
+        tn = type(n)
+        if tn is AccumulateGrad:
+            accumulate(n.variable, g, create_graph)
+            continue
         edges = n.edges
-        if g is not None:
-            if n.hooks:
-                g = _run_prehooks(n, g)
-            tn = type(n)
-            if tn is AccumulateGrad:
-                accumulate(n.variable, g, create_graph)
-                continue
-            if (tn.plain and not create_graph and not n.hooks and not n.freed
-                    and n.epoch == INPLACE_COUNT[0] and len(edges) <= len(tn.vjps)):
-                # PrimNode.apply's common case, inlined: each rule's cotangent goes straight to its edge
-                vjps, args, kwargs, ans, nrs = tn.vjps, n.args, n.kwargs, n.ans, n.nrs
-                i = 0
-                for m in edges:
-                    if m is not None:
-                        f = vjps[i]
-                        if f is not None:
-                            gi = f(g, ans, *args, **kwargs)
-                            if gi is not None:
+        if (tn.plain and not create_graph and not n.hooks and not n.freed
+                and n.epoch == INPLACE_COUNT[0] and len(edges) <= len(tn.vjps)):
+            # PrimNode.apply's common case, inlined: each rule's cotangent goes straight to its edge
+            vjps, args, kwargs, ans = tn.array_vjps, n.args, n.kwargs, n.ans
+            grads = None
+            i = 0
+            for m in edges:
+                if m is not None:
+                    f = vjps[i]
+                    if f is not None:
+                        gi = f(g, ans, *args, **kwargs) if kwargs else f(g, ans, *args)
+                        if gi is not None:
+                            if m in buf:
                                 if m.n_outputs == 1:
-                                    old = buf.get(m)
-                                    buf[m] = gi if old is None else old + gi
+                                    _sum_into(buf, m, gi)
                                 else:
-                                    _deposit_output(buf, m, nrs[i] if nrs else 0, gi)
-                        d = deps[m] - 1
-                        deps[m] = d
-                        if d == 0:
-                            ready.append(m)
-                    i += 1
-                args = ans = gi = old = None  # release() counts references to the saved values
-                if not retain_graph:
-                    n.release()
-                continue
-            grads = n.apply(g, create_graph)
-            if n.hooks:
-                _run_posthooks(n, grads, g)
+                                    _deposit_output(buf, m, n.nrs[i] if n.nrs else 0, gi)
+                            else:
+                                if m.n_outputs == 1:
+                                    buf[m] = gi
+                                else:
+                                    _deposit_output(buf, m, n.nrs[i] if n.nrs else 0, gi)
+                                if nxt is None:
+                                    nxt = m
+                                elif m.seq > nxt.seq:
+                                    heappush(heap, (-nxt.seq, nxt))
+                                    nxt = m
+                                else:
+                                    heappush(heap, (-m.seq, m))
+                i += 1
+            args = ans = gi = None  # release() counts references to the saved values
             if not retain_graph:
                 n.release()
-            nrs = n.nrs
-            i = 0
-            for m, gi in zip(edges, grads, strict=True):
-                if m is not None:
-                    if gi is not None:
-                        if m.n_outputs == 1:
-                            old = buf.get(m)
-                            buf[m] = gi if old is None else old + gi
-                        else:
-                            _deposit_output(buf, m, nrs[i] if nrs else 0, gi)
-                    d = deps[m] - 1
-                    deps[m] = d
-                    if d == 0:
-                        ready.append(m)
-                i += 1
-            grads = gi = None  # the engine holds a gradient only through `buf` (see `accumulate`)
             continue
-        for m in edges:
-            if m is not None:
-                d = deps[m] - 1
-                deps[m] = d
-                if d == 0:
-                    ready.append(m)
+        grads = n.apply(g, create_graph)
+        if n.hooks:
+            _run_posthooks(n, grads, g)
+        if not retain_graph:
+            n.release()
+        nrs = n.nrs
+        i = 0
+        for m, gi in zip(edges, grads, strict=True):
+            if m is not None and gi is not None:
+                if m in buf:
+                    if m.n_outputs == 1:
+                        _sum_into(buf, m, gi)
+                    else:
+                        _deposit_output(buf, m, nrs[i] if nrs else 0, gi)
+                else:
+                    if m.n_outputs == 1:
+                        buf[m] = gi
+                    else:
+                        _deposit_output(buf, m, nrs[i] if nrs else 0, gi)
+                    if nxt is None:
+                        nxt = m
+                    elif m.seq > nxt.seq:
+                        heappush(heap, (-nxt.seq, nxt))
+                        nxt = m
+                    else:
+                        heappush(heap, (-m.seq, m))
+            i += 1
+        grads = gi = None  # the engine holds a gradient only through `buf` (see `accumulate`)
 
 
 def _sweep_general(ready: list, deps: dict, buf: dict, root_nodes: list, retain_graph: bool,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .autograd import SECOND_BACKWARD, FunctionNode, _mode, no_grad
+from .autograd import NODE_SEQ, SECOND_BACKWARD, FunctionNode, _mode, no_grad
 
 
 class FunctionCtx:
@@ -80,6 +80,7 @@ class Function:
         outs = (out,) if single else out
         node = FunctionNode.__new__(FunctionNode)
         node.hooks = None
+        node.seq = next(NODE_SEQ)
         node.fn_cls = cls
         node.ctx = ctx
         node.n_out = len(outs)

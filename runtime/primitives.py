@@ -484,6 +484,8 @@ def _dtype_in(xp: Any, dtype: Any) -> Any:
 
 # ============================================================================================= reductions
 def _reduce(name: str, x: Any, axis: Any, keepdims: bool, **kw: Any) -> Any:
+    if type(x) is np.ndarray:  # the method skips np.sum's dispatch layers (about 1 us of 2 on small arrays)
+        return getattr(x, name)(axis=axis, keepdims=keepdims, **kw)
     xp = array_ns(x)
     out = fn(xp, name)(x, axis=axis, keepdims=keepdims, **kw)
     return out

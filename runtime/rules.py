@@ -547,6 +547,8 @@ def matmul_vjp_a(g: Any, a: Any, b: Any) -> Any:
     na, nb = ndim(a), ndim(b)
     if na == 1 and nb == 1:
         return g * b
+    if na == 2 and nb == 1:  # a (m, k), b (k,), g (m,): the outer product is a's shape, nothing to sum
+        return expand_dims(g, axis=-1) * b
     if na == 1 and nb > 2:  # a (k,), b (..., k, n), g (..., n)
         return unbroadcast(squeeze(matmul(b, expand_dims(g, axis=-1)), axis=-1), a)
     if nb == 1:  # a (..., m, k), b (k,), g (..., m)
@@ -558,8 +560,8 @@ def matmul_vjp_b(g: Any, a: Any, b: Any) -> Any:
     na, nb = ndim(a), ndim(b)
     if na == 1 and nb == 1:
         return g * a
-    if nb == 1 and na == 2:  # a (m, k), b (k,), g (..., m): g @ a, summed over g's batch
-        return unbroadcast(matmul(g, a), b)
+    if nb == 1 and na == 2:  # a (m, k), b (k,), g (m,): g @ a is b's (k,)
+        return matmul(g, a)
     if nb == 1:  # a (..., m, k), b (k,), g (..., m)
         return unbroadcast(squeeze(matmul(expand_dims(g, axis=-2), a), axis=-2), b)
     if na == 1:  # a (k,), b (..., k, n), g (..., n)

@@ -25,6 +25,7 @@ from . import mapping as M
 from . import primitives as P
 from . import profiler as _prof
 from .autograd import INPLACE_COUNT as _INPLACE
+from .autograd import NODE_SEQ as _NODE_SEQ
 from .autograd import (
     AccumulateGrad,
     RemovableHandle,
@@ -231,16 +232,22 @@ def _trace(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
     This is the per-operation cost of the tape, so it is written flat: one pass over the arguments,
     the primitive on raw arrays, and a node only when some input requires grad. (While a profiler is
     active, `_trace_profiled` is registered instead, so timing costs nothing otherwise.)"""
-    raw = []
-    rg = False
-    for a in args:
-        if isinstance(a, Tensor):
-            raw.append(a._array)
-            if a._rg:
-                rg = True
-        else:
-            raw.append(a)
-    out = prim.impl(*raw, **kwargs)
+    if len(args) == 1 and isinstance(args[0], Tensor):  # unary: most calls, and the scan is half the cost
+        a = args[0]
+        raw = [a._array]
+        rg = a._rg
+        out = prim.impl(raw[0], **kwargs) if kwargs else prim.impl(raw[0])
+    else:
+        raw = []
+        rg = False
+        for a in args:
+            if isinstance(a, Tensor):
+                raw.append(a._array)
+                if a._rg:
+                    rg = True
+            else:
+                raw.append(a)
+        out = prim.impl(*raw, **kwargs)
     if type(out) in _PLAIN:  # shapes, sizes, Python booleans: not tensors
         return out
     if out.dtype is _F64 and _default_float is not _F64 and getattr(raw[0], "dtype", None) is not _F64:
@@ -312,9 +319,14 @@ def _trace_profiled(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
     return _prof.traced_call(prim, args, kwargs, _trace)
 
 
+def _binary_profiled(prim: P.Primitive, a: Any, b: Any) -> Any:
+    return _prof.traced_call(prim, (a, b), _NOKW, _trace)
+
+
 def _set_profiling(on: builtins.bool) -> None:
-    global _dispatch
+    global _dispatch, _binary
     _dispatch = _trace_profiled if on else _trace
+    _binary = _binary_profiled if on else _binary_fast
     register_trace_type(Tensor, _dispatch)
 
 
@@ -326,6 +338,7 @@ _POWER, _MATMUL, _NEG = P.power, P.matmul, P.neg
 
 
 _new = object.__new__
+_next_seq = _NODE_SEQ.__next__
 _NONES = tuple((None,) * k for k in range(8))
 _ZEROS = tuple((0,) * k for k in range(8))
 _VARIANT_PRIMS: dict[str, Callable[[tuple, dict], str]] = {}
@@ -345,6 +358,40 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any,
         cls = _node_cls(prim, raw, kwargs)
     uses = cls.uses_arg
     nu = len(uses)
+    vc = bytearray() if shared_vc is None else shared_vc
+    if len(args) == 1:  # one Tensor argument that requires grad (else nothing would be recorded)
+        a = args[0]
+        e = a._node
+        nrs = None
+        if e is None:
+            e = a._leaf_node()
+        elif a._nr:
+            nrs = (a._nr,)
+        va = a._vc if nu == 0 or uses[0] else None
+        vo = vc if cls.uses_ans else None
+        node = _new(cls)
+        node.seq = _next_seq()
+        node.edges = (e,)
+        node.nrs = nrs
+        node.hooks = None
+        node.args = (raw[0],)
+        node.kwargs = kwargs
+        node.ans = out
+        node.vcs = _NONES[2] if va is None and vo is None else (va, vo)
+        node.vers = _ZEROS[2] if not va and not vc else (0 if va is None else len(va), len(vc))
+        node.epoch = _INPLACE[0]
+        node.freed = False
+        t = _new(Tensor)
+        t._array = out
+        t._rg = True
+        t._grad = None
+        t._node = node
+        t._nr = 0
+        t._acc = None
+        t._vc = vc
+        t._hooks = None
+        t._retains = False
+        return t
     edges = []
     vcs = []
     vers = []
@@ -374,13 +421,13 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any,
             vcs.append(None)
             vers.append(0)
         i += 1
-    vc = bytearray() if shared_vc is None else shared_vc
     if cls.uses_ans:
         vcs.append(vc)
     else:
         vcs.append(None)
     vers.append(len(vc))
     node = _new(cls)  # PrimNode.__init__, inlined: this runs once per recorded operation
+    node.seq = _next_seq()
     node.edges = tuple(edges)
     node.nrs = None if nrs is None else tuple(nrs.get(j, 0) for j in range(len(edges)))
     node.hooks = None
@@ -405,6 +452,101 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any,
     t._hooks = None
     t._retains = False
     return t
+
+
+def _binary_fast(prim: P.Primitive, a: Any, b: Any) -> Any:
+    """`_trace` and `_record` for the operators (+ - * / ** @), written out for two arguments: the
+    tape's per-operation cost on scalar and small-array code. These primitives always return a new
+    array, never a view of an input or a shape or a Python value, so those cases of `_trace` do not
+    arise. Keep in step with `_record`."""
+    ta = isinstance(a, Tensor)
+    if ta:
+        x = a._array
+        ra = a._rg
+    else:
+        x = a
+        ra = False
+    tb = isinstance(b, Tensor)
+    if tb:
+        y = b._array
+        rb = b._rg
+    else:
+        y = b
+        rb = False
+    out = prim.impl(x, y)
+    if type(out) in _PLAIN:  # a Tensor around a Python number
+        return out
+    if out.dtype is _F64 and _default_float is not _F64 and getattr(x, "dtype", None) is not _F64:
+        out = _fix_float((x, y), out, _NOKW)
+    t = _new(Tensor)
+    t._array = out
+    t._grad = None
+    t._nr = 0
+    t._acc = None
+    t._hooks = None
+    t._retains = False
+    if not ((ra or rb) and _mode.enabled):
+        t._rg = False
+        t._node = None
+        t._vc = bytearray()
+        return t
+    if prim is _MATMUL:  # the node's name depends on the operands' ranks (MvBackward0, MmBackward0, ...)
+        key = (getattr(x, "ndim", -1), getattr(y, "ndim", -1))
+        cls = _MATMUL_CLS.get(key)
+        if cls is None:
+            cls = _MATMUL_CLS[key] = _node_cls(prim, [x, y], _NOKW)
+    else:
+        cls = _NODE_CLS.get(prim)
+        if cls is None:
+            cls = _node_cls(prim, [x, y], _NOKW)
+    uses = cls.uses_arg
+    nrs = None
+    if ra:
+        ea = a._node
+        if ea is None:
+            ea = a._leaf_node()
+        elif a._nr:
+            nrs = (a._nr, 0)
+    else:
+        ea = None
+    if rb:
+        eb = b._node
+        if eb is None:
+            eb = b._leaf_node()
+        elif b._nr:
+            nrs = (nrs[0] if nrs else 0, b._nr)
+    else:
+        eb = None
+    vc = bytearray()
+    nu = len(uses)  # () means: every argument is read
+    va = a._vc if ta and (nu == 0 or uses[0]) else None
+    vb = b._vc if tb and (nu < 2 or uses[1]) else None
+    vo = vc if cls.uses_ans else None
+    node = _new(cls)
+    node.seq = _next_seq()
+    node.edges = (ea, eb)
+    node.nrs = nrs
+    node.hooks = None
+    node.args = (x, y)
+    node.kwargs = _NOKW
+    node.ans = out
+    if va is None and vb is None and vo is None:
+        node.vcs = _NONES[3]
+        node.vers = _ZEROS[3]
+    else:
+        node.vcs = (va, vb, vo)
+        node.vers = _ZEROS[3] if not (va or vb) else (0 if va is None else len(va),
+                                                      0 if vb is None else len(vb), 0)
+    node.epoch = _INPLACE[0]
+    node.freed = False
+    t._rg = True
+    t._node = node
+    t._vc = vc
+    return t
+
+
+_binary = _binary_fast
+_MATMUL_CLS: dict[tuple, type] = {}
 
 
 def _node_cls(prim: P.Primitive, raw: list, kwargs: dict) -> type:
@@ -898,6 +1040,11 @@ class Tensor:
 
     # -------------------------------------------------------------------------------------- indexing
     def __getitem__(self, idx: Any) -> "Tensor":
+        arr = self._array
+        if (type(idx) is int and type(arr) is np.ndarray and arr.ndim > 1 and not self._rg
+                and _dispatch is _trace):
+            # `xs[t]` of data in a loop: a view with nothing to record, made without the general path
+            return _view_of(self, P.getitem, (self,), [arr], {"index": idx}, arr[idx], False)
         return P.getitem(self, index=_index(idx))
 
     def __setitem__(self, idx: Any, value: Any) -> None:
@@ -1066,45 +1213,44 @@ class Tensor:
         return self.pow_(other)
 
     # --------------------------------------------------------------------------------------- operators
-    # Operators know one operand is a Tensor, so they hand the call straight to the trace handler
-    # (`_dispatch`, the same function a primitive would call) instead of going through the primitive's
-    # argument scan: this is the hottest path of the tape.
+    # Operators know one operand is a Tensor and the primitive is a binary one, so they skip the
+    # primitive's argument scan and the general trace handler: `_binary` is the hottest path of the tape.
     def __add__(self, o: Any) -> "Tensor":
-        return _dispatch(_ADD, (self, o), _NOKW)
+        return _binary(_ADD, self, o)
 
     def __radd__(self, o: Any) -> "Tensor":
         # as PyTorch: `1 + t` is t.add(1), so the tensor's edge comes first in next_functions
-        return _dispatch(_ADD, (self, o), _NOKW)
+        return _binary(_ADD, self, o)
 
     def __sub__(self, o: Any) -> "Tensor":
-        return _dispatch(_SUBTRACT, (self, o), _NOKW)
+        return _binary(_SUBTRACT, self, o)
 
     def __rsub__(self, o: Any) -> "Tensor":
-        return _dispatch(_SUBTRACT, (o, self), _NOKW)
+        return _binary(_SUBTRACT, o, self)
 
     def __mul__(self, o: Any) -> "Tensor":
-        return _dispatch(_MULTIPLY, (self, o), _NOKW)
+        return _binary(_MULTIPLY, self, o)
 
     def __rmul__(self, o: Any) -> "Tensor":
-        return _dispatch(_MULTIPLY, (self, o), _NOKW)
+        return _binary(_MULTIPLY, self, o)
 
     def __truediv__(self, o: Any) -> "Tensor":
-        return _dispatch(_DIVIDE, (self, o), _NOKW)
+        return _binary(_DIVIDE, self, o)
 
     def __rtruediv__(self, o: Any) -> "Tensor":
-        return _dispatch(_DIVIDE, (o, self), _NOKW)
+        return _binary(_DIVIDE, o, self)
 
     def __pow__(self, o: Any) -> "Tensor":
-        return _dispatch(_POWER, (self, o), _NOKW)
+        return _binary(_POWER, self, o)
 
     def __rpow__(self, o: Any) -> "Tensor":
-        return _dispatch(_POWER, (o, self), _NOKW)
+        return _binary(_POWER, o, self)
 
     def __matmul__(self, o: Any) -> "Tensor":
-        return _dispatch(_MATMUL, (self, o), _NOKW)
+        return _binary(_MATMUL, self, o)
 
     def __rmatmul__(self, o: Any) -> "Tensor":
-        return _dispatch(_MATMUL, (o, self), _NOKW)
+        return _binary(_MATMUL, o, self)
 
     def __floordiv__(self, o: Any) -> "Tensor":
         return P.floor(P.divide(self, o))

@@ -438,3 +438,55 @@ def test_leaf_gradients_never_alias():
     (a + 0).backward(g)  # the user's gradient flows to the leaf unchanged
     a.grad.zero_()
     assert g.tolist() == [5.0, 6.0]
+
+
+# ---------------------------------------------------------------------------- the sweep: order and buffers
+def test_a_value_read_early_and_late_gets_its_whole_gradient_first():
+    """Nodes run newest first: `a` feeds the first and the fiftieth operation of a chain, and its rule
+    must run once, after both cotangents arrived (checked against the closed form)."""
+    x = leaf([0.3, -0.7])
+    a = x * 2.0
+    h = a
+    for _ in range(50):
+        h = h * 0.9
+    out = (h * a).sum()
+    out.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 8 * 0.9**50 * x.detach().numpy(), rtol=1e-12)
+
+
+def test_summing_cotangents_never_writes_into_a_users_array():
+    x = leaf([1.0, 2.0, 3.0])
+    y = x * 1.0
+    z = y + y + y  # the same cotangent object reaches y's buffer three times
+    v = np.array([1.0, -2.0, 0.5])
+    v_before = v.copy()
+    z.backward(torch.from_numpy(v))
+    np.testing.assert_array_equal(v, v_before)
+    np.testing.assert_allclose(x.grad.numpy(), 3 * v_before)
+
+
+def test_a_gradient_seen_by_a_hook_is_not_changed_by_later_sums():
+    w = leaf(np.ones((3, 2)))
+    seen = []
+    hs = []
+    for t in range(4):
+        h = w * float(t + 1)
+        h.register_hook(lambda g: seen.append(g))
+        hs.append(h)
+    out = sum((h * h).sum() for h in hs)
+    out.backward()
+    for t, g in enumerate(seen[::-1]):  # hooks run newest first
+        np.testing.assert_allclose(g.numpy(), 2 * (t + 1) * np.ones((3, 2)))
+    np.testing.assert_allclose(w.grad.numpy(), sum(2 * (t + 1) ** 2 for t in range(4)) * np.ones((3, 2)))
+
+
+def test_a_row_read_by_integer_index_shares_the_version_counter():
+    xs = torch.tensor(np.arange(6.0).reshape(3, 2), dtype=torch.float64)
+    w = leaf([1.0, 1.0])
+    r = xs[1]
+    assert r._version == xs._version
+    y = (w * r).sum()
+    xs.add_(1.0)
+    assert r._version == xs._version == 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
