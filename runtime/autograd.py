@@ -667,7 +667,8 @@ def node_class(prim_name: str, variant: str | None = None) -> type:
             "__slots__": (), "prim": PRIMITIVES[prim_name], "vjps": vjps, "uses_ans": uses_ans,
             "array_vjps": tuple(on_arrays(f) for f in vjps),
             "param_names": pos, "__module__": __name__, "variadic": rule.variadic,
-            "plain": not rule.variadic,
+            # plain: the sweep may call the rules itself (one per positional argument; no `*args`)
+            "plain": not rule.variadic and not code.co_flags & 0x04,
             "uses_arg": () if uses_arg is None else uses_arg,  # () with i >= len: checked
         })
         _NODE_CLASSES[key] = cls
@@ -801,6 +802,7 @@ def _sweep(heap: list, buf: dict, retain_graph: bool, create_graph: bool) -> Non
     pop = buf.pop
     heappush, heappop, heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
     heapq.heapify(heap)
+    fast = not create_graph
     nxt = None
     while True:
         if nxt is not None:
@@ -818,11 +820,9 @@ def _sweep(heap: list, buf: dict, retain_graph: bool, create_graph: bool) -> Non
             accumulate(n.variable, g, create_graph)
             continue
         edges = n.edges
-        if (tn.plain and not create_graph and not n.hooks and not n.freed
-                and n.epoch == INPLACE_COUNT[0] and len(edges) <= len(tn.vjps)):
+        if tn.plain and fast and not n.hooks and not n.freed and n.epoch == INPLACE_COUNT[0]:
             # PrimNode.apply's common case, inlined: each rule's cotangent goes straight to its edge
             vjps, args, kwargs, ans = tn.array_vjps, n.args, n.kwargs, n.ans
-            grads = None
             i = 0
             for m in edges:
                 if m is not None:

@@ -248,7 +248,7 @@ def _trace(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
             else:
                 raw.append(a)
         out = prim.impl(*raw, **kwargs)
-    if type(out) in _PLAIN:  # shapes, sizes, Python booleans: not tensors
+    if type(out) is not np.ndarray and type(out) in _PLAIN:  # shapes, sizes, Python booleans
         return out
     if out.dtype is _F64 and _default_float is not _F64 and getattr(raw[0], "dtype", None) is not _F64:
         out = _fix_float(raw, out, kwargs)
@@ -474,7 +474,7 @@ def _binary_fast(prim: P.Primitive, a: Any, b: Any) -> Any:
         y = b
         rb = False
     out = prim.impl(x, y)
-    if type(out) in _PLAIN:  # a Tensor around a Python number
+    if type(out) is not np.ndarray and type(out) in _PLAIN:  # a Tensor around a Python number
         return out
     if out.dtype is _F64 and _default_float is not _F64 and getattr(x, "dtype", None) is not _F64:
         out = _fix_float((x, y), out, _NOKW)
@@ -491,7 +491,7 @@ def _binary_fast(prim: P.Primitive, a: Any, b: Any) -> Any:
         t._vc = bytearray()
         return t
     if prim is _MATMUL:  # the node's name depends on the operands' ranks (MvBackward0, MmBackward0, ...)
-        key = (getattr(x, "ndim", -1), getattr(y, "ndim", -1))
+        key = (x.ndim if ta else getattr(x, "ndim", -1), y.ndim if tb else getattr(y, "ndim", -1))
         cls = _MATMUL_CLS.get(key)
         if cls is None:
             cls = _MATMUL_CLS[key] = _node_cls(prim, [x, y], _NOKW)
@@ -503,8 +503,10 @@ def _binary_fast(prim: P.Primitive, a: Any, b: Any) -> Any:
     nrs = None
     if ra:
         ea = a._node
-        if ea is None:
-            ea = a._leaf_node()
+        if ea is None:  # a leaf: its AccumulateGrad, held weakly (`_leaf_node`, inlined)
+            ea = a._acc() if a._acc is not None else None
+            if ea is None:
+                ea = a._leaf_node()
         elif a._nr:
             nrs = (a._nr, 0)
     else:
@@ -512,7 +514,9 @@ def _binary_fast(prim: P.Primitive, a: Any, b: Any) -> Any:
     if rb:
         eb = b._node
         if eb is None:
-            eb = b._leaf_node()
+            eb = b._acc() if b._acc is not None else None
+            if eb is None:
+                eb = b._leaf_node()
         elif b._nr:
             nrs = (nrs[0] if nrs else 0, b._nr)
     else:
