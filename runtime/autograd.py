@@ -31,7 +31,7 @@ import numpy as np
 
 from . import profiler as _prof
 from .primitives import PRIMITIVES
-from .array_rules import on_arrays
+from .array_rules import OuterSum, RankOne, dense, on_arrays
 from .rules import RULES
 
 
@@ -449,12 +449,12 @@ class PrimNode(Node):
         vjps = self.vjps if create_graph else self.array_vjps
         if self.variadic:  # one lambda for all arguments, told which one by `argnum`
             f = vjps[0]
-            return [None if e is None or f is None else f(g, ans, *args, argnum=i, **kwargs)
+            return [None if e is None or f is None else dense(f(g, ans, *args, argnum=i, **kwargs))
                     for i, e in enumerate(self.edges)]
         edges = self.edges
         if len(vjps) < len(edges):  # (vjps is padded to the primitive's arity when the class is made)
             vjps = vjps + (None,) * (len(edges) - len(vjps))
-        return [None if e is None or f is None else f(g, ans, *args, **kwargs)
+        return [None if e is None or f is None else dense(f(g, ans, *args, **kwargs))
                 for e, f in zip(edges, vjps, strict=False)]
 
     def _graph_values(self, args: tuple, ans: Any) -> tuple[tuple, Any]:
@@ -774,6 +774,9 @@ def _sum_into(buf: dict, m: "Node", gi: Any) -> None:
     view, a user's array, a cotangent also sent down another edge -- has more references and is summed
     into a new array."""
     old = buf[m]
+    if type(old) is OuterSum:
+        old.add_dense(gi)
+        return
     if (type(old) is np.ndarray and type(gi) is np.ndarray and old.base is None
             and sys.getrefcount(old) == 3  # references: buf, `old`, getrefcount's argument
             and old.shape == gi.shape and old.dtype is gi.dtype):
@@ -783,6 +786,15 @@ def _sum_into(buf: dict, m: "Node", gi: Any) -> None:
         except ValueError:  # read-only
             pass
     buf[m] = old + gi
+
+
+def _add_rank_one(buf: dict, m: "Node", r: RankOne) -> None:
+    """Add an outer product, as its factors, to the buffer of leaf node m (which already has one)."""
+    acc = buf[m]
+    if type(acc) is OuterSum:
+        acc.add(r)
+    else:
+        buf[m] = OuterSum(r, acc)
 
 
 def _deposit_output(buf: dict, m: "Node", nr: int, g: Any) -> None:
@@ -813,6 +825,8 @@ def _sweep(heap: list, buf: dict, retain_graph: bool, create_graph: bool) -> Non
         else:
             break
         g = pop(n)
+        if type(g) is OuterSum:
+            g = g.value()
         if n.hooks:
             g = _run_prehooks(n, g)
         tn = type(n)
@@ -830,6 +844,15 @@ def _sweep(heap: list, buf: dict, retain_graph: bool, create_graph: bool) -> Non
                     if f is not None:
                         gi = f(g, ans, *args, **kwargs) if kwargs else f(g, ans, *args)
                         if gi is not None:
+                            if type(gi) is RankOne:  # a weight's outer product: summed as factors
+                                if type(m) is not AccumulateGrad:
+                                    gi = gi.dense()
+                                elif m in buf:
+                                    _add_rank_one(buf, m, gi)
+                                    i += 1
+                                    continue
+                                else:
+                                    gi = OuterSum(gi)
                             if m in buf:
                                 if m.n_outputs == 1:
                                     _sum_into(buf, m, gi)

@@ -564,6 +564,8 @@ def matmul_vjp_b(g: Any, a: Any, b: Any) -> Any:
         return matmul(g, a)
     if nb == 1:  # a (..., m, k), b (k,), g (..., m)
         return unbroadcast(squeeze(matmul(expand_dims(g, axis=-2), a), axis=-2), b)
+    if na == 1 and nb == 2:  # a (k,), b (k, n), g (n,): the outer product is b's shape, nothing to sum
+        return expand_dims(a, axis=-1) * expand_dims(g, axis=-2)
     if na == 1:  # a (k,), b (..., k, n), g (..., n)
         return unbroadcast(expand_dims(a, axis=-1) * expand_dims(g, axis=-2), b)
     return unbroadcast(matmul(mT(a), g), b)

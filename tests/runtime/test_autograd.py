@@ -490,3 +490,60 @@ def test_a_row_read_by_integer_index_shares_the_version_counter():
     assert r._version == xs._version == 1
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.backward()
+
+
+# ------------------------------------------------------- weights in loops: outer products summed as factors
+def _rnn_grads(W_np, U_np, xs_np, mode):
+    """Gradients of sum(h_T^2) for h_t = tanh(W x_t + h_{t-1} U) (W @ x: matrix-vector; h @ U: vector-
+    matrix), by the tape, and by hand in NumPy."""
+    W, U = leaf(W_np), leaf(U_np)
+    h = torch.zeros(U_np.shape[0], dtype=torch.float64)
+    for x in xs_np:
+        h = torch.tanh(W @ torch.tensor(x, dtype=torch.float64) + h @ U)
+    out = (h * h).sum()
+    if mode == "extra":  # a dense contribution to the same leaves as well
+        out = out + (W * W).sum() + (U * 3.0).sum()
+    out.backward()
+    hs = [np.zeros(U_np.shape[0])]
+    for x in xs_np:
+        hs.append(np.tanh(W_np @ x + hs[-1] @ U_np))
+    dW, dU, dh = np.zeros_like(W_np), np.zeros_like(U_np), 2 * hs[-1]
+    for t in reversed(range(len(xs_np))):
+        dz = dh * (1 - hs[t + 1] ** 2)
+        dW += np.outer(dz, xs_np[t])
+        dU += np.outer(hs[t], dz)
+        dh = U_np @ dz
+    if mode == "extra":
+        dW, dU = dW + 2 * W_np, dU + 3.0
+    return (W.grad.numpy(), U.grad.numpy()), (dW, dU)
+
+
+@pytest.mark.parametrize("steps", [1, 3, 40])
+@pytest.mark.parametrize("mode", ["plain", "extra"])
+def test_loop_weights_get_the_sum_of_their_outer_products(steps, mode):
+    rng = np.random.default_rng(steps)
+    W, U = rng.standard_normal((5, 3)) * 0.5, rng.standard_normal((5, 5)) * 0.3
+    got, want = _rnn_grads(W, U, rng.standard_normal((steps, 3)), mode)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+def test_outer_products_reach_a_non_leaf_weight_and_leaf_hooks_as_arrays():
+    rng = np.random.default_rng(0)
+    V, x = leaf(rng.standard_normal((4, 3))), rng.standard_normal(3)
+    seen = []
+    V.register_hook(lambda g: seen.append(type(g).__name__))
+    W = V * 2.0  # not a leaf: its MulBackward receives the outer product
+    out = (W @ torch.tensor(x, dtype=torch.float64)).sum() + (V @ torch.tensor(x, dtype=torch.float64)).sum()
+    out.backward()
+    np.testing.assert_allclose(V.grad.numpy(), 3.0 * np.outer(np.ones(4), x))
+    assert seen == ["Tensor"]
+
+
+def test_outer_products_accumulate_across_backward_calls_and_with_retain_graph():
+    rng = np.random.default_rng(1)
+    W, xs = leaf(rng.standard_normal((3, 2))), rng.standard_normal((6, 2))
+    out = sum((W @ torch.tensor(x, dtype=torch.float64)).sum() for x in xs)
+    out.backward(retain_graph=True)
+    out.backward()
+    np.testing.assert_allclose(W.grad.numpy(), 2 * np.outer(np.ones(3), xs.sum(axis=0)))
