@@ -56,8 +56,8 @@ class OuterSum:
 
     Pending factors are folded into the dense part, as one matrix product of the stacked factors, once
     there are 32 of them or they take as much memory as the dense matrix (and when the value is read):
-    memory stays within a small multiple of the leaf's size. Nothing is ever written in place: a dense part handed in
-    may be another holder's array."""
+    memory stays within a small multiple of the leaf's size. Nothing is ever written in place: a dense
+    part handed in may be another holder's array."""
 
     __slots__ = ("us", "vs", "dense", "limit")
 

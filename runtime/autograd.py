@@ -30,8 +30,8 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from . import profiler as _prof
-from .primitives import PRIMITIVES
 from .array_rules import OuterSum, RankOne, dense, on_arrays
+from .primitives import PRIMITIVES
 from .rules import RULES
 
 

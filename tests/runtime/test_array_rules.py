@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from srcgrad.runtime import array_rules, rules
-from srcgrad.runtime.primitives import Primitive
-from srcgrad.runtime.primitives import PRIMITIVES
+from srcgrad.runtime.primitives import PRIMITIVES, Primitive
 
 from .rule_specs import SPECS
 

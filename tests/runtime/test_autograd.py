@@ -524,7 +524,7 @@ def test_loop_weights_get_the_sum_of_their_outer_products(steps, mode):
     rng = np.random.default_rng(steps)
     W, U = rng.standard_normal((5, 3)) * 0.5, rng.standard_normal((5, 5)) * 0.3
     got, want = _rnn_grads(W, U, rng.standard_normal((steps, 3)), mode)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
 
