@@ -788,6 +788,46 @@ def _sum_into(buf: dict, m: "Node", gi: Any) -> None:
     buf[m] = old + gi
 
 
+def _deposit(buf: dict, m: "Node", nr: int, gi: Any) -> bool:
+    """Add cotangent gi for output nr of node m. True when it is m's first (m is then to be scheduled).
+    (The common case is written out in `_sweep` itself.)"""
+    first = m not in buf
+    if m.n_outputs != 1:
+        _deposit_output(buf, m, nr, gi)
+    elif first:
+        buf[m] = gi
+    else:
+        _sum_into(buf, m, gi)
+    return first
+
+
+def _finish(n: "Node", g: Any, grads: Sequence[Any], buf: dict, retain_graph: bool) -> list:
+    """The sweeps' general case, after node n's rules gave `grads`: post-hooks, freeing the saved values,
+    and a deposit per edge. Returns the nodes that got their first cotangent."""
+    if n.hooks:
+        _run_posthooks(n, grads, g)
+    if not retain_graph:
+        n.release()
+    nrs = n.nrs
+    firsts = []
+    for i, (m, gi) in enumerate(zip(n.edges, grads, strict=False)):
+        if m is not None and gi is not None and _deposit(buf, m, nrs[i] if nrs else 0, gi):
+            firsts.append(m)
+    return firsts
+
+
+def _schedule(heap: list, nxt: "Node | None", m: "Node") -> "Node":
+    """`_sweep`'s scheduling of a node given its first cotangent: the newer of m and `nxt` (the node to
+    run next) becomes `nxt`, the other goes on the heap. Returns the new `nxt`."""
+    if nxt is None:
+        return m
+    if m.seq > nxt.seq:
+        heapq.heappush(heap, (-nxt.seq, nxt))
+        return m
+    heapq.heappush(heap, (-m.seq, m))
+    return nxt
+
+
 def _add_rank_one(buf: dict, m: "Node", r: RankOne) -> None:
     """Add an outer product, as its factors, to the buffer of leaf node m (which already has one)."""
     acc = buf[m]
@@ -853,16 +893,13 @@ def _sweep(heap: list, buf: dict, retain_graph: bool, create_graph: bool) -> Non
                                     continue
                                 else:
                                     gi = OuterSum(gi)
-                            if m in buf:
-                                if m.n_outputs == 1:
-                                    _sum_into(buf, m, gi)
-                                else:
-                                    _deposit_output(buf, m, n.nrs[i] if n.nrs else 0, gi)
-                            else:
-                                if m.n_outputs == 1:
-                                    buf[m] = gi
-                                else:
-                                    _deposit_output(buf, m, n.nrs[i] if n.nrs else 0, gi)
+                            if m.n_outputs != 1:
+                                if _deposit(buf, m, n.nrs[i] if n.nrs else 0, gi):
+                                    nxt = _schedule(heap, nxt, m)
+                            elif m in buf:
+                                _sum_into(buf, m, gi)
+                            else:  # `_deposit` and `_schedule`, written out for the common case
+                                buf[m] = gi
                                 if nxt is None:
                                     nxt = m
                                 elif m.seq > nxt.seq:
@@ -875,34 +912,8 @@ def _sweep(heap: list, buf: dict, retain_graph: bool, create_graph: bool) -> Non
             if not retain_graph:
                 n.release()
             continue
-        grads = n.apply(g, create_graph)
-        if n.hooks:
-            _run_posthooks(n, grads, g)
-        if not retain_graph:
-            n.release()
-        nrs = n.nrs
-        i = 0
-        for m, gi in zip(edges, grads, strict=True):
-            if m is not None and gi is not None:
-                if m in buf:
-                    if m.n_outputs == 1:
-                        _sum_into(buf, m, gi)
-                    else:
-                        _deposit_output(buf, m, nrs[i] if nrs else 0, gi)
-                else:
-                    if m.n_outputs == 1:
-                        buf[m] = gi
-                    else:
-                        _deposit_output(buf, m, nrs[i] if nrs else 0, gi)
-                    if nxt is None:
-                        nxt = m
-                    elif m.seq > nxt.seq:
-                        heappush(heap, (-nxt.seq, nxt))
-                        nxt = m
-                    else:
-                        heappush(heap, (-m.seq, m))
-            i += 1
-        grads = gi = None  # the engine holds a gradient only through `buf` (see `accumulate`)
+        for m in _finish(n, g, n.apply(g, create_graph), buf, retain_graph):
+            nxt = _schedule(heap, nxt, m)
 
 
 def _sweep_general(ready: list, deps: dict, buf: dict, root_nodes: list, retain_graph: bool,
@@ -941,20 +952,8 @@ def _sweep_general(ready: list, deps: dict, buf: dict, root_nodes: list, retain_
                     grads = n.apply(g, create_graph)
             else:
                 grads = n.apply(g, create_graph)
-            if n.hooks:
-                _run_posthooks(n, grads, g)
-            if not retain_graph:
-                n.release()
-            nrs = n.nrs
-            i = 0
-            for m, gi in zip(edges, grads, strict=False):
-                if m is not None and gi is not None:
-                    if m.n_outputs == 1:
-                        old = buf.get(m)
-                        buf[m] = gi if old is None else old + gi
-                    else:
-                        _deposit_output(buf, m, nrs[i] if nrs else 0, gi)
-                i += 1
+            _finish(n, g, grads, buf, retain_graph)
+            grads = None
         elif not retain_graph and g is not None:
             n.release()
         for m in edges:

@@ -80,12 +80,12 @@ class Function:
         outs = (out,) if single else out
         node = FunctionNode.__new__(FunctionNode)
         node.hooks = None
-        node.seq = next(NODE_SEQ)
         node.fn_cls = cls
         node.ctx = ctx
         node.n_out = len(outs)
         edges = [a._edge() if isinstance(a, Tensor) and a._rg else None for a in args]
         node.edges = tuple(e[0] if e is not None else None for e in edges)
+        node.seq = next(NODE_SEQ)  # after the edges (a leaf's AccumulateGrad may have just been made)
         node.nrs = tuple(e[1] if e is not None else 0 for e in edges) if any(
             e is not None and e[1] for e in edges) else None
         wrapped = []

@@ -358,87 +358,65 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any,
         cls = _node_cls(prim, raw, kwargs)
     uses = cls.uses_arg
     nu = len(uses)
-    vc = bytearray() if shared_vc is None else shared_vc
+    vc = bytearray() if shared_vc is None else shared_vc  # the output's version counter
+    node = _new(cls)  # PrimNode.__init__, inlined: this runs once per recorded operation
     if len(args) == 1:  # one Tensor argument that requires grad (else nothing would be recorded)
         a = args[0]
         e = a._node
-        nrs = None
+        node.nrs = None
         if e is None:
             e = a._leaf_node()
         elif a._nr:
-            nrs = (a._nr,)
+            node.nrs = (a._nr,)
         va = a._vc if nu == 0 or uses[0] else None
         vo = vc if cls.uses_ans else None
-        node = _new(cls)
-        node.seq = _next_seq()
         node.edges = (e,)
-        node.nrs = nrs
-        node.hooks = None
         node.args = (raw[0],)
-        node.kwargs = kwargs
-        node.ans = out
         node.vcs = _NONES[2] if va is None and vo is None else (va, vo)
         node.vers = _ZEROS[2] if not va and not vc else (0 if va is None else len(va), len(vc))
-        node.epoch = _INPLACE[0]
-        node.freed = False
-        t = _new(Tensor)
-        t._array = out
-        t._rg = True
-        t._grad = None
-        t._node = node
-        t._nr = 0
-        t._acc = None
-        t._vc = vc
-        t._hooks = None
-        t._retains = False
-        return t
-    edges = []
-    vcs = []
-    vers = []
-    nrs = None
-    i = 0
-    for a in args:
-        if isinstance(a, Tensor):
-            if a._rg:
-                n = a._node
-                if n is None:
-                    n = a._leaf_node()
-                elif a._nr:
-                    nrs = nrs or {}
-                    nrs[i] = a._nr
-                edges.append(n)
+    else:
+        edges = []
+        vcs = []
+        vers = []
+        nrs = None
+        i = 0
+        for a in args:
+            if isinstance(a, Tensor):
+                if a._rg:
+                    n = a._node
+                    if n is None:
+                        n = a._leaf_node()
+                    elif a._nr:
+                        nrs = nrs or {}
+                        nrs[i] = a._nr
+                    edges.append(n)
+                else:
+                    edges.append(None)
+                if i >= nu or uses[i]:
+                    vcs.append(a._vc)
+                    vers.append(len(a._vc))
+                else:
+                    vcs.append(None)
+                    vers.append(0)
             else:
                 edges.append(None)
-            if i >= nu or uses[i]:
-                vc = a._vc
-                vcs.append(vc)
-                vers.append(len(vc))
-            else:
                 vcs.append(None)
                 vers.append(0)
-        else:
-            edges.append(None)
-            vcs.append(None)
-            vers.append(0)
-        i += 1
-    if cls.uses_ans:
-        vcs.append(vc)
-    else:
-        vcs.append(None)
-    vers.append(len(vc))
-    node = _new(cls)  # PrimNode.__init__, inlined: this runs once per recorded operation
-    node.seq = _next_seq()
-    node.edges = tuple(edges)
-    node.nrs = None if nrs is None else tuple(nrs.get(j, 0) for j in range(len(edges)))
+            i += 1
+        vcs.append(vc if cls.uses_ans else None)
+        vers.append(len(vc))
+        node.edges = tuple(edges)
+        node.nrs = None if nrs is None else tuple(nrs.get(j, 0) for j in range(len(edges)))
+        node.args = tuple(raw)
+        # Nothing saved to check, or every version still 0 (the common cases): one shared tuple per
+        # length instead of a new one per operation, so fewer objects for the garbage collector to count.
+        nv = len(vcs)
+        node.vcs = _NONES[nv] if nv < 8 and vcs.count(None) == nv else tuple(vcs)
+        node.vers = _ZEROS[nv] if nv < 8 and not any(vers) else tuple(vers)
+    node.seq = _next_seq()  # after the edges: a leaf's AccumulateGrad made just now is older
     node.hooks = None
-    node.args = tuple(raw)
     node.kwargs = kwargs
     node.ans = out
-    # Nothing saved to check, or every version still 0 (the common cases): one shared tuple per length
-    # instead of a new one per operation, so fewer objects for the garbage collector to count.
-    nv = len(vcs)
-    node.vcs = _NONES[nv] if nv < 8 and vcs.count(None) == nv else tuple(vcs)
-    node.vers = _ZEROS[nv] if nv < 8 and not any(vers) else tuple(vers)
     node.epoch = _INPLACE[0]
     node.freed = False
     t = _new(Tensor)

@@ -547,3 +547,27 @@ def test_outer_products_accumulate_across_backward_calls_and_with_retain_graph()
     out.backward(retain_graph=True)
     out.backward()
     np.testing.assert_allclose(W.grad.numpy(), 2 * np.outer(np.ones(3), xs.sum(axis=0)))
+
+
+def test_a_leaf_hook_runs_once_with_the_whole_gradient_when_the_leaf_feeds_several_ops():
+    # each first use of w goes through a different recording path, which makes w's AccumulateGrad
+    for make in (lambda w: torch.sin(w) + w * 2.0 + torch.where(w > 0, w, w * 0.5),
+                 lambda w: torch.stack([w, w * 3.0]).sum(0),
+                 lambda w: w * 2.0 + torch.sin(w)):
+        w = leaf([0.5, -1.0])
+        calls = []
+        w.register_hook(lambda g, calls=calls: calls.append(g.numpy().copy()))
+        make(w).sum().backward()
+        assert len(calls) == 1
+        np.testing.assert_allclose(calls[0], w.grad.numpy())
+
+
+def test_outputs_of_several_input_ops_have_their_own_version_counter():
+    a, b = leaf([1.0, -2.0]), leaf([3.0, 4.0])
+    c = torch.where(a > 0, a, b)  # recorded by the general (several-argument) path
+    c.add_(1.0)
+    assert a._version == 0 and b._version == 0 and c._version == 1
+    np.testing.assert_allclose(c.detach().numpy(), [2.0, 5.0])
+    c.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [1.0, 0.0])
+    np.testing.assert_allclose(b.grad.numpy(), [0.0, 1.0])
