@@ -175,11 +175,13 @@ SECOND_BACKWARD = (
 class Node:
     """Base of every grad_fn: edges to the nodes of its inputs, and optional gradient hooks."""
 
-    # edges: per input, the node its gradient goes to (None: no gradient); nrs: which output of that node
-    # (None when all are output 0, the common case: no tuple of pairs is built per operation)
+    # edges (each subclass stores them its own way): per input, the node its gradient goes to (None: no
+    # gradient); nrs: which output of that node (None when all are output 0, the common case: no tuple
+    # of pairs is built per operation).
     # seq: creation order (`next(NODE_SEQ)`). Every edge points to an older node, so running nodes
     # newest first runs each one after all its consumers: the backward sweep needs no dependency count.
-    __slots__ = ("edges", "nrs", "hooks", "seq", "__weakref__")
+    __slots__ = ("nrs", "hooks", "seq", "__weakref__")
+    edges: tuple = ()
     n_outputs = 1
     plain = False  # a PrimNode class whose `apply` the backward sweep may inline (see `_sweep`)
 
@@ -395,7 +397,10 @@ class PrimNode(Node):
     """The grad_fn of one primitive call. Subclassed once per primitive so that `type(node).__name__`
     is PyTorch's name (SinBackward0, MulBackward0, ...); the subclass carries the rule."""
 
-    __slots__ = ("args", "kwargs", "ans", "vcs", "vers", "epoch", "freed")
+    # The edges of a one- or two-input node are kept in slots e0, e1 (ne = 1 or 2), not in a tuple: a
+    # recorded operation then leaves one long-lived object, not two, for Python's cyclic garbage collector
+    # to scan again and again while a long graph is recorded. Otherwise (ne = -1) e0 holds the tuple.
+    __slots__ = ("e0", "e1", "ne", "args", "kwargs", "ans", "vcs", "vers", "epoch", "freed")
     prim: Any = None
     vjps: tuple = ()
     array_vjps: tuple = ()  # the same rules, calling primitive implementations directly (array_rules)
@@ -405,7 +410,7 @@ class PrimNode(Node):
     param_names: tuple = ()
 
     def __init__(self, edges: tuple, args: tuple, kwargs: dict, ans: Any, vcs: tuple, vers: tuple) -> None:
-        self.edges = edges
+        self.set_edges(edges)
         self.nrs = None
         self.hooks = None
         self.seq = next(NODE_SEQ)
@@ -416,6 +421,20 @@ class PrimNode(Node):
         self.vers = vers    # their values when the operation ran
         self.epoch = INPLACE_COUNT[0]
         self.freed = False
+
+    @property
+    def edges(self) -> tuple:  # type: ignore[override]
+        ne = self.ne
+        return (self.e0,) if ne == 1 else (self.e0, self.e1) if ne == 2 else self.e0
+
+    def set_edges(self, edges: tuple) -> None:
+        n = len(edges)
+        if n == 1:
+            self.e0, self.e1, self.ne = edges[0], None, 1
+        elif n == 2:
+            self.e0, self.e1, self.ne = edges[0], edges[1], 2
+        else:
+            self.e0, self.e1, self.ne = tuple(edges), None, -1
 
     def _check_versions(self) -> None:
         for i, (vc, v) in enumerate(zip(self.vcs, self.vers, strict=True)):
@@ -497,7 +516,6 @@ class AccumulateGrad(Node):
     __slots__ = ("variable",)
 
     def __init__(self, variable: Any) -> None:
-        self.edges = ()
         self.nrs = None
         self.hooks = None
         self.seq = next(NODE_SEQ)
@@ -569,7 +587,7 @@ class FunctionNode(Node):
     """The grad_fn of a custom `autograd.Function` (and of compiled functions): its backward is user code
     that receives and returns Tensors."""
 
-    __slots__ = ("ctx", "fn_cls", "n_out", "__dict__")
+    __slots__ = ("edges", "ctx", "fn_cls", "n_out", "__dict__")
 
     def name(self) -> str:
         return f"{self.fn_cls.__name__}Backward"
@@ -873,12 +891,11 @@ def _sweep(heap: list, buf: dict, retain_graph: bool, create_graph: bool) -> Non
         if tn is AccumulateGrad:
             accumulate(n.variable, g, create_graph)
             continue
-        edges = n.edges
         if tn.plain and fast and not n.hooks and not n.freed and n.epoch == INPLACE_COUNT[0]:
             # PrimNode.apply's common case, inlined: each rule's cotangent goes straight to its edge
-            vjps, args, kwargs, ans = tn.array_vjps, n.args, n.kwargs, n.ans
+            vjps, args, kwargs, ans, ne = tn.array_vjps, n.args, n.kwargs, n.ans, n.ne
             i = 0
-            for m in edges:
+            for m in ((n.e0,) if ne == 1 else (n.e0, n.e1) if ne == 2 else n.e0):  # `n.edges`, inlined
                 if m is not None:
                     f = vjps[i]
                     if f is not None:

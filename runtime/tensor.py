@@ -370,7 +370,7 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any,
             node.nrs = (a._nr,)
         va = a._vc if nu == 0 or uses[0] else None
         vo = vc if cls.uses_ans else None
-        node.edges = (e,)
+        node.e0, node.e1, node.ne = e, None, 1
         node.args = (raw[0],)
         node.vcs = _NONES[2] if va is None and vo is None else (va, vo)
         node.vers = _ZEROS[2] if not va and not vc else (0 if va is None else len(va), len(vc))
@@ -405,7 +405,7 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any,
             i += 1
         vcs.append(vc if cls.uses_ans else None)
         vers.append(len(vc))
-        node.edges = tuple(edges)
+        node.set_edges(edges)
         node.nrs = None if nrs is None else tuple(nrs.get(j, 0) for j in range(len(edges)))
         node.args = tuple(raw)
         # Nothing saved to check, or every version still 0 (the common cases): one shared tuple per
@@ -506,7 +506,9 @@ def _binary_fast(prim: P.Primitive, a: Any, b: Any) -> Any:
     vo = vc if cls.uses_ans else None
     node = _new(cls)
     node.seq = _next_seq()
-    node.edges = (ea, eb)
+    node.e0 = ea
+    node.e1 = eb
+    node.ne = 2
     node.nrs = nrs
     node.hooks = None
     node.args = (x, y)

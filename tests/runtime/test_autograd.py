@@ -571,3 +571,34 @@ def test_outputs_of_several_input_ops_have_their_own_version_counter():
     c.sum().backward()
     np.testing.assert_allclose(a.grad.numpy(), [1.0, 0.0])
     np.testing.assert_allclose(b.grad.numpy(), [0.0, 1.0])
+
+
+def test_edges_of_one_two_and_three_input_nodes():
+    a, b = leaf([1.0, -2.0]), leaf([3.0, 4.0])
+    one, two, three = a.sin(), a * b, torch.where(a > 0, a, b)
+    assert [len(t.grad_fn.next_functions) for t in (one, two, three)] == [1, 2, 3]
+    acc_a, acc_b = two.grad_fn.next_functions[0][0], two.grad_fn.next_functions[1][0]
+    assert acc_a.variable is a and acc_b.variable is b
+    assert one.grad_fn.next_functions[0][0] is acc_a
+    assert [e for e, _ in three.grad_fn.next_functions] == [None, acc_a, acc_b]
+
+
+def test_a_recorded_operation_leaves_one_object_for_the_garbage_collector():
+    """Long graphs are what CPython's collector rescans while they are recorded: a node, nothing else."""
+    import gc
+
+    x = leaf([0.1, 0.2])
+    y = x * 1.0
+    gc.collect()
+    gc.disable()
+    try:
+        before = len(gc.get_objects())
+        for _ in range(500):
+            y = torch.sin(y) * 0.5 + y
+        gc.collect()
+        grown = len(gc.get_objects()) - before
+    finally:
+        gc.enable()
+    assert grown <= 3 * 500 + 50  # three nodes per step (sin, mul, add)
+    y.sum().backward()
+    assert np.all(np.isfinite(x.grad.numpy()))
