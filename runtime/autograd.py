@@ -542,10 +542,13 @@ def accumulate(var: Any, g: Any, create_graph: bool) -> None:
         g = g.astype(arr.dtype)
     old = var._grad
     if old is None:
-        # Keep a fresh gradient as it is; copy one that something else may see or write (a view, the
-        # user's own array, the cotangent add hands to both of its inputs): references held here are
-        # the sweep's `g`, this parameter and getrefcount's argument, so more means another holder.
-        if type(g) is not np.ndarray or g.base is not None or sys.getrefcount(g) > 3:
+        # Keep a fresh gradient as it is; copy one that something else may see or write (the user's own
+        # array, the cotangent add hands to both of its inputs, a view of memory another array holds):
+        # references held here are the sweep's `g`, this parameter and getrefcount's argument, so more
+        # means another holder. A view whose base only it holds (the transposed product that `W.T`'s
+        # rule returns) is kept too: copying it would cost a strided pass over the whole gradient.
+        if (type(g) is not np.ndarray or sys.getrefcount(g) > 3
+                or (g.base is not None and sys.getrefcount(g.base) > 2)):
             g = g.copy()
         var._grad = (_TENSOR[0] if _TENSOR else _tensor_cls())._wrap(g)
     else:

@@ -438,6 +438,18 @@ def test_leaf_gradients_never_alias():
     (a + 0).backward(g)  # the user's gradient flows to the leaf unchanged
     a.grad.zero_()
     assert g.tolist() == [5.0, 6.0]
+    # views: a transposed product held by nobody else is kept; a view of a user's array is copied
+    W = leaf(np.arange(6.0).reshape(2, 3))
+    x = np.array([[1.0, 2.0, 0.5], [3.0, -1.0, 2.0]])
+    (torch.tensor(x, dtype=torch.float64) @ W.t()).sum().backward()  # W's grad: the view (x.T @ g).T
+    np.testing.assert_allclose(W.grad.numpy(), np.tile(x.sum(axis=0), (2, 1)))
+    W.grad.mul_(0.0)
+    assert x.tolist() == [[1.0, 2.0, 0.5], [3.0, -1.0, 2.0]]
+    b = leaf([[1.0, 2.0], [3.0, 4.0]])
+    v = torch.tensor([[7.0, 8.0], [9.0, 10.0]], dtype=torch.float64)
+    b.t().backward(v)  # the cotangent v.T, a view of the user's array, reaches b
+    b.grad.zero_()
+    assert v.tolist() == [[7.0, 8.0], [9.0, 10.0]]
 
 
 # ---------------------------------------------------------------------------- the sweep: order and buffers
