@@ -715,7 +715,7 @@ def _outer_parts(e: Any) -> tuple[Any, Any] | None:
 def defer_outer_products(fn: gast.FunctionDef, namer: Namer, ndim_of: Any) -> None:
     """In a loop, `acc = acc + sum_like(u[..., None] * v, W)` with u, v vectors and `acc` touched nowhere
     else in the loop sums outer products one step at a time. Collect u and v instead and form the sum
-    after the loop as one matrix product, `stack(us).T @ stack(vs)`: the same value (a sum of outer
+    after the loop as one matrix product, `array(us).T @ array(vs)`: the same value (a sum of outer
     products is a product of the stacked vectors), one BLAS call instead of one allocation per step.
     (The recurrent weights of an RNN are the typical case.)"""
 
@@ -808,9 +808,9 @@ def defer_outer_products(fn: gast.FunctionDef, namer: Namer, ndim_of: Any) -> No
                         init.line, init.adjoint, init.impure = getattr(t, "line", None), True, True
                         before.append(init)
                     m = _name(namer.ref(np, "np"))
-                    stacked = [
+                    stacked = [  # np.array of a list of vectors: np.stack's result at half its cost
                         gast.Call(
-                            func=gast.Attribute(value=m, attr="stack", ctx=gast.Load()),
+                            func=gast.Attribute(value=m, attr="array", ctx=gast.Load()),
                             args=[_name(lst)],
                             keywords=[],
                         )
