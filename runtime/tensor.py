@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import types
 import weakref
 from typing import Any, Callable, Iterator, Sequence
 
@@ -580,8 +581,10 @@ def _pow_variant(raw: list, kwargs: dict) -> str:
 
 
 def _reduce_variant(name: str) -> Callable[[list, dict], str]:
+    whole, along = f"{name}Backward0", f"{name}Backward1"
+
     def pick(raw: list, kwargs: dict) -> str:
-        return f"{name}Backward1" if kwargs.get("axis") is not None else f"{name}Backward0"
+        return along if kwargs.get("axis") is not None else whole
     return pick
 
 
@@ -1367,11 +1370,17 @@ _MANUAL = set(vars(Tensor)) | {"size", "transpose"}
 
 
 def _method(name: str, adapter: Callable[..., Any]) -> Callable[..., Any]:
-    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
-        return adapter(self, *args, **kwargs)
-
+    doc = f"Tensor.{name}: the `{name}` adapter of runtime.mapping applied to this tensor."
+    if isinstance(adapter, types.FunctionType):
+        # the adapter's own code under the method's name: `t.sum()` calls it with no wrapper in between
+        method = types.FunctionType(adapter.__code__, adapter.__globals__, name, adapter.__defaults__,
+                                    adapter.__closure__)
+        method.__kwdefaults__ = adapter.__kwdefaults__
+    else:  # a primitive or other callable object: not a descriptor, so wrapped
+        def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+            return adapter(self, *args, **kwargs)
     method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"Tensor.{name}: the `{name}` adapter of runtime.mapping applied to this tensor."
+    method.__doc__ = doc
     return method
 
 
