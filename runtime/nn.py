@@ -28,16 +28,7 @@ class Parameter(Tensor):
     def __new__(cls, data: Any = None, requires_grad: bool = True) -> "Parameter":
         arr = data._array if isinstance(data, Tensor) else T._make_array(
             np.empty(0, np.float32) if data is None else data, None, None)
-        p = Tensor.__new__(cls)
-        p._array = arr
-        p._rg = False
-        p._grad = None
-        p._node = None
-        p._nr = 0
-        p._acc = None
-        p._vc = data._vc if isinstance(data, Tensor) else bytearray()
-        p._hooks = None
-        p._retains = False
+        p = T._tensor(cls, arr, False, None, 0, data._vc if isinstance(data, Tensor) else bytearray())
         if requires_grad:
             p.requires_grad = True
         return p

@@ -268,17 +268,7 @@ def _trace(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
             return _view_of(src, prim, args, raw, kwargs, out, rg and _mode.enabled and prim.differentiable)
     if rg and _mode.enabled and prim.differentiable:
         return _record(prim, args, raw, kwargs, out)
-    t = _new(Tensor)
-    t._array = out
-    t._rg = False
-    t._grad = None
-    t._node = None
-    t._nr = 0
-    t._acc = None
-    t._vc = bytearray()
-    t._hooks = None
-    t._retains = False
-    return t
+    return _tensor(Tensor, out, False, None, 0, bytearray())
 
 
 def _viewed(args: tuple, raw: list, out: Any) -> "Tensor | None":
@@ -302,16 +292,7 @@ def _view_of(src: "Tensor", prim: P.Primitive, args: tuple, raw: list, kwargs: d
     if record:
         t = _record(prim, args, raw, kwargs, out, src._vc)
     else:
-        t = _new(Tensor)
-        t._array = out
-        t._rg = False
-        t._grad = None
-        t._node = None
-        t._nr = 0
-        t._acc = None
-        t._vc = src._vc
-        t._hooks = None
-        t._retains = False
+        t = _tensor(Tensor, out, False, None, 0, src._vc)
     t._view = (src, kwargs.get("index") if prim is P.getitem else None)
     return t
 
@@ -339,6 +320,23 @@ _POWER, _MATMUL, _NEG = P.power, P.matmul, P.neg
 
 
 _new = object.__new__
+
+
+def _tensor(cls: type, arr: Any, rg: builtins.bool, node: Any, nr: int, vc: bytearray) -> "Tensor":
+    """Every internal Tensor is made here (no __init__, no checks): the one place that sets every slot
+    but `_view`, which only views have."""
+    t = _new(cls)
+    t._array = arr
+    t._rg = rg
+    t._grad = None
+    t._node = node
+    t._nr = nr
+    t._acc = None
+    t._vc = vc
+    t._hooks = None
+    t._retains = False
+    return t
+
 _next_seq = _NODE_SEQ.__next__
 _NONES = tuple((None,) * k for k in range(8))
 _ZEROS = tuple((0,) * k for k in range(8))
@@ -420,17 +418,7 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any,
     node.ans = out
     node.epoch = _INPLACE[0]
     node.freed = False
-    t = _new(Tensor)
-    t._array = out
-    t._rg = True
-    t._grad = None
-    t._node = node
-    t._nr = 0
-    t._acc = None
-    t._vc = vc
-    t._hooks = None
-    t._retains = False
-    return t
+    return _tensor(Tensor, out, True, node, 0, vc)
 
 
 def _binary_fast(prim: P.Primitive, a: Any, b: Any) -> Any:
@@ -457,18 +445,8 @@ def _binary_fast(prim: P.Primitive, a: Any, b: Any) -> Any:
         return out
     if out.dtype is _F64 and _default_float is not _F64 and getattr(x, "dtype", None) is not _F64:
         out = _fix_float((x, y), out, _NOKW)
-    t = _new(Tensor)
-    t._array = out
-    t._grad = None
-    t._nr = 0
-    t._acc = None
-    t._hooks = None
-    t._retains = False
     if not ((ra or rb) and _mode.enabled):
-        t._rg = False
-        t._node = None
-        t._vc = bytearray()
-        return t
+        return _tensor(Tensor, out, False, None, 0, bytearray())
     if prim is _MATMUL:  # the node's name depends on the operands' ranks (MvBackward0, MmBackward0, ...)
         key = (x.ndim if ta else getattr(x, "ndim", -1), y.ndim if tb else getattr(y, "ndim", -1))
         cls = _MATMUL_CLS.get(key)
@@ -524,10 +502,7 @@ def _binary_fast(prim: P.Primitive, a: Any, b: Any) -> Any:
                                                       0 if vb is None else len(vb), 0)
     node.epoch = _INPLACE[0]
     node.freed = False
-    t._rg = True
-    t._node = node
-    t._vc = vc
-    return t
+    return _tensor(Tensor, out, True, node, 0, vc)
 
 
 _binary = _binary_fast
@@ -652,17 +627,7 @@ class Tensor:
     @classmethod
     def _wrap(cls, arr: Any, rg: builtins.bool = False, node: Any = None, nr: int = 0) -> "Tensor":
         """A Tensor around an existing array, with no copy (internal constructor)."""
-        t = cls.__new__(cls)
-        t._array = arr
-        t._rg = rg
-        t._grad = None
-        t._node = node
-        t._nr = nr
-        t._acc = None
-        t._vc = bytearray()
-        t._hooks = None
-        t._retains = False
-        return t
+        return _tensor(cls, arr, rg, node, nr, bytearray())
 
     # ------------------------------------------------------------------------------------ graph state
     def _leaf_node(self) -> AccumulateGrad:
