@@ -614,3 +614,31 @@ def test_a_recorded_operation_leaves_one_object_for_the_garbage_collector():
     assert grown <= 3 * 500 + 50  # three nodes per step (sin, mul, add)
     y.sum().backward()
     assert np.all(np.isfinite(x.grad.numpy()))
+
+
+@pytest.mark.parametrize("op, prim", [("__add__", "add"), ("__sub__", "subtract"), ("__mul__", "multiply"),
+                                      ("__truediv__", "divide"), ("__pow__", "power"),
+                                      ("__matmul__", "matmul")])
+def test_operators_record_the_node_the_general_path_records(op, prim):
+    """Operators take a two-argument shortcut (`_binary_fast`); it must record what the primitive's
+    general path records: the same node class, edges, saved values and version bookkeeping."""
+    from srcgrad.runtime import primitives as P
+
+    def cases():
+        a = leaf([[1.5, 2.0], [0.5, 3.0]])
+        b = leaf([[0.7, 1.2], [2.0, 0.4]]) * 1.0  # a non-leaf
+        c = torch.tensor([[2.0, 1.0], [1.0, 3.0]], dtype=torch.float64)  # no grad
+        return [(a, b), (b, a), (a, c), (c, b), (a, 2.0)] if prim != "matmul" else [(a, b), (b, a), (a, c)]
+
+    for (x, y), (x2, y2) in zip(cases(), cases(), strict=True):
+        fast = getattr(x, op)(y)
+        general = getattr(P, prim)(x2, y2)
+        nf, ng = fast.grad_fn, general.grad_fn
+        assert type(nf).__name__ == type(ng).__name__
+        assert [type(e).__name__ if e is not None else None for e in nf.edges] == \
+               [type(e).__name__ if e is not None else None for e in ng.edges]
+        assert [v is None for v in nf.vcs] == [v is None for v in ng.vcs]
+        assert nf.vers == ng.vers and nf.nrs == ng.nrs and nf.kwargs == ng.kwargs
+        for a, b in zip(nf.args, ng.args, strict=True):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(fast.detach().numpy(), general.detach().numpy())
