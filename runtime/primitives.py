@@ -92,6 +92,20 @@ def nondiff(fn: Callable[..., Any]) -> Primitive:
     return primitive(fn, differentiable=False)
 
 
+# ------------------------------------------------------------------------------------------ categories
+# Names of primitives by kind, for the passes that treat a kind alike (scalar variants, NumPy lowering,
+# batching, shape inference): one list here instead of one per pass.
+UNARY_MATH = frozenset({
+    "neg", "abs", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "square", "reciprocal",
+    "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh",
+    "arctanh",
+})
+ELEMENTWISE = UNARY_MATH | {
+    "sigmoid", "relu", "softplus", "erf", "add", "subtract", "multiply", "divide", "power", "maximum",
+    "minimum", "arctan2", "hypot", "where",
+}
+
+
 # ------------------------------------------------------------------------------------ namespace helpers
 _FN_CACHE: dict[tuple[int, str], Any] = {}
 

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import gast
 
+from srcgrad.runtime import primitives as P
 from srcgrad.templates import table
 
 DIFF_KINDS = ("prim", "copy", "call", "opaque", "pack", "unpack", "stack", "list_get", "list_pop")
@@ -112,47 +113,7 @@ def activity(
 
 
 # --------------------------------------------------------------------------------------------- scalars
-SCALAR_PRIMS = {
-    "neg",
-    "abs",
-    "exp",
-    "expm1",
-    "log",
-    "log1p",
-    "log2",
-    "log10",
-    "sqrt",
-    "square",
-    "reciprocal",
-    "sin",
-    "cos",
-    "tan",
-    "arcsin",
-    "arccos",
-    "arctan",
-    "sinh",
-    "cosh",
-    "tanh",
-    "arcsinh",
-    "arccosh",
-    "arctanh",
-    "sigmoid",
-    "relu",
-    "softplus",
-    "erf",
-    "add",
-    "subtract",
-    "multiply",
-    "divide",
-    "power",
-    "maximum",
-    "minimum",
-    "arctan2",
-    "hypot",
-    "where",
-    "sum",
-    "mean",
-}
+SCALAR_PRIMS = P.ELEMENTWISE | {"sum", "mean"}  # primitives with a Python-scalar (math) variant
 SCALAR_CALLS = {"len", "int", "float", "round", "bool"}
 
 
@@ -303,7 +264,7 @@ def numpy_values(body: list, numpy_params: set[str], scalar_names: set[str], par
 
 
 # ---------------------------------------------------------------------------------------------- ndims
-ELEMENTWISE = SCALAR_PRIMS - {"sum", "mean"}
+ELEMENTWISE = P.ELEMENTWISE
 
 
 def ndims(

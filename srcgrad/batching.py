@@ -347,12 +347,7 @@ def batch_loop_special(tfn: Callable, n_args: int, *args: Any) -> Any:
 
 
 # ===================================================================================== rule rewriting
-ELEMENTWISE = {
-    "neg", "abs", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "square", "reciprocal", "sin",
-    "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh",
-    "sigmoid", "relu", "softplus", "erf", "astype", "add", "subtract", "multiply", "divide", "power",
-    "maximum", "minimum", "arctan2", "hypot", "where", "clip",
-}
+ELEMENTWISE = P.ELEMENTWISE | {"astype", "clip"}
 AS_IS = {
     "sum", "mean", "max", "min", "prod", "var", "std", "norm", "logsumexp", "softmax", "log_softmax",
     "cumsum", "matmul", "inv", "solve", "det", "logabsdet", "cholesky", "diagonal", "tril", "triu",

@@ -64,29 +64,7 @@ _SHAPE_HELPERS = ("unbroadcast", "widen")
 # be NumPy arrays or scalars: skips the primitive's dispatch (tracer check, namespace lookup)
 NUMPY_FAST = {
     n: n
-    for n in (
-        "sin",
-        "cos",
-        "tan",
-        "exp",
-        "expm1",
-        "log",
-        "log1p",
-        "log2",
-        "log10",
-        "sqrt",
-        "square",
-        "reciprocal",
-        "arcsin",
-        "arccos",
-        "arctan",
-        "sinh",
-        "cosh",
-        "tanh",
-        "arcsinh",
-        "arccosh",
-        "arctanh",
-        "abs",
+    for n in P.UNARY_MATH - {"neg"} | {
         "sign",
         "maximum",
         "minimum",
@@ -107,7 +85,7 @@ NUMPY_FAST = {
         "ndim",
         "expand_dims",
         "squeeze",
-    )
+    }
 }
 NUMPY_FAST["neg"] = "negative"
 

@@ -306,3 +306,11 @@ def test_index_add_refuses_repeats_it_cannot_accumulate():
         PRIMITIVES["index_add"](x, xps.ones(2, dtype=xps.float64), index=xps.asarray([1, 1]))
     np.testing.assert_array_equal(PRIMITIVES["index_add"](np.zeros(4), np.ones(3), index=np.array([1, 1, 3])),
                                   [0.0, 2.0, 0.0, 1.0])
+
+
+def test_primitive_categories_name_differentiable_primitives():
+    from srcgrad.runtime.primitives import ELEMENTWISE, UNARY_MATH
+
+    assert UNARY_MATH <= ELEMENTWISE
+    unknown = sorted(n for n in ELEMENTWISE if n not in PRIMITIVES or not PRIMITIVES[n].differentiable)
+    assert not unknown, f"category names that are not differentiable primitives: {unknown}"
