@@ -19,6 +19,7 @@ class Namer:
         self._by_id: dict[int, str] = {}
         self._counters: dict[str, int] = {}
         self._adjoints: dict[str, str] = {}
+        self.temps: set[str] = set()  # the `_tN` temporaries handed out (a user's own `_t1` is not one)
 
     def fresh(self, prefix: str) -> str:
         """`_t1`, `_t2`, ... (never a name in use)."""
@@ -28,6 +29,8 @@ class Namer:
             name = f"{prefix}{n}"
             if name not in self.taken and name not in self.globals:
                 self.taken.add(name)
+                if prefix == "_t":
+                    self.temps.add(name)
                 return name
 
     def temp(self) -> str:

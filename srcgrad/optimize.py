@@ -587,6 +587,70 @@ def propagate_adjoints(fn: gast.FunctionDef, is_temp_adjoint: Any) -> None:
     fn.body = sweep(fn.body)
 
 
+def nest_forward_temporaries(fn: gast.FunctionDef, is_temp: Any) -> None:
+    """Write a forward temporary read exactly once, by a later statement from the same user line in the
+    same block, into that read (`_t2 = x ** 2; _t3 = -_t2; _t4 = np.exp(_t3)` becomes
+    `_t4 = np.exp(-x ** 2)`). Nothing else reads it (the adjoint does not need it), so the user's
+    expression comes back as written, and on arrays NumPy can compute the chain in the inner result's
+    own buffer (its temporary elision) instead of allocating, and keeping alive, one array per step.
+
+    Only pure assignments move, and only across pure assignments that rebind none of the names they
+    read, so the value computed is the same; a line's statements keep their order otherwise."""
+    loads: dict[str, int] = {}
+    for n in _loads(fn):
+        loads[n] = loads.get(n, 0) + 1
+    stores: dict[str, int] = {}
+    for n in gast.walk(fn):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+            stores[n.id] = stores.get(n.id, 0) + 1
+
+    def movable(s: Any) -> str | None:
+        if not (isinstance(s, gast.Assign) and not getattr(s, "adjoint", False) and _is_pure(s)
+                and isinstance(s.targets[0], gast.Name)):
+            return None
+        t = s.targets[0].id
+        return t if is_temp(t) and loads.get(t, 0) == 1 and stores.get(t, 0) == 1 else None
+
+    def sweep(block: list) -> list:
+        i = 0
+        while i < len(block):
+            s = block[i]
+            if isinstance(s, (gast.If, gast.For, gast.While)):
+                s.body = sweep(s.body)
+                s.orelse = sweep(s.orelse)
+            t = movable(s)
+            if t is None or sum(1 for _ in gast.walk(s.value)) > 14:
+                i += 1
+                continue
+            reads = set(_loads(s.value))
+            for j in range(i + 1, len(block)):
+                u = block[j]
+                if not (isinstance(u, gast.Assign) and _is_pure(u) and not getattr(u, "adjoint", False)):
+                    break
+                if t in _loads(u.value):
+                    if getattr(u, "line", None) == getattr(s, "line", None):
+                        u.value = _replace_name(u.value, t, s.value)
+                        del block[i]
+                        i -= 1
+                    break
+                if _stores(u) & (reads | {t}):
+                    break
+            i += 1
+        return block
+
+    fn.body = sweep(fn.body)
+
+
+def _replace_name(e: Any, t: str, value: Any) -> Any:
+    """`e` with its load of `t` replaced by `value`."""
+
+    class Sub(gast.NodeTransformer):
+        def visit_Name(self, node: gast.Name) -> Any:
+            return value if node.id == t and isinstance(node.ctx, gast.Load) else node
+
+    return Sub().visit(e)
+
+
 def _substitute_all(block: list, i: int, t: str, value: Any, uses: int) -> bool:
     """Replace every later load of `t` in `block` by `value` (a name or constant), if all `uses` are
     reached before `t` or `value` is reassigned and none sits inside a nested block."""

@@ -488,6 +488,7 @@ class Builder:
             optimize.dead_code(fwd_def)
             optimize.dead_code(adj_def)
             optimize.propagate_adjoints(adj_def, temp_adjoint)
+            optimize.nest_forward_temporaries(fwd_def, namer.temps.__contains__)
             self._comment(info, fwd_def)
             self._comment(info, adj_def, adjoint=True)
             ns = dict(namer.globals)
@@ -548,7 +549,8 @@ class Builder:
             optimize.defer_outer_products(
                 fdef, namer, optimize.Specialize(namer, scalar_all, numpy_all, nd_all).ndim_of
             )
-        self._comment(info, fdef, split_at=len(head) + len(forward) + len(pre_adjoint))
+        optimize.nest_forward_temporaries(fdef, namer.temps.__contains__)
+        self._comment(info, fdef)
         ns = dict(namer.globals)
         for bound, r in callee_bindings:
             self.fixups.append((ns, bound.fwd, r, "fwd"))
@@ -578,7 +580,7 @@ class Builder:
 
     # ------------------------------------------------------------------------------- comments
     def _comment(
-        self, info: FunctionInfo, fdef: gast.FunctionDef, adjoint: bool = False, split_at: int | None = None
+        self, info: FunctionInfo, fdef: gast.FunctionDef, adjoint: bool = False
     ) -> None:
         """Insert `# line N: <user source>` before each run of statements from one user line."""
         counter = [0]

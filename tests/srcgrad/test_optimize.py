@@ -1,5 +1,7 @@
 """The unit-seed fold of NumPy variants: fewer passes over the data, same values, same types, and
-never the caller's own array handed back as a gradient."""
+never the caller's own array handed back as a gradient. Nesting forward temporaries: the user's
+expression written back as one line where nothing else reads its parts, and never reordered past a
+statement that changes what it reads."""
 
 import numpy as np
 
@@ -39,3 +41,62 @@ def test_gradient_is_never_the_callers_array():
     np.testing.assert_array_equal(gx, y)
     np.testing.assert_array_equal(gy, x)
     assert not np.shares_memory(gx, y) and not np.shares_memory(gy, x)
+
+
+# ------------------------------------------------------------------ nesting forward temporaries
+def tanh_scaled(x):
+    return np.sum(np.tanh(x * 2.0))
+
+
+def sin_scaled(x):
+    return np.sum(np.sin(x * 2.0))
+
+
+def swap_loop(x, y):
+    for _ in range(3):
+        x, y = y * 0.5, x * 2.0 + 1.0
+    return np.sum(x * y * y)
+
+
+def forward_lines(src: str) -> list[str]:
+    body = src.split("# adjoint of")[0]
+    return [ln.strip() for ln in body.splitlines()[2:] if ln.strip() and not ln.strip().startswith("#")]
+
+
+def test_a_chain_nobody_else_reads_is_written_back_as_one_expression():
+    x = np.linspace(-2.0, 2.0, 7)
+    g = sg.grad(elementwise)
+    got = g(x)
+    assert forward_lines(g.source_for(x)) == ["_t4 = np.exp(-x ** 2)", "_t5 = np.sin(x) * _t4"]
+    np.testing.assert_allclose(got, (np.cos(x) - 2 * x * np.sin(x)) * np.exp(-x ** 2), rtol=1e-12)
+
+
+def test_a_temporary_the_adjoint_reads_keeps_its_name():
+    x = np.linspace(-1.0, 1.0, 5)
+    # tanh's derivative needs only its output, so `x * 2.0` is nested; sin's needs its input
+    g_tanh, g_sin = sg.grad(tanh_scaled), sg.grad(sin_scaled)
+    assert forward_lines(g_tanh.source_for(x))[0] == "_t2 = np.tanh(x * 2.0)"
+    assert forward_lines(g_sin.source_for(x))[0] == "_t1 = x * 2.0"
+    np.testing.assert_allclose(g_tanh(x), 2.0 / np.cosh(2.0 * x) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(g_sin(x), 2.0 * np.cos(2.0 * x), rtol=1e-12)
+
+
+def test_a_temporary_never_moves_past_a_statement_that_rebinds_what_it_reads():
+    # `x, y = y * 0.5, x * 2.0 + 1.0`: `x * 2.0` must be taken before x is rebound
+    def closed_form(x, y):
+        for _ in range(3):
+            x, y = y * 0.5, x * 2.0 + 1.0
+        return x, y
+
+    x0, y0 = np.array([0.3, -1.2]), np.array([0.7, 0.4])
+    gx, gy = sg.grad(swap_loop, wrt=(0, 1))(x0, y0)
+    eps = 1e-6
+    for i in range(2):
+        for arg, got in ((0, gx), (1, gy)):
+            hi = [x0.copy(), y0.copy()]
+            lo = [x0.copy(), y0.copy()]
+            hi[arg][i] += eps
+            lo[arg][i] -= eps
+            fd = (np.sum(np.prod([*closed_form(*hi), closed_form(*hi)[1]], axis=0))
+                  - np.sum(np.prod([*closed_form(*lo), closed_form(*lo)[1]], axis=0))) / (2 * eps)
+            np.testing.assert_allclose(got[i], fd, rtol=1e-6)
