@@ -595,7 +595,8 @@ def nest_forward_temporaries(fn: gast.FunctionDef, is_temp: Any) -> None:
     own buffer (its temporary elision) instead of allocating, and keeping alive, one array per step.
 
     Only pure assignments move, and only across pure assignments that rebind none of the names they
-    read, so the value computed is the same; a line's statements keep their order otherwise."""
+    read (or the pushes that save a value for the adjoint), so the value computed is the same; a line's
+    statements keep their order otherwise."""
     loads: dict[str, int] = {}
     for n in _loads(fn):
         loads[n] = loads.get(n, 0) + 1
@@ -625,6 +626,8 @@ def nest_forward_temporaries(fn: gast.FunctionDef, is_temp: Any) -> None:
             reads = set(_loads(s.value))
             for j in range(i + 1, len(block)):
                 u = block[j]
+                if getattr(u, "saves", False):  # `_stack.push(v)`: keeps v's value, changes nothing
+                    continue
                 if not (isinstance(u, gast.Assign) and _is_pure(u) and not getattr(u, "adjoint", False)):
                     break
                 if t in _loads(u.value):

@@ -331,6 +331,7 @@ class Builder:
                 value=call(gast.Attribute(value=name(stack), attr="push", ctx=gast.Load()), [name(var)])
             )
             s.line = line
+            s.saves = True  # reads `var`, changes nothing the forward reads
             return s
 
         def instrument(block: list) -> list:

@@ -18,7 +18,8 @@ with no value contributes nothing. Zeros appear only where control flow joins pa
 a branch, entry of an adjoint loop), which is the only place a reader would otherwise see an undefined name.
 
 The adjoint is first generated with `Restore` placeholders, then pruned: a placeholder survives only if
-some adjoint reads its variable and the forward statement really overwrites a value; control structures
+an adjoint statement that runs after it reads its variable (before another restore sets it again) and
+the forward statement really overwrites a value; control structures
 survive only if something inside them does. Then the forward sweep is instrumented with the matching
 pushes, so nothing is recorded that the adjoint does not read.
 """
@@ -573,51 +574,65 @@ def loads(node: Any) -> set[str]:
 
 
 def prune(adjoint: list) -> tuple[list, set[str]]:
-    """Drop restores nobody needs and control structures with nothing inside. Returns (body, reads)."""
+    """Drop restores nobody needs and control structures with nothing inside. Returns (body, reads):
+    the pruned adjoint and every name it reads.
 
-    def restore_needed(r: Restore, reads: set[str]) -> bool:
-        return r.var in reads and r.var in getattr(r.src, "ow", {})
+    A restore (`x = _stack.pop()`) is needed when some later adjoint statement, in the order the adjoint
+    runs, reads `x` before another restore sets it again: backward liveness over the adjoint, with a
+    fixpoint for loops (what the next iteration reads is live at the end of the body). A variable the
+    adjoint reads only elsewhere (`x, y = y * 0.5, x * 2.0` in a loop, `x * y` after it) is then neither
+    pushed in the forward nor popped in the adjoint."""
 
-    def walk(block: list, reads: set[str], acc: set[str]) -> tuple[list, bool]:
+    def walk(block: list, live: set[str]) -> tuple[list, set[str], bool]:
         out: list = []
         nonempty = False
-        for s in block:
+        for s in reversed(block):
             if isinstance(s, Restore):
-                if restore_needed(s, reads):
+                if s.var in live and s.var in getattr(s.src, "ow", {}):
                     out.append(s)
+                    live = live - {s.var}
                     nonempty = True
             elif isinstance(s, gast.If):
-                b, n1 = walk(s.body, reads, acc)
-                o, n2 = walk(s.orelse, reads, acc)
+                b, live_b, n1 = walk(s.body, live)
+                o, live_o, n2 = walk(s.orelse, live)
                 if n1 or n2:
                     s2 = copy.copy(s)
                     s2.body, s2.orelse = b, o
                     out.append(s2)
-                    acc |= loads(s.test)
+                    live = live_b | live_o | loads(s.test)
                     nonempty = True
             elif isinstance(s, gast.For):
-                b, n1 = walk(s.body, reads, acc)
+                at_head = set(live)
+                while True:
+                    b, live_b, n1 = walk(s.body, at_head)
+                    if live_b <= at_head:
+                        break
+                    at_head |= live_b
                 if n1:
                     s2 = copy.copy(s)
                     s2.body = b
                     out.append(s2)
-                    acc |= loads(s.iter)
+                    live = at_head | loads(s.iter)
                     nonempty = True
             elif isinstance(s, Comment):
                 out.append(s)
             else:
                 out.append(s)
-                acc |= loads(s)
+                live = (live - stored(s)) | loads(s)
                 nonempty = True
-        return out, nonempty
+        out.reverse()
+        return out, live, nonempty
 
-    reads: set[str] = set()
-    while True:
-        acc: set[str] = set()
-        pruned, _ = walk(adjoint, reads, acc)
-        if acc == reads:
-            return pruned, reads
-        reads = acc
+    pruned, _, _ = walk(adjoint, set())
+    return pruned, loads(gast.Module(body=pruned, type_ignores=[]))
+
+
+def stored(s: Any) -> set[str]:
+    """Names an adjoint statement (an assignment, not a block) sets for sure."""
+    if isinstance(s, gast.Assign):
+        return {n.id for t in s.targets for n in gast.walk(t) if isinstance(n, gast.Name)
+                and isinstance(n.ctx, gast.Store)}
+    return set()
 
 
 def kept_loops(adjoint: list) -> set[int]:
