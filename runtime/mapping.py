@@ -431,13 +431,22 @@ def stack_(arrays, axis=0, out=None, dtype=None, *, dim=None):
 
 
 def vstack_(arrays):
-    arrays = [x if P.ndim(x) >= 2 else P.reshape(x, shape=(1, -1)) for x in _seq(arrays)]
-    return P.concatenate(*arrays, axis=0)
+    return P.concatenate(*[P.reshape(x, shape=vstack_shape(x)) for x in _seq(arrays)], axis=0)
 
 
 def hstack_(arrays):
     arrays = _seq(arrays)
-    return P.concatenate(*arrays, axis=0 if P.ndim(arrays[0]) == 1 else 1)
+    return P.concatenate(*arrays, axis=hstack_axis(arrays[0]))
+
+
+def vstack_shape(x: Any) -> tuple:
+    """np.vstack's view of one operand: a vector (or a number) is one row, anything else itself."""
+    return (1, -1) if P.ndim(x) < 2 else P.shape(x)
+
+
+def hstack_axis(x: Any) -> int:
+    """np.hstack joins vectors end to end (axis 0) and everything else along its second axis."""
+    return 0 if P.ndim(x) <= 1 else 1
 
 
 def _split_at(x: Any, bounds: list, axis: int) -> list:
@@ -447,17 +456,27 @@ def _split_at(x: Any, bounds: list, axis: int) -> list:
     return [P.getitem(x, index=lead + (slice(lo, hi),)) for lo, hi in pairs]
 
 
-def split_(x, indices_or_sections, axis=0):
-    """np.split: an int is a number of equal sections; a list gives the split indices."""
+def split_bounds(x: Any, indices_or_sections: Any, axis: int = 0) -> list:
+    """np.split's piece boundaries along axis: an int is a number of equal sections, a list the split
+    indices."""
     n = P.shape(x)[axis]
     if isinstance(indices_or_sections, int):
         k = indices_or_sections
         if n % k:
             raise ValueError("array split does not result in an equal division")
-        bounds = [i * (n // k) for i in range(k + 1)]
-    else:
-        bounds = [0] + [int(i) for i in indices_or_sections] + [n]
-    return _split_at(x, bounds, axis)
+        return [i * (n // k) for i in range(k + 1)]
+    return [0] + [int(i) for i in indices_or_sections] + [n]
+
+
+def split_index(x: Any, indices_or_sections: Any, i: int, axis: int = 0) -> tuple:
+    """The index of np.split's piece i (what the compiler writes for `p, q = np.split(x, 2)`)."""
+    bounds = split_bounds(x, indices_or_sections, axis)
+    return (slice(None),) * (axis % P.ndim(x)) + (slice(bounds[i], bounds[i + 1]),)
+
+
+def split_(x, indices_or_sections, axis=0):
+    """np.split: an int is a number of equal sections; a list gives the split indices."""
+    return _split_at(x, split_bounds(x, indices_or_sections, axis), axis)
 
 
 def array_split_(x, indices_or_sections, axis=0):

@@ -591,6 +591,18 @@ class Normalizer:
                     out, assign(n_, a), Op("copy", args=[a]) if isinstance(a, gast.Name) else Op("const")
                 )
             return
+        if isinstance(value, gast.Call) and self.resolve_chain(value.func) is np.split:
+            args, kws = value.args, {k.arg: k.value for k in value.keywords}
+            n = self.split_sections(args, kws)
+            if n is not None:
+                if n != len(names):
+                    raise self.error(
+                        target,
+                        f"np.split gives {n} pieces here, unpacked into {len(names)} names",
+                        f"unpack into {n} names.",
+                    )
+                self.split_into(names, args, kws, out)
+                return
         rhs, op = self.rhs(value, out)
         if op.kind in ("call", "opaque", "nondiff"):
             tgt = gast.Tuple(elts=[name(n_, store=True) for n_ in names], ctx=gast.Store())
@@ -1153,6 +1165,16 @@ class Normalizer:
             return call(name(self.namer.ref(P.concatenate, "concatenate")), items, k), Op(
                 "prim", "concatenate", items, k, fn=P.concatenate
             )
+        if (obj is np.hstack or obj is np.vstack) and len(args) == 1 and not kws \
+                and isinstance(args[0], (gast.List, gast.Tuple)) and args[0].elts:
+            return self.hvstack_call(obj, args[0].elts, out)
+        if obj is np.split:
+            raise self.error(
+                e,
+                "srcgrad differentiates np.split only when its pieces are unpacked at once",
+                "write `p, q = np.split(x, 2)` (sections, or a list of split indices, written as "
+                "constants), or slice x yourself.",
+            )
         if (
             obj is np.einsum
             and args
@@ -1231,6 +1253,65 @@ class Normalizer:
         ):
             return copy.deepcopy(e)
         return self.rewrite_static(e)
+
+    def hvstack_call(self, obj: Any, elts: list, out: list) -> tuple[gast.expr, Op]:
+        """np.hstack / np.vstack of a list literal: concatenate, whose axis (hstack) or operand shapes
+        (vstack: a vector is one row) depend on the operands' dimensions, known only at run time."""
+        items = [self.atom(x, out) for x in elts]
+        if obj is np.vstack:
+            rows = []
+            for a in items:
+                shape_expr = call(name(self.namer.ref(mapping.vstack_shape, "vstack_shape")), [a])
+                tmp = self.namer.temp()
+                k = {"shape": shape_expr}
+                self.emit(out, assign(tmp, call(name(self.namer.ref(P.reshape, "reshape")), [a], k)),
+                          Op("prim", "reshape", [a], k, fn=P.reshape))
+                self.varied.add(tmp)
+                rows.append(name(tmp))
+            items, k = rows, {"axis": const(0)}
+        else:
+            k = {"axis": call(name(self.namer.ref(mapping.hstack_axis, "hstack_axis")), [items[0]])}
+        return call(name(self.namer.ref(P.concatenate, "concatenate")), items, k), Op(
+            "prim", "concatenate", items, k, fn=P.concatenate
+        )
+
+    @staticmethod
+    def split_sections(args: list, kws: dict) -> int | None:
+        """How many pieces `np.split(x, sections_or_indices[, axis])` gives, when the source says (an int
+        constant, or a list literal of split indices); None otherwise."""
+        if len(args) == 3 and "axis" not in kws:
+            kws = {**kws, "axis": args[2]}
+            args = args[:2]
+        if len(args) == 1 and "indices_or_sections" in kws:
+            args = [args[0], kws["indices_or_sections"]]
+            kws = {k: v for k, v in kws.items() if k != "indices_or_sections"}
+        if len(args) != 2 or set(kws) - {"axis"}:
+            return None
+        sec = args[1]
+        if isinstance(sec, gast.Constant) and type(sec.value) is int and sec.value > 0:
+            return sec.value
+        if isinstance(sec, (gast.List, gast.Tuple)) and all(
+            isinstance(i, gast.Constant) and type(i.value) is int for i in sec.elts
+        ):
+            return len(sec.elts) + 1
+        return None
+
+    def split_into(self, names: list[str], args: list, kws: dict, out: list) -> None:
+        """`p, q = np.split(x, 2)` / `a, b, c = np.split(x, [1, 3], axis=1)`: one getitem per piece,
+        each straight into its name (the index, from x's shape, is static)."""
+        axis = args[2] if len(args) == 3 else kws.get("axis", const(0))
+        sec = args[1] if len(args) > 1 else kws["indices_or_sections"]
+        x = self.atom(args[0], out)
+        if isinstance(x, gast.Name) and x.id in names:  # `x, y = np.split(x, 2)`: read x before writing
+            tmp = self.namer.temp()
+            self.emit(out, assign(tmp, x), Op("copy", args=[x]))
+            x = name(tmp)
+        for i, var in enumerate(names):
+            index = call(name(self.namer.ref(mapping.split_index, "split_index")),
+                         [x, self.static(sec), const(i), self.static(axis)])
+            k = {"index": index}
+            self.emit(out, assign(var, call(name(self.namer.ref(P.getitem, "getitem")), [x], k)),
+                      Op("prim", "getitem", [x], k, fn=P.getitem))
 
     def stack_call(self, obj: Any, args: list, kws: dict, e: Any, out: list) -> tuple[gast.expr, Op]:
         """np.stack / np.array of a list literal or of a list variable built with append."""
@@ -1599,7 +1680,8 @@ def _runtime_nondiff() -> set:
     """Helpers of generated code whose result carries no derivative (for transforms of generated code)."""
     from srcgrad.runtime import stack as S
 
-    return {S.seed_of, S.zeros_as, S.zeros_list, S.Stack, S.detach}  # (cotangent is the identity: a call)
+    return {S.seed_of, S.zeros_as, S.zeros_list, S.Stack, S.detach,  # (cotangent is the identity: a call)
+            mapping.vstack_shape, mapping.hstack_axis, mapping.split_index}
 
 
 def _runtime_stack() -> Any:

@@ -690,6 +690,38 @@ def c_zip(a, b):
     return s
 
 
+# ---- hstack / vstack of list literals, split unpacked at once
+def a_hstack_vectors(a, b):
+    return np.sum(np.hstack([a, np.sin(b)]) ** 2)
+
+
+def a_hstack_matrices(M, N):
+    return np.sum(np.hstack((M, N * N)) * np.hstack([N, M]))
+
+
+def a_vstack_rows(a, b):
+    return np.sum(np.vstack([a, b * a, np.cos(b)]) ** 3)
+
+
+def a_vstack_matrix_and_row(M, a):
+    return np.sum(np.vstack([M, a[:3]]) @ a[:3])
+
+
+def a_split_sections(a):
+    p, q = np.split(a, 2)
+    return np.sum(p * q * q)
+
+
+def a_split_indices_axis(M, b):
+    u, w = np.split(M, [1], axis=1)
+    return np.sum(u ** 2) + np.sum(w * b[1:3])
+
+
+def a_split_rebinds_its_input(a):
+    a, b = np.split(a, [3])
+    return np.sum(a * np.exp(b))
+
+
 # ---- m_: checked by tests/srcgrad/test_api.py only (the eager tape does not run them on Tensors)
 def m_concatenate(a, b):
     return np.sum(np.concatenate([a, b * b], axis=0) ** 2)

@@ -47,6 +47,21 @@ def loop_else(x):
     return x
 
 
+def split_kept_whole(a):
+    parts = np.split(a, 2)
+    return np.sum(parts[0])
+
+
+def split_miscounted(a):
+    p, q = np.split(a, 3)
+    return np.sum(p * q)
+
+
+def split_by_variable(a, k):
+    p, q = np.split(a, k)
+    return np.sum(p * q)
+
+
 @pytest.mark.parametrize(
     "fn, text, line",
     [
@@ -55,6 +70,9 @@ def loop_else(x):
         (no_rule, "no derivative for float", "return float(x) * 2.0"),
         (active_comprehension, "list comprehension", "return sum([e * e for e in a])"),
         (loop_else, "else clause", "for i in range(3):"),
+        (split_kept_whole, "unpacked at once", "parts = np.split(a, 2)"),
+        (split_miscounted, "gives 3 pieces here, unpacked into 2", "p, q = np.split(a, 3)"),
+        (split_by_variable, "unpacked at once", "p, q = np.split(a, k)"),
     ],
 )
 def test_rejected_at_transform_time(fn, text, line):
