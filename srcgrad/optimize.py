@@ -160,6 +160,14 @@ class Fold(gast.NodeTransformer):
             and isinstance(node.operand.op, gast.USub)
         ):
             return node.operand.operand
+        if isinstance(node.op, gast.USub) and isinstance(node.operand, gast.BinOp) \
+                and isinstance(node.operand.op, gast.Mult):
+            # -(c * e) -> -c * e: the sign rides on the number, not on a second pass over an array
+            left, right = node.operand.left, node.operand.right
+            if _num(left) is not None:
+                return gast.BinOp(left=_const(-_num(left)), op=gast.Mult(), right=right)
+            if _num(right) is not None:
+                return gast.BinOp(left=left, op=gast.Mult(), right=_const(-_num(right)))
         return node
 
 
@@ -947,13 +955,17 @@ def fold_unit_seed(fn: gast.FunctionDef, namer: Namer, shapes: dict, floats: set
     reduced shape (`b = np.broadcast_to(seed_of(y), shape=S)`); a product `b * e` with `e` already of
     shape S is just `e`. Folding it saves one full pass over the data per product, and then a product
     of two forward values the function already holds (`_t1 * _t4`, computed as `_t5`) is read back
-    instead of recomputed. Top-level (straight-line) statements only; shapes must be known exactly, and
+    instead of recomputed. The seed times a number (`b * 3`, from the rule of `x ** 3`) folds the same
+    way into a float number: `(b * 3) * e` is `3.0 * e`. When every use of the seed folds, the forward
+    value it was taken from is dead too, and the gradient skips the forward (`bx = 3.0 * x ** 2.0`).
+    Top-level (straight-line) statements only; shapes must be known exactly, and
     the other factor must be a name in `floats` (an active value or an adjoint: floating point), so that
     dropping the float seed never turns an integer array's product into an integer result, and never a
     parameter or a copy of one (`params`): a gradient must not be the caller's own array object."""
     from srcgrad.runtime.stack import seed_of  # noqa: PLC0415
 
     ones: dict[str, tuple] = {}
+    scaled: dict[str, tuple] = {}  # `b = np.broadcast_to(seed_of(y), shape=S) * 3`: name -> (S, 3)
     units: set[str] = set()  # names holding the seed itself (`b_y = seed_of(y)`)
     aliases: dict[str, str] = {}  # `b = a` copies, so products are recognised through them
     products: dict[tuple[str, str], str] = {}
@@ -974,6 +986,24 @@ def fold_unit_seed(fn: gast.FunctionDef, namer: Namer, shapes: dict, floats: set
         except ValueError:
             return None
 
+    def unit_scale(e: Any) -> tuple | None:
+        """(S, c) when `e` is the seed broadcast to shape S times the number c (c = 1: the seed)."""
+        if isinstance(e, gast.Name):
+            nm = aliases.get(e.id, e.id)
+            if nm in ones:
+                return ones[nm], 1
+            return scaled.get(nm)
+        shape = is_seed_broadcast(e)
+        if shape is not None:
+            return shape, 1
+        if isinstance(e, gast.BinOp) and isinstance(e.op, gast.Mult):
+            for u, c in ((e.left, e.right), (e.right, e.left)):
+                if isinstance(c, gast.Constant) and type(c.value) in (int, float):
+                    inner = unit_scale(u)
+                    if inner is not None:
+                        return inner[0], inner[1] * c.value
+        return None
+
     class Fold(gast.NodeTransformer):
         def visit_BinOp(self, node: gast.BinOp) -> Any:
             self.generic_visit(node)
@@ -984,6 +1014,13 @@ def fold_unit_seed(fn: gast.FunctionDef, namer: Namer, shapes: dict, floats: set
                         and other.id in floats and aliases.get(other.id, other.id) not in params \
                         and _shape_of(other, shapes) == ones[unit.id]:
                     return other
+                us = unit_scale(unit)
+                if us is not None and us[1] != 1 and not isinstance(other, gast.Constant) \
+                        and unit_scale(other) is None and _shape_of(other, shapes) == us[0]:
+                    # (seed * 3) * e is 3.0 * e: a float number, so the product stays floating point
+                    # (and is a new array, never e itself)
+                    return gast.BinOp(left=gast.Constant(value=float(us[1]), kind=None), op=gast.Mult(),
+                                      right=other)
             if isinstance(node.left, gast.Name) and isinstance(node.right, gast.Name):
                 a = aliases.get(node.left.id, node.left.id)
                 b = aliases.get(node.right.id, node.right.id)
@@ -995,13 +1032,14 @@ def fold_unit_seed(fn: gast.FunctionDef, namer: Namer, shapes: dict, floats: set
     written: set[str] = set()
     for s in fn.body:
         if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name):
-            s.value = Fold().visit(s.value)
+            s.value = fold(Fold().visit(s.value))
             target = s.targets[0].id
             shape = is_seed_broadcast(s.value)
             # a name written twice no longer means one value: forget what was known of it
             for key in [k for k, v in products.items() if target in k or v == target]:
                 del products[key]
             ones.pop(target, None)
+            scaled.pop(target, None)
             units.discard(target)
             aliases.pop(target, None)
             for k in [k for k, v in aliases.items() if v == target]:
@@ -1011,6 +1049,10 @@ def fold_unit_seed(fn: gast.FunctionDef, namer: Namer, shapes: dict, floats: set
             written.add(target)
             if shape is not None:
                 ones[target] = shape
+            else:
+                us = unit_scale(s.value)
+                if us is not None and us[1] != 1:
+                    scaled[target] = us
             v = s.value
             if _is_call_to(v, namer, seed_of):
                 units.add(target)
@@ -1024,6 +1066,7 @@ def fold_unit_seed(fn: gast.FunctionDef, namer: Namer, shapes: dict, floats: set
             for n in _stores(s):
                 written.add(n)
                 ones.pop(n, None)
+                scaled.pop(n, None)
                 units.discard(n)
                 aliases.pop(n, None)
             aliases = {k: v for k, v in aliases.items() if v not in _stores(s)}

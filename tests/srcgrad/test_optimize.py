@@ -4,6 +4,7 @@ expression written back as one line where nothing else reads its parts, and neve
 statement that changes what it reads."""
 
 import numpy as np
+import pytest
 
 import srcgrad as sg
 
@@ -103,3 +104,44 @@ def test_a_temporary_never_moves_past_a_statement_that_rebinds_what_it_reads():
             fd = (np.sum(np.prod([*closed_form(*hi), closed_form(*hi)[1]], axis=0))
                   - np.sum(np.prod([*closed_form(*lo), closed_form(*lo)[1]], axis=0))) / (2 * eps)
             np.testing.assert_allclose(got[i], fd, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ scaled unit seeds
+def cube(x):
+    return np.sum(x ** 3)
+
+
+def scaled_sin(a):
+    return np.sum(2 * np.sin(a) + 1)
+
+
+def column_cubes(x):
+    return np.sum(x ** 3, axis=0)
+
+
+def test_a_scaled_seed_folds_into_a_number_and_the_unused_forward_goes():
+    x = np.linspace(-1.0, 1.0, 6)
+    g_cube, g_sin = sg.grad(cube), sg.grad(scaled_sin)
+    def code(src: str) -> str:
+        return "\n".join(ln for ln in src.splitlines() if not ln.strip().startswith("#"))
+
+    src_cube, src_sin = code(g_cube.source_for(x)), code(g_sin.source_for(x))
+    # the gradient needs no forward value here: neither the sum nor the seed is computed
+    assert "3.0 * x ** 2.0" in src_cube and "np.sum" not in src_cube and "seed_of" not in src_cube
+    assert "2.0 * np.cos(a)" in src_sin and "np.sum" not in src_sin
+    np.testing.assert_allclose(g_cube(x), 3 * x ** 2, rtol=1e-15)
+    np.testing.assert_allclose(g_sin(x), 2 * np.cos(x), rtol=1e-15)
+
+
+def test_the_scaled_fold_keeps_float32_and_the_value_of_value_and_grad():
+    x = np.linspace(-1.0, 1.0, 6).astype(np.float32)
+    g = sg.grad(cube)(x)
+    assert g.dtype == np.float32
+    v, g64 = sg.value_and_grad(cube)(x.astype(np.float64))
+    assert v == pytest.approx(np.sum(x.astype(np.float64) ** 3))
+    np.testing.assert_allclose(g64, 3 * x.astype(np.float64) ** 2, rtol=1e-15)
+
+
+def test_a_non_scalar_output_is_still_refused():
+    with pytest.raises(sg.TransformError, match="scalar"):
+        sg.grad(column_cubes)(np.ones((3, 2)))
