@@ -509,10 +509,14 @@ class Forward:
         st.init.add(v)
         return self.tassign(v, self.zero_expr(v, st), line)
 
-    def set_zero(self, v: str, st: St, out: list, line: Any) -> None:
-        """v was just assigned a value with no derivative."""
+    def set_zero(self, v: str, st: St, out: list, line: Any, assigned: bool = True) -> None:
+        """v was just assigned a value with no derivative. Inside a loop its tangent becomes a zero
+        shaped like the value (`tzero(v)`: v holds a value now, unless `assigned` is False), never a
+        bare None that a later tangent statement, joined from another branch, would compute with."""
         if v not in self.active or v not in st.init:
             return
+        if assigned:
+            st.defined.add(v)
         if self.depth > 0:
             out.append(self.zero(v, st, line))
         else:
@@ -555,7 +559,7 @@ class Forward:
         elif isinstance(s, Verbatim):
             out.append(s)
             for t in s.targets:
-                self.set_zero(t, st, out, line)
+                self.set_zero(t, st, out, line, assigned=s.simple)
             if s.simple:
                 st.defined.update(s.targets)
         elif isinstance(s, gast.Assign):

@@ -690,6 +690,44 @@ def c_zip(a, b):
     return s
 
 
+# ---- a branch inside a loop that some passes skip; a variable reset inside a loop
+def c_newton_sqrt(x):
+    r = x
+    for i in range(100):
+        fx = r * r - x
+        if abs(fx) < 1e-13:
+            break
+        r = r - fx / (2.0 * r)
+    return r
+
+
+def c_branch_some_passes(x):
+    s = 0.0
+    for k in range(2):
+        v = x + k
+        if v < 1.6:
+            s = s + v * v
+    return s
+
+
+def c_ternary_in_loop(x):
+    s = 0.0
+    for i in range(3):
+        v = x * i
+        s = s + (v if v < 1.5 else v * v)
+    return s
+
+
+def c_reset_in_loop(M, a):
+    y = np.zeros(3)
+    for i in range(3):
+        acc = 0.0
+        for j in range(3):
+            acc = acc + M[i, j] * a[j]
+        y[i] = np.tanh(acc)
+    return np.sum(y ** 2)
+
+
 # ---- hstack / vstack of list literals, split unpacked at once
 def a_hstack_vectors(a, b):
     return np.sum(np.hstack([a, np.sin(b)]) ** 2)
