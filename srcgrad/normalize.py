@@ -30,7 +30,8 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad.errors import located
+from srcgrad.errors import TransformError, located
+from srcgrad.mutation import alias_guards, argument_writes, refuse_shared
 from srcgrad.names import Namer
 from srcgrad.parse import LOCAL, UNBOUND, FunctionInfo
 from srcgrad.runtime import mapping
@@ -301,6 +302,7 @@ class Normalizer:
         self.line = info.node.lineno
         self.data_refs: list[tuple[str, Any]] = []  # (ref name, getter) refreshed on every call
         self.multi_return = False
+        self.assigning: tuple | None = None  # (name, value) of the assignment being normalized
 
     # -------------------------------------------------------------------------------- entry point
     def run(self) -> list:
@@ -315,6 +317,7 @@ class Normalizer:
         ):
             body = body[1:]  # docstring
         body = restructure(body, False, flags, None)
+        self.guards = alias_guards(body)
         for n in gast.walk(gast.Module(body=body, type_ignores=[])):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
                 self.info.locals.add(n.id)
@@ -373,6 +376,7 @@ class Normalizer:
             self.verbatim(s, out)
             return
         self.reject_exprs(s)
+        self.check_unshared(s, out)
         if isinstance(s, gast.Assign):
             self.assign_stmt(s.targets[0], s.value, out)
         elif isinstance(s, gast.AnnAssign):
@@ -562,7 +566,11 @@ class Normalizer:
             raise self.error(target, "srcgrad cannot assign to this target")
 
     def assign_to(self, var: str, value: gast.expr, out: list) -> None:
-        rhs, op = self.rhs(value, out)
+        self.assigning = (var, value)
+        try:
+            rhs, op = self.rhs(value, out)
+        finally:
+            self.assigning = None
         if isinstance(value, gast.List) and not value.elts:
             self.lists.add(var)
         self.emit(out, assign(var, rhs), op)
@@ -628,6 +636,7 @@ class Normalizer:
             value = gast.BinOp(left=name(s.target.id), op=s.op, right=s.value)
             self.assign_to(s.target.id, value, out)
         elif isinstance(s.target, gast.Subscript):
+            self.refuse_view_write(s.target)
             base = self.atom(s.target.value, out)
             index = self.index(s.target.slice, out)
             cur = self.namer.temp()
@@ -641,7 +650,23 @@ class Normalizer:
         else:
             raise self.error(s, "srcgrad cannot differentiate this augmented assignment")
 
+    def refuse_view_write(self, target: gast.Subscript) -> None:
+        """`A[0][1] = v` and `A.T[1] = v` write through a view into A in NumPy; in generated code the
+        write would land in a temporary, and A would keep its old value."""
+        if isinstance(target.value, (gast.Subscript, gast.Attribute)):
+            base = target.value
+            while isinstance(base, (gast.Subscript, gast.Attribute)):
+                base = base.value
+            what = base.id if isinstance(base, gast.Name) else "the array"
+            raise self.error(
+                target,
+                f"srcgrad cannot differentiate a write through a view of {what} (a chained subscript or "
+                "an attribute before the [...])",
+                f"index {what} once: write {what}[i, j] = v instead of {what}[i][j] = v.",
+            )
+
     def setitem(self, target: gast.Subscript, value: gast.expr, out: list) -> None:
+        self.refuse_view_write(target)
         base = self.atom(target.value, out)
         index = self.index(target.slice, out)
         self.setitem_atoms(base, index, value, out, target)
@@ -1215,6 +1240,7 @@ class Normalizer:
             # code: inlined like an adapter, so its primitives get their own rules
             return self.inline_adapter(obj, list(args), kws, e, out)
         if isinstance(obj, types.FunctionType):
+            self.refuse_argument_writes(obj, args, kws, e)
             a = [self.atom(x, out) for x in args]
             k = {kk: self.atom(v, out) for kk, v in kws.items()}
             ref = name(self.namer.ref(obj, obj.__name__))
@@ -1230,6 +1256,49 @@ class Normalizer:
         k = {kk: self.atom(v, out) for kk, v in kws.items()}
         ref = name(self.namer.ref(obj, getattr(obj, "__name__", "fn")))
         return call(ref, a, k), Op("opaque", args=a + list(k.values()), fn=obj)
+
+    def check_unshared(self, s: gast.stmt, out: list) -> None:
+        """Before an in-place write into y that another name z may see (`z = y` earlier, z read
+        later), a run-time check that y and z are different arrays (see mutation.alias_guards)."""
+        for m, p in getattr(self, "guards", {}).get(id(s), ()):
+            if self.info.resolve(m) is not LOCAL or self.info.resolve(p) is not LOCAL:
+                continue
+            where = f"{self.info.filename}, line {self.info.user_lineno(s.lineno)}"
+            msg = (f"{m} is changed in place ({where}) while {p} names the same array: NumPy changes {p} "
+                   "too, srcgrad's generated code (which never writes into arrays) would not")
+            ref = name(self.namer.ref(refuse_shared, "refuse_shared"))
+            self.emit(out, gast.Expr(value=call(ref, [name(m), name(p), const(msg)])))
+
+    def refuse_argument_writes(self, fn: Any, args: list, kws: dict, e: Any) -> None:
+        """A helper that writes into an array its caller passes in a variable (`set_first(u, k)` with
+        `u[0] = ...` inside) changes the caller's array in NumPy; generated code never writes into
+        arrays, so the caller would not see the change: refused, unless the call's result is assigned
+        back to that same variable by the whole statement (`u = apply_bc(u)`; not `u = bc(u) + u`, whose
+        second read sees the change) or the argument is a temporary nobody else sees."""
+        try:
+            writes = argument_writes(fn)
+        except TransformError:
+            return  # no source: the call itself reports that
+        if not writes:
+            return
+        try:
+            params = list(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            return
+        passed = dict(zip(params, args, strict=False)) | kws
+        for p, w in writes.items():
+            arg = passed.get(p)
+            assigned_back = (self.assigning is not None and self.assigning[1] is e
+                             and self.assigning[0] == getattr(arg, "id", None))
+            if isinstance(arg, gast.Name) and not assigned_back:
+                raise self.error(
+                    e,
+                    f"{fn.__name__} writes into its argument {p} in place ({w.source_line!r}, line "
+                    f"{w.lineno}), which changes {arg.id} here in NumPy; srcgrad's generated code never "
+                    "writes into arrays, so it would differentiate a different program",
+                    f"return the new array from {fn.__name__} and assign it: "
+                    f"`{arg.id} = {fn.__name__}(...)`.",
+                )
 
     def call_primitive(
         self, prim: Primitive, args: list, kws: dict, e: Any, out: list
@@ -1681,7 +1750,7 @@ def _runtime_nondiff() -> set:
     from srcgrad.runtime import stack as S
 
     return {S.seed_of, S.zeros_as, S.zeros_list, S.Stack, S.detach,  # (cotangent is the identity: a call)
-            mapping.vstack_shape, mapping.hstack_axis, mapping.split_index}
+            mapping.vstack_shape, mapping.hstack_axis, mapping.split_index, refuse_shared}
 
 
 def _runtime_stack() -> Any:

@@ -690,6 +690,18 @@ def c_zip(a, b):
     return s
 
 
+# ---- a helper that writes into its argument: fine when the caller assigns the result back
+def helper_set_first(u, val):
+    u[0] = val
+    return u
+
+
+def a_helper_writes_returned(a, b):
+    c = a * 2.0
+    c = helper_set_first(c, b[0] * b[1])
+    return np.sum(c * c) + np.sum(helper_set_first(a * b, b[2]))
+
+
 # ---- a branch inside a loop that some passes skip; a variable reset inside a loop
 def c_newton_sqrt(x):
     r = x

@@ -47,6 +47,39 @@ def loop_else(x):
     return x
 
 
+def set_first(u, val):
+    u[0] = val * val
+
+
+def add_first(buf, x):
+    buf[0] += x[0]
+    return buf
+
+
+def helper_writes_caller_array(x, k):
+    u = x * 1.0
+    set_first(u, k)
+    return np.sum(u * u)
+
+
+def helper_writes_result_dropped(x):
+    buf = np.zeros(3)
+    add_first(buf, x)
+    return np.sum(buf * x)
+
+
+def chained_subscript_write(x):
+    A = np.zeros((2, 2))
+    A[0][1] = 3.0 * x[0]
+    return np.sum(A * A)
+
+
+def transposed_write(x):
+    A = np.zeros((2, 2))
+    A.T[0] += x
+    return np.sum(A * A)
+
+
 def split_kept_whole(a):
     parts = np.split(a, 2)
     return np.sum(parts[0])
@@ -71,6 +104,10 @@ def split_by_variable(a, k):
         (active_comprehension, "list comprehension", "return sum([e * e for e in a])"),
         (loop_else, "else clause", "for i in range(3):"),
         (split_kept_whole, "unpacked at once", "parts = np.split(a, 2)"),
+        (chained_subscript_write, "write through a view of A", "A[0][1] = 3.0 * x[0]"),
+        (transposed_write, "write through a view of A", "A.T[0] += x"),
+        (helper_writes_caller_array, "set_first writes into its argument u", "set_first(u, k)"),
+        (helper_writes_result_dropped, "add_first writes into its argument buf", "add_first(buf, x)"),
         (split_miscounted, "gives 3 pieces here, unpacked into 2", "p, q = np.split(a, 3)"),
         (split_by_variable, "unpacked at once", "p, q = np.split(a, k)"),
     ],
