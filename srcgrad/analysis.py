@@ -168,7 +168,10 @@ def scalars(body: list, scalar_params: set[str], params: set[str], namer: Any) -
                 return False  # (-x) ** y may be complex on Python floats
             return op.prim in SCALAR_PRIMS and all(atom_ok(a) for a in op.args)
         if op.kind == "nondiff":
-            if isinstance(v, gast.Compare) or expr_ok(v):
+            if isinstance(v, gast.Compare):
+                # a comparison of numbers is a bool; of arrays, a boolean array (a mask)
+                return all(expr_ok(x) for x in [v.left, *v.comparators])
+            if expr_ok(v):
                 return True
             if isinstance(v, gast.Call) and isinstance(v.func, gast.Name):
                 obj = namer.globals.get(v.func.id)
@@ -450,6 +453,10 @@ def shapes(body: list, param_shapes: dict, scalar_names: set[str], numpy_names: 
         raise KeyError
 
     def of(s: Any) -> tuple | None:
+        with np.errstate(all="ignore"):  # the operands are uninitialised memory: only shapes matter
+            return of_values(s)
+
+    def of_values(s: Any) -> tuple | None:
         op = getattr(s, "op", None)
         if op is None or not isinstance(s, gast.Assign) or not isinstance(s.targets[0], gast.Name):
             return None

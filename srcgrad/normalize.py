@@ -783,6 +783,8 @@ class Normalizer:
             return
         # for x in <array or list>: loop over an index, read the element at the top of the body
         seq = self.atom(it, out)
+        if isinstance(it, (gast.List, gast.Tuple)) and isinstance(seq, gast.Name):
+            self.lists.add(seq.id)  # `for W in [W1, W2]`: a list (its items may differ in shape)
         if isinstance(it, gast.Call) and isinstance(seq, gast.Name) and seq.id not in self.lists:
             # an iterator from a call (reversed(...), a generator): materialized as a list first, so it
             # can be indexed, measured and, in the adjoint, walked backwards
@@ -827,6 +829,8 @@ class Normalizer:
         atoms = []
         for q in seqs:
             a = self.atom(q, out)
+            if isinstance(q, (gast.List, gast.Tuple)) and isinstance(a, gast.Name):
+                self.lists.add(a.id)
             if isinstance(a, gast.Name) and a.id in _assigned_in(s.body):
                 tmp = self.namer.temp()
                 self.emit(out, assign(tmp, a), Op("copy", args=[a]))

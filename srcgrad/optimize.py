@@ -935,7 +935,8 @@ def _shape_of(e: Any, shapes: dict) -> tuple | None:
             if any(x is None for x in arg_shapes):
                 return None
             kws = {k.arg: gast.literal_eval(k.value) for k in e.keywords}
-            return np.shape(getattr(np, e.func.attr)(*[np.empty(x) for x in arg_shapes], **kws))
+            with np.errstate(all="ignore"):  # uninitialised operands: only the shape matters
+                return np.shape(getattr(np, e.func.attr)(*[np.empty(x) for x in arg_shapes], **kws))
     except Exception:
         return None
     return None

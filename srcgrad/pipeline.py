@@ -262,6 +262,12 @@ class Builder:
             seed_param = namer.unique("v")
         for i, a in enumerate(out_atoms):
             if not (isinstance(a, gast.Name) and a.id in active):
+                if mode == "grad":
+                    # an output no input reaches still has to be a scalar for grad (the check seed_of makes)
+                    seed_ref = name(namer.ref(rt_stack.seed_of, "seed_of"))
+                    check = gast.Expr(value=call(seed_ref, [copy.deepcopy(a)]))
+                    check.line = line0
+                    seed_stmts.append(check)
                 continue
             if seed_param is not None:
                 g = name(seed_param)

@@ -690,6 +690,31 @@ def c_zip(a, b):
     return s
 
 
+# ---- boolean masks of matrices (the selection's length depends on the values)
+def a_mask_matrix(M):
+    return np.sum(np.sin(M[M > 0.0]))
+
+
+def a_mask_rows(M, N):
+    rows = M[N[:, 0] > -5.0]
+    return np.sum(np.sum(rows, axis=1) ** 2)
+
+
+# ---- loops over list literals of arrays of different shapes
+def a_loop_over_weights(M, a):
+    reg = 0.0
+    for W in [M, a, M[:2]]:
+        reg = reg + np.sum(W * W * W)
+    return reg
+
+
+def a_zip_over_weights(M, a):
+    reg = 0.0
+    for W, s in zip([M, a], [0.5, 2.0]):
+        reg = reg + s * np.sum(np.sin(W))
+    return reg
+
+
 # ---- a helper that writes into its argument: fine when the caller assigns the result back
 def helper_set_first(u, val):
     u[0] = val

@@ -288,3 +288,18 @@ def test_builtin_max_min_and_math_module():
 def test_vjp_cotangent_must_have_the_output_shape():
     with pytest.raises(ValueError, match="shape"):
         sg.vjp(vector_out)(np.ones(3), 1.0)
+
+
+def constant_vector(x):
+    return np.ones(3) * 2.0
+
+
+def constant_number(x):
+    return 2.0
+
+
+def test_grad_of_an_output_no_input_reaches_still_needs_a_scalar():
+    x = np.array([0.5, -1.0, 2.0])
+    with pytest.raises(sg.TransformError, match="needs a scalar output"):
+        sg.grad(constant_vector)(x)
+    np.testing.assert_array_equal(sg.grad(constant_number)(x), np.zeros(3))
