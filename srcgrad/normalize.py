@@ -576,6 +576,24 @@ class Normalizer:
         self.emit(out, assign(var, rhs), op)
 
     def unpack(self, target: gast.expr, value: gast.expr, out: list) -> None:
+        if (
+            isinstance(value, (gast.Tuple, gast.List))
+            and len(value.elts) == len(target.elts)
+            and all(isinstance(t, (gast.Name, gast.Subscript)) for t in target.elts)
+            and any(isinstance(t, gast.Subscript) for t in target.elts)
+        ):
+            # `a[0], a[1] = a[1], a[0]`: every value is read before anything is written
+            atoms = []
+            for e in value.elts:
+                a = self.atom(e, out)
+                if isinstance(a, gast.Name):
+                    tmp = self.namer.temp()
+                    self.emit(out, assign(tmp, a), Op("copy", args=[a]))
+                    a = name(tmp)
+                atoms.append(a)
+            for t, a in zip(target.elts, atoms, strict=True):
+                self.assign_stmt(t, a, out)
+            return
         for t in target.elts:
             if not isinstance(t, gast.Name):
                 raise self.error(
@@ -717,6 +735,25 @@ class Normalizer:
         self.emit(out, gast.Expr(value=rhs), op)
 
     def for_stmt(self, s: gast.For, out: list) -> None:
+        if (
+            isinstance(s.target, gast.Tuple)
+            and len(s.target.elts) == 2
+            and isinstance(s.target.elts[0], gast.Name)
+            and isinstance(s.target.elts[1], gast.Tuple)
+            and all(isinstance(t, gast.Name) for t in s.target.elts[1].elts)
+            and isinstance(s.iter, gast.Call)
+            and not s.iter.keywords
+            and len(s.iter.args) in (1, 2)
+            and self.resolve_func(s.iter.func) is enumerate
+            and isinstance(s.iter.args[0], gast.Call)
+            and not s.iter.args[0].keywords
+            and self.resolve_func(s.iter.args[0].func) is zip
+            and len(s.iter.args[0].args) == len(s.target.elts[1].elts)
+        ):
+            # `for i, (a, b) in enumerate(zip(xs, ys))`: one index loop over xs and ys, counting with i
+            start = s.iter.args[1] if len(s.iter.args) == 2 else None
+            return self.for_indexed(s, list(s.iter.args[0].args), s.target.elts[1].elts, s.target.elts[0],
+                                    start, out)
         if (
             isinstance(s.target, gast.Tuple)
             and isinstance(s.iter, gast.Call)
@@ -1177,6 +1214,11 @@ class Normalizer:
         return self.call_adapter(adapter, [base] + list(e.args), {k.arg: k.value for k in e.keywords}, e, out)
 
     def call_object(self, obj: Any, args: list, kws: dict, e: Any, out: list) -> tuple[gast.expr, Op]:
+        if obj in (builtins.max, builtins.min) and len(args) > 2 and not kws and isinstance(e, gast.Call):
+            # max(a, b, c) is max(max(a, b), c): the two-argument rule, applied in turn
+            inner = gast.Call(func=copy.deepcopy(e.func), args=list(args[:2]), keywords=[])
+            gast.copy_location(inner, e)
+            return self.call_object(obj, [inner, *args[2:]], kws, e, out)
         if isinstance(obj, Primitive):
             return self.call_primitive(obj, args, kws, e, out)
         if (obj is np.stack or obj is np.array or obj is np.asarray) and args:

@@ -322,14 +322,18 @@ class Reverse:
             out.append(r)
         elif op.kind == "stack":
             lst = op.args[0].id
-            if lst in st.init:
-                raise self.error(s, "srcgrad cannot differentiate a list that is stacked twice")
             axis = op.kwargs.get("axis", const(0))
             n = gast.Subscript(
                 value=call(name(self.ref(rt_stack.P.shape, "shape")), [name(v)]),
                 slice=copy.deepcopy(axis),
                 ctx=gast.Load(),
             )
+            if lst in st.init:
+                # the list is also read by index (or stacked again) later: its cotangent so far, stacked
+                # the same way, adds to g (forward mode then needs no rule beyond stack and unstack)
+                so_far = call(name(self.ref(rt_stack.stack_list, "stack_list")), [name(self.adj(lst))],
+                              {"axis": copy.deepcopy(axis)})
+                g = gast.BinOp(left=g, op=gast.Add(), right=so_far)
             expr = call(name(self.ref(rt_stack.unstack, "unstack")), [g, n], {"axis": copy.deepcopy(axis)})
             st.init.add(lst)
             s2 = assign(self.adj(lst), expr)

@@ -715,6 +715,39 @@ def a_zip_over_weights(M, a):
     return reg
 
 
+# ---- a list both stacked and read by index, or stacked twice
+def a_stack_and_index(a):
+    xs = []
+    for i in range(3):
+        xs.append(a * i + np.sin(a))
+    return np.sum(np.stack(xs) ** 2) + xs[-1][0] * xs[1][2]
+
+
+def a_stack_twice(a):
+    xs = []
+    for i in range(3):
+        xs.append(a * i + np.sin(a))
+    return np.sum(np.stack(xs) ** 2) + np.sum(np.stack(xs, axis=1) * 3.0)
+
+
+# ---- tuple assignment into subscripts; max / min of several numbers
+def a_subscript_swap(a):
+    b = a * 1.0
+    b[0], b[1] = b[1], b[0] * b[2]
+    return np.sum(b * np.arange(4))
+
+
+def s_max_of_three(x, y):
+    return max(x * x, y, 0.5) + min(x, y * y, 2.0, 3.0 * x)
+
+
+def a_enumerate_zip(a, b):
+    s = 0.0
+    for i, (u, w) in enumerate(zip(a, b), 1):
+        s = s + i * u * w * w
+    return s
+
+
 # ---- a helper that writes into its argument: fine when the caller assigns the result back
 def helper_set_first(u, val):
     u[0] = val
