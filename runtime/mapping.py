@@ -32,13 +32,30 @@ from . import primitives as P
 
 Adapter = Callable[..., Any]
 
+# Helpers that only massage static arguments (axis, dims, shape): their results never carry a derivative.
+# The compiler folds them at transform time when their arguments are constants; otherwise it meets them
+# in generated code, where an argument may come off the adjoint's stack next to saved arrays, which
+# forward mode (hvp, hessian) then treats as possibly carrying a tangent. Each is paired here with a
+# non-differentiable primitive of the same implementation, which `lookup_function` hands the compiler,
+# so such a call is a plain non-differentiable operation instead of a function to transform.
+STATIC_HELPERS: dict[Any, Any] = {}
 
+
+def _static_helper(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Register `f` as a static-argument helper (see STATIC_HELPERS); returns `f` itself, so calls from
+    Python and constant folding at transform time are unchanged."""
+    STATIC_HELPERS[f] = P.Primitive(f.__name__.lstrip("_"), f, differentiable=False)
+    return f
+
+
+@_static_helper
 def _axis(axis: Any = None, dim: Any = None) -> Any:
     """NumPy says axis, PyTorch says dim; either may be a list."""
     a = dim if axis is None else axis
     return tuple(a) if isinstance(a, list) else a
 
 
+@_static_helper
 def _shape_arg(shape: tuple) -> tuple:
     """reshape(2, 3) and reshape((2, 3)) both mean shape (2, 3)."""
     if len(shape) == 1 and not isinstance(shape[0], int):
@@ -80,20 +97,54 @@ def reshape_fn(x, shape=None, *, newshape=None):
     return P.reshape(x, shape=(s,) if isinstance(s, int) else tuple(s))
 
 
-def transpose_method(x, *axes):
-    """ndarray.transpose(*axes) permutes; with two axes on a Tensor (torch) it swaps them."""
+@_static_helper
+def _permutation(axes: tuple) -> Any:
+    """ndarray.transpose's `*axes`: none (reverse the axes), one sequence, or the axes one by one."""
     if not axes:
-        return P.transpose(x)
+        return None
     if len(axes) == 1 and not isinstance(axes[0], int):
-        return P.transpose(x, axes=tuple(axes[0]))
-    return P.transpose(x, axes=tuple(axes))
+        return tuple(axes[0])
+    return tuple(axes)
+
+
+def transpose_method(x, *axes):
+    """ndarray.transpose(*axes) / Tensor.permute(*dims): a permutation. One expression, so the
+    compiler inlines it (and folds the permutation when the axes are constants) instead of having to
+    transform a function taking *args."""
+    return P.transpose(x, axes=_permutation(axes))
+
+
+def transpose_fn(x, axes=None):
+    """np.transpose(a, axes=None) / np.permute_dims: axes as one sequence, by position or keyword."""
+    return P.transpose(x, axes=_dims(axes))
+
+
+@_static_helper
+def _swapped(n: int, a: int, b: int) -> tuple:
+    """The permutation of n axes that swaps axes a and b."""
+    perm = list(range(n))
+    perm[a % n], perm[b % n] = perm[b % n], perm[a % n]
+    return tuple(perm)
 
 
 def swap_axes(x, a, b):
-    n = P.ndim(x)
-    perm = list(range(n))
-    perm[a % n], perm[b % n] = perm[b % n], perm[a % n]
-    return P.transpose(x, axes=tuple(perm))
+    """np.swapaxes: a permutation (one expression, so the compiler inlines it)."""
+    return P.transpose(x, axes=_swapped(P.ndim(x), a, b))
+
+
+def matrix_transpose_(x):
+    """x.mT / np.matrix_transpose: swap the last two axes."""
+    return P.transpose(x, axes=_swapped(P.ndim(x), -1, -2))
+
+
+def rmatmul_(x, y):
+    """x.__rmatmul__(y) is y @ x."""
+    return P.matmul(y, x)
+
+
+def linalg_diagonal_(x, offset=0):
+    """torch.linalg.diagonal: the diagonal of the last two dimensions."""
+    return P.diagonal(x, offset=offset, axis1=-2, axis2=-1)
 
 
 def t_(x):
@@ -132,6 +183,7 @@ def softplus_(x, beta=1.0, threshold=20.0):
     return P.softplus(x * beta) / beta if beta != 1.0 else P.softplus(x)
 
 
+@_static_helper
 def _dims(dims: Any) -> Any:
     """A dims argument that may be an int, a list or a tuple -> int or tuple (what primitives take)."""
     return tuple(dims) if isinstance(dims, (list, tuple)) else dims
@@ -230,19 +282,22 @@ def log_softmax_(x, dim=None, *, axis=None, dtype=None):
     return P.log_softmax(x, axis=-1 if a is None else a)
 
 
-def _cumulative(prim: Any, x: Any, axis: Any, dim: Any) -> Any:
-    a = _axis(axis, dim)
-    if a is None:  # NumPy: axis=None runs over the flattened array
-        return prim(_flat(x), axis=0)
-    return prim(x, axis=a)
-
-
 def cumsum_(x, axis=None, dtype=None, out=None, *, dim=None):
-    return _cumulative(P.cumsum, x, axis, dim)
+    """np.cumsum / torch.cumsum; NumPy's axis=None runs over the flattened array. One expression (the
+    compiler inlines it: with a constant axis the test folds away at transform time)."""
+    return P.cumsum(P.reshape(x, shape=(-1,)), axis=0) if _axis(axis, dim) is None else P.cumsum(
+        x, axis=_axis(axis, dim))
 
 
 def cumprod_(x, axis=None, dtype=None, out=None, *, dim=None):
-    return _cumulative(P.cumprod, x, axis, dim)
+    """np.cumprod / torch.cumprod, as cumsum_."""
+    return P.cumprod(P.reshape(x, shape=(-1,)), axis=0) if _axis(axis, dim) is None else P.cumprod(
+        x, axis=_axis(axis, dim))
+
+
+def sort_(x, axis=-1, kind=None, order=None, *, stable=None):
+    """np.sort: a sorted copy; axis=None sorts the flattened array."""
+    return P.sort(P.reshape(x, shape=(-1,)), axis=-1) if axis is None else P.sort(x, axis=axis)
 
 
 MaxResult = namedtuple("max", ["values", "indices"])
@@ -289,6 +344,12 @@ def dot_(a, b):
     if nb == 1:
         return P.matmul(a, b)
     return tensordot_(a, b, axes=([na - 1], [nb - 2]))
+
+
+def vdot_(a, b):
+    """np.vdot: the dot product of the flattened arrays (a def, not a lambda, so the compiler can
+    read and inline it)."""
+    return P.sum(P.multiply(P.reshape(a, shape=(-1,)), P.reshape(b, shape=(-1,))))
 
 
 def outer_(a, b):
@@ -641,11 +702,12 @@ NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     np.sqrt: P.sqrt, np.square: P.square, np.reciprocal: P.reciprocal, np.sin: P.sin, np.cos: P.cos,
     np.tan: P.tan, np.arcsin: P.arcsin, np.arccos: P.arccos, np.arctan: P.arctan, np.sinh: P.sinh,
     np.cosh: P.cosh, np.tanh: P.tanh, np.arcsinh: P.arcsinh, np.arccosh: P.arccosh,
-    np.arctanh: P.arctanh, np.add: P.add, np.subtract: P.subtract, np.multiply: P.multiply,
+    np.arctanh: P.arctanh, np.cbrt: P.cbrt, np.logaddexp: P.logaddexp, np.mod: P.remainder,
+    np.remainder: P.remainder, np.add: P.add, np.subtract: P.subtract, np.multiply: P.multiply,
     np.divide: P.divide, np.true_divide: P.divide, np.power: power_, np.maximum: P.maximum,
     np.minimum: P.minimum, np.arctan2: P.arctan2, np.hypot: P.hypot, np.where: where_, np.clip: clip_,
     np.sum: sum_, np.mean: mean_, np.max: max_, np.amax: max_, np.min: min_, np.amin: min_,
-    np.argmax: argmax_, np.argmin: argmin_, np.reshape: reshape_fn, np.transpose: transpose_method,
+    np.argmax: argmax_, np.argmin: argmin_, np.reshape: reshape_fn, np.transpose: transpose_fn,
     np.swapaxes: swap_axes, np.squeeze: squeeze_, np.expand_dims: expand_dims_,
     np.broadcast_to: broadcast_to_, np.floor: P.floor, np.ceil: P.ceil, np.round: P.round,
     np.equal: P.equal, np.not_equal: P.not_equal, np.less: P.less, np.less_equal: P.less_equal,
@@ -655,9 +717,9 @@ NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     np.ones_like: P.ones_like,
     # reductions
     np.prod: prod_, np.var: var_, np.std: std_, np.cumsum: cumsum_, np.cumprod: cumprod_,
-    np.any: any_, np.all: all_, np.linalg.norm: linalg_norm,
+    np.any: any_, np.all: all_, np.linalg.norm: linalg_norm, np.sort: sort_,
     # linear algebra
-    np.matmul: P.matmul, np.dot: dot_, np.vdot: lambda a, b: P.sum(P.multiply(_flat(a), _flat(b))),
+    np.matmul: P.matmul, np.dot: dot_, np.vdot: vdot_,
     np.inner: inner_, np.outer: outer_, np.einsum: einsum_, np.tensordot: tensordot_,
     np.trace: trace_, np.diagonal: diagonal_, np.diag: diag_, np.tril: tril_, np.triu: triu_,
     np.linalg.inv: P.inv, np.linalg.solve: P.solve, np.linalg.det: P.det, np.linalg.slogdet: slogdet_,
@@ -669,8 +731,8 @@ NUMPY_FUNCTIONS: dict[Any, Adapter] = {
 }
 for _name in ("concat", "permute_dims", "matrix_transpose"):  # NumPy 2 array-API aliases, where present
     if hasattr(np, _name):
-        NUMPY_FUNCTIONS[getattr(np, _name)] = {"concat": concatenate_, "permute_dims": transpose_method,
-                                               "matrix_transpose": lambda x: swap_axes(x, -1, -2)}[_name]
+        NUMPY_FUNCTIONS[getattr(np, _name)] = {"concat": concatenate_, "permute_dims": transpose_fn,
+                                               "matrix_transpose": matrix_transpose_}[_name]
 
 # Python's own builtins that users apply to arrays and floats
 BUILTINS: dict[Any, Adapter] = {abs: P.abs}
@@ -687,13 +749,21 @@ def builtin_min(a, b):
     return P.minimum(a, b)
 
 
+def builtin_sum(iterable, start=None):
+    """sum(x) of an array: Python adds up its rows, which is the sum along the first axis (plus start,
+    0 in Python; None here so the common call folds to the reduction alone). `np.array(...)` lets the
+    compiler read a list built with append as its stacked arrays (for an array it is the array)."""
+    return P.sum(np.array(iterable), axis=0) if start is None else P.add(
+        P.sum(np.array(iterable), axis=0), start)
+
+
 def math_log(x, base=None):
     """math.log(x) or math.log(x, base)."""
     return P.log(x) if base is None else P.divide(P.log(x), P.log(base))
 
 
 BUILTINS.update({
-    max: builtin_max, min: builtin_min, _math.log: math_log,
+    max: builtin_max, min: builtin_min, sum: builtin_sum, _math.log: math_log,
     _math.sin: P.sin, _math.cos: P.cos, _math.tan: P.tan, _math.exp: P.exp, _math.expm1: P.expm1,
     _math.log1p: P.log1p, _math.log2: P.log2, _math.log10: P.log10, _math.sqrt: P.sqrt,
     _math.asin: P.arcsin, _math.acos: P.arccos, _math.atan: P.arctan, _math.sinh: P.sinh,
@@ -713,7 +783,7 @@ METHODS: dict[str, Adapter] = {
     "dot": dot_, "trace": trace_, "diagonal": diagonal_, "flatten": flatten_, "ravel": ravel_,
     "repeat": repeat_,
     "__abs__": P.abs, "__neg__": P.neg, "__matmul__": P.matmul,
-    "__rmatmul__": lambda x, y: P.matmul(y, x),
+    "__rmatmul__": rmatmul_,
     # Tensor (torch) spellings
     "abs": P.abs, "neg": P.neg, "sign": P.sign, "exp": P.exp, "expm1": P.expm1, "log": P.log,
     "log1p": P.log1p, "log2": P.log2, "log10": P.log10, "sqrt": P.sqrt, "square": P.square,
@@ -724,7 +794,8 @@ METHODS: dict[str, Adapter] = {
     "sigmoid": P.sigmoid, "relu": P.relu, "erf": P.erf, "add": P.add, "sub": P.subtract,
     "subtract": P.subtract, "mul": P.multiply, "multiply": P.multiply, "div": P.divide,
     "divide": P.divide, "true_divide": P.divide, "pow": power_, "maximum": P.maximum,
-    "minimum": P.minimum, "atan2": P.arctan2, "arctan2": P.arctan2, "hypot": P.hypot,
+    "minimum": P.minimum, "logaddexp": P.logaddexp, "remainder": P.remainder,
+    "atan2": P.arctan2, "arctan2": P.arctan2, "hypot": P.hypot,
     "clamp": clip_, "t": t_, "permute": transpose_method, "unsqueeze": unsqueeze_,
     "expand_dims": expand_dims_, "floor": P.floor, "ceil": P.ceil, "round": P.round,
     "eq": P.equal, "ne": P.not_equal, "lt": P.less, "le": P.less_equal, "gt": P.greater,
@@ -749,12 +820,12 @@ TENSOR_OVERRIDES: dict[str, Adapter] = {
     "max": max_torch,               # max(dim) -> (values, indices); max(other) -> elementwise
     "min": min_torch,
     "size": size_torch,             # a method returning the shape; ndarray.size is an attribute
-    "dot": lambda a, b: P.matmul(a, b),  # 1-d only in torch
+    "dot": mm_,                     # 1-d only in torch: matmul
 }
 TENSOR_METHODS: dict[str, Adapter] = {**METHODS, **TENSOR_OVERRIDES}
 
 ATTRIBUTES: dict[str, Adapter] = {
-    "T": t_, "mT": lambda x: swap_axes(x, -1, -2), "shape": P.shape, "ndim": P.ndim, "size": P.size,
+    "T": t_, "mT": matrix_transpose_, "shape": P.shape, "ndim": P.ndim, "size": P.size,
 }
 
 TORCH_FUNCTIONS: dict[str, Adapter] = {
@@ -768,14 +839,13 @@ TORCH_FUNCTIONS: dict[str, Adapter] = {
     "nn.functional.sigmoid": P.sigmoid, "nn.functional.softplus": softplus_,
     "linalg.inv": P.inv, "linalg.solve": P.solve, "linalg.det": P.det, "linalg.slogdet": slogdet_,
     "linalg.cholesky": P.cholesky, "linalg.norm": linalg_norm, "linalg.vector_norm": vector_norm,
-    "linalg.matmul": P.matmul, "linalg.diagonal": lambda x, offset=0: P.diagonal(
-        x, offset=offset, axis1=-2, axis2=-1),
+    "linalg.matmul": P.matmul, "linalg.diagonal": linalg_diagonal_,
 }
 
 
 def lookup_function(obj: Any) -> Adapter | None:
     """The adapter for a function object users call (numpy function, builtin, or srcgrad function)."""
     try:
-        return NUMPY_FUNCTIONS.get(obj) or BUILTINS.get(obj)
+        return NUMPY_FUNCTIONS.get(obj) or BUILTINS.get(obj) or STATIC_HELPERS.get(obj)
     except TypeError:  # unhashable
         return None

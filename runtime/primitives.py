@@ -98,11 +98,11 @@ def nondiff(fn: Callable[..., Any]) -> Primitive:
 UNARY_MATH = frozenset({
     "neg", "abs", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "square", "reciprocal",
     "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh",
-    "arctanh",
+    "arctanh", "cbrt",
 })
 ELEMENTWISE = UNARY_MATH | {
     "sigmoid", "relu", "softplus", "erf", "add", "subtract", "multiply", "divide", "power", "maximum",
-    "minimum", "arctan2", "hypot", "where",
+    "minimum", "arctan2", "hypot", "where", "logaddexp", "remainder",
 }
 
 
@@ -232,6 +232,21 @@ arccosh = primitive(_elementwise("acosh", "arccosh"), name="arccosh")
 arctanh = primitive(_elementwise("atanh", "arctanh"), name="arctanh")
 
 
+# math.cbrt is Python 3.11+
+_scalar_cbrt = getattr(math, "cbrt", lambda v: math.copysign(builtins.abs(v) ** (1.0 / 3.0), v))
+
+
+@primitive
+def _cbrt(x):
+    """The real cube root (negative for negative x, unlike x ** (1/3))."""
+    if is_scalar(x):
+        return _scalar_cbrt(x)
+    xp = namespace(x)
+    if hasattr(xp, "cbrt"):
+        return xp.cbrt(x)
+    return fn(xp, "sign")(x) * builtins.abs(x) ** (1.0 / 3.0)  # namespaces without cbrt (array API)
+
+
 @primitive
 def _sigmoid(x):
     # tanh form: stable for large |x| in both directions and exact on Python floats
@@ -338,6 +353,25 @@ def _hypot(x, y):
 
 
 @primitive
+def _logaddexp(x, y):
+    """log(exp(x) + exp(y)) without overflow."""
+    if is_scalar(x) and is_scalar(y):
+        hi = builtins.max(x, y)
+        if hi == -math.inf:
+            return hi * 1.0
+        return hi + math.log1p(math.exp(-builtins.abs(x - y)))
+    return fn(_ns2(x, y), "logaddexp")(x, y)
+
+
+@primitive
+def _remainder(x, y):
+    """x mod y with the sign of y: NumPy's remainder, Python's `%`."""
+    if is_scalar(x) and is_scalar(y):
+        return x % y
+    return fn(_ns2(x, y), "remainder")(x, y)
+
+
+@primitive
 def _where(cond, x, y):
     if is_scalar(cond) and is_scalar(x) and is_scalar(y):
         return x if cond else y
@@ -438,6 +472,28 @@ def _argmax(x, axis=None, keepdims=False):
 @nondiff
 def _argmin(x, axis=None, keepdims=False):
     return fn(array_ns(x), "argmin")(x, axis=axis, keepdims=keepdims)
+
+
+@nondiff
+def _argsort(x, axis=-1):
+    return fn(array_ns(x), "argsort")(x, axis=axis)
+
+
+@nondiff
+def _flat_along_axis(order, axis=-1):
+    """Flat positions that gather along `axis` by the integer array `order`: `reshape(x, (-1,))[pos]` is
+    NumPy's take_along_axis(x, order, axis), as one index into the flattened array."""
+    xp = array_ns(order)
+    shape = tuple(order.shape)
+    nd = len(shape)
+    a = axis % nd
+    pos, stride = 0, 1
+    for d in reversed(range(nd)):
+        grid = order if d == a else xp.reshape(xp.arange(shape[d]), tuple(n if k == d else 1
+                                                                            for k, n in enumerate(shape)))
+        pos = pos + grid * stride
+        stride *= shape[d]
+    return pos
 
 
 @nondiff
@@ -878,6 +934,11 @@ def _stack(*arrays, axis=0):
     if xp is not np:
         arrays = [xp.asarray(a) if is_scalar(a) else a for a in arrays]
     return fn(xp, "stack")(list(arrays), axis=axis)
+
+
+@primitive
+def _sort(x, axis=-1):
+    return fn(array_ns(x), "sort")(x, axis=axis)
 
 
 @primitive

@@ -37,6 +37,7 @@ from __future__ import annotations
 import builtins
 import functools
 import math
+import string
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -198,6 +199,9 @@ defrule("arccosh",
 defrule("arctanh",
         vjp=[lambda g, ans, x: g / (1.0 - x * x)],
         jvp=[lambda t, ans, x: t / (1.0 - x * x)])
+defrule("cbrt",
+        vjp=[lambda g, ans, x: g / (3.0 * ans * ans)],
+        jvp=[lambda t, ans, x: t / (3.0 * ans * ans)])
 defrule("sigmoid",
         vjp=[lambda g, ans, x: g * ans * (1.0 - ans)],
         jvp=[lambda t, ans, x: t * ans * (1.0 - ans)])
@@ -260,6 +264,16 @@ defrule("hypot",
              lambda g, ans, x, y: unbroadcast(g * y / ans, y)],
         jvp=[lambda t, ans, x, y: widen(t * x / ans, ans),
              lambda t, ans, x, y: widen(t * y / ans, ans)])
+defrule("logaddexp",
+        vjp=[lambda g, ans, x, y: unbroadcast(g * exp(x - ans), x),
+             lambda g, ans, x, y: unbroadcast(g * exp(y - ans), y)],
+        jvp=[lambda t, ans, x, y: widen(t * exp(x - ans), ans),
+             lambda t, ans, x, y: widen(t * exp(y - ans), ans)])
+defrule("remainder",
+        vjp=[lambda g, ans, x, y: unbroadcast(g, x),
+             lambda g, ans, x, y: unbroadcast(-g * quotient(x, y, ans), y)],
+        jvp=[lambda t, ans, x, y: widen(t, ans),
+             lambda t, ans, x, y: widen(-t * quotient(x, y, ans), ans)])
 defrule("where",
         vjp=[None,
              lambda g, ans, c, x, y: unbroadcast(where(c, g, 0.0), x),
@@ -322,6 +336,9 @@ defrule("softmax",
 defrule("log_softmax",
         vjp=[lambda g, ans, x, axis=-1: g - exp(ans) * sum(g, axis=axis, keepdims=True)],
         jvp=[lambda t, ans, x, axis=-1: t - sum(exp(ans) * t, axis=axis, keepdims=True)])
+defrule("sort",
+        vjp=[lambda g, ans, x, axis=-1: take_along(g, argsort(argsort(x, axis=axis), axis=axis), axis)],
+        jvp=[lambda t, ans, x, axis=-1: take_along(t, argsort(x, axis=axis), axis)])
 defrule("cumsum",
         vjp=[lambda g, ans, x, axis=0: reverse_cumsum(g, axis)],
         jvp=[lambda t, ans, x, axis=0: cumsum(t, axis=axis)])
@@ -435,6 +452,19 @@ def balance(x: Any, y: Any) -> Any:
     return 0.5 * (sign(x - y) + 1.0)
 
 
+def take_along(v: Any, order: Any, axis: int) -> Any:
+    """v gathered along axis by `order` (take_along_axis), as one getitem of the flattened v, so its
+    own rules (a scatter-add back) carry higher derivatives. sort's jvp gathers by the sorting
+    permutation; its vjp by the inverse permutation (the ranks), which is the scatter back."""
+    return getitem(reshape(v, shape=(-1,)), index=flat_along_axis(order, axis=axis))
+
+
+def quotient(x: Any, y: Any, ans: Any) -> Any:
+    """The integer k of `remainder(x, y) = x - k y` (d remainder/dy = -k), read off the result itself
+    so it agrees with the namespace's own rounding; piecewise constant."""
+    return round((x - ans) / y)
+
+
 def inside(x: Any, lo: Any, hi: Any) -> Any:
     """d clip(x, lo, hi)/dx: 1 inside the bounds, 0 outside (bounds themselves count as inside)."""
     m = ones_like(x)
@@ -446,8 +476,11 @@ def inside(x: Any, lo: Any, hi: Any) -> Any:
 
 
 def argmax_share(x: Any, extreme: Any, axis: Any) -> Any:
-    """The share of a max/min reduction's cotangent each element gets: ties split the gradient evenly."""
-    hit = where(x == extreme, 1.0 + 0.0 * x, 0.0 * x)
+    """The share of a max/min reduction's cotangent each element gets: ties split the gradient evenly.
+
+    The 1/0 mask is built from ones_like/zeros_like, not `1.0 + 0.0 * x`: x may hold -inf (a masked
+    attention score, `where(mask, s, -inf)`), and `0.0 * -inf` is NaN."""
+    hit = where(x == extreme, ones_like(x), zeros_like(x))
     return hit / sum(hit, axis=axis, keepdims=True)
 
 
@@ -579,22 +612,41 @@ def einsum_vjp(g: Any, xs: tuple, i: int, subscripts: str) -> Any:
     """The cotangent of operand i: g contracted with the other operands onto operand i's subscripts.
 
     Letters that only operand i has (summed inside it alone) are broadcast back afterwards. A letter
-    repeated inside operand i (a diagonal, 'ii->i') is refused: use `diagonal`/`trace` for that."""
+    repeated inside operand i (a diagonal, 'ii->i', a trace 'ii->') reads only the diagonal, so the
+    cotangent is computed over the distinct letters and written back onto that diagonal, zero elsewhere."""
     lhs, out = subscripts.split("->")
     terms = lhs.split(",")
     mine = terms[i]
-    if len(set(mine)) != len(mine):
-        raise NotImplementedError(f"einsum gradient with a repeated index in {mine!r}; use diagonal/trace")
+    distinct = "".join(dict.fromkeys(mine))  # first occurrences, in order
     others = [term for j, term in enumerate(terms) if j != i]
     seen = set(out) | set("".join(others))
-    kept = "".join(c for c in mine if c in seen)
+    kept = "".join(c for c in distinct if c in seen)
     rest = [x for j, x in enumerate(xs) if j != i]
     r = einsum(g, *rest, subscripts=",".join([out] + others) + "->" + kept)
-    if kept != mine:
-        xs_shape = shape_of(xs[i])
-        kept_shape_ = tuple(n if c in seen else 1 for c, n in zip(mine, xs_shape, strict=True))
-        r = broadcast_to(reshape(r, shape=kept_shape_), shape=xs_shape)
+    sizes = dict(zip(mine, shape_of(xs[i]), strict=True))
+    if kept != distinct:
+        r = broadcast_to(reshape(r, shape=tuple(sizes[c] if c in seen else 1 for c in distinct)),
+                         shape=tuple(sizes[c] for c in distinct))
+    if distinct != mine:
+        r = onto_diagonal(r, distinct, mine, sizes, xs[i])
     return unbroadcast(r, xs[i])
+
+
+def onto_diagonal(r: Any, distinct: str, mine: str, sizes: dict, like: Any) -> Any:
+    """r, indexed by the distinct letters of `mine`, as an array indexed by `mine` itself: each repeat
+    of a letter gets a fresh letter tied to the first by an identity matrix (so 'ii' is r_i on the
+    diagonal, zero off it). One einsum, so it stays differentiable like the rest of the rule."""
+    spare = (c for c in string.ascii_letters if c not in mine)
+    full, ties, eyes = "", [], []
+    for c in mine:
+        if c in full:
+            fresh = next(spare)
+            full += fresh
+            ties.append(c + fresh)
+            eyes.append(eye_like(like, n=sizes[c], m=sizes[c]))
+        else:
+            full += c
+    return einsum(r, *eyes, subscripts=",".join([distinct] + ties) + "->" + full)
 
 
 def undiagonal(g: Any, x: Any, offset: int, axis1: int, axis2: int) -> Any:
