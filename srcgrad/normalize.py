@@ -96,6 +96,7 @@ BINOPS = {
     gast.Div: "divide",
     gast.Pow: "power",
     gast.MatMult: "matmul",
+    gast.Mod: "remainder",
 }
 _OPERATORS = {
     "add": gast.Add,
@@ -104,7 +105,10 @@ _OPERATORS = {
     "divide": gast.Div,
     "power": gast.Pow,
     "matmul": gast.MatMult,
+    "remainder": gast.Mod,
 }
+# NumPy reductions that read a list argument as the array it stacks to
+LIST_REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin}
 NONDIFF_BINOPS = (gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor, gast.LShift, gast.RShift)
 
 # builtins whose result carries no derivative (tuple/list/zip/sorted/... are not here: they pass values on)
@@ -1219,6 +1223,19 @@ class Normalizer:
             inner = gast.Call(func=copy.deepcopy(e.func), args=list(args[:2]), keywords=[])
             gast.copy_location(inner, e)
             return self.call_object(obj, [inner, *args[2:]], kws, e, out)
+        literal_list = bool(args) and isinstance(args[0], (gast.List, gast.Tuple))
+        if obj is builtins.sum and len(args) == 1 and not kws and literal_list and args[0].elts:
+            # sum([a, b, c]) is a + b + c
+            total = args[0].elts[0]
+            for item in args[0].elts[1:]:
+                total = gast.BinOp(left=total, op=gast.Add(), right=item)
+            return self.rhs(total, out)
+        if literal_list and _hashable(obj) and obj in LIST_REDUCTIONS:
+            # np.sum([a, b]) reduces the stacked array (NumPy's own reading of a list argument)
+            stacked, op = self.stack_call(np.stack, [args[0]], {}, e, out)
+            tmp = self.namer.temp()
+            self.emit(out, assign(tmp, stacked), op)
+            return self.call_object(obj, [name(tmp), *args[1:]], kws, e, out)
         if isinstance(obj, Primitive):
             return self.call_primitive(obj, args, kws, e, out)
         if (obj is np.stack or obj is np.array or obj is np.asarray) and args:

@@ -748,6 +748,15 @@ def a_enumerate_zip(a, b):
     return s
 
 
+# ---- sums of list literals; the % operator
+def a_list_reductions(a, b):
+    return np.sum(sum([a * a, b, np.sin(a)])) + np.sum([a, b * b]) + np.mean([a, b], axis=0)[1]
+
+
+def s_modulo(x, y):
+    return (x * 3.0) % 1.0 + x % y * y
+
+
 # ---- a helper that writes into its argument: fine when the caller assigns the result back
 def helper_set_first(u, val):
     u[0] = val
