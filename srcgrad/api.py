@@ -45,27 +45,44 @@ def _wrt(wrt: int | tuple[int, ...] | list[int]) -> tuple[tuple[int, ...], bool]
     raise TypeError(f"wrt must be an int or a non-empty tuple of ints, not {wrt!r}")
 
 
-def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
+def _method_of(f: Callable) -> tuple[Any, Callable | None]:
+    """(owner, function) when f is a bound method, or a transform of one (`grad(m.f)`, which is the
+    transform of the plain function with its owner bound, see `_bind`); (None, None) otherwise."""
     if isinstance(f, types.MethodType):
+        return f.__self__, f.__func__
+    return getattr(f, "__srcgrad_method__", (None, None))
+
+
+def _shift_wrt(wrt: Any) -> Any:
+    """wrt counted from a method's first argument after `self`, as a wrt of the plain function."""
+    wrt_idx, single = _wrt(wrt)
+    shifted = tuple(i + 1 if i >= 0 else i for i in wrt_idx)
+    return shifted[0] if single else shifted
+
+
+def _bind(owner: Any, inner: Callable, f: Callable) -> Callable:
+    """`inner` (a transform of a method's function, `self` its static first argument) with `owner`
+    bound. The result remembers both, so transforming it again transforms `inner` (whose generated
+    code has source) and binds `owner` again: its own source is this module's, shared by every bound
+    method, so it must never be parsed itself."""
+
+    @functools.wraps(f)
+    def bound(*args: Any, **kwargs: Any) -> Any:
+        return inner(owner, *args, **kwargs)
+
+    for attr in ("source", "__wrapped__", "transform", "reverse_source"):
+        if hasattr(inner, attr):
+            setattr(bound, attr, getattr(inner, attr))
+    bound.original = f
+    bound.__srcgrad_method__ = (owner, inner)
+    return bound
+
+
+def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
+    owner, func = _method_of(f)
+    if func is not None:
         # a bound method: transform the function, with `self` as a static first argument
-        wrt_idx, single = _wrt(wrt)
-        inner = _make(
-            f.__func__,
-            kind,
-            tuple(i + 1 if i >= 0 else i for i in wrt_idx)
-            if not single
-            else (wrt_idx[0] + 1 if wrt_idx[0] >= 0 else wrt_idx[0]),
-            verbose,
-        )
-        owner = f.__self__
-
-        @functools.wraps(f)
-        def bound(*args: Any, **kwargs: Any) -> Any:
-            return inner(owner, *args, **kwargs)
-
-        bound.source = inner.source
-        bound.__wrapped__ = inner.__wrapped__
-        return bound
+        return _bind(owner, _make(func, kind, _shift_wrt(wrt), verbose), f)
     wrt_idx, single = _wrt(wrt)
     key = (kind, wrt_idx, single)
     target = getattr(f, "__srcgrad_target__", None) or f  # grad(grad(f)): transform the generated code
@@ -77,6 +94,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     if cached is not None and not verbose:
         return cached
 
+    pre = _inner_refresh(f)
     by_mask: dict[tuple, Generated] = {}
 
     def build(mask: tuple | None) -> Generated:
@@ -141,7 +159,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
             ]
             if tensors:
                 fn = _tensor_out(fn, tensors, wrt_idx, single, kind)
-            entry = (fn, gen.refresh, guard)
+            entry = (fn, pre + list(gen.refresh), guard)
             by_ndim[key] = entry
         variants[types] = entry
         return entry
@@ -199,6 +217,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     wrapper.__wrapped__ = generic.fn
     if kind == "grad":
         wrapper.__srcgrad_target__ = generic.fn
+        wrapper.__srcgrad_refresh__ = pre + list(generic.refresh)
     wrapper.source = generic.source
     wrapper.transform = kind
     wrapper.wrt = wrt
@@ -215,24 +234,36 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     return wrapper
 
 
+def _inner_refresh(f: Callable) -> list:
+    """What must be re-read before code generated from a srcgrad wrapper runs: the wrapper's own chain of
+    (namespace, name, getter). The generated code of grad(f) binds f's module-level data in its namespace
+    and re-reads it only when its own wrapper is called; a transform of that code (grad(grad(f)),
+    jvp(grad(f))) reads the data from that namespace, so it must refresh it first, or it sees the values
+    of the last call of grad(f) (or of build time)."""
+    return list(getattr(f, "__srcgrad_refresh__", ()))
+
+
 def _second_derivative_by_forward(g: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool,
                                   exc: TransformError) -> Callable | None:
     """grad(grad(f, wrt=i), wrt=j) when reverse over reverse cannot be generated (the gradient code calls
-    the generated pair of another user function). The inner gradient is a scalar, so x_i is a scalar,
-    and d(df/dx_i)/dx_j = d(df/dx_j)/dx_i for a twice continuously differentiable f (the Hessian is
-    symmetric): the forward derivative of grad(f, wrt=j) along x_i, which forward mode generates through
-    such calls. Returns None when that identity does not apply (the caller then raises `exc`)."""
+    the generated pair of another user function, or keeps in its loops records the second reverse pass
+    does not take yet: nested loops' ranges, tuple-valued loop state). The inner gradient is a scalar,
+    so x_i is a scalar, and d(df/dx_i)/dx_j = d(df/dx_j)/dx_i for a twice continuously differentiable f
+    (the Hessian is symmetric): the forward derivative of grad(f, wrt=j) along x_i, which forward mode
+    generates through such code. Returns None when that identity does not apply, or forward mode refuses
+    too (the caller then raises `exc`)."""
     inner_wrt = getattr(g, "wrt", None)
     if kind != "grad" or getattr(g, "transform", None) != "grad":
-        return None
-    if "other generated functions" not in str(exc):
         return None
     if not isinstance(inner_wrt, int) or isinstance(inner_wrt, bool):
         return None
     from srcgrad.higher import jvp  # noqa: PLC0415 -- higher builds on this module
 
     f = g.original
-    columns = [jvp(grad(f, wrt=j), wrt=inner_wrt) for j in wrt_idx]
+    try:
+        columns = [jvp(grad(f, wrt=j), wrt=inner_wrt) for j in wrt_idx]
+    except TransformError:
+        return None
 
     def second(*args: Any, **kwargs: Any) -> Any:
         x = args[inner_wrt]

@@ -168,6 +168,15 @@ def bsum_to(t: Any, shape: Any = None) -> Any:
     return t
 
 
+def bpack_tangent(ts: Any, xs: Any) -> Any:
+    """`forward.pack_tangent` for batched tangents: each element's tangent, shaped (B,) + its element's
+    shape, stacked along the first primal axis (axis 1), past the batch axis."""
+    if not isinstance(ts, (list, tuple)):
+        return ts
+    parts = [bbroadcast_to(bpack_tangent(t, x), shape=tuple(P.shape(x))) for t, x in zip(ts, xs, strict=True)]
+    return P.stack(*parts, axis=1)
+
+
 def btranspose(t: Any, axes: Any = None) -> Any:
     nd = P.ndim(t) - 1
     axes = tuple(reversed(range(nd))) if axes is None else tuple(axes)
@@ -217,6 +226,19 @@ def bscatter(like: Any, v: Any, index: Any = None) -> Any:
             out[bix] += lift_to(v, out[bix].ndim - 1)
         return out
     return bindex_add(0.0 * like, v, index=index, xb=False, vb=True)
+
+
+def bscatter_update(like: Any, v: Any, index: Any = None) -> Any:
+    """`index_update(0.0 * like, v, index)` with v batched: the jvp of index_update with respect to the
+    value written. Unlike `bscatter` it writes, not adds: with a repeated integer index
+    (`a[[0, 0, 2]] = v`) only the last write survives, as in the primal, so the duplicates must not
+    accumulate into the tangent."""
+    if type(v) is _ND and type(like) is _ND:
+        out = np.zeros((v.shape[0],) + like.shape, dtype=np.result_type(like, v))
+        bix = _bindex(index)
+        out[bix] = lift_to(v, out[bix].ndim - 1)
+        return out
+    return bindex_update(0.0 * like, v, index=index, xb=False, vb=True)
 
 
 def bindex_add(x: Any, v: Any, index: Any = None, xb: bool = True, vb: bool = True) -> Any:
@@ -395,8 +417,10 @@ class _Swap(gast.NodeTransformer):
             if obj.name in ("index_add", "index_update") and flags == [False, True] and \
                     isinstance(node.args[0], gast.BinOp) and isinstance(node.args[0].op, gast.Mult) and \
                     isinstance(node.args[0].left, gast.Constant) and node.args[0].left.value == 0.0:
-                # index_add(0.0 * ans, t, index): a zero base with t written in
-                node.func = name(self.fw.ref(bscatter, "bscatter"))
+                # index_add(0.0 * ans, t, index): a zero base with t written in (added for index_add,
+                # written for index_update, whose repeated positions keep only the last write)
+                scatter = bscatter if obj.name == "index_add" else bscatter_update
+                node.func = name(self.fw.ref(scatter, scatter.__name__))
                 node.args = [node.args[0].right, node.args[1]]
                 return node
             b = BATCHED_PRIMS[obj.name]

@@ -66,6 +66,21 @@ def tzero(x: Any) -> Any:
     return P.zeros_like(x)
 
 
+def pack_tangent(ts: Any, xs: Any) -> Any:
+    """The tangent of a list or tuple literal that an array primitive reads as an array (the rows of
+    `np.array([[2 * p[0], p[1]], [1.0, -p[1]]])` are `stack` operands): the tangents of the elements,
+    each broadcast to its element's shape (a constant's tangent is a bare 0.0), stacked like the
+    primal. A tangent that is already an array is returned as it is."""
+    if not isinstance(ts, (list, tuple)):
+        return ts
+    parts = []
+    for t, x in zip(ts, xs, strict=True):
+        t = pack_tangent(t, x)
+        shape = tuple(P.shape(x))
+        parts.append(t if tuple(P.shape(t)) == shape else P.broadcast_to(t, shape=shape))
+    return P.stack(*parts, axis=0)
+
+
 def list_pop(xs: list) -> Any:
     """`xs.pop()` of a list in generated reverse code (the undo of an append), as a call forward mode
     can pair with the same pop of the list of tangents."""
@@ -346,6 +361,7 @@ class JvpCallee:
     batched: bool = False
     compiled: Any = None
     source: str = ""
+    n_out: int | None = None             # the number of values when it returns a tuple literal
 
 
 def is_stack_param(p: str) -> bool:
@@ -466,6 +482,8 @@ class Forward:
         # transform would have refused), so an opaque use of one of these gets a zero tangent.
         self.maybe: set[str] = set()
         self.loop_notes: list[str] = []     # batched mode: rules that loop over the basis (commented)
+        self.packs: set[str] = set()        # names a list/tuple literal assigns: a list of tangents
+        self.as_array: dict[str, str] = {}  # while one primitive is built: operand -> its tangent as an array
         self.depth = 0
         self.loop_entry: list[set[str]] = []
         self.loop_exits: list[list[set[str]]] = []
@@ -733,6 +751,7 @@ class Forward:
             st.init.add(v)
         elif kind == "pack":
             out.append(s)
+            self.packs.add(v)
             if any(self.has_tan(a, st) for a in op.args):
                 elts = [self.tan_of(a, st) for a in op.args]
                 ctor = gast.Tuple(elts=elts, ctx=gast.Load()) if isinstance(s.value, gast.Tuple) else \
@@ -810,12 +829,13 @@ class Forward:
             self.set_zero(v, st, out, line)
             return
         self_ref = any(isinstance(a, gast.Name) and a.id == v for a in op.args)
+        self.as_array = self.packed_operands(contribs, line, out)
 
         def build(ans: str) -> gast.expr:
             if op.prim in ("add", "subtract") and len(contribs) == 2:
                 # d(x ± y) = dx ± dy: the sum broadcasts to the output's shape by itself, and reading no
                 # `ans` lets the optimizer drop primal values only a shape was wanted from
-                d0, d1 = (name(self.d(a)) for _, a in contribs)
+                d0, d1 = (name(self.tan_name(a)) for _, a in contribs)
                 if self.batched:
                     fn = batching.badd if op.prim == "add" else batching.bsub
                     return call(name(self.ref(fn, fn.__name__)), [d0, d1])
@@ -845,6 +865,25 @@ class Forward:
             out.append(self.tassign(v, expr, line))
         st.init.add(v)
 
+    def packed_operands(self, contribs: list, line: Any, out: list) -> dict[str, str]:
+        """A primitive reading a list literal (`stack([2 * p[0], p[1]], ...)` from an inline matrix) reads
+        it as an array, but the literal's tangent is a list of its elements' tangents: convert it into a
+        fresh name first (`pack_tangent`), leaving the list itself for the literal's other readers."""
+        conv: dict[str, str] = {}
+        for _, a in contribs:
+            if a in self.packs and a not in conv:
+                fn = batching.bpack_tangent if self.batched else pack_tangent
+                conv[a] = self.namer.fresh("_dpack")
+                s = assign(conv[a], call(name(self.ref(fn, fn.__name__)), [name(self.d(a)), name(a)]))
+                s.line = line
+                s.pure = True
+                out.append(s)
+        return conv
+
+    def tan_name(self, a: str) -> str:
+        """The tangent of operand `a` of the primitive being built (see `packed_operands`)."""
+        return self.as_array.get(a) or self.d(a)
+
     def rule(self, op: Any, i: int, a: str, ans: str) -> gast.expr:
         """The jvp rule of operand i of `op`, inlined, at tangent d<a>."""
         tpl = table()[op.prim].get("jvp", i)
@@ -853,8 +892,8 @@ class Forward:
         if op.prim in ("index_add", "index_update") and i == 1 and isinstance(op.args[0], gast.Name):
             ans = op.args[0].id     # the rule reads ans only for its shape, which the base array has
         if self.batched:
-            return batching.batched_rule(self, op, i, tpl, name(self.d(a)), name(ans), args, kwargs)
-        return instantiate(tpl, name(self.d(a)), name(ans), args, kwargs, i, self.ref)
+            return batching.batched_rule(self, op, i, tpl, name(self.tan_name(a)), name(ans), args, kwargs)
+        return instantiate(tpl, name(self.tan_name(a)), name(ans), args, kwargs, i, self.ref)
 
     def opaque(self, s: gast.Assign, targets: list[str], st: St, out: list) -> None:
         v = s.value
@@ -1059,6 +1098,9 @@ class Forward:
                 return name(self.d(t.id), store=True)
             return name(dummy, store=True)
 
+        if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and req.n_out is not None:
+            self.kept_tuple(s, req, e, st, out)
+            return
         if isinstance(s, gast.Assign):
             # the callee returns its values then their tangents, flat (see `ForwardBuilder.generate`)
             tgt = s.targets[0]
@@ -1072,6 +1114,25 @@ class Forward:
         s2.line = line
         s2.impure = True
         out.append(s2)
+
+
+    def kept_tuple(self, s: gast.Assign, req: JvpCallee, e: gast.Call, st: St, out: list) -> None:
+        """`r = pair(x)` with pair returning a tuple kept whole: its f_jvp returns the values then the
+        tangents, flat, so they are unpacked into fresh names and packed again, `r` into a tuple of the
+        values and `dr` into a tuple of their tangents (read like any tuple: `r[0]`, `dr[0]`)."""
+        v = s.targets[0].id
+        vals = [self.namer.fresh("_t") for _ in range(req.n_out)]
+        tans = [self.namer.fresh("_dt") for _ in range(req.n_out)]
+        s2 = assign(gast.Tuple(elts=[name(n, store=True) for n in vals + tans], ctx=gast.Store()), e)
+        s2.line = getattr(s, "line", None)
+        s2.impure = True
+        s3 = assign(v, gast.Tuple(elts=[name(n) for n in vals], ctx=gast.Load()))
+        s3.line = s2.line
+        out.extend([s2, s3])
+        self.packs.add(v)
+        if v in self.active:
+            out.append(self.tassign(v, gast.Tuple(elts=[name(n) for n in tans], ctx=gast.Load()), s2.line))
+            st.init.add(v)
 
 
 # ================================================================================== dead chains
@@ -1194,10 +1255,20 @@ class ForwardNormalizer(Normalizer):
                 obj.__name__.endswith(("_fwd", "_adj")):
             a = [self.atom(x, out) for x in args]
             k = {kk: self.atom(v, out) for kk, v in kws.items()}
-            ref = name(self.namer.ref(obj, obj.__name__))
+            ref = name(self.namer.ref(obj, self._callee_name(obj, e)))
             return call(ref, a, k), Op("call", args=a + list(k.values()), fn=obj,
                                        kwargs={"__pos__": len(a), "__kw__": list(k)})
         return super().call_object(obj, args, kws, e, out)
+
+    def _callee_name(self, obj: Any, e: Any) -> str:
+        """The name the caller's source uses for the pair (`h_fwd_1`), not its `__name__` (`h_fwd`): two
+        variants of one helper share a `__name__`, and the normalizer resolves a name bound in its namer
+        before the source's globals, so referring to variant #2 as `h_fwd` would make a later call of the
+        source's own `h_fwd` (variant #1) resolve to variant #2."""
+        func = getattr(e, "func", None)
+        if isinstance(func, gast.Name) and self.info.resolve(func.id) is obj:
+            return func.id
+        return obj.__name__
 
 
 def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, Normalizer]:
@@ -1329,6 +1400,8 @@ class ForwardBuilder:
         fwd_body = body[:-1]
         ret_value = ret.value
         out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
+        if req is not None and isinstance(ret_value, gast.Tuple):
+            req.n_out = len(out_atoms)      # known before the body, for a recursive call to read
         outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
         stacks = {p for p in params if is_stack_param(p)}
         for s in iter_stmts(fwd_body):

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from srcgrad.api import _wrt
+from srcgrad.api import _bind, _inner_refresh, _method_of, _shift_wrt, _wrt
 from srcgrad.batching import bzero
 from srcgrad.errors import TransformError
 from srcgrad.forward import ForwardBuilder, GeneratedJvp
@@ -98,6 +98,7 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
     wrapper.__wrapped__ = fn
     if post is None:     # the generated function returns what the wrapper returns: transformable
         wrapper.__srcgrad_target__ = fn
+        wrapper.__srcgrad_refresh__ = refresh
     wrapper.source = gen.source
     wrapper.transform = kind
     wrapper.original = f
@@ -112,19 +113,25 @@ def jvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: b
     float argument with a float tangent gives a float product."""
     if f is None:
         return lambda g: jvp(g, wrt, verbose=verbose)
+    owner, func = _method_of(f)
+    if func is not None:       # a bound method: `self` is the function's static first argument
+        return _bind(owner, jvp(func, _shift_wrt(wrt), verbose=verbose), f)
     wrt_idx, single = _wrt(wrt)
 
     def make() -> Callable:
         gen = ForwardBuilder(verbose).top(_target(f), wrt_idx)
-        return _jvp_wrapper(gen, single, [], "jvp", f, wrt_idx=wrt_idx)
+        return _jvp_wrapper(gen, single, _inner_refresh(f), "jvp", f, wrt_idx=wrt_idx)
 
     return _cached(f, ("jvp", wrt_idx, single), make, verbose)
 
 
 def _reverse(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose: bool | int) -> Generated:
     """The reverse compiler's fused value-and-gradient function (the generic variant, for arrays and
-    floats alike), which the forward transform then reads back from its source."""
-    return Builder(verbose).reverse(_target(f), "value_and_grad", wrt_idx, None, single)
+    floats alike), which the forward transform then reads back from its source. Its `refresh` starts
+    with f's own chain when f is a srcgrad wrapper (see `api._inner_refresh`)."""
+    rev = Builder(verbose).reverse(_target(f), "value_and_grad", wrt_idx, None, single)
+    rev.refresh = _inner_refresh(f) + list(rev.refresh)
+    return rev
 
 
 def hvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False) -> Any:
@@ -133,6 +140,9 @@ def hvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: b
     one gradient (no Hessian is formed)."""
     if f is None:
         return lambda g: hvp(g, wrt, verbose=verbose)
+    owner, func = _method_of(f)
+    if func is not None:       # a bound method: `self` is the function's static first argument
+        return _bind(owner, hvp(func, _shift_wrt(wrt), verbose=verbose), f)
     wrt_idx, single = _wrt(wrt)
 
     def make() -> Callable:
@@ -228,6 +238,9 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
     transform of the vjp along the seed, with the output's basis as tangent, gives every row in ONE call."""
     if f is None:
         return lambda g: jacobian(g, wrt, verbose=verbose)
+    owner, func = _method_of(f)
+    if func is not None:       # a bound method: `self` is the function's static first argument
+        return _bind(owner, jacobian(func, _shift_wrt(wrt), verbose=verbose), f)
     wrt_idx, single = _wrt(wrt)
 
     def make() -> Callable:
@@ -294,7 +307,10 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
                     pass
             return hit
 
+        pre = _inner_refresh(f)
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            _refresh(pre)
             value = output_like(args, kwargs)
             if isinstance(value, tuple):
                 raise TypeError("jacobian of a function returning a tuple: differentiate each output")
@@ -315,6 +331,9 @@ def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
     leading tangent axis through ONE call of the batched forward transform of the generated gradient."""
     if f is None:
         return lambda g: hessian(g, wrt, verbose=verbose)
+    owner, func = _method_of(f)
+    if func is not None:       # a bound method: `self` is the function's static first argument
+        return _bind(owner, hessian(func, _shift_wrt(wrt), verbose=verbose), f)
     wrt_idx, single = _wrt(wrt)
 
     def make() -> Callable:
