@@ -101,4 +101,6 @@ def zeros_as(x: Any) -> Any:
     """A zero cotangent shaped like x (0.0 for Python numbers)."""
     if type(x) is float or type(x) is int or type(x) is bool or x is None:
         return 0.0  # None: a variable not assigned on this path; nothing reads its adjoint
+    if isinstance(x, (range, str, slice)):
+        return 0.0  # a loop's record (grad of grad saves ranges): no derivative, nothing reads it
     return P.zeros_like(x)

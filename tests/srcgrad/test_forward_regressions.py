@@ -145,11 +145,24 @@ def tuple_state(x):
     return a + b
 
 
+def nested_break(x):
+    for _i in range(2):
+        for _j in range(10):
+            x = x * 1.5
+            if x > 2.0:
+                break
+        x = x * 0.5
+    return x * x
+
+
 def test_grad_of_grad_nested_loops_and_tuple_state():
     x = 0.7
     assert sg.grad(sg.grad(nested))(x) == pytest.approx(-3 * math.sin(x), rel=1e-12)
     assert sg.grad(sg.grad(tuple_state))(x) == pytest.approx(
         central(sg.grad(tuple_state), x), rel=1e-7)
+    # x * 1.5**k * 0.5 per outer pass, k fixed near x = 0.7: x_out = c x, f = c^2 x^2, f'' = 2 c^2
+    assert sg.grad(sg.grad(nested_break))(x) == pytest.approx(sg.hvp(nested_break)(x, 1.0)[1], rel=1e-12)
+    assert sg.grad(sg.grad(nested_break))(x) == pytest.approx(central(sg.grad(nested_break), x), rel=1e-7)
 
 
 # ---------------------------------------------------------------- bound methods
