@@ -1297,6 +1297,7 @@ def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, 
             carriers.update(t.id for t in n.targets if isinstance(t, gast.Name))
     lists = _generated_lists(info)
     namer = Namer(set(info.locals))
+    namer.reserved = info.free_names()
     norm = ForwardNormalizer(info, namer, carriers)
     norm.lists |= lists
     body = norm.run()

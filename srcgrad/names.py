@@ -20,6 +20,8 @@ class Namer:
         self._counters: dict[str, int] = {}
         self._adjoints: dict[str, str] = {}
         self.temps: set[str] = set()  # the `_tN` temporaries handed out (a user's own `_t1` is not one)
+        # names the source itself reads from its globals: never bound to another object here
+        self.reserved: dict[str, Any] = {}
 
     def fresh(self, prefix: str) -> str:
         """`_t1`, `_t2`, ... (never a name in use)."""
@@ -63,7 +65,9 @@ class Namer:
         if name is not None and self.globals.get(name) is obj:
             return name
         name, k = preferred, 0
-        while name in self.taken or (name in self.globals and self.globals[name] is not obj):
+        while name in self.taken or (name in self.globals and self.globals[name] is not obj) or (
+            name in self.reserved and self.reserved[name] is not obj
+        ):
             k += 1
             name = f"{preferred}_{k}"
         self.globals[name] = obj

@@ -49,6 +49,17 @@ class FunctionInfo:
             return self.lines[lineno - 1].rstrip()
         return ""
 
+    def free_names(self) -> dict[str, Any]:
+        """The non-local names the function's source reads, with what they denote (globals, closure
+        values, builtins): generated code must not give these names to other objects."""
+        out: dict[str, Any] = {}
+        for n in gast.walk(self.node):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id not in out:
+                obj = self.resolve(n.id)
+                if obj is not LOCAL and obj is not UNBOUND:
+                    out[n.id] = obj
+        return out
+
     def resolve(self, name: str) -> Any:
         """What `name` means inside the function: LOCAL, a closure value, a global, a builtin, or UNBOUND."""
         if name in self.locals:

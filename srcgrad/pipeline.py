@@ -82,6 +82,7 @@ class Builder:
             _dump(f"parse: {info.name} ({info.filename}:{info.user_lineno(1)})", "\n".join(info.lines))
         taken = set(info.locals)
         namer = Namer(taken)
+        namer.reserved = info.free_names()
         norm = normalize.Normalizer(info, namer, set(wrt))
         norm.refuse_generated_callees = True
         body = norm.run()
