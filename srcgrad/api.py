@@ -146,7 +146,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
             "s" if t in _SCALAR_TYPES else ("n", a.ndim, a.shape) if t is np.ndarray else None
             for t, a in zip(types, args, strict=False)
         )
-        guard = tuple((i, m[2]) for i, m in enumerate(mask) if isinstance(m, tuple)) or None
+        guard = tuple((i, m[2], args[i].dtype) for i, m in enumerate(mask) if isinstance(m, tuple)) or None
         key = (types, guard)
         entry = by_ndim.get(key)
         if entry is None:
@@ -159,6 +159,14 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
             ]
             if tensors:
                 fn = _tensor_out(fn, tensors, wrt_idx, single, kind)
+            arrays = {
+                i: _array_like
+                for i in wrt_idx
+                if i < len(args) and types[i] is np.ndarray
+                and (args[i].ndim == 0 or args[i].dtype != np.float64)
+            }
+            if arrays:
+                fn = _gradients_fixed(fn, arrays, wrt_idx, single, kind)
             entry = (fn, pre + list(gen.refresh), guard)
             by_ndim[key] = entry
         variants[types] = entry
@@ -171,8 +179,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
         except KeyError:
             fn, refresh, guard = variant(args)
         if guard is not None:
-            for i, n in guard:
-                if args[i].shape != n:
+            for i, n, dtype in guard:
+                if args[i].shape != n or args[i].dtype != dtype:
                     fn, refresh, guard = variant(args)
                     break
         return fn, refresh
@@ -199,8 +207,10 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
             fn, refresh = lookup(tuple(primal))
             for ns, nm, get in refresh:
                 ns[nm] = get()
-            kwargs[seed_name] = v
-            return fn(*primal, **kwargs)
+            try:
+                return fn(*primal, **kwargs, **{seed_name: v})
+            except _MATH_ERRORS as exc:
+                return _with_numpy_floats(wrapper, args, kwargs, exc)
     else:
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -212,6 +222,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
                 return fn(*args, **kwargs)
             except NonScalarOutput as exc:
                 raise non_scalar(exc) from None
+            except _MATH_ERRORS as exc:
+                return _with_numpy_floats(wrapper, args, kwargs, exc)
 
     functools.update_wrapper(wrapper, generic.fn)
     wrapper.__wrapped__ = generic.fn
@@ -232,6 +244,27 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     wrapper.source_for = source_for
     per_fn[key] = wrapper
     return wrapper
+
+
+_MATH_ERRORS = (ValueError, OverflowError, ZeroDivisionError)
+_MATH_MESSAGES = ("math domain error", "math range error", "division by zero", "out of range")
+
+
+def _with_numpy_floats(wrapper: Callable, args: tuple, kwargs: dict, exc: Exception) -> Any:
+    """The Python-float variant runs `math.sqrt`, plain `/` and `**`, which raise where NumPy (which the
+    user's np.sqrt(x) means) returns nan or inf with a warning. Such a call is rerun with the floats as
+    np.float64, so it follows NumPy, and its numbers come back as Python floats (float in, float out)."""
+    if not any(m in str(exc) for m in _MATH_MESSAGES) or not any(type(a) is float for a in args):
+        raise exc
+    with np.errstate(all="warn"):
+        out = wrapper(*[np.float64(a) if type(a) is float else a for a in args], **kwargs)
+    return _python_floats(out)
+
+
+def _python_floats(out: Any) -> Any:
+    if isinstance(out, tuple):
+        return tuple(_python_floats(o) for o in out)
+    return float(out) if isinstance(out, np.floating) else out
 
 
 def _inner_refresh(f: Callable) -> list:
@@ -374,12 +407,27 @@ def _tensor_out(
     def as_tensor(g: Any, like: Any) -> Any:
         return g if isinstance(g, Tensor) else tensor(g, dtype=like.dtype)
 
+    return _gradients_fixed(fn, dict.fromkeys(tensors, as_tensor), wrt_idx, single, kind)
+
+
+def _array_like(g: Any, like: np.ndarray) -> np.ndarray:
+    """A NumPy argument's gradient as an array of its dtype (float32 in, float32 out, as in JAX and
+    PyTorch, even where the function mixes in float64 data; a 0-d array in, a 0-d array out)."""
+    if type(g) is not np.ndarray:
+        g = np.asarray(g)
+    return g if g.dtype == like.dtype else g.astype(like.dtype)
+
+
+def _gradients_fixed(fn: Callable, fixes: dict[int, Callable], wrt_idx: tuple[int, ...], single: bool,
+                     kind: str) -> Callable:
+    """`fn` with the gradient of each argument i in `fixes` passed through fixes[i](gradient, argument)."""
+
     def fix(args: tuple, grads: Any) -> Any:
         if single:
             i = wrt_idx[0]
-            return as_tensor(grads, args[i]) if i in tensors else grads
+            return fixes[i](grads, args[i]) if i in fixes else grads
         return tuple(
-            as_tensor(g, args[i]) if i in tensors else g for i, g in zip(wrt_idx, grads, strict=False)
+            fixes[i](g, args[i]) if i in fixes else g for i, g in zip(wrt_idx, grads, strict=False)
         )
 
     if kind == "grad":

@@ -303,3 +303,48 @@ def test_grad_of_an_output_no_input_reaches_still_needs_a_scalar():
     with pytest.raises(sg.TransformError, match="needs a scalar output"):
         sg.grad(constant_vector)(x)
     np.testing.assert_array_equal(sg.grad(constant_number)(x), np.zeros(3))
+
+
+def sqrt_and_log(a, b):
+    return np.sqrt(a - 1.0) + np.log(b)
+
+
+def reciprocal(x):
+    return 1.0 / x + np.exp(x * 1000.0)
+
+
+def test_python_floats_follow_numpy_where_math_would_raise():
+    with np.errstate(all="ignore"):
+        v, (ga, gb) = sg.value_and_grad(sqrt_and_log, wrt=(0, 1))(0.5, 0.3)
+        assert type(v) is float and np.isnan(v) and np.isnan(ga)
+        assert type(gb) is float and gb == pytest.approx(1 / 0.3)
+        g = sg.grad(reciprocal)(0.0)
+        assert type(g) is float and np.isinf(g)
+        # the same numbers as np.float64 arguments give
+        assert np.isnan(sg.grad(sqrt_and_log)(np.float64(0.5), np.float64(0.3)))
+    # where math does not raise, the float variant answers as before
+    assert sg.grad(sqrt_and_log)(2.0, 0.3) == pytest.approx(0.5)
+
+
+def conv_into_float64_buffer(img, k):
+    out = np.zeros((2, 3))  # float64, as users often write
+    for i in range(2):
+        for j in range(3):
+            out[i, j] = np.sum(img[i:i + 2, j:j + 2] * k)
+    return np.sum(np.tanh(out))
+
+
+def sine_of_zero_d(x):
+    return np.sin(x) * 2.0
+
+
+def test_gradients_have_their_arguments_dtype_and_rank():
+    rng = np.random.default_rng(0)
+    img, k = rng.normal(size=(3, 4)), rng.normal(size=(2, 2)) * 0.3
+    g64 = sg.grad(conv_into_float64_buffer, wrt=(0, 1))(img, k)
+    g32 = sg.grad(conv_into_float64_buffer, wrt=(0, 1))(img.astype(np.float32), k.astype(np.float32))
+    for a, b in zip(g32, g64):
+        assert a.dtype == np.float32 and b.dtype == np.float64
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    g0 = sg.grad(sine_of_zero_d)(np.array(0.5))
+    assert type(g0) is np.ndarray and g0.shape == () and g0 == pytest.approx(2 * np.cos(0.5))
