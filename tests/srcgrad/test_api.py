@@ -343,7 +343,7 @@ def test_gradients_have_their_arguments_dtype_and_rank():
     img, k = rng.normal(size=(3, 4)), rng.normal(size=(2, 2)) * 0.3
     g64 = sg.grad(conv_into_float64_buffer, wrt=(0, 1))(img, k)
     g32 = sg.grad(conv_into_float64_buffer, wrt=(0, 1))(img.astype(np.float32), k.astype(np.float32))
-    for a, b in zip(g32, g64):
+    for a, b in zip(g32, g64, strict=True):
         assert a.dtype == np.float32 and b.dtype == np.float64
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     g0 = sg.grad(sine_of_zero_d)(np.array(0.5))
