@@ -662,6 +662,57 @@ def _replace_name(e: Any, t: str, value: Any) -> Any:
     return Sub().visit(e)
 
 
+def merge_accumulations(fn: gast.FunctionDef) -> None:
+    """`bx = e1` followed at once by `bx = bx + e2` (the adjoint gathering two contributions of one
+    user line) becomes `bx = e1 + e2`: one statement, and on arrays NumPy adds into the temporary
+    `e1` made instead of allocating again; `bx = e; bx = bx + e` (the rule of `x * x`) is `2 * e`. Only
+    when e2 does not read bx, and never across user lines."""
+
+    def sweep(block: list) -> list:
+        out: list = []
+        for s in block:
+            if isinstance(s, (gast.If, gast.For, gast.While)):
+                s.body = sweep(s.body)
+                s.orelse = sweep(s.orelse)
+            prev = out[-1] if out else None
+            if (
+                prev is not None
+                and _is_accumulation_start(prev)
+                and isinstance(s, gast.Assign)
+                and getattr(s, "adjoint", False)
+                and not getattr(s, "impure", False)
+                and getattr(s, "line", None) == getattr(prev, "line", None)
+                and isinstance(s.targets[0], gast.Name)
+                and s.targets[0].id == prev.targets[0].id
+                and isinstance(s.value, gast.BinOp)
+                and isinstance(s.value.op, gast.Add)
+                and isinstance(s.value.left, gast.Name)
+                and s.value.left.id == prev.targets[0].id
+                and prev.targets[0].id not in _loads(s.value.right)
+            ):
+                if gast.dump(prev.value) == gast.dump(s.value.right):
+                    # the two contributions of `x * x` are one expression: `2 * e` (exact), one pass
+                    prev.value = gast.BinOp(left=gast.Constant(value=2, kind=None), op=gast.Mult(),
+                                            right=prev.value)
+                else:
+                    prev.value = gast.BinOp(left=prev.value, op=gast.Add(), right=s.value.right)
+                continue
+            out.append(s)
+        return out
+
+    fn.body = sweep(fn.body)
+
+
+def _is_accumulation_start(s: Any) -> bool:
+    return (
+        isinstance(s, gast.Assign)
+        and getattr(s, "adjoint", False)
+        and not getattr(s, "impure", False)
+        and len(s.targets) == 1
+        and isinstance(s.targets[0], gast.Name)
+    )
+
+
 def _substitute_all(block: list, i: int, t: str, value: Any, uses: int) -> bool:
     """Replace every later load of `t` in `block` by `value` (a name or constant), if all `uses` are
     reached before `t` or `value` is reassigned and none sits inside a nested block."""

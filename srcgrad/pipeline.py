@@ -496,6 +496,7 @@ class Builder:
             optimize.dead_code(fwd_def)
             optimize.dead_code(adj_def)
             optimize.propagate_adjoints(adj_def, temp_adjoint)
+            optimize.merge_accumulations(adj_def)
             optimize.nest_forward_temporaries(fwd_def, namer.temps.__contains__)
             self._comment(info, fwd_def)
             self._comment(info, adj_def, adjoint=True)
@@ -553,6 +554,7 @@ class Builder:
             optimize.fold_unit_seed(fdef, namer, shp_all, floats, set(params))
         optimize.dead_code(fdef)
         optimize.propagate_adjoints(fdef, temp_adjoint)
+        optimize.merge_accumulations(fdef)
         if nd_all:
             optimize.defer_outer_products(
                 fdef, namer, optimize.Specialize(namer, scalar_all, numpy_all, nd_all).ndim_of

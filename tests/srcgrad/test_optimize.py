@@ -145,3 +145,19 @@ def test_the_scaled_fold_keeps_float32_and_the_value_of_value_and_grad():
 def test_a_non_scalar_output_is_still_refused():
     with pytest.raises(sg.TransformError, match="scalar"):
         sg.grad(column_cubes)(np.ones((3, 2)))
+
+
+# ------------------------------------------------------------------ merged accumulations
+def square_of_tanh(x):
+    h = np.tanh(x)
+    return np.sum(h * h)
+
+
+def test_two_contributions_of_one_line_are_one_statement():
+    x = np.linspace(-1.0, 1.0, 5)
+    g = sg.grad(square_of_tanh)
+    src = g.source_for(x)
+    # bh = h; bh = bh + h (the rule of h * h, seed folded): one statement, one pass
+    assert "bh = 2 * h\n" in src and "bh = bh +" not in src
+    t = np.tanh(x)
+    np.testing.assert_allclose(g(x), 2 * t * (1 - t * t), rtol=1e-13)
