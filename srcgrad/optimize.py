@@ -1062,9 +1062,10 @@ def fold_unit_seed(fn: gast.FunctionDef, namer: Namer, shapes: dict, floats: set
             if not isinstance(node.op, gast.Mult):
                 return node
             for unit, other in ((node.left, node.right), (node.right, node.left)):
-                if isinstance(unit, gast.Name) and unit.id in ones and isinstance(other, gast.Name) \
+                unit_name = aliases.get(unit.id, unit.id) if isinstance(unit, gast.Name) else None
+                if unit_name in ones and isinstance(other, gast.Name) \
                         and other.id in floats and aliases.get(other.id, other.id) not in params \
-                        and _shape_of(other, shapes) == ones[unit.id]:
+                        and _shape_of(other, shapes) == ones[unit_name]:
                     return other
                 us = unit_scale(unit)
                 if us is not None and us[1] != 1 and not isinstance(other, gast.Constant) \
