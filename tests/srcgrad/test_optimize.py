@@ -161,3 +161,16 @@ def test_two_contributions_of_one_line_are_one_statement():
     assert "bh = 2 * h\n" in src and "bh = bh +" not in src
     t = np.tanh(x)
     np.testing.assert_allclose(g(x), 2 * t * (1 - t * t), rtol=1e-13)
+
+
+def tanh_terms(x):
+    h = np.tanh(x)
+    return np.sum(h * h + h * x)
+
+
+def test_the_seed_folds_through_the_copies_a_sum_of_terms_makes():
+    x = np.linspace(-1.0, 1.0, 5)
+    g = sg.grad(tanh_terms)
+    assert "    bx = h\n" in g.source_for(x)  # seed * h, the seed reached through b_t2 = b_t3
+    t = np.tanh(x)
+    np.testing.assert_allclose(g(x), (2 * t + x) * (1 - t * t) + t, rtol=1e-13)
