@@ -621,6 +621,14 @@ class Normalizer:
                     out, assign(n_, a), Op("copy", args=[a]) if isinstance(a, gast.Name) else Op("const")
                 )
             return
+        if (isinstance(value, gast.Call) and self.resolve_chain(value.func) is np.linalg.slogdet
+                and len(names) == 2 and len(value.args) == 1 and not value.keywords):
+            # `sign, logdet = np.linalg.slogdet(A)`: the two single-output primitives it is made of
+            a = self.atom(value.args[0], out)
+            for var, prim in zip(names, (P.slogdet_sign, P.logabsdet), strict=True):
+                self.emit(out, assign(var, call(name(self.namer.ref(prim, prim.name)), [a])),
+                          Op("nondiff" if not prim.differentiable else "prim", prim.name, [a], {}, fn=prim))
+            return
         if isinstance(value, gast.Call) and self.resolve_chain(value.func) is np.split:
             args, kws = value.args, {k.arg: k.value for k in value.keywords}
             n = self.split_sections(args, kws)
@@ -1218,6 +1226,10 @@ class Normalizer:
         return self.call_adapter(adapter, [base] + list(e.args), {k.arg: k.value for k in e.keywords}, e, out)
 
     def call_object(self, obj: Any, args: list, kws: dict, e: Any, out: list) -> tuple[gast.expr, Op]:
+        if (isinstance(obj, types.MethodType) and isinstance(obj.__func__, types.FunctionType)
+                and isinstance(e, gast.Call) and isinstance(e.func, gast.Attribute)):
+            # model.forward(x) on an object the function reads: the method's function, model first
+            return self.call_object(obj.__func__, [e.func.value, *args], kws, e, out)
         if obj in (builtins.max, builtins.min) and len(args) > 2 and not kws and isinstance(e, gast.Call):
             # max(a, b, c) is max(max(a, b), c): the two-argument rule, applied in turn
             inner = gast.Call(func=copy.deepcopy(e.func), args=list(args[:2]), keywords=[])

@@ -348,7 +348,7 @@ class Builder:
                 counter = getattr(s, "counter", None)
                 if isinstance(s, (gast.For, gast.While)) and counter is not None and id(s) in kept_loops:
                     cname, init, inc = counter
-                    for v in push_map.get(id(init), []):
+                    for v in reversed(push_map.get(id(init), [])):
                         out.append(push(v, line))
                     out.append(init)
                     s.body = instrument(s.body)
@@ -358,7 +358,9 @@ class Builder:
                     if isinstance(s, (gast.If, gast.For, gast.While)):
                         s.body = instrument(s.body)
                         s.orelse = instrument(s.orelse)
-                for v in push_map.get(id(s), []):
+                # the adjoint pops a statement's saved values in the order push_map lists them: pushed in
+                # reverse, so the stack hands them back right (`d, p = pair(a, b)` saves two)
+                for v in reversed(push_map.get(id(s), [])):
                     out.append(push(v, line))
                 if id(s) in callsite_ids:
                     r = callsite_ids[id(s)]

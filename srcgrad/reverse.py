@@ -249,18 +249,27 @@ class Reverse:
                 r.line = line
                 out.append(r)
             return out
+        if op.kind == "opaque" and any(t in self.active for t in targets):
+            # one name or several (`sign, logdet = np.linalg.slogdet(A)`): never a silent zero
+            what = getattr(op.fn, "__name__", None) or getattr(op, "label", None) or "this operation"
+            if what.startswith("the method"):
+                raise self.error(
+                    s,
+                    f"srcgrad cannot follow {what} called on a local value (a parameter such as self): "
+                    "it does not know that object's class when it transforms",
+                    "call a module-level function, or the method on a module-level object "
+                    "(model.forward(x)), whose source srcgrad then transforms.",
+                )
+            raise self.error(
+                s,
+                f"srcgrad has no derivative for {what} (no rule, and no Python source to transform)",
+                "write it with numpy functions or operators that have rules, or detach "
+                "the value (.data / .detach()) if no gradient should flow through it.",
+            )
         if op.kind == "call" and any(t in self.active for t in targets):
             out.extend(self.callsite(s, st))
         elif len(targets) == 1 and targets[0] in self.active:
             v = targets[0]
-            if op.kind == "opaque":
-                what = getattr(op.fn, "__name__", None) or getattr(op, "label", None) or "this operation"
-                raise self.error(
-                    s,
-                    f"srcgrad has no derivative for {what} (no rule, and no Python source to transform)",
-                    "write it with numpy functions or operators that have rules, or detach "
-                    "the value (.data / .detach()) if no gradient should flow through it.",
-                )
             if op.kind in ("pack", "unpack"):
                 raise self.error(
                     s,

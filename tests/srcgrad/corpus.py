@@ -757,6 +757,15 @@ def s_modulo(x, y):
     return (x * 3.0) % 1.0 + x % y * y
 
 
+# ---- a helper's tuple unpacked inside a loop (two saved values per call)
+def c_tuple_helper_in_loop(x, y):
+    s = 0.0
+    for i in range(2):
+        d, p = helper_two(x, y)
+        s = s + d * p * (i + 1)
+    return s
+
+
 # ---- a helper that writes into its argument: fine when the caller assigns the result back
 def helper_set_first(u, val):
     u[0] = val

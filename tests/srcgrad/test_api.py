@@ -348,3 +348,56 @@ def test_gradients_have_their_arguments_dtype_and_rank():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     g0 = sg.grad(sine_of_zero_d)(np.array(0.5))
     assert type(g0) is np.ndarray and g0.shape == () and g0 == pytest.approx(2 * np.cos(0.5))
+
+
+def gaussian_log_likelihood(L, x):
+    S = L @ L.T + np.eye(3)
+    sign, logdet = np.linalg.slogdet(S)
+    return -0.5 * (logdet + x @ np.linalg.solve(S, x)) + 0.0 * sign
+
+
+def eigen_top(A):
+    w, V = np.linalg.eigh(A + A.T)
+    return w[-1]
+
+
+def test_slogdet_unpacked_into_sign_and_logdet():
+    from tests.srcgrad.util import numeric_grad
+
+    rng = np.random.default_rng(3)
+    L, x = rng.normal(size=(3, 3)), rng.normal(size=3)
+    g = sg.grad(gaussian_log_likelihood, wrt=(0, 1))(L, x)
+    for i in (0, 1):
+        np.testing.assert_allclose(g[i], numeric_grad(gaussian_log_likelihood, [L, x], i), rtol=1e-6,
+                                   atol=1e-8)
+
+
+def test_a_call_with_no_rule_unpacked_into_several_names_is_refused_not_zero():
+    with pytest.raises(sg.TransformError, match="no derivative for eigh"):
+        sg.grad(eigen_top)(np.eye(3))
+
+
+class TinyModel:
+    def __init__(self, W):
+        self.W = W
+
+    def forward(self, x):
+        return np.tanh(self.W @ x)
+
+    def loss(self, x):
+        return np.sum(self.forward(x) ** 2)
+
+
+TINY = TinyModel(np.eye(2) * 0.5)
+
+
+def calls_a_module_level_objects_method(x):
+    return np.sum(TINY.forward(x))
+
+
+def test_a_method_of_a_module_level_object_is_transformed_like_a_function():
+    x = np.array([0.3, 0.4])
+    np.testing.assert_allclose(sg.grad(calls_a_module_level_objects_method)(x),
+                               0.5 * (1 - np.tanh(0.5 * x) ** 2), rtol=1e-13)
+    with pytest.raises(sg.TransformError, match="called on a local value"):
+        sg.grad(TINY.loss)(x)
