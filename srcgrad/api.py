@@ -135,6 +135,13 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     def variant(args: tuple) -> tuple[Callable, list]:
         types = tuple(map(type, args))
         for i in wrt_idx:
+            if i < len(args) and types[i] in (dict, list, tuple):
+                raise TransformError(
+                    f"{f.__name__}: argument {i} is a {types[i].__name__}; srcgrad differentiates with "
+                    "respect to arrays, floats and Tensors, not containers of them",
+                    hint="pass each array as its own argument (wrt=(0, 1, ...)), or stack them into one "
+                    "array.",
+                )
             if i < len(args) and types[i] in (int, bool):
                 raise TransformError(
                     f"{f.__name__}: argument {i} is {types[i].__name__} {args[i]!r}; integer and boolean "
