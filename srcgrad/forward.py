@@ -382,13 +382,17 @@ def tangent_param_names(info: FunctionInfo, wrt: tuple[str, ...]) -> dict[str, s
     return out
 
 
-def activity(body: list, wrt: set[str], outputs: set[str], stacks: set[str]) -> set[str]:
+def activity(body: list, wrt: set[str], outputs: set[str], stacks: set[str],
+             never: frozenset[str] | set[str] = frozenset()) -> set[str]:
     """analysis.activity, plus stacks: `S.push(v)` flows v into S, `y = S.pop()` flows S into y, and a
     call that receives S may push into it. Stacks are always active (they carry tangents).
 
     A pop restores a value the same variable had before (in the fused reverse function), so it makes the
     variable active only through the variable's other assignments; only a name that nothing but pops
-    assigns (the saved values an `f_adj` restores) takes its activity from the stack."""
+    assigns (the saved values an `f_adj` restores) takes its activity from the stack.
+
+    Names in `never` carry no derivative whatever flows into them (the ranges an adjoint loop walks
+    back over, restored from the stack by an `f_adj`)."""
     edges: list[tuple[list[str], list[str]]] = []      # (targets, sources)
     assigned_other: set[str] = set()
     for s in iter_stmts(body):
@@ -425,7 +429,7 @@ def activity(body: list, wrt: set[str], outputs: set[str], stacks: set[str]) -> 
         for tgts, srcs in edges:
             if any(n in varied for n in srcs):
                 for t in tgts:
-                    if t not in varied:
+                    if t not in varied and t not in never:
                         varied.add(t)
                         changed = True
     useful = set(outputs) | stacks
@@ -1200,6 +1204,9 @@ _LIST_POP = "__srcgrad_list_pop"
 _LIST_SET = "__srcgrad_list_set"
 
 
+_LIST_MAKERS = tuple(f for f in (getattr(rt_stack, "zeros_list", None), rt_stack.unstack) if f is not None)
+
+
 def _generated_lists(info: FunctionInfo) -> set[str]:
     """In generated reverse code, lists of values and of cotangents are mutated (`vals.pop()` undoes an
     append, `bvals[i] = bvals[i] + g` accumulates): rewrite those into `list_pop`/`list_set` calls that
@@ -1211,8 +1218,11 @@ def _generated_lists(info: FunctionInfo) -> set[str]:
     for n in gast.walk(info.node):
         if isinstance(n, gast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], gast.Name):
             v = n.value
+            # a list literal, or a helper that returns a list (the cotangents of a list, `zeros_list`;
+            # the slices of a stacked list's cotangent, `unstack`, written into by `bQ[i] = bQ[i] + bq`
+            # when the loop reads the list it appends to)
             if isinstance(v, gast.List) or (isinstance(v, gast.Call) and isinstance(v.func, gast.Name) and
-                                            info.resolve(v.func.id) is getattr(rt_stack, "zeros_list", None)):
+                                            any(info.resolve(v.func.id) is m for m in _LIST_MAKERS)):
                 lists.add(n.targets[0].id)
     if not lists:
         return lists
@@ -1279,10 +1289,17 @@ def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, 
     fence(info)
     if callable(wrt):
         wrt = wrt(info)
+    ranges: set[str] = set()
     for n in gast.walk(info.node):
         it = n.iter if isinstance(n, gast.For) else None
         if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and len(it.args) == 1 and \
                 not it.keywords and info.resolve(it.func.id) is reversed:
+            base = it.args[0].value if isinstance(it.args[0], gast.Subscript) else it.args[0]
+            if isinstance(base, gast.Name) and info.filename.startswith("<srcgrad "):
+                # an adjoint loop walks back over its forward loop's range (or list of indices): a value
+                # with no derivative, even where an f_adj restores it from the stack with the values
+                # that have one
+                ranges.add(base.id)
             back = gast.Slice(lower=None, upper=None, step=const(-1))
             n.iter = gast.Subscript(value=it.args[0], slice=back, ctx=gast.Load())
     if verbose:
@@ -1300,6 +1317,7 @@ def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, 
     namer.reserved = info.free_names()
     norm = ForwardNormalizer(info, namer, carriers)
     norm.lists |= lists
+    norm.no_tangent = ranges
     body = norm.run()
     if verbose:
         _dump("normalize (one operation per statement)", body_source(body))
@@ -1400,6 +1418,8 @@ class ForwardBuilder:
             raise located(info, info.node, "internal error: normalized function has no final return")
         fwd_body = body[:-1]
         ret_value = ret.value
+        if req is not None and isinstance(ret_value, gast.Name):
+            ret_value = _unpack_returned_tuple(fwd_body, ret, namer)
         out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
         if req is not None and isinstance(ret_value, gast.Tuple):
             req.n_out = len(out_atoms)      # known before the body, for a recursive call to read
@@ -1415,7 +1435,7 @@ class ForwardBuilder:
                                  f"a derivative and records values on a stack",
                                  hint=_ONCE_MORE_HINT)
         seeds = {p for p in wrt if not is_stack_param(p)}
-        active = activity(fwd_body, seeds, outputs, stacks)
+        active = activity(fwd_body, seeds, outputs, stacks, getattr(norm, "no_tangent", set()))
         if self.verbose:
             _dump("forward analysis", f"active: {sorted(active)}\nstacks: {sorted(stacks)}")
         for t in tparams.values():
@@ -1497,6 +1517,32 @@ class ForwardBuilder:
             req.source = source
         return GeneratedJvp(fn=compiled, source=source, tparams=[tparams[p] for p in wrt if p in tparams],
                             refresh=self.refresh, info=info)
+
+
+def _unpack_returned_tuple(body: list, ret: gast.Return, namer: Namer) -> gast.expr:
+    """A callee whose returns the normalizer merged into one result variable (`_return = (a, b)` on
+    each path, then `return _return`) returns a tuple all the same, and its caller unpacks the flat
+    `values + tangents` of a tuple (`a, b, da, db = f_jvp(...)`). When some path assigns the variable a
+    tuple literal, unpack it element by element at the end (`_r1 = _return[0]`, ...) and return the
+    elements, as if the function ended with `return _r1, _r2`. Returns the new return value (the name
+    unchanged when it holds no tuple literal)."""
+    v = ret.value.id
+    sizes = {len(s.value.elts) for s in iter_stmts(body)
+             if isinstance(s, gast.Assign) and isinstance(s.value, gast.Tuple) and targets_of(s) == [v]
+             and getattr(getattr(s, "op", None), "kind", None) == "pack"}
+    if len(sizes) != 1:
+        return ret.value
+    (n,) = sizes
+    line = getattr(ret, "line", None)
+    elts = []
+    for i in range(n):
+        r = namer.fresh("_r")
+        s = assign(r, gast.Subscript(value=name(v), slice=const(i), ctx=gast.Load()))
+        s.op = Op("unpack", args=[name(v)], kwargs={"index": const(i)})
+        s.line = line
+        body.append(s)
+        elts.append(name(r))
+    return gast.Tuple(elts=elts, ctx=gast.Load())
 
 
 _ONCE_MORE_HINT = "third derivatives work as jvp(jvp(grad(f))); go no higher with loops that save values."
