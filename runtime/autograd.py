@@ -366,6 +366,49 @@ def _rule_lambdas() -> dict[str, list]:
     return _RULE_LAMBDAS
 
 
+def _rule_reads(prim_name: str, rule_fns: tuple) -> tuple | None:
+    """Per vjp rule (one per positional argument): (does it read `ans`, the positions of the arguments
+    whose values it reads); None when the rules take `*xs`. A value only needs saving (and checking for
+    in-place changes) when a rule that will run, one for an argument that requires grad, reads it: `b * 3`
+    needs only the 3, as in PyTorch."""
+    lambdas = _rule_lambdas().get(prim_name)
+    if lambdas is not None and len(lambdas) != len(rule_fns):
+        lambdas = None
+    reads = []
+    for j, f in enumerate(rule_fns):
+        if f is None:
+            reads.append((False, frozenset()))
+            continue
+        lam = lambdas[j] if lambdas is not None else None
+        used = _value_uses_in(lam) if isinstance(lam, ast.Lambda) else _param_uses(f)
+        code = f.__code__
+        if code.co_flags & 0x04:
+            return None
+        names = code.co_varnames[:code.co_argcount]
+        reads.append((len(names) > 1 and names[1] in used,
+                      frozenset(i for i, n in enumerate(names[2:]) if n in used)))
+    return tuple(reads)
+
+
+def _needs_for(reads: tuple | None, uses_ans: bool, uses_arg: tuple, mask: int) -> tuple:
+    """(reads ans, per position: is it read) by the rules of the arguments in `mask` (bit i: argument i
+    requires grad); positions past the tuple count as read, as for `uses_arg`."""
+    if reads is None:
+        return uses_ans, uses_arg
+    ans = False
+    pos: set = set()
+    for j, (ra, ps) in enumerate(reads):
+        if mask >> j & 1:
+            ans = ans or ra
+            pos |= ps
+    n = builtins_max(len(uses_arg), len(reads))
+    return ans, tuple(i in pos for i in range(n))
+
+
+def builtins_max(a: int, b: int) -> int:
+    return a if a > b else b
+
+
 def _value_uses(prim_name: str, rule_fns: tuple) -> tuple[bool, tuple[bool, ...] | None]:
     """Which saved values the vjp rules of `prim_name` read beyond their shapes: (the output `ans`, per
     positional argument by position; None when the rule takes `*xs`, meaning all of them)."""
@@ -407,7 +450,18 @@ class PrimNode(Node):
     variadic = False
     uses_ans = True
     uses_arg: tuple = ()   # per positional parameter: does some vjp read it?
+    rule_reads: tuple | None = None  # per vjp rule: (reads ans, positions read); None: all
+    need2: tuple = ((True, True, True),) * 4  # see node_class
+    need_cache: dict = {}
     param_names: tuple = ()
+
+    @classmethod
+    def needs(cls, mask: int) -> tuple:
+        """(reads ans, per position: is it read) when the arguments in bit-mask `mask` require grad."""
+        r = cls.need_cache.get(mask)
+        if r is None:
+            r = cls.need_cache[mask] = _needs_for(cls.rule_reads, cls.uses_ans, cls.uses_arg, mask)
+        return r
 
     def __init__(self, edges: tuple, args: tuple, kwargs: dict, ans: Any, vcs: tuple, vers: tuple) -> None:
         self.set_edges(edges)
@@ -679,6 +733,13 @@ def node_class(prim_name: str, variant: str | None = None) -> type:
                                "it cannot be differentiated (use .detach() or no_grad() around it)")
         name = variant or NODE_NAMES.get(prim_name) or _camel(prim_name)
         uses_ans, uses_arg = _value_uses(prim_name, rule.vjp)
+        reads = None if rule.variadic else _rule_reads(prim_name, rule.vjp)
+        uses_t = () if uses_arg is None else uses_arg
+        # need2[ra + 2 * rb]: (reads arg 0, reads arg 1, reads ans) for a two-argument call in which
+        # argument 0 / 1 requires grad (ra, rb): the operators' fast path reads it
+        need2 = tuple((lambda ua: (ua[1][0] if len(ua[1]) > 0 else True,
+                                   ua[1][1] if len(ua[1]) > 1 else True, ua[0]))(
+            _needs_for(reads, uses_ans, uses_t, m)) for m in range(4))
         impl = PRIMITIVES[prim_name].impl
         code = impl.__code__
         pos = code.co_varnames[:code.co_argcount]
@@ -690,7 +751,8 @@ def node_class(prim_name: str, variant: str | None = None) -> type:
             "param_names": pos, "__module__": __name__, "variadic": rule.variadic,
             # plain: the sweep may call the rules itself (one per positional argument; no `*args`)
             "plain": not rule.variadic and not code.co_flags & 0x04,
-            "uses_arg": () if uses_arg is None else uses_arg,  # () with i >= len: checked
+            "uses_arg": uses_t,  # () with i >= len: checked
+            "rule_reads": reads, "need2": need2, "need_cache": {},
         })
         _NODE_CLASSES[key] = cls
     return cls

@@ -308,13 +308,28 @@ def _is_dim(d: Any) -> bool:
     return d is None or isinstance(d, (int, tuple, list))
 
 
+def _at_index(x, idx, dim, keepdim):
+    """x gathered along `dim` at the (non-differentiable) indices `idx`, as torch.max(x, dim) returns its
+    values: the gradient goes to the returned index alone, not split across ties as np.max's rule does."""
+    k = idx if keepdim else P.expand_dims(idx, axis=dim)
+    # flat positions of x's elements at those indices: flat_along_axis needs the order in x's shape
+    pos = P.flat_along_axis(P.broadcast_to(k, shape=P.shape(x)), axis=dim)
+    first = (slice(None),) * (dim % P.ndim(x)) + (slice(0, 1),)
+    flat = P.reshape(x, shape=(-1,))
+    v = flat[pos[first]]
+    return v if keepdim else P.squeeze(v, axis=dim)
+
+
 def max_torch(x, dim=None, keepdim=False, *, other=None):
     """torch.max: max(x) -> value; max(x, dim) -> (values, indices); max(x, other) -> elementwise."""
     if other is not None or not _is_dim(dim):
         return P.maximum(x, dim if other is None else other)
     if dim is None:
         return P.max(x)
-    return MaxResult(P.max(x, axis=dim, keepdims=keepdim), P.argmax(x, axis=dim, keepdims=keepdim))
+    if not isinstance(dim, int) or P.ndim(x) == 0:
+        return MaxResult(P.max(x, axis=dim, keepdims=keepdim), P.argmax(x, axis=dim, keepdims=keepdim))
+    idx = P.argmax(x, axis=dim, keepdims=keepdim)
+    return MaxResult(_at_index(x, idx, dim, keepdim), idx)
 
 
 def min_torch(x, dim=None, keepdim=False, *, other=None):
@@ -322,7 +337,10 @@ def min_torch(x, dim=None, keepdim=False, *, other=None):
         return P.minimum(x, dim if other is None else other)
     if dim is None:
         return P.min(x)
-    return MinResult(P.min(x, axis=dim, keepdims=keepdim), P.argmin(x, axis=dim, keepdims=keepdim))
+    if not isinstance(dim, int) or P.ndim(x) == 0:
+        return MinResult(P.min(x, axis=dim, keepdims=keepdim), P.argmin(x, axis=dim, keepdims=keepdim))
+    idx = P.argmin(x, axis=dim, keepdims=keepdim)
+    return MinResult(_at_index(x, idx, dim, keepdim), idx)
 
 
 def any_(x, axis=None, keepdims=False, *, dim=None, keepdim=False):

@@ -464,13 +464,25 @@ class L1Loss(_Loss):
 
 
 class CrossEntropyLoss(_Loss):
+    def __init__(self, weight: Any = None, size_average: Any = None, ignore_index: int = -100,
+                 reduce: Any = None, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
-        return cross_entropy(input, target, reduction=self.reduction)
+        return cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                             reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
 class NLLLoss(_Loss):
+    def __init__(self, weight: Any = None, size_average: Any = None, ignore_index: int = -100,
+                 reduce: Any = None, reduction: str = "mean") -> None:
+        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        self.weight, self.ignore_index = weight, ignore_index
+
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
-        return nll_loss(input, target, reduction=self.reduction)
+        return nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                        reduction=self.reduction)
 
 
 # =============================================================================================== functional
@@ -532,26 +544,92 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  
     return _reduce(P.abs(input - target), reduction)
 
 
-def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """-input[n, target[n]] for class-index targets (N, C) or (C,)."""
-    tgt = target._array if isinstance(target, Tensor) else np.asarray(target)
-    if input.ndim == 1:
-        picked = input[int(tgt)]
-        return -picked if reduction != "none" else -picked
+def _target_weights(input: Tensor, tgt: Any, weight: Any, ignore_index: int) -> tuple:  # noqa: A002
+    """Per-target weights (0 where ignored), target indices made safe to gather, and whether the plain
+    unweighted mean applies (no weight, nothing ignored)."""
     xp = T.B.array_ns(tgt)
-    picked = input[(xp.arange(tgt.shape[0]), tgt)]
-    return _reduce(-picked, reduction)
+    valid = tgt != ignore_index
+    plain = weight is None and bool(valid.all())
+    safe = tgt if plain else xp.where(valid, tgt, 0)
+    dt = input._array.dtype
+    if weight is None:
+        wt = valid.astype(dt)
+    else:
+        w = weight._array if isinstance(weight, Tensor) else xp.asarray(weight)
+        wt = w.astype(dt)[safe] * valid.astype(dt)
+    return safe, wt, plain
 
 
-def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """log_softmax over classes then the negative log likelihood; class-probability targets (same shape
-    as input, floating) are accepted too."""
-    logp = log_softmax(input, 1 if input.ndim > 1 else 0)
+def _gather_classes(input: Tensor, safe: Any) -> Tensor:  # noqa: A002
+    """input[n, safe[n, d...], d...] for input (N, C, d...) and safe (N, d...)."""
+    xp = T.B.array_ns(safe)
+    if safe.ndim == 1:
+        return input[(xp.arange(safe.shape[0]), safe)]
+    grid = xp.indices(safe.shape, sparse=True)
+    return input[(grid[0], safe, *grid[1:])]
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Any = None, size_average: Any = None,  # noqa: A002
+             ignore_index: int = -100, reduce: Any = None, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """-weight[t] * input[n, t, d...] with t = target[n, d...], for input (N, C, d...) or (C,) and class-index
+    targets; entries equal to ignore_index count for nothing; 'mean' divides by the summed weights."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    tgt = target._array if isinstance(target, Tensor) else np.asarray(target)
+    unbatched = input.ndim == 1
+    if unbatched:
+        input, tgt = input.unsqueeze(0), tgt.reshape(1)  # noqa: A001
+    safe, wt, plain = _target_weights(input, tgt, weight, ignore_index)
+    picked = _gather_classes(input, safe)
+    loss = -picked if plain else -(picked * wt)
+    if reduction == "none":
+        return loss[0] if unbatched else loss
+    if reduction == "sum":
+        return P.sum(loss)
+    if reduction == "mean":
+        return P.mean(loss) if plain else P.sum(loss) / wt.sum()
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _legacy_reduction(size_average: Any, reduce: Any, reduction: str) -> str:
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return "none" if not reduce else ("mean" if size_average else "sum")
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Any = None, size_average: Any = None,  # noqa: A002
+                  ignore_index: int = -100, reduce: Any = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """log_softmax over classes (dim 1, or 0 for unbatched input) then the negative log likelihood, as
+    torch.nn.functional.cross_entropy: class-index targets (N, d...) or class-probability targets (same
+    shape as input, floating), weight=, ignore_index=, label_smoothing=."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    cdim = 1 if input.ndim > 1 else 0
+    n_classes = input.shape[cdim]
+    logp = log_softmax(input, cdim)
+    wb = None
+    if weight is not None:
+        w = weight._array if isinstance(weight, Tensor) else np.asarray(weight)
+        wb = w.astype(input._array.dtype).reshape((n_classes,) + (1,) * (input.ndim - cdim - 1))
     probabilities = isinstance(target, Tensor) and target.is_floating_point()
     if probabilities and tuple(target.shape) == tuple(input.shape):
-        loss = -(logp * target).sum(dim=1 if input.ndim > 1 else 0)
-        return _reduce(loss, reduction)
-    return nll_loss(logp, target, reduction)
+        if label_smoothing > 0.0:
+            target = target * (1.0 - label_smoothing) + label_smoothing / n_classes
+        weighted = logp * target if wb is None else logp * target * wb
+        return _reduce(-weighted.sum(dim=cdim), reduction)
+    nll = nll_loss(logp, target, weight=weight, ignore_index=ignore_index, reduction=reduction)
+    if label_smoothing <= 0.0:
+        return nll
+    tgt = target._array if isinstance(target, Tensor) else np.asarray(target)
+    valid = (tgt != ignore_index).astype(input._array.dtype)
+    smooth = -(logp if wb is None else logp * wb).sum(dim=cdim) * valid
+    if reduction == "mean":
+        denom = valid if wb is None else _target_weights(input, tgt, weight, ignore_index)[1]
+        smooth = P.sum(smooth) / denom.sum()
+    elif reduction == "sum":
+        smooth = P.sum(smooth)
+    return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / n_classes)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

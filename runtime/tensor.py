@@ -291,6 +291,12 @@ def _view_of(src: "Tensor", prim: P.Primitive, args: tuple, raw: list, kwargs: d
     recorded in-place change of the view can give src the matching history (`_rebase_view`)."""
     if record:
         t = _record(prim, args, raw, kwargs, out, src._vc)
+        if src._node is not None:  # (a leaf that requires grad is never changed in place on the tape)
+            entry = (weakref.ref(t), prim, args[1:], kwargs)
+            try:
+                src._views.append(entry)
+            except AttributeError:  # the first recorded view of src
+                src._views = [entry]
     else:
         t = _tensor(Tensor, out, False, None, 0, src._vc)
     t._view = (src, kwargs.get("index") if prim is P.getitem else None)
@@ -375,34 +381,37 @@ def _record(prim: P.Primitive, args: tuple, raw: list, kwargs: dict, out: Any,
         node.vers = _ZEROS[2] if not va and not vc else (0 if va is None else len(va), len(vc))
     else:
         edges = []
-        vcs = []
-        vers = []
         nrs = None
+        mask = 0
         i = 0
         for a in args:
-            if isinstance(a, Tensor):
-                if a._rg:
-                    n = a._node
-                    if n is None:
-                        n = a._leaf_node()
-                    elif a._nr:
-                        nrs = nrs or {}
-                        nrs[i] = a._nr
-                    edges.append(n)
-                else:
-                    edges.append(None)
-                if i >= nu or uses[i]:
-                    vcs.append(a._vc)
-                    vers.append(len(a._vc))
-                else:
-                    vcs.append(None)
-                    vers.append(0)
+            if isinstance(a, Tensor) and a._rg:
+                n = a._node
+                if n is None:
+                    n = a._leaf_node()
+                elif a._nr:
+                    nrs = nrs or {}
+                    nrs[i] = a._nr
+                edges.append(n)
+                mask |= 1 << i
             else:
                 edges.append(None)
+            i += 1
+        # what the rules of the arguments that require grad read (`b * 3` reads only the 3)
+        uses_ans, uses = cls.needs(mask)
+        nu = len(uses)
+        vcs = []
+        vers = []
+        i = 0
+        for a in args:
+            if isinstance(a, Tensor) and (i >= nu or uses[i]):
+                vcs.append(a._vc)
+                vers.append(len(a._vc))
+            else:
                 vcs.append(None)
                 vers.append(0)
             i += 1
-        vcs.append(vc if cls.uses_ans else None)
+        vcs.append(vc if uses_ans else None)
         vers.append(len(vc))
         node.set_edges(edges)
         node.nrs = None if nrs is None else tuple(nrs.get(j, 0) for j in range(len(edges)))
@@ -456,7 +465,6 @@ def _binary_fast(prim: P.Primitive, a: Any, b: Any) -> Any:
         cls = _NODE_CLS.get(prim)
         if cls is None:
             cls = _node_cls(prim, [x, y], _NOKW)
-    uses = cls.uses_arg
     nrs = None
     if ra:
         ea = a._node
@@ -479,10 +487,11 @@ def _binary_fast(prim: P.Primitive, a: Any, b: Any) -> Any:
     else:
         eb = None
     vc = bytearray()
-    nu = len(uses)  # () means: every argument is read
-    va = a._vc if ta and (nu == 0 or uses[0]) else None
-    vb = b._vc if tb and (nu < 2 or uses[1]) else None
-    vo = vc if cls.uses_ans else None
+    # what the rules of the arguments that require grad read (`b * 3` reads only the 3, as in PyTorch)
+    ua, ub, uo = cls.need2[ra + rb + rb]
+    va = a._vc if ta and ua else None
+    vb = b._vc if tb and ub else None
+    vo = vc if uo else None
     node = _new(cls)
     node.seq = _next_seq()
     node.e0 = ea
@@ -599,8 +608,10 @@ class Tensor:
     """A multi-dimensional array that can record the operations applied to it (see module docstring)."""
 
     # _view, set only on results that share memory with another tensor: (that tensor, index or None)
+    # _views, set only on tensors that recorded views were taken of: [(weakref to view, prim, other args,
+    # kwargs)], so an in-place change of this tensor can give those views the matching history
     __slots__ = ("_array", "_rg", "_grad", "_node", "_nr", "_acc", "_vc", "_hooks", "_retains", "_view",
-                 "__weakref__")
+                 "_views", "__weakref__")
 
     def __init__(self, *data: Any, dtype: Any = None, device: Any = None,
                  requires_grad: builtins.bool = False) -> None:
@@ -711,6 +722,7 @@ class Tensor:
                 else:
                     t._grad = t._grad + g if g._node is not None else Tensor._wrap(t._grad._array + g._array)
 
+        keep._retains = ref  # type: ignore[attr-defined] -- found again by _move_retain_hook
         node, nr = self._node, self._nr
         if node.hooks is None:
             node.hooks = []
@@ -1047,6 +1059,7 @@ class Tensor:
             base._node = r._node
             base._nr = 0
             base._rg = True
+            base._refresh_views(skip=t)
             t = base
             view = getattr(t, "_view", None)
 
@@ -1089,12 +1102,39 @@ class Tensor:
             if node.vcs[-1] is not None:
                 node.vcs = node.vcs[:-1] + (self._vc,)
                 node.vers = node.vers[:-1] + (len(self._vc),)
+            old_node, old_nr = self._node, self._nr
             self._node = node
             self._nr = res._nr
             self._rg = True
+            if self._retains and old_node is not None:
+                _move_retain_hook(self, old_node, old_nr)
+            if getattr(self, "_views", None):
+                self._refresh_views()
             if getattr(self, "_view", None) is not None:
                 self._rebase_view()
         return self
+
+    def _refresh_views(self, skip: "Tensor | None" = None) -> None:
+        """After a recorded in-place change of `self`, the recorded views taken of it (but `skip`) see the
+        new values: give each the history `view = view_op(new self)`, as PyTorch regenerates a view's
+        grad_fn from its base's, and so on down views of views."""
+        views = getattr(self, "_views", None)
+        if not views:
+            return
+        live = []
+        for entry in list(views):
+            v = entry[0]()
+            if v is None:
+                continue
+            live.append(entry)
+            if v is skip:
+                continue
+            _, prim, rest, kwargs = entry
+            with enable_grad():
+                r = prim(self, *rest, **kwargs)
+            v._node, v._nr, v._rg = r._node, r._nr, True
+            v._refresh_views()
+        self._views = live  # (the replays registered themselves as views too: dropped here)
 
     def _inplace(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> "Tensor":
         self._check_leaf()
@@ -1190,6 +1230,11 @@ class Tensor:
         return _binary(_DIVIDE, self, o)
 
     def __rtruediv__(self, o: Any) -> "Tensor":
+        if self._rg and type(o) in (builtins.float, builtins.int) and self._array.dtype.kind in "fc":
+            # as PyTorch: reciprocal (whose rule reads only its result), times the number, so that an
+            # in-place change of self afterwards does not invalidate the graph
+            r = P.reciprocal(self)
+            return r if o == 1 else _binary(_MULTIPLY, r, o)
         return _binary(_DIVIDE, o, self)
 
     def __pow__(self, o: Any) -> "Tensor":
@@ -1205,9 +1250,13 @@ class Tensor:
         return _binary(_MATMUL, o, self)
 
     def __floordiv__(self, o: Any) -> "Tensor":
+        if _integral(self) and _integral(o):  # int // int stays integer, as in PyTorch (never differentiated)
+            return _tensor(Tensor, self._array // _unwrap(o), False, None, 0, bytearray())
         return P.floor(P.divide(self, o))
 
     def __rfloordiv__(self, o: Any) -> "Tensor":
+        if _integral(self) and _integral(o):
+            return _tensor(Tensor, _unwrap(o) // self._array, False, None, 0, bytearray())
         return P.floor(P.divide(o, self))
 
     def __mod__(self, o: Any) -> "Tensor":
@@ -1275,6 +1324,22 @@ class Tensor:
 
     def neg_(self) -> "Tensor":
         return self._inplace(P.neg)
+
+
+def _move_retain_hook(t: Tensor, old_node: Any, old_nr: int) -> None:
+    """retain_grad() follows the tensor to its new grad_fn after an in-place change (as in PyTorch), so
+    .grad is the gradient of the new version; other tensor hooks stay with the old version."""
+    hooks = old_node.hooks or []
+    for entry in hooks:
+        kind, (nr, fn) = entry
+        ref = getattr(fn, "_retains", None)
+        if kind == "tensor" and nr == old_nr and ref is not None and ref() is t:
+            hooks.remove(entry)
+            node = t._node
+            if node.hooks is None:
+                node.hooks = []
+            node.hooks.append(("tensor", (t._nr, fn)))
+            return
 
 
 class Size(tuple):
@@ -1379,6 +1444,36 @@ def _install_methods() -> None:
 
 
 _install_methods()
+
+
+def _integral(x: Any) -> builtins.bool:
+    """An integer or boolean Tensor, array or Python number."""
+    if isinstance(x, (builtins.int, np.integer)):
+        return True
+    dt = getattr(_unwrap(x), "dtype", None)
+    return dt is not None and dt.kind in "iub"
+
+
+def _install_dtype_reductions() -> None:
+    """Tensor.sum/mean take PyTorch's `dtype=` (the input is cast first); mean of an integer tensor
+    without one raises, as in PyTorch."""
+    plain_sum, plain_mean = Tensor.sum, Tensor.mean
+
+    def sum(self: Tensor, *args: Any, dtype: Any = None, **kwargs: Any) -> Any:  # noqa: A001
+        return plain_sum(self if dtype is None else self.to(dtype), *args, **kwargs)
+
+    def mean(self: Tensor, *args: Any, dtype: Any = None, **kwargs: Any) -> Any:
+        if dtype is None and self._array.dtype.kind not in "fc":
+            raise RuntimeError(
+                "mean(): could not infer output dtype. Input dtype must be either a floating point or "
+                f"complex dtype. Got: {to_dtype(self._array.dtype)}")
+        return plain_mean(self if dtype is None else self.to(dtype), *args, **kwargs)
+
+    sum.__doc__, mean.__doc__ = plain_sum.__doc__, plain_mean.__doc__
+    Tensor.sum, Tensor.mean = sum, mean
+
+
+_install_dtype_reductions()
 register_trace_type(Tensor, _trace)
 _prof.LISTENERS.append(_set_profiling)
 
