@@ -75,8 +75,21 @@ def cotangent(v: Any, y: Any) -> Any:
     return v
 
 
-class NonScalarOutput(Exception):
-    pass
+def cotangent_part(v: Any, i: int, n: int) -> Any:
+    """Part i of a vjp's cotangent for a function returning n values: v must be a tuple of n."""
+    if not isinstance(v, (tuple, list)) or len(v) != n:
+        got = f"a {type(v).__name__} of {len(v)}" if isinstance(v, (tuple, list)) else f"a {type(v).__name__}"
+        raise ValueError(f"vjp: the function returns {n} values, so its cotangent is a tuple of {n} "
+                         f"(one shaped like each value); got {got}")
+    return v[i]
+
+
+class NonScalarOutput(ValueError):
+    """A gradient (or Hessian) asked of a function whose output is not a scalar; args[0] is its shape."""
+
+    def __str__(self) -> str:
+        return (f"the gradient needs a scalar output, but the function returned a value of shape "
+                f"{self.args[0]}; use vjp (or jacobian) for a vector output")
 
 
 def seed_of(y: Any) -> Any:

@@ -142,6 +142,13 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
                     hint="pass each array as its own argument (wrt=(0, 1, ...)), or stack them into one "
                     "array.",
                 )
+            if i < len(args) and types[i] is np.ndarray and args[i].dtype.kind in "biu":
+                raise TransformError(
+                    f"{f.__name__}: argument {i} is an array of {args[i].dtype}; integer and boolean "
+                    "arrays are static and have no gradient",
+                    hint="pass a float array (x.astype(float)) to differentiate with respect to it, or "
+                    "leave it out of wrt.",
+                )
             if i < len(args) and types[i] in (int, bool):
                 raise TransformError(
                     f"{f.__name__}: argument {i} is {types[i].__name__} {args[i]!r}; integer and boolean "
@@ -166,11 +173,12 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
             ]
             if tensors:
                 fn = _tensor_out(fn, tensors, wrt_idx, single, kind)
+            any_tensor = any(hasattr(a, "requires_grad") and hasattr(a, "detach") for a in args)
             arrays = {
                 i: _array_like
                 for i in wrt_idx
                 if i < len(args) and types[i] is np.ndarray
-                and (args[i].ndim == 0 or args[i].dtype != np.float64)
+                and (args[i].ndim == 0 or args[i].dtype != np.float64 or any_tensor)
             }
             if arrays:
                 fn = _gradients_fixed(fn, arrays, wrt_idx, single, kind)
@@ -421,7 +429,7 @@ def _array_like(g: Any, like: np.ndarray) -> np.ndarray:
     """A NumPy argument's gradient as an array of its dtype (float32 in, float32 out, as in JAX and
     PyTorch, even where the function mixes in float64 data; a 0-d array in, a 0-d array out)."""
     if type(g) is not np.ndarray:
-        g = np.asarray(g)
+        g = np.asarray(g.detach().numpy() if hasattr(g, "detach") else g)  # a Tensor when one came in too
     return g if g.dtype == like.dtype else g.astype(like.dtype)
 
 

@@ -186,6 +186,7 @@ LINEAR: dict[Any, tuple[tuple[int, ...], tuple[int, ...]]] = {
 }
 if hasattr(rt_stack, "sum_like"):
     LINEAR[rt_stack.sum_like] = ((0,), (1,))
+LINEAR[rt_stack.cotangent_part] = ((0,), (1, 2))
 
 
 def einsum_vjp_tangent(g: Any, xs: tuple, i: int, subscripts: str, dg: Any, dxs: Any) -> Any:
@@ -1474,7 +1475,7 @@ class ForwardBuilder:
             prim = primal_ret.elts if isinstance(ret_value, gast.Tuple) else [primal_ret]
             final = gast.Return(value=gast.Tuple(elts=prim + tangents, ctx=gast.Load()))
         final.line = getattr(ret, "line", None)
-        args = copy.deepcopy(info.node.args)
+        args = info.signature(namer.ref)
         for p in wrt:
             if p in tparams:
                 args.kwonlyargs.append(gast.Name(id=tparams[p], ctx=gast.Param(), annotation=None,

@@ -291,7 +291,8 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
         def output_like(args: tuple, kwargs: dict) -> Any:
             """The output (for its shape), from the batched forward code run with a batch of zero basis
             vectors: one primal evaluation, in the generated code's own spelling of f."""
-            key = tuple(tuple(P.shape(a)) if hasattr(a, "shape") or isinstance(a, float) else a for a in args)
+            key = tuple((tuple(P.shape(a)), str(getattr(a, "dtype", type(a).__name__)))
+                        if hasattr(a, "shape") or isinstance(a, float) else a for a in args)
             try:
                 hit = shapes.get(key)
             except TypeError:

@@ -1825,7 +1825,8 @@ def _runtime_nondiff() -> set:
     from srcgrad.runtime import stack as S
 
     return {S.seed_of, S.zeros_as, S.zeros_list, S.Stack, S.detach,  # (cotangent is the identity: a call)
-            mapping.vstack_shape, mapping.hstack_axis, mapping.split_index, refuse_shared}
+            mapping.vstack_shape, mapping.hstack_axis, mapping.split_index, refuse_shared,
+            S.cotangent_part}
 
 
 def _runtime_stack() -> Any:

@@ -9,6 +9,7 @@ compiler does not differentiate, before any transform runs, with a message that 
 from __future__ import annotations
 
 import builtins
+import copy
 import inspect
 import linecache
 import textwrap
@@ -48,6 +49,31 @@ class FunctionInfo:
         if 1 <= lineno <= len(self.lines):
             return self.lines[lineno - 1].rstrip()
         return ""
+
+    def signature(self, ref: Any) -> gast.arguments:
+        """The function's parameters for generated code, with each default that is not a literal bound to
+        the object the function itself holds (`w=W0`, `y=np.array([...])`): generated code has its own
+        globals, and a default is evaluated once, at definition, in Python. `ref(obj, preferred)` names
+        an object in the generated code's namespace."""
+        args = copy.deepcopy(self.node.args)
+        fn = getattr(self.fn, "__func__", self.fn)
+        values = list(getattr(fn, "__defaults__", None) or ())
+        kw_values = dict(getattr(fn, "__kwdefaults__", None) or {})
+        positional = args.args[len(args.args) - len(args.defaults):]
+
+        def bound(expr: Any, param: str, value: Any) -> Any:
+            if isinstance(expr, gast.Constant):
+                return expr
+            preferred = expr.id if isinstance(expr, gast.Name) else f"{param}_default"
+            return gast.Name(id=ref(value, preferred), ctx=gast.Load(), annotation=None, type_comment=None)
+
+        if len(values) == len(args.defaults):
+            args.defaults = [bound(e, p.id, v) for e, p, v in zip(args.defaults, positional, values, strict=True)]
+        args.kw_defaults = [
+            e if e is None or a.id not in kw_values else bound(e, a.id, kw_values[a.id])
+            for e, a in zip(args.kw_defaults, args.kwonlyargs, strict=True)
+        ]
+        return args
 
     def free_names(self) -> dict[str, Any]:
         """The non-local names the function's source reads, with what they denote (globals, closure

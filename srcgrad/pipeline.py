@@ -273,7 +273,9 @@ class Builder:
             if seed_param is not None:
                 g = name(seed_param)
                 if isinstance(ret_value, gast.Tuple):
-                    g = gast.Subscript(value=g, slice=const(i), ctx=gast.Load())
+                    part = rt_stack.cotangent_part if mode == "vjp" else None
+                    g = (call(name(namer.ref(part, "cotangent_part")), [g, const(i), const(len(out_atoms))])
+                         if part is not None else gast.Subscript(value=g, slice=const(i), ctx=gast.Load()))
                 if mode == "vjp" and a.id not in scalars:
                     # the cotangent must have the output's shape (checked: the adjoint relies on it)
                     g = call(name(namer.ref(rt_stack.cotangent, "cotangent")), [g, name(a.id)])
@@ -448,7 +450,7 @@ class Builder:
             )
             fwd_fn_name = f"{info.name}_fwd"
             adj_fn_name = f"{info.name}_adj"
-            fwd_args = copy.deepcopy(info.node.args)
+            fwd_args = info.signature(namer.ref)
             stack_param = gast.Name(id=stack, ctx=gast.Param(), annotation=None, type_comment=None)
             if fwd_args.posonlyargs:
                 fwd_args.posonlyargs = [stack_param] + fwd_args.posonlyargs
@@ -525,7 +527,7 @@ class Builder:
             return Generated(fn=req.fwd_fn, source=source, info=info)
 
         # fused top-level function
-        fn_args = copy.deepcopy(info.node.args)
+        fn_args = info.signature(namer.ref)
         if mode == "vjp":
             fn_args.kwonlyargs = fn_args.kwonlyargs + [name(seed_param)]
             fn_args.kwonlyargs[-1].ctx = gast.Param()

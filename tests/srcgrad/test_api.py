@@ -412,3 +412,57 @@ def test_a_container_argument_to_differentiate_is_a_clear_error():
         sg.grad(reads_a_dict)({"w": np.ones(2)}, np.ones(2))
     # read as data (not differentiated), it works
     np.testing.assert_allclose(sg.grad(reads_a_dict, wrt=1)({"w": np.full(2, 3.0)}, np.ones(2)), [3.0, 3.0])
+
+
+W_DEFAULT = np.array([1.0, 2.0, 3.0])
+
+
+def global_defaults(x, y=np.array([1.0, 1.0, 1.0]), *, scale=2.0, w=W_DEFAULT):
+    return np.sum(np.sin(x) * w * y) * scale
+
+
+def two_outputs(x):
+    return np.sin(x), x * x
+
+
+def vector_valued(x):
+    return np.sin(x) * x
+
+
+def test_defaults_that_name_globals_or_build_arrays():
+    x = np.array([0.3, -0.5, 0.7])
+    want = 2.0 * np.cos(x) * W_DEFAULT
+    np.testing.assert_allclose(sg.grad(global_defaults)(x), want, rtol=1e-13)
+    np.testing.assert_allclose(sg.jvp(global_defaults)(x, np.ones(3))[1], want.sum(), rtol=1e-13)
+    np.testing.assert_allclose(np.diag(sg.hessian(global_defaults)(x)), -2.0 * np.sin(x) * W_DEFAULT,
+                               rtol=1e-13)
+    np.testing.assert_allclose(sg.grad(global_defaults)(x, w=np.ones(3)), 2.0 * np.cos(x), rtol=1e-13)
+
+
+def test_argument_kinds_and_result_types():
+    with pytest.raises(sg.TransformError, match="array of int64"):
+        sg.grad(vector_valued)(np.arange(3))
+    x = sg.tensor([0.1, 0.2, 0.3], dtype=sg.float64)
+    y = np.array([1.0, 2.0, 3.0])
+    gx, gy = sg.grad(global_defaults, wrt=(0, 1))(x, y)
+    assert isinstance(gx, sg.Tensor) and type(gy) is np.ndarray
+    assert type(sg.grad(global_defaults, wrt=1)(x, y)) is np.ndarray
+    np.testing.assert_allclose(gy, 2.0 * np.sin([0.1, 0.2, 0.3]) * W_DEFAULT, rtol=1e-13)
+
+
+def test_clear_errors_for_vector_outputs_and_cotangent_tuples():
+    x = np.array([0.3, -0.5, 0.7])
+    with pytest.raises(ValueError, match="needs a scalar output"):
+        sg.hessian(vector_valued)(x)
+    with pytest.raises(ValueError, match="needs a scalar output"):
+        sg.hvp(vector_valued)(x, np.ones(3))
+    with pytest.raises(ValueError, match="tuple of 2"):
+        sg.vjp(two_outputs)(x, (np.ones(3),))
+    value, g = sg.vjp(two_outputs)(x, (np.ones(3), np.ones(3)))
+    np.testing.assert_allclose(g, np.cos(x) + 2 * x, rtol=1e-13)
+
+
+def test_jacobian_keeps_float32_after_float64_calls():
+    x = np.array([0.1, 0.2, 0.3])
+    sg.jacobian(vector_valued)(x)
+    assert sg.jacobian(vector_valued)(x.astype(np.float32)).dtype == np.float32
