@@ -68,7 +68,8 @@ class FunctionInfo:
             return gast.Name(id=ref(value, preferred), ctx=gast.Load(), annotation=None, type_comment=None)
 
         if len(values) == len(args.defaults):
-            args.defaults = [bound(e, p.id, v) for e, p, v in zip(args.defaults, positional, values, strict=True)]
+            args.defaults = [bound(e, p.id, v)
+                             for e, p, v in zip(args.defaults, positional, values, strict=True)]
         args.kw_defaults = [
             e if e is None or a.id not in kw_values else bound(e, a.id, kw_values[a.id])
             for e, a in zip(args.kw_defaults, args.kwonlyargs, strict=True)

@@ -417,7 +417,7 @@ def test_a_container_argument_to_differentiate_is_a_clear_error():
 W_DEFAULT = np.array([1.0, 2.0, 3.0])
 
 
-def global_defaults(x, y=np.array([1.0, 1.0, 1.0]), *, scale=2.0, w=W_DEFAULT):
+def global_defaults(x, y=np.array([1.0, 1.0, 1.0]), *, scale=2.0, w=W_DEFAULT):  # noqa: B008 (on purpose)
     return np.sum(np.sin(x) * w * y) * scale
 
 
