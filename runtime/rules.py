@@ -205,9 +205,9 @@ defrule("cbrt",
 defrule("sigmoid",
         vjp=[lambda g, ans, x: g * ans * (1.0 - ans)],
         jvp=[lambda t, ans, x: t * ans * (1.0 - ans)])
-defrule("relu",
-        vjp=[lambda g, ans, x: where(x > 0, g, 0.0 * g)],
-        jvp=[lambda t, ans, x: where(x > 0, t, 0.0 * t)])
+defrule("relu",  # reads its output, not its input (as PyTorch does: an in-place change of x is fine)
+        vjp=[lambda g, ans, x: where(ans > 0, g, 0.0 * g)],
+        jvp=[lambda t, ans, x: where(ans > 0, t, 0.0 * t)])
 defrule("softplus",
         vjp=[lambda g, ans, x: g * sigmoid(x)],
         jvp=[lambda t, ans, x: t * sigmoid(x)])

@@ -264,3 +264,14 @@ def test_sum_mean_dtype_and_integer_floor_division():
     assert q.dtype == S.int64 and q.tolist() == [2, -4, 4]
     assert (17 // S.tensor([5, -5])).tolist() == [3, -4]
     assert (S.tensor([5.0]) // 2).dtype == S.float32
+
+
+def test_relu_reads_its_output_so_an_inplace_change_of_its_input_is_fine():
+    import srcgrad as sgt
+
+    x = sgt.tensor([-1.0, 2.0, 3.0], requires_grad=True)
+    b = x * 1.0
+    c = b.relu()
+    b.add_(1)
+    c.sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0]
