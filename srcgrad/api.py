@@ -142,6 +142,16 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
                     hint="pass each array as its own argument (wrt=(0, 1, ...)), or stack them into one "
                     "array.",
                 )
+            is_complex = i < len(args) and (types[i] is complex
+                                            or types[i] is np.ndarray and args[i].dtype.kind == "c")
+            if is_complex:
+                raise TransformError(
+                    f"{f.__name__}: argument {i} is complex; srcgrad differentiates real functions of real "
+                    "arguments (a complex derivative needs a convention: holomorphic, or Wirtinger as in "
+                    "PyTorch)",
+                    hint="split it into real and imaginary parts (two float arrays) and differentiate "
+                    "with respect to both.",
+                )
             if i < len(args) and types[i] is np.ndarray and args[i].dtype.kind in "biu":
                 raise TransformError(
                     f"{f.__name__}: argument {i} is an array of {args[i].dtype}; integer and boolean "

@@ -466,3 +466,8 @@ def test_jacobian_keeps_float32_after_float64_calls():
     x = np.array([0.1, 0.2, 0.3])
     sg.jacobian(vector_valued)(x)
     assert sg.jacobian(vector_valued)(x.astype(np.float32)).dtype == np.float32
+
+
+def test_complex_arguments_to_differentiate_are_refused():
+    with pytest.raises(sg.TransformError, match="argument 0 is complex"):
+        sg.grad(constant_number)(np.array([1.0 + 2.0j]))
