@@ -119,12 +119,18 @@ def transpose_fn(x, axes=None):
     return P.transpose(x, axes=_dims(axes))
 
 
+class Swap(tuple):
+    """A permutation that swaps two axes: a plain tuple, by which the tape names the node
+    TransposeBackward0 (PyTorch's name for transpose / mT) rather than PermuteBackward0."""
+    __slots__ = ()
+
+
 @_static_helper
 def _swapped(n: int, a: int, b: int) -> tuple:
     """The permutation of n axes that swaps axes a and b."""
     perm = list(range(n))
     perm[a % n], perm[b % n] = perm[b % n], perm[a % n]
-    return tuple(perm)
+    return Swap(perm)
 
 
 def swap_axes(x, a, b):
@@ -713,6 +719,144 @@ def unsqueeze_(x, dim):
     return P.expand_dims(x, axis=dim)
 
 
+# ======================================================== torch indexing, sorting, masks and tests
+# All composed from getitem / index_update / index_add with integer positions (their rules carry the
+# derivatives, repeated positions accumulating in getitem's scatter-add back) and where.
+SortResult = namedtuple("sort", ["values", "indices"])
+TopkResult = namedtuple("topk", ["values", "indices"])
+
+
+def _index_array(i: Any) -> Any:
+    """An index (a static argument) as a plain array: a Tensor's array, anything else as it is."""
+    return getattr(i, "_array", i)
+
+
+def _along(dim: int, nd: int, part: Any) -> tuple:
+    """An index that is `part` along `dim` and everything elsewhere."""
+    return (slice(None),) * (dim % nd) + (part,)
+
+
+def gather_(x, dim, index, *, sparse_grad=False):
+    """torch.gather: out[i][j][k] = x[index[i][j][k]][j][k] (dim 0); index no larger than x off dim."""
+    if P.ndim(x) == 0:
+        return P.reshape(x, shape=(-1,))[index]
+    pos = P.flat_along_axis(index, axis=dim, shape=P.shape(x))
+    return P.reshape(x, shape=(-1,))[pos]
+
+
+def _scatter(x, dim, index, src, value, add):
+    """x with src (or value) written (or added) at x[index[i][j]][j] (dim 0), as a new array."""
+    v = value if src is None else src
+    if v is None:
+        raise TypeError("scatter() needs src or value")
+    pos = _index_array(P.reshape(P.flat_along_axis(index, axis=dim, shape=P.shape(x)), shape=(-1,)))
+    if P.ndim(v) > 0:  # src may be larger than index: its leading block only
+        v = P.reshape(v[tuple(slice(0, n) for n in P.shape(index))], shape=(-1,))
+    flat = P.reshape(x, shape=(-1,))
+    out = P.index_add(flat, v, index=pos) if add else P.index_update(flat, v, index=pos)
+    return P.reshape(out, shape=P.shape(x))
+
+
+def scatter_(x, dim, index, src=None, value=None, *, reduce=None):
+    """torch.scatter (out of place): out[index[i][j]][j] = src[i][j] (dim 0); src may be a number."""
+    if reduce is not None:
+        raise NotImplementedError("scatter(reduce=...) is not supported (use scatter_add)")
+    if src is not None and not hasattr(src, "shape"):  # scatter(dim, index, 1.5)
+        src, value = None, src
+    return _scatter(x, dim, index, src, value, add=False)
+
+
+def scatter_add_(x, dim, index, src):
+    """torch.scatter_add (out of place): out[index[i][j]][j] += src[i][j] (dim 0), repeats accumulate."""
+    return _scatter(x, dim, index, src, None, add=True)
+
+
+def argsort_torch(x, dim=-1, descending=False, stable=False):
+    """torch.argsort: stable; descending keeps tied entries in their order (as torch's stable sort)."""
+    if P.ndim(x) == 0:
+        return P.zeros_like(P.astype(x, dtype="int64"))
+    if descending:
+        k = P.astype(x, dtype="int8") if str(getattr(x, "dtype", "")).endswith("bool") else x
+        return P.argsort(P.neg(k), axis=dim)
+    return P.argsort(x, axis=dim)
+
+
+def sort_torch(x, dim=-1, descending=False, stable=False):
+    """torch.sort -> (values, indices); the gradient goes to the entry each value came from."""
+    idx = argsort_torch(x, dim, descending)
+    return SortResult(gather_(x, dim, idx), idx)
+
+
+def topk_(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002
+    """torch.topk -> (values, indices): the k largest (smallest) along dim, in order."""
+    idx = argsort_torch(x, dim, largest)
+    if P.ndim(x) > 0:
+        idx = idx[_along(dim, P.ndim(x), slice(0, k))]
+    return TopkResult(gather_(x, dim, idx), idx)
+
+
+def masked_fill_(x, mask, value):
+    """Tensor.masked_fill: value where mask (broadcast to x's shape), x elsewhere, in x's dtype."""
+    v = value if hasattr(value, "shape") else P.astype(P.zeros_like(x) + value, dtype=x.dtype)
+    return P.where(P.broadcast_to(mask, shape=P.shape(x)), v, x)
+
+
+def index_select_(x, dim, index):
+    """torch.index_select: the entries at index (1-d) along dim."""
+    if P.ndim(x) == 0:
+        return x
+    return x[_along(dim, P.ndim(x), _index_array(index))]
+
+
+def _reduce_dims(dim: Any) -> Any:
+    return None if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0) else (
+        tuple(dim) if isinstance(dim, list) else dim)
+
+
+def amax_(x, dim=(), keepdim=False):
+    """torch.amax: max over dim (all dims by default); ties split the gradient evenly."""
+    return P.max(x, axis=_reduce_dims(dim), keepdims=keepdim)
+
+
+def amin_(x, dim=(), keepdim=False):
+    return P.min(x, axis=_reduce_dims(dim), keepdims=keepdim)
+
+
+def isnan_(x):
+    return P.not_equal(x, x)
+
+
+def isinf_(x):
+    return P.logical_not(P.logical_or(P.isfinite(x), P.not_equal(x, x)))
+
+
+def isfinite_(x):
+    return P.isfinite(x)
+
+
+def isclose_(x, y, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """torch.isclose: |x - y| <= atol + rtol |y|, equal values (infinities too) always close."""
+    close = P.logical_or(P.equal(x, y), P.less_equal(P.abs(x - y), atol + rtol * P.abs(y)))
+    if equal_nan:
+        close = P.logical_or(close, P.logical_and(P.not_equal(x, x), P.not_equal(y, y)))
+    return close
+
+
+def allclose_(x, y, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """torch.allclose: a Python bool."""
+    return bool(P.all(isclose_(x, y, rtol, atol, equal_nan)))
+
+
+def add_torch(x, y, *, alpha=1):
+    """torch.add(x, y, alpha=a): x + a y."""
+    return P.add(x, y) if alpha == 1 else P.add(x, P.multiply(y, alpha))
+
+
+def sub_torch(x, y, *, alpha=1):
+    """torch.sub(x, y, alpha=a): x - a y."""
+    return P.subtract(x, y) if alpha == 1 else P.subtract(x, P.multiply(y, alpha))
+
+
 # ============================================================================================ the tables
 NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     np.negative: P.neg, np.abs: P.abs, np.absolute: P.abs, np.sign: P.sign, np.exp: P.exp,
@@ -839,6 +983,13 @@ TENSOR_OVERRIDES: dict[str, Adapter] = {
     "min": min_torch,
     "size": size_torch,             # a method returning the shape; ndarray.size is an attribute
     "dot": mm_,                     # 1-d only in torch: matmul
+    "sort": sort_torch,             # (values, indices), out of place; ndarray.sort sorts in place
+    "argsort": argsort_torch,       # dim, descending
+    "add": add_torch, "sub": sub_torch, "subtract": sub_torch,  # alpha=
+    "gather": gather_, "scatter": scatter_, "scatter_add": scatter_add_, "topk": topk_,
+    "masked_fill": masked_fill_, "index_select": index_select_, "amax": amax_, "amin": amin_,
+    "isnan": isnan_, "isinf": isinf_, "isfinite": isfinite_, "isclose": isclose_,
+    "allclose": allclose_,
 }
 TENSOR_METHODS: dict[str, Adapter] = {**METHODS, **TENSOR_OVERRIDES}
 

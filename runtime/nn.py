@@ -644,3 +644,135 @@ def pad(x: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tens
     if fn is None:
         raise NotImplementedError("pad is not available in runtime.mapping")
     return fn(x, pad, mode=mode, value=value) if mode != "constant" else fn(x, pad, value=value)
+
+
+# ============================================================================================ nn.utils
+def _param_list(parameters: Any) -> list:
+    return [parameters] if isinstance(parameters, Tensor) else list(parameters)
+
+
+def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False, foreach: Any = None) -> Tensor:
+    """Scale the gradients in place so that their joint norm is at most max_norm; returns the joint norm
+    before clipping (as torch.nn.utils.clip_grad_norm_, coefficient max_norm / (norm + 1e-6))."""
+    grads = [p.grad for p in _param_list(parameters) if p.grad is not None]
+    norm_type = float(norm_type)
+    with no_grad():
+        if not grads:
+            return T.tensor(0.0)
+        if math.isinf(norm_type):
+            norms = [g.detach().abs().max() for g in grads]
+            total = norms[0] if len(norms) == 1 else M.stack_(norms).max()
+        else:
+            norms = [M.vector_norm(g.detach(), norm_type) for g in grads]
+            total = M.vector_norm(M.stack_(norms), norm_type)
+        if error_if_nonfinite and not bool(M.isfinite_(total)):
+            raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is "
+                               "non-finite, so it cannot be clipped. To disable this error and scale the "
+                               "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
+        coef = min(float(max_norm) / (float(total) + 1e-6), 1.0)
+        for g in grads:
+            g.mul_(coef)
+    return total
+
+
+def clip_grad_value_(parameters: Any, clip_value: float, foreach: Any = None) -> None:
+    """Clamp every gradient in place to [-clip_value, clip_value]."""
+    with no_grad():
+        for p in _param_list(parameters):
+            if p.grad is not None:
+                p.grad.clamp_(-float(clip_value), float(clip_value))
+
+
+# ============================================================================================= nn.init
+# In-place initialisers on Parameters (under no_grad), drawing from srcgrad's one generator
+# (manual_seed seeds it); `generator=` takes a numpy Generator instead.
+def _fill(tensor: Tensor, arr: Any) -> Tensor:
+    with no_grad():
+        tensor.copy_(Tensor._wrap(np.asarray(arr, dtype=T.np_dtype(tensor.dtype))))
+    return tensor
+
+
+def _gen(generator: Any) -> np.random.Generator:
+    return generator if generator is not None else T.rng()
+
+
+def calculate_gain(nonlinearity: str, param: Any = None) -> float:
+    linear_fns = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                  "conv_transpose3d", "sigmoid")
+    if nonlinearity in linear_fns:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else float(param)
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple:
+    shape = tuple(tensor.shape)
+    if len(shape) < 2:
+        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
+    field = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+    return shape[1] * field, shape[0] * field
+
+
+def _fan(tensor: Tensor, mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    return _fill(tensor, np.zeros(tuple(tensor.shape)))
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    return _fill(tensor, np.ones(tuple(tensor.shape)))
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    return _fill(tensor, np.full(tuple(tensor.shape), float(val)))
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    return _fill(tensor, np.eye(*tuple(tensor.shape)))
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+    return _fill(tensor, _gen(generator).uniform(a, b, size=tuple(tensor.shape)))
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+    return _fill(tensor, _gen(generator).normal(mean, std, size=tuple(tensor.shape)))
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    bound = gain * math.sqrt(6.0 / float(fan_in + fan_out))
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator)
+
+
+def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                     generator: Any = None) -> Tensor:
+    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
+    bound = math.sqrt(3.0) * std
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                    generator: Any = None) -> Tensor:
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode)), generator)

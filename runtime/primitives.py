@@ -476,21 +476,28 @@ def _argmin(x, axis=None, keepdims=False):
 
 @nondiff
 def _argsort(x, axis=-1):
-    return fn(array_ns(x), "argsort")(x, axis=axis)
+    """Stable (ties keep their order, as the array API's argsort and PyTorch's sort(stable=True))."""
+    xp = array_ns(x)
+    if _is_np_like(xp):
+        return xp.argsort(x, axis=axis, kind="stable")
+    return fn(xp, "argsort")(x, axis=axis)
 
 
 @nondiff
-def _flat_along_axis(order, axis=-1):
+def _flat_along_axis(order, axis=-1, shape=None):
     """Flat positions that gather along `axis` by the integer array `order`: `reshape(x, (-1,))[pos]` is
-    NumPy's take_along_axis(x, order, axis), as one index into the flattened array."""
+    NumPy's take_along_axis(x, order, axis), as one index into the flattened array. `shape` is x's shape
+    where it differs from order's (torch.gather/scatter: order no larger than x off `axis`); the
+    positions keep order's shape."""
     xp = array_ns(order)
-    shape = tuple(order.shape)
-    nd = len(shape)
+    oshape = tuple(order.shape)
+    shape = oshape if shape is None else tuple(shape)
+    nd = len(oshape)
     a = axis % nd
     pos, stride = 0, 1
     for d in reversed(range(nd)):
-        grid = order if d == a else xp.reshape(xp.arange(shape[d]), tuple(n if k == d else 1
-                                                                            for k, n in enumerate(shape)))
+        grid = order if d == a else xp.reshape(xp.arange(oshape[d]), tuple(n if k == d else 1
+                                                                             for k, n in enumerate(oshape)))
         pos = pos + grid * stride
         stride *= shape[d]
     return pos

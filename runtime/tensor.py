@@ -572,7 +572,22 @@ def _reduce_variant(name: str) -> Callable[[list, dict], str]:
     return pick
 
 
+def _transpose_variant(raw: list, kwargs: dict) -> str:
+    """t() (axes None on a matrix), transpose(d0, d1) / mT (a swap: mapping.Swap), permute otherwise."""
+    axes = kwargs.get("axes")
+    if axes is None:
+        return "TBackward0" if len(getattr(raw[0], "shape", ())) == 2 else "PermuteBackward0"
+    return "TransposeBackward0" if type(axes).__name__ == "Swap" else "PermuteBackward0"
+
+
+def _astype_variant(raw: list, kwargs: dict) -> str:
+    """astype to the same dtype is clone() (Tensor.to skips a same-dtype cast)."""
+    return "CloneBackward0" if np.dtype(kwargs.get("dtype")) == getattr(raw[0], "dtype", None) \
+        else "ToCopyBackward0"
+
+
 _VARIANT_PRIMS.update({
+    "transpose": _transpose_variant, "astype": _astype_variant,
     "getitem": _getitem_variant, "matmul": _matmul_variant, "power": _pow_variant,
     "sum": _reduce_variant("Sum"), "mean": _reduce_variant("Mean"),
 })
@@ -1371,8 +1386,7 @@ def _clone(x: Tensor) -> Tensor:
     if not x._rg or not _mode.enabled:
         t = Tensor._wrap(a.copy() if hasattr(a, "copy") else a)
         return t
-    out = P.multiply(x, 1)  # a fresh array; gradient passes through unchanged
-    return out
+    return P.astype(x, dtype=a.dtype)  # a fresh array (CloneBackward0); gradient passes through
 
 
 def _to_device(x: Tensor, dev: device) -> Tensor:
@@ -1440,6 +1454,9 @@ def _install_methods() -> None:
         if name in table and not hasattr(Tensor, name + "_"):
             if name in ("t", "squeeze", "unsqueeze", "transpose"):
                 continue  # shape-changing in place: not supported (would need views)
+            setattr(Tensor, name + "_", _inplace_method(name, table[name]))
+    for name in ("masked_fill", "scatter", "scatter_add"):  # torch's in-place forms of these
+        if name in table and not hasattr(Tensor, name + "_"):
             setattr(Tensor, name + "_", _inplace_method(name, table[name]))
 
 

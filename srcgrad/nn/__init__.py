@@ -1,6 +1,6 @@
 """`srcgrad.nn`: torch.nn's names over the eager runtime (runtime.nn)."""
 
-from srcgrad.nn import functional
+from srcgrad.nn import functional, init, utils
 from srcgrad.runtime.nn import (
     CrossEntropyLoss,
     Dropout,
@@ -22,6 +22,6 @@ from srcgrad.runtime.nn import (
     Tanh,
 )
 
-__all__ = ["functional", "Module", "Parameter", "Linear", "Identity", "ReLU", "Tanh", "Sigmoid", "Softplus",
-           "Softmax", "LogSoftmax", "Flatten", "Dropout", "Sequential", "ModuleList", "MSELoss", "L1Loss",
-           "CrossEntropyLoss", "NLLLoss"]
+__all__ = ["functional", "init", "utils", "Module", "Parameter", "Linear", "Identity", "ReLU", "Tanh",
+           "Sigmoid", "Softplus", "Softmax", "LogSoftmax", "Flatten", "Dropout", "Sequential",
+           "ModuleList", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss"]

@@ -327,9 +327,14 @@ NONDIFF: dict[str, list[ValueCase]] = {
     "argmax": [ValueCase((_A,), {}, np.argmax), ValueCase((_A,), {"axis": 1}, np.argmax, id="axis"),
                ValueCase((_A,), {"axis": 0, "keepdims": True}, np.argmax, id="keep")],
     "argmin": [ValueCase((_A,), {"axis": 1}, np.argmin)],
-    "argsort": [ValueCase((_A,), {}, np.argsort), ValueCase((_A,), {"axis": 0}, np.argsort, id="axis0")],
+    "argsort": [ValueCase((_A,), {}, np.argsort), ValueCase((_A,), {"axis": 0}, np.argsort, id="axis0"),
+                ValueCase(([[1.0, 0.0, 1.0, 0.0, 1.0]],), {}, lambda x: np.argsort(x, kind="stable"),
+                          id="stable")],
     "flat_along_axis": [ValueCase((np.argsort(_A, axis=0),), {"axis": 0}, lambda o, axis: np.take_along_axis(
-        np.arange(o.size).reshape(o.shape), o, axis), id="axis0")],
+        np.arange(o.size).reshape(o.shape), o, axis), id="axis0"),
+                        ValueCase((np.array([[0, 3], [2, 1]]),), {"axis": 1, "shape": (3, 4)},
+                                  lambda o, axis, shape: np.take_along_axis(
+                                      np.arange(12).reshape(shape)[:2], o, axis), id="gather")],
     "shape": [ValueCase((_A,), {}, np.shape)], "size": [ValueCase((_A,), {}, np.size)],
     "ndim": [ValueCase((_A,), {}, np.ndim)],
     "zeros_like": [ValueCase((_A,), {}, np.zeros_like)], "ones_like": [ValueCase((_A,), {}, np.ones_like)],
