@@ -227,6 +227,11 @@ def _move_batch_last(cols: Any, out_shape: tuple) -> Any:
     return P.transpose(cols, axes=tuple(range(1, nd + 1)) + (0,))
 
 
+# A first call per argument shape runs the forward columns of the first input's block when it has at most
+# this many elements: that call yields the output (its shape) too, so f's code runs once.
+_FIRST_CALL_COLUMNS = 64
+
+
 def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
              verbose: bool | int = False) -> Any:
     """The Jacobian: `jacobian(f)(*args)` has shape out.shape + in.shape (a tuple over `wrt` when it is a
@@ -250,6 +255,18 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
             if "fwd" not in state:
                 state["fwd"] = ForwardBuilder(verbose, batched=True).top(_target(f), wrt_idx)
             return state["fwd"]
+
+        def columns(args: tuple, kwargs: dict, i: int) -> tuple[Any, Any]:
+            """(f's output, the Jacobian block of input i) by forward columns: ONE call (block's first
+            branch, for a call that does not know the output's shape yet)."""
+            gen = fwd()
+            _refresh(gen.refresh)
+            value, cols = gen.fn(*args, **kwargs, **_seeds(args, wrt_idx, gen.tparams, i))
+            if isinstance(value, tuple):
+                return value, None
+            out_shape, in_shape = tuple(P.shape(value)), tuple(P.shape(args[i]))
+            cols = P.reshape(cols, shape=(_size(args[i]),) + out_shape)
+            return value, P.reshape(_move_batch_last(cols, out_shape), shape=out_shape + in_shape)
 
         def block(args: tuple, kwargs: dict, i: int, value: Any) -> Any:
             x = args[i]
@@ -288,34 +305,46 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
 
         shapes: dict[tuple, Any] = {}
 
-        def output_like(args: tuple, kwargs: dict) -> Any:
-            """The output (for its shape), from the batched forward code run with a batch of zero basis
-            vectors: one primal evaluation, in the generated code's own spelling of f."""
+        def output_like(args: tuple, kwargs: dict) -> tuple[Any, Any]:
+            """(the output, for its shape; the first input's Jacobian block or None).
+
+            Cached per argument shape. On a miss f's code must run once to learn the output's shape: where
+            the first differentiated input is small, that one run is the forward columns of its block
+            (the output comes from the same call, so f runs once, as in PyTorch); otherwise the batched
+            forward code runs with a batch of zero basis vectors (one primal evaluation)."""
             key = tuple((tuple(P.shape(a)), str(getattr(a, "dtype", type(a).__name__)))
                         if hasattr(a, "shape") or isinstance(a, float) else a for a in args)
             try:
                 hit = shapes.get(key)
             except TypeError:
                 hit = None
-            if hit is None:
+            if hit is not None:
+                return hit, None
+            first = None
+            if _size(args[wrt_idx[0]]) <= _FIRST_CALL_COLUMNS:
+                hit, first = columns(args, kwargs, wrt_idx[0])
+            else:
                 gen = fwd()
                 _refresh(gen.refresh)
                 empty = {nm: bzero(args[j], 0) for j, nm in zip(wrt_idx, gen.tparams, strict=True)}
                 hit, _ = gen.fn(*args, **kwargs, **empty)
-                try:
-                    shapes[key] = hit
-                except TypeError:
-                    pass
-            return hit
+            try:
+                shapes[key] = hit
+            except TypeError:
+                pass
+            return hit, first
 
         pre = _inner_refresh(f)
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             _refresh(pre)
-            value = output_like(args, kwargs)
+            value, first = output_like(args, kwargs)
             if isinstance(value, tuple):
                 raise TypeError("jacobian of a function returning a tuple: differentiate each output")
-            out = tuple(block(args, kwargs, i, value) for i in wrt_idx)
+            if first is None:
+                out = tuple(block(args, kwargs, i, value) for i in wrt_idx)
+            else:
+                out = (first,) + tuple(block(args, kwargs, i, value) for i in wrt_idx[1:])
             return out[0] if single else out
 
         wrapper.original = f

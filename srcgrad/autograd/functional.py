@@ -30,7 +30,7 @@ from typing import Any, Callable
 import srcgrad
 from srcgrad.errors import TransformError
 from srcgrad.runtime import mapping
-from srcgrad.runtime.autograd import enable_grad
+from srcgrad.runtime.autograd import enable_grad, no_grad
 from srcgrad.runtime.stack import NonScalarOutput
 from srcgrad.runtime.stack import detach as rt_detach
 from srcgrad.runtime.tensor import Tensor, grad, ones_like, zeros_like
@@ -300,27 +300,49 @@ def _compiled_call(kind: str, func: Callable[..., Any], inputs: Any, **options: 
     converted); results are wrapped back into Tensors. With `create_graph=True` it runs on the Tensors
     themselves, so the tape records the generated code and the results carry `grad_fn`. `strict=True`
     needs the graph's view of which output depends on which input: the tape serves it. A function
-    without source, or one the compiler refuses, falls back to the tape with one warning per function."""
+    without source, or one the compiler refuses, falls back to the tape with one warning per function.
+
+    Expressions no derivative flows through (`while y.norm() < 10`) are kept as written, so they may call
+    Tensor methods that arrays lack: when the run on arrays fails with AttributeError/TypeError, the
+    generated code runs again on detached Tensors under no_grad (remembered per function and kind, so
+    later calls go there directly), and where that fails too the tape serves the call. A function that
+    calls an in-place Tensor method (`y.mul_(x)`) goes to the tape: generated code does not model the
+    write (and on Tensors it would write into the caller's input)."""
     if options.get("strict"):
         return None
     create_graph = bool(options.get("create_graph"))
     in_tuple, xs = _as_tuple(inputs, "inputs", kind)
     wrt = tuple(range(len(xs)))
+    per = _per_function(func)
+    in_place = _in_place_method(func, per)
+    if in_place is not None:
+        _fallback_warning(func, TransformError(f"it calls the in-place method .{in_place}()"))
+        return None
     try:
         with _tensor_methods():
-            transform = _transform(kind, func, wrt)
+            transform = _transform(kind, func, wrt, per)
     except TransformError as exc:
         _fallback_warning(func, exc)
         return None
-    if create_graph:
-        args: tuple = _prepare_inputs(xs, True)
-        wrap = _keep_tensor
-    else:
-        args = tuple(x._array for x in xs)
-        wrap = _wrap_array
+    on_tensors = ("on_tensors", kind)
     try:
         with _tensor_methods():
-            result = _run(kind, transform, args, xs, options, create_graph)
+            if create_graph:
+                result = _run(kind, transform, _prepare_inputs(xs, True), xs, options, True)
+                wrap = _keep_tensor
+            elif not per.get(on_tensors):
+                wrap = _wrap_array
+                try:
+                    result = _run(kind, transform, tuple(x._array for x in xs), xs, options, False)
+                except (AttributeError, TypeError):
+                    per[on_tensors] = True
+            if not create_graph and per.get(on_tensors):
+                wrap = _wrap_array
+                try:
+                    with no_grad():
+                        result = _run(kind, transform, tuple(x.detach() for x in xs), xs, options, True)
+                except (AttributeError, TypeError):
+                    raise _UseTape() from None
     except _UseTape:
         return None
     except (TransformError, NonScalarOutput):
@@ -329,16 +351,43 @@ def _compiled_call(kind: str, func: Callable[..., Any], inputs: Any, **options: 
     return _package(kind, result, in_tuple, wrap)
 
 
+def _per_function(func: Callable[..., Any]) -> dict:
+    """The compiled engine's cache entry for `func` (a throwaway dict where func cannot be a weak key)."""
+    try:
+        return _COMPILED.setdefault(func, {})
+    except TypeError:
+        return {}
+
+
+def _in_place_method(func: Callable[..., Any], per: dict) -> str | None:
+    """The name of an in-place Tensor method (`mul_`, `add_`, `copy_`, ...) that func's own source calls,
+    or None (also where there is no source). Cached in `per`."""
+    if "in_place" in per:
+        return per["in_place"]
+    import textwrap
+    found = None
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        tree = None
+    if tree is not None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                name = node.func.attr
+                if (name.endswith("_") and not name.startswith("_") and name != "requires_grad_"
+                        and callable(getattr(Tensor, name, None))):
+                    found = name
+                    break
+    per["in_place"] = found
+    return found
+
+
 class _UseTape(Exception):
     """The call's shape is one the compiled engine leaves to the tape (tuple outputs of a Jacobian)."""
 
 
-def _transform(kind: str, func: Callable[..., Any], wrt: tuple[int, ...]) -> Any:
+def _transform(kind: str, func: Callable[..., Any], wrt: tuple[int, ...], per: dict) -> Any:
     key = (kind, wrt)
-    try:
-        per = _COMPILED.setdefault(func, {})
-    except TypeError:
-        per = {}
     hit = per.get(key)
     if hit is not None:
         return hit
@@ -393,10 +442,7 @@ def _run(kind: str, transform: Any, args: tuple, xs: tuple, options: dict, creat
             raise RuntimeError(f"The function given to {kind} should return a single Tensor with a single "
                                f"element.")
         return value, prod
-    try:
-        return (transform(*args),)
-    except (TypeError, AttributeError):
-        raise _UseTape() from None
+    return (transform(*args),)
 
 
 def _numel(x: Any) -> int:
