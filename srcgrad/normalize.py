@@ -31,7 +31,7 @@ import gast
 import numpy as np
 
 from srcgrad.errors import TransformError, located
-from srcgrad.mutation import alias_guards, argument_writes, refuse_shared
+from srcgrad.mutation import MUTATING_METHODS, alias_guards, argument_writes, refuse_shared
 from srcgrad.names import Namer
 from srcgrad.parse import LOCAL, UNBOUND, FunctionInfo
 from srcgrad.runtime import mapping
@@ -1214,6 +1214,20 @@ class Normalizer:
                 e,
                 f"srcgrad supports only append on lists (not .{meth})",
                 "build the list with append, then np.stack it.",
+            )
+        if (meth.endswith("_") and not meth.startswith("_") and meth != "requires_grad_") \
+                or meth in MUTATING_METHODS:
+            # y.mul_(x), y.add_(1), a.fill(0), a.sort(): generated code would drop the change
+            what = _dotted(f.value) if isinstance(f.value, (gast.Name, gast.Attribute)) else "the value"
+            hint = (f"assign a new value: {what} = {what}.{meth[:-1]}(...) (or the operator, "
+                    f"{what} = {what} * x for .mul_(x))." if meth.endswith("_") else
+                    f"make a new array (np.full_like({what}, v) for .fill(v), np.sort({what}) "
+                    "for .sort()).")
+            raise self.error(
+                e,
+                f"srcgrad cannot differentiate the in-place method .{meth}(), which changes {what} in "
+                "place: generated code never writes into arrays",
+                hint,
             )
         adapter = mapping.METHODS.get(meth)
         if adapter is None:

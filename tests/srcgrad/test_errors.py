@@ -178,3 +178,21 @@ def tuple_result_indexed(x):
 def test_tuple_result_must_be_unpacked():
     with pytest.raises(TransformError, match="unpack"):
         sg.grad(tuple_result_indexed)
+
+
+def torch_style_in_place(x):
+    y = x * 1.0
+    y.mul_(x)
+    return np.sum(np.exp(y))
+
+
+def numpy_fill_in_place(a):
+    b = a * 2.0
+    b.fill(1.0)
+    return np.sum(b * a)
+
+
+@pytest.mark.parametrize("fn, method", [(torch_style_in_place, ".mul_()"), (numpy_fill_in_place, ".fill()")])
+def test_in_place_methods_are_refused_not_dropped(fn, method):
+    with pytest.raises(TransformError, match=f"in-place method \\{method}"):
+        sg.grad(fn)(np.ones(3))
