@@ -186,7 +186,11 @@ def astype_(x, dtype):
 
 
 def softplus_(x, beta=1.0, threshold=20.0):
-    return P.softplus(x * beta) / beta if beta != 1.0 else P.softplus(x)
+    """PyTorch's softplus: log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (at the
+    defaults the two differ by less than exp(-20), so the plain primitive serves)."""
+    if beta == 1.0 and threshold == 20.0:
+        return P.softplus(x)
+    return P.where(x * beta > threshold, x, P.softplus(x * beta) / beta)
 
 
 @_static_helper
@@ -609,6 +613,43 @@ def roll_(x, shift=None, axis=None, *, shifts=None, dims=None):
     return P.roll(x, shift=_dims(s), axis=_dims(axis if dims is None else dims))
 
 
+@_static_helper
+def _diff_index(a: Any, n: Any, axis: Any, upper: bool) -> tuple:
+    """np.diff's two slices along axis (a[1:] and a[:-1] there); n other than 1 is refused, not
+    answered as a first difference."""
+    if n != 1:
+        raise ValueError("srcgrad's np.diff takes n=1; apply it again for a higher difference")
+    lead = (slice(None),) * (axis % P.ndim(a))
+    return lead + ((slice(1, None) if upper else slice(None, -1)), Ellipsis)
+
+
+def diff_(a, n=1, axis=-1):
+    """np.diff: the first difference along axis, as two slices and a subtraction (their own rules)."""
+    return (P.getitem(a, index=_diff_index(a, n, axis, True))
+            - P.getitem(a, index=_diff_index(a, n, axis, False)))
+
+
+@_static_helper
+def _component(a: Any, i: int) -> tuple:
+    """The index of component i of 3-vectors along the last axis (np.cross's default layout)."""
+    if P.shape(a)[-1] != 3:
+        raise ValueError("srcgrad's np.cross takes 3-vectors along the last axis")
+    return (Ellipsis, i)
+
+
+def cross_(a, b):
+    """np.cross of 3-vectors along the last axis, from its components (their own rules)."""
+    return P.stack(
+        P.getitem(a, index=_component(a, 1)) * P.getitem(b, index=_component(b, 2))
+        - P.getitem(a, index=_component(a, 2)) * P.getitem(b, index=_component(b, 1)),
+        P.getitem(a, index=_component(a, 2)) * P.getitem(b, index=_component(b, 0))
+        - P.getitem(a, index=_component(a, 0)) * P.getitem(b, index=_component(b, 2)),
+        P.getitem(a, index=_component(a, 0)) * P.getitem(b, index=_component(b, 1))
+        - P.getitem(a, index=_component(a, 1)) * P.getitem(b, index=_component(b, 0)),
+        axis=-1,
+    )
+
+
 def tile_(x, reps=None, *, dims=None):
     reps = reps if dims is None else dims
     return P.tile(x, reps=(reps,) if isinstance(reps, int) else tuple(reps))
@@ -889,6 +930,7 @@ NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     # shapes
     np.concatenate: concatenate_, np.stack: stack_, np.vstack: vstack_, np.hstack: hstack_,
     np.split: split_, np.array_split: array_split_, np.flip: flip_, np.roll: roll_, np.tile: tile_,
+    np.diff: diff_, np.cross: cross_,
     np.repeat: repeat_, np.pad: pad_, np.ravel: ravel_, np.moveaxis: moveaxis_,
 }
 for _name in ("concat", "permute_dims", "matrix_transpose"):  # NumPy 2 array-API aliases, where present

@@ -88,6 +88,8 @@ class Module:
             params[name] = None
         elif modules is not None and name in modules:
             modules[name] = value
+        elif name in self.__dict__.get("_buffers", {}):
+            self._buffers[name] = value  # `self.running_mean = ...` replaces the buffer (state_dict sees it)
         else:
             object.__setattr__(self, name, value)
 
@@ -349,8 +351,15 @@ class Sigmoid(Module):
 
 
 class Softplus(Module):
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
     def forward(self, x: Tensor) -> Tensor:
-        return P.softplus(x)
+        return softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
 
 
 class Softmax(Module):

@@ -275,3 +275,35 @@ def test_relu_reads_its_output_so_an_inplace_change_of_its_input_is_fine():
     b.add_(1)
     c.sum().backward()
     assert x.grad.tolist() == [0.0, 1.0, 1.0]
+
+
+def test_a_reassigned_buffer_is_the_one_state_dict_returns():
+    import srcgrad as sgt
+
+    class Counter(sgt.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("count", sgt.zeros(2))
+
+        def forward(self, x):
+            self.count = self.count + 1
+            return x
+
+    m = Counter()
+    m(sgt.ones(2))
+    m(sgt.ones(2))
+    assert m.state_dict()["count"].tolist() == [2.0, 2.0]
+    assert [b.tolist() for b in m.buffers()] == [[2.0, 2.0]]
+
+
+def test_softplus_module_with_beta_and_threshold():
+    import math
+
+    import srcgrad as sgt
+
+    x = sgt.tensor([-1.0, 0.5, 3.0], dtype=sgt.float64, requires_grad=True)
+    y = sgt.nn.Softplus(beta=2.0, threshold=5.0)(x)
+    want = [math.log1p(math.exp(-2.0)) / 2, math.log1p(math.exp(1.0)) / 2, 3.0]  # 2 * 3 > 5: x itself
+    assert y.tolist() == pytest.approx(want, rel=1e-14)
+    y.sum().backward()
+    assert x.grad.tolist() == pytest.approx([1 / (1 + math.exp(2.0)), 1 / (1 + math.exp(-1.0)), 1.0])

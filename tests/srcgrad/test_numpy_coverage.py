@@ -311,3 +311,32 @@ def py_sum_list(x):
 @pytest.mark.parametrize("f", [py_sum, py_sum_rows, py_sum_list])
 def test_builtin_sum_of_arrays(f):
     check_all_modes(f, X23 if f is not py_sum else X23[0])
+
+
+# ---------------------------------------------------------------- np.diff and np.cross
+def _smoothness(x):
+    return np.sum(np.diff(x) ** 2) + np.sum(np.diff(np.outer(x, x), axis=0) ** 3)
+
+
+def _triangle_area(p, q, r):
+    c = np.cross(q - p, r - p)
+    return 0.5 * np.sqrt(np.sum(c * c))
+
+
+def _higher_difference(x):
+    return np.sum(np.diff(x, n=2))
+
+
+def test_diff_and_cross_match_finite_differences():
+    from tests.srcgrad.util import numeric_grad
+
+    x = np.array([0.3, -1.2, 0.8, 2.0])
+    np.testing.assert_allclose(sg.grad(_smoothness)(x), numeric_grad(_smoothness, [x.copy()], 0),
+                               rtol=1e-6, atol=1e-6)
+    pts = [np.array([0.1, 0.2, 0.3]), np.array([1.0, 0.1, -0.2]), np.array([0.3, 1.2, 0.5])]
+    g = sg.grad(_triangle_area, wrt=(0, 1, 2))(*pts)
+    for i in range(3):
+        np.testing.assert_allclose(g[i], numeric_grad(_triangle_area, [p.copy() for p in pts], i),
+                                   rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match="n=1"):
+        sg.grad(_higher_difference)(x)
