@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import gast
 
-from srcgrad.analysis import diff_operands, targets_of
+from srcgrad.analysis import diff_operands, iter_stmts, targets_of
 from srcgrad.codegen import Comment
 from srcgrad.errors import located
 from srcgrad.names import Namer
@@ -150,6 +150,34 @@ class Reverse:
             out.extend(self.stmt(s, st))
         return out
 
+    def refuse_opaque(self, s: Any, op: Any) -> None:
+        """An operation with no rule and no source that a derivative must flow through: one name or
+        several (`sign, logdet = np.linalg.slogdet(A)`), never a silent zero."""
+        what = getattr(op.fn, "__name__", None) or getattr(op, "label", None) or "this operation"
+        if what.startswith("the method"):
+            raise self.error(
+                s,
+                f"srcgrad cannot follow {what} called on a local value (a parameter such as self): "
+                "it does not know that object's class when it transforms",
+                "call a module-level function, or the method on a module-level object "
+                "(model.forward(x)), whose source srcgrad then transforms.",
+            )
+        raise self.error(
+            s,
+            f"srcgrad has no derivative for {what} (no rule, and no Python source to transform)",
+            "write it with numpy functions or operators that have rules, or detach "
+            "the value (.data / .detach()) if no gradient should flow through it.",
+        )
+
+    def refuse_opaque_in_order(self, body: list) -> None:
+        """Report the first operation without a rule in the order the user wrote them (the adjoint meets
+        them last to first: `F.real` after `F = np.fft.rfft(x)` would be named instead of rfft)."""
+        for s in iter_stmts(body):
+            op = getattr(s, "op", None)
+            if op is not None and op.kind == "opaque" and any(t in self.active for t in targets_of(s)) \
+                    and any(n in self.active for _, n in diff_operands(op)):
+                self.refuse_opaque(s, op)
+
     def stmt(self, s: gast.stmt, st: State) -> list:
         if isinstance(s, gast.If):
             return self.if_(s, st)
@@ -250,22 +278,7 @@ class Reverse:
                 out.append(r)
             return out
         if op.kind == "opaque" and any(t in self.active for t in targets):
-            # one name or several (`sign, logdet = np.linalg.slogdet(A)`): never a silent zero
-            what = getattr(op.fn, "__name__", None) or getattr(op, "label", None) or "this operation"
-            if what.startswith("the method"):
-                raise self.error(
-                    s,
-                    f"srcgrad cannot follow {what} called on a local value (a parameter such as self): "
-                    "it does not know that object's class when it transforms",
-                    "call a module-level function, or the method on a module-level object "
-                    "(model.forward(x)), whose source srcgrad then transforms.",
-                )
-            raise self.error(
-                s,
-                f"srcgrad has no derivative for {what} (no rule, and no Python source to transform)",
-                "write it with numpy functions or operators that have rules, or detach "
-                "the value (.data / .detach()) if no gradient should flow through it.",
-            )
+            self.refuse_opaque(s, op)
         if op.kind == "call" and any(t in self.active for t in targets):
             out.extend(self.callsite(s, st))
         elif len(targets) == 1 and targets[0] in self.active:

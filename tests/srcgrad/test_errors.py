@@ -196,3 +196,14 @@ def numpy_fill_in_place(a):
 def test_in_place_methods_are_refused_not_dropped(fn, method):
     with pytest.raises(TransformError, match=f"in-place method \\{method}"):
         sg.grad(fn)(np.ones(3))
+
+
+def fft_power(x):
+    F = np.fft.rfft(x)
+    return np.sum(F.real ** 2 + F.imag ** 2)
+
+
+def test_the_first_operation_without_a_rule_is_the_one_named():
+    with pytest.raises(TransformError, match="no derivative for rfft") as err:
+        sg.grad(fft_power)(np.ones(8))
+    assert err.value.source_line.strip() == "F = np.fft.rfft(x)"
