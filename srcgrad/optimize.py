@@ -526,9 +526,8 @@ def _stores(node: Any) -> set[str]:
     return out
 
 
-def propagate_adjoints(fn: gast.FunctionDef, is_temp_adjoint: Any) -> None:
-    """Substitute an adjoint temporary used exactly once into its use (`b_t2 = -b_t3` then
-    `bx = b_t2 * 2 * x` becomes `bx = b_t3 * -2 * x`): fewer lines and, on arrays, fewer passes."""
+def _use_counts(fn: gast.FunctionDef) -> tuple[dict[str, int], dict[str, int]]:
+    """How many times each name is read and written in `fn`."""
     loads: dict[str, int] = {}
     for n in _loads(fn):
         loads[n] = loads.get(n, 0) + 1
@@ -536,6 +535,13 @@ def propagate_adjoints(fn: gast.FunctionDef, is_temp_adjoint: Any) -> None:
     for n in gast.walk(fn):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
             stores[n.id] = stores.get(n.id, 0) + 1
+    return loads, stores
+
+
+def propagate_adjoints(fn: gast.FunctionDef, is_temp_adjoint: Any) -> None:
+    """Substitute an adjoint temporary used exactly once into its use (`b_t2 = -b_t3` then
+    `bx = b_t2 * 2 * x` becomes `bx = b_t3 * -2 * x`): fewer lines and, on arrays, fewer passes."""
+    loads, stores = _use_counts(fn)
 
     def size(e: Any) -> int:
         return sum(1 for _ in gast.walk(e))
@@ -605,13 +611,7 @@ def nest_forward_temporaries(fn: gast.FunctionDef, is_temp: Any) -> None:
     Only pure assignments move, and only across pure assignments that rebind none of the names they
     read (or the pushes that save a value for the adjoint), so the value computed is the same; a line's
     statements keep their order otherwise."""
-    loads: dict[str, int] = {}
-    for n in _loads(fn):
-        loads[n] = loads.get(n, 0) + 1
-    stores: dict[str, int] = {}
-    for n in gast.walk(fn):
-        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
-            stores[n.id] = stores.get(n.id, 0) + 1
+    loads, stores = _use_counts(fn)
 
     def movable(s: Any) -> str | None:
         if not (isinstance(s, gast.Assign) and not getattr(s, "adjoint", False) and _is_pure(s)
