@@ -672,13 +672,20 @@ def repeat_interleave_(x, repeats, dim=None, *, output_size=None):
     return repeat_(x, repeats, dim)
 
 
-def pad_(x, pad_width, mode="constant", constant_values=0, **kw):
-    """np.pad, constant mode only (others are refused)."""
+@_static_helper
+def _constant_pad_pairs(x: Any, pad_width: Any, mode: str, constant_values: Any) -> tuple:
+    """np.pad's (before, after) pairs for each axis; modes other than constant, and a constant per side,
+    are refused rather than padded differently."""
     if mode != "constant":
         raise NotImplementedError(f"pad mode {mode!r} is not supported (only 'constant')")
     if isinstance(constant_values, (tuple, list)):
         raise NotImplementedError("pad: one constant value for all sides only")
-    return P.pad(x, pad_width=P.pad_pairs(pad_width, P.ndim(x)), value=constant_values)
+    return P.pad_pairs(pad_width, P.ndim(x))
+
+
+def pad_(x, pad_width, mode="constant", constant_values=0):
+    """np.pad, constant mode only: one expression, so the compiler inlines it."""
+    return P.pad(x, pad_width=_constant_pad_pairs(x, pad_width, mode, constant_values), value=constant_values)
 
 
 def pad_torch(x, pad, mode="constant", value=None):

@@ -340,3 +340,21 @@ def test_diff_and_cross_match_finite_differences():
                                    rtol=1e-6, atol=1e-9)
     with pytest.raises(ValueError, match="n=1"):
         sg.grad(_higher_difference)(x)
+
+
+def _padded(x):
+    return np.sum(np.pad(x, ((1, 0), (0, 2)), constant_values=0.5) ** 3)
+
+
+def _reflect_padded(x):
+    return np.sum(np.pad(x, 1, mode="reflect"))
+
+
+def test_np_pad_constant_mode_and_refusal_of_others():
+    from tests.srcgrad.util import numeric_grad
+
+    X = np.arange(6.0).reshape(2, 3) / 7
+    np.testing.assert_allclose(sg.grad(_padded)(X), numeric_grad(_padded, [X.copy()], 0),
+                               rtol=1e-6, atol=1e-9)
+    with pytest.raises(NotImplementedError, match="reflect"):
+        sg.grad(_reflect_padded)(X)
