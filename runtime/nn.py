@@ -494,6 +494,158 @@ class NLLLoss(_Loss):
                         reduction=self.reduction)
 
 
+# ======================================================================== more activations and layers
+class GELU(Module):
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate='{self.approximate}'"
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        return leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class SiLU(Module):
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return silu(x)
+
+
+def _const_param(shape: tuple, value: float, device: Any, dtype: Any) -> "Parameter":
+    arr = np.full(shape, value, dtype=T._float_dtype(dtype))
+    return Parameter(T._finish(T._place(arr, device), False))
+
+
+class LayerNorm(Module):
+    """(x - mean) / sqrt(var + eps) over the trailing normalized_shape dims, then * weight + bias."""
+
+    def __init__(self, normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        if elementwise_affine:
+            self.weight = _const_param(shape, 1.0, device, dtype)
+            if bias:
+                self.bias = _const_param(shape, 0.0, device, dtype)
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class Embedding(Module):
+    """A lookup table: weight[idx]; weight drawn N(0, 1) (padding_idx's row zeroed and never trained)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 max_norm: Any = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                 sparse: bool = False, _weight: Any = None, _freeze: bool = False, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        if max_norm is not None or scale_grad_by_freq or sparse:
+            raise NotImplementedError("Embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        if padding_idx is not None and padding_idx < 0:
+            padding_idx += num_embeddings
+        self.padding_idx = padding_idx
+        if _weight is None:
+            arr = T.rng().standard_normal((num_embeddings, embedding_dim)).astype(T._float_dtype(dtype))
+            if padding_idx is not None:
+                arr[padding_idx] = 0
+            self.weight = Parameter(T._finish(T._place(arr, device), False), requires_grad=not _freeze)
+        else:
+            self.weight = Parameter(_weight, requires_grad=not _freeze)
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, padding_idx: int | None = None,
+                        **kwargs: Any) -> "Embedding":
+        rows, dim = tuple(embeddings.shape)
+        return cls(rows, dim, padding_idx=padding_idx, _weight=embeddings.detach(), _freeze=freeze, **kwargs)
+
+    def forward(self, idx: Tensor) -> Tensor:
+        return embedding(idx, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+
+
+# ============================================================================================ more losses
+class BCELoss(_Loss):
+    def __init__(self, weight: Any = None, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        self.weight = weight
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    def __init__(self, weight: Any = None, size_average: Any = None, reduce: Any = None,
+                 reduction: str = "mean", pos_weight: Any = None) -> None:
+        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        self.weight, self.pos_weight = weight, pos_weight
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return binary_cross_entropy_with_logits(input, target, weight=self.weight, reduction=self.reduction,
+                                                pos_weight=self.pos_weight)
+
+
+class HuberLoss(_Loss):
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class SmoothL1Loss(_Loss):
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+                 beta: float = 1.0) -> None:
+        super().__init__(_legacy_reduction(size_average, reduce, reduction))
+        self.beta = beta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
 # =============================================================================================== functional
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     out = P.matmul(x, M.t_(weight))
@@ -653,6 +805,104 @@ def pad(x: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tens
     if fn is None:
         raise NotImplementedError("pad is not available in runtime.mapping")
     return fn(x, pad, mode=mode, value=value) if mode != "constant" else fn(x, pad, value=value)
+
+
+# ================================================================== more functional (composed primitives)
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); approximate='tanh' uses
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + P.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))))
+    if approximate != "none":
+        raise ValueError(f"approximate argument must be either none or tanh, got {approximate!r}")
+    return 0.5 * x * (1.0 + P.erf(x * (1.0 / math.sqrt(2.0))))
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    return P.where(x > 0, x, x * negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, alpha (exp(x) - 1) elsewhere (the exp sees only the non-positive part, so a large x
+    cannot make an inf whose zero gradient turns into nan)."""
+    pos = x > 0
+    return P.where(pos, x, alpha * P.expm1(P.where(pos, 0.0 * x, x)))
+
+
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    return x * P.sigmoid(x)
+
+
+def layer_norm(x: Tensor, normalized_shape: Any, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(x.shape[x.ndim - len(shape):]) != shape:
+        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape "
+                           f"[*, {', '.join(map(str, shape))}], but got input of size{list(x.shape)}")
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    centred = x - P.mean(x, axis=axes, keepdims=True)
+    var = P.mean(centred * centred, axis=axes, keepdims=True)
+    out = centred / P.sqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, *args: Any,  # noqa: A002
+              **kwargs: Any) -> Tensor:
+    """weight[input]: the gradient scatter-adds into the rows used (the padding_idx row gets none)."""
+    idx = input._array if isinstance(input, Tensor) else np.asarray(input)
+    out = weight[idx]
+    if padding_idx is not None:
+        if padding_idx < 0:
+            padding_idx += weight.shape[0]
+        out = P.where((idx == padding_idx)[..., None], out.detach(), out)
+    return out
+
+
+def _weighted(loss: Tensor, weight: Any) -> Tensor:
+    return loss if weight is None else loss * weight
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Any = None, size_average: Any = None,  # noqa: A002
+                         reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """-(t log x + (1 - t) log(1 - x)), each log clamped at -100 as PyTorch does."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
+                         f"({input.shape}) is deprecated. Please ensure they have the same size.")
+    log_x = P.clip(P.log(input), min=-100.0)
+    log_1mx = P.clip(P.log(1.0 - input), min=-100.0)
+    return _reduce(_weighted(-(target * log_x + (1.0 - target) * log_1mx), weight), reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Any = None,  # noqa: A002
+                                     size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+                                     pos_weight: Any = None) -> Tensor:
+    """(1 - t) x + lw softplus(-x) with lw = 1 + (pos_weight - 1) t: stable for any x."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    sp = P.softplus(-input)
+    if pos_weight is not None:
+        sp = (1.0 + (pos_weight - 1.0) * target) * sp
+    return _reduce(_weighted((1.0 - target) * input + sp, weight), reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,  # noqa: A002
+               weight: Any = None) -> Tensor:
+    d = P.abs(input - target)
+    loss = P.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    return _reduce(_weighted(loss, weight), reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,  # noqa: A002
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    d = P.abs(input - target)
+    if beta == 0.0:
+        return _reduce(d, reduction)
+    return _reduce(P.where(d < beta, (0.5 / beta) * d * d, d - 0.5 * beta), reduction)
 
 
 # ============================================================================================ nn.utils

@@ -191,3 +191,195 @@ class Adam(Optimizer):
                 denom = array_ns(x).sqrt(v) / math.sqrt(bc2) + eps
                 _set(p, x - (lr / bc1) * m / denom)
         return loss
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW: p *= 1 - lr * wd
+    before the Adam step, the gradient itself left alone."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False,
+                 maximize: bool = False) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         maximize=maximize)
+
+    def step(self, closure: Any = None) -> Any:
+        loss = closure() if closure is not None else None
+        decays = []
+        for group in self.param_groups:
+            decays.append(group["weight_decay"])
+            lr, wd = group["lr"], group["weight_decay"]
+            if wd:
+                for p in group["params"]:
+                    if p._grad is not None:
+                        _set(p, p._array * (1.0 - lr * wd))
+            group["weight_decay"] = 0.0
+        try:
+            Adam.step(self)
+        finally:
+            for group, wd in zip(self.param_groups, decays, strict=True):
+                group["weight_decay"] = wd
+        return loss
+
+
+class RMSprop(Optimizer):
+    """torch.optim.RMSprop: v = alpha v + (1 - alpha) g^2; denominator sqrt(v - gbar^2) + eps when
+    centered (gbar the running mean of g) else sqrt(v) + eps; optional momentum buffer
+    b = mom b + g / denom."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
+                 maximize: bool = False) -> None:
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if alpha < 0.0:
+            raise ValueError(f"Invalid alpha value: {alpha}")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize))
+
+    def step(self, closure: Any = None) -> Any:
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            lr, alpha, eps, wd = group["lr"], group["alpha"], group["eps"], group["weight_decay"]
+            mom, centered = group["momentum"], group["centered"]
+            for p in group["params"]:
+                g = _grad_array(p)
+                if g is None:
+                    continue
+                x = p._array
+                xp = array_ns(x)
+                if group["maximize"]:
+                    g = -g
+                if wd:
+                    g = g + wd * x
+                st = self.state.setdefault(id(p), {})
+                if not st:
+                    st["step"] = 0
+                    st["square_avg"] = xp.zeros_like(x)
+                    if mom > 0:
+                        st["momentum_buffer"] = xp.zeros_like(x)
+                    if centered:
+                        st["grad_avg"] = xp.zeros_like(x)
+                st["step"] += 1
+                v = st["square_avg"] = alpha * st["square_avg"] + (1.0 - alpha) * g * g
+                if centered:
+                    ga = st["grad_avg"] = alpha * st["grad_avg"] + (1.0 - alpha) * g
+                    denom = xp.sqrt(v - ga * ga) + eps
+                else:
+                    denom = xp.sqrt(v) + eps
+                if mom > 0:
+                    buf = st["momentum_buffer"] = mom * st["momentum_buffer"] + g / denom
+                    _set(p, x - lr * buf)
+                else:
+                    _set(p, x - lr * g / denom)
+        return loss
+
+
+class Adagrad(Optimizer):
+    """torch.optim.Adagrad: s += g^2; p -= clr g / (sqrt(s) + eps), clr = lr / (1 + (step - 1) lr_decay)."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10,
+                 maximize: bool = False) -> None:
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if lr_decay < 0.0:
+            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps,
+                                      maximize=maximize))
+
+    def step(self, closure: Any = None) -> Any:
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            lr, decay, wd, eps = group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]
+            for p in group["params"]:
+                g = _grad_array(p)
+                if g is None:
+                    continue
+                x = p._array
+                xp = array_ns(x)
+                if group["maximize"]:
+                    g = -g
+                st = self.state.setdefault(id(p), {})
+                if not st:
+                    st["step"] = 0
+                    st["sum"] = xp.full_like(x, group["initial_accumulator_value"])
+                st["step"] += 1
+                if wd:
+                    g = g + wd * x
+                clr = lr / (1.0 + (st["step"] - 1) * decay)
+                s = st["sum"] = st["sum"] + g * g
+                _set(p, x - clr * g / (xp.sqrt(s) + eps))
+        return loss
+
+
+# ============================================================================================ lr_scheduler
+class LRScheduler:
+    """Sets each group's 'lr' from its 'initial_lr' and the epoch count; step() advances one epoch."""
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
+        self.optimizer = optimizer
+        for g in optimizer.param_groups:
+            if last_epoch == -1:
+                g.setdefault("initial_lr", g["lr"])
+            elif "initial_lr" not in g:
+                raise KeyError("param 'initial_lr' is not specified in param_groups when resuming an "
+                               "optimizer")
+        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self.step()
+
+    def get_lr(self) -> list[float]:
+        raise NotImplementedError
+
+    def get_last_lr(self) -> list[float]:
+        return self._last_lr
+
+    def step(self, epoch: int | None = None) -> None:
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+        for g, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
+            g["lr"] = lr
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.__dict__.update(state_dict)
+
+
+class StepLR(LRScheduler):
+    """lr = base_lr * gamma ** (epoch // step_size)."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
+                 last_epoch: int = -1) -> None:
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [b * self.gamma ** (self.last_epoch // self.step_size) for b in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """lr = base_lr * gamma ** epoch."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [b * self.gamma ** self.last_epoch for b in self.base_lrs]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (base_lr - eta_min) (1 + cos(pi epoch / T_max)) / 2."""
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,  # noqa: N803
+                 last_epoch: int = -1) -> None:
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        c = (1.0 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2.0
+        return [self.eta_min + (b - self.eta_min) * c for b in self.base_lrs]

@@ -2,11 +2,19 @@
 
 from srcgrad.nn import functional, init, utils
 from srcgrad.runtime.nn import (
+    ELU,
+    GELU,
+    BCELoss,
+    BCEWithLogitsLoss,
     CrossEntropyLoss,
     Dropout,
+    Embedding,
     Flatten,
+    HuberLoss,
     Identity,
     L1Loss,
+    LayerNorm,
+    LeakyReLU,
     Linear,
     LogSoftmax,
     Module,
@@ -17,6 +25,8 @@ from srcgrad.runtime.nn import (
     ReLU,
     Sequential,
     Sigmoid,
+    SiLU,
+    SmoothL1Loss,
     Softmax,
     Softplus,
     Tanh,
@@ -24,4 +34,5 @@ from srcgrad.runtime.nn import (
 
 __all__ = ["functional", "init", "utils", "Module", "Parameter", "Linear", "Identity", "ReLU", "Tanh",
            "Sigmoid", "Softplus", "Softmax", "LogSoftmax", "Flatten", "Dropout", "Sequential",
-           "ModuleList", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss"]
+           "ModuleList", "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "GELU", "LeakyReLU", "ELU",
+           "SiLU", "LayerNorm", "Embedding", "BCELoss", "BCEWithLogitsLoss", "HuberLoss", "SmoothL1Loss"]
