@@ -8,7 +8,7 @@ counter is bumped, as any in-place change must, so a graph that saved the old va
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .autograd import bump_version
 from .backend import array_ns
@@ -74,6 +74,23 @@ class Optimizer:
     def step(self, closure: Any = None) -> Any:
         raise NotImplementedError
 
+    def _gradients(self) -> Iterator[tuple[dict, Tensor, Any, Any]]:
+        """(group, parameter, gradient, values) for each parameter that has a gradient: the preamble
+        every step shares. The gradient is negated under `maximize` and has `weight_decay * p` added
+        (L2 in the gradient, as PyTorch's SGD, Adam, RMSprop and Adagrad define it)."""
+        for group in self.param_groups:
+            wd, maximize = group.get("weight_decay", 0.0), group.get("maximize", False)
+            for p in group["params"]:
+                g = _grad_array(p)
+                if g is None:
+                    continue
+                x = p._array
+                if maximize:
+                    g = -g
+                if wd:
+                    g = g + wd * x
+                yield group, p, g, x
+
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, g in enumerate(self.param_groups):
@@ -119,28 +136,18 @@ class SGD(Optimizer):
 
     def step(self, closure: Any = None) -> Any:
         loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
-            wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
-            for p in group["params"]:
-                d = _grad_array(p)
-                if d is None:
-                    continue
-                x = p._array
-                if maximize:
-                    d = -d
-                if wd:
-                    d = d + wd * x
-                if mom:
-                    st = self.state.setdefault(id(p), {})
-                    buf = st.get("momentum_buffer")
-                    if buf is None:
-                        buf = d.copy()
-                    else:
-                        buf = mom * buf + (1.0 - damp) * d
-                    st["momentum_buffer"] = buf
-                    d = d + mom * buf if nesterov else buf
-                _set(p, x - lr * d)
+        for group, p, d, x in self._gradients():
+            mom = group["momentum"]
+            if mom:
+                st = self.state.setdefault(id(p), {})
+                buf = st.get("momentum_buffer")
+                if buf is None:
+                    buf = d.copy()
+                else:
+                    buf = mom * buf + (1.0 - group["dampening"]) * d
+                st["momentum_buffer"] = buf
+                d = d + mom * buf if group["nesterov"] else buf
+            _set(p, x - group["lr"] * d)
         return loss
 
 
@@ -160,36 +167,26 @@ class Adam(Optimizer):
 
     def step(self, closure: Any = None) -> Any:
         loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
-            wd, amsgrad, maximize = group["weight_decay"], group["amsgrad"], group["maximize"]
-            for p in group["params"]:
-                g = _grad_array(p)
-                if g is None:
-                    continue
-                x = p._array
-                if maximize:
-                    g = -g
-                if wd:
-                    g = g + wd * x
-                st = self.state.setdefault(id(p), {})
-                if not st:
-                    xp = array_ns(x)
-                    st["step"] = 0
-                    st["exp_avg"] = xp.zeros_like(x)
-                    st["exp_avg_sq"] = xp.zeros_like(x)
-                    if amsgrad:
-                        st["max_exp_avg_sq"] = xp.zeros_like(x)
-                st["step"] += 1
-                t = st["step"]
-                m = st["exp_avg"] = b1 * st["exp_avg"] + (1.0 - b1) * g
-                v = st["exp_avg_sq"] = b2 * st["exp_avg_sq"] + (1.0 - b2) * g * g
+        for group, p, g, x in self._gradients():
+            lr, (b1, b2), eps, amsgrad = group["lr"], group["betas"], group["eps"], group["amsgrad"]
+            xp = array_ns(x)
+            st = self.state.setdefault(id(p), {})
+            if not st:
+                st["step"] = 0
+                st["exp_avg"] = xp.zeros_like(x)
+                st["exp_avg_sq"] = xp.zeros_like(x)
                 if amsgrad:
-                    v = st["max_exp_avg_sq"] = array_ns(x).maximum(st["max_exp_avg_sq"], v)
-                bc1 = 1.0 - b1 ** t
-                bc2 = 1.0 - b2 ** t
-                denom = array_ns(x).sqrt(v) / math.sqrt(bc2) + eps
-                _set(p, x - (lr / bc1) * m / denom)
+                    st["max_exp_avg_sq"] = xp.zeros_like(x)
+            st["step"] += 1
+            t = st["step"]
+            m = st["exp_avg"] = b1 * st["exp_avg"] + (1.0 - b1) * g
+            v = st["exp_avg_sq"] = b2 * st["exp_avg_sq"] + (1.0 - b2) * g * g
+            if amsgrad:
+                v = st["max_exp_avg_sq"] = xp.maximum(st["max_exp_avg_sq"], v)
+            bc1 = 1.0 - b1 ** t
+            bc2 = 1.0 - b2 ** t
+            denom = xp.sqrt(v) / math.sqrt(bc2) + eps
+            _set(p, x - (lr / bc1) * m / denom)
         return loss
 
 
@@ -239,39 +236,30 @@ class RMSprop(Optimizer):
 
     def step(self, closure: Any = None) -> Any:
         loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            lr, alpha, eps, wd = group["lr"], group["alpha"], group["eps"], group["weight_decay"]
+        for group, p, g, x in self._gradients():
+            lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
             mom, centered = group["momentum"], group["centered"]
-            for p in group["params"]:
-                g = _grad_array(p)
-                if g is None:
-                    continue
-                x = p._array
-                xp = array_ns(x)
-                if group["maximize"]:
-                    g = -g
-                if wd:
-                    g = g + wd * x
-                st = self.state.setdefault(id(p), {})
-                if not st:
-                    st["step"] = 0
-                    st["square_avg"] = xp.zeros_like(x)
-                    if mom > 0:
-                        st["momentum_buffer"] = xp.zeros_like(x)
-                    if centered:
-                        st["grad_avg"] = xp.zeros_like(x)
-                st["step"] += 1
-                v = st["square_avg"] = alpha * st["square_avg"] + (1.0 - alpha) * g * g
-                if centered:
-                    ga = st["grad_avg"] = alpha * st["grad_avg"] + (1.0 - alpha) * g
-                    denom = xp.sqrt(v - ga * ga) + eps
-                else:
-                    denom = xp.sqrt(v) + eps
+            xp = array_ns(x)
+            st = self.state.setdefault(id(p), {})
+            if not st:
+                st["step"] = 0
+                st["square_avg"] = xp.zeros_like(x)
                 if mom > 0:
-                    buf = st["momentum_buffer"] = mom * st["momentum_buffer"] + g / denom
-                    _set(p, x - lr * buf)
-                else:
-                    _set(p, x - lr * g / denom)
+                    st["momentum_buffer"] = xp.zeros_like(x)
+                if centered:
+                    st["grad_avg"] = xp.zeros_like(x)
+            st["step"] += 1
+            v = st["square_avg"] = alpha * st["square_avg"] + (1.0 - alpha) * g * g
+            if centered:
+                ga = st["grad_avg"] = alpha * st["grad_avg"] + (1.0 - alpha) * g
+                denom = xp.sqrt(v - ga * ga) + eps
+            else:
+                denom = xp.sqrt(v) + eps
+            if mom > 0:
+                buf = st["momentum_buffer"] = mom * st["momentum_buffer"] + g / denom
+                _set(p, x - lr * buf)
+            else:
+                _set(p, x - lr * g / denom)
         return loss
 
 
@@ -291,26 +279,16 @@ class Adagrad(Optimizer):
 
     def step(self, closure: Any = None) -> Any:
         loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            lr, decay, wd, eps = group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]
-            for p in group["params"]:
-                g = _grad_array(p)
-                if g is None:
-                    continue
-                x = p._array
-                xp = array_ns(x)
-                if group["maximize"]:
-                    g = -g
-                st = self.state.setdefault(id(p), {})
-                if not st:
-                    st["step"] = 0
-                    st["sum"] = xp.full_like(x, group["initial_accumulator_value"])
-                st["step"] += 1
-                if wd:
-                    g = g + wd * x
-                clr = lr / (1.0 + (st["step"] - 1) * decay)
-                s = st["sum"] = st["sum"] + g * g
-                _set(p, x - clr * g / (xp.sqrt(s) + eps))
+        for group, p, g, x in self._gradients():
+            xp = array_ns(x)
+            st = self.state.setdefault(id(p), {})
+            if not st:
+                st["step"] = 0
+                st["sum"] = xp.full_like(x, group["initial_accumulator_value"])
+            st["step"] += 1
+            clr = group["lr"] / (1.0 + (st["step"] - 1) * group["lr_decay"])
+            s = st["sum"] = st["sum"] + g * g
+            _set(p, x - clr * g / (xp.sqrt(s) + group["eps"]))
         return loss
 
 
