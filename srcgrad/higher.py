@@ -392,6 +392,29 @@ def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
                          for j, d in zip(wrt_idx, dgs, strict=True))
 
         (i0,) = wrt_idx if single else (None,)
+        by_shape: dict[tuple, GeneratedJvp | None] = {}
+
+        def for_shapes(args: tuple) -> GeneratedJvp | None:
+            """NumPy arrays and numbers only: the batched forward transform of the gradient's variant for
+            these shapes (shapes folded, the seed folded, no primal value kept), about a fifth faster than
+            the generic one; None where it cannot be built (the generic one then serves)."""
+            key = tuple((type(a), getattr(a, "shape", None)) for a in args)
+            if key in by_shape:
+                return by_shape[key]
+            mask = tuple("s" if type(a) in (float, int, bool) else ("n", a.ndim, a.shape)
+                         if type(a) is np.ndarray else None for a in args)
+            g = None
+            if all(m is not None for m in mask):
+                try:
+                    rv = Builder(verbose).reverse(_target(f), "grad", wrt_idx, mask, False)
+                    g = ForwardBuilder(verbose, batched=True, numpy=True).top(rv.fn, wrt_idx,
+                                                                              keep=((False,), (True,)))
+                    refresh.extend(list(rv.refresh) + list(g.refresh))
+                except TransformError:
+                    g = None
+            if len(by_shape) < 64:
+                by_shape[key] = g
+            return g
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if refresh:
@@ -399,6 +422,10 @@ def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
             if single and i0 < len(args) and type(args[i0]) is np.ndarray:
                 # the common case, without the general path's bookkeeping: one NumPy array
                 x = args[i0]
+                g = for_shapes(args)
+                if g is not None:
+                    kwargs[g.tparams[0]] = _basis(x)
+                    return g.fn(*args, **kwargs)[1][0].reshape(x.shape + x.shape)
                 g = pick(args)
                 kwargs[g.tparams[0]] = _basis(x)
                 dg = g.fn(*args, **kwargs)[1][1]
