@@ -526,6 +526,11 @@ def _stores(node: Any) -> set[str]:
     return out
 
 
+def _node_count(e: Any) -> int:
+    """How big an expression is (what keeps a substituted line readable)."""
+    return sum(1 for _ in gast.walk(e))
+
+
 def _use_counts(fn: gast.FunctionDef) -> tuple[dict[str, int], dict[str, int]]:
     """How many times each name is read and written in `fn`."""
     loads: dict[str, int] = {}
@@ -542,9 +547,6 @@ def propagate_adjoints(fn: gast.FunctionDef, is_temp_adjoint: Any) -> None:
     """Substitute an adjoint temporary used exactly once into its use (`b_t2 = -b_t3` then
     `bx = b_t2 * 2 * x` becomes `bx = b_t3 * -2 * x`): fewer lines and, on arrays, fewer passes."""
     loads, stores = _use_counts(fn)
-
-    def size(e: Any) -> int:
-        return sum(1 for _ in gast.walk(e))
 
     def sweep(block: list) -> list:
         i = 0
@@ -573,7 +575,8 @@ def propagate_adjoints(fn: gast.FunctionDef, is_temp_adjoint: Any) -> None:
             ):
                 del block[i]
                 continue
-            if not is_temp_adjoint(t) or loads.get(t, 0) != 1 or stores.get(t, 0) != 1 or size(s.value) > 14:
+            if not is_temp_adjoint(t) or loads.get(t, 0) != 1 or stores.get(t, 0) != 1 \
+                    or _node_count(s.value) > 14:
                 i += 1
                 continue
             reads = set(_loads(s.value))
@@ -628,7 +631,7 @@ def nest_forward_temporaries(fn: gast.FunctionDef, is_temp: Any) -> None:
                 s.body = sweep(s.body)
                 s.orelse = sweep(s.orelse)
             t = movable(s)
-            if t is None or sum(1 for _ in gast.walk(s.value)) > 14:
+            if t is None or _node_count(s.value) > 14:
                 i += 1
                 continue
             reads = set(_loads(s.value))
