@@ -1,5 +1,5 @@
 # Every target sets up what it needs: a virtual environment in .venv with srcgrad installed (editable)
-# and its test extra. `make demo` and `make test` are the two commands a new user runs.
+# and its test and dask extras. `make demo` and `make test` are the two commands a new user runs.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,dask]'
 	touch $(STAMP)
 
 demo: $(STAMP)

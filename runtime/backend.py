@@ -3,6 +3,12 @@
 Every primitive asks this module which namespace owns its argument and lets that namespace do the work,
 so a CuPy array never takes a detour through NumPy and a Python float never pays for a NumPy call.
 CuPy is imported lazily and only where it is installed.
+
+NumPy, CuPy and Python numbers map to their own modules (primitives take NumPy's fast paths by
+`xp is np`); a Dask array maps to `dask_support.dask_namespace()` (array-api-compat's Dask namespace,
+lazy); an object that advertises `__array_namespace__` to that namespace; anything else to what
+`array_api_compat.array_namespace` finds for it (PyTorch, JAX, sparse, ...) when array-api-compat is
+installed. The answer is cached per type, so the lookup is one dict access after the first call.
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ import types
 from typing import Any
 
 import numpy as np
+
+from . import dask_support as _dask
+from .dask_support import dask_namespace, is_dask_type
 
 _CUPY: Any = None
 _CUPY_TRIED = False
@@ -67,23 +76,47 @@ def _lookup_namespace(x: Any) -> Any:
         ns = np
     elif t.__module__.startswith("cupy"):
         ns = cupy_module()
+    elif is_dask_type(t):
+        ns = dask_namespace()
     elif hasattr(x, "__array_namespace__"):
         ns = x.__array_namespace__()
     elif isinstance(x, (list, tuple)):
         return np
     else:
-        raise TypeError(f"srcgrad does not know which array namespace owns a value of type {t.__name__}")
+        ns = _compat_namespace(x)
     _NS_BY_TYPE[t] = ns
     return ns
 
 
+def _compat_namespace(x: Any) -> Any:
+    """array-api-compat's namespace for `x` (its wrappers for libraries that do not advertise one), or a
+    TypeError naming the type when there is none."""
+    try:
+        import array_api_compat  # noqa: PLC0415
+    except ImportError:
+        array_api_compat = None
+    if array_api_compat is not None:
+        try:
+            return array_api_compat.array_namespace(x)
+        except TypeError:
+            pass
+    raise TypeError(f"srcgrad does not know which array namespace owns a value of type "
+                    f"{type(x).__module__}.{type(x).__name__}: it runs on NumPy, CuPy and Dask arrays, "
+                    f"Python numbers, and arrays whose library implements the array API")
+
+
 def common_namespace(*values: Any) -> Any:
-    """The namespace of the first array among `values` (Python scalars adapt to any namespace)."""
+    """The namespace of the first array among `values` (Python scalars adapt to any namespace), except
+    that NumPy yields to Dask: NumPy would compute a Dask array it is handed (a silent read of all
+    the data), Dask takes NumPy arrays into its graph as constants."""
     found = scalar_ns
     for v in values:
         if isinstance(v, _SCALAR_TYPES):
             continue
         ns = namespace(v)
+        if ns is np and _dask.SEEN:  # look on for a Dask array (only once one has been seen at all)
+            found = np
+            continue
         if ns is not scalar_ns:
             return ns
     return found

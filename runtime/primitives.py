@@ -154,6 +154,12 @@ def _ns2(x: Any, y: Any) -> Any:
     return common_namespace(x, y)
 
 
+def _device(x: Any) -> Any:
+    """x's device for an array-API constructor; None (the default) where the array has no `.device`
+    (Dask arrays live wherever their chunks are computed)."""
+    return getattr(x, "device", None)
+
+
 # ===================================================================================== elementwise, unary
 @primitive
 def _neg(x):
@@ -710,7 +716,7 @@ def _without_newaxis(out: Any, index: Any, v: Any, xp: Any) -> tuple[Any, Any]:
 @primitive
 def _index_update(x, v, index=None):
     """`x` with `x[index] = v`, as a new array: the user's array is never written."""
-    xp = array_ns(x)
+    xp = _seq_ns((x, v))  # v's namespace when it is lazy and x is NumPy: NumPy would compute it
     out = fn(xp, "asarray")(x, copy=True) if xp is not np else np.array(x, copy=True)
     index, v = _without_newaxis(out, index, v, xp)
     out[index] = v
@@ -720,7 +726,7 @@ def _index_update(x, v, index=None):
 @primitive
 def _index_add(x, v, index=None):
     """`x` with `v` added at `index`, repeated integer indices accumulating (like numpy.add.at)."""
-    xp = array_ns(x)
+    xp = _seq_ns((x, v))
     if xp is np:
         out = np.array(x, copy=True)
         np.add.at(out, index, v)
@@ -1003,7 +1009,7 @@ def _pad(x, pad_width=0, value=0.0):
     if _is_np_like(xp):
         return xp.pad(x, pairs, mode="constant", constant_values=value)
     shape = tuple(a + n + b for (a, b), n in zip(pairs, x.shape, strict=False))
-    out = xp.full(shape, value, dtype=x.dtype, device=x.device)
+    out = xp.full(shape, value, dtype=x.dtype, device=_device(x))
     out[tuple(slice(a, a + n) for (a, _), n in zip(pairs, x.shape, strict=False))] = x
     return out
 
@@ -1034,7 +1040,7 @@ def _eye_like(x, n=None, m=None, k=0):
         return xp.eye(n, m, k, dtype=dtype)
     if dtype is None or not str(dtype).startswith("float"):
         dtype = xp.float64
-    return xp.eye(n, m, k=k, dtype=dtype, device=x.device)
+    return xp.eye(n, m, k=k, dtype=dtype, device=_device(x))
 
 
 # Export every primitive under its own name (`sin`, `sum`, `max`, ...) for the rule table and the

@@ -25,6 +25,10 @@ as `*xs` and the index of the argument it differentiates as the keyword-only `ar
 `Rule.vjp_for(i)` / `Rule.jvp_for(i)` hide the difference: they return the rule for argument i (None
 where it has none) with the signature `(g_or_t, ans, *args, **static_kwargs)` in both cases.
 
+`not_lazy="<reason>"` marks a rule that cannot run lazily on a Dask array (it computes a value, or
+needs an operation dask.array lacks); every other rule builds a Dask graph and computes nothing.
+`tests/runtime/test_dask.py` runs the whole table on Dask arrays and holds each rule to its mark.
+
 A vjp result has the shape of its argument (broadcasting is summed away with `sum_to`); a jvp result
 has the shape of `ans`. The total tangent is the sum over the arguments that have one. Rule bodies
 use only primitives (exported by `primitives`), Python operators and the shape helpers below, so
@@ -54,6 +58,7 @@ class Rule:
     vjp: tuple[Callable[..., Any] | None, ...]
     jvp: tuple[Callable[..., Any] | None, ...]
     variadic: bool = False
+    not_lazy: str | None = None  # why the rules cannot run lazily on Dask arrays; None: they do
 
     def vjp_for(self, argnum: int) -> Callable[..., Any] | None:
         """The vjp rule of positional argument `argnum`: `(g, ans, *args, **kwargs) -> cotangent`."""
@@ -72,14 +77,14 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
-def defrule(name: str, vjp: list, jvp: list, variadic: bool = False) -> None:
+def defrule(name: str, vjp: list, jvp: list, variadic: bool = False, not_lazy: str | None = None) -> None:
     if name not in PRIMITIVES:
         raise KeyError(f"rule for unknown primitive {name!r}")
     if len(vjp) != len(jvp):
         raise ValueError(f"{name}: vjp and jvp lists must have one entry per positional argument")
     if variadic and len(vjp) != 1:
         raise ValueError(f"{name}: a variadic rule has one lambda taking *xs and argnum")
-    RULES[name] = Rule(name, tuple(vjp), tuple(jvp), variadic)
+    RULES[name] = Rule(name, tuple(vjp), tuple(jvp), variadic, not_lazy)
 
 
 # ------------------------------------------------------------------------------ shape helpers (no rules)
@@ -308,7 +313,8 @@ defrule("min",
 defrule("prod",
         vjp=[lambda g, ans, x, axis=None, keepdims=False: keep(g, x, axis, keepdims) * prod_others(x, axis)],
         jvp=[lambda t, ans, x, axis=None, keepdims=False: sum(t * prod_others(x, axis), axis=axis,
-                                                              keepdims=keepdims)])
+                                                              keepdims=keepdims)],
+        not_lazy="computes one bool per use, whether x holds a zero (prod / x is exact only without)")
 defrule("var",
         vjp=[lambda g, ans, x, axis=None, ddof=0, keepdims=False: keep(g, x, axis, keepdims) * 2.0 * (
             x - mean(x, axis=axis, keepdims=True)) / (count(x, axis) - ddof)],
@@ -338,13 +344,15 @@ defrule("log_softmax",
         jvp=[lambda t, ans, x, axis=-1: t - sum(exp(ans) * t, axis=axis, keepdims=True)])
 defrule("sort",
         vjp=[lambda g, ans, x, axis=-1: take_along(g, argsort(argsort(x, axis=axis), axis=axis), axis)],
-        jvp=[lambda t, ans, x, axis=-1: take_along(t, argsort(x, axis=axis), axis)])
+        jvp=[lambda t, ans, x, axis=-1: take_along(t, argsort(x, axis=axis), axis)],
+        not_lazy="over 2 or more axes: gathers by a 2-d integer array, an index dask.array does not take")
 defrule("cumsum",
         vjp=[lambda g, ans, x, axis=0: reverse_cumsum(g, axis)],
         jvp=[lambda t, ans, x, axis=0: cumsum(t, axis=axis)])
 defrule("cumprod",
         vjp=[lambda g, ans, x, axis=0: cumprod_vjp(g, ans, x, axis)],
-        jvp=[lambda t, ans, x, axis=0: cumprod_jvp(t, ans, x, axis)])
+        jvp=[lambda t, ans, x, axis=0: cumprod_jvp(t, ans, x, axis)],
+        not_lazy="computes one bool per use, whether x holds a zero (dividing by x is exact only without)")
 
 # ========================================================================================= linear algebra
 defrule("matmul",
@@ -428,7 +436,9 @@ defrule("pad",
         jvp=[lambda t, ans, x, pad_width=0, value=0.0: pad(t, pad_width=pad_width, value=0.0)])
 defrule("getitem",
         vjp=[lambda g, ans, x, index=None: index_add(zeros_like(x), g, index=index)],
-        jvp=[lambda t, ans, x, index=None: getitem(t, index=index)])
+        jvp=[lambda t, ans, x, index=None: getitem(t, index=index)],
+        not_lazy="the vjp of an integer-array index needs add.at (index_add), which dask.array lacks "
+                 "(refused); a boolean mask selects an unknown length on Dask, which cannot be scattered back")
 defrule("index_update",
         vjp=[lambda g, ans, x, v, index=None: index_update(g, 0.0 * getitem(g, index=index), index=index),
              lambda g, ans, x, v, index=None: unbroadcast(surviving(getitem(g, index=index), x, index), v)],
@@ -438,7 +448,9 @@ defrule("index_add",
         vjp=[lambda g, ans, x, v, index=None: g,
              lambda g, ans, x, v, index=None: unbroadcast(getitem(g, index=index), v)],
         jvp=[lambda t, ans, x, v, index=None: t,
-             lambda t, ans, x, v, index=None: index_add(0.0 * ans, t, index=index)])
+             lambda t, ans, x, v, index=None: index_add(0.0 * ans, t, index=index)],
+        not_lazy="with integer-array indices, repeated positions must accumulate (add.at), which "
+                 "dask.array lacks: refused rather than added once")
 
 
 # ------------------------------------------------------------------------ helpers the rules above share

@@ -23,6 +23,7 @@ import numpy as np
 
 from srcgrad.errors import TransformError
 from srcgrad.pipeline import Builder, Generated
+from srcgrad.runtime.dask_support import finisher as dask_finisher
 from srcgrad.runtime.stack import NonScalarOutput
 
 __all__ = ["grad", "value_and_grad", "vjp", "compile", "TransformError"]
@@ -192,6 +193,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
             }
             if arrays:
                 fn = _gradients_fixed(fn, arrays, wrt_idx, single, kind)
+            fn = dask_finisher(fn, args, wrt_idx, single, kind)  # Dask arguments: one compute per call
             entry = (fn, pre + list(gen.refresh), guard)
             by_ndim[key] = entry
         variants[types] = entry

@@ -25,6 +25,7 @@ from srcgrad.batching import bzero
 from srcgrad.errors import TransformError
 from srcgrad.forward import ForwardBuilder, GeneratedJvp
 from srcgrad.pipeline import Builder, Generated
+from srcgrad.runtime import dask_support
 from srcgrad.runtime import primitives as P
 
 __all__ = ["jvp", "hvp", "vhp", "jacobian", "hessian"]
@@ -92,7 +93,10 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
             for nm, ti in zip(names, t, strict=True):
                 kwargs[nm] = ti
         out = fn(*primal, **kwargs)
-        return post(out) if post is not None else out
+        out = post(out) if post is not None else out
+        if dask_support.SEEN and dask_support.has_dask(primal):  # NumPy parameters: computed, once
+            out = dask_support.finish(out, primal, wrt_idx, single, "jvp" if kind == "jvp" else "hvp")
+        return out
 
     functools.update_wrapper(wrapper, fn)
     wrapper.__wrapped__ = fn
