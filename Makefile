@@ -30,6 +30,7 @@ $(PEERS): pyproject.toml $(STAMP)
 
 bench: $(PEERS)
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.corpus_run
 
 bench-quick: $(PEERS)
 	$(PY) -m benchmarks.run --quick
