@@ -178,7 +178,10 @@ def check(f: Callable, signature: str, trials: int = 3, seed: int = 0, atol: flo
     from srcgrad import testing  # noqa: PLC0415
 
     out = out or sys.stdout
-    specs = parse_signature(signature)
+    try:
+        specs = parse_signature(signature)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     argnums = [i for i, s in enumerate(specs) if s.kind == "array" and np.dtype(s.dtype).kind == "f"
                or s.kind == "float"]
     if not argnums:
@@ -204,12 +207,7 @@ def check(f: Callable, signature: str, trials: int = 3, seed: int = 0, atol: flo
 
 def cmd_check(ns: argparse.Namespace) -> int:
     f = load_target(ns.target)
-    try:
-        ok = check(f, ns.signature, trials=ns.trials, seed=ns.seed, atol=ns.atol, rtol=ns.rtol, eps=ns.eps)
-    except ValueError as exc:
-        if "signature" in str(exc) or "dtype" in str(exc):
-            raise CliError(str(exc)) from None
-        raise
+    ok = check(f, ns.signature, trials=ns.trials, seed=ns.seed, atol=ns.atol, rtol=ns.rtol, eps=ns.eps)
     return 0 if ok else 1
 
 
