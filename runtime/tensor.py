@@ -598,6 +598,28 @@ def _unwrap(x: Any) -> Any:
     return x._array if isinstance(x, Tensor) else x
 
 
+_BASIC_INDEX = (int, slice, type(None), type(Ellipsis))
+
+
+def _writes_onto_itself(t: "Tensor", idx: Any, value: "Tensor") -> builtins.bool:
+    """Is `t[idx] = value` a no-op because `value` is the basic-index view `t[idx]` itself (same memory,
+    shape and strides)? NumPy arrays only; anything else is written as usual."""
+    view = getattr(value, "_view", None)
+    if view is None or view[0] is not t:
+        return False
+    arr, v = t._array, value._array
+    if type(arr) is not np.ndarray or type(v) is not np.ndarray:
+        return False
+    parts = idx if type(idx) is tuple else (idx,)
+    if not all(type(p) in _BASIC_INDEX for p in parts):
+        return False
+    sel = arr[idx]
+    if type(sel) is not np.ndarray:
+        return False
+    return (sel.__array_interface__["data"][0] == v.__array_interface__["data"][0]
+            and sel.shape == v.shape and sel.strides == v.strides and sel.dtype == v.dtype)
+
+
 def _index(idx: Any) -> Any:
     """Tensors inside an index become arrays (an index is a static argument, never differentiated)."""
     if isinstance(idx, Tensor):
@@ -1028,6 +1050,11 @@ class Tensor:
 
     def __setitem__(self, idx: Any, value: Any) -> None:
         idx = _index(idx)
+        if type(value) is Tensor and _writes_onto_itself(self, idx, value):
+            # `b[i:j] += v` ends with `b[i:j] = view`, where the view IS b[i:j]: its in-place change has
+            # already written b's memory and given b its history (`_rebase_view`), so this write changes
+            # nothing. Recording it (with a version bump) would invalidate the nodes that saved the view.
+            return
         if not self._recording_inplace(value):
             self._check_leaf()
             self._array_for_write()[idx] = _unwrap(value)
@@ -1507,18 +1534,35 @@ def _make_array(data: Any, dt: Any, dev: Any) -> Any:
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
     else:
+        refuse_dask(data)  # np.asarray would compute the whole Dask array here: say what to do instead
         if isinstance(data, (list, tuple)) and _has_tensor(data):
             data = _untensor(data)
+        if isinstance(data, (str, bytes)):
+            raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
         arr = np.asarray(data)
         if npd is None and arr.dtype.kind == "f":
             arr = arr.astype(_default_float)
         if arr.dtype == object:
             raise TypeError(f"could not convert {type(data).__name__} to a tensor")
+    if arr.dtype.kind not in "biufc":
+        # strings, bytes, dates, records: a tensor holds numbers (PyTorch: "new(): invalid data type 'str'")
+        raise TypeError(f"new(): invalid data type '{_leaf_type(data)}'")
     if npd is not None and arr.dtype != npd:
         arr = arr.astype(npd)
     if dev is not None:
         arr = B.to_device(arr, str(device(dev)))
     return arr
+
+
+def _leaf_type(data: Any) -> str:
+    """The name of the first non-numeric element's type in `data` (for the invalid-data error)."""
+    if isinstance(data, np.ndarray):
+        return "str" if data.dtype.kind == "U" else "bytes" if data.dtype.kind == "S" else str(data.dtype)
+    if isinstance(data, (list, tuple)):
+        for x in data:
+            if not isinstance(x, (builtins.bool, builtins.int, builtins.float, builtins.complex, np.number)):
+                return _leaf_type(x)
+    return type(data).__name__
 
 
 def _has_tensor(seq: Any) -> builtins.bool:
