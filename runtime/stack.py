@@ -85,9 +85,13 @@ def cotangent_part(v: Any, i: int, n: int) -> Any:
 
 
 class NonScalarOutput(ValueError):
-    """A gradient (or Hessian) asked of a function whose output is not a scalar; args[0] is its shape."""
+    """A gradient (or Hessian) asked of a function whose output is not a scalar; args[0] is its shape,
+    or the name of the container type ('tuple', 'list', 'dict') where it returned one."""
 
     def __str__(self) -> str:
+        if isinstance(self.args[0], str):
+            return (f"the gradient needs a scalar output, but the function returned a {self.args[0]}; "
+                    "return the loss alone, or pass has_aux=True when it returns (loss, aux)")
         return (f"the gradient needs a scalar output, but the function returned a value of shape "
                 f"{self.args[0]}; use vjp (or jacobian) for a vector output")
 
@@ -97,6 +101,8 @@ def seed_of(y: Any) -> Any:
     t = type(y)
     if t is float or t is int:
         return 1.0
+    if isinstance(y, (tuple, list, dict)):
+        raise NonScalarOutput("dict" if isinstance(y, dict) else "list" if isinstance(y, list) else "tuple")
     if t.__module__ == "numpy" and getattr(y, "shape", None) == ():
         return y.dtype.type(1) if y.dtype.kind == "f" else 1.0  # NumPy scalar: keep float32 float32
     shape = P.shape(y)
@@ -116,4 +122,6 @@ def zeros_as(x: Any) -> Any:
         return 0.0  # None: a variable not assigned on this path; nothing reads its adjoint
     if isinstance(x, (range, str, slice)):
         return 0.0  # a loop's record (grad of grad saves ranges): no derivative, nothing reads it
+    if type(x) is tuple or type(x) is list:
+        return type(x)(zeros_as(e) for e in x)  # an unused nested output of a callee (has_aux's aux)
     return P.zeros_like(x)

@@ -19,12 +19,14 @@ import types
 import weakref
 from typing import Any, Callable
 
+import gast
 import numpy as np
 
 from srcgrad.errors import TransformError
 from srcgrad.pipeline import Builder, Generated
 from srcgrad.runtime.dask_support import finisher as dask_finisher
 from srcgrad.runtime.stack import NonScalarOutput
+from srcgrad.runtime.stack import detach as _detach
 
 __all__ = ["grad", "value_and_grad", "vjp", "compile", "TransformError"]
 
@@ -79,7 +81,8 @@ def _bind(owner: Any, inner: Callable, f: Callable) -> Callable:
     return bound
 
 
-def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
+def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = False) -> Callable:
+    """The transform `kind` of f. `aux`: f is `_aux_wrapper`'s, returning (value, detached aux)."""
     owner, func = _method_of(f)
     if func is not None:
         # a bound method: transform the function, with `self` as a static first argument
@@ -119,6 +122,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
             )
         per_fn[key] = by_forward
         return by_forward
+    if kind != "vjp" and not aux:
+        _refuse_container_output(target, f)
     try:
         generic = build(None)
     except TransformError as exc:
@@ -193,6 +198,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
             }
             if arrays:
                 fn = _gradients_fixed(fn, arrays, wrt_idx, single, kind)
+            if kind == "vjp" and gen.scalar_out:
+                fn = _float_cotangent(fn, seed_name, f)
             fn = dask_finisher(fn, args, wrt_idx, single, kind)  # Dask arguments: one compute per call
             entry = (fn, pre + list(gen.refresh), guard)
             by_ndim[key] = entry
@@ -215,6 +222,15 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     def non_scalar(exc: NonScalarOutput) -> TransformError:
         info = generic.info
         line = generic.return_line
+        if isinstance(exc.args[0], str):       # a tuple, list or dict (seed_of of a container)
+            return TransformError(
+                f"grad needs a scalar output, but {f.__name__} returned a {exc.args[0]}",
+                filename=info.filename if info else None,
+                lineno=info.user_lineno(line) if info and line else None,
+                source_line=info.source_line(line) if info and line else None,
+                function=f.__name__,
+                hint=_CONTAINER_HINT.format(name=f.__name__),
+            )
         return TransformError(
             f"grad needs a scalar output, but {f.__name__} returned a value of shape {exc.args[0]}",
             filename=info.filename if info else None,
@@ -271,6 +287,201 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
     wrapper.source_for = source_for
     per_fn[key] = wrapper
     return wrapper
+
+
+_CONTAINER_HINT = (
+    "return one scalar (e.g. the loss). If the first element is the loss and the others are values to "
+    "carry along (metrics, predictions), use srcgrad.grad({name}, has_aux=True): {name} returns "
+    "(value, aux) and the gradient function returns (gradient, aux). For a vector output use "
+    "srcgrad.vjp or srcgrad.jacobian."
+)
+_CONTAINER_NODES = (gast.Tuple, gast.List, gast.Dict, gast.Set, gast.ListComp, gast.DictComp, gast.SetComp)
+_CONTAINER_WORDS = {gast.Tuple: "tuple", gast.List: "list", gast.Dict: "dict", gast.Set: "set",
+                    gast.ListComp: "list", gast.DictComp: "dict", gast.SetComp: "set"}
+
+
+def _returns(fdef: gast.FunctionDef) -> list[gast.Return]:
+    """The `return` statements of `fdef` itself (not of functions or classes defined inside it)."""
+    found: list[gast.Return] = []
+
+    def walk(node: Any) -> None:
+        for child in gast.iter_child_nodes(node):
+            if isinstance(child, (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)):
+                continue
+            if isinstance(child, gast.Return):
+                found.append(child)
+            walk(child)
+
+    walk(fdef)
+    return found
+
+
+def _parsed(target: Callable) -> Any:
+    """`target`'s FunctionInfo, or None where it has no source to read (the build then says why)."""
+    from srcgrad.parse import parse_function  # noqa: PLC0415
+
+    try:
+        return parse_function(target)
+    except (TransformError, OSError, TypeError):
+        return None
+
+
+def _refuse_container_output(target: Callable, f: Callable) -> None:
+    """grad and value_and_grad need a scalar output: a function that returns a tuple, list or dict
+    literal is refused here, with the line (otherwise the outputs' gradients would be summed). A
+    container held in a variable is caught when the generated code seeds it (`seed_of`)."""
+    info = _parsed(target)
+    if info is None:
+        return
+    name = getattr(f, "__name__", "f")
+    for r in _returns(info.node):
+        if isinstance(r.value, _CONTAINER_NODES):
+            raise TransformError(
+                f"grad needs a scalar output, but {name} returns a {_CONTAINER_WORDS[type(r.value)]}",
+                filename=info.filename,
+                lineno=info.user_lineno(r.lineno),
+                source_line=info.source_line(r.lineno),
+                function=name,
+                hint=_CONTAINER_HINT.format(name=name),
+            )
+
+
+# ================================================================================== has_aux
+def _aux_wrapper(func: Callable) -> Callable:
+    """A function with `func`'s parameters that calls it, unpacks `(value, aux)` at the call and returns
+    `value, detach(aux)`: transforming it differentiates `value` only (aux is an output no derivative
+    flows to, so nothing seeds it), and func itself is transformed as an ordinary callee. Its source is
+    registered with linecache, so the compiler reads it like any function's."""
+    info = _parsed(func)
+    name = getattr(func, "__name__", "f")
+    if info is not None:
+        for r in _returns(info.node):
+            if not (isinstance(r.value, gast.Tuple) and len(r.value.elts) == 2):
+                raise TransformError(
+                    f"has_aux=True: {name} must return a pair (value, aux), written `return value, aux`",
+                    filename=info.filename,
+                    lineno=info.user_lineno(r.lineno),
+                    source_line=info.source_line(r.lineno),
+                    function=name,
+                    hint="return the differentiated value (a scalar for grad) and the auxiliary data as "
+                    "a pair literal; or drop has_aux=True if the function returns the value alone.",
+                )
+    sig = inspect.signature(func)
+    taken = set(sig.parameters)
+
+    def fresh(base: str) -> str:
+        nm = base
+        while nm in taken:
+            nm += "_"
+        taken.add(nm)
+        return nm
+
+    fn_ref, detach_ref = fresh("_srcgrad_fn"), fresh("_srcgrad_detach")
+    value, aux = fresh("_srcgrad_value"), fresh("_srcgrad_aux")
+    ns: dict[str, Any] = {fn_ref: func, detach_ref: _detach}
+    params: list[str] = []
+    forward: list[str] = []
+    kinds = [p.kind for p in sig.parameters.values()]
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise TransformError(
+                f"{name}: srcgrad transforms functions with named parameters, not *args/**kwargs",
+                hint="name each parameter.")
+        if p.kind is p.KEYWORD_ONLY and "*" not in params:
+            params.append("*")
+        text = p.name
+        if p.default is not p.empty:
+            d = fresh(f"_srcgrad_default_{p.name}")
+            ns[d] = p.default
+            text += f"={d}"
+        params.append(text)
+        forward.append(f"{p.name}={p.name}" if p.kind is p.KEYWORD_ONLY else p.name)
+    if inspect.Parameter.POSITIONAL_ONLY in kinds:
+        params.insert(kinds.count(inspect.Parameter.POSITIONAL_ONLY), "/")
+    source = (
+        f"def {name}({', '.join(params)}):\n"
+        f"    {value}, {aux} = {fn_ref}({', '.join(forward)})\n"
+        f"    return {value}, {detach_ref}({aux})\n"
+    )
+    from srcgrad.codegen import compile_source  # noqa: PLC0415
+
+    wrapper = compile_source(source, name, ns, f"{name} with aux")
+    wrapper.__qualname__ = getattr(func, "__qualname__", name)
+    return wrapper
+
+
+def _with_aux(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable:
+    """grad / value_and_grad / vjp of `f` returning `(value, aux)`, as JAX's has_aux: the derivative is
+    of `value` alone, and `aux` (any Python object) comes back as it was computed, with no derivative.
+
+        grad            -> (gradient, aux)
+        value_and_grad  -> ((value, aux), gradient)
+        vjp             -> (value, vjp, aux)          (vjp(f, has_aux=True)(*args, v))
+    """
+    owner, func = _method_of(f)
+    if func is not None:
+        return _bind(owner, _with_aux(func, kind, _shift_wrt(wrt), verbose), f)
+    wrt_idx, single = _wrt(wrt)
+    key = ("has_aux", kind, wrt_idx, single)
+    try:
+        per_fn = _CACHE.setdefault(f, {})
+    except TypeError:
+        per_fn = {}
+    cached = per_fn.get(key)
+    if cached is not None and not verbose:
+        return cached
+    if getattr(f, "__srcgrad_target__", None) is not None or getattr(f, "transform", None):
+        raise TransformError(
+            f"has_aux=True on {getattr(f, '__name__', f)}, a srcgrad transform: it returns no aux",
+            hint="pass has_aux=True to the transform of the function that returns (value, aux).")
+    inner = _make(_aux_wrapper(f), "vjp" if kind == "vjp" else "value_and_grad", wrt, verbose, aux=True)
+
+    if kind == "grad":
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            (_, aux), g = inner(*args, **kwargs)
+            return g, aux
+    elif kind == "value_and_grad":
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return inner(*args, **kwargs)
+    else:
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not args:
+                raise TypeError("vjp functions take the arguments, then the cotangent v")
+            *primal, v = args
+            (value, aux), g = inner(*primal, (v, None), **kwargs)
+            return value, g, aux
+
+    functools.update_wrapper(wrapper, inner)
+    wrapper.__wrapped__ = inner.__wrapped__
+    wrapper.source = inner.source
+    wrapper.transform = kind
+    wrapper.wrt = wrt
+    wrapper.original = f
+    wrapper.has_aux = True
+    wrapper.source_for = inner.source_for
+    per_fn[key] = wrapper
+    return wrapper
+
+
+def _float_cotangent(fn: Callable, seed_name: str, f: Callable) -> Callable:
+    """The Python-float variant of a vjp, whose output is a float (or a tuple of floats): its cotangent
+    must be a float or a 0-d array too (the generated code checks an array output's cotangent itself)."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        v = kwargs[seed_name]
+        for part in v if isinstance(v, (tuple, list)) else (v,):
+            shape = getattr(part, "shape", ())
+            if tuple(shape) != ():
+                raise ValueError(
+                    f"vjp of {getattr(f, '__name__', 'f')}: the cotangent has shape {tuple(shape)} but the "
+                    "output is a Python float (shape ()); pass a float or a 0-d array")
+        return fn(*args, **kwargs)
+
+    run.source = fn.source
+    return run
 
 
 _MATH_ERRORS = (ValueError, OverflowError, ZeroDivisionError)
@@ -393,34 +604,49 @@ def _third_derivative_by_forward(g: Callable, kind: str, wrt_idx: tuple[int, ...
     return third
 
 
-def grad(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False) -> Any:
+def grad(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: bool = False,
+         verbose: bool | int = False) -> Any:
     """The gradient of scalar-valued `f` with respect to positional argument(s) `wrt`.
 
     Returns a function taking f's arguments and returning the gradient (a tuple of gradients when `wrt`
     is a tuple), each of the same type and shape as its argument. Works as `@grad` and `@grad(wrt=1)`.
+    A function returning a tuple, list or dict is refused (TransformError), unless `has_aux=True`: then f
+    returns `(value, aux)`, the gradient is of `value`, and the function returns `(gradient, aux)` (aux
+    is any Python object, with no derivative), as in JAX.
     """
     if f is None:
-        return lambda g: grad(g, wrt, verbose=verbose)
+        return lambda g: grad(g, wrt, has_aux=has_aux, verbose=verbose)
+    if has_aux:
+        return _with_aux(f, "grad", wrt, verbose)
     return _make(f, "grad", wrt, verbose)
 
 
 def value_and_grad(
-    f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False
+    f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: bool = False,
+    verbose: bool | int = False
 ) -> Any:
-    """Like `grad`, but the function returns `(f(*args), gradient)` from one forward sweep."""
+    """Like `grad`, but the function returns `(f(*args), gradient)` from one forward sweep; with
+    `has_aux=True` (f returns `(value, aux)`), `((value, aux), gradient)`."""
     if f is None:
-        return lambda g: value_and_grad(g, wrt, verbose=verbose)
+        return lambda g: value_and_grad(g, wrt, has_aux=has_aux, verbose=verbose)
+    if has_aux:
+        return _with_aux(f, "value_and_grad", wrt, verbose)
     return _make(f, "value_and_grad", wrt, verbose)
 
 
-def vjp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False) -> Any:
+def vjp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: bool = False,
+        verbose: bool | int = False) -> Any:
     """The vector-Jacobian product: `vjp(f)(*args, v)` returns `(f(*args), v^T J)`.
 
     `v` has the shape of f's output (a tuple of cotangents when f returns a tuple); the product has the
-    shape of each differentiated argument. Use it for non-scalar outputs, where `grad` refuses.
+    shape of each differentiated argument. Use it for non-scalar outputs, where `grad` refuses. With
+    `has_aux=True`, f returns `(value, aux)`, `v` is value's cotangent, and the result is
+    `(value, v^T J, aux)` (JAX's order: out, vjp, aux).
     """
     if f is None:
-        return lambda g: vjp(g, wrt, verbose=verbose)
+        return lambda g: vjp(g, wrt, has_aux=has_aux, verbose=verbose)
+    if has_aux:
+        return _with_aux(f, "vjp", wrt, verbose)
     return _make(f, "vjp", wrt, verbose)
 
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from srcgrad.api import _bind, _inner_refresh, _method_of, _shift_wrt, _wrt
+from srcgrad.api import _aux_wrapper, _bind, _inner_refresh, _method_of, _shift_wrt, _wrt
 from srcgrad.batching import bzero
 from srcgrad.errors import TransformError
 from srcgrad.forward import ForwardBuilder, GeneratedJvp
@@ -72,6 +72,36 @@ def _static_check(f: Callable, args: Any, wrt_idx: tuple, kind: str) -> None:
                      "out of wrt.")
 
 
+def _shape_of(x: Any) -> tuple | None:
+    """x's shape for the door check: () for a Python number, None where it has none to compare."""
+    if isinstance(x, (float, int)):
+        return ()
+    shape = getattr(x, "shape", None)
+    try:
+        return tuple(shape) if shape is not None else None
+    except TypeError:
+        return None
+
+
+def _check_tangents(f: Callable, kind: str, primal: list, wrt_idx: tuple, tangents: Any) -> None:
+    """Each tangent (hvp's `v`) must have its argument's shape: NumPy would broadcast a (1,) or 0-d one
+    against a (3,) argument and give the derivative along a different direction, silently."""
+    what = "tangent" if kind == "jvp" else "vector v"
+    for i, t in zip(wrt_idx, tangents, strict=False):
+        if not -len(primal) <= i < len(primal):
+            continue
+        want, got = _shape_of(primal[i]), _shape_of(t)
+        if want is None or got is None or want == got:
+            continue
+        name = getattr(f, "__name__", "f")
+        if isinstance(primal[i], (float, int)):
+            expected = "a float (or a 0-d array), as the argument is a Python number"
+        else:
+            expected = f"an array of shape {want}"
+        raise ValueError(f"{kind} of {name}: the {what} for argument {i} has shape {got}, but argument {i} "
+                         f"has shape {want}; pass {expected}")
+
+
 def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, f: Callable,
                  post: Callable[[Any], Any] | None = None, wrt_idx: tuple = ()) -> Callable:
     names = gen.tparams
@@ -86,10 +116,12 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
         if refresh:
             _refresh(refresh)
         if single:
+            _check_tangents(f, kind, primal, wrt_idx, (t,))
             kwargs[names[0]] = t
         else:
             if not isinstance(t, (tuple, list)) or len(t) != len(names):
                 raise TypeError(f"{kind} with a tuple wrt takes a tuple of {len(names)} tangents")
+            _check_tangents(f, kind, primal, wrt_idx, t)
             for nm, ti in zip(names, t, strict=True):
                 kwargs[nm] = ti
         out = fn(*primal, **kwargs)
@@ -109,24 +141,38 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
     return wrapper
 
 
-def jvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False) -> Any:
+def jvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: bool = False,
+        verbose: bool | int = False) -> Any:
     """The Jacobian-vector product by forward mode: `jvp(f)(*args, t)` returns `(f(*args), J t)`.
 
-    `t` has the shape of the differentiated argument (a tuple of tangents when `wrt` is a tuple); the
-    product has the shape of f's output (a tuple when f returns a tuple). Types in, types out: a Python
-    float argument with a float tangent gives a float product."""
+    `t` has the shape of the differentiated argument (a tuple of tangents when `wrt` is a tuple; a
+    tangent of another shape is a ValueError); the product has the shape of f's output (a tuple when f
+    returns a tuple). Types in, types out: a Python float argument with a float tangent gives a float
+    product. With `has_aux=True`, f returns `(value, aux)` and the result is `(value, J t, aux)`, as
+    JAX's `jvp(..., has_aux=True)`; aux carries no derivative."""
     if f is None:
-        return lambda g: jvp(g, wrt, verbose=verbose)
+        return lambda g: jvp(g, wrt, has_aux=has_aux, verbose=verbose)
     owner, func = _method_of(f)
     if func is not None:       # a bound method: `self` is the function's static first argument
-        return _bind(owner, jvp(func, _shift_wrt(wrt), verbose=verbose), f)
+        return _bind(owner, jvp(func, _shift_wrt(wrt), has_aux=has_aux, verbose=verbose), f)
     wrt_idx, single = _wrt(wrt)
 
     def make() -> Callable:
+        if has_aux:
+            target = _aux_wrapper(f)
+
+            def post(out: Any) -> Any:
+                (value, aux), (tangent, _) = out
+                return value, tangent, aux
+
+            gen = ForwardBuilder(verbose).top(target, wrt_idx)
+            wrapper = _jvp_wrapper(gen, single, [], "jvp", f, post, wrt_idx=wrt_idx)
+            wrapper.has_aux = True
+            return wrapper
         gen = ForwardBuilder(verbose).top(_target(f), wrt_idx)
         return _jvp_wrapper(gen, single, _inner_refresh(f), "jvp", f, wrt_idx=wrt_idx)
 
-    return _cached(f, ("jvp", wrt_idx, single), make, verbose)
+    return _cached(f, ("jvp", wrt_idx, single, has_aux), make, verbose)
 
 
 def _reverse(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose: bool | int) -> Generated:

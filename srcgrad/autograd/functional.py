@@ -426,7 +426,12 @@ def _run(kind: str, transform: Any, args: tuple, xs: tuple, options: dict, creat
             return value, grads
         v_tuple, vs = _as_tuple(v, "v", kind)
         seed = _raw(vs, create_graph)
-        value, grads = fv(*args, seed if v_tuple else seed[0])
+        try:
+            value, grads = fv(*args, seed if v_tuple else seed[0])
+        except ValueError as exc:          # the generated code's check of v against the output's shape
+            if "cotangent" not in str(exc):
+                raise
+            raise RuntimeError(f"v has invalid size: {exc}") from None
         outs = value if isinstance(value, tuple) else (value,)
         if len(outs) != len(vs):
             raise RuntimeError(f"v is a tuple of invalid length: should be {len(outs)} but got {len(vs)}.")
