@@ -64,15 +64,16 @@ QUICK = Mode("quick", 0.01, 3, 20.0, 1.0)
 
 
 # ------------------------------------------------------------------------------------------ timing
-def warm_time(run: Callable[[], Any], mode: Mode, once: float) -> dict[str, float]:
-    """Median seconds per call of an already-called `run` (one call took about `once` s)."""
-    if once > 1.0:  # one more call is the measurement
+def autorange(run: Callable[[], Any], mode: Mode, once: float) -> tuple[int, float]:
+    """timeit.Timer.autorange: calls per repeat (1, 2, 5, 10, 20, ...) so that one repeat lasts at least
+    `mode.min_repeat_s`, and the time per call of that first repeat. `run` was already called once
+    (it took about `once` s): a call over a second is its own repeat."""
+    if once > 1.0:
         t0 = time.perf_counter()
         run()
-        t = time.perf_counter() - t0
-        return {"median": t, "q1": t, "q3": t, "min": t, "samples": 1, "number": 1}
+        return 1, time.perf_counter() - t0
     number = 1
-    while True:  # timeit.Timer.autorange: 1, 2, 5, 10, 20, 50, ...
+    while True:
         for k in (1, 2, 5):
             n = number * k
             t0 = time.perf_counter()
@@ -80,26 +81,41 @@ def warm_time(run: Callable[[], Any], mode: Mode, once: float) -> dict[str, floa
                 run()
             t = time.perf_counter() - t0
             if t >= mode.min_repeat_s:
-                break
-        else:
-            number *= 10
-            continue
-        number = n
-        break
-    samples = [t / number]
-    repeats = mode.repeats if t < 0.5 else max(2, mode.repeats // 3)
-    for _ in range(repeats - 1):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            run()
-        samples.append((time.perf_counter() - t0) / number)
+                return n, t / n
+        number *= 10
+
+
+def _stats(samples: list[float], number: int) -> dict[str, float]:
     q = statistics.quantiles(samples, n=4, method="inclusive") if len(samples) > 1 else samples * 3
     return {"median": statistics.median(samples), "q1": q[0], "q3": q[2], "min": min(samples),
             "samples": len(samples), "number": number}
 
 
-def first_then_warm(make: Callable[[], Callable[[], Any]], mode: Mode, limit: float) -> dict[str, Any]:
-    """Build (`make`) and call once under a deadline, then time warm calls. Never raises."""
+def interleaved(runs: list[tuple[Callable[[], Any], int, float]], mode: Mode) -> list[dict[str, float]]:
+    """Median seconds per call of each (run, number, first sample), the repeats taken in turn (A B A B
+    ...), so that a load change on a shared machine hits every run alike and their ratio stays fair."""
+    samples = [[first] for _, _, first in runs]
+    longest = max(first * number for _, number, first in runs)
+    repeats = 1 if longest > 1.0 else mode.repeats if longest < 0.5 else max(2, mode.repeats // 3)
+    for _ in range(repeats - 1):
+        for (run, number, _), out in zip(runs, samples, strict=True):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                run()
+            out.append((time.perf_counter() - t0) / number)
+    return [_stats(out, number) for out, (_, number, _) in zip(samples, runs, strict=True)]
+
+
+def warm_time(run: Callable[[], Any], mode: Mode, once: float) -> dict[str, float]:
+    """Median seconds per call of an already-called `run` (one call took about `once` s)."""
+    number, first = autorange(run, mode, once)
+    return interleaved([(run, number, first)], mode)[0]
+
+
+def first_then_warm(make: Callable[[], Callable[[], Any]], mode: Mode, limit: float,
+                    warm: bool = True) -> dict[str, Any]:
+    """Build (`make`) and call once under a deadline, then time warm calls (with `warm=False`, only
+    autorange: "run", "number" and "first_sample" for `interleaved`). Never raises."""
     gc.collect()
     out: dict[str, Any] = {}
     try:
@@ -109,7 +125,11 @@ def first_then_warm(make: Callable[[], Callable[[], Any]], mode: Mode, limit: fl
             result = run()
         out["first_s"] = time.perf_counter() - t0
         out["result"] = result
-        out["timing"] = warm_time(run, mode, out["first_s"])
+        if warm:
+            out["timing"] = warm_time(run, mode, out["first_s"])
+        else:
+            out["run"] = run
+            out["number"], out["first_sample"] = autorange(run, mode, out["first_s"])
         out["status"] = "ok"
     except _Timeout:
         out["status"], out["reason"] = "slow", f"first call over {limit:g} s"
@@ -226,22 +246,27 @@ def run_program(p: Program, mode: Mode, peers: list[str], done: dict[str, dict[s
             return row
     args = (p.quick_inputs if mode.name == "quick" and p.quick_inputs else p.inputs)()
     row["size"] = {str(i): list(np.shape(a)) for i, a in enumerate(args) if np.ndim(a)}
-    fwd = first_then_warm(lambda: (lambda: p.forward(*args)), mode, mode.max_call_s)
+    fwd = first_then_warm(lambda: (lambda: p.forward(*args)), mode, mode.max_call_s, warm=False)
     if fwd["status"] != "ok":
         row["error"] = f"forward: {fwd.get('reason')}"
         return row
-    row["forward"] = fwd["timing"]
-    if p.float_loop:
-        if p.math_forward is p.forward:
-            row["math_forward"] = fwd["timing"]
-        else:
-            mf = first_then_warm(lambda: (lambda: p.math_forward(*args)), mode, mode.max_call_s)
-            row["math_forward"] = mf.get("timing")
+    mf = None
+    if p.float_loop and p.math_forward is not p.forward:
+        mf = first_then_warm(lambda: (lambda: p.math_forward(*args)), mode, mode.max_call_s, warm=False)
+
     def make_grad() -> Callable[[], Any]:
         g = sg.grad(p.forward, wrt=p.wrt)
         return lambda: g(*args)
 
-    cg = first_then_warm(make_grad, mode, mode.max_call_s)
+    cg = first_then_warm(make_grad, mode, mode.max_call_s, warm=False)
+    # forward, math forward and gradient: repeats taken in turn, under the same machine load
+    cells = [c for c in (fwd, mf, cg) if c is not None and c["status"] == "ok"]
+    timings = interleaved([(c["run"], c["number"], c["first_sample"]) for c in cells], mode)
+    for c, timing in zip(cells, timings, strict=True):
+        c["timing"] = timing
+    row["forward"] = fwd["timing"]
+    if p.float_loop:
+        row["math_forward"] = fwd["timing"] if mf is None else mf.get("timing")
     if cg["status"] == "ok":  # a wrong gradient's time is no result: one finite-difference check
         got = cg["result"] if isinstance(cg["result"], tuple) else (cg["result"],)
         wrong = gradient_error(p, args, got, trials=1)
