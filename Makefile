@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-full bench bench-quick lint setup clean
+.PHONY: demo test test-full fuzz bench bench-quick lint setup clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ demo: $(STAMP)
 # tests need the bench extra, which `make test-full` installs before running everything.
 test: $(STAMP)
 	$(PY) -m pytest -n 2 tests
+
+# differential fuzzer: random programs through grad, jvp, the tape and finite differences (reproducers in /tmp)
+fuzz: $(STAMP)
+	$(PY) -m tests.srcgrad.fuzz --programs 10000 --workers 2 --out /tmp/srcgrad_fuzz
 
 test-full: $(STAMP)
 	$(PY) -m pip install -q -e '.[test,bench]'
