@@ -1,3 +1,4 @@
+# ruff: noqa: B007, E501 -- user-style code: loop counters that only count, long lines as written
 """Softmax attention: one head, several heads in a loop, row by row, and a small transformer block."""
 
 import numpy as np

@@ -1,3 +1,4 @@
+# ruff: noqa: B007, E501 -- user-style code: loop counters that only count, long lines as written
 """Dynamic programming with a table: soft-DTW, an HMM forward pass, soft value iteration."""
 
 import math

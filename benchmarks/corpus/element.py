@@ -1,3 +1,4 @@
+# ruff: noqa: B007, E501 -- user-style code: loop counters that only count, long lines as written
 """Element loops: Python loops that read x[i] one element at a time (n of several thousand)."""
 
 import math

@@ -1,4 +1,4 @@
-# ruff: noqa: B007 -- user-style code
+# ruff: noqa: B007, E501 -- user-style code: loop counters that only count, long lines as written
 """Helpers calling helpers, and defaults omitted in calls: the pendulum with seven parameters called with
 two or with all seven, a small network built from layer helpers, a float integrator whose step is a
 helper returning a tuple."""

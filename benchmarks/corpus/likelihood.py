@@ -1,3 +1,4 @@
+# ruff: noqa: B007, E501 -- user-style code: loop counters that only count, long lines as written
 """Likelihoods written with loops: Gaussian mixtures, logistic and Poisson regression, Student-t."""
 
 import math

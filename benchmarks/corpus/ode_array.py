@@ -1,3 +1,4 @@
+# ruff: noqa: B007, E501 -- user-style code: loop counters that only count, long lines as written
 """ODE integrators on NumPy arrays: fixed horizons (while t < T) and stopping when a norm is small."""
 
 import numpy as np

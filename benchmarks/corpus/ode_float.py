@@ -1,4 +1,4 @@
-# ruff: noqa: B007 -- user-style code
+# ruff: noqa: B007, E501 -- user-style code: loop counters that only count, long lines as written
 """ODE integrators on Python floats, written with `math` as a user would, most with a `while t < T` stop."""
 
 import math

@@ -1,3 +1,4 @@
+# ruff: noqa: B007, E501 -- user-style code: loop counters that only count, long lines as written
 """Unrolled optimizers: an inner gradient-descent loop whose result is differentiated."""
 
 import math

@@ -1,3 +1,4 @@
+# ruff: noqa: B007, E501 -- user-style code: loop counters that only count, long lines as written
 """Pairwise particle loops: energies with double loops over particles, and a small leapfrog run."""
 
 import numpy as np

@@ -1,3 +1,4 @@
+# ruff: noqa: B007, E501 -- user-style code: loop counters that only count, long lines as written
 """Recurrent networks: tanh RNN in four spellings (state passed in or np.zeros; W @ h or np.dot), LSTM, GRU."""
 
 import numpy as np

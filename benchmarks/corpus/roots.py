@@ -1,3 +1,4 @@
+# ruff: noqa: B007, E501 -- user-style code: loop counters that only count, long lines as written
 """Root finders: Newton and fixed-point iterations that stop at a tolerance."""
 
 import math
