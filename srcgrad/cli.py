@@ -1,6 +1,7 @@
 """`python -m srcgrad`: see generated code, ship it, check it, without writing Python.
 
-    python -m srcgrad show examples/compiled_loop.py:steps_to_escape --wrt 0,1,2 --signature "float, float, float"
+    python -m srcgrad show examples/compiled_loop.py:steps_to_escape --wrt 0,1,2 \
+        --signature "float, float, float"
     python -m srcgrad export mymodule:f --signature "float64[3]" -o grad_f.py
     python -m srcgrad check mymodule:f --signature "float64[3], float"
 
@@ -95,7 +96,8 @@ def _signature_args(text: str | None) -> tuple | None:
 
 
 # ---------------------------------------------------------------------------------------------- show
-def generated_source(f: Callable, mode: str, wrt: int | tuple[int, ...], args: tuple | None) -> tuple[str, str]:
+def generated_source(f: Callable, mode: str, wrt: int | tuple[int, ...],
+                     args: tuple | None) -> tuple[str, str]:
     """(source, note): the generated code `srcgrad.<mode>(f, wrt)` runs on `args` (None: the generic
     variant, which runs on any argument types), and a one-line note on which variant it is."""
     import srcgrad as sg  # noqa: PLC0415
@@ -103,7 +105,8 @@ def generated_source(f: Callable, mode: str, wrt: int | tuple[int, ...], args: t
     transform = getattr(sg, mode)(f, wrt=wrt)
     if mode in ("grad", "value_and_grad", "vjp"):
         if args is None:
-            return transform.source, "generic variant (any argument types); --signature shows the specialized one"
+            return transform.source, ("generic variant (any argument types); --signature shows the "
+                                      "specialized one")
         call = args + (None,) if mode == "vjp" else args       # vjp's source_for takes a cotangent slot
         return transform.source_for(*call), "specialized to the signature's types and shapes"
     source = getattr(transform, "source", None)
@@ -198,7 +201,8 @@ def check(f: Callable, signature: str, trials: int = 3, seed: int = 0, atol: flo
             if err.size and float(err.max()) >= worst:
                 worst, worst_at = float(err.max()), f"argument {i}"
         all_ok &= ok
-        print(f"{'pass' if ok else 'FAIL'}  point {t + 1}/{trials} (seed {seed + t}): max |analytic - numeric| = "
+        print(f"{'pass' if ok else 'FAIL'}  point {t + 1}/{trials} (seed {seed + t}): "
+              "max |analytic - numeric| = "
               f"{worst:.3g} at {worst_at} (tolerance {atol:g} + {rtol:g}·|numeric|)", file=out)
     print(f"gradcheck {'passed' if all_ok else 'FAILED'} for ({signature}) at {trials} random points",
           file=out)
@@ -241,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "holding the generated code for one signature and the runtime helpers it calls.")
     target(export)
     export.add_argument("-o", "--output", required=True, help="the .py file to write ('-' for stdout)")
-    export.add_argument("--mode", choices=EXPORT_MODES, default="grad", help="which transform (default: grad)")
+    export.add_argument("--mode", choices=EXPORT_MODES, default="grad",
+                        help="which transform (default: grad)")
     wrt(export)
     export.add_argument("--signature", required=True, help=sig_help)
     export.add_argument("--name", default=None, help="the entry point's name (default: grad_<function>)")

@@ -33,8 +33,8 @@ import inspect
 import io
 import math
 import re
-import sys
 import symtable
+import sys
 import textwrap
 import tokenize
 import types
@@ -154,7 +154,8 @@ def specialized(f: Callable, mode: str, wrt: int | tuple[int, ...], args: Sequen
     mask = tuple("s" if type(a) in (float, int, bool) else ("n", a.ndim, a.shape)
                  if type(a) is np.ndarray else None for a in args)
     if any(m is None for m in mask):
-        raise ExportError("export takes Python floats and ints and NumPy arrays only (the code runs on NumPy)")
+        raise ExportError("export takes Python floats and ints and NumPy arrays only "
+                          "(the code runs on NumPy)")
     single = isinstance(wrt, int)
     gen = Builder(False).reverse(f, mode, (wrt,) if single else tuple(wrt), mask, single)
     for ns, nm, get in gen.refresh:       # module and closure data as they are now
@@ -293,7 +294,8 @@ def _literal(value: Any, ref: Callable[[Any, str], str], depth: int = 0) -> str 
         return f"{ref(np, 'np')}.{value.dtype.name}({_literal(value.item(), ref)})"
     if isinstance(value, np.dtype):
         return f"{ref(np, 'np')}.dtype({value.name!r})"
-    if isinstance(value, type) and issubclass(value, np.generic) and getattr(np, value.__name__, None) is value:
+    if (isinstance(value, type) and issubclass(value, np.generic)
+            and getattr(np, value.__name__, None) is value):
         return f"{ref(np, 'np')}.{value.__name__}"
     if isinstance(value, type) and _is_builtin(value):
         return ref(value, value.__name__)
@@ -474,7 +476,7 @@ class _Module:
         for n in ast.walk(node):
             if isinstance(n, (ast.Import, ast.ImportFrom)):
                 mods = [a.name for a in n.names] if isinstance(n, ast.Import) else [n.module or "."]
-                if n.__class__ is ast.ImportFrom and n.level or any(not m.split(".")[0] in _STDLIB | {"numpy"}
+                if n.__class__ is ast.ImportFrom and n.level or any(m.split(".")[0] not in _STDLIB | {"numpy"}
                                                                     for m in mods):
                     raise ExportError(f"{what} imports {', '.join(mods)} when it runs; not exportable")
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
@@ -605,7 +607,8 @@ def _retoken(source: str, rename: dict[str, str]) -> str:
         return source
     lines = source.splitlines(keepends=True)
     toks = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
-            if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT)]
+            if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+                              tokenize.COMMENT)]
     edits: list[tuple[int, int, int, str]] = []   # (row, col, end col, text)
     depth = 0
     i = 0
@@ -805,9 +808,10 @@ def _assemble(out: _Module, f: Callable, mode: str, wrt_idx: tuple[int, ...], sp
         "",
         "",
         "def _check_arguments(args):",
-        '    """Raise ValueError unless args have the types, shapes and dtypes the code was specialized to."""',
+        '    """Raise ValueError unless args have the types, shapes and dtypes the code was made for."""',
         "    if len(args) != len(_SIGNATURE):",
-        f"        raise ValueError(f'{entry} takes {{len(_SIGNATURE)}} arguments ({sig}), got {{len(args)}}')",
+        f"        raise ValueError(f'{entry} takes {{len(_SIGNATURE)}} arguments ({sig}), '",
+        "                         f'got {len(args)}')",
         "    for i, (a, (kind, dtype, shape)) in enumerate(zip(args, _SIGNATURE)):",
         "        if kind == 'array':",
         "            ok = type(a) is np.ndarray and a.shape == shape and a.dtype == dtype",
@@ -815,7 +819,8 @@ def _assemble(out: _Module, f: Callable, mode: str, wrt_idx: tuple[int, ...], sp
         "            ok = type(a) in ((int, bool) if kind == 'int' else (float, int, bool))",
         "        if not ok:",
         "            got = f'{a.dtype}{list(a.shape)}' if isinstance(a, np.ndarray) else type(a).__name__",
-        f"            raise ValueError(f'{entry}: argument {{i}} is {{got}}, but this module was exported for '",
+        f"            raise ValueError(f'{entry}: argument {{i}} is {{got}}, but this module was '",
+        "                             'exported for '",
         f"                             '({sig}); export again for another signature')",
         "",
         "",

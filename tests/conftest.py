@@ -7,7 +7,7 @@ them each such test would skip with "could not import 'torch': No module named '
 breakage. Here the reason becomes what to do, "needs the bench extra: make test-full", and the last line
 of the run counts the skips per reason, for example
 
-    skipped 93: 77 needs the bench extra: make test-full; 12 needs CuPy and a GPU; 4 other (pytest -rs lists them)
+    skipped 93: 77 needs the bench extra: make test-full; 12 needs CuPy and a GPU; 4 other (pytest -rs ...)
 """
 
 from __future__ import annotations

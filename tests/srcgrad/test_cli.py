@@ -130,7 +130,8 @@ def test_parse_wrt():
 
 def test_python_dash_m_on_an_example():
     proc = subprocess.run(
-        [sys.executable, "-m", "srcgrad", "show", "examples/compiled_loop.py:steps_to_escape", "--wrt", "0,1,2",
+        [sys.executable, "-m", "srcgrad", "show", "examples/compiled_loop.py:steps_to_escape",
+         "--wrt", "0,1,2",
          "--signature", "float, float, float"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )

@@ -122,7 +122,8 @@ def assert_same(got, want):
         for g, w in zip(got, want, strict=True):
             assert_same(g, w)
         return
-    np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float),
+                               rtol=1e-12, atol=1e-12)
 
 
 CASES = [
