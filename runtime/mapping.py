@@ -905,6 +905,56 @@ def sub_torch(x, y, *, alpha=1):
     return P.subtract(x, y) if alpha == 1 else P.subtract(x, P.multiply(y, alpha))
 
 
+# ------------------------------------------------- calls that write into an argument, as new values
+# NumPy has calls whose whole point is to change an array in place: np.add.at(a, i, v), np.copyto(a, v),
+# np.put(a, i, v), a.fill(v), a.sort(). Generated code computes the new array instead and rebinds the
+# variable that named the old one (after a run-time check that no other live name shares its memory).
+# Each such adapter records, as `writes_into`, which argument it writes, and as `returns_target`
+# whether the NumPy call returns that array (ufuncs with out=) or None.
+def _writes_into(position: int, returns_target: bool = False) -> Callable[[Adapter], Adapter]:
+    def mark(f: Adapter) -> Adapter:
+        f.writes_into = position
+        f.returns_target = returns_target
+        return f
+    return mark
+
+
+@_writes_into(0)
+def add_at_(a, indices, b=None):
+    """np.add.at(a, indices, b): b added at indices, repeated indices accumulating."""
+    return P.index_add(a, b, index=indices)
+
+
+@_writes_into(0)
+def subtract_at_(a, indices, b=None):
+    """np.subtract.at(a, indices, b): b subtracted at indices, repeated indices accumulating."""
+    return P.index_add(a, P.neg(b), index=indices)
+
+
+@_writes_into(0)
+def copyto_(dst, src, casting="same_kind", where=True):
+    """np.copyto(dst, src): src broadcast into dst (dst keeps its shape and dtype)."""
+    return P.index_update(dst, src, index=Ellipsis) if where is True else P.where(where, src, dst)
+
+
+@_writes_into(0)
+def put_(a, ind, v, mode="raise"):
+    """np.put(a, ind, v) / a.put(ind, v): v written at flat positions ind."""
+    return P.reshape(P.index_update(P.reshape(a, shape=(-1,)), v, index=ind), shape=P.shape(a))
+
+
+@_writes_into(0)
+def fill_(a, value):
+    """a.fill(value): every element set to value."""
+    return P.index_update(a, value, index=Ellipsis)
+
+
+@_writes_into(0)
+def sort_inplace_(a, axis=-1, kind=None, order=None):
+    """a.sort(axis): a sorted along axis."""
+    return P.sort(a, axis=axis)
+
+
 # ============================================================================================ the tables
 NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     np.negative: P.neg, np.abs: P.abs, np.absolute: P.abs, np.sign: P.sign, np.exp: P.exp,
@@ -939,6 +989,9 @@ NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     np.split: split_, np.array_split: array_split_, np.flip: flip_, np.roll: roll_, np.tile: tile_,
     np.diff: diff_, np.cross: cross_,
     np.repeat: repeat_, np.pad: pad_, np.ravel: ravel_, np.moveaxis: moveaxis_,
+    np.copy: P.copy,
+    # calls that write into an argument (see `_writes_into`)
+    np.add.at: add_at_, np.subtract.at: subtract_at_, np.copyto: copyto_, np.put: put_,
 }
 for _name in ("concat", "permute_dims", "matrix_transpose"):  # NumPy 2 array-API aliases, where present
     if hasattr(np, _name):
@@ -992,7 +1045,7 @@ METHODS: dict[str, Adapter] = {
     "reshape": reshape_method, "view": reshape_method, "transpose": transpose_method,
     "swapaxes": swap_axes, "squeeze": squeeze_, "clip": clip_, "astype": astype_,
     "dot": dot_, "trace": trace_, "diagonal": diagonal_, "flatten": flatten_, "ravel": ravel_,
-    "repeat": repeat_,
+    "repeat": repeat_, "copy": P.copy, "clone": P.copy,
     "__abs__": P.abs, "__neg__": P.neg, "__matmul__": P.matmul,
     "__rmatmul__": rmatmul_,
     # Tensor (torch) spellings
@@ -1018,6 +1071,13 @@ METHODS: dict[str, Adapter] = {
     "flip": flip_, "roll": roll_, "tile": tile_, "repeat_interleave": repeat_interleave_,
     "split": split_torch, "chunk": chunk_, "expand": expand_, "expand_as": expand_as_,
     "reshape_as": reshape_as_, "view_as": reshape_as_, "movedim": moveaxis_, "moveaxis": moveaxis_,
+}
+
+# ndarray methods that change the array they are called on: adapters that compute the new array (the
+# compiler rebinds the variable), or None where srcgrad has no such adapter (the compiler refuses them).
+INPLACE_METHODS: dict[str, Adapter | None] = {
+    "fill": fill_, "sort": sort_inplace_, "put": put_,
+    "resize": None, "itemset": None, "partition": None, "setflags": None,
 }
 
 # Where a Tensor method means something else than the ndarray method of the same name, PyTorch wins

@@ -513,7 +513,10 @@ def _flat_along_axis(order, axis=-1, shape=None):
 def _shape(x):
     if type(x) is np.ndarray:  # the hot case (every `unbroadcast`): NumPy's shape is a tuple already
         return x.shape
-    return () if is_scalar(x) else tuple(x.shape)
+    if is_scalar(x):
+        return ()
+    own = getattr(namespace(x), "shape_of", None)  # a namespace's own: Dask's carries the chunks too
+    return own(x) if own is not None else tuple(x.shape)
 
 
 @nondiff
@@ -542,6 +545,16 @@ def _ones_like(x):
     if is_scalar(x):
         return 1.0
     return namespace(x).ones_like(x)
+
+
+@primitive
+def _copy(x):
+    """A new array with x's values (np.copy, ndarray.copy, Tensor.clone): never the same memory as x, so
+    a later in-place write into the copy leaves x alone. A Python number is its own copy."""
+    if is_scalar(x):
+        return x
+    xp = array_ns(x)
+    return np.array(x, copy=True) if xp is np else fn(xp, "asarray")(x, copy=True)
 
 
 @primitive
@@ -629,10 +642,14 @@ def _reshape(x, shape=None):
 
 @primitive
 def _broadcast_to(x, shape=None):
-    shape = tuple(shape)
+    if not isinstance(shape, tuple):  # a tuple subclass is kept: Dask's shape(x) carries x's chunks
+        shape = tuple(shape)
     if is_scalar(x):
         if shape == ():
             return x
+        xp = getattr(shape, "namespace", None)  # the shape of a lazy array: broadcast there, not in NumPy
+        if xp is not None:
+            return fn(xp, "broadcast_to")(xp.asarray(x), shape)
         return np.full(shape, x, dtype=np.result_type(x, np.float64) if isinstance(x, float) else None)
     if tuple(x.shape) == shape:
         return x
@@ -742,6 +759,10 @@ def _index_add(x, v, index=None):
             f"index_add with integer-array indices needs an unbuffered add (add.at), which "
             f"{getattr(xp, '__name__', xp)} lacks: repeated indices would silently not accumulate")
     out = fn(xp, "asarray")(x, copy=True)
+    if builtins.any(n is None or n != n for n in out[index].shape):  # unknown length: None, or NaN (Dask)
+        raise NotImplementedError(
+            f"index_add through a boolean mask on a lazy {getattr(xp, '__name__', xp)} array: the "
+            f"selection's length is unknown until computed, so its values cannot be placed back")
     index, v = _without_newaxis(out, index, v, xp)
     out[index] = out[index] + v  # basic indices and masks: no position repeats
     return out

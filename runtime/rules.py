@@ -138,6 +138,9 @@ SQRT_PI_2 = 2.0 / math.sqrt(math.pi)
 defrule("neg",
         vjp=[lambda g, ans, x: -g],
         jvp=[lambda t, ans, x: -t])
+defrule("copy",
+        vjp=[lambda g, ans, x: g],
+        jvp=[lambda t, ans, x: t])
 defrule("abs",
         vjp=[lambda g, ans, x: g * sign(x)],
         jvp=[lambda t, ans, x: t * sign(x)])

@@ -11,14 +11,15 @@ differentiating a different program.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import gast
 
 from srcgrad.parse import parse_function
+from srcgrad.runtime.mapping import INPLACE_METHODS
 
-# ndarray methods that change the array they are called on
-MUTATING_METHODS = frozenset({"fill", "sort", "resize", "put", "itemset", "partition", "setflags"})
+# functions whose first argument they write into, by the attribute name users call them with
+_WRITES_FIRST_ARGUMENT = ("copyto", "put", "at")
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,9 @@ def _writes_of(s: Any) -> list[str]:
         if not isinstance(n, gast.Call):
             continue
         f = n.func
-        if isinstance(f, gast.Attribute) and f.attr in MUTATING_METHODS:
+        if isinstance(f, gast.Attribute) and f.attr in INPLACE_METHODS:
             names.append(_base_name(f.value))
-        if isinstance(f, gast.Attribute) and f.attr == "copyto" and n.args:
+        if isinstance(f, gast.Attribute) and f.attr in _WRITES_FIRST_ARGUMENT and n.args:
             names.append(_base_name(n.args[0]))
         names += [_base_name(k.value) for k in n.keywords if k.arg == "out"]
     return [x for x in names if x is not None]
@@ -120,7 +121,8 @@ def _viewed(e: Any) -> set[str]:
 
 
 def _mutated(s: Any) -> str | None:
-    """The variable whose array `s` changes in place: `m[...] = v`, `m[...] += v`, `m += v`."""
+    """The variable whose array `s` changes in place by assignment: `m[...] = v`, `m[...] += v`,
+    `m += v`."""
     if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Subscript):
         return _base_name(s.targets[0])
     if isinstance(s, gast.AugAssign):
@@ -132,17 +134,47 @@ def _loads(s: Any) -> set[str]:
     return {n.id for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
 
 
-def alias_guards(body: list) -> dict[int, list[tuple[str, str]]]:
-    """For each statement that changes an array in place (by id), the other names that may share its
-    memory and are read afterwards: `z = y` then `y[0] = v` (or `y += 1.0` on an array) then a read of
-    z. NumPy changes z too; generated code would not, so the compiler checks at run time, before the
-    write, that the two really are different arrays (a Python float `y += 1.0` rebinds: no check fails).
+def _stores(s: Any) -> set[str]:
+    return {n.id for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
 
-    May-share is tracked in source order: `b = a`, `b = a[i]`, `b = a.T`, `b = a.reshape(...)` relate
-    b and a (and what a relates to). A relation counts for a write only when the statement that made
-    it ran for sure before the write (it sits in the write's block or an enclosing one, earlier), so
-    both names hold values when the check runs; a plain rebinding at the function's top level ends it."""
-    order: list[tuple[Any, tuple]] = []  # (statement, path: the compound statements around it)
+
+@dataclass
+class Guard:
+    """A run-time check before an in-place write into `changed`: no name in `partners` (read later, so
+    it would see the change in NumPy) may share its memory. `before` is the statement the check goes in
+    front of: the write itself, or the outermost loop around it that rebinds none of these names."""
+
+    changed: str
+    partners: list[str]
+    before: Any
+    write: Any
+
+
+def written_in_place(s: Any, call_writes: Callable[[Any], list[str]]) -> list[str]:
+    """Variables whose arrays the simple statement `s` changes in place: subscript stores and augmented
+    assignments, and calls that write into an argument (`call_writes` knows which)."""
+    names: list[str] = []
+    m = _mutated(s)
+    if m is not None:
+        names.append(m)
+    for n in gast.walk(s):
+        if isinstance(n, gast.Call):
+            names += call_writes(n)
+    return list(dict.fromkeys(names))
+
+
+def alias_guards(body: list, params: set[str], call_writes: Callable[[Any], list[str]]) -> list[Guard]:
+    """The run-time checks that make in-place writes safe, one per write.
+
+    Generated code writes into an array only where NumPy would (a statement kept as written), or
+    rebinds the variable to a new array (a statement it differentiates). Either is the user's program
+    only if no other name sees the array: for each write into `m`, every other local that may hold a
+    value when the write runs (a parameter, or bound earlier) and is read afterwards (anywhere in an
+    enclosing loop) is checked at run time to share no memory with `m`. Names are not matched by how
+    they were made (`z = y`, a tuple, a helper returning a view): the objects are compared, so a branch,
+    a loop or a callee cannot hide a second name. A check inside loops moves in front of the outermost
+    loop that rebinds none of its names (the sharing cannot change while it runs)."""
+    order: list[tuple[Any, tuple]] = []  # (statement, enclosing compound statements, outermost first)
 
     def flatten(stmts: list, path: tuple) -> None:
         for s in stmts:
@@ -150,56 +182,104 @@ def alias_guards(body: list) -> dict[int, list[tuple[str, str]]]:
             for field in ("body", "orelse"):
                 inner = getattr(s, field, None)
                 if isinstance(inner, list):
-                    flatten(inner, path + ((id(s), field),))
+                    flatten(inner, path + (s,))
 
     flatten(body, ())
-    loops = {id(s) for s, _ in order if isinstance(s, (gast.For, gast.While))}
-    first_in: dict[int, int] = {}
-    for i, (_, path) in enumerate(order):
-        for node_id, _field in path:
-            first_in.setdefault(node_id, i)
+    compound = (gast.If, gast.For, gast.While)
     reads = [_loads(getattr(s, "test", None) or getattr(s, "iter", None))
-             if isinstance(s, (gast.If, gast.For, gast.While)) else _loads(s) for s, _ in order]
-
-    def read_after(p: str, i: int, path: tuple) -> bool:
-        outer_loop = next((first_in[n] for n, _ in path if n in loops), None)
-        start = i + 1 if outer_loop is None else outer_loop
-        return any(p in r for r in reads[start:])
-
-    shares: dict[str, dict[str, tuple]] = {}  # name -> {partner: path of the statement that related them}
-    guards: dict[int, list[tuple[str, str]]] = {}
+             if isinstance(s, compound) else _loads(s) for s, _ in order]
+    binds = [(_stores(s.target) if isinstance(s, gast.For) else set()) if isinstance(s, compound)
+             else _stores(s) for s, _ in order]
+    loop_extent: dict[int, tuple[int, int]] = {}
+    for i, (s, _) in enumerate(order):
+        if isinstance(s, (gast.For, gast.While)):
+            end = i + 1
+            while end < len(order) and any(p is s for p in order[end][1]):
+                end += 1
+            loop_extent[id(s)] = (i, end)
+    guards: list[Guard] = []
     for i, (s, path) in enumerate(order):
-        m = _mutated(s)
-        if m is not None:
-            for p, made in sorted(shares.get(m, {}).items()):
-                if p != m and path[:len(made)] == made and read_after(p, i, path):
-                    guards.setdefault(id(s), []).append((m, p))
-        if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name):
-            b = s.targets[0].id
-            if not path:
-                for other in shares.pop(b, {}):
-                    shares.get(other, {}).pop(b, None)
-            for a in _viewed(s.value) - {b}:
-                group = {a: path} | {c: max(path, made, key=len) for c, made in shares.get(a, {}).items()}
-                for other, made in group.items():
-                    if other != b:
-                        shares.setdefault(other, {})[b] = made
-                        shares.setdefault(b, {})[other] = made
+        if isinstance(s, compound):
+            continue
+        for m in written_in_place(s, call_writes):
+            loops = [p for p in path if isinstance(p, (gast.For, gast.While))]
+            start, stop = (loop_extent[id(loops[0])] if loops else (i, i + 1))
+            read_later = set().union(*reads[i + 1:], *reads[start:i]) if loops else set().union(
+                *reads[i + 1:])
+            bound_before = set(params).union(*binds[:stop if loops else i])
+            partners = sorted((read_later & bound_before) - {m})
+            before = s
+            for loop in loops:  # outermost first
+                a, b = loop_extent[id(loop)]
+                if not ({m, *partners} & set().union(*binds[a:b])):
+                    before = loop
+                    break
+            guards.append(Guard(m, partners, before, s))
     return guards
 
 
-def refuse_shared(changed: Any, other: Any, message: str) -> None:
-    """Run-time half of `alias_guards`: raise if `changed` (about to be written in place) and `other`
-    are views of one NumPy or CuPy buffer. Numbers and NumPy scalars are immutable, so never shared;
-    srcgrad Tensors in compiled code follow the compiled (functional) meaning."""
+def definitely_bound(body: list, params: set[str]) -> dict[int, set[str]]:
+    """For each statement (by id), the names bound on every path that reaches it."""
+    at: dict[int, set[str]] = {}
+
+    def walk(block: list, bound: set[str]) -> set[str]:
+        for s in block:
+            at[id(s)] = set(bound)
+            if isinstance(s, gast.If):
+                bound = walk(s.body, set(bound)) & walk(s.orelse, set(bound))
+            elif isinstance(s, (gast.For, gast.While)):
+                inner = bound | (_stores(s.target) if isinstance(s, gast.For) else set())
+                walk(s.body, inner)
+                walk(s.orelse, set(bound))
+            else:
+                bound = bound | _stores(s)
+        return bound
+
+    walk(body, set(params))
+    return at
+
+
+def refuse_shared(changed: Any, others: tuple, names: tuple, where: str, inputs: tuple = (),
+                  input_names: tuple = ()) -> None:
+    """Run-time half of `alias_guards`: raise if `changed` (about to be written in place, or rebound to
+    a changed copy) shares memory with one of `others` (names read later, which NumPy would change
+    too), or, for a write kept in place, with one of the arrays the caller passed (`inputs`), which
+    generated code never changes. Numbers are immutable, so never shared; lists and tuples are looked
+    into (a list built with append may hold the array). srcgrad Tensors in compiled code follow the
+    compiled (functional) meaning."""
     kind = type(changed)
     if kind.__name__ != "ndarray" or not kind.__module__.startswith(("numpy", "cupy")):
         return
-    if changed is other or _root(changed) is _root(other):
-        from srcgrad.errors import TransformError  # noqa: PLC0415
+    root = _root(changed)
+    for other, nm in zip(others, names, strict=True):
+        if _shares(other, root):
+            from srcgrad.errors import TransformError  # noqa: PLC0415
 
-        raise TransformError(message, hint="copy the array before changing it in place (y = y.copy()), "
-                             "or write y = y + v instead of y += v.")
+            raise TransformError(
+                f"an array is changed in place ({where}) while {nm} names the same array: NumPy changes "
+                f"{nm} too, srcgrad's generated code (which computes a new array) would not",
+                hint="copy the array before changing it in place (y = y.copy()), "
+                "or write y = y + v instead of y += v.")
+    for other, nm in zip(inputs, input_names, strict=True):
+        if _shares(other, root):
+            from srcgrad.errors import TransformError  # noqa: PLC0415
+
+            raise TransformError(
+                f"an array is changed in place ({where}) that the caller passed as {nm}: srcgrad's "
+                "generated code never writes into its inputs",
+                hint=f"copy it first ({nm} = {nm}.copy(), or np.array({nm})), then change the copy.")
+
+
+def passed_arrays(*values: Any) -> tuple:
+    """The values the caller passed, kept at entry (a parameter may be rebound later) for the checks of
+    writes kept in place. Carries no derivative."""
+    return values
+
+
+def _shares(other: Any, root: Any) -> bool:
+    if isinstance(other, (list, tuple)):
+        return any(_shares(o, root) for o in other)
+    return type(other) is type(root) and _root(other) is root
 
 
 def _root(a: Any) -> Any:

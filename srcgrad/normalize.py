@@ -22,6 +22,7 @@ from __future__ import annotations
 import builtins
 import copy
 import inspect
+import os
 import textwrap
 import types
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ import gast
 import numpy as np
 
 from srcgrad.errors import TransformError, located
-from srcgrad.mutation import MUTATING_METHODS, alias_guards, argument_writes, refuse_shared
+from srcgrad.mutation import alias_guards, argument_writes, definitely_bound, passed_arrays, refuse_shared
 from srcgrad.names import Namer
 from srcgrad.parse import LOCAL, UNBOUND, FunctionInfo
 from srcgrad.runtime import mapping
@@ -108,6 +109,9 @@ _OPERATORS = {
     "remainder": gast.Mod,
 }
 # NumPy reductions that read a list argument as the array it stacks to
+# NumPy functions whose optional arguments (axis) may be passed by position: bound by their adapter's
+# signature before the special forms below read them as keywords
+_POSITIONAL_BY_SIGNATURE = {np.stack, np.concatenate, np.hstack, np.vstack}
 LIST_REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin}
 NONDIFF_BINOPS = (gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor, gast.LShift, gast.RShift)
 
@@ -131,7 +135,7 @@ NONDIFF_BUILTINS = {
     all,
 }
 DETACH_METHODS = {"detach", "item", "numpy", "tolist"}  # no derivative flows through these
-IDENTITY_METHODS = {"copy", "cpu", "clone", "contiguous"}  # the value itself, derivative included
+IDENTITY_METHODS = {"cpu", "contiguous"}  # the value itself (no copy, as in PyTorch), derivative included
 NONDIFF_ATTRS = {"shape", "ndim", "size", "dtype", "device", "requires_grad", "is_cuda"}
 
 
@@ -307,6 +311,9 @@ class Normalizer:
         self.data_refs: list[tuple[str, Any]] = []  # (ref name, getter) refreshed on every call
         self.multi_return = False
         self.assigning: tuple | None = None  # (name, value) of the assignment being normalized
+        # writes kept in place are checked against the caller's arrays (a callee's parameters may be
+        # written when its caller assigns the result back: `u = apply_bc(u)`)
+        self.guard_inputs = True
 
     # -------------------------------------------------------------------------------- entry point
     def run(self) -> list:
@@ -321,12 +328,19 @@ class Normalizer:
         ):
             body = body[1:]  # docstring
         body = restructure(body, False, flags, None)
-        self.guards = alias_guards(body)
         for n in gast.walk(gast.Module(body=body, type_ignores=[])):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
                 self.info.locals.add(n.id)
                 self.namer.taken.add(n.id)
         self.varied = self.varied_names(body)
+        params = _param_names(fn)
+        self.guards: dict[int, list] = {}
+        for g in alias_guards(body, params, self.call_write_targets):
+            self.guards.setdefault(id(g.before), []).append(g)
+        self.bound_at = definitely_bound(body, params)
+        self.params = params
+        self.inputs_name: str | None = None
+        self.none_init: set[str] = set()
         if (
             not body
             or not isinstance(body[-1], gast.Return)
@@ -347,6 +361,15 @@ class Normalizer:
                     self.stacks.add(n.targets[0].id)
         out: list = []
         self.block(body, out, top=True)
+        head: list = []
+        if self.inputs_name is not None:
+            ins = sorted(self.params)
+            ref = name(self.namer.ref(passed_arrays, "passed_arrays"))
+            self.emit(head, assign(self.inputs_name, call(ref, [name(p) for p in ins])),
+                      Op("nondiff", args=[]))
+        for v in sorted(self.none_init):
+            self.emit(head, assign(v, const(None)), Op("const"))
+        out = head + out
         if self.multi_return:
             r = gast.Return(value=name(RET))
             r.line = self.info.user_lineno(fn.lineno)
@@ -376,11 +399,12 @@ class Normalizer:
             self.stmt(s, out, top and s is stmts[-1])
 
     def stmt(self, s: gast.stmt, out: list, last_top: bool) -> None:
+        self.check_unshared(s, out)
         if self.inactive_stmt(s):
+            self.insert_nested_guards(s)
             self.verbatim(s, out)
             return
         self.reject_exprs(s)
-        self.check_unshared(s, out)
         if isinstance(s, gast.Assign):
             self.assign_stmt(s.targets[0], s.value, out)
         elif isinstance(s, gast.AnnAssign):
@@ -446,6 +470,14 @@ class Normalizer:
                     hot = any(self.expr_varied(a, varied) for a in n.value.args)
                 elif isinstance(n, gast.Return) and n.value is not None:
                     targets, hot = [name(RET, store=True)], self.expr_varied(n.value, varied)
+                if isinstance(n, (gast.Assign, gast.Expr)) and isinstance(n.value, gast.Call):
+                    # np.add.at(a, i, v), np.exp(y, out=z): the array written into takes the derivative
+                    written = self.call_write_targets(n.value)
+                    if written:
+                        c = n.value
+                        hot = hot or any(self.expr_varied(a, varied) for a in c.args) or any(
+                            self.expr_varied(k.value, varied) for k in c.keywords)
+                        targets = list(targets) + [name(w, store=True) for w in written]
                 if not hot:
                     continue
                 for t in targets:
@@ -520,13 +552,30 @@ class Normalizer:
                 and s.value.func.value.id in self.lists
             )
         if isinstance(s, (gast.For, gast.While)):
-            for n in gast.walk(s):
+            for n in self.walk_carrying(s):
                 if isinstance(n, (gast.Return,)):
                     return False
                 if isinstance(n, gast.Name) and n.id in self.varied:
                     return False
             return not _escapes(s)
         return False
+
+    def walk_carrying(self, node: Any) -> Any:
+        """gast.walk, without the statements that call a function whose result carries no derivative and
+        whose value is dropped (the run-time checks in front of in-place writes): what they read does
+        not make a loop around them differentiated."""
+        todo = [node]
+        while todo:
+            n = todo.pop()
+            if isinstance(n, gast.Expr) and isinstance(n.value, gast.Call) and n is not node:
+                try:
+                    obj = self.resolve_func(n.value.func)
+                except Exception:  # noqa: BLE001 -- unresolvable: walked as usual
+                    obj = None
+                if obj is not None and _is_nondiff_callable(obj):
+                    continue
+            yield n
+            todo.extend(gast.iter_child_nodes(n))
 
     def verbatim(self, s: gast.stmt, out: list) -> None:
         s2 = self.rewrite_static(s)
@@ -1215,8 +1264,13 @@ class Normalizer:
                 f"srcgrad supports only append on lists (not .{meth})",
                 "build the list with append, then np.stack it.",
             )
+        if meth in mapping.INPLACE_METHODS and mapping.INPLACE_METHODS[meth] is not None \
+                and isinstance(base, gast.Name):
+            # a.fill(v), a.sort(), a.put(i, v): the new array, rebound to a
+            return self.call_writing(mapping.INPLACE_METHODS[meth], [base] + list(e.args),
+                                     {k.arg: k.value for k in e.keywords}, e, out, f"the method .{meth}()")
         if (meth.endswith("_") and not meth.startswith("_") and meth != "requires_grad_") \
-                or meth in MUTATING_METHODS:
+                or meth in mapping.INPLACE_METHODS:
             # y.mul_(x), y.add_(1), a.fill(0), a.sort(): generated code would drop the change
             what = _dotted(f.value) if isinstance(f.value, (gast.Name, gast.Attribute)) else "the value"
             hint = (f"assign a new value: {what} = {what}.{meth[:-1]}(...) (or the operator, "
@@ -1262,8 +1316,19 @@ class Normalizer:
             tmp = self.namer.temp()
             self.emit(out, assign(tmp, stacked), op)
             return self.call_object(obj, [name(tmp), *args[1:]], kws, e, out)
+        if isinstance(obj, np.ufunc) and _ufunc_outputs(obj, args, kws):
+            return self.ufunc_into(obj, args, kws, e, out)
+        if _hashable(obj) and getattr(mapping.lookup_function(obj), "writes_into", None) is not None:
+            return self.call_writing(mapping.lookup_function(obj), args, kws, e, out, obj)
         if isinstance(obj, Primitive):
             return self.call_primitive(obj, args, kws, e, out)
+        if obj in _POSITIONAL_BY_SIGNATURE and len(args) > 1:
+            # np.stack(xs, 1), np.concatenate(xs, 0): bound the way NumPy binds them
+            bound = _bind_syntax(mapping.lookup_function(obj), args, kws)
+            if bound is None:
+                raise self.error(e, f"bad arguments for np.{obj.__name__}")
+            first = next(iter(bound))
+            return self.call_object(obj, [bound.pop(first)], bound, e, out)
         if (obj is np.stack or obj is np.array or obj is np.asarray) and args:
             return self.stack_call(obj, args, kws, e, out)
         if (
@@ -1347,16 +1412,79 @@ class Normalizer:
         return call(ref, a, k), Op("opaque", args=a + list(k.values()), fn=obj)
 
     def check_unshared(self, s: gast.stmt, out: list) -> None:
-        """Before an in-place write into y that another name z may see (`z = y` earlier, z read
-        later), a run-time check that y and z are different arrays (see mutation.alias_guards)."""
-        for m, p in getattr(self, "guards", {}).get(id(s), ()):
-            if self.info.resolve(m) is not LOCAL or self.info.resolve(p) is not LOCAL:
+        """The run-time checks (mutation.alias_guards) that go in front of `s`: no other live name, and
+        for a write kept in place none of the caller's arrays, shares the memory about to change."""
+        for g in self.guards.get(id(s), ()):
+            stmt = self.guard_stmt(g)
+            if stmt is not None:
+                out.append(stmt)
+
+    def guard_stmt(self, g: Any) -> gast.stmt | None:
+        partners = [p for p in g.partners if self.info.resolve(p) is LOCAL]
+        for p in partners:
+            if p not in self.bound_at.get(id(g.before), self.params):
+                self.none_init.add(p)
+        where = f"{os.path.basename(self.info.filename)}, line {self.info.user_lineno(g.write.lineno)}"
+        args = [name(g.changed), gast.Tuple(elts=[name(p) for p in partners], ctx=gast.Load()),
+                gast.Tuple(elts=[const(p) for p in partners], ctx=gast.Load()), const(where)]
+        in_place = self.guard_inputs and g.changed not in self.varied
+        if not partners and not in_place:
+            return None
+        if in_place:  # kept in place: never the caller's arrays
+            if self.inputs_name is None:
+                self.inputs_name = self.namer.unique("inputs")
+            args += [name(self.inputs_name), gast.Tuple(elts=[const(p) for p in sorted(self.params)],
+                                                         ctx=gast.Load())]
+        stmt = gast.Expr(value=call(name(self.namer.ref(refuse_shared, "refuse_shared")), args))
+        stmt.line = self.line
+        return stmt
+
+    def insert_nested_guards(self, s: gast.stmt) -> None:
+        """A compound statement kept as written: its checks go inside it, where they must run."""
+        for part in ("body", "orelse"):
+            block = getattr(s, part, None)
+            if not isinstance(block, list):
                 continue
-            where = f"{self.info.filename}, line {self.info.user_lineno(s.lineno)}"
-            msg = (f"{m} is changed in place ({where}) while {p} names the same array: NumPy changes {p} "
-                   "too, srcgrad's generated code (which never writes into arrays) would not")
-            ref = name(self.namer.ref(refuse_shared, "refuse_shared"))
-            self.emit(out, gast.Expr(value=call(ref, [name(m), name(p), const(msg)])))
+            new: list = []
+            for inner in block:
+                for g in self.guards.get(id(inner), ()):
+                    stmt = self.guard_stmt(g)
+                    if stmt is not None:
+                        new.append(stmt)
+                self.insert_nested_guards(inner)
+                new.append(inner)
+            setattr(s, part, new)
+
+    def call_write_targets(self, c: gast.Call) -> list[str]:
+        """The local variables whose arrays the call `c` writes into: a ufunc's `out=`, an adapter that
+        records `writes_into` (np.add.at, np.copyto, np.put), an ndarray method that changes its array
+        (a.fill(v), a.sort())."""
+        f = c.func
+        found: list = []
+        if isinstance(f, gast.Attribute) and self.resolve_chain(f.value) is LOCAL:
+            if f.attr in mapping.INPLACE_METHODS:
+                found.append(f.value)
+        else:
+            try:
+                obj = self.resolve_func(f)
+            except Exception:  # noqa: BLE001 -- unresolvable: the call itself reports it
+                obj = None
+            if isinstance(obj, np.ufunc):
+                found += _ufunc_outputs(obj, c.args, {k.arg: k.value for k in c.keywords})
+            adapter = mapping.lookup_function(obj) if _hashable(obj) else None
+            position = getattr(adapter, "writes_into", None)
+            if position is not None:
+                bound = _bind_syntax(adapter, c.args, {k.arg: k.value for k in c.keywords})
+                target = None if bound is None else bound.get(list(inspect.signature(adapter).parameters)[
+                    position])
+                found.append(target)
+        out = []
+        for t in found:
+            while isinstance(t, (gast.Subscript, gast.Attribute)):
+                t = t.value
+            if isinstance(t, gast.Name):
+                out.append(t.id)
+        return out
 
     def refuse_argument_writes(self, fn: Any, args: list, kws: dict, e: Any) -> None:
         """A helper that writes into an array its caller passes in a variable (`set_first(u, k)` with
@@ -1492,6 +1620,48 @@ class Normalizer:
         # np.array(x) of an array: a copy
         a = self.atom(seq, out)
         return a, Op("copy", args=[a]) if isinstance(a, gast.Name) else Op("const")
+
+    def ufunc_into(self, uf: np.ufunc, args: list, kws: dict, e: Any, out: list) -> tuple[gast.expr, Op]:
+        """`np.exp(z, out=z)`, `np.add(a, b, z)`: the result, then written into the output variable the
+        way a subscript store is (`z[...] = result`: z keeps its shape and dtype)."""
+        (target,) = _ufunc_outputs(uf, args, kws) or [None]
+        if not (isinstance(target, gast.Name) and self.info.resolve(target.id) is LOCAL):
+            raise self.error(e, f"srcgrad takes np.{uf.__name__}(..., out=...) only with a local variable as "
+                             "out", f"write `z = np.{uf.__name__}(...)` instead.")
+        inputs = list(args[:uf.nin])
+        rest = {k: v for k, v in kws.items() if k != "out"}
+        value = self.atom_of_call(uf, inputs, rest, e, out)
+        self.setitem_atoms(target, const(Ellipsis), value, out, e)
+        return name(target.id), Op("copy", args=[name(target.id)])
+
+    def atom_of_call(self, obj: Any, args: list, kws: dict, e: Any, out: list, adapter: bool = False
+                     ) -> gast.expr:
+        rhs, op = (self.call_adapter(obj, list(args), kws, e, out) if adapter
+                   else self.call_object(obj, args, kws, e, out))
+        if is_atom(rhs) and op.kind in ("copy", "const"):
+            return rhs
+        tmp = self.namer.temp()
+        self.emit(out, assign(tmp, rhs), op)
+        return name(tmp)
+
+    def call_writing(self, adapter: Any, args: list, kws: dict, e: Any, out: list,
+                     original: Any) -> tuple[gast.expr, Op]:
+        """A call that writes into one of its arguments (np.add.at(a, i, v), np.copyto(a, v), a.fill(v)):
+        the adapter computes the new array, and the variable that named the old one is rebound to it."""
+        bound = _bind_syntax(adapter, args, kws)
+        what = original if isinstance(original, str) else _spelling(original)
+        if bound is None:
+            raise self.error(e, f"bad arguments for {what}")
+        target = bound.get(list(inspect.signature(adapter).parameters)[adapter.writes_into])
+        if not (isinstance(target, gast.Name) and self.info.resolve(target.id) is LOCAL) \
+                or target.id in self.lists:
+            raise self.error(e, f"srcgrad takes {what} only when the array it writes into is a local "
+                             "array variable", "name the array first: `a = ...`, then call it on a.")
+        value = self.atom_of_call(adapter, args, kws, e, out, adapter=True)
+        self.emit(out, assign(target.id, value), Op("copy", args=[value]))
+        if adapter.returns_target:
+            return name(target.id), Op("copy", args=[name(target.id)])
+        return const(None), Op("const")
 
     def call_adapter_or_opaque(self, obj, args, kws, e, out):
         adapter = mapping.lookup_function(obj)
@@ -1839,7 +2009,7 @@ def _runtime_nondiff() -> set:
     from srcgrad.runtime import stack as S
 
     return {S.seed_of, S.zeros_as, S.zeros_list, S.Stack, S.detach,  # (cotangent is the identity: a call)
-            mapping.vstack_shape, mapping.hstack_axis, mapping.split_index, refuse_shared,
+            mapping.vstack_shape, mapping.hstack_axis, mapping.split_index, refuse_shared, passed_arrays,
             S.cotangent_part}
 
 
@@ -1847,3 +2017,37 @@ def _runtime_stack() -> Any:
     from srcgrad.runtime.stack import Stack
 
     return Stack
+
+
+def _param_names(fn: gast.FunctionDef) -> set[str]:
+    a = fn.args
+    names = [p.id for p in a.posonlyargs + a.args + a.kwonlyargs]
+    names += [p.id for p in (a.vararg, a.kwarg) if p is not None]
+    return set(names)
+
+
+def _ufunc_outputs(uf: np.ufunc, args: list, kws: dict) -> list:
+    """The expressions a ufunc call writes its result into: `out=` (an array or a one-element tuple) or
+    the positional arguments after its inputs (`np.exp(z, z)`)."""
+    outs = list(args[uf.nin:])
+    if "out" in kws:
+        o = kws["out"]
+        outs += list(o.elts) if isinstance(o, gast.Tuple) else [o]
+    return [o for o in outs if not (isinstance(o, gast.Constant) and o.value is None)]
+
+
+def _bind_syntax(adapter: Any, args: list, kws: dict) -> dict | None:
+    """The call's argument expressions by the adapter's parameter names (adapters take their arguments
+    exactly as NumPy does), or None where they do not bind."""
+    try:
+        return dict(inspect.signature(adapter).bind(*args, **kws).arguments)
+    except TypeError:
+        return None
+
+
+def _spelling(obj: Any) -> str:
+    """How users write a NumPy callable: np.add.at, np.copyto."""
+    owner = getattr(obj, "__self__", None)
+    if isinstance(owner, np.ufunc):
+        return f"np.{owner.__name__}.{obj.__name__}"
+    return f"np.{getattr(obj, '__name__', 'function')}"

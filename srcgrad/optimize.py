@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import operator
 import types
@@ -171,8 +172,22 @@ class Fold(gast.NodeTransformer):
         return node
 
 
-def fold(e: Any) -> Any:
-    return Fold().visit(e)
+def fold(e: Any, fresh: bool = False) -> Any:
+    """Fold `e`. With `fresh` (a forward statement's value: the user's program gets a new array there),
+    an identity that would leave a bare name or view (`data * 1.0` -> `data`) is not folded: a later
+    in-place write into the result must not reach the operand's memory."""
+    if not fresh or is_alias(e):
+        return Fold().visit(e)
+    before = copy.deepcopy(e)
+    after = Fold().visit(e)
+    return before if is_alias(after) else after
+
+
+def is_alias(e: Any) -> bool:
+    """A name, or a subscript/attribute of one: an expression that may be the memory of another name."""
+    while isinstance(e, (gast.Subscript, gast.Attribute)):
+        e = e.value
+    return isinstance(e, gast.Name)
 
 
 class Specialize(gast.NodeTransformer):
@@ -1088,7 +1103,11 @@ def fold_unit_seed(fn: gast.FunctionDef, namer: Namer, shapes: dict, floats: set
     written: set[str] = set()
     for s in fn.body:
         if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name):
+            forward = not getattr(s, "adjoint", False)
+            before = copy.deepcopy(s.value) if forward and not is_alias(s.value) else None
             s.value = fold(Fold().visit(s.value))
+            if before is not None and is_alias(s.value):
+                s.value = before  # a new array in the user's program stays one
             target = s.targets[0].id
             shape = is_seed_broadcast(s.value)
             # a name written twice no longer means one value: forget what was known of it

@@ -411,12 +411,11 @@ class Builder:
                     s.test = optimize.specialize(s.test, namer, scalars) if hasattr(s, "test") else None
                     optimize_block(s.body)
                     optimize_block(s.orelse)
-                    if isinstance(s, (gast.For,)):
-                        pass
                     continue
                 if isinstance(s, (gast.Assign, gast.Expr)):
                     s.value = optimize.fold(
-                        optimize.specialize(s.value, namer, scalar_all, numpy_all, nd_all, shp_all)
+                        optimize.specialize(s.value, namer, scalar_all, numpy_all, nd_all, shp_all),
+                        fresh=not getattr(s, "adjoint", False),
                     )
             return block
 

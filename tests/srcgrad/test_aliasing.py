@@ -107,3 +107,219 @@ def test_a_float_augmented_assignment_is_a_rebinding_not_a_shared_write():
     h = 1e-6
     fd = (float_previous_value(x + h) - float_previous_value(x - h)) / (2 * h)
     assert g == pytest.approx(fd, rel=1e-6)
+
+
+# ------------------------------------------------------------ copies stay copies; inputs stay unchanged
+def copy_by_adding_zero(w, data):
+    d = data + 0.0
+    d += 1.0
+    return np.sum(w * d)
+
+
+def copy_by_times_one_then_store(w, data):
+    d = data * 1.0
+    d[0] = 5.0
+    return np.sum(w * d)
+
+
+def copy_by_method_then_store(w, data):
+    d = data.copy()
+    d[1] = d[1] * w[0]
+    return np.sum(w * d)
+
+
+def copy_by_np_copy_then_accumulate(w, data):
+    d = np.copy(data)
+    d *= 2.0
+    return np.sum(w * d) + np.sum(data)
+
+
+@pytest.mark.parametrize("fn", [copy_by_adding_zero, copy_by_times_one_then_store, copy_by_method_then_store,
+                                copy_by_np_copy_then_accumulate])
+def test_a_copy_is_never_folded_into_the_callers_array(fn):
+    w, data = np.array([0.3, -1.2, 2.0]), np.array([1.0, 2.0, 3.0])
+    keep = data.copy()
+    G = sg.grad(fn)
+    first = G(w, data)
+    for _ in range(2):  # the same gradient each call, and the caller's data untouched
+        np.testing.assert_array_equal(G(w, data), first)
+    np.testing.assert_array_equal(data, keep)
+    np.testing.assert_allclose(first, numeric_grad(fn, (w, data), 0), rtol=1e-6, atol=1e-8)
+
+
+def writes_into_its_input(w, data):
+    data[0] = 5.0
+    return np.sum(w * data)
+
+
+def test_a_write_into_the_callers_array_is_refused():
+    w, data = np.ones(3), np.array([1.0, 2.0, 3.0])
+    with pytest.raises(TransformError, match="caller passed as data"):
+        sg.grad(writes_into_its_input)(w, data)
+    np.testing.assert_array_equal(data, [1.0, 2.0, 3.0])
+
+
+# ------------------------------------------- second names however they were made: caught at run time
+def shared_by_tuple(x):
+    a, b = x * 2.0, None
+    a, b = a, a
+    b[0] = 1.0
+    return np.sum(a * x)
+
+
+def shared_in_branch(x):
+    y = x * 2.0
+    z = y * 3.0
+    if np.sum(x) > 0:
+        z = y
+    y[0] = 0.0
+    return np.sum(z * x)
+
+
+def shared_in_loop(x):
+    y = x * 2.0
+    z = x * 1.0
+    for _ in range(2):
+        z = y
+    y += 1.0
+    return np.sum(z * x)
+
+
+def same(v):
+    return v
+
+
+def shared_by_helper(x):
+    y = x * 2.0
+    z = same(y)
+    y[1] = 3.0
+    return np.sum(z * x)
+
+
+def view_by_helper_row(m):
+    return m[0]
+
+
+def shared_by_helper_view(x):
+    y = np.outer(x, x)
+    r = view_by_helper_row(y)
+    y[0, 0] = 0.0
+    return np.sum(r * x)
+
+
+@pytest.mark.parametrize("fn", [shared_by_tuple, shared_in_branch, shared_in_loop, shared_by_helper,
+                                shared_by_helper_view])
+def test_sharing_through_tuples_branches_loops_and_helpers_is_caught(fn):
+    x = np.array([0.5, -1.0, 2.0])
+    with pytest.raises(TransformError, match="names the same array"):
+        sg.grad(fn)(x)
+
+
+def unshared_in_branch(x):
+    y = x * 2.0
+    z = y * 3.0
+    if np.sum(x) < -100.0:
+        z = y
+    y[0] = 0.0
+    return np.sum(z * x) + np.sum(y)
+
+
+def test_a_branch_not_taken_shares_nothing_and_is_differentiated():
+    x = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(sg.grad(unshared_in_branch)(x), numeric_grad(unshared_in_branch, (x,), 0),
+                               rtol=1e-6, atol=1e-8)
+
+
+# ------------------------------------------------------------------------ calls that write into arrays
+def scatter_add(w, dst):
+    agg = np.zeros(3)
+    np.add.at(agg, dst, w)
+    return np.sum(agg ** 2)
+
+
+def scatter_subtract(w, dst):
+    agg = np.ones(3)
+    np.subtract.at(agg, dst, w * w)
+    return np.sum(agg ** 3)
+
+
+def embedding_update(E, ids, v):
+    E2 = E.copy()
+    np.add.at(E2, ids, v)
+    return np.sum(np.tanh(E2))
+
+
+def softmax_in_place(y):
+    Z = y - np.max(y)
+    np.exp(Z, out=Z)
+    Z /= np.sum(Z)
+    return np.sum(Z * np.arange(3.0))
+
+
+def exp_positional_out(y):
+    z = y * 2.0
+    np.exp(z, z)
+    return np.sum(z)
+
+
+def copy_into(x):
+    z = np.zeros(3)
+    np.copyto(z, x * 2.0)
+    return np.sum(z ** 2)
+
+
+def put_flat(x):
+    z = np.zeros(4)
+    np.put(z, [0, 2], x[:2])
+    z.put([3], x[2])
+    return np.sum(z ** 2 * np.arange(1.0, 5.0))
+
+
+def sort_and_fill(x):
+    y = x * 1.0
+    y.sort()
+    return np.sum(y * np.arange(3.0))
+
+
+CALL_WRITES = [(scatter_add, (np.array([1.0, 2.0, 3.0]), np.array([0, 0, 2])), 0),
+               (scatter_subtract, (np.array([0.3, 0.4, 0.5]), np.array([1, 1, 2])), 0),
+               (embedding_update, (np.arange(6.0).reshape(3, 2) / 6, np.array([0, 2, 0]),
+                                   np.ones((3, 2)) * 0.1), 0),
+               (embedding_update, (np.arange(6.0).reshape(3, 2) / 6, np.array([0, 2, 0]),
+                                   np.ones((3, 2)) * 0.1), 2),
+               (softmax_in_place, (np.array([0.2, -0.4, 1.1]),), 0),
+               (exp_positional_out, (np.array([0.2, -0.4, 1.1]),), 0),
+               (copy_into, (np.array([0.2, -0.4, 1.1]),), 0),
+               (put_flat, (np.array([0.2, -0.4, 1.1]),), 0),
+               (sort_and_fill, (np.array([0.2, -0.4, 1.1]),), 0)]
+
+
+@pytest.mark.parametrize("fn, args, i", CALL_WRITES, ids=lambda v: getattr(v, "__name__", ""))
+def test_calls_that_write_into_an_array_get_their_derivative(fn, args, i):
+    keep = [np.array(a, copy=True) for a in args]
+    value, g = sg.value_and_grad(fn, wrt=i)(*args)
+    assert value == pytest.approx(fn(*[a.copy() for a in keep]))
+    np.testing.assert_allclose(g, numeric_grad(fn, [a.copy() for a in keep], i), rtol=1e-5, atol=1e-7)
+    _, jt = sg.jvp(fn, wrt=i)(*args, np.ones_like(args[i]))
+    assert jt == pytest.approx(np.sum(g))
+    for a, k in zip(args, keep, strict=True):
+        np.testing.assert_array_equal(a, k)
+
+
+# ------------------------------------------------------------- positional arguments bind as in NumPy
+def stack_positional_axis(x):
+    s = np.stack([x[0:2], x[2:4]], 1)
+    return np.sum(s * np.arange(4.0).reshape(2, 2))
+
+
+def concatenate_positional_axis(x):
+    s = np.concatenate([x[0:2].reshape(1, 2), x[2:4].reshape(1, 2)], 0)
+    return np.sum(s * np.arange(4.0).reshape(2, 2) ** 2)
+
+
+@pytest.mark.parametrize("fn", [stack_positional_axis, concatenate_positional_axis])
+def test_positional_axis_is_bound_the_way_numpy_binds_it(fn):
+    x = np.arange(1.0, 5.0)
+    value, g = sg.value_and_grad(fn)(x)
+    assert value == pytest.approx(fn(x))
+    np.testing.assert_allclose(g, numeric_grad(fn, (x,), 0), rtol=1e-6, atol=1e-8)
