@@ -245,6 +245,8 @@ def run_program(p: Program, mode: Mode, peers: list[str], done: dict[str, dict[s
             row["extrapolated_grad_s"] = _extrapolate(done, p)
             return row
     args = (p.quick_inputs if mode.name == "quick" and p.quick_inputs else p.inputs)()
+    if mode.name == "quick" and p.quick_inputs:
+        row["display"] = f"{p.name} (quick size)"
     row["size"] = {str(i): list(np.shape(a)) for i, a in enumerate(args) if np.ndim(a)}
     fwd = first_then_warm(lambda: (lambda: p.forward(*args)), mode, mode.max_call_s, warm=False)
     if fwd["status"] != "ok":
@@ -335,7 +337,7 @@ def summarize(rows: list[dict[str, Any]], peers: list[str]) -> dict[str, Any]:
     groups: dict[str, dict[str, Any]] = {}
     for r in rows:
         if r.get("group"):
-            groups.setdefault(r["group"], {})[r["name"]] = {
+            groups.setdefault(r["group"], {})[r.get("display", r["name"])] = {
                 "forward_s": (r.get("forward") or {}).get("median"),
                 "grad_s": (r.get("grad") or {}).get("median"),
                 "ratio": r.get("ratio"), "extrapolated_grad_s": r.get("extrapolated_grad_s"),
@@ -383,7 +385,8 @@ def report(rows: list[dict[str, Any]], s: dict[str, Any], peers: list[str], info
         else:
             why = r.get("grad_reason") or r.get("error")
             grad, ratio = r.get("grad_status", "error"), note(f"{r['name']}: {why}")
-        cells = [r["name"], r["category"], _t(r.get("forward")), _t(r.get("math_forward")), grad, ratio,
+        cells = [r.get("display", r["name"]), r["category"], _t(r.get("forward")), _t(r.get("math_forward")),
+                 grad, ratio,
                  _r(r.get("ratio_vs_math")), format_time(r["first_call_s"]) if "first_call_s" in r else ""]
         for name in peers:
             c = r.get("peers", {}).get(name, {})
