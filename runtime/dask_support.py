@@ -25,9 +25,16 @@ _NAMESPACE: Any = None
 SEEN = False  # has a Dask array been seen? (callers skip looking for one in every call until then)
 
 
+_IS_DASK: dict[type, bool] = {}
+
+
 def is_dask_type(t: type) -> bool:
-    """Is `t` a Dask collection type (checked by module name, so Dask is never imported to ask)?"""
-    return t.__module__.split(".", 1)[0] == "dask"
+    """Is `t` a Dask collection type? Checked by module name, so Dask is never imported to ask, and
+    remembered per type: the eager tape asks this of every result that is not a NumPy array."""
+    known = _IS_DASK.get(t)
+    if known is None:
+        known = _IS_DASK[t] = t.__module__.split(".", 1)[0] == "dask"
+    return known
 
 
 def is_dask(x: Any) -> bool:
@@ -107,6 +114,48 @@ def _eye(n_rows: int, n_cols: int | None = None, /, *, k: int = 0, dtype: Any = 
     return da.from_array(block, chunks=block.shape)
 
 
+class ChunkedShape(tuple):
+    """A Dask array's shape that also remembers its chunks: a tuple in every other respect (equal to,
+    and hashed as, the plain shape). Rules broadcast a reduction's cotangent back with
+    `broadcast_to(g, shape=shape(x))`; carried this way, x's chunks reach `_broadcast_to`, so the
+    cotangent is chunked as the data it meets instead of being one block."""
+
+    chunks: tuple
+    namespace: Any  # where a Python number broadcast to this shape is made (not a NumPy array)
+
+    def __new__(cls, x: Any) -> "ChunkedShape":
+        out = super().__new__(cls, tuple(x.shape))
+        out.chunks = x.chunks
+        out.namespace = dask_namespace()
+        return out
+
+
+def _shape_of(x: Any) -> tuple:
+    return ChunkedShape(x)
+
+
+def _broadcast_to(x: Any, shape: tuple) -> Any:
+    """broadcast_to whose new (and size-1) axes take the chunks `shape` carries (a `ChunkedShape`),
+    or else chunks of dask's `array.chunk-size`. dask.array.broadcast_to makes each such axis ONE
+    chunk: the cotangent of a mean over a billion rows would be one billion-element block on one
+    worker, the opposite of out of core. Axes x already has keep x's chunks."""
+    import dask.array as da  # noqa: PLC0415
+    from dask.array.core import normalize_chunks  # noqa: PLC0415
+
+    target = getattr(shape, "chunks", None)
+    shape = tuple(shape)
+    lead = len(shape) - x.ndim
+    spec = []
+    for i, n in enumerate(shape):
+        if i >= lead and x.shape[i - lead] == n:
+            spec.append(x.chunks[i - lead])
+        elif target is not None and len(target) == len(shape):
+            spec.append(target[i])
+        else:
+            spec.append("auto")
+    return da.broadcast_to(x, shape, chunks=normalize_chunks(tuple(spec), shape, dtype=x.dtype))
+
+
 class _DaskNamespace(types.SimpleNamespace):
     """The namespace of Dask arrays: array-api-compat's, with the gaps filled (see the module doc).
 
@@ -128,7 +177,8 @@ def dask_namespace() -> Any:
 
         global SEEN
         SEEN = True
-        _NAMESPACE = _DaskNamespace(__name__="dask.array", erf=erf, eye=_eye,
+        _NAMESPACE = _DaskNamespace(__name__="dask.array", erf=erf, eye=_eye, broadcast_to=_broadcast_to,
+                                    shape_of=_shape_of,
                                     linalg=_DaskLinalg(det=_det, slogdet=_slogdet, inv=_inv, solve=_solve,
                                                        cholesky=_cholesky))
     return _NAMESPACE
@@ -176,12 +226,22 @@ def _as_argument(value: Any, like: Any) -> Any:
     return value
 
 
+def _chunked_like(result: Any, like: Any) -> Any:
+    """A Dask argument's gradient with that argument's chunks (lazily rechunked where the graph
+    chunked it otherwise, e.g. a matmul's output takes its chunks from the other operand)."""
+    if (like is not None and is_dask(like) and is_dask(result) and result.shape == like.shape
+            and result.chunks != like.chunks):
+        return result.rechunk(like.chunks)
+    return result
+
+
 def compute_results(results: list, likes: list, wrt_args: list) -> list:
     """`results` with each entry that must come back as NumPy computed, all in ONE `dask.compute` (so
     the graph is optimized as a whole and the data the results share is read once). `likes[i]` is the
     argument result i is the gradient of, or None for a value or an output tangent. Nothing is
     computed when every differentiated argument (`wrt_args`) is itself a Dask array: the caller holds
     Dask parameters, and decides when to compute."""
+    results = [_chunked_like(r, like) for r, like in zip(results, likes, strict=True)]
     if not any(not is_dask(a) for a in wrt_args):
         return results
     chosen = [i for i, (r, like) in enumerate(zip(results, likes, strict=True)) if _to_compute(r, like)]

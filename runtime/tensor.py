@@ -25,6 +25,8 @@ from . import backend as B
 from . import mapping as M
 from . import primitives as P
 from . import profiler as _prof
+from .dask_support import is_dask_type as _is_dask_type
+from .dask_support import refuse_tensor as refuse_dask
 from .autograd import INPLACE_COUNT as _INPLACE
 from .autograd import NODE_SEQ as _NODE_SEQ
 from .autograd import (
@@ -249,8 +251,11 @@ def _trace(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
             else:
                 raw.append(a)
         out = prim.impl(*raw, **kwargs)
-    if type(out) is not np.ndarray and type(out) in _PLAIN:  # shapes, sizes, Python booleans
-        return out
+    if type(out) is not np.ndarray:
+        if type(out) in _PLAIN:  # shapes, sizes, Python booleans
+            return out
+        if _is_dask_type(type(out)):  # an operand was a Dask array: no Tensor around a lazy result
+            refuse_dask(out)
     if out.dtype is _F64 and _default_float is not _F64 and getattr(raw[0], "dtype", None) is not _F64:
         out = _fix_float(raw, out, kwargs)
     if out is raw[0] and prim in _SAME_WHEN_UNCHANGED:
@@ -450,8 +455,11 @@ def _binary_fast(prim: P.Primitive, a: Any, b: Any) -> Any:
         y = b
         rb = False
     out = prim.impl(x, y)
-    if type(out) is not np.ndarray and type(out) in _PLAIN:  # a Tensor around a Python number
-        return out
+    if type(out) is not np.ndarray:
+        if type(out) in _PLAIN:  # a Tensor around a Python number
+            return out
+        if _is_dask_type(type(out)):  # an operand was a Dask array: no Tensor around a lazy result
+            refuse_dask(out)
     if out.dtype is _F64 and _default_float is not _F64 and getattr(x, "dtype", None) is not _F64:
         out = _fix_float((x, y), out, _NOKW)
     if not ((ra or rb) and _mode.enabled):
