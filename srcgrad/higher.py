@@ -362,7 +362,7 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
             the first differentiated input is small, that one run is the forward columns of its block
             (the output comes from the same call, so f runs once, as in PyTorch); otherwise the batched
             forward code runs with a batch of zero basis vectors (one primal evaluation)."""
-            key = tuple((tuple(P.shape(a)), str(getattr(a, "dtype", type(a).__name__)))
+            key = tuple((type(a), tuple(P.shape(a)), str(getattr(a, "dtype", type(a).__name__)))
                         if hasattr(a, "shape") or isinstance(a, float) else a for a in args)
             try:
                 hit = shapes.get(key)
