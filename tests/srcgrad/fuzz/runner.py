@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import time
 from collections import Counter
@@ -147,13 +148,100 @@ def well_formed(p: Program) -> bool:
     return _defined(p.body, {n for n, _ in p.params}) is not None
 
 
-def _variants(p: Program):
-    for body in _edits(p.body):
-        if not body:
+def _expr_edits(text: str):
+    """`text` (one statement) with one sub-expression replaced by one of its operands or arguments
+    (`np.sin(e)` -> `e`, `(p + q)` -> `p`, `h(e)` -> `e`, `v[::-1]` -> `v`)."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return
+    stmt = tree.body[0]
+    roots = []
+    if isinstance(stmt, (ast.Assign, ast.AugAssign)):
+        roots.append(stmt.value)
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        roots += [t.slice for t in targets if isinstance(t, ast.Subscript)]
+    elif isinstance(stmt, ast.Return) and stmt.value is not None:
+        roots.append(stmt.value)
+    nodes = [n for r in roots for n in ast.walk(r)]
+    for k, node in enumerate(nodes):
+        if isinstance(node, ast.Call):
+            kids = list(node.args)
+        elif isinstance(node, ast.BinOp):
+            kids = [node.left, node.right]
+        elif isinstance(node, ast.UnaryOp) and not isinstance(node.operand, ast.Constant):
+            kids = [node.operand]
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+            kids = [node.value]
+        else:
             continue
-        cand = prune_helpers(replace(p, body=body))
-        if well_formed(cand):
-            yield cand
+        for kid in kids:
+            new = ast.parse(text)
+            target = [n for r in _roots(new.body[0]) for n in ast.walk(r)][k]
+            repl = [n for n in ast.walk(target) if ast.dump(n) == ast.dump(kid)]
+            if not repl:
+                continue
+            _replace_node(new, target, repl[0])
+            yield ast.unparse(new)
+
+
+def _roots(stmt):
+    if isinstance(stmt, (ast.Assign, ast.AugAssign)):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        return [stmt.value] + [t.slice for t in targets if isinstance(t, ast.Subscript)]
+    if isinstance(stmt, ast.Return) and stmt.value is not None:
+        return [stmt.value]
+    return []
+
+
+def _replace_node(tree, old, new) -> None:
+    for parent in ast.walk(tree):
+        for name, value in ast.iter_fields(parent):
+            if value is old:
+                setattr(parent, name, new)
+                return
+            if isinstance(value, list):
+                for i, v in enumerate(value):
+                    if v is old:
+                        value[i] = new
+                        return
+
+
+def _tape_spelling(text: str) -> str | None:
+    m = re.match(r"^(\w+) ([-+*])= (.*)$", text)
+    return f"{m.group(1)} = {m.group(1)} {m.group(2)} ({m.group(3)})" if m else None
+
+
+def _line_edits(body: list):
+    """`body` with one Line's expression simplified (nested bodies included)."""
+    for i, s in enumerate(body):
+        before, after = body[:i], body[i + 1:]
+        if isinstance(s, Line) and not s.keep:
+            for text in _expr_edits(s.text):
+                tape = _tape_spelling(text) if s.tape is not None else None
+                yield before + [Line(text, tape)] + after
+        elif isinstance(s, If):
+            for k, (cond, arm) in enumerate(s.arms):
+                for new in _line_edits(arm):
+                    arms = list(s.arms)
+                    arms[k] = (cond, new)
+                    yield before + [If(arms, s.orelse)] + after
+            if s.orelse:
+                for new in _line_edits(s.orelse):
+                    yield before + [If(s.arms, new)] + after
+        elif isinstance(s, Loop):
+            for new in _line_edits(s.body):
+                yield before + [Loop(s.header, new, s.setup)] + after
+
+
+def _variants(p: Program):
+    for edits in (_edits, _line_edits):
+        for body in edits(p.body):
+            if not body:
+                continue
+            cand = prune_helpers(replace(p, body=body))
+            if well_formed(cand):
+                yield cand
     # a parameter nothing reads
     text = "\n".join(render_body(p.body, 0, False))
     for k, (name, _) in enumerate(p.params):
@@ -281,8 +369,9 @@ def summarize(results: list, minimized: dict, saved: dict, tape_skips: Counter) 
     lines = [head]
     invalid = sum(1 for _, o in results if o is None)
     fd = sum(1 for _, o in results if o is not None and o.fd_checked)
+    tape = sum(1 for _, o in results if o is not None and o.tape == "ok")
     lines.append(f"  ({counts['ok']} ok; {fd} checked against finite differences, the rest engine against "
-                 f"engine only; {invalid} seeds without a valid program)")
+                 f"engine only; the eager tape ran {tape}; {invalid} seeds without a valid program)")
     reasons = Counter(o.reason for _, o in results if o is not None and o.status == "refused")
     if reasons:
         lines.append("refused, by reason:")
