@@ -286,3 +286,31 @@ def finisher(fn: Callable, args: tuple, wrt_idx: tuple[int, ...], single: bool, 
     if hasattr(fn, "source"):
         run.source = fn.source
     return run
+
+
+# ------------------------------------------------------------------------------------ measurement
+def reset_peak_memory() -> None:
+    """Clear this process's peak-resident-memory mark (Linux; elsewhere a no-op), so `peak_memory`
+    measures from now. Run it on every worker with `client.run(reset_peak_memory)`."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_memory() -> int:
+    """This process's peak resident memory in bytes: since `reset_peak_memory` on Linux (VmHWM), since
+    the process started elsewhere (ru_maxrss). `client.run(peak_memory)` gives it per worker."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if sys.platform == "darwin" else rss * 1024

@@ -30,7 +30,7 @@ pytest.importorskip("array_api_compat")
 
 import srcgrad as sg  # noqa: E402
 from srcgrad.runtime import backend  # noqa: E402
-from srcgrad.runtime.dask_support import dask_namespace  # noqa: E402
+from srcgrad.runtime.dask_support import dask_namespace, peak_memory, reset_peak_memory  # noqa: E402
 from srcgrad.runtime.primitives import PRIMITIVES  # noqa: E402
 from srcgrad.runtime.rules import RULES  # noqa: E402
 from srcgrad.testing import differentiable_argnums  # noqa: E402
@@ -116,7 +116,7 @@ def test_rule_runs_lazily_on_dask(name, case):
     with dask.config.set(scheduler="sync"):
         got = dask.compute(*outs)
     for j, (g, w) in enumerate(zip(got, want, strict=True)):
-        assert np.shape(g) == np.shape(w), f"{name}: result {j} has shape {np.shape(g)}, NumPy's {np.shape(w)}"
+        assert np.shape(g) == np.shape(w), f"{name}: result {j} is {np.shape(g)}, NumPy's {np.shape(w)}"
         np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-10, err_msg=f"{name}: result {j}")
 
 
@@ -232,7 +232,8 @@ def test_logistic_gradient_is_numpy_from_one_read_of_the_data(client, data):
 def test_two_layer_network_gradients(client, data):
     Xn, yn, X, y = data
     rng = np.random.default_rng(1)
-    params = (0.5 * rng.standard_normal((5, 8)), 0.1 * rng.standard_normal(8), 0.5 * rng.standard_normal(8), 0.2)
+    params = (0.5 * rng.standard_normal((5, 8)), 0.1 * rng.standard_normal(8),
+              0.5 * rng.standard_normal(8), 0.2)
     g = sg.grad(two_layer, wrt=(0, 1, 2, 3))(*params, X, y)
     g_np = sg.grad(two_layer, wrt=(0, 1, 2, 3))(*params, Xn, yn)
     assert [type(x) for x in g] == [np.ndarray, np.ndarray, np.ndarray, float]
@@ -243,7 +244,8 @@ def test_two_layer_network_gradients(client, data):
 def test_gaussian_mixture_log_likelihood_gradients(client, data):
     Xn, _, X, _ = data
     rng = np.random.default_rng(2)
-    means, log_sigma, logits = rng.standard_normal((3, 5)), np.array([0.1, -0.2, 0.3]), np.array([0.5, 0.0, -0.5])
+    means = rng.standard_normal((3, 5))
+    log_sigma, logits = np.array([0.1, -0.2, 0.3]), np.array([0.5, 0.0, -0.5])
     value, g = sg.value_and_grad(gmm_loglik, wrt=(0, 1, 2))(means, log_sigma, logits, X)
     value_np, g_np = sg.value_and_grad(gmm_loglik, wrt=(0, 1, 2))(means, log_sigma, logits, Xn)
     np.testing.assert_allclose(value, value_np, rtol=1e-12)
@@ -299,6 +301,19 @@ def test_gradients_with_respect_to_dask_arrays_stay_lazy_with_their_chunks(clien
     np.testing.assert_allclose(g_w, g_w_np, rtol=1e-12)
 
 
+def test_jacobian_and_hessian_are_lazy_and_right(client, data):
+    Xn, yn, X, y = data
+    w = np.linspace(-0.5, 0.5, 5)
+    J, H = sg.jacobian(logistic), sg.hessian(logistic)
+    j, h = J(w, X, y), H(w, X, y)
+    assert isinstance(j, da.Array) and isinstance(h, da.Array)
+    j_np, h_np = J(w, Xn, yn), H(w, Xn, yn)    # after a Dask call: NumPy in, NumPy out
+    assert type(j_np) is np.ndarray and type(h_np) is np.ndarray
+    got_j, got_h = dask.compute(j, h)
+    np.testing.assert_allclose(got_j, j_np, rtol=1e-10)
+    np.testing.assert_allclose(got_h, h_np, rtol=1e-10)
+
+
 def scaled_until_large(s, X):
     y = X * s
     while np.sum(y * y) < 1.0e4:   # the condition reads a Dask value: computed, each trip
@@ -326,32 +341,9 @@ def test_out_of_core_gradient_stays_under_the_worker_memory_limit(client):
     y = (rng.random(n, chunks=n // 128) > 0.5).astype(np.float32)
     assert X.nbytes >= 2.5 * WORKER_MEMORY
     w = np.zeros(d)
-    client.run(_reset_peak)
+    client.run(reset_peak_memory)
     value, g = sg.value_and_grad(logistic)(w, X, y)
     np.testing.assert_allclose(value, np.log(2.0), rtol=1e-6)   # z = 0: log(1 + e^0) for every row
     assert type(g) is np.ndarray and g.shape == (d,) and np.all(np.isfinite(g))
-    peaks = client.run(_peak_rss)
+    peaks = client.run(peak_memory)
     assert all(p < WORKER_MEMORY for p in peaks.values()), f"peak worker memory {peaks} over the limit"
-
-
-def _reset_peak():
-    """Linux: clear the kernel's peak-RSS mark of this process (so the peak measured is this test's)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def _peak_rss():
-    """This process's peak resident memory in bytes since `_reset_peak` (VmHWM), or ru_maxrss."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
