@@ -12,6 +12,7 @@ import argparse
 import multiprocessing
 import sys
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-kind", type=int, default=1, help="programs shrunk per kind of failure")
     ap.add_argument("--seed", type=int, help="run this one seed and print its program and verdict")
     a = ap.parse_args(argv)
+    warnings.simplefilter("ignore", RuntimeWarning)  # overflow in a program's exp: its verdict says so
     out_dir = Path(a.out)
 
     if a.seed is not None:
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         minimized = {}
         if a.minimize and first_of:
             print(f"shrinking {len(first_of)} kinds of failure ...", file=sys.stderr, flush=True)
-            jobs = [(s, a.timeout, a.minimize, str(out_dir)) for ss in first_of.values() for s in ss[:a.per_kind]]
+            jobs = [(s, a.timeout, a.minimize, str(out_dir))
+                    for ss in first_of.values() for s in ss[:a.per_kind]]
             for key, seed, path, mp in pool.imap_unordered(_shrink, jobs):
                 minimized.setdefault(key, []).append((seed, path, mp))
     print(summarize(results, minimized, saved, tape_skips))

@@ -253,7 +253,7 @@ def fmt(v: Any) -> str:
 
 def args_literal(params: list, args: list) -> str:
     parts = []
-    for (name, _), a in zip(params, args):
+    for (name, _), a in zip(params, args, strict=False):
         if isinstance(a, np.ndarray):
             parts.append(f"{name}=np.array({a.tolist()!r})")
         else:
@@ -313,7 +313,7 @@ def choose_point(p: Program, f: Any, phase: int) -> Point:
         a, b = flat(fds[0]), flat(fds[1])
         if not np.all(np.isfinite(a)):
             continue
-        if not all(np.array_equal(x, y) for x, y in zip(args, saved)):
+        if not all(np.array_equal(x, y) for x, y in zip(args, saved, strict=False)):
             raise Invalid("the plain program modified its input")  # a generator bug, never counted
         valid = valid or Point(args, v, None)
         if close(a, b, 1e-6) and np.max(np.abs(a), initial=0.0) < 1e6:
@@ -352,7 +352,7 @@ def run_phase(p: Program, mod: Any, tmod: Any, G: Any, J: Any, wrt: tuple, phase
         out.fd_checked = True
 
     def unchanged(engine: str, before: list, after: list) -> None:
-        for (name, _), x, y in zip(p.params, before, after):
+        for (name, _), x, y in zip(p.params, before, after, strict=False):
             if isinstance(x, np.ndarray) and not np.array_equal(x, y):
                 out.record("wrong", f"input modified by {engine}",
                            f"{engine}{where}: argument {name} was {fmt(x)}, after the call {fmt(y)}")
@@ -368,7 +368,7 @@ def run_phase(p: Program, mod: Any, tmod: Any, G: Any, J: Any, wrt: tuple, phase
         if not isinstance(g, tuple) or len(g) != len(args):
             out.record("wrong", "grad result shape", f"grad{where}: got {fmt(g)}")
             break
-        for (name, _), gi, ai in zip(p.params, g, args):
+        for (name, _), gi, ai in zip(p.params, g, args, strict=False):
             if np.shape(gi) != np.shape(ai):
                 out.record("wrong", "grad result shape",
                            f"grad{where}: d/d{name} has shape {np.shape(gi)}, {name} has {np.shape(ai)}")
@@ -412,7 +412,8 @@ def run_phase(p: Program, mod: Any, tmod: Any, G: Any, J: Any, wrt: tuple, phase
                                f"jvp{where}: tangent {fmt(t)}: expected ({src}·tangent) {want!r}, got None")
                 elif np.shape(jt) != () or not close(jt, want, 1e-5 if grads is None else 1e-7):
                     out.record("wrong", f"jvp vs {src}",
-                               f"jvp{where}: tangent {fmt(t)}: expected ({src}·tangent) {want!r}, got {fmt(jt)}")
+                               f"jvp{where}: tangent {fmt(t)}: expected ({src}·tangent) {want!r}, "
+                               f"got {fmt(jt)}")
 
     # the eager tape
     run_tape(p, tmod, args, pt, grads, where, out)
@@ -436,14 +437,14 @@ def run_tape(p: Program, tmod: Any, args: list, pt: Point, grads: Any, where: st
     except Exception as e:  # noqa: BLE001
         out.tape = f"skip: {stage}: {type(e).__name__}: {normalize(first_line(e))}"
         return
-    for (name, _), t, a in zip(p.params, ts, args):
+    for (name, _), t, a in zip(p.params, ts, args, strict=False):
         if not np.array_equal(t.detach().numpy(), np.asarray(a)):
             out.record("wrong", "input modified by tape", f"tape{where}: argument {name} changed")
     val = float(y.item())
     if not close(val, pt.value, 1e-9):
         out.record("wrong", "tape value", f"tape{where}: expected value {pt.value!r}, got {val!r}")
     tg = [np.zeros(np.shape(a)) if t.grad is None else t.grad.detach().numpy().reshape(np.shape(a))
-          for t, a in zip(ts, args)]
+          for t, a in zip(ts, args, strict=False)]
     ref, src, tol = (grads, "grad", 1e-7) if grads is not None else (pt.fd, "finite differences", 1e-5)
     if ref is not None and not close(flat(tg), flat(ref), tol):
         out.record("wrong", f"tape vs {src}", f"tape{where}: expected ({src}) {fmt(ref)}, got {fmt(tg)}")

@@ -257,7 +257,8 @@ def size(p: Program) -> int:
     return len(p.module_source())
 
 
-def minimize(p: Program, o: Outcome, budget_s: float = 60.0, timeout: float = 20.0) -> tuple[Program, Outcome]:
+def minimize(p: Program, o: Outcome, budget_s: float = 60.0,
+             timeout: float = 20.0) -> tuple[Program, Outcome]:
     """Greedy shrinking: take any one-step simplification that keeps the failure's key, until none does
     or the time budget is spent."""
     key = failure_key(o)
@@ -330,7 +331,8 @@ def reproducer(p: Program, o: Outcome, note: str = "") -> str:
         "",
         "    def show(args):",
         "        saved = [np.copy(v) if isinstance(v, np.ndarray) else v for v in args]",
-        "        print('value (NumPy)      ', prog(*[np.copy(v) if isinstance(v, np.ndarray) else v for v in saved]))",
+        "        fresh = [np.copy(v) if isinstance(v, np.ndarray) else v for v in saved]",
+        "        print('value (NumPy)      ', prog(*fresh))",
         "        g = G(*args)",
         "        print('grad               ', g)",
         "        print('finite differences ', fd(saved))",
@@ -343,7 +345,7 @@ def reproducer(p: Program, o: Outcome, note: str = "") -> str:
     if 0 in o.points:
         lines.append(f"    show([{', '.join(_literal(v) for v in o.points[0])}])")
     if 1 in o.points:
-        lines.append("    # the harness changes the module constants between calls; the same G, J are called again")
+        lines.append("    # the harness changes the module constants; the same G and J are called again")
         lines.append(f"    globals().update({gb})")
         lines.append("    print('after the module constants changed:')")
         lines.append(f"    show([{', '.join(_literal(v) for v in o.points[1])}])")
