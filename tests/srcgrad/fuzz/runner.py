@@ -156,14 +156,9 @@ def _expr_edits(text: str):
     except SyntaxError:
         return
     stmt = tree.body[0]
-    roots = []
-    if isinstance(stmt, (ast.Assign, ast.AugAssign)):
-        roots.append(stmt.value)
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-        roots += [t.slice for t in targets if isinstance(t, ast.Subscript)]
-    elif isinstance(stmt, ast.Return) and stmt.value is not None:
-        roots.append(stmt.value)
-    nodes = [n for r in roots for n in ast.walk(r)]
+    if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Tuple):
+        return  # `p, q = h_pair(e, f)` stays a pair
+    nodes = [n for r in _roots(stmt) for n in ast.walk(r)]
     for k, node in enumerate(nodes):
         if isinstance(node, ast.Call):
             kids = list(node.args)
