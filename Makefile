@@ -41,6 +41,7 @@ $(PEERS): pyproject.toml $(STAMP)
 bench: $(PEERS)
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.corpus_run
+	$(PY) -m benchmarks.dask_bench
 
 bench-quick: $(PEERS)
 	$(PY) -m benchmarks.run --quick

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
         memory = min(limits.values()) or memory
     else:
         cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                           memory_limit=memory, dashboard_address=None, silence_logs=40)
+                                           memory_limit=memory, dashboard_address=":0", silence_logs=40)
         client = distributed.Client(cluster)
     try:
         out = train(client, args.steps, args.factor, memory, args.features, args.lr, args.l2, args.chunk_mib)

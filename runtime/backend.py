@@ -14,14 +14,15 @@ installed. The answer is cached per type, so the lookup is one dict access after
 from __future__ import annotations
 
 import math
+import sys
 import types
 from typing import Any
 
 import numpy as np
 
-from . import dask_support as _dask
 from .dask_support import dask_namespace, is_dask_type
 
+_MODULES = sys.modules
 _CUPY: Any = None
 _CUPY_TRIED = False
 
@@ -114,7 +115,7 @@ def common_namespace(*values: Any) -> Any:
         if isinstance(v, _SCALAR_TYPES):
             continue
         ns = namespace(v)
-        if ns is np and _dask.SEEN:  # look on for a Dask array (only once one has been seen at all)
+        if ns is np and "dask.array" in _MODULES:  # look on for a Dask array (once Dask is loaded)
             found = np
             continue
         if ns is not scalar_ns:

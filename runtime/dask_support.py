@@ -16,13 +16,25 @@ Dask is imported only when a Dask array is first seen: NumPy-only programs never
 from __future__ import annotations
 
 import functools
+import sys
 import types
 from typing import Any, Callable
 
 import numpy as np
 
 _NAMESPACE: Any = None
-SEEN = False  # has a Dask array been seen? (callers skip looking for one in every call until then)
+
+
+class _DaskLoaded:
+    """True once dask.array has been imported: before that no Dask array can exist, so callers skip
+    looking for one (`if SEEN and has_dask(args)`). Asks sys.modules each time, so it is right from the
+    first Dask array on, whichever primitive meets it first."""
+
+    def __bool__(self) -> bool:
+        return "dask.array" in sys.modules
+
+
+SEEN = _DaskLoaded()
 
 
 _IS_DASK: dict[type, bool] = {}
@@ -175,8 +187,6 @@ def dask_namespace() -> Any:
         def erf(x: Any) -> Any:
             return x.map_blocks(_erf_blocks, dtype=x.dtype)
 
-        global SEEN
-        SEEN = True
         _NAMESPACE = _DaskNamespace(__name__="dask.array", erf=erf, eye=_eye, broadcast_to=_broadcast_to,
                                     shape_of=_shape_of,
                                     linalg=_DaskLinalg(det=_det, slogdet=_slogdet, inv=_inv, solve=_solve,

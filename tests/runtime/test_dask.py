@@ -172,7 +172,7 @@ def test_eager_tensor_refuses_dask_arrays_with_what_to_do():
 @pytest.fixture(scope="module")
 def client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  memory_limit=WORKER_MEMORY, dashboard_address=None,
+                                  memory_limit=WORKER_MEMORY, dashboard_address=":0",
                                   silence_logs=40) as cluster, distributed.Client(cluster) as c:
         yield c
 
