@@ -441,7 +441,8 @@ defrule("getitem",
         vjp=[lambda g, ans, x, index=None: index_add(zeros_like(x), g, index=index)],
         jvp=[lambda t, ans, x, index=None: getitem(t, index=index)],
         not_lazy="the vjp of an integer-array index needs add.at (index_add), which dask.array lacks "
-                 "(refused); a boolean mask selects an unknown length on Dask, which cannot be scattered back")
+                 "(refused); a boolean mask selects an unknown length on Dask, which cannot be scattered "
+                 "back")
 defrule("index_update",
         vjp=[lambda g, ans, x, v, index=None: index_update(g, 0.0 * getitem(g, index=index), index=index),
              lambda g, ans, x, v, index=None: unbroadcast(surviving(getitem(g, index=index), x, index), v)],

@@ -25,8 +25,6 @@ from . import backend as B
 from . import mapping as M
 from . import primitives as P
 from . import profiler as _prof
-from .dask_support import is_dask_type as _is_dask_type
-from .dask_support import refuse_tensor as refuse_dask
 from .autograd import INPLACE_COUNT as _INPLACE
 from .autograd import NODE_SEQ as _NODE_SEQ
 from .autograd import (
@@ -39,6 +37,8 @@ from .autograd import (
     node_class,
     run_backward,
 )
+from .dask_support import is_dask_type as _is_dask_type
+from .dask_support import refuse_tensor as refuse_dask
 from .primitives import register_trace_type
 from .tensor_repr import format_tensor
 
