@@ -265,7 +265,8 @@ class _Freed:
     def _fail(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(SECOND_BACKWARD)
 
-    __array_namespace__ = _fail
+    def __array_namespace__(self, *args: Any, **kwargs: Any) -> Any:
+        return _FREED_NAMESPACE  # its shape only: every function that would read values fails
     __array__ = _fail
     __getitem__ = _fail
     __bool__ = _fail
@@ -281,6 +282,21 @@ class _Freed:
 
     __ne__ = __eq__
     __hash__ = object.__hash__
+
+
+class _FreedNamespace:
+    """The namespace of a freed saved value: `shape_of` answers (rules read shapes of freed inputs:
+    `unbroadcast(g, x)`), anything else raises PyTorch's second-backward error."""
+
+    @staticmethod
+    def shape_of(a: Any) -> tuple:
+        return tuple(a.shape)
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(SECOND_BACKWARD)
+
+
+_FREED_NAMESPACE = _FreedNamespace()
 
 
 # Saved arrays with at least this many elements are dropped as soon as backward has used them.

@@ -23,6 +23,7 @@ import gast
 import numpy as np
 
 from srcgrad.errors import TransformError
+from srcgrad.parse import Dependencies
 from srcgrad.pipeline import Builder, Generated
 from srcgrad.runtime.dask_support import finisher as dask_finisher
 from srcgrad.runtime.stack import NonScalarOutput
@@ -95,7 +96,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
     except TypeError:
         per_fn = {}
     cached = per_fn.get(key)
-    if cached is not None and not verbose:
+    if cached is not None and not verbose and _still_valid(cached):
         return cached
 
     pre = _inner_refresh(f)
@@ -134,6 +135,18 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
         return by_forward
     variants: dict[tuple, tuple[Callable, list, Any]] = {}
     by_ndim: dict[tuple, tuple[Callable, list, Any]] = {}
+    # what every variant was built from (functions, modules, globals): the wrapper checks it per call
+    deps = Dependencies()
+    deps.update(generic.deps or Dependencies())
+    rebuilt: list[Callable] = []
+
+    def rebuild(*args: Any, **kwargs: Any) -> Any:
+        """A function or global the code was built from was rebound (a notebook cell run again, `act =
+        np.tanh`): build again from what the names hold now, and use that from here on."""
+        if not rebuilt:
+            per_fn.pop(key, None)
+            rebuilt.append(_make(f, kind, wrt, verbose, aux))
+        return rebuilt[0](*args, **kwargs)
     seed_name = "v"
     if kind == "vjp":
         seed_name = list(inspect.signature(generic.fn).parameters)[-1]
@@ -181,6 +194,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
         entry = by_ndim.get(key)
         if entry is None:
             gen = build(mask) if any(mask) else generic
+            deps.update(gen.deps or Dependencies())
             fn = gen.fn
             tensors = [
                 i
@@ -246,6 +260,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not args:
                 raise TypeError("vjp functions take the arguments, then the cotangent v")
+            if not deps.valid():
+                return rebuild(*args, **kwargs)
             *primal, v = args
             fn, refresh = lookup(tuple(primal))
             for ns, nm, get in refresh:
@@ -257,6 +273,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
     else:
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not deps.valid():
+                return rebuild(*args, **kwargs)
             fn, refresh = lookup(args)
             if refresh:
                 for ns, nm, get in refresh:
@@ -277,6 +295,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
     wrapper.transform = kind
     wrapper.wrt = wrt
     wrapper.original = f
+    wrapper.__srcgrad_deps__ = deps
 
     def source_for(*args: Any) -> str:
         """The generated source used for arguments like `args` (e.g. the Python-float variant)."""
@@ -298,6 +317,12 @@ _CONTAINER_HINT = (
 _CONTAINER_NODES = (gast.Tuple, gast.List, gast.Dict, gast.Set, gast.ListComp, gast.DictComp, gast.SetComp)
 _CONTAINER_WORDS = {gast.Tuple: "tuple", gast.List: "list", gast.Dict: "dict", gast.Set: "set",
                     gast.ListComp: "list", gast.DictComp: "dict", gast.SetComp: "set"}
+
+
+def _still_valid(transformed: Callable) -> bool:
+    """A cached transform is reused only while what it was built from is unchanged."""
+    deps = getattr(transformed, "__srcgrad_deps__", None)
+    return deps is None or deps.valid()
 
 
 def _returns(fdef: gast.FunctionDef) -> list[gast.Return]:
@@ -428,7 +453,7 @@ def _with_aux(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable
     except TypeError:
         per_fn = {}
     cached = per_fn.get(key)
-    if cached is not None and not verbose:
+    if cached is not None and not verbose and _still_valid(cached):
         return cached
     if getattr(f, "__srcgrad_target__", None) is not None or getattr(f, "transform", None):
         raise TransformError(

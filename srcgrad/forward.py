@@ -40,7 +40,7 @@ from srcgrad.codegen import Comment
 from srcgrad.errors import TransformError, located
 from srcgrad.names import Namer
 from srcgrad.normalize import Normalizer, Op, Verbatim, assign, call, const, name
-from srcgrad.parse import FunctionInfo, fence, parse_function
+from srcgrad.parse import FunctionInfo, fence, merge_into_recording, parse_function, recording
 from srcgrad.pipeline import Builder, _dump, body_source, debug_enabled, params_of
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime import rules as R
@@ -1336,6 +1336,7 @@ class GeneratedJvp:
     tparams: list[str]            # keyword names of the tangents, in wrt order
     refresh: list = field(default_factory=list)
     info: FunctionInfo | None = None
+    deps: Any = None  # parse.Dependencies: valid while what the build read is unchanged
 
 
 class ForwardBuilder:
@@ -1353,8 +1354,13 @@ class ForwardBuilder:
 
     def request(self, fn: Any, wrt: tuple[str, ...], site: Any, caller: FunctionInfo) -> JvpCallee:
         key = (fn, wrt, self.batched, self.numpy)
-        req = _JVP_CACHE.get(key) or self.in_progress.get(key)
+        req = self.in_progress.get(key)
         if req is not None:
+            return req
+        req = _JVP_CACHE.get(key)
+        if req is not None and req.deps.valid():
+            self.refresh.extend(req.refresh)
+            merge_into_recording(req.deps)
             return req
         try:
             info = parse_function(fn)
@@ -1364,8 +1370,12 @@ class ForwardBuilder:
                           exc.hint) from None
         req = JvpCallee(fn=fn, wrt=wrt, tparams=tangent_param_names(info, wrt), batched=self.batched)
         self.in_progress[key] = req
+        first = len(self.refresh)
         try:
-            self.generate(fn, list(wrt), req)
+            with recording() as req.deps:
+                self.generate(fn, list(wrt), req)
+            req.refresh = self.refresh[first:]
+            merge_into_recording(req.deps)
         except TransformError as exc:
             if exc.filename is None:
                 raise located(caller, _at(site), f"cannot differentiate the call to "
@@ -1380,7 +1390,9 @@ class ForwardBuilder:
         others are returned as None, so the code that only they need is dead and removed (hvp needs
         the value and the gradient's tangent, not the gradient)."""
         self.keep = keep
-        gen = self.generate(fn, wrt_idx, None)
+        with recording() as deps:
+            gen = self.generate(fn, wrt_idx, None)
+        gen.deps = deps
         for ns, nm, req in self.fixups:
             ns[nm] = req.compiled
         for key, req in self.in_progress.items():

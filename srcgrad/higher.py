@@ -24,6 +24,7 @@ from srcgrad.api import _aux_wrapper, _bind, _inner_refresh, _method_of, _shift_
 from srcgrad.batching import bzero
 from srcgrad.errors import TransformError
 from srcgrad.forward import ForwardBuilder, GeneratedJvp
+from srcgrad.parse import recording
 from srcgrad.pipeline import Builder, Generated
 from srcgrad.runtime import dask_support
 from srcgrad.runtime import primitives as P
@@ -39,11 +40,31 @@ def _cached(f: Callable, key: tuple, make: Callable[[], Callable], verbose: bool
     except TypeError:
         per_fn = {}
     hit = per_fn.get(key)
-    if hit is not None and not verbose:
+    if hit is not None and not verbose and hit.__srcgrad_deps__.valid():
         return hit
-    out = make()
+    out = _revalidating(make, verbose)
     per_fn[key] = out
     return out
+
+
+def _revalidating(make: Callable[[], Callable], verbose: bool | int) -> Callable:
+    """`make()`, checked on every call against what its builds read (parse.Dependencies): when a
+    function or global it was built from has been rebound, it is made again from what they hold now.
+    (Variants built later, on first use, read the same names.)"""
+    with recording() as deps:
+        first = make()
+    current = [first, deps]
+
+    @functools.wraps(first)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if not current[1].valid():
+            with recording() as fresh:
+                current[0] = make()
+            current[1] = checked.__srcgrad_deps__ = fresh
+        return current[0](*args, **kwargs)
+
+    checked.__srcgrad_deps__ = deps
+    return checked
 
 
 def _target(f: Callable) -> Callable:
@@ -124,7 +145,7 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
             _check_tangents(f, kind, primal, wrt_idx, t)
             for nm, ti in zip(names, t, strict=True):
                 kwargs[nm] = ti
-        out = fn(*primal, **kwargs)
+        out = _zero_tangents(fn(*primal, **kwargs))
         out = post(out) if post is not None else out
         if dask_support.SEEN and dask_support.has_dask(primal):  # NumPy parameters: computed, once
             out = dask_support.finish(out, primal, wrt_idx, single, "jvp" if kind == "jvp" else "hvp")
@@ -139,6 +160,21 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
     wrapper.transform = kind
     wrapper.original = f
     return wrapper
+
+
+def _zero_tangents(out: Any) -> Any:
+    """(value, tangent) with a tangent the generated code left as None (an output no input reaches, set
+    on a path where nothing was differentiated) replaced by zeros of the value's shape."""
+    if not (isinstance(out, tuple) and len(out) == 2):
+        return out
+    value, tangent = out
+    if tangent is None and value is not None:
+        return value, P.zeros_like(value)
+    if isinstance(tangent, tuple) and isinstance(value, tuple) and len(value) == len(tangent) and \
+            any(t is None and v is not None for v, t in zip(value, tangent, strict=True)):
+        return value, tuple(P.zeros_like(v) if t is None and v is not None else t
+                            for v, t in zip(value, tangent, strict=True))
+    return out
 
 
 def jvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: bool = False,

@@ -23,6 +23,7 @@ import builtins
 import copy
 import inspect
 import os
+import sys
 import textwrap
 import types
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ import numpy as np
 from srcgrad.errors import TransformError, located
 from srcgrad.mutation import alias_guards, argument_writes, definitely_bound, passed_arrays, refuse_shared
 from srcgrad.names import Namer
-from srcgrad.parse import LOCAL, UNBOUND, FunctionInfo
+from srcgrad.parse import LOCAL, UNBOUND, FunctionInfo, record
 from srcgrad.runtime import mapping
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime.primitives import Primitive
@@ -1018,8 +1019,9 @@ class Normalizer:
         return name(tmp)
 
     def global_ref(self, node: gast.expr, obj: Any, preferred: str) -> tuple[gast.expr, Op]:
-        """A reference to a non-local value: constants inline, data globals refreshed per call."""
-        if isinstance(obj, (bool, int, float)) and isinstance(node, gast.Attribute):
+        """A reference to a non-local value: library constants inline, data globals refreshed per call."""
+        if isinstance(obj, (bool, int, float)) and isinstance(node, gast.Attribute) and \
+                _is_library(self.resolve_func(node.value)):
             return const(obj), Op("const")  # np.pi, math.e
         ref = self.namer.ref(obj, preferred)
         if not isinstance(
@@ -1031,6 +1033,12 @@ class Normalizer:
         return name(ref), Op("copy" if isinstance(obj, (np.ndarray, float, int)) else "const", args=[])
 
     def _getter(self, node: gast.expr) -> Any:
+        if isinstance(node, gast.Attribute):
+            base = self.resolve_func(node.value)
+            if isinstance(base, types.ModuleType):
+                attr = node.attr
+                return lambda: getattr(base, attr)
+            return None
         if isinstance(node, gast.Name):
             if node.id in self.info.closure:
                 cell = self.info.closure[node.id]
@@ -1050,9 +1058,10 @@ class Normalizer:
             base = self.resolve_chain(e.value)
             if base is LOCAL or base is UNBOUND:
                 return base
-            if isinstance(base, (types.ModuleType, type)) or base is np.linalg:
-                return getattr(base, e.attr, UNBOUND)
-            return LOCAL if False else getattr(base, e.attr, UNBOUND)
+            value = getattr(base, e.attr, UNBOUND)
+            if isinstance(base, types.ModuleType) and not _is_library(base):
+                record(base, e.attr, value)  # cfg.SCALE, helpers.act: the user's module may rebind it
+            return value
         return LOCAL
 
     def resolve_func(self, f: gast.expr) -> Any:
@@ -1144,11 +1153,7 @@ class Normalizer:
                     continue
                 if r is UNBOUND:
                     raise self.error(e, f"name {n.id!r} is not defined")
-                n.id = (
-                    self.global_ref(n, r, n.id)[0].id
-                    if not isinstance(r, (bool, int, float))
-                    else self.namer.ref(r, n.id)
-                )
+                n.id = self.global_ref(n, r, n.id)[0].id  # data (numbers too) read again on every call
         return e
 
     # --------------------------------------------------------------------------------- subscripts
@@ -2051,3 +2056,15 @@ def _spelling(obj: Any) -> str:
     if isinstance(owner, np.ufunc):
         return f"np.{owner.__name__}.{obj.__name__}"
     return f"np.{getattr(obj, '__name__', 'function')}"
+
+
+def _is_library(module: Any) -> bool:
+    """NumPy, math and the standard library: modules whose functions and constants users do not rebind,
+    so generated code may resolve them once (a user's own module is read again, see parse.record)."""
+    if not isinstance(module, types.ModuleType):
+        return False
+    root = module.__name__.split(".")[0]
+    return root in _LIBRARY_ROOTS or root in sys.stdlib_module_names
+
+
+_LIBRARY_ROOTS = frozenset({"numpy", "cupy", "scipy", "srcgrad", "torch", "jax", "dask", "builtins"})

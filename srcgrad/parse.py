@@ -25,6 +25,84 @@ LOCAL = object()  # resolve(): the name is a local variable of the function
 UNBOUND = object()  # resolve(): the name is not bound anywhere (yet)
 
 
+# ------------------------------------------------------------------------------ what a build read
+class Dependencies:
+    """The non-local bindings a build read (a global, a closure cell, a module attribute) and what they
+    held. Generated code is valid only while each still holds the same function, module or class (the
+    compiler resolved calls through them), and a value of the same type (values themselves are read
+    again on every call). `valid()` is the cheap check made per call."""
+
+    __slots__ = ("same", "typed")
+
+    def __init__(self) -> None:
+        self.same: dict[tuple[int, str], tuple[Any, str, Any]] = {}   # identity must hold
+        self.typed: dict[tuple[int, str], tuple[Any, str, type]] = {}  # the type must hold
+
+    def add(self, container: Any, key: str, value: Any) -> None:
+        if isinstance(value, (bool, int, float, complex, str, bytes, type(None))) or hasattr(value, "shape"):
+            self.typed[(id(container), key)] = (container, key, type(value))
+        else:
+            self.same[(id(container), key)] = (container, key, value)
+
+    def update(self, other: "Dependencies") -> None:
+        self.same.update(other.same)
+        self.typed.update(other.typed)
+
+    def valid(self) -> bool:
+        for container, key, value in self.same.values():
+            if _current(container, key) is not value:
+                return False
+        for container, key, kind in self.typed.values():
+            if type(_current(container, key)) is not kind:
+                return False
+        return True
+
+
+_MISSING = object()
+
+
+def _current(container: Any, key: str) -> Any:
+    if isinstance(container, dict):
+        return container.get(key, _MISSING)
+    if key == "":  # a closure cell
+        try:
+            return container.cell_contents
+        except ValueError:
+            return _MISSING
+    return getattr(container, key, _MISSING)
+
+
+# the builds in progress (a build may start another: a callee, a variant); each records what it reads
+_RECORDING: list[Dependencies] = []
+
+
+def record(container: Any, key: str, value: Any) -> None:
+    """Note that the build in progress read `key` of `container` (a globals dict, a closure cell with
+    key "", or a module or class) and found `value`."""
+    for deps in _RECORDING:
+        deps.add(container, key, value)
+
+
+class recording:
+    """`with recording() as deps:` collects what the builds inside read."""
+
+    def __enter__(self) -> Dependencies:
+        self.deps = Dependencies()
+        _RECORDING.append(self.deps)
+        return self.deps
+
+    def __exit__(self, *exc: Any) -> None:
+        _RECORDING.remove(self.deps)
+
+
+def merge_into_recording(deps: "Dependencies | None") -> None:
+    """A cached piece of generated code (a callee pair) is used by the build in progress: what it was
+    built from is part of what this build depends on."""
+    if deps is not None:
+        for current in _RECORDING:
+            current.update(deps)
+
+
 @dataclass
 class FunctionInfo:
     """A user function, parsed: the tree, where it came from, and its namespaces."""
@@ -93,11 +171,15 @@ class FunctionInfo:
             return LOCAL
         if name in self.closure:
             try:
-                return self.closure[name].cell_contents
+                value = self.closure[name].cell_contents
             except ValueError:
                 return UNBOUND
+            record(self.closure[name], "", value)
+            return value
         if name in self.globals:
-            return self.globals[name]
+            value = self.globals[name]
+            record(self.globals, name, value)
+            return value
         b = self.globals.get("__builtins__", builtins)
         b = b if isinstance(b, dict) else vars(b)
         if name in b:

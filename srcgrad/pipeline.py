@@ -23,7 +23,7 @@ from srcgrad.codegen import Comment
 from srcgrad.errors import TransformError, located
 from srcgrad.names import Namer
 from srcgrad.normalize import assign, call, const, name
-from srcgrad.parse import FunctionInfo, fence, parse_function
+from srcgrad.parse import FunctionInfo, fence, merge_into_recording, parse_function, recording
 from srcgrad.reverse import CalleeRequest, Restore, State
 from srcgrad.runtime import stack as rt_stack
 
@@ -53,6 +53,7 @@ class Generated:
     info: FunctionInfo | None = None
     return_line: int | None = None
     scalar_out: bool = False
+    deps: Any = None  # parse.Dependencies: valid while what the build read is unchanged
 
 
 def params_of(node: gast.FunctionDef) -> tuple[list[str], list[str]]:
@@ -93,13 +94,24 @@ class Builder:
     # ---------------------------------------------------------------------------------- callees
     def callee(self, fn: Any, wrt: tuple[str, ...], site: Any, caller_info: FunctionInfo) -> CalleeRequest:
         key = (fn, wrt)
-        req = _CALLEE_CACHE.get(key) or self.in_progress.get(key)
+        req = self.in_progress.get(key)
         if req is not None:
+            return req
+        req = _CALLEE_CACHE.get(key)
+        if req is not None and req.deps.valid():
+            # built before: its module data is read again per call, and what it was built from is part
+            # of what this build depends on
+            self.refresh.extend(req.refresh)
+            merge_into_recording(req.deps)
             return req
         req = CalleeRequest(fn=fn, wrt=wrt)
         self.in_progress[key] = req
+        first = len(self.refresh)
         try:
-            self.build_split(req)
+            with recording() as req.deps:
+                self.build_split(req)
+            req.refresh = self.refresh[first:]
+            merge_into_recording(req.deps)
         except TransformError as exc:
             if getattr(fn, "__module__", "").endswith("runtime.mapping"):
                 # a NumPy/torch spelling whose adapter the compiler cannot follow: say so at the user's line
@@ -134,6 +146,14 @@ class Builder:
     ) -> Generated:
         """Generate the fused forward+adjoint function for the top-level transform `kind`
         ('grad', 'value_and_grad', 'vjp')."""
+        with recording() as deps:
+            gen = self._reverse(fn, kind, wrt_idx, scalar_mask, single)
+        gen.deps = deps
+        return gen
+
+    def _reverse(
+        self, fn: Any, kind: str, wrt_idx: tuple[int, ...], scalar_mask: tuple[bool, ...] | None, single: bool
+    ) -> Generated:
         t0 = time.perf_counter()
 
         def wrt_names(info: FunctionInfo) -> list[str]:

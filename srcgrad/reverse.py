@@ -315,7 +315,7 @@ class Reverse:
         pairs: list[tuple[str, gast.expr]] = []
         ans_name = self.namer.fresh("_ans") if self_ref else v
         if op.kind == "copy":
-            a = op.args[0]
+            a = op.args[0] if op.args else s.value  # a module's data (`x = LIMIT`) has no operand
             if isinstance(a, gast.Name) and a.id in self.active:
                 pairs.append((a.id, g))
         elif op.kind == "prim":
