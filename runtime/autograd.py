@@ -704,8 +704,8 @@ class FunctionNode(Node):
 
 # ---------------------------------------------------------------------------------------- node classes
 NODE_NAMES = {
-    "copy": "CloneBackward0", "neg": "NegBackward0", "abs": "AbsBackward0", "exp": "ExpBackward0",
-    "expm1": "Expm1Backward0",
+    "copy": "CloneBackward0", "item": "ItemBackward0", "neg": "NegBackward0", "abs": "AbsBackward0",
+    "exp": "ExpBackward0", "expm1": "Expm1Backward0",
     "log": "LogBackward0", "log1p": "Log1PBackward0", "log2": "Log2Backward0", "log10": "Log10Backward0",
     "sqrt": "SqrtBackward0", "square": "PowBackward0", "reciprocal": "ReciprocalBackward0",
     "sin": "SinBackward0", "cos": "CosBackward0", "tan": "TanBackward0", "arcsin": "AsinBackward0",

@@ -1021,13 +1021,19 @@ def builtin_sum(iterable, start=None):
         P.sum(np.array(iterable), axis=0), start)
 
 
+def float_(x=0.0):
+    """float(x) of a one-element value: its element as a Python float, the derivative passing through
+    (float("1.5") of a string is a static value and never reaches here)."""
+    return P.multiply(P.item(x), 1.0)
+
+
 def math_log(x, base=None):
     """math.log(x) or math.log(x, base)."""
     return P.log(x) if base is None else P.divide(P.log(x), P.log(base))
 
 
 BUILTINS.update({
-    max: builtin_max, min: builtin_min, sum: builtin_sum, _math.log: math_log,
+    max: builtin_max, min: builtin_min, sum: builtin_sum, _math.log: math_log, float: float_,
     _math.sin: P.sin, _math.cos: P.cos, _math.tan: P.tan, _math.exp: P.exp, _math.expm1: P.expm1,
     _math.log1p: P.log1p, _math.log2: P.log2, _math.log10: P.log10, _math.sqrt: P.sqrt,
     _math.asin: P.arcsin, _math.acos: P.arccos, _math.atan: P.arctan, _math.sinh: P.sinh,

@@ -558,6 +558,19 @@ def _copy(x):
 
 
 @primitive
+def _item(x):
+    """The Python number a one-element array holds (`x.item()`, `float(x)`); a number is itself. The
+    derivative passes through: the value is the element."""
+    if is_scalar(x):
+        return x
+    if math.prod(x.shape) != 1:
+        raise ValueError(f"can only convert an array of size 1 to a Python scalar (shape {tuple(x.shape)})")
+    if hasattr(x, "item"):
+        return x.item()
+    return float(fn(array_ns(x), "reshape")(x, ()))  # the array API's way: a 0-d array's __float__
+
+
+@primitive
 def _astype(x, dtype=None):
     """Cast to `dtype`; differentiable between floating dtypes (the gradient is cast back)."""
     if is_scalar(x):

@@ -141,6 +141,10 @@ defrule("neg",
 defrule("copy",
         vjp=[lambda g, ans, x: g],
         jvp=[lambda t, ans, x: t])
+defrule("item",
+        vjp=[lambda g, ans, x: zeros_like(x) + g],
+        jvp=[lambda t, ans, x: item(t)],
+        not_lazy="its value is a Python number: the element is computed")
 defrule("abs",
         vjp=[lambda g, ans, x: g * sign(x)],
         jvp=[lambda t, ans, x: t * sign(x)])

@@ -101,8 +101,8 @@ def seed_of(y: Any) -> Any:
     t = type(y)
     if t is float or t is int:
         return 1.0
-    if isinstance(y, (tuple, list, dict)):
-        raise NonScalarOutput("dict" if isinstance(y, dict) else "list" if isinstance(y, list) else "tuple")
+    if isinstance(y, (tuple, list, dict, str, bytes)) or y is None:
+        raise NonScalarOutput("None" if y is None else type(y).__name__)
     if t.__module__ == "numpy" and getattr(y, "shape", None) == ():
         return y.dtype.type(1) if y.dtype.kind == "f" else 1.0  # NumPy scalar: keep float32 float32
     shape = P.shape(y)

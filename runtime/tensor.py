@@ -252,7 +252,9 @@ def _trace(prim: P.Primitive, args: tuple, kwargs: dict) -> Any:
                 raw.append(a)
         out = prim.impl(*raw, **kwargs)
     if type(out) is not np.ndarray:
-        if type(out) in _PLAIN:  # shapes, sizes, Python booleans
+        if type(out) is float and rg and prim.differentiable:
+            out = np.asarray(out)  # a number that carries a derivative (item): a 0-d Tensor in the graph
+        elif type(out) in _PLAIN:  # shapes, sizes, Python booleans
             return out
         if _is_dask_type(type(out)):  # an operand was a Dask array: no Tensor around a lazy result
             refuse_dask(out)

@@ -1353,6 +1353,10 @@ class ForwardBuilder:
         self.keep: tuple | None = None
 
     def request(self, fn: Any, wrt: tuple[str, ...], site: Any, caller: FunctionInfo) -> JvpCallee:
+        target = getattr(fn, "__srcgrad_target__", None)
+        if target is not None:  # a srcgrad transform called inside: its generated code
+            self.refresh.extend(getattr(fn, "__srcgrad_refresh__", ()))
+            fn = target
         key = (fn, wrt, self.batched, self.numpy)
         req = self.in_progress.get(key)
         if req is not None:

@@ -135,7 +135,9 @@ NONDIFF_BUILTINS = {
     any,
     all,
 }
-DETACH_METHODS = {"detach", "item", "numpy", "tolist"}  # no derivative flows through these
+DETACH_METHODS = {"detach", "numpy"}  # no derivative flows through these (explicit stops)
+# methods that turn a value into Python numbers: .item() passes the derivative on (see mapping's item);
+# .tolist() of a value that carries one is refused (a list of numbers cannot carry it)
 IDENTITY_METHODS = {"cpu", "contiguous"}  # the value itself (no copy, as in PyTorch), derivative included
 NONDIFF_ATTRS = {"shape", "ndim", "size", "dtype", "device", "requires_grad", "is_cuda"}
 
@@ -370,6 +372,9 @@ class Normalizer:
                       Op("nondiff", args=[]))
         for v in sorted(self.none_init):
             self.emit(head, assign(v, const(None)), Op("const"))
+        if self.multi_return and not (fn.body and isinstance(fn.body[-1], gast.Return)):
+            # the end may be reached without a return: the function returns None there, as in Python
+            self.emit(head, assign(RET, const(None)), Op("const"))
         out = head + out
         if self.multi_return:
             r = gast.Return(value=name(RET))
@@ -1253,6 +1258,14 @@ class Normalizer:
         base = self.atom(f.value, out)
         if meth in IDENTITY_METHODS and not e.args and not e.keywords:
             return base, Op("copy", args=[base]) if isinstance(base, gast.Name) else Op("const")
+        if meth == "item" and not e.args and not e.keywords:
+            return self.call_primitive(P.item, [base], {}, e, out)
+        if meth == "tolist" and not e.args and not e.keywords:
+            what = _dotted(f.value) if isinstance(f.value, (gast.Name, gast.Attribute)) else "the value"
+            raise self.error(e, f"srcgrad cannot pass a derivative through {what}.tolist(): a list of Python "
+                             "numbers cannot carry one",
+                             f"keep it an array ({what}[i] reads one element), or use {what}.item() for a "
+                             "one-element value.")
         if meth in DETACH_METHODS and not e.args and not e.keywords:
             if meth == "detach":
                 return call(name(self.namer.ref(detach, "detach")), [base]), Op("nondiff", args=[base])

@@ -189,14 +189,16 @@ class FunctionInfo:
 
 def _source_of(fn: Any) -> tuple[str, str, int]:
     try:
-        lines, start = inspect.getsourcelines(fn)
+        # the code object's own lines: inspect follows a decorator's __wrapped__ from the function, which
+        # would give the undecorated source with the wrapper's globals
+        lines, start = inspect.getsourcelines(fn.__code__)
     except (OSError, TypeError) as exc:
         raise TransformError(
             f"cannot read the source of {getattr(fn, '__qualname__', fn)!r} ({exc})",
             hint="srcgrad transforms functions defined in a file (or a notebook cell); for a lambda typed "
             "at a prompt or a builtin, use the eager runtime (srcgrad.Tensor with requires_grad).",
         ) from None
-    filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
+    filename = inspect.getsourcefile(fn.__code__) or fn.__code__.co_filename
     return "".join(lines), filename, start
 
 
@@ -212,6 +214,9 @@ def parse_function(fn: Any) -> FunctionInfo:
             f"srcgrad can only transform Python functions, not {type(fn).__name__}",
             hint="pass a function defined with `def`.",
         )
+    inner = getattr(fn, "__wrapped__", None)
+    if isinstance(inner, types.FunctionType) and _passes_through(fn, inner):
+        return parse_function(inner)  # a decorator that only forwards the call (logging, timing)
     code = fn.__code__
     cached = _PARSE_CACHE.get(code)
     if cached is None:
@@ -260,6 +265,59 @@ def parse_function(fn: Any) -> FunctionInfo:
     )
     info.locals = assigned_names(node)
     return info
+
+
+def _passes_through(wrapper: types.FunctionType, inner: types.FunctionType) -> bool:
+    """Whether a decorator's wrapper returns exactly what the wrapped function returns, called with the
+    wrapper's own arguments (`return f(*args, **kwargs)`, or `out = f(*args, **kwargs)` ... `return out`
+    with `out` never changed): then differentiating the wrapper is differentiating `inner`. Any other
+    wrapper (one that scales, clips or adds to the value) is transformed as code."""
+    try:
+        src, _, _ = _source_of(wrapper)
+        node = gast.parse(textwrap.dedent(src)).body[0]
+    except (TransformError, SyntaxError, IndexError):
+        return False
+    if not isinstance(node, gast.FunctionDef):
+        return False
+    a = node.args
+    names = [p.id for p in a.posonlyargs + a.args]
+    star = a.vararg.id if a.vararg is not None else None
+    kw = a.kwarg.id if a.kwarg is not None else None
+    closure = dict(zip(wrapper.__code__.co_freevars, wrapper.__closure__ or (), strict=False))
+
+    def is_forward_call(e: Any) -> bool:
+        if not (isinstance(e, gast.Call) and isinstance(e.func, gast.Name)):
+            return False
+        cell = closure.get(e.func.id)
+        target = cell.cell_contents if cell is not None else wrapper.__globals__.get(e.func.id)
+        if target is not inner:
+            return False
+        args = [x.value.id if isinstance(x, gast.Starred) and isinstance(x.value, gast.Name) else
+                x.id if isinstance(x, gast.Name) else None for x in e.args]
+        want = names + ([star] if star else [])
+        kws = [(k.arg, k.value.id if isinstance(k.value, gast.Name) else None) for k in e.keywords]
+        return args == want and kws == ([(None, kw)] if kw else [])
+
+    returns = [n for n in gast.walk(node) if isinstance(n, gast.Return)]
+    stores: dict[str, list] = {}
+    for n in gast.walk(node):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del)):
+            stores.setdefault(n.id, []).append(n)
+    forwarded = {t.id for n in gast.walk(node) if isinstance(n, gast.Assign) and len(n.targets) == 1
+                 and isinstance(n.targets[0], gast.Name) and is_forward_call(n.value)
+                 for t in n.targets}
+    if not returns:
+        return False
+    for r in returns:
+        v = r.value
+        if is_forward_call(v):
+            continue
+        if isinstance(v, gast.Name) and v.id in forwarded and len(stores.get(v.id, ())) == 1:
+            continue
+        return False
+    # nothing may write into the result before it is returned (out[0] = 0, out *= 2 rebinds: a store)
+    return not any(isinstance(n, (gast.Subscript, gast.Attribute)) and isinstance(n.ctx, gast.Store)
+                   for n in gast.walk(node))
 
 
 def assigned_names(node: gast.FunctionDef) -> set[str]:
@@ -319,6 +377,17 @@ def fence(info: FunctionInfo) -> None:
     root = info.node
     a = root.args
     if a.vararg is not None or a.kwarg is not None:
+        inner = getattr(info.fn, "__wrapped__", None)
+        if inner is not None:
+            raise located(
+                info,
+                root,
+                f"{getattr(inner, '__name__', 'the function')} is decorated by {info.name}, whose wrapper "
+                "takes *args or **kwargs and may change the value (it does more than return the "
+                "wrapped call); srcgrad does not differentiate through *args yet",
+                f"name the wrapper's parameters (def {info.name}(x, ...)), or differentiate "
+                f"{getattr(inner, '__name__', 'f')}.__wrapped__ if the decorator does not change the value.",
+            )
         raise located(
             info,
             root,

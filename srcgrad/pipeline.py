@@ -93,6 +93,12 @@ class Builder:
 
     # ---------------------------------------------------------------------------------- callees
     def callee(self, fn: Any, wrt: tuple[str, ...], site: Any, caller_info: FunctionInfo) -> CalleeRequest:
+        target = getattr(fn, "__srcgrad_target__", None)
+        if target is not None:
+            # a srcgrad transform called inside (dU = sg.grad(U) at module level): its generated code,
+            # with the module data it reads refreshed per call
+            self.refresh.extend(getattr(fn, "__srcgrad_refresh__", ()))
+            fn = target
         key = (fn, wrt)
         req = self.in_progress.get(key)
         if req is not None:
@@ -113,7 +119,7 @@ class Builder:
             req.refresh = self.refresh[first:]
             merge_into_recording(req.deps)
         except TransformError as exc:
-            if getattr(fn, "__module__", "").endswith("runtime.mapping"):
+            if (getattr(fn, "__module__", None) or "").endswith("runtime.mapping"):
                 # a NumPy/torch spelling whose adapter the compiler cannot follow: say so at the user's line
                 spelling = getattr(fn, "__name__", "this function").rstrip("_")
                 raise located(
@@ -417,6 +423,15 @@ class Builder:
             s = assign(v, const(None))
             s.line = None
             head.append(s)
+        if mode != "split":
+            # the adjoint of a branch reads the variables the other branch assigns (`bq = zeros_as(q)`):
+            # one assigned only on some paths is None on the others (zeros_as(None) is 0.0)
+            definite = reverse.definitely_assigned(fwd_body, set(params))
+            assigned = {t for st_ in analysis.iter_stmts(fwd_body) for t in analysis.targets_of(st_)}
+            for v in sorted((reads & assigned) - definite - need_none - set(params)):
+                s = assign(v, const(None))
+                s.line = None
+                head.append(s)
 
         grads = []
         for p in wrt:

@@ -26,7 +26,7 @@ def writes_global(x):
 
 
 def no_rule(x):
-    return float(x) * 2.0
+    return np.fft.fft(x).real * 2.0
 
 
 def active_comprehension(a):
@@ -100,7 +100,7 @@ def split_by_variable(a, k):
     [
         (uses_try, "try/except", "try:"),
         (writes_global, "global", "global COUNT"),
-        (no_rule, "no derivative for float", "return float(x) * 2.0"),
+        (no_rule, "no derivative for fft", "return np.fft.fft(x).real * 2.0"),
         (active_comprehension, "list comprehension", "return sum([e * e for e in a])"),
         (loop_else, "else clause", "for i in range(3):"),
         (split_kept_whole, "unpacked at once", "parts = np.split(a, 2)"),

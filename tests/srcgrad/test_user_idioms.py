@@ -1,0 +1,76 @@
+"""Idioms users write that srcgrad once got wrong or crashed on (issue "Never silently wrong"): each
+gives the right derivative (checked against finite differences or a closed form) or a clear
+TransformError naming what to write instead."""
+
+import numpy as np
+import pytest
+
+import srcgrad as sg
+from srcgrad import TransformError
+from tests.srcgrad import user_idioms as U
+from tests.srcgrad.util import numeric_grad
+
+X = np.array([0.4, -1.3, 2.1])
+
+
+def check(fn, x=X):
+    g = sg.grad(fn)(x)
+    np.testing.assert_allclose(g, numeric_grad(fn, (x.copy(),), 0), rtol=1e-6, atol=1e-8)
+    _, jt = sg.jvp(fn)(x, np.ones_like(x))
+    assert jt == pytest.approx(np.sum(g), rel=1e-9, abs=1e-12)
+    return g
+
+
+# ----------------------------------------------------------------------------------------- decorators
+@pytest.mark.parametrize("fn", [U.logged_loss, U.penalised_loss, U.calls_decorated_helper])
+def test_a_decorator_is_differentiated_as_the_code_it_is(fn):
+    check(fn)
+
+
+def test_a_value_changing_wrapper_it_cannot_read_is_refused_not_skipped():
+    with pytest.raises(TransformError, match="decorated by w"):
+        sg.grad(U.scaled_loss)(X)
+
+
+def test_the_penalty_a_decorator_adds_is_in_the_gradient():
+    np.testing.assert_allclose(sg.grad(U.penalised_loss)(X), np.cos(X) + X, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------- item, float, tolist
+def test_item_and_float_pass_the_derivative_on():
+    np.testing.assert_allclose(check(U.through_item), [X[1], X[0], 1.0], rtol=1e-12)
+    check(U.through_float)
+
+
+def test_tolist_of_a_value_with_a_derivative_is_refused():
+    with pytest.raises(TransformError, match="tolist"):
+        sg.grad(U.through_tolist)(X)
+
+
+# ------------------------------------------------------------------ crashes that became right answers
+def test_an_early_return_beside_a_loop_that_reassigns():
+    for x in (X, -X):
+        check(U.early_return_or_loop, x)
+
+
+def test_user_names_that_generated_code_also_uses():
+    check(U.uses_generated_names)
+    np.testing.assert_allclose(sg.hessian(U.uses_generated_names)(X), 8.0 * np.eye(3), atol=1e-12)
+    _, hv = sg.hvp(U.uses_generated_names)(X, np.ones(3))
+    np.testing.assert_allclose(hv, np.full(3, 8.0), rtol=1e-12)
+
+
+def test_a_list_literal_reduced_by_numpy():
+    check(U.sum_of_list)
+
+
+def test_a_module_level_gradient_called_inside():
+    np.testing.assert_allclose(check(U.calls_a_gradient), 9 * X ** 2, rtol=1e-12)
+    _, hv = sg.hvp(U.calls_a_gradient)(X, np.ones(3))
+    np.testing.assert_allclose(hv, 18 * X, rtol=1e-12)
+
+
+@pytest.mark.parametrize("fn, what", [(U.no_return, "returned None"), (U.returns_str, "returned str")])
+def test_outputs_that_are_not_numbers_are_refused(fn, what):
+    with pytest.raises(TransformError, match=what):
+        sg.grad(fn)(X)

@@ -1,0 +1,113 @@
+"""User functions for test_user_idioms.py (module level: srcgrad reads their source)."""
+
+import functools
+import time
+
+import numpy as np
+
+from srcgrad import grad
+
+
+def scaled(f):
+    @functools.wraps(f)
+    def w(*a):
+        return 3.0 * f(*a)
+    return w
+
+
+def logged(f):
+    @functools.wraps(f)
+    def w(*args, **kwargs):
+        t0 = time.perf_counter()
+        out = f(*args, **kwargs)
+        _ = time.perf_counter() - t0
+        return out
+    return w
+
+
+def penalised(f):
+    @functools.wraps(f)
+    def w(x):
+        return f(x) + 0.5 * np.sum(x * x)
+    return w
+
+
+@scaled
+def scaled_loss(x):
+    return np.sum(x ** 2)
+
+
+@logged
+def logged_loss(x):
+    return np.sum(x ** 2)
+
+
+@penalised
+def penalised_loss(x):
+    return np.sum(np.sin(x))
+
+
+@penalised
+def penalised_helper(x):
+    return np.sum(x ** 3)
+
+
+def calls_decorated_helper(x):
+    return penalised_helper(x) * 2.0
+
+
+def through_item(x):
+    return (x[0] * x[1]).item() + x[2]
+
+
+def through_float(x):
+    return float(np.sum(x * x)) * x[0]
+
+
+def through_tolist(x):
+    return sum(x.tolist())
+
+
+def early_return_or_loop(x):
+    s = np.sum(x)
+    if s > 0:
+        return np.sum(x * x)
+    q = np.sum(x)
+    for _ in range(2):
+        q = s
+    return q
+
+
+def _stack(x):  # a user name generated code also uses
+    return x * 2.0
+
+
+def uses_generated_names(x):
+    _stack_ = _stack(x)
+    b_out = np.sum(_stack_ ** 2)
+    _t1 = b_out * 1.0
+    return _t1
+
+
+def no_return(x):
+    _ = x * 2.0
+
+
+def returns_str(x):
+    return "x"
+
+
+def sum_of_list(x):
+    a = np.sum(x)
+    return np.sum([1.0, a * a, 2.0])
+
+
+def cube_sum(x):
+    return np.sum(x ** 3)
+
+
+d_cube_sum = grad(cube_sum)
+
+
+def calls_a_gradient(x):
+    return np.sum(d_cube_sum(x) * x)
