@@ -140,7 +140,8 @@ NO_FANCY_SETITEM = "the standard has no assignment through integer-array indices
 SPECS: dict[str, list[Case]] = {
     # ------------------------------------------------------------------------------ elementwise, unary
     "copy": unary(real), "neg": unary(real),
-    "item": [Case((real(1, 1),), id="1x1"), Case((real(),), id="float")], "abs": unary(away), "exp": unary(real), "expm1": unary(real),
+    "item": [Case((real(1, 1),), id="1x1"), Case((real(),), id="float")],
+    "abs": unary(away), "exp": unary(real), "expm1": unary(real),
     "log": unary(pos), "log1p": unary(pos), "log2": unary(pos), "log10": unary(pos),
     "sqrt": unary(pos), "square": unary(real), "reciprocal": unary(away), "sin": unary(real),
     "cos": unary(real), "tan": unary(lambda *s: uniform(-1.2, 1.2, *s)),
