@@ -215,10 +215,17 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
             if kind == "vjp" and gen.scalar_out:
                 fn = _float_cotangent(fn, seed_name, f)
             fn = dask_finisher(fn, args, wrt_idx, single, kind)  # Dask arguments: one compute per call
+            try:
+                fn.source = gen.source  # what `wrapper.source` shows after a call that runs it
+            except AttributeError:
+                pass
             entry = (fn, pre + list(gen.refresh), guard)
             by_ndim[key] = entry
         variants[types] = entry
         return entry
+
+    complete = _completer(target)
+    shown: list = [None]
 
     def lookup(args: tuple) -> tuple[Callable, list]:
         """The variant for these argument types (and, for NumPy arrays, numbers of dimensions)."""
@@ -231,6 +238,9 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
                 if args[i].shape != n or args[i].dtype != dtype:
                     fn, refresh, guard = variant(args)
                     break
+        if fn is not shown[0]:  # inspect.getsource and .source show the code this call runs
+            shown[0] = wrapper.__wrapped__ = fn
+            wrapper.source = getattr(fn, "source", None) or wrapper.source
         return fn, refresh
 
     def non_scalar(exc: NonScalarOutput) -> TransformError:
@@ -274,6 +284,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
             if not deps.valid():
                 return rebuild(*args, **kwargs)
             *primal, v = args
+            if complete is not None:
+                primal, kwargs = complete(tuple(primal), kwargs)
             fn, refresh = lookup(tuple(primal))
             for ns, nm, get in refresh:
                 ns[nm] = get()
@@ -286,6 +298,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not deps.valid():
                 return rebuild(*args, **kwargs)
+            if complete is not None:
+                args, kwargs = complete(args, kwargs)
             fn, refresh = lookup(args)
             if refresh:
                 for ns, nm, get in refresh:
@@ -303,6 +317,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
         wrapper.__srcgrad_target__ = generic.fn
         wrapper.__srcgrad_refresh__ = pre + list(generic.refresh)
     wrapper.source = generic.source
+    wrapper.generic_source = generic.source  # the variant for any argument types
     wrapper.transform = kind
     wrapper.wrt = wrt
     wrapper.original = f
@@ -328,6 +343,45 @@ _CONTAINER_HINT = (
 _CONTAINER_NODES = (gast.Tuple, gast.List, gast.Dict, gast.Set, gast.ListComp, gast.DictComp, gast.SetComp)
 _CONTAINER_WORDS = {gast.Tuple: "tuple", gast.List: "list", gast.Dict: "dict", gast.Set: "set",
                     gast.ListComp: "list", gast.DictComp: "dict", gast.SetComp: "set"}
+
+
+def _completer(fn: Callable) -> Callable | None:
+    """For a function whose parameters are all positional-or-keyword: a function making a call's
+    arguments all positional, defaults filled in, so the specialized variant is chosen from the whole
+    signature (a default left out is a value of known type, not an unknown) and keywords bind as in
+    Python. None for other signatures (keyword-only parameters: passed on as they are)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params):
+        return None
+    names = [p.name for p in params]
+    defaults = [p.default for p in params]
+    n = len(params)
+    empty = inspect.Parameter.empty
+
+    def complete(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        if not kwargs:
+            if len(args) >= n or defaults[len(args)] is empty:
+                return args, kwargs
+            tail = defaults[len(args):]
+            if empty in tail:
+                return args, kwargs  # a required argument is missing: the call itself says so
+            return args + tuple(tail), kwargs
+        full = list(args)
+        for i in range(len(args), n):
+            if names[i] in kwargs:
+                full.append(kwargs[names[i]])
+            elif defaults[i] is not empty:
+                full.append(defaults[i])
+            else:
+                return args, kwargs
+        if len(kwargs) != n - len(args) - sum(names[i] not in kwargs for i in range(len(args), n)):
+            return args, kwargs  # an unknown keyword, or one given twice: the call itself says so
+        return tuple(full), {}
+
+    return complete
 
 
 def _still_valid(transformed: Callable) -> bool:

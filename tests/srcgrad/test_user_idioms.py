@@ -74,3 +74,18 @@ def test_a_module_level_gradient_called_inside():
 def test_outputs_that_are_not_numbers_are_refused(fn, what):
     with pytest.raises(TransformError, match=what):
         sg.grad(fn)(X)
+
+
+# --------------------------------------------------------------- defaults and keywords specialize too
+def test_defaults_and_keywords_choose_the_same_specialized_code():
+    g = sg.grad(U.pendulum, wrt=(0, 1))
+    full = g(0.1, 1.0, 9.81, 0.01, 50, 1.0, 0.0)
+    source_full = g.source
+    assert "math.sin" in source_full  # Python floats throughout: the float variant ran
+    for call in (lambda: g(0.1, 1.0), lambda: g(0.1, L=1.0), lambda: g(0.1, 1.0, steps=50, dt=0.01)):
+        assert call() == pytest.approx(full, rel=1e-14)
+        assert g.source == source_full
+    assert "math.sin" not in g.generic_source
+    h = 1e-6
+    fd = (U.pendulum(0.1 + h, 1.0) - U.pendulum(0.1 - h, 1.0)) / (2 * h)
+    assert full[0] == pytest.approx(fd, rel=1e-6)

@@ -111,3 +111,11 @@ d_cube_sum = grad(cube_sum)
 
 def calls_a_gradient(x):
     return np.sum(d_cube_sum(x) * x)
+
+
+def pendulum(c, L, g=9.81, dt=0.01, steps=50, theta0=1.0, omega0=0.0):
+    theta, omega = theta0, omega0
+    for _ in range(steps):
+        omega = omega - dt * (g / L) * np.sin(theta) - dt * c * omega
+        theta = theta + dt * omega
+    return theta
