@@ -25,11 +25,14 @@ def _work(args: tuple) -> tuple:
     return seed, p, o
 
 
-def _shrink(args: tuple) -> tuple:
+def _shrink(args: tuple) -> tuple | None:
     seed, timeout, budget, out_dir = args
-    p, o = run_seed(seed, timeout)
-    mp, mo = minimize(p, o, budget)
-    path = save(Path(out_dir), mp, mo, "_min", " (minimized)")
+    try:
+        p, o = run_seed(seed, timeout)
+        mp, mo = minimize(p, o, budget)
+        path = save(Path(out_dir), mp, mo, "_min", " (minimized)")
+    except Exception:  # noqa: BLE001 - shrinking is a convenience; the verdicts stand without it
+        return None
     return failure_key(o), seed, str(path), mp
 
 
@@ -90,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"shrinking {len(first_of)} kinds of failure ...", file=sys.stderr, flush=True)
             jobs = [(s, a.timeout, a.minimize, str(out_dir))
                     for ss in first_of.values() for s in ss[:a.per_kind]]
-            for key, seed, path, mp in pool.imap_unordered(_shrink, jobs):
-                minimized.setdefault(key, []).append((seed, path, mp))
+            for r in pool.imap_unordered(_shrink, jobs):
+                if r is not None:
+                    key, seed, path, mp = r
+                    minimized.setdefault(key, []).append((seed, path, mp))
     print(summarize(results, minimized, saved, tape_skips))
     return int(any(o is not None and o.status in ("wrong", "crash") for _, o in results))
 

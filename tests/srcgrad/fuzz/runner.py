@@ -25,7 +25,16 @@ def run_seed(seed: int, timeout: float = 60.0) -> tuple[Program | None, Outcome 
             return p, check_program(p, timeout)
         except Invalid:
             continue
+        except Exception as e:  # noqa: BLE001 - the oracle itself failed on what srcgrad returned
+            return p, _oracle_failure(seed, e)
     return None, None
+
+
+def _oracle_failure(seed: int, e: Exception) -> Outcome:
+    o = Outcome(seed)
+    msg = f"{type(e).__name__}: {e}"
+    o.record("crash", "the oracle could not compare the results", msg, msg[:160])
+    return o
 
 
 def failure_key(o: Outcome) -> str:
@@ -271,6 +280,8 @@ def minimize(p: Program, o: Outcome, budget_s: float = 60.0,
                 co = check_program(cand, timeout)
             except Invalid:
                 continue
+            except Exception as e:  # noqa: BLE001
+                co = _oracle_failure(cand.seed, e)
             if failure_key(co) == key:
                 best, best_o, improved = cand, co, True
                 break
