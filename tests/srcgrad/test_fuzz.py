@@ -12,10 +12,10 @@ import pytest
 
 from tests.srcgrad.fuzz.runner import run_seed
 
-# Seeds 0..179 except those failing on the compiler when this file was written; remove a seed from
-# PENDING once the bug it shows is fixed (`python -m tests.srcgrad.fuzz --seed S` prints it).
-PENDING = {2, 4, 15, 23, 27, 44, 55, 57, 60, 65, 82, 95, 110, 122, 123, 127, 130, 131, 134, 140, 151, 177}
-SEEDS = [s for s in range(180) if s not in PENDING][:150]
+# Add a seed here if a compiler change makes it fail and the fix has to wait, and take it out with the fix
+# (`python -m tests.srcgrad.fuzz --seed S` prints the program, shrinks it and writes a reproducer).
+PENDING: set[int] = set()
+SEEDS = [s for s in range(150) if s not in PENDING]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
