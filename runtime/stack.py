@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from . import primitives as P
 
 
@@ -125,3 +127,23 @@ def zeros_as(x: Any) -> Any:
     if type(x) is tuple or type(x) is list:
         return type(x)(zeros_as(e) for e in x)  # an unused nested output of a callee (has_aux's aux)
     return P.zeros_like(x)
+
+
+def index_add_into(b: Any, v: Any, index: Any = None) -> Any:
+    """`b` with `v` added at `index`, written into `b` itself when it is a writable NumPy array (the
+    compiler passes only gradient buffers that generated code allocated and no other name shares: see
+    optimize.accumulate_in_place); any other value gets the new-array primitive. An element loop's
+    adjoint (`bx[i] += g`) then costs one element per step, not a copy of the whole buffer."""
+    if type(b) is np.ndarray and b.flags.writeable:
+        if _basic(index):
+            b[index] += v  # ints and slices: no position repeats
+        else:
+            np.add.at(b, index, v)  # integer arrays may repeat a position: every repeat accumulates
+        return b
+    return P.index_add(b, v, index=index)
+
+
+def _basic(index: Any) -> bool:
+    parts = index if type(index) is tuple else (index,)
+    return all(type(p) in (int, slice) or p is None or p is Ellipsis or isinstance(p, np.integer)
+               for p in parts)

@@ -1146,3 +1146,79 @@ def fold_unit_seed(fn: gast.FunctionDef, namer: Namer, shapes: dict, floats: set
                 aliases.pop(n, None)
             aliases = {k: v for k, v in aliases.items() if v not in _stores(s)}
             products = {k: v for k, v in products.items() if not (set(k) | {v}) & _stores(s)}
+
+
+def accumulate_in_place(fn: gast.FunctionDef, namer: Namer) -> None:
+    """`b = b + index_add(zeros_like(x), v, index=i)`, the adjoint of reading `x[i]`, becomes
+    `b = index_add_into(b, v, index=i)`: v added into b's own memory, so an element loop's adjoint is
+    linear in the number of elements, not quadratic (one full buffer per element).
+
+    Only for a buffer generated code owns alone: every assignment to b makes a new array (zeros, an
+    arithmetic result, index_add, or this accumulation) and b is read only as an arithmetic operand, as
+    the buffer of its own accumulation, or returned: never passed to a call that might hand it back,
+    pushed on the stack or assigned to another name, so no other name can see the writes."""
+    from srcgrad.runtime.stack import index_add_into, zeros_as  # noqa: PLC0415
+
+    fresh_calls = (zeros_as, P.zeros_like, P.index_add, np.zeros_like, np.zeros)
+
+    def call_of(e: Any) -> Any:
+        if isinstance(e, gast.Call):
+            f = e.func
+            if isinstance(f, gast.Name):
+                return namer.globals.get(f.id)
+            if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) and f.value.id in (
+                    "np", "numpy"):
+                return getattr(np, f.attr, None)
+        return None
+
+    def accumulation(s: Any) -> tuple[str, Any] | None:
+        """(b, the index_add call) for `b = b + index_add(zeros_like(x), v, index=i)`."""
+        if not (isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)):
+            return None
+        b, v = s.targets[0].id, s.value
+        if not (isinstance(v, gast.BinOp) and isinstance(v.op, gast.Add)):
+            return None
+        for mine, other in ((v.left, v.right), (v.right, v.left)):
+            if isinstance(mine, gast.Name) and mine.id == b and call_of(other) is P.index_add \
+                    and len(other.args) == 2 and call_of(other.args[0]) in (P.zeros_like, np.zeros_like) \
+                    and not any(isinstance(n, gast.Name) and n.id == b for n in gast.walk(other)):
+                return b, other
+        return None
+
+    stmts = [n for n in gast.walk(fn) if isinstance(n, gast.stmt) and n is not fn]
+    candidates = {acc[0] for s in stmts if (acc := accumulation(s)) is not None}
+    if not candidates:
+        return
+    owned = set(candidates)
+    allowed_loads: set[int] = set()
+    for s in stmts:
+        acc = accumulation(s)
+        if acc is not None:
+            allowed_loads.add(id(s.value.left if isinstance(s.value.left, gast.Name) else s.value.right))
+    for n in gast.walk(fn):
+        if isinstance(n, gast.BinOp):
+            allowed_loads.update(id(x) for x in (n.left, n.right) if isinstance(x, gast.Name))
+        if isinstance(n, gast.Return) and isinstance(n.value, (gast.Name, gast.Tuple)):
+            allowed_loads.update(id(x) for x in gast.walk(n.value) if isinstance(x, gast.Name))
+    for s in stmts:
+        if isinstance(s, (gast.If, gast.While)):
+            continue  # their bodies' statements are looked at one by one
+        bound = _stores(s.target) if isinstance(s, gast.For) else _stores(s)
+        for t in bound & owned:
+            v = s.value if isinstance(s, gast.Assign) and len(s.targets) == 1 and \
+                isinstance(s.targets[0], gast.Name) else None
+            if v is None or not (accumulation(s) is not None or isinstance(v, (gast.BinOp, gast.UnaryOp))
+                                 or call_of(v) in fresh_calls):
+                owned.discard(t)  # bound some other way (a copy of a name, a call that may return its input)
+    for n in gast.walk(fn):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in owned and \
+                id(n) not in allowed_loads:
+            owned.discard(n.id)
+    if not owned:
+        return
+    ref = _name(namer.ref(index_add_into, "index_add_into"))
+    for s in stmts:
+        acc = accumulation(s)
+        if acc is not None and acc[0] in owned:
+            b, add = acc
+            s.value = gast.Call(func=copy.deepcopy(ref), args=[_name(b), add.args[1]], keywords=add.keywords)

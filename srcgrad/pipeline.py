@@ -599,6 +599,8 @@ class Builder:
                 fdef, namer, optimize.Specialize(namer, scalar_all, numpy_all, nd_all).ndim_of
             )
         optimize.nest_forward_temporaries(fdef, namer.temps.__contains__)
+        if self.numpy_params:  # a variant for NumPy arrays, never transformed again
+            optimize.accumulate_in_place(fdef, namer)
         self._comment(info, fdef)
         ns = dict(namer.globals)
         for bound, r in callee_bindings:

@@ -12,6 +12,7 @@ import pytest
 
 import srcgrad as sg
 from tests.srcgrad import corpus as C
+from tests.srcgrad import user_idioms as U
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 
@@ -24,6 +25,8 @@ CASES = {
     "a_tanh_chain_array": (sg.grad, C.a_tanh_chain, (0, 1), (np.ones(4), np.eye(3))),
     "c_list_append_stack_array": (sg.grad, C.c_list_append_stack, 0, (np.ones(4), 3)),
     "f_call_helper_generic": (sg.vjp, C.f_call_helper, 0, None),
+    "element_loop_array": (sg.grad, U.element_loop, 0, (np.ones(6),)),
+    "pendulum_defaults_float": (sg.grad, U.pendulum, (0, 1), (0.1, 1.0, 9.81, 0.01, 50, 1.0, 0.0)),
 }
 
 

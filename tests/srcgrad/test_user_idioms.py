@@ -89,3 +89,30 @@ def test_defaults_and_keywords_choose_the_same_specialized_code():
     h = 1e-6
     fd = (U.pendulum(0.1 + h, 1.0) - U.pendulum(0.1 - h, 1.0)) / (2 * h)
     assert full[0] == pytest.approx(fd, rel=1e-6)
+
+
+# -------------------------------------------------- element loops accumulate into their own buffer
+def test_an_element_loop_adds_into_its_gradient_buffer():
+    x = np.linspace(-1.0, 2.0, 7)
+    g = sg.grad(U.element_loop)
+    np.testing.assert_allclose(g(x), np.cos(x) * x + np.sin(x), rtol=1e-12)
+    assert "index_add_into(bx" in g.source  # one element per step, not a copy of the buffer
+    first = g(x)
+    second = g(x)
+    assert first is not second and np.array_equal(first, second)  # a new buffer per call
+
+
+def test_a_repeated_gather_index_accumulates_every_time():
+    x = np.array([0.5, -1.0, 2.0])
+    idx = np.array([0, 2, 0, 0])
+    want = np.zeros(3)
+    for k, j in enumerate(idx):
+        want[j] += 2 * x[j] * (k + 1.0)
+    np.testing.assert_allclose(sg.grad(U.gather_loop)(x, idx), want, rtol=1e-12)
+
+
+def test_vjp_never_writes_into_the_callers_cotangent():
+    x = np.linspace(-1.0, 2.0, 5)
+    v = 1.5
+    _, g = sg.vjp(U.element_loop_returning_buffer_twice)(x, v)
+    np.testing.assert_allclose(g, 3.0 * x, rtol=1e-12)

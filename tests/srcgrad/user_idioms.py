@@ -119,3 +119,24 @@ def pendulum(c, L, g=9.81, dt=0.01, steps=50, theta0=1.0, omega0=0.0):
         omega = omega - dt * (g / L) * np.sin(theta) - dt * c * omega
         theta = theta + dt * omega
     return theta
+
+
+def element_loop(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + np.sin(x[i]) * x[i]
+    return s
+
+
+def gather_loop(x, idx):
+    s = 0.0
+    for k in range(idx.shape[0]):
+        s = s + x[idx[k]] ** 2 * (k + 1.0)
+    return s
+
+
+def element_loop_returning_buffer_twice(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + x[i] * x[i]
+    return s
