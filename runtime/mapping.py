@@ -998,6 +998,12 @@ for _name in ("concat", "permute_dims", "matrix_transpose"):  # NumPy 2 array-AP
         NUMPY_FUNCTIONS[getattr(np, _name)] = {"concat": concatenate_, "permute_dims": transpose_fn,
                                                "matrix_transpose": matrix_transpose_}[_name]
 
+# NumPy constructors whose result's shape and dtype follow from constant arguments alone (np.zeros(64),
+# np.eye(3)): the compiler evaluates such a call once, on small sizes, to know the shape of a value that
+# starts as one (recurrent state, an accumulator), so its variant for NumPy arrays is specialized too.
+SHAPE_FROM_CONSTANTS = frozenset({np.zeros, np.ones, np.empty, np.full, np.eye, np.identity, np.arange,
+                                  np.linspace})
+
 # Python's own builtins that users apply to arrays and floats
 BUILTINS: dict[Any, Adapter] = {abs: P.abs}
 

@@ -240,7 +240,7 @@ def numpy_values(body: list, numpy_params: set[str], scalar_names: set[str], par
         if op.kind == "prim":
             return op.prim in NUMPY_PRIMS and all(atom_ok(a) for a in op.args)
         if op.kind == "nondiff":
-            return expr_ok(s.value)
+            return getattr(s, "const_array", None) is not None or expr_ok(s.value)
         return False
 
     def expr_ok(e: Any) -> bool:
@@ -295,6 +295,8 @@ def ndims(
             return None
         if op.kind == "copy":
             return atom(s.value)
+        if getattr(s, "const_array", None) is not None:  # np.zeros(64): its shape is known
+            return len(s.const_array[0])
         if op.kind == "nondiff" and isinstance(s.value, gast.Subscript):
             return _index_ndim(atom(s.value.value), s.value.slice, scalar_names)
         if op.kind != "prim":
@@ -461,6 +463,8 @@ def shapes(body: list, param_shapes: dict, scalar_names: set[str], numpy_names: 
         if op is None or not isinstance(s, gast.Assign) or not isinstance(s.targets[0], gast.Name):
             return None
         try:
+            if getattr(s, "const_array", None) is not None:
+                return s.const_array[0]
             if op.kind == "copy":
                 return np.shape(dummy(s.value))
             if op.kind == "nondiff" and isinstance(s.value, gast.Subscript):

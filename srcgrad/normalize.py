@@ -390,6 +390,10 @@ class Normalizer:
         stmt.line = self.line
         if op is not None:
             stmt.op = op
+            if op.kind == "nondiff" and isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call):
+                known = self.constant_array(stmt.value)
+                if known is not None:
+                    stmt.const_array = known
             if op.kind not in ("nondiff", "const", "list") and isinstance(stmt, gast.Assign):
                 # whatever a derivative may flow into is varied (temporaries included), so later code
                 # that reads it, an inlined adapter say, is differentiated and never kept as static code
@@ -595,6 +599,30 @@ class Normalizer:
         v.targets = sorted(_assigned_in([s2]) | _mutated_in([s2]))
         v.simple = not isinstance(s2, (gast.For, gast.While))
         self.emit(out, v, Op("nondiff", args=[]))
+
+    def constant_array(self, e: Any) -> tuple | None:
+        """(shape, dtype) of `np.zeros(64)`, `np.ones((3, 4))`, `np.eye(5)`, ...: a NumPy constructor
+        (mapping.SHAPE_FROM_CONSTANTS) called with constants only, evaluated once here on small sizes, so
+        the variants for NumPy arrays know the state a loop starts from (`h = np.zeros(64)`)."""
+        if not isinstance(e, gast.Call):
+            return None
+        fn = self.resolve_func(e.func)
+        if not (_hashable(fn) and fn in mapping.SHAPE_FROM_CONSTANTS):
+            return None
+        try:
+            args = [gast.literal_eval(a) for a in e.args]
+            kws = {k.arg: gast.literal_eval(k.value) for k in e.keywords if k.arg is not None}
+        except ValueError:
+            return None
+        if any(isinstance(a, int) and a > 10 ** 7 for a in args):
+            return None
+        try:
+            value = fn(*args, **kws)
+        except Exception:  # noqa: BLE001 -- the call fails at run time too, and says so there
+            return None
+        if not isinstance(value, np.ndarray) or value.size > 10 ** 7:
+            return None
+        return value.shape, value.dtype
 
     def reject_exprs(self, s: gast.stmt) -> None:
         from srcgrad.parse import EXPR_REJECT

@@ -116,3 +116,24 @@ def test_vjp_never_writes_into_the_callers_cotangent():
     v = 1.5
     _, g = sg.vjp(U.element_loop_returning_buffer_twice)(x, v)
     np.testing.assert_allclose(g, 3.0 * x, rtol=1e-12)
+
+
+# ------------------------------------------------- state started with np.zeros specializes as passed
+def test_state_from_np_zeros_gets_the_code_of_state_passed_in():
+    rng = np.random.default_rng(3)
+    W, U_, xs = rng.standard_normal((4, 4)) * 0.5, rng.standard_normal((4, 3)), rng.standard_normal((5, 3))
+    g_zeros = sg.grad(U.rnn_state_zeros, wrt=(0, 1))
+    g_passed = sg.grad(U.rnn_state_passed, wrt=(0, 1))
+    for a, b in zip(g_zeros(W, U_, xs), g_passed(W, U_, xs, np.zeros(4)), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    # the same specialized adjoint loop (the line comments aside)
+    def loop(src):
+        body = src.split("for t in reversed(_r1):", 1)[1]
+        return [ln for ln in body.splitlines() if "# " not in ln]
+    assert loop(g_zeros.source) == loop(g_passed.source)
+    assert "unbroadcast" not in g_zeros.source and "np.tanh" in g_zeros.source
+    h = 1e-6
+    E = np.zeros_like(W)
+    E[1, 2] = h
+    fd = (U.rnn_state_zeros(W + E, U_, xs) - U.rnn_state_zeros(W - E, U_, xs)) / (2 * h)
+    assert g_zeros(W, U_, xs)[0][1, 2] == pytest.approx(fd, rel=1e-6)

@@ -140,3 +140,16 @@ def element_loop_returning_buffer_twice(x):
     for i in range(x.shape[0]):
         s = s + x[i] * x[i]
     return s
+
+
+def rnn_state_passed(W, U, xs, h):
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+    return np.sum(h * h)
+
+
+def rnn_state_zeros(W, U, xs):
+    h = np.zeros(4)
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+    return np.sum(h * h)
