@@ -218,6 +218,8 @@ def parse_function(fn: Any) -> FunctionInfo:
     if isinstance(inner, types.FunctionType) and _passes_through(fn, inner):
         return parse_function(inner)  # a decorator that only forwards the call (logging, timing)
     code = fn.__code__
+    if code.co_name == "<lambda>":
+        return _parse_lambda(fn)
     cached = _PARSE_CACHE.get(code)
     if cached is None:
         src, filename, start = _source_of(fn)
@@ -265,6 +267,66 @@ def parse_function(fn: Any) -> FunctionInfo:
     )
     info.locals = assigned_names(node)
     return info
+
+
+def _parse_lambda(fn: types.FunctionType) -> FunctionInfo:
+    """A lambda, as the function `def lambda_<line>(<its parameters>): return <its body>`. Its source is
+    found in its file (a script, a module, a notebook cell: whatever linecache holds) by the position of
+    its body, so several lambdas on one line, or one spanning lines inside a call, are told apart."""
+    code = fn.__code__
+    filename = code.co_filename
+    lines = linecache.getlines(filename)
+    if not lines:
+        raise TransformError(
+            f"cannot read the source of this lambda ({filename}, line {code.co_firstlineno})",
+            hint="srcgrad transforms functions defined in a file (or a notebook cell); for a lambda typed "
+            "at a prompt or made by exec, define it with `def` in a file, or use the eager runtime.",
+        )
+    key = (filename, code.co_firstlineno, _body_position(code), code.co_varnames[:code.co_argcount])
+    found = _PARSE_CACHE.get(key)
+    text = "".join(lines)
+    if found is None:
+        try:
+            module = gast.parse(text)
+        except SyntaxError as exc:
+            raise TransformError(f"cannot parse {filename}: {exc}", filename=filename,
+                                 lineno=code.co_firstlineno) from None
+        candidates = [n for n in gast.walk(module) if isinstance(n, gast.Lambda)
+                      and getattr(n, "lineno", None) == code.co_firstlineno]
+        params = [a.id for a in candidates[0].args.args] if len(candidates) == 1 else None
+        if len(candidates) > 1:
+            pos = _body_position(code)
+            candidates = [n for n in candidates
+                          if (n.body.lineno, n.body.col_offset) == pos
+                          and [a.id for a in n.args.args] == list(code.co_varnames[:code.co_argcount])]
+            params = [a.id for a in candidates[0].args.args] if len(candidates) == 1 else None
+        if params is None:
+            raise TransformError(
+                f"cannot find this lambda in {filename}, line {code.co_firstlineno}",
+                filename=filename, lineno=code.co_firstlineno,
+                hint="define the function with `def`.")
+        found = (candidates[0].lineno, candidates[0].col_offset)
+        _PARSE_CACHE[key] = found
+    module = gast.parse(text)
+    lam = next(n for n in gast.walk(module) if isinstance(n, gast.Lambda)
+               and (n.lineno, n.col_offset) == found)
+    ret = gast.Return(value=lam.body)
+    gast.copy_location(ret, lam.body)
+    node = gast.FunctionDef(name=f"lambda_{code.co_firstlineno}", args=lam.args, body=[ret],
+                            decorator_list=[], returns=None, type_comment=None, type_params=[])
+    gast.copy_location(node, lam)
+    closure = dict(zip(code.co_freevars, fn.__closure__, strict=False)) if fn.__closure__ else {}
+    info = FunctionInfo(fn=fn, node=node, filename=filename, line_offset=0, lines=text.splitlines(),
+                        globals=fn.__globals__, closure=closure)
+    info.locals = assigned_names(node)
+    return info
+
+
+def _body_position(code: types.CodeType) -> tuple[int, int] | None:
+    """Where a lambda's body starts: its code's earliest instruction position after the header's."""
+    spots = [(line, col) for line, _, col, _ in code.co_positions()
+             if line is not None and col is not None and (line, col) != (code.co_firstlineno, 0)]
+    return min(spots) if spots else None
 
 
 def _passes_through(wrapper: types.FunctionType, inner: types.FunctionType) -> bool:

@@ -137,3 +137,28 @@ def test_state_from_np_zeros_gets_the_code_of_state_passed_in():
     E[1, 2] = h
     fd = (U.rnn_state_zeros(W + E, U_, xs) - U.rnn_state_zeros(W - E, U_, xs)) / (2 * h)
     assert g_zeros(W, U_, xs)[0][1, 2] == pytest.approx(fd, rel=1e-6)
+
+
+# ------------------------------------------------------------------------------------------- lambdas
+def test_lambdas_as_users_write_them():
+    x = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(sg.grad(lambda x: np.sum(np.sin(x) * x))(x), np.cos(x) * x + np.sin(x),
+                               rtol=1e-12)
+    f, g = (lambda a: np.sum(a ** 2)), (lambda b: np.sum(b ** 3))  # two on one line
+    np.testing.assert_allclose(sg.grad(f)(x), 2 * x, rtol=1e-12)
+    np.testing.assert_allclose(sg.grad(g)(x), 3 * x ** 2, rtol=1e-12)
+    spanning = sg.grad(lambda x:
+                       np.sum(x ** 4),
+                       wrt=0)
+    np.testing.assert_allclose(spanning(x), 4 * x ** 3, rtol=1e-12)
+    k = 3.0  # a closure
+    assert sg.jvp(lambda x: np.sum(k * x))(x, np.ones(3))[1] == pytest.approx(9.0)
+    np.testing.assert_allclose(sg.hessian(lambda x: np.sum(x ** 3))(x), np.diag(6 * x), atol=1e-12)
+    value, (du, dv) = sg.value_and_grad(lambda u, v: u * v + np.sin(u), wrt=(0, 1))(0.3, 2.0)
+    assert (value, du, dv) == pytest.approx((0.6 + np.sin(0.3), 2.0 + np.cos(0.3), 0.3))
+
+
+def test_a_lambda_without_source_is_a_clear_error():
+    f = eval("lambda x: x * 2.0")  # noqa: S307 -- no file holds its source
+    with pytest.raises(TransformError, match="source"):
+        sg.grad(f)(1.0)
