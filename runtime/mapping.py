@@ -492,6 +492,12 @@ def slogdet_(a):
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
 
 
+def slogdet_pack_(sign, logabsdet):
+    """The compiler's reading of SlogdetResult(sign, logabsdet): a tuple, so `np.linalg.slogdet(K)[1]`
+    is the logabsdet primitive (at run time it stays the namedtuple)."""
+    return (sign, logabsdet)
+
+
 def logdet_(a):
     """torch.logdet: log det a (nan where det < 0)."""
     return P.logabsdet(a) + P.log(P.slogdet_sign(a) * 1.0)
@@ -517,15 +523,6 @@ def concatenate_(arrays, axis=0, out=None, dtype=None, *, dim=None):
 
 def stack_(arrays, axis=0, out=None, dtype=None, *, dim=None):
     return P.stack(*_seq(arrays), axis=axis if dim is None else dim)
-
-
-def vstack_(arrays):
-    return P.concatenate(*[P.reshape(x, shape=vstack_shape(x)) for x in _seq(arrays)], axis=0)
-
-
-def hstack_(arrays):
-    arrays = _seq(arrays)
-    return P.concatenate(*arrays, axis=hstack_axis(arrays[0]))
 
 
 def vstack_shape(x: Any) -> tuple:
@@ -905,6 +902,148 @@ def sub_torch(x, y, *, alpha=1):
     return P.subtract(x, y) if alpha == 1 else P.subtract(x, P.multiply(y, alpha))
 
 
+# ------------------------------------------------------ constructors, joins and more (issue 12, item 5)
+@_static_helper
+def _as_shape(shape: Any) -> tuple:
+    """np.full's shape: an int or a sequence."""
+    return (shape,) if isinstance(shape, int) else tuple(shape)
+
+
+def empty_like_(prototype, dtype=None, order="K", subok=True, shape=None):
+    """np.empty_like: zeros (its values are unspecified; programs write every element before reading)."""
+    return P.zeros_like(prototype) if dtype is None else P.astype(P.zeros_like(prototype), dtype=dtype)
+
+
+def full_(shape, fill_value, dtype=None, order="C"):
+    """np.full(shape, v): v broadcast to shape, as a new array (v may carry a derivative)."""
+    return P.copy(P.broadcast_to(fill_value, shape=_as_shape(shape))) if dtype is None else P.astype(
+        P.broadcast_to(fill_value, shape=_as_shape(shape)), dtype=dtype)
+
+
+def full_like_(a, fill_value, dtype=None, order="K", subok=True, shape=None):
+    """np.full_like(a, v): v broadcast to a's shape (a's values carry no derivative)."""
+    return P.copy(P.broadcast_to(fill_value, shape=P.shape(a))) if dtype is None else P.astype(
+        P.broadcast_to(fill_value, shape=P.shape(a)), dtype=dtype)
+
+
+@_static_helper
+def _atleast_shape(shape: tuple, n: int) -> tuple:
+    """np.atleast_1d/2d/3d's shape: 0-d -> (1,)*n; 1-d (k,) -> (1, k) / (1, k, 1); 2-d (m, k) -> (m, k, 1)."""
+    shape = tuple(shape)
+    if len(shape) >= n:
+        return shape
+    if n == 1 or n == 2:
+        return (1,) * (n - len(shape)) + shape
+    return {0: (1, 1, 1), 1: (1,) + shape + (1,), 2: shape + (1,)}[len(shape)]
+
+
+def atleast_1d_(x):
+    """np.atleast_1d of one array (several arrays give a list: not taken)."""
+    return P.reshape(x, shape=_atleast_shape(P.shape(x), 1))
+
+
+def atleast_2d_(x):
+    return P.reshape(x, shape=_atleast_shape(P.shape(x), 2))
+
+
+def atleast_3d_(x):
+    return P.reshape(x, shape=_atleast_shape(P.shape(x), 3))
+
+
+@_static_helper
+def _join_axis(kind: str, shape: tuple) -> int:
+    """The axis at which np.stack lays the operands of np.hstack / vstack / dstack / column_stack (all of
+    one shape, `shape`) so that a reshape joins them as the NumPy function does."""
+    nd = len(shape)
+    return {"h": 0 if nd <= 1 else 1, "v": 0, "d": 2 if nd >= 3 else -1, "c": 1}[kind]
+
+
+@_static_helper
+def _joined_shape(kind: str, shape: tuple) -> tuple:
+    """The result's shape, from the operands' one shape (the number of operands as -1)."""
+    s, nd = tuple(shape), len(shape)
+    if kind == "h":
+        return (-1,) if nd <= 1 else s[:1] + (-1,) + s[2:]
+    if kind == "v":
+        return (-1, 1) if nd == 0 else ((-1,) + s if nd == 1 else (-1,) + s[1:])
+    if kind == "d":
+        return {0: (1, 1, -1), 1: (1,) + s + (-1,), 2: s + (-1,)}.get(nd, s[:2] + (-1,) + s[3:])
+    return s[:1] + (-1,) if nd <= 1 else s[:1] + (-1,) + s[2:]  # column_stack
+
+
+def hstack_(arrays):
+    """np.hstack of a sequence the compiler cannot see into (a list variable): the operands stacked and
+    the stack reshaped, so all operands must have one shape (np.stack says so where they do not).
+    A list literal `np.hstack([a, b])` takes the compiler's own path (any shapes)."""
+    return P.reshape(np.stack(arrays, axis=_join_axis("h", P.shape(arrays[0]))),
+                     shape=_joined_shape("h", P.shape(arrays[0])))
+
+
+def vstack_(arrays):
+    """np.vstack of a sequence: as hstack_."""
+    return P.reshape(np.stack(arrays, axis=_join_axis("v", P.shape(arrays[0]))),
+                     shape=_joined_shape("v", P.shape(arrays[0])))
+
+
+def dstack_(arrays):
+    """np.dstack: operands of one shape, joined along the third axis (vectors as (1, n, 1))."""
+    return P.reshape(np.stack(arrays, axis=_join_axis("d", P.shape(arrays[0]))),
+                     shape=_joined_shape("d", P.shape(arrays[0])))
+
+
+def column_stack_(arrays):
+    """np.column_stack: vectors become columns; operands of one shape."""
+    return P.reshape(np.stack(arrays, axis=_join_axis("c", P.shape(arrays[0]))),
+                     shape=_joined_shape("c", P.shape(arrays[0])))
+
+
+def exp2_(x):
+    """np.exp2: exp(x log 2)."""
+    return P.exp(P.multiply(x, 0.6931471805599453))
+
+
+@_static_helper
+def _kron_shapes(sa: tuple, sb: tuple, which: int) -> tuple:
+    """np.kron as a broadcast product: a reshaped to (a0, 1, a1, 1, ...), b to (1, b0, 1, b1, ...)
+    (the shorter shape padded with leading ones), the product reshaped to (a0 b0, a1 b1, ...)."""
+    n = builtins_max(len(sa), len(sb))
+    sa, sb = (1,) * (n - len(sa)) + tuple(sa), (1,) * (n - len(sb)) + tuple(sb)
+    if which == 0:
+        return tuple(d for k in sa for d in (k, 1))
+    if which == 1:
+        return tuple(d for k in sb for d in (1, k))
+    return tuple(i * j for i, j in zip(sa, sb, strict=True))
+
+
+def kron_(a, b):
+    """np.kron: a broadcast product of reshaped operands, reshaped."""
+    return P.reshape(P.multiply(P.reshape(a, shape=_kron_shapes(P.shape(a), P.shape(b), 0)),
+                                P.reshape(b, shape=_kron_shapes(P.shape(a), P.shape(b), 1))),
+                     shape=_kron_shapes(P.shape(a), P.shape(b), 2))
+
+
+@_static_helper
+def _along_axis_positions(indices: Any, shape: tuple, axis: Any) -> Any:
+    """Flat positions into an array of `shape` that np.take_along_axis / put_along_axis address with
+    `indices` along `axis` (indices broadcast against shape off the axis; axis None: the flat array)."""
+    if axis is None:
+        return indices
+    nd = len(shape)
+    a = axis % nd
+    ishape = tuple(indices.shape)
+    if len(ishape) != nd:
+        raise ValueError("take_along_axis: indices and arr must have the same number of dimensions")
+    full = tuple(ishape[d] if d == a else builtins_max(ishape[d], shape[d]) for d in range(nd))
+    idx = P.broadcast_to(indices, shape=full)
+    idx = P.where(P.less(idx, 0), idx + shape[a], idx)
+    return P.flat_along_axis(idx, axis=a, shape=shape)
+
+
+def take_along_axis_(arr, indices, axis=-1):
+    """np.take_along_axis: one integer index into the flattened array (getitem's rule accumulates)."""
+    return P.getitem(P.reshape(arr, shape=(-1,)), index=_along_axis_positions(indices, P.shape(arr), axis))
+
+
 # ------------------------------------------------- calls that write into an argument, as new values
 # NumPy has calls whose whole point is to change an array in place: np.add.at(a, i, v), np.copyto(a, v),
 # np.put(a, i, v), a.fill(v), a.sort(). Generated code computes the new array instead and rebinds the
@@ -941,6 +1080,15 @@ def copyto_(dst, src, casting="same_kind", where=True):
 def put_(a, ind, v, mode="raise"):
     """np.put(a, ind, v) / a.put(ind, v): v written at flat positions ind."""
     return P.reshape(P.index_update(P.reshape(a, shape=(-1,)), v, index=ind), shape=P.shape(a))
+
+
+@_writes_into(0)
+def put_along_axis_(arr, indices, values, axis):
+    """np.put_along_axis(arr, indices, values, axis): values written at those positions (repeated
+    positions: the last write wins, as index_update's rule says)."""
+    return P.reshape(P.index_update(P.reshape(arr, shape=(-1,)), values,
+                                    index=_along_axis_positions(indices, P.shape(arr), axis)),
+                     shape=P.shape(arr))
 
 
 @_writes_into(0)
@@ -989,9 +1137,14 @@ NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     np.split: split_, np.array_split: array_split_, np.flip: flip_, np.roll: roll_, np.tile: tile_,
     np.diff: diff_, np.cross: cross_,
     np.repeat: repeat_, np.pad: pad_, np.ravel: ravel_, np.moveaxis: moveaxis_,
-    np.copy: P.copy,
+    np.copy: P.copy, np.empty_like: empty_like_, np.full: full_, np.full_like: full_like_,
+    np.atleast_1d: atleast_1d_, np.atleast_2d: atleast_2d_, np.atleast_3d: atleast_3d_,
+    np.column_stack: column_stack_, np.dstack: dstack_, np.exp2: exp2_, np.kron: kron_,
+    np.take_along_axis: take_along_axis_,
     # calls that write into an argument (see `_writes_into`)
     np.add.at: add_at_, np.subtract.at: subtract_at_, np.copyto: copyto_, np.put: put_,
+    np.put_along_axis: put_along_axis_,
+    SlogdetResult: slogdet_pack_,  # what slogdet_ builds, read as a tuple by the compiler
 }
 for _name in ("concat", "permute_dims", "matrix_transpose"):  # NumPy 2 array-API aliases, where present
     if hasattr(np, _name):
