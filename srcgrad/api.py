@@ -22,6 +22,7 @@ from typing import Any, Callable
 import gast
 import numpy as np
 
+from srcgrad import codegen
 from srcgrad.errors import TransformError
 from srcgrad.parse import Dependencies
 from srcgrad.pipeline import Builder, Generated
@@ -293,6 +294,9 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
                 return fn(*primal, **kwargs, **{seed_name: v})
             except _MATH_ERRORS as exc:
                 return _with_numpy_floats(wrapper, args, kwargs, exc)
+            except Exception as exc:  # an error in the user's code: say which of their lines it was
+                codegen.annotate(exc)
+                raise
     else:
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -310,6 +314,9 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
                 raise non_scalar(exc) from None
             except _MATH_ERRORS as exc:
                 return _with_numpy_floats(wrapper, args, kwargs, exc)
+            except Exception as exc:  # an error in the user's code: say which of their lines it was
+                codegen.annotate(exc)
+                raise
 
     functools.update_wrapper(wrapper, generic.fn)
     wrapper.__wrapped__ = generic.fn
@@ -583,6 +590,7 @@ def _with_numpy_floats(wrapper: Callable, args: tuple, kwargs: dict, exc: Except
     user's np.sqrt(x) means) returns nan or inf with a warning. Such a call is rerun with the floats as
     np.float64, so it follows NumPy, and its numbers come back as Python floats (float in, float out)."""
     if not any(m in str(exc) for m in _MATH_MESSAGES) or not any(type(a) is float for a in args):
+        codegen.annotate(exc)
         raise exc
     with np.errstate(all="warn"):
         out = wrapper(*[np.float64(a) if type(a) is float else a for a in args], **kwargs)

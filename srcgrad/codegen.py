@@ -100,15 +100,59 @@ def function_source(fn: gast.FunctionDef, doc: str | None = None) -> str:
 _COUNTER: dict[str, int] = {}
 
 
-def compile_source(source: str, fname: str, namespace: dict, label: str) -> Any:
-    """Compile `source` (defining `fname`) into `namespace`; register it with linecache."""
+# generated pseudo-filename -> the user's file its `# line N: ...` comments refer to
+USER_FILES: dict[str, str] = {}
+
+
+def compile_source(source: str, fname: str, namespace: dict, label: str, user_file: str | None = None) -> Any:
+    """Compile `source` (defining `fname`) into `namespace`; register it with linecache (and, for the
+    notes on tracebacks, the user file its line comments refer to)."""
     digest = hashlib.sha1(source.encode()).hexdigest()[:8]
     n = _COUNTER.get(label, 0) + 1
     _COUNTER[label] = n
     filename = f"<srcgrad {label} #{n} {digest}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    if user_file is not None:
+        USER_FILES[filename] = user_file
     code = compile(source, filename, "exec")
     exec(code, namespace)
     fn = namespace[fname]
     fn.source = source
     return fn
+
+
+def user_location(tb: Any) -> tuple[str, int, str, str, int] | None:
+    """For a traceback through generated code: the innermost generated frame's user statement, as
+    (user file, user line, user source text, generated filename, generated line), read from the
+    `# line N: text` comment above the generated line. None when no generated frame is on it."""
+    found = None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename in USER_FILES:
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    if found is None:
+        return None
+    filename, lineno = found
+    lines = linecache.getlines(filename)
+    for i in range(min(lineno, len(lines)) - 1, -1, -1):
+        text = lines[i].strip()
+        for prefix in ("# adjoint of line ", "# line "):
+            if text.startswith(prefix):
+                number, _, user_text = text[len(prefix):].partition(": ")
+                if number.isdigit():
+                    return USER_FILES[filename], int(number), user_text, filename, lineno
+    return None
+
+
+def annotate(exc: BaseException) -> None:
+    """Add a note to an exception raised inside generated code: the user's file, line and statement it
+    came from, and the generated line (shown under the traceback; Python 3.11+)."""
+    where = user_location(exc.__traceback__)
+    if where is None or not hasattr(exc, "add_note") or getattr(exc, "_srcgrad_noted", False):
+        return
+    user_file, user_line, user_text, gen_file, gen_line = where
+    generated = linecache.getline(gen_file, gen_line).strip()
+    exc.add_note(f"srcgrad: raised by the code generated for {user_file}, line {user_line}: {user_text}\n"
+                 f"         (generated line {gen_line}: {generated})")
+    exc._srcgrad_noted = True

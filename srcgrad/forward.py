@@ -1527,7 +1527,8 @@ class ForwardBuilder:
         source = codegen.function_source(fdef, doc)
         if self.verbose:
             _dump(f"codegen: {fname}", source)
-        compiled = codegen.compile_source(source, fname, ns, fname)
+        compiled = codegen.compile_source(source, fname, ns, fname,
+                                          None if info.filename.startswith("<srcgrad ") else info.filename)
         compiled.__srcgrad_stack_level__ = level + 1
         if not top:
             req.compiled = compiled

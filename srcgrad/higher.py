@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from srcgrad import codegen
 from srcgrad.api import _aux_wrapper, _bind, _inner_refresh, _method_of, _shift_wrt, _wrt
 from srcgrad.batching import bzero
 from srcgrad.errors import TransformError
@@ -145,7 +146,11 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
             _check_tangents(f, kind, primal, wrt_idx, t)
             for nm, ti in zip(names, t, strict=True):
                 kwargs[nm] = ti
-        out = _zero_tangents(fn(*primal, **kwargs))
+        try:
+            out = _zero_tangents(fn(*primal, **kwargs))
+        except Exception as exc:  # an error in the user's code: say which of their lines it was
+            codegen.annotate(exc)
+            raise
         out = post(out) if post is not None else out
         if dask_support.SEEN and dask_support.has_dask(primal):  # NumPy parameters: computed, once
             out = dask_support.finish(out, primal, wrt_idx, single, "jvp" if kind == "jvp" else "hvp")

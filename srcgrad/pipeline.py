@@ -556,7 +556,7 @@ class Builder:
             if self.verbose:
                 _dump(f"codegen: {info.name} (callee)", source)
             label = f"{info.name}"
-            req.fwd_fn = codegen.compile_source(source, fwd_fn_name, ns, label)
+            req.fwd_fn = codegen.compile_source(source, fwd_fn_name, ns, label, info.filename)
             req.adj_fn = ns[adj_fn_name]
             req.source = source
             return Generated(fn=req.fwd_fn, source=source, info=info)
@@ -618,7 +618,7 @@ class Builder:
         source = codegen.function_source(fdef, doc)
         if self.verbose:
             _dump(f"codegen: {fname}", source)
-        compiled = codegen.compile_source(source, fname, ns, fname)
+        compiled = codegen.compile_source(source, fname, ns, fname, info.filename)
         out_scalar = all(isinstance(a, gast.Name) and a.id in scalars for a in out_atoms)
         return Generated(
             fn=compiled,

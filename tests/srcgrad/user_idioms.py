@@ -153,3 +153,21 @@ def rnn_state_zeros(W, U, xs):
     for t in range(xs.shape[0]):
         h = np.tanh(W @ h + U @ xs[t])
     return np.sum(h * h)
+
+
+def shape_bug_helper(A, v):
+    return A @ v
+
+
+def shape_bug(W, xs):
+    h = np.zeros(3)
+    for t in range(xs.shape[0]):
+        h = np.tanh(shape_bug_helper(W, h) + xs[t])
+    return np.sum(h)
+
+
+def shape_bug_in_loop(W, xs):
+    h = np.zeros(3)
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + xs[t])
+    return np.sum(h)
