@@ -1044,6 +1044,75 @@ def take_along_axis_(arr, indices, axis=-1):
     return P.getitem(P.reshape(arr, shape=(-1,)), index=_along_axis_positions(indices, P.shape(arr), axis))
 
 
+@_static_helper
+def _interp_segment(xp: Any, x: Any, upper: int) -> Any:
+    """np.interp's segment of each x: the index i of xp[i] <= x < xp[i + 1] (clamped to the first and
+    last segments), plus `upper`."""
+    n = P.shape(xp)[0]
+    return P.clip(P.searchsorted(xp, x, side="right") - 1, min=0, max=n - 2) + upper
+
+
+def interp_(x, xp, fp):
+    """np.interp(x, xp, fp): the line through the two knots around x, with x clamped into [xp[0],
+    xp[-1]] (so fp[0] / fp[-1] outside, as NumPy). Differentiable in x, xp and fp; at a knot the
+    derivative in x is the right segment's. left=, right= and period= are not taken."""
+    return P.getitem(fp, index=_interp_segment(xp, x, 0)) + (
+        P.getitem(fp, index=_interp_segment(xp, x, 1)) - P.getitem(fp, index=_interp_segment(xp, x, 0))) * (
+        P.minimum(P.maximum(x, P.getitem(xp, index=0)), P.getitem(xp, index=-1))
+        - P.getitem(xp, index=_interp_segment(xp, x, 0))) / (
+        P.getitem(xp, index=_interp_segment(xp, x, 1)) - P.getitem(xp, index=_interp_segment(xp, x, 0)))
+
+
+@_static_helper
+def _conv_index(sa: tuple, sv: tuple, mode: str, correlate: bool) -> Any:
+    """The (output, len(a)) integer index into v padded with one zero that makes np.convolve (or, with
+    v reversed, np.correlate) a matrix product with a: entry [k, j] is k - j where 0 <= k - j < len(v),
+    else the zero's position; rows from where `mode` starts, as many as it keeps."""
+    if len(sa) != 1 or len(sv) != 1:
+        raise ValueError("np.convolve / np.correlate take 1-d arrays")
+    n, m = sa[0], sv[0]
+    lo, hi = builtins_min(n, m), builtins_max(n, m)
+    if mode == "full":
+        start, length = 0, n + m - 1
+    elif mode == "same":
+        start, length = ((lo // 2) if correlate and m > n else (lo - 1) // 2), hi
+    elif mode == "valid":
+        start, length = lo - 1, hi - lo + 1
+    else:
+        raise ValueError(f"mode must be 'full', 'same' or 'valid', not {mode!r}")
+    d = np.arange(start, start + length)[:, None] - np.arange(n)[None, :]
+    return np.where((d >= 0) & (d < m), d, m)
+
+
+def builtins_min(a: int, b: int) -> int:
+    return a if a <= b else b
+
+
+def convolve_(a, v, mode="full"):
+    """np.convolve of 1-d arrays: a gather of v into a banded matrix, times a (both differentiable)."""
+    return P.matmul(P.getitem(P.pad(v, pad_width=((0, 1),)), index=_conv_index(P.shape(a), P.shape(v),
+                                                                               mode, False)), a)
+
+
+def correlate_(a, v, mode="valid"):
+    """np.correlate of real 1-d arrays: np.convolve with v reversed (and NumPy's own 'same' offset)."""
+    return P.matmul(P.getitem(P.pad(P.flip(v), pad_width=((0, 1),)), index=_conv_index(
+        P.shape(a), P.shape(v), mode, True)), a)
+
+
+@_static_helper
+def _gamma_sign(x: Any) -> Any:
+    """The sign of Gamma(x): + for x > 0, alternating between the poles below 0."""
+    if P.ndim(x) == 0:
+        return 1.0 if x > 0 or _math.floor(x) % 2 == 0 else -1.0
+    return P.where(P.logical_or(P.greater(x, 0.0), P.equal(P.remainder(P.floor(x), 2.0), 0.0)), 1.0, -1.0)
+
+
+def gamma_(x):
+    """math.gamma: sign times exp(lgamma)."""
+    return P.multiply(P.exp(P.lgamma(x)), _gamma_sign(x))
+
+
 # ------------------------------------------------- calls that write into an argument, as new values
 # NumPy has calls whose whole point is to change an array in place: np.add.at(a, i, v), np.copyto(a, v),
 # np.put(a, i, v), a.fill(v), a.sort(). Generated code computes the new array instead and rebinds the
@@ -1140,7 +1209,8 @@ NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     np.copy: P.copy, np.empty_like: empty_like_, np.full: full_, np.full_like: full_like_,
     np.atleast_1d: atleast_1d_, np.atleast_2d: atleast_2d_, np.atleast_3d: atleast_3d_,
     np.column_stack: column_stack_, np.dstack: dstack_, np.exp2: exp2_, np.kron: kron_,
-    np.take_along_axis: take_along_axis_,
+    np.take_along_axis: take_along_axis_, np.interp: interp_, np.convolve: convolve_,
+    np.correlate: correlate_,
     # calls that write into an argument (see `_writes_into`)
     np.add.at: add_at_, np.subtract.at: subtract_at_, np.copyto: copyto_, np.put: put_,
     np.put_along_axis: put_along_axis_,
@@ -1199,6 +1269,7 @@ BUILTINS.update({
     _math.cosh: P.cosh, _math.tanh: P.tanh, _math.asinh: P.arcsinh, _math.acosh: P.arccosh,
     _math.atanh: P.arctanh, _math.erf: P.erf, _math.atan2: P.arctan2, _math.hypot: P.hypot,
     _math.fabs: P.abs, _math.pow: P.power, _math.floor: P.floor, _math.ceil: P.ceil,
+    _math.lgamma: P.lgamma, _math.gamma: gamma_,
 })
 
 # Methods with ndarray semantics, plus the Tensor-only names whose meaning nothing contradicts.

@@ -1077,6 +1077,106 @@ def _eye_like(x, n=None, m=None, k=0):
     return xp.eye(n, m, k=k, dtype=dtype, device=_device(x))
 
 
+# ============================================================================ special functions, search
+@nondiff
+def _searchsorted(a, v, side="left"):
+    """Where v's values would go in the sorted 1-d a (np.searchsorted): integer positions."""
+    xp = array_ns(a)
+    if is_scalar(v):
+        v = xp.asarray(v)
+    return fn(xp, "searchsorted")(a, v, side=side)
+
+
+_SHIFT = 10  # special functions: the recurrence lifts the argument by this much before the series
+# Stirling's series for lgamma and the asymptotic series of the polygamma functions, from the Bernoulli
+# numbers B2k (k = 1..6): at arguments >= 10 the first terms left out are below 1e-13.
+_BERNOULLI = (1.0 / 6, -1.0 / 30, 1.0 / 42, -1.0 / 30, 5.0 / 66, -691.0 / 2730)
+
+
+def _ops(x: Any) -> tuple[Any, Any, Any, Any]:
+    """(namespace, log, tan, where) for x: Python's math for numbers, x's namespace for arrays."""
+    if is_scalar(x):
+        return None, math.log, math.tan, lambda c, a, b: a if c else b
+    xp = array_ns(x)
+    return xp, fn(xp, "log"), fn(xp, "tan"), fn(xp, "where")
+
+
+def _lgamma_series(x: Any) -> Any:
+    """log|Gamma(x)| for x > 0 by the recurrence and Stirling's series; any namespace."""
+    _, log, _, _ = _ops(x)
+    y = x + _SHIFT
+    out = (y - 0.5) * log(y) - y + 0.5 * math.log(2 * math.pi)
+    for k, b in enumerate(_BERNOULLI, start=1):
+        out = out + b / (2 * k * (2 * k - 1)) * y ** (1 - 2 * k)
+    for k in range(_SHIFT):
+        out = out - log(x + k)
+    return out
+
+
+@primitive
+def _lgamma(x):
+    """log|Gamma(x)| (math.lgamma, scipy.special.gammaln). Python numbers and NumPy use math.lgamma;
+    other namespaces the recurrence, Stirling's series and the reflection formula for x < 0."""
+    if is_scalar(x):
+        return math.lgamma(x)
+    xp = array_ns(x)
+    if xp is np:
+        out = np.frompyfunc(math.lgamma, 1, 1)(x)
+        return np.asarray(out, dtype=np.result_type(x, np.float64))[()]
+    _, log, _, where = _ops(x)
+    pos = x > 0
+    z = where(pos, x, 1.0 - x)
+    core = _lgamma_series(z)
+    sin = fn(xp, "sin")
+    refl = math.log(math.pi) - log(fn(xp, "abs")(sin(math.pi * x))) - core
+    return where(pos, core, refl)
+
+
+def _polygamma_pos(x: Any, n: int) -> Any:
+    """psi^(n)(x) for x > 0: the recurrence psi^(n)(x) = psi^(n)(x + N) - (-1)^n n! sum (x + k)^-(n+1),
+    then the asymptotic series at x + N."""
+    _, log, _, _ = _ops(x)
+    y = x + _SHIFT
+    if n == 0:
+        out = log(y) - 0.5 / y
+        for k, b in enumerate(_BERNOULLI, start=1):
+            out = out - b / (2 * k) * y ** (-2 * k)
+    else:
+        sign = -1.0 if n % 2 == 0 else 1.0  # (-1)^(n+1)
+        s = math.factorial(n - 1) * y ** (-n) + math.factorial(n) / 2 * y ** (-n - 1)
+        for k, b in enumerate(_BERNOULLI, start=1):
+            s = s + b * math.factorial(2 * k + n - 1) / math.factorial(2 * k) * y ** (-2 * k - n)
+        out = sign * s
+    c = (-1.0) ** n * math.factorial(n)
+    for k in range(_SHIFT):
+        out = out - c * (x + k) ** (-n - 1)
+    return out
+
+
+@primitive
+def _polygamma(x, n=0):
+    """The polygamma function psi^(n)(x): digamma (n = 0, the derivative of lgamma) and its
+    derivatives, each the derivative of the one before. n = 0 and 1 take x < 0 by the reflection
+    formula; n >= 2 is nan at x <= 0 (not answered from a wrong branch)."""
+    xp, _, tan, where = _ops(x)
+    if xp is None:
+        if x > 0:
+            return _polygamma_pos(x, n)
+        if n == 0 and x != math.floor(x):
+            return _polygamma_pos(1.0 - x, 0) - math.pi / tan(math.pi * x)
+        if n == 1 and x != math.floor(x):
+            return (math.pi / math.sin(math.pi * x)) ** 2 - _polygamma_pos(1.0 - x, 1)
+        return math.nan
+    pos = x > 0
+    z = where(pos, x, 1.0 - x)
+    core = _polygamma_pos(z, n)
+    if n == 0:
+        return where(pos, core, core - math.pi / tan(math.pi * x))
+    if n == 1:
+        return where(pos, core, (math.pi / fn(xp, "sin")(math.pi * x)) ** 2 - core)
+    return where(pos, core, math.nan * z)
+
+
 # Export every primitive under its own name (`sin`, `sum`, `max`, ...) for the rule table and the
 # compiler. Done last, so the implementations above keep seeing Python's builtins.
 globals().update(PRIMITIVES)

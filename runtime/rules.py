@@ -226,6 +226,12 @@ defrule("softplus",
 defrule("erf",
         vjp=[lambda g, ans, x: g * SQRT_PI_2 * exp(-x * x)],
         jvp=[lambda t, ans, x: t * SQRT_PI_2 * exp(-x * x)])
+defrule("lgamma",
+        vjp=[lambda g, ans, x: g * polygamma(x)],
+        jvp=[lambda t, ans, x: t * polygamma(x)])
+defrule("polygamma",  # psi^(n)' = psi^(n+1): each order's rule is the next order
+        vjp=[lambda g, ans, x, n=0: g * polygamma(x, n=n + 1)],
+        jvp=[lambda t, ans, x, n=0: t * polygamma(x, n=n + 1)])
 defrule("astype",
         vjp=[lambda g, ans, x, dtype=None: cast_back(g, x, dtype)],
         jvp=[lambda t, ans, x, dtype=None: cast_forward(t, ans, dtype)])

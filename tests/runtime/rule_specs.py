@@ -150,6 +150,11 @@ SPECS: dict[str, list[Case]] = {
     "arcsinh": unary(real), "arccosh": unary(lambda *s: uniform(1.2, 3.0, *s)),
     "arctanh": unary(lambda *s: uniform(-0.9, 0.9, *s)), "sigmoid": unary(real), "relu": unary(away),
     "softplus": unary(real), "erf": unary(real), "cbrt": unary(away),
+    "lgamma": [Case((pos(3, 4),), id="pos"), Case((uniform(2.0, 30.0),), id="float"),
+               Case((uniform(-0.9, -0.1, 5),), id="negative")],
+    "polygamma": [Case((pos(3, 4),), id="digamma"),  # psi'' (n = 2) is nan at x < 0: first order there
+                  Case((uniform(-0.9, -0.1, 4),), id="digamma-negative", second_order=False),
+                  Case((pos(5),), {"n": 1}, id="trigamma"), Case((uniform(1.0, 20.0),), {"n": 2}, id="n2")],
     "astype": [Case((real(3, 4),), {"dtype": np.float64}, id="f64"),
                Case((real(3, 4),), {"dtype": np.float32}, id="f32",
                     tol={"eps": 1e-2, "atol": 1e-4, "rtol": 1e-4}, second_order=False),
@@ -343,5 +348,8 @@ NONDIFF: dict[str, list[ValueCase]] = {
     "any": [ValueCase((np.array(_A) > 2,), {"axis": 1}, np.any)],
     "all": [ValueCase((np.array(_A) > -3,), {}, np.all)],
     "slogdet_sign": [ValueCase((_M,), {}, lambda m: np.linalg.slogdet(m)[0])],
+    "searchsorted": [ValueCase(([0.0, 1.0, 1.0, 3.0], [-1.0, 1.0, 2.0, 5.0]), {}, np.searchsorted),
+                     ValueCase(([0.0, 1.0, 1.0, 3.0], [1.0, 2.5]), {"side": "right"},
+                               lambda a, v, side: np.searchsorted(a, v, side=side), id="right")],
     "eye_like": [ValueCase((_A,), {"n": 2, "m": 3, "k": 1}, lambda a, n, m, k: np.eye(n, m, k))],
 }
