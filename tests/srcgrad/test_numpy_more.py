@@ -1,0 +1,258 @@
+"""More NumPy as programs call it (issue 12, item 5), through the compiler: grad and jvp against central
+differences of the function, hessian and hvp against differences of the gradient.
+
+Each call is a composition of primitives in `runtime/mapping.py` (np.empty_like, full, full_like,
+atleast_Nd, column_stack, dstack, hstack/vstack of a list variable, exp2, kron, take_along_axis,
+put_along_axis, interp, convolve, correlate, math.gamma, slogdet(K)[1]) or a primitive with its rules
+(lgamma, polygamma, searchsorted; eigvalsh/eigh). What is not taken yet raises TransformError.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import srcgrad as sg
+
+from .test_numpy_coverage import check_all_modes
+
+X4 = np.array([0.3, -0.7, 1.1, 0.5])
+X23 = np.array([[0.5, 1.0, 2.0], [-0.5, 0.3, 0.1]])
+W8 = np.arange(8.0).reshape(4, 2)
+
+
+# ------------------------------------------------------------------------------------- constructors
+def f_empty_like(x):
+    y = np.empty_like(x)
+    for i in range(x.shape[0]):
+        y[i] = x[i] ** 2 * (i + 1.0)
+    return np.sum(y * x)
+
+
+def f_full(x):
+    return np.sum(np.full(3, x[0]) * x[:3]) + np.sum(np.full((2, 2), x[1] * x[2]) ** 2)
+
+
+def f_full_like(x):
+    y = np.full_like(x, x[1])
+    y[0] = x[0] ** 3
+    return np.sum(y * x)
+
+
+def f_full_like_const(x):
+    return np.sum(np.full_like(x, 2.5) * x ** 2)
+
+
+# ------------------------------------------------------------------------------------------- shapes
+def f_atleast(x):
+    return (np.sum(np.atleast_1d(x[0] * x[1]) ** 2) + np.sum(np.atleast_2d(x) @ np.atleast_2d(x).T)
+            + np.sum(np.atleast_3d(x) ** 3 * np.arange(4.0).reshape(1, 4, 1))
+            + np.sum(np.atleast_3d(np.outer(x, x)) ** 2))
+
+
+def f_column_stack(x):
+    xs = [x, x ** 2]
+    return np.sum(np.column_stack(xs) ** 2 * W8)
+
+
+def f_column_stack_2d(x):
+    m = np.outer(x, x[:2])
+    cols = [m, np.sin(m)]
+    return np.sum(np.column_stack(cols) ** 2 * np.arange(16.0).reshape(4, 4))
+
+
+def f_dstack(x):
+    parts = [x, np.sin(x)]
+    return np.sum(np.dstack(parts) ** 2 * np.arange(8.0).reshape(1, 4, 2))
+
+
+def f_dstack_2d(x):
+    m = np.outer(x, x[:3])
+    parts = [m, m ** 2, np.cos(m)]
+    return np.sum(np.dstack(parts) ** 2 * np.arange(36.0).reshape(4, 3, 3))
+
+
+def f_hstack_list(x):
+    xs = []
+    for i in range(3):
+        xs.append(x * (i + 1.0))
+    return np.sum(np.hstack(xs) ** 2 * np.arange(12.0))
+
+
+def f_vstack_list(x):
+    rows = []
+    for i in range(3):
+        rows.append(np.sin(x * (i + 1.0)))
+    return np.sum(np.vstack(rows) ** 3 * np.arange(12.0).reshape(3, 4))
+
+
+def f_hstack_2d_list(x):
+    m = np.outer(x, x)
+    blocks = [m, m ** 2]
+    return np.sum(np.hstack(blocks) * np.arange(32.0).reshape(4, 8)) + np.sum(np.vstack(blocks) ** 2)
+
+
+def f_positional_axes(x):
+    m = np.outer(x, x[:3])
+    return (np.sum(np.concatenate([m, m ** 2], 1) ** 2 * np.arange(24.0).reshape(4, 6))
+            + np.sum(np.stack([m, np.sin(m)], 2) ** 3) + np.sum(np.stack((x, x ** 2), -1) * W8))
+
+
+def f_exp2(x):
+    return np.sum(np.exp2(x) * x)
+
+
+def f_kron(x):
+    return np.sum(np.kron(x, x[:3] ** 2) ** 2 * np.arange(12.0))
+
+
+def f_kron_2d(x):
+    b = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    return np.sum(np.kron(np.outer(x[:2], x[2:]), b) ** 2 * np.arange(24.0).reshape(6, 4)) + np.sum(
+        np.kron(b, x) ** 2)
+
+
+# --------------------------------------------------------------------------------- along an axis
+IDX = np.array([[2], [0], [1], [1]])
+
+
+def f_take_along_axis(x):
+    m = np.outer(x, x[:3])
+    order = np.argsort(m, axis=1)
+    return (np.sum(np.take_along_axis(m, IDX, axis=1) ** 2 * np.arange(4.0)[:, None])
+            + np.sum(np.take_along_axis(m, order, axis=1) * np.arange(12.0).reshape(4, 3))
+            + np.sum(np.take_along_axis(x, np.array([3, 0, 0]), axis=0) ** 3)
+            + np.sum(np.take_along_axis(m, np.array([1, 5, 11]), axis=None) ** 2))
+
+
+def f_put_along_axis(x):
+    y = np.zeros((2, 3))
+    np.put_along_axis(y, np.array([[0], [2]]), x[:2, None] * 3.0, axis=1)
+    z = np.outer(x[:2], x[1:])
+    np.put_along_axis(z, np.array([[1, 1], [0, 2]]), x[2:] ** 2, axis=1)
+    return np.sum(y ** 2 * np.arange(6.0).reshape(2, 3)) + np.sum(z ** 2 * np.arange(6.0).reshape(2, 3))
+
+
+# ------------------------------------------------------------------------ interp, convolve, correlate
+XP = np.array([-1.0, 0.0, 1.0, 2.0])
+FP = np.array([0.0, 1.0, 3.0, 2.0])
+AT = np.array([-2.0, 0.25, 0.6, 1.5, 3.0])
+
+
+def f_interp_x(x):
+    return np.sum(np.interp(x * 1.5, XP, FP) ** 2) + np.interp(x[0], XP, FP) * x[1]
+
+
+def f_interp_fp(x):
+    return np.sum(np.interp(AT, XP, x * FP + x) ** 2)
+
+
+def f_interp_xp(x):
+    return np.sum(np.interp(AT, np.cumsum(np.exp(x)) - 2.0, FP) ** 2)
+
+
+def f_convolve(x):
+    return (np.sum(np.convolve(x, x[:3] ** 2) ** 2 * np.arange(6.0))
+            + np.sum(np.convolve(x[:2], np.sin(x), mode="same") ** 2 * np.arange(4.0))
+            + np.sum(np.convolve(x, x[1:3], "valid") ** 3))
+
+
+def f_correlate(x):
+    return (np.sum(np.correlate(x, x[:3] ** 2) ** 2)
+            + np.sum(np.correlate(x[:2], np.sin(x), mode="same") ** 2 * np.arange(4.0))
+            + np.sum(np.correlate(x[:3], np.sin(x), "full") ** 2 * np.arange(6.0))
+            + np.sum(np.correlate(np.sin(x), x[:3], "same") ** 2 * np.arange(4.0)))
+
+
+# --------------------------------------------------------------------------------- special functions
+def f_math_special(x):
+    return (math.lgamma(x[0] * x[0] + 1.0) * x[1] + math.lgamma(x[2] - 2.0)
+            + math.gamma(x[0] * x[0] + 1.0) * x[3] + math.gamma(x[2] - 2.0) + math.erf(x[0]) * x[1])
+
+
+# -------------------------------------------------------------------------------------- linear algebra
+def f_slogdet_index(x):
+    k = np.outer(x, x) + np.eye(4)
+    return np.linalg.slogdet(k)[1] + np.linalg.slogdet(k)[0] * x[0]
+
+
+ALL = [f_empty_like, f_full, f_full_like, f_full_like_const, f_atleast, f_column_stack,
+       f_column_stack_2d, f_dstack, f_dstack_2d, f_hstack_list, f_vstack_list, f_hstack_2d_list,
+       f_positional_axes, f_exp2, f_kron, f_kron_2d, f_take_along_axis, f_put_along_axis, f_interp_x,
+       f_interp_fp, f_interp_xp, f_convolve, f_correlate, f_math_special, f_slogdet_index]
+
+
+@pytest.mark.parametrize("f", ALL, ids=[f.__name__ for f in ALL])
+def test_numpy_call_matches_differences(f):
+    check_all_modes(f, X4.copy())
+
+
+def test_values_are_numpy_s():
+    """The compositions compute what NumPy computes (the value the gradient is taken of)."""
+    x = X4
+    for f in ALL:
+        value, _ = sg.value_and_grad(f)(x.copy())
+        assert value == pytest.approx(f(x.copy()), rel=1e-12, abs=1e-12), f.__name__
+
+
+def test_closed_forms():
+    x = X4
+    assert np.allclose(sg.grad(lambda_free_exp2)(x), np.log(2.0) * np.exp2(x))
+    # d/dx sum(kron(x, c)) = sum(c) for every x_i
+    assert np.allclose(sg.grad(lambda_free_kron)(x), np.full(4, 6.0))
+    # lgamma' = digamma: psi(1) = -Euler's gamma, psi'(1) = pi^2 / 6
+    assert sg.grad(lambda_free_lgamma)(1.0) == pytest.approx(-0.5772156649015329, abs=1e-12)
+    assert sg.hessian(lambda_free_lgamma)(1.0) == pytest.approx(math.pi ** 2 / 6, abs=1e-10)
+    # interp inside a segment: slope (fp[i+1] - fp[i]) / (xp[i+1] - xp[i]); outside: 0
+    assert np.allclose(sg.grad(lambda_free_interp)(np.array([-3.0, 0.5, 1.5, 9.0])), [0.0, 2.0, -1.0, 0.0])
+
+
+def lambda_free_exp2(x):
+    return np.sum(np.exp2(x))
+
+
+def lambda_free_kron(x):
+    return np.sum(np.kron(x, np.array([1.0, 2.0, 3.0])))
+
+
+def lambda_free_lgamma(x):
+    return math.lgamma(x)
+
+
+def lambda_free_interp(x):
+    return np.sum(np.interp(x, XP, FP))
+
+
+# ------------------------------------------------------------------------------- refused, by name
+def r_slogdet_attribute(x):
+    return np.linalg.slogdet(np.outer(x, x) + np.eye(4)).logabsdet
+
+
+def r_column_stack_literal(x):
+    return np.sum(np.column_stack([x, x ** 2]))
+
+
+def r_fft(x):
+    return np.sum(np.abs(np.fft.fft(x)) ** 2)
+
+
+def r_svd(x):
+    return np.sum(np.linalg.svd(np.outer(x, x) + np.eye(4))[1])
+
+
+def r_qr(x):
+    q, r = np.linalg.qr(np.outer(x, x) + np.eye(4))
+    return np.sum(r)
+
+
+def r_interp_period(x):
+    return np.sum(np.interp(x, XP, FP, period=3.0))
+
+
+@pytest.mark.parametrize("f", [r_slogdet_attribute, r_column_stack_literal, r_fft, r_svd, r_qr,
+                               r_interp_period])
+def test_not_yet_taken_is_a_transform_error(f):
+    with pytest.raises(sg.TransformError):
+        sg.grad(f)(X4.copy())
