@@ -503,6 +503,19 @@ def logdet_(a):
     return P.logabsdet(a) + P.log(P.slogdet_sign(a) * 1.0)
 
 
+EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+
+
+def eigh_(a, UPLO="L"):
+    """np.linalg.eigh of a symmetric matrix: (eigenvalues, eigenvectors), each its own primitive. The
+    derivative takes the input as symmetric (as cholesky's); the eigenvectors' needs distinct eigenvalues."""
+    return EighResult(P.eigvalsh(a), P.eigvecsh(a))  # the compiler needs to split it, as slogdet
+
+
+def eigvalsh_(a, UPLO="L"):
+    return P.eigvalsh(a)
+
+
 def tril_(x, k=0, *, diagonal=None):
     return P.tril(x, k=k if diagonal is None else diagonal)
 
@@ -1200,7 +1213,7 @@ NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     np.inner: inner_, np.outer: outer_, np.einsum: einsum_, np.tensordot: tensordot_,
     np.trace: trace_, np.diagonal: diagonal_, np.diag: diag_, np.tril: tril_, np.triu: triu_,
     np.linalg.inv: P.inv, np.linalg.solve: P.solve, np.linalg.det: P.det, np.linalg.slogdet: slogdet_,
-    np.linalg.cholesky: P.cholesky,
+    np.linalg.cholesky: P.cholesky, np.linalg.eigh: eigh_, np.linalg.eigvalsh: eigvalsh_,
     # shapes
     np.concatenate: concatenate_, np.stack: stack_, np.vstack: vstack_, np.hstack: hstack_,
     np.split: split_, np.array_split: array_split_, np.flip: flip_, np.roll: roll_, np.tile: tile_,
@@ -1352,7 +1365,8 @@ TORCH_FUNCTIONS: dict[str, Adapter] = {
     "nn.functional.log_softmax": log_softmax_, "nn.functional.relu": P.relu,
     "nn.functional.sigmoid": P.sigmoid, "nn.functional.softplus": softplus_,
     "linalg.inv": P.inv, "linalg.solve": P.solve, "linalg.det": P.det, "linalg.slogdet": slogdet_,
-    "linalg.cholesky": P.cholesky, "linalg.norm": linalg_norm, "linalg.vector_norm": vector_norm,
+    "linalg.cholesky": P.cholesky, "linalg.eigh": eigh_, "linalg.eigvalsh": eigvalsh_,
+    "linalg.norm": linalg_norm, "linalg.vector_norm": vector_norm,
     "linalg.matmul": P.matmul, "linalg.diagonal": linalg_diagonal_,
 }
 

@@ -964,6 +964,19 @@ def _cholesky(a):
     return fn(array_ns(a), "linalg.cholesky")(a)
 
 
+@primitive
+def _eigvalsh(a):
+    """The eigenvalues of a symmetric matrix (batched), ascending: np.linalg.eigvalsh / eigh's first."""
+    return fn(array_ns(a), "linalg.eigvalsh")(a)
+
+
+@primitive
+def _eigvecsh(a):
+    """The eigenvectors of a symmetric matrix (batched), as columns in eigvalsh's order: eigh's second.
+    Each is defined up to its sign; the derivative is that of the vectors the solver returns."""
+    return fn(array_ns(a), "linalg.eigh")(a)[1]
+
+
 # ================================================================================== shape, more
 def _seq_ns(arrays: Any) -> Any:
     xp = common_namespace(*arrays)

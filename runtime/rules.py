@@ -402,6 +402,15 @@ defrule("det",
 defrule("logabsdet",
         vjp=[lambda g, ans, a: expand_dims(g, axis=(-2, -1)) * mT(inv(a))],
         jvp=[lambda t, ans, a: trace_last(solve(a, t))])
+defrule("eigvalsh",  # a symmetric input: dw = diag(V^T dA V), the adjoint V diag(g) V^T
+        vjp=[lambda g, ans, a: matmul(eigvecsh(a) * expand_dims(g, axis=-2), mT(eigvecsh(a)))],
+        jvp=[lambda t, ans, a: sum(eigvecsh(a) * matmul(sym(t), eigvecsh(a)), axis=-2)],
+        not_lazy="dask.array has no eigh / eigvalsh")
+defrule("eigvecsh",  # dV = V (F * V^T dA V), F[i, j] = 1 / (w[j] - w[i]) off the diagonal; repeated
+        # eigenvalues make F infinite, as in JAX and PyTorch
+        vjp=[lambda g, ans, a: sym(matmul(matmul(ans, eigen_gaps(a) * matmul(mT(ans), g)), mT(ans)))],
+        jvp=[lambda t, ans, a: matmul(ans, eigen_gaps(a) * matmul(mT(ans), matmul(sym(t), ans)))],
+        not_lazy="dask.array has no eigh / eigvalsh")
 defrule("cholesky",
         vjp=[lambda g, ans, a: cholesky_vjp(g, ans)],
         jvp=[lambda t, ans, a: matmul(ans, phi(matmul(matmul(inv(ans), sym(t)), mT(inv(ans)))))])
@@ -709,6 +718,14 @@ def sym(x: Any) -> Any:
 def phi(x: Any) -> Any:
     """The lower triangle with the diagonal halved."""
     return 0.5 * (tril(x) + tril(x, k=-1))
+
+
+def eigen_gaps(a: Any) -> Any:
+    """F[..., i, j] = 1 / (w[j] - w[i]) for i != j and 0 on the diagonal, w = eigvalsh(a): how an
+    eigenvector turns toward the others (constant in a's tangent only through w, which has its rule)."""
+    return where(eye_like(a, n=shape(a)[-1]) > 0.5, 0.0 * expand_dims(eigvalsh(a), axis=-1),
+                 1.0 / (expand_dims(eigvalsh(a), axis=-2) - expand_dims(eigvalsh(a), axis=-1)
+                        + eye_like(a, n=shape(a)[-1])))
 
 
 def cholesky_vjp(g: Any, L: Any) -> Any:

@@ -243,6 +243,10 @@ SPECS: dict[str, list[Case]] = {
             Case((lambda r: -well_conditioned(3, 3)(r),), id="negative")],
     "logabsdet": [Case((well_conditioned(3, 3),), id="2d"), Case((well_conditioned(2, 3, 3),), id="batched"),
                   Case((lambda r: -well_conditioned(3, 3)(r),), id="negative-det")],
+    "eigvalsh": [Case((spd(3, 3),), direction=symmetric, id="2d", tol=LINALG_TOL),
+                 Case((spd(2, 3, 3),), direction=symmetric, id="batched", tol=LINALG_TOL)],
+    "eigvecsh": [Case((spd(3, 3),), direction=symmetric, id="2d", tol=LINALG_TOL),
+                 Case((spd(2, 3, 3),), direction=symmetric, id="batched", tol=LINALG_TOL)],
     "cholesky": [Case((spd(3, 3),), direction=symmetric, id="2d", tol=LINALG_TOL),
                  Case((spd(2, 3, 3),), direction=symmetric, id="batched", tol=LINALG_TOL)],
     # ------------------------------------------------------------------------------ shapes and indices

@@ -178,10 +178,18 @@ def f_slogdet_index(x):
     return np.linalg.slogdet(k)[1] + np.linalg.slogdet(k)[0] * x[0]
 
 
+D4 = np.diag([1.0, 2.0, 3.5, 5.0])
+
+
+def f_eigvalsh(x):
+    s = np.outer(x, np.sin(x))
+    return np.sum(np.linalg.eigvalsh(s + s.T + D4) ** 3 * np.arange(1.0, 5.0))
+
+
 ALL = [f_empty_like, f_full, f_full_like, f_full_like_const, f_atleast, f_column_stack,
        f_column_stack_2d, f_dstack, f_dstack_2d, f_hstack_list, f_vstack_list, f_hstack_2d_list,
        f_positional_axes, f_exp2, f_kron, f_kron_2d, f_take_along_axis, f_put_along_axis, f_interp_x,
-       f_interp_fp, f_interp_xp, f_convolve, f_correlate, f_math_special, f_slogdet_index]
+       f_interp_fp, f_interp_xp, f_convolve, f_correlate, f_math_special, f_slogdet_index, f_eigvalsh]
 
 
 @pytest.mark.parametrize("f", ALL, ids=[f.__name__ for f in ALL])
@@ -195,6 +203,28 @@ def test_values_are_numpy_s():
     for f in ALL:
         value, _ = sg.value_and_grad(f)(x.copy())
         assert value == pytest.approx(f(x.copy()), rel=1e-12, abs=1e-12), f.__name__
+
+
+def test_eigh_on_the_tape_along_symmetric_directions():
+    """eigh's two primitives (eigvalsh, eigvecsh) on the eager tape: the compiler does not yet split the
+    pair (see r_eigh); the gradient is symmetric, checked along symmetric perturbations."""
+    a = np.array([[2.0, 0.5, 0.1], [0.5, 1.0, -0.3], [0.1, -0.3, 3.0]])
+
+    def f(m):
+        w, v = np.linalg.eigh(m)
+        return w[1] * 2.0 + v[0, 2] ** 2 + np.sum(w ** 2)
+
+    t = sg.tensor(a, requires_grad=True)
+    w, v = sg.linalg.eigh(t)
+    (w[1] * 2.0 + v[0, 2] ** 2 + (w ** 2).sum()).backward()
+    grad = t.grad.numpy()
+    assert np.allclose(grad, grad.T)
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        u = rng.standard_normal((3, 3))
+        u = u + u.T
+        want = (f(a + 1e-6 * u) - f(a - 1e-6 * u)) / 2e-6
+        assert np.sum(grad * u) == pytest.approx(want, rel=1e-6, abs=1e-8)
 
 
 def test_closed_forms():
@@ -247,12 +277,21 @@ def r_qr(x):
     return np.sum(r)
 
 
+def r_eigh(x):
+    w, v = np.linalg.eigh(np.outer(x, x) + D4)
+    return np.sum(w) + np.sum(v[:, 0] ** 2)
+
+
+def r_eigh_index(x):
+    return np.linalg.eigh(np.outer(x, x) + D4)[0][-1]
+
+
 def r_interp_period(x):
     return np.sum(np.interp(x, XP, FP, period=3.0))
 
 
 @pytest.mark.parametrize("f", [r_slogdet_attribute, r_column_stack_literal, r_fft, r_svd, r_qr,
-                               r_interp_period])
+                               r_interp_period, r_eigh, r_eigh_index])
 def test_not_yet_taken_is_a_transform_error(f):
     with pytest.raises(sg.TransformError):
         sg.grad(f)(X4.copy())
