@@ -1222,3 +1222,71 @@ def accumulate_in_place(fn: gast.FunctionDef, namer: Namer) -> None:
         if acc is not None and acc[0] in owned:
             b, add = acc
             s.value = gast.Call(func=copy.deepcopy(ref), args=[_name(b), add.args[1]], keywords=add.keywords)
+
+
+def hoist_loop_invariants(body: list, params: set[str]) -> list:
+    """Move out of a loop each straight-line assignment at the top of its body whose operands the loop
+    never changes (`g / L`, `dt * c` in an integrator's step): computed once instead of every iteration,
+    and, in reverse mode, never saved per iteration (the adjoint accumulates its cotangent across the
+    loop instead). Only pure operations (primitives, copies, constants), whose target nothing reads
+    outside the loop or before it in the body, and that the loop assigns nowhere else; nested loops are
+    hoisted from the inside out."""
+    from srcgrad.analysis import iter_stmts, targets_of  # noqa: PLC0415
+
+    def stores(stmts: list) -> set[str]:
+        out: set[str] = set()
+        for s in iter_stmts(stmts):
+            out.update(targets_of(s))
+            if isinstance(s, gast.For):
+                out.update(n.id for n in gast.walk(s.target) if isinstance(n, gast.Name))
+            out.update(n.id for n in gast.walk(s) if isinstance(n, gast.Name)
+                       and isinstance(n.ctx, gast.Store))
+        return out
+
+    def reads(node: Any) -> set[str]:
+        return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+
+    def hoist(block: list, outside_reads: set[str]) -> list:
+        out: list = []
+        for i, s in enumerate(block):
+            if not isinstance(s, (gast.For, gast.While)):
+                if isinstance(s, gast.If):
+                    rest = outside_reads | reads(s.test) | {r for x in block if x is not s for r in reads(x)}
+                    s.body = hoist(s.body, rest)
+                    s.orelse = hoist(s.orelse, rest)
+                out.append(s)
+                continue
+            elsewhere = outside_reads | {r for j, x in enumerate(block) if j != i for r in reads(x)}
+            s.body = hoist(s.body, elsewhere | reads(getattr(s, "test", None) or s.iter))
+            changed = stores(s.body) | stores([s]) if isinstance(s, gast.For) else stores(s.body)
+            moved: list = []
+            seen_reads: set[str] = set(reads(getattr(s, "test", None) or gast.Pass()))
+            kept: list = []
+            for inner in s.body:
+                t = targets_of(inner)
+                op = getattr(inner, "op", None)
+                movable = (
+                    isinstance(inner, gast.Assign) and len(t) == 1 and isinstance(inner.targets[0], gast.Name)
+                    and op is not None and op.kind in ("prim", "copy", "const")
+                    and not getattr(inner, "impure", False)
+                    and not (reads(inner) & changed)
+                    and t[0] not in seen_reads and t[0] not in elsewhere and t[0] not in params
+                    and sum(t[0] in targets_of(x) for x in iter_stmts(s.body)) == 1
+                )
+                if movable:
+                    moved.append(inner)
+                    changed.discard(t[0])  # computed once now: what reads it may move out too
+                    continue
+                seen_reads |= reads(inner)
+                kept.append(inner)
+                if isinstance(inner, (gast.If, gast.For, gast.While)):
+                    break  # past a compound statement, order within the body matters too much
+            if moved:
+                s.body = kept + s.body[len(kept) + len(moved):]
+                if not s.body:
+                    s.body = [gast.Pass()]
+            out.extend(moved)
+            out.append(s)
+        return out
+
+    return hoist(body, set())

@@ -225,7 +225,7 @@ class Builder:
         ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
         if ret is None:
             raise located(info, info.node, "internal error: normalized function has no final return")
-        fwd_body = body[:-1]
+        fwd_body = optimize.hoist_loop_invariants(body[:-1], set(params))
         ret_value = ret.value
         out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
         outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
