@@ -509,7 +509,7 @@ EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 def eigh_(a, UPLO="L"):
     """np.linalg.eigh of a symmetric matrix: (eigenvalues, eigenvectors), each its own primitive. The
     derivative takes the input as symmetric (as cholesky's); the eigenvectors' needs distinct eigenvalues."""
-    return EighResult(P.eigvalsh(a), P.eigvecsh(a))  # the compiler needs to split it, as slogdet
+    return EighResult(P.eigvalsh(a), P.eigvecsh(a))
 
 
 def eigvalsh_(a, UPLO="L"):
@@ -1213,7 +1213,8 @@ NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     np.inner: inner_, np.outer: outer_, np.einsum: einsum_, np.tensordot: tensordot_,
     np.trace: trace_, np.diagonal: diagonal_, np.diag: diag_, np.tril: tril_, np.triu: triu_,
     np.linalg.inv: P.inv, np.linalg.solve: P.solve, np.linalg.det: P.det, np.linalg.slogdet: slogdet_,
-    np.linalg.cholesky: P.cholesky, np.linalg.eigh: eigh_, np.linalg.eigvalsh: eigvalsh_,
+    np.linalg.cholesky: P.cholesky, np.linalg.eigvalsh: eigvalsh_,
+    # np.linalg.eigh is not here: the compiler must split its pair first (eigh_ serves the tape)
     # shapes
     np.concatenate: concatenate_, np.stack: stack_, np.vstack: vstack_, np.hstack: hstack_,
     np.split: split_, np.array_split: array_split_, np.flip: flip_, np.roll: roll_, np.tile: tile_,
