@@ -29,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import primitives as P
+from .backend import array_ns
 
 Adapter = Callable[..., Any]
 
@@ -1097,20 +1098,30 @@ def _conv_index(sa: tuple, sv: tuple, mode: str, correlate: bool) -> Any:
     return np.where((d >= 0) & (d < m), d, m)
 
 
+@_static_helper
+def _index_like(index: Any, x: Any) -> Any:
+    """A NumPy integer index moved to x's namespace (CuPy indexes by its own arrays); Tensors and
+    NumPy take it as it is."""
+    if isinstance(x, np.ndarray) or P.ndim(x) == 0 or type(x).__module__.startswith("srcgrad"):
+        return index
+    xp = array_ns(x)
+    return index if xp is np else xp.asarray(index)
+
+
 def builtins_min(a: int, b: int) -> int:
     return a if a <= b else b
 
 
 def convolve_(a, v, mode="full"):
     """np.convolve of 1-d arrays: a gather of v into a banded matrix, times a (both differentiable)."""
-    return P.matmul(P.getitem(P.pad(v, pad_width=((0, 1),)), index=_conv_index(P.shape(a), P.shape(v),
-                                                                               mode, False)), a)
+    return P.matmul(P.getitem(P.pad(v, pad_width=((0, 1),)), index=_index_like(
+        _conv_index(P.shape(a), P.shape(v), mode, False), v)), a)
 
 
 def correlate_(a, v, mode="valid"):
     """np.correlate of real 1-d arrays: np.convolve with v reversed (and NumPy's own 'same' offset)."""
-    return P.matmul(P.getitem(P.pad(P.flip(v), pad_width=((0, 1),)), index=_conv_index(
-        P.shape(a), P.shape(v), mode, True)), a)
+    return P.matmul(P.getitem(P.pad(P.flip(v), pad_width=((0, 1),)), index=_index_like(
+        _conv_index(P.shape(a), P.shape(v), mode, True), v)), a)
 
 
 @_static_helper
