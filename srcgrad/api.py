@@ -373,7 +373,7 @@ def _completer(fn: Callable) -> Callable | None:
             if len(args) >= n or defaults[len(args)] is empty:
                 return args, kwargs
             tail = defaults[len(args):]
-            if empty in tail:
+            if any(d is empty for d in tail):
                 return args, kwargs  # a required argument is missing: the call itself says so
             return args + tuple(tail), kwargs
         full = list(args)

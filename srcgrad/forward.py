@@ -1085,7 +1085,8 @@ class Forward:
                                         f"{fn.__name__}", "give the function named parameters.")
                 wrt.append(p)
         req = self.request(fn, tuple(wrt), s)
-        fname = self.namer.ref(req, f"{getattr(fn, '__name__', 'fn')}_jvp")
+        base = getattr(fn, "__name__", "fn")
+        fname = self.namer.ref(req, f"{base if base.isidentifier() else 'lambda'}_jvp")
         kws = [gast.keyword(arg=k, value=copy.deepcopy(a)) for k, a in kw_args.items()]
         for p in wrt:
             if p in req.tparams:

@@ -24,11 +24,13 @@ _WRITES_FIRST_ARGUMENT = ("copyto", "put", "at")
 
 @dataclass(frozen=True)
 class ArgumentWrite:
-    """A helper's in-place write into one of its parameters."""
+    """A helper's in-place write into one of its parameters. `arrays_only`: an augmented assignment of
+    the whole parameter (`z *= 2.0`), in place for an array, a new binding for a Python number."""
 
     param: str
     lineno: int  # in the user's file
     source_line: str
+    arrays_only: bool = False
 
 
 def _base_name(e: Any) -> str | None:
@@ -78,18 +80,33 @@ def _rebinds(s: Any) -> set[str]:
 def argument_writes(fn: Any) -> dict[str, ArgumentWrite]:
     """The parameters `fn` changes in place (`a[i] = v`, `a[i] += v`, `a.fill(v)`, `out=a`), with the
     first such line, in source order. A parameter first rebound to a new object (`a = a.copy()`) is the
-    function's own from then on. (`a += v` on a whole parameter is left out: on a Python float it
-    rebinds, and helpers do it with floats all the time.)"""
+    function's own from then on. `a += v` on a whole parameter is recorded as `arrays_only`: in place
+    for an array, a new binding for a Python float (which helpers do all the time)."""
     info = parse_function(fn)
     params = {a.id for a in info.node.args.args + info.node.args.kwonlyargs}
     own: set[str] = set()
     found: dict[str, ArgumentWrite] = {}
     for s in _statements_in_order(info.node.body):
+        where = (info.user_lineno(s.lineno), info.source_line(s.lineno).strip())
         for p in _writes_of(s):
+            if p in params and p not in own and (p not in found or found[p].arrays_only):
+                found[p] = ArgumentWrite(p, *where)
+        if isinstance(s, gast.AugAssign) and isinstance(s.target, gast.Name):
+            p = s.target.id
             if p in params and p not in own and p not in found:
-                found[p] = ArgumentWrite(p, info.user_lineno(s.lineno), info.source_line(s.lineno).strip())
+                found[p] = ArgumentWrite(p, *where, arrays_only=True)
         own |= _rebinds(s)
     return found
+
+
+def refuse_array_argument(value: Any, message: str, hint: str) -> None:
+    """Run-time half of a helper's `z *= 2.0` on an argument the caller does not assign back: NumPy
+    changes the caller's array (not a Python number) in place, generated code would not."""
+    kind = type(value)
+    if kind.__name__ == "ndarray" and kind.__module__.startswith(("numpy", "cupy")):
+        from srcgrad.errors import TransformError  # noqa: PLC0415
+
+        raise TransformError(message, hint=hint)
 
 
 # ------------------------------------------------------------------------------------ second names

@@ -58,9 +58,11 @@ class Namer:
     def is_adjoint(self, name: str) -> bool:
         return name in self._adjoints.values()
 
-    def ref(self, obj: Any, preferred: str) -> str:
-        """A global name bound to `obj` in the generated code's namespace."""
-        key = id(obj)
+    def ref(self, obj: Any, preferred: str, key: Any = None) -> str:
+        """A global name bound to `obj` in the generated code's namespace. Objects share a name by
+        identity; `key` names a binding instead (a module's data, read again on every call: two globals
+        that hold the same number object now must not share one name)."""
+        key = id(obj) if key is None else key
         name = self._by_id.get(key)
         if name is not None and self.globals.get(name) is obj:
             return name

@@ -33,7 +33,14 @@ import gast
 import numpy as np
 
 from srcgrad.errors import TransformError, located
-from srcgrad.mutation import alias_guards, argument_writes, definitely_bound, passed_arrays, refuse_shared
+from srcgrad.mutation import (
+    alias_guards,
+    argument_writes,
+    definitely_bound,
+    passed_arrays,
+    refuse_array_argument,
+    refuse_shared,
+)
 from srcgrad.names import Namer
 from srcgrad.parse import LOCAL, UNBOUND, FunctionInfo, record
 from srcgrad.runtime import mapping
@@ -765,7 +772,18 @@ class Normalizer:
 
     def refuse_view_write(self, target: gast.Subscript) -> None:
         """`A[0][1] = v` and `A.T[1] = v` write through a view into A in NumPy; in generated code the
-        write would land in a temporary, and A would keep its old value."""
+        write would land in a temporary, and A would keep its old value. A write into a module's or a
+        closure's array changes state that outlives the call: refused too."""
+        base = target.value
+        while isinstance(base, (gast.Subscript, gast.Attribute)):
+            base = base.value
+        if isinstance(base, gast.Name) and self.info.resolve(base.id) is not LOCAL:
+            raise self.error(
+                target,
+                f"srcgrad cannot differentiate a write into {base.id}, an array of the module (or a "
+                "closure): the change would outlive the call, and generated code never writes into arrays",
+                f"copy it into a local first ({base.id.lower()}_local = {base.id}.copy()) and change that.",
+            )
         if isinstance(target.value, (gast.Subscript, gast.Attribute)):
             base = target.value
             while isinstance(base, (gast.Subscript, gast.Attribute)):
@@ -1056,10 +1074,10 @@ class Normalizer:
         if isinstance(obj, (bool, int, float)) and isinstance(node, gast.Attribute) and \
                 _is_library(self.resolve_func(node.value)):
             return const(obj), Op("const")  # np.pi, math.e
-        ref = self.namer.ref(obj, preferred)
-        if not isinstance(
-            obj, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type, Primitive, np.ufunc)
-        ):
+        data = not isinstance(
+            obj, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type, Primitive, np.ufunc))
+        ref = self.namer.ref(obj, preferred, key=("data", _dotted(node)) if data else None)
+        if data:
             getter = self._getter(node)
             if getter is not None and all(n != ref for n, _ in self.data_refs):
                 self.data_refs.append((ref, getter))
@@ -1364,6 +1382,10 @@ class Normalizer:
             return self.call_object(obj, [name(tmp), *args[1:]], kws, e, out)
         if isinstance(obj, np.ufunc) and _ufunc_outputs(obj, args, kws):
             return self.ufunc_into(obj, args, kws, e, out)
+        if "out" in kws and not (isinstance(kws["out"], gast.Constant) and kws["out"].value is None) \
+                and _hashable(obj) and mapping.lookup_function(obj) is not None:
+            # np.dot(a, b, out=c), np.sum(x, axis=0, out=s): the result, written into out's array
+            return self.result_into(obj, args, kws, e, out)
         if _hashable(obj) and getattr(mapping.lookup_function(obj), "writes_into", None) is not None:
             return self.call_writing(mapping.lookup_function(obj), args, kws, e, out, obj)
         if isinstance(obj, Primitive):
@@ -1440,7 +1462,7 @@ class Normalizer:
             # code: inlined like an adapter, so its primitives get their own rules
             return self.inline_adapter(obj, list(args), kws, e, out)
         if isinstance(obj, types.FunctionType):
-            self.refuse_argument_writes(obj, args, kws, e)
+            self.refuse_argument_writes(obj, args, kws, e, out)
             a = [self.atom(x, out) for x in args]
             k = {kk: self.atom(v, out) for kk, v in kws.items()}
             ref = name(self.namer.ref(obj, obj.__name__))
@@ -1471,10 +1493,14 @@ class Normalizer:
             if p not in self.bound_at.get(id(g.before), self.params):
                 self.none_init.add(p)
         where = f"{os.path.basename(self.info.filename)}, line {self.info.user_lineno(g.write.lineno)}"
-        args = [name(g.changed), gast.Tuple(elts=[name(p) for p in partners], ctx=gast.Load()),
-                gast.Tuple(elts=[const(p) for p in partners], ctx=gast.Load()), const(where)]
+        module = self.module_arrays()  # `y = W; y += x` changes the module's W in NumPy
+        args = [name(g.changed),
+                gast.Tuple(elts=[name(p) for p in partners] + [name(r) for _, r in module], ctx=gast.Load()),
+                gast.Tuple(elts=[const(p) for p in partners] + [const(n) for n, _ in module],
+                           ctx=gast.Load()),
+                const(where)]
         in_place = self.guard_inputs and g.changed not in self.varied
-        if not partners and not in_place:
+        if not partners and not module and not in_place:
             return None
         if in_place:  # kept in place: never the caller's arrays
             if self.inputs_name is None:
@@ -1484,6 +1510,17 @@ class Normalizer:
         stmt = gast.Expr(value=call(name(self.namer.ref(refuse_shared, "refuse_shared")), args))
         stmt.line = self.line
         return stmt
+
+    def module_arrays(self) -> list[tuple[str, str]]:
+        """(name, generated reference) of the module's and closure's arrays the function reads."""
+        if getattr(self, "_module_arrays", None) is None:
+            found = []
+            for n, obj in sorted(self.info.free_names().items()):
+                kind = type(obj)
+                if kind.__name__ == "ndarray" and kind.__module__.startswith(("numpy", "cupy")):
+                    found.append((n, self.global_ref(name(n), obj, n)[0].id))
+            self._module_arrays = found
+        return self._module_arrays
 
     def insert_nested_guards(self, s: gast.stmt) -> None:
         """A compound statement kept as written: its checks go inside it, where they must run."""
@@ -1517,6 +1554,12 @@ class Normalizer:
                 obj = None
             if isinstance(obj, np.ufunc):
                 found += _ufunc_outputs(obj, c.args, {k.arg: k.value for k in c.keywords})
+            if isinstance(obj, types.FunctionType) and not (obj.__module__ or "").startswith("srcgrad"):
+                # a helper that writes into an argument (u = apply_bc(u)): the array passed is changed
+                writes = self.argument_writes_of(obj)
+                if writes:
+                    bound = _bind_syntax(obj, c.args, {k.arg: k.value for k in c.keywords}) or {}
+                    found += [bound.get(p) for p in writes]
             adapter = mapping.lookup_function(obj) if _hashable(obj) else None
             position = getattr(adapter, "writes_into", None)
             if position is not None:
@@ -1532,16 +1575,15 @@ class Normalizer:
                 out.append(t.id)
         return out
 
-    def refuse_argument_writes(self, fn: Any, args: list, kws: dict, e: Any) -> None:
-        """A helper that writes into an array its caller passes in a variable (`set_first(u, k)` with
-        `u[0] = ...` inside) changes the caller's array in NumPy; generated code never writes into
-        arrays, so the caller would not see the change: refused, unless the call's result is assigned
-        back to that same variable by the whole statement (`u = apply_bc(u)`; not `u = bc(u) + u`, whose
-        second read sees the change) or the argument is a temporary nobody else sees."""
-        try:
-            writes = argument_writes(fn)
-        except TransformError:
-            return  # no source: the call itself reports that
+    def refuse_argument_writes(self, fn: Any, args: list, kws: dict, e: Any, out: list) -> None:
+        """A helper that writes into an array its caller passes (`set_first(u, k)` with `u[0] = ...`
+        inside) changes the caller's array in NumPy; generated code never writes into arrays, so the
+        caller would not see the change: refused, unless the call's result is assigned back to that same
+        variable by the whole statement (`u = apply_bc(u)`; not `u = bc(u) + u`, whose second read sees
+        the change; a second name for u is caught at run time, see call_write_targets) or the argument is
+        a temporary nobody else sees. A view passed (`bc(u[:2])`) is refused the same way. A helper's
+        `z *= 2.0` changes an array in place but rebinds a number: checked at run time."""
+        writes = self.argument_writes_of(fn)
         if not writes:
             return
         try:
@@ -1551,17 +1593,34 @@ class Normalizer:
         passed = dict(zip(params, args, strict=False)) | kws
         for p, w in writes.items():
             arg = passed.get(p)
-            assigned_back = (self.assigning is not None and self.assigning[1] is e
-                             and self.assigning[0] == getattr(arg, "id", None))
-            if isinstance(arg, gast.Name) and not assigned_back:
-                raise self.error(
-                    e,
-                    f"{fn.__name__} writes into its argument {p} in place ({w.source_line!r}, line "
-                    f"{w.lineno}), which changes {arg.id} here in NumPy; srcgrad's generated code never "
-                    "writes into arrays, so it would differentiate a different program",
-                    f"return the new array from {fn.__name__} and assign it: "
-                    f"`{arg.id} = {fn.__name__}(...)`.",
-                )
+            base = arg
+            while isinstance(base, (gast.Subscript, gast.Attribute)):
+                base = base.value
+            if not isinstance(base, gast.Name) or self.info.resolve(base.id) is not LOCAL:
+                continue  # a temporary (an expression's value): nobody else sees it
+            assigned_back = (self.assigning is not None and self.assigning[1] is e and arg is base
+                             and self.assigning[0] == base.id)
+            if assigned_back:
+                continue
+            what = base.id if arg is base else f"a view of {base.id}"
+            message = (f"{fn.__name__} writes into its argument {p} in place ({w.source_line!r}, line "
+                       f"{w.lineno}), which changes {what} here in NumPy; srcgrad's generated code never "
+                       "writes into arrays, so it would differentiate a different program")
+            hint = (f"return the new array from {fn.__name__} and assign it: `{base.id} = {fn.__name__}(...)`"
+                    + (f", or pass a copy ({fn.__name__}({base.id}.copy()))." if arg is base else
+                       ", passing the whole array."))
+            if not w.arrays_only:
+                raise self.error(e, message, hint)
+            check = gast.Expr(value=call(name(self.namer.ref(refuse_array_argument, "refuse_array_argument")),
+                                         [self.atom(arg, out), const(message), const(hint)]))
+            check.line = self.line
+            out.append(check)
+
+    def argument_writes_of(self, fn: Any) -> dict:
+        try:
+            return argument_writes(fn)
+        except TransformError:
+            return {}  # no source: the call itself reports that
 
     def call_primitive(
         self, prim: Primitive, args: list, kws: dict, e: Any, out: list
@@ -1663,8 +1722,10 @@ class Normalizer:
             return call(ref, [lst], k), Op("stack", args=[lst], kwargs=k)
         if obj is np.stack:
             return self.call_adapter_or_opaque(obj, args, kws, e, out)
-        # np.array(x) of an array: a copy
+        # np.array(x) of an array: a copy (np.asarray(x): x itself, the same memory, as in NumPy)
         a = self.atom(seq, out)
+        if obj is np.array:
+            return self.call_primitive(P.copy, [a], {}, e, out)
         return a, Op("copy", args=[a]) if isinstance(a, gast.Name) else Op("const")
 
     def ufunc_into(self, uf: np.ufunc, args: list, kws: dict, e: Any, out: list) -> tuple[gast.expr, Op]:
@@ -1677,6 +1738,17 @@ class Normalizer:
         inputs = list(args[:uf.nin])
         rest = {k: v for k, v in kws.items() if k != "out"}
         value = self.atom_of_call(uf, inputs, rest, e, out)
+        self.setitem_atoms(target, const(Ellipsis), value, out, e)
+        return name(target.id), Op("copy", args=[name(target.id)])
+
+    def result_into(self, obj: Any, args: list, kws: dict, e: Any, out: list) -> tuple[gast.expr, Op]:
+        """A NumPy function's `out=` array: the result computed, then stored into it as `out[...] = r`
+        would (its shape and dtype kept)."""
+        target = kws["out"]
+        if not (isinstance(target, gast.Name) and self.info.resolve(target.id) is LOCAL):
+            raise self.error(e, f"srcgrad takes out= only with a local array variable ({_spelling(obj)})",
+                             "assign the result instead: `c = ...`.")
+        value = self.atom_of_call(obj, args, {k: v for k, v in kws.items() if k != "out"}, e, out)
         self.setitem_atoms(target, const(Ellipsis), value, out, e)
         return name(target.id), Op("copy", args=[name(target.id)])
 
@@ -2056,6 +2128,7 @@ def _runtime_nondiff() -> set:
 
     return {S.seed_of, S.zeros_as, S.zeros_list, S.Stack, S.detach,  # (cotangent is the identity: a call)
             mapping.vstack_shape, mapping.hstack_axis, mapping.split_index, refuse_shared, passed_arrays,
+            refuse_array_argument,
             S.cotangent_part}
 
 

@@ -377,7 +377,10 @@ def _passes_through(wrapper: types.FunctionType, inner: types.FunctionType) -> b
         if isinstance(v, gast.Name) and v.id in forwarded and len(stores.get(v.id, ())) == 1:
             continue
         return False
-    # nothing may write into the result before it is returned (out[0] = 0, out *= 2 rebinds: a store)
+    # nothing may write into the result before it is returned (out[0] = 0, out *= 2 rebinds: a store),
+    # nor change the arguments before they are forwarded (x *= 2.0, x = x * 2)
+    if any(p in stores for p in names + [star, kw] if p):
+        return False
     return not any(isinstance(n, (gast.Subscript, gast.Attribute)) and isinstance(n.ctx, gast.Store)
                    for n in gast.walk(node))
 

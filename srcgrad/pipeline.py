@@ -142,6 +142,8 @@ class Builder:
 
     def bind_callee(self, namer: Namer, req: CalleeRequest) -> tuple[str, str]:
         base = getattr(req.fn, "__name__", "fn")
+        if not base.isidentifier():
+            base = "lambda"  # sq = lambda z: z * z at module level
         fwd = namer.ref(("fwd", id(req)), f"{base}_fwd")
         adj = namer.ref(("adj", id(req)), f"{base}_adj")
         return fwd, adj

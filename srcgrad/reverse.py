@@ -270,7 +270,8 @@ class Reverse:
             return out
         if op.kind == "list" and targets and targets[0] in self.active:
             st.init.discard(targets[0])
-        if op.kind in ("call", "opaque") and not any(n in self.active for _, n in diff_operands(op)):
+        if (op.kind in ("call", "opaque") or op.kind in ("nondiff", "const") and len(targets) > 1) \
+                and not any(n in self.active for _, n in diff_operands(op)):
             for t in targets:  # a constant as far as derivatives go (np.zeros(n))
                 self.reset(t, st, out, line) if t in self.active else None
                 r = Restore(t, s)

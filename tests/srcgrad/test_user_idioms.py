@@ -162,3 +162,45 @@ def test_a_lambda_without_source_is_a_clear_error():
     f = eval("lambda x: x * 2.0")  # noqa: S307 -- no file holds its source
     with pytest.raises(TransformError, match="source"):
         sg.grad(f)(1.0)
+
+
+# -------------------------------------------- found by the fuzzer and by testing as a new user would
+RIGHT = [U.overwritten_by_a_constant_pair, U.assigned_back, U.helper_scales_a_number, U.prescaled,
+         U.calls_module_lambda, U.array_default, U.dot_into, U.array_copy_then_write]
+
+
+@pytest.mark.parametrize("fn", RIGHT, ids=lambda f: f.__name__)
+def test_now_differentiated_right(fn):
+    x = X.copy()
+    check(fn, x)
+    _, hv = sg.hvp(fn)(x, np.ones(3))
+    g = lambda z: sg.grad(fn)(z)  # noqa: E731
+    h = 1e-5
+    np.testing.assert_allclose(hv, (g(x + h) - g(x - h)) / (2 * h), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(x, X)
+
+
+REFUSED = [(U.assigned_back_but_shared, "d3 names the same array"),
+           (U.helper_scales_callers_array, "writes into its argument z"),
+           (U.helper_writes_a_view, "a view of y"),
+           (U.writes_module_array_through_a_name, "MODULE_W names the same array"),
+           (U.writes_module_array, "write into MODULE_W")]
+
+
+@pytest.mark.parametrize("fn, what", REFUSED, ids=lambda v: getattr(v, "__name__", ""))
+def test_now_refused_with_the_reason(fn, what):
+    keep = U.MODULE_W.copy()
+    with pytest.raises(TransformError, match=what):
+        sg.grad(fn)(X.copy())
+    np.testing.assert_array_equal(U.MODULE_W, keep)
+
+
+def test_two_module_constants_holding_one_number_object_stay_two():
+    g, j = sg.grad(U.equal_constants), sg.jvp(U.equal_constants)
+    assert g(2.0) == pytest.approx(0.99) and j(2.0, 1.0)[1] == pytest.approx(0.99)
+    old = U.SCALE_A, U.SCALE_B
+    try:
+        U.SCALE_A, U.SCALE_B = 1.0, 0.5
+        assert g(2.0) == pytest.approx(0.5) and j(2.0, 1.0) == pytest.approx((1.0, 0.5))
+    finally:
+        U.SCALE_A, U.SCALE_B = old

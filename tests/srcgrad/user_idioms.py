@@ -171,3 +171,117 @@ def shape_bug_in_loop(W, xs):
     for t in range(xs.shape[0]):
         h = np.tanh(W @ h + xs[t])
     return np.sum(h)
+
+
+# ---- found by testing as a new user would (each was silently wrong or crashed)
+SCALE_A = 0.99
+SCALE_B = 0.99  # the same number object as SCALE_A: one name must not serve both
+
+
+def equal_constants(x):
+    if SCALE_A > 5.0:
+        return x
+    return SCALE_B * x
+
+
+def pair(u, w):
+    return u + w, u * w
+
+
+def overwritten_by_a_constant_pair(y):
+    z = y * 2.0
+    y, _ = pair(0.5, 0.2)
+    return np.sum(y + z)
+
+
+def writes_first(u):
+    u[0] = u[1] * 0.63
+    return u
+
+
+def assigned_back_but_shared(b):
+    d1 = b * 1.0
+    d3 = d1
+    d1 = writes_first(d1)
+    return np.dot(d3, d3)
+
+
+def assigned_back(b):
+    d1 = b * 1.0
+    d1 = writes_first(d1)
+    return np.dot(d1, d1)
+
+
+def doubles_in_place(z):
+    z *= 2.0
+    return np.sum(z)
+
+
+def helper_scales_callers_array(x):
+    y = x * 1.0
+    return doubles_in_place(y) + np.sum(y)
+
+
+def helper_scales_a_number(x):
+    y = np.sum(x)
+    return doubles_in_place(y) + y
+
+
+def sets_first(z):
+    z[0] = 9.0
+    return np.sum(z)
+
+
+def helper_writes_a_view(x):
+    y = x * 1.0
+    return sets_first(y[:1]) + np.sum(y * x)
+
+
+def prescale(fn):
+    @functools.wraps(fn)
+    def wrapper(x):
+        x = x * 2.0
+        return fn(x)
+    return wrapper
+
+
+@prescale
+def prescaled(x):
+    return np.sum(x ** 2)
+
+
+square = lambda z: z * z  # noqa: E731 -- a module-level lambda called as a helper
+
+
+def calls_module_lambda(x):
+    return np.sum(square(x))
+
+
+def array_default(x, w=np.ones(3)):  # noqa: B008 -- an array default, as users write it
+    return np.sum(x * w)
+
+
+MODULE_W = np.array([1.0, 2.0, 3.0])
+
+
+def writes_module_array_through_a_name(x):
+    y = MODULE_W
+    y += x
+    return np.sum(y * x)
+
+
+def writes_module_array(x):
+    MODULE_W[:] = x
+    return np.sum(MODULE_W ** 2)
+
+
+def dot_into(x):
+    C = np.zeros((3, 3))
+    np.dot(np.outer(x, x), np.diag(x), out=C)
+    return np.sum(C)
+
+
+def array_copy_then_write(x):
+    y = np.array(x)
+    y[1] = 5.0 * x[0]
+    return np.sum(y * x)
