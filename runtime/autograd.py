@@ -337,6 +337,7 @@ _SHAPE_ONLY_CALLS: dict[str, tuple[int, ...] | None] = {
     "shape": None, "shape_of": None, "ndim": None, "size": None, "zeros_like": None, "ones_like": None,
     "hasattr": (0,), "eye_like": (0,), "unbroadcast": (1,), "keep": (1,), "widen": (1,), "count": (0,),
     "surviving": (1,),  # reads x for its shape only (which writes of a repeated index survive)
+    "holds_floats": (0,),  # reads x for its dtype only
 }
 _SHAPE_ATTRS = {"shape", "dtype", "ndim", "size"}
 

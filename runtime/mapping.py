@@ -182,8 +182,15 @@ def broadcast_to_(x, shape):
     return P.broadcast_to(x, shape=tuple(shape))
 
 
-def astype_(x, dtype):
+def astype_(x, dtype, order="K", casting="unsafe", subok=True, copy=True):
+    """ndarray.astype: a new array of that dtype (copy=False may return x itself in NumPy; the values
+    are the same either way)."""
     return P.astype(x, dtype=dtype)
+
+
+def view_(x, *shape):
+    """ndarray.view() is x (the same memory); Tensor.view(shape) reshapes."""
+    return P.reshape(x, shape=_shape_arg(shape)) if shape else x
 
 
 def softplus_(x, beta=1.0, threshold=20.0):
@@ -712,6 +719,11 @@ def pad_torch(x, pad, mode="constant", value=None):
 
 def ravel_(x, order="C"):
     return _flat(x)
+
+
+def ndarray_flatten_(x, order="C"):
+    """ndarray.flatten(): a copy, one dimension (ravel may share memory; flatten never does)."""
+    return P.copy(P.reshape(x, shape=(-1,)))
 
 
 def flatten_(x, start_dim=0, end_dim=-1):
@@ -1303,9 +1315,9 @@ METHODS: dict[str, Adapter] = {
     "sum": sum_, "mean": mean_, "max": max_, "min": min_, "argmax": argmax_, "argmin": argmin_,
     "prod": prod_, "var": var_, "std": std_, "cumsum": cumsum_, "cumprod": cumprod_,
     "any": any_, "all": all_,
-    "reshape": reshape_method, "view": reshape_method, "transpose": transpose_method,
+    "reshape": reshape_method, "view": view_, "transpose": transpose_method,
     "swapaxes": swap_axes, "squeeze": squeeze_, "clip": clip_, "astype": astype_,
-    "dot": dot_, "trace": trace_, "diagonal": diagonal_, "flatten": flatten_, "ravel": ravel_,
+    "dot": dot_, "trace": trace_, "diagonal": diagonal_, "flatten": ndarray_flatten_, "ravel": ravel_,
     "repeat": repeat_, "copy": P.copy, "clone": P.copy,
     "__abs__": P.abs, "__neg__": P.neg, "__matmul__": P.matmul,
     "__rmatmul__": rmatmul_,
@@ -1352,6 +1364,7 @@ TENSOR_OVERRIDES: dict[str, Adapter] = {
     "max": max_torch,               # max(dim) -> (values, indices); max(other) -> elementwise
     "min": min_torch,
     "size": size_torch,             # a method returning the shape; ndarray.size is an attribute
+    "flatten": flatten_,            # flatten(start_dim, end_dim); ndarray.flatten copies to one dimension
     "dot": mm_,                     # 1-d only in torch: matmul
     "sort": sort_torch,             # (values, indices), out of place; ndarray.sort sorts in place
     "argsort": argsort_torch,       # dim, descending

@@ -534,6 +534,15 @@ def _ndim(x):
 
 
 @nondiff
+def _holds_floats(x):
+    """1.0 where x holds floating-point values (a number counts), 0.0 for an integer or boolean array:
+    a value written into one is truncated, a piecewise constant function of it (y[:] = 10 * x)."""
+    if is_scalar(x):
+        return 1.0
+    return 1.0 if "float" in str(x.dtype) else 0.0
+
+
+@nondiff
 def _zeros_like(x):
     if is_scalar(x):
         return 0.0

@@ -464,9 +464,10 @@ defrule("getitem",
                  "back")
 defrule("index_update",
         vjp=[lambda g, ans, x, v, index=None: index_update(g, 0.0 * getitem(g, index=index), index=index),
-             lambda g, ans, x, v, index=None: unbroadcast(surviving(getitem(g, index=index), x, index), v)],
+             lambda g, ans, x, v, index=None: unbroadcast(surviving(getitem(g, index=index), x, index), v)
+             * holds_floats(x)],
         jvp=[lambda t, ans, x, v, index=None: index_update(t, 0.0 * getitem(t, index=index), index=index),
-             lambda t, ans, x, v, index=None: index_update(0.0 * ans, t, index=index)])
+             lambda t, ans, x, v, index=None: index_update(0.0 * ans, t * holds_floats(x), index=index)])
 defrule("index_add",
         vjp=[lambda g, ans, x, v, index=None: g,
              lambda g, ans, x, v, index=None: unbroadcast(getitem(g, index=index), v)],

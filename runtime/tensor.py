@@ -1138,8 +1138,15 @@ class Tensor:
         if res._node is not None:
             node = res._node
             args = node.args
+            uses = node.uses_arg
+            if type(old) is np.ndarray:
+                # another operand that views the memory about to be overwritten (d *= d[::-1]): the node
+                # keeps a copy of the values it read, where its rule reads them
+                node.args = args = tuple(
+                    a.copy() if a is not old and type(a) is np.ndarray and (i >= len(uses) or uses[i])
+                    and _memory_root(a) is _memory_root(old) and np.shares_memory(a, old) else a
+                    for i, a in enumerate(args))
             if any(a is old for a in args):
-                uses = node.uses_arg
                 node.args = tuple((a.copy() if (i >= len(uses) or uses[i]) else a) if a is old else a
                                   for i, a in enumerate(args))
                 # self's own version counter no longer describes those (copied) inputs
@@ -1880,3 +1887,10 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: buil
             result.append(Tensor._wrap(g))
     return tuple(result)
 
+
+
+def _memory_root(a: Any) -> Any:
+    """The array that owns a NumPy view's memory."""
+    while getattr(a, "base", None) is not None and isinstance(a.base, np.ndarray):
+        a = a.base
+    return a

@@ -195,7 +195,7 @@ def einsum_vjp_tangent(g: Any, xs: tuple, i: int, subscripts: str, dg: Any, dxs:
     total = None if dg is None else R.einsum_vjp(dg, xs, i, subscripts)
     if dxs is not None:
         for j in range(len(xs)):
-            if j != i:
+            if j != i and dxs[j] is not None:  # None: an operand without a tangent (a module's array)
                 term = R.einsum_vjp(g, R.replace_at(xs, j, dxs[j]), i, subscripts)
                 total = term if total is None else total + term
     return tzero(R.einsum_vjp(g, xs, i, subscripts)) if total is None else total

@@ -1427,13 +1427,17 @@ class Normalizer:
             and args
             and isinstance(args[0], gast.Constant)
             and isinstance(args[0].value, str)
-            and "->" in args[0].value
             and "..." not in args[0].value
             and not kws
         ):
-            # explicit subscripts: the variadic primitive, subscripts static
+            # subscripts written out: the variadic primitive, subscripts static (an implicit output is
+            # NumPy's: the letters that appear once, in alphabetical order)
             items = [self.atom(x, out) for x in args[1:]]
-            k = {"subscripts": const(args[0].value.replace(" ", ""))}
+            subscripts = args[0].value.replace(" ", "")
+            if "->" not in subscripts:
+                letters = [c for c in subscripts if c.isalpha()]
+                subscripts += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+            k = {"subscripts": const(subscripts)}
             return call(name(self.namer.ref(P.einsum, "einsum")), items, k), Op(
                 "prim", "einsum", items, k, fn=P.einsum
             )

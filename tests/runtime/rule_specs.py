@@ -335,6 +335,8 @@ NONDIFF: dict[str, list[ValueCase]] = {
               ValueCase(([[1.2345, -2.5678]],), {"decimals": 2}, lambda x, decimals: np.round(x, decimals),
                         id="decimals")],
     "isfinite": [ValueCase(([1.0, np.inf, np.nan],), {}, np.isfinite)],
+    "holds_floats": [ValueCase((_A,), {}, lambda x: 1.0), ValueCase((-2.5,), {}, lambda x: 1.0, id="float"),
+                     ValueCase((np.array([1, 2]),), {}, lambda x: 0.0, id="int")],
     "argmax": [ValueCase((_A,), {}, np.argmax), ValueCase((_A,), {"axis": 1}, np.argmax, id="axis"),
                ValueCase((_A,), {"axis": 0, "keepdims": True}, np.argmax, id="keep")],
     "argmin": [ValueCase((_A,), {"axis": 1}, np.argmin)],

@@ -128,3 +128,17 @@ def test_item_and_float_still_detach():
     z = x * y.item() + float(y)       # constants: the gradient is 6, not 6 + 3x
     z.sum().backward()
     assert x.grad.tolist() == [6.0]
+
+
+def test_an_in_place_op_whose_operand_views_the_same_memory():
+    # d *= d[::-1]: the reversed view is read before the write, as NumPy does; its saved copy keeps that
+    import numpy as np
+
+    import srcgrad as torch
+
+    v = np.array([0.82, 0.42, 0.31, -0.47])
+    b = torch.tensor(v, requires_grad=True)
+    d = b * 1.0
+    d *= d[::-1]
+    d.sum().backward()
+    np.testing.assert_allclose(b.grad.numpy(), 2 * v[::-1], rtol=1e-12)

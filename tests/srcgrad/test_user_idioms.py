@@ -166,7 +166,9 @@ def test_a_lambda_without_source_is_a_clear_error():
 
 # -------------------------------------------- found by the fuzzer and by testing as a new user would
 RIGHT = [U.overwritten_by_a_constant_pair, U.assigned_back, U.helper_scales_a_number, U.prescaled,
-         U.calls_module_lambda, U.array_default, U.dot_into, U.array_copy_then_write]
+         U.calls_module_lambda, U.array_default, U.dot_into, U.array_copy_then_write,
+         U.view_with_no_arguments, U.flatten_then_write, U.astype_without_copy, U.einsum_implicit_output,
+         U.einsum_with_a_module_array]
 
 
 @pytest.mark.parametrize("fn", RIGHT, ids=lambda f: f.__name__)
@@ -204,3 +206,9 @@ def test_two_module_constants_holding_one_number_object_stay_two():
         assert g(2.0) == pytest.approx(0.5) and j(2.0, 1.0) == pytest.approx((1.0, 0.5))
     finally:
         U.SCALE_A, U.SCALE_B = old
+
+
+def test_a_value_truncated_into_an_integer_array_has_no_derivative():
+    # y[:] = 10 x with y integer: piecewise constant in x; only + sum(x) is left
+    np.testing.assert_allclose(sg.grad(U.int_array_written_with_floats)(X), np.ones(3))
+    assert sg.jvp(U.int_array_written_with_floats)(X, np.ones(3))[1] == pytest.approx(3.0)

@@ -285,3 +285,34 @@ def array_copy_then_write(x):
     y = np.array(x)
     y[1] = 5.0 * x[0]
     return np.sum(y * x)
+
+
+def int_array_written_with_floats(x):
+    y = np.zeros(2, dtype=int)
+    y[:] = x[:2] * 10.0
+    return np.sum(y * 1.0) + np.sum(x)
+
+
+def view_with_no_arguments(x):
+    return np.sum(x.view() ** 2)
+
+
+def flatten_then_write(x):
+    y = x.flatten()
+    y[1] = 3.0 * x[0]
+    return np.sum(y * x)
+
+
+def astype_without_copy(x):
+    return np.sum(x.astype(float, copy=False) ** 2)
+
+
+def einsum_implicit_output(x):
+    return np.einsum("i,i", x, x) + np.sum(np.einsum("ij,jk", np.outer(x, x), np.outer(x, x)))
+
+
+MODULE_A = np.array([[1.0, 2.0, 0.5], [3.0, 4.0, -1.0], [0.0, 1.0, 2.0]])
+
+
+def einsum_with_a_module_array(x):
+    return np.sum(np.einsum("ij,j->i", MODULE_A, x) ** 2)
