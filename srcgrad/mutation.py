@@ -148,7 +148,11 @@ def _mutated(s: Any) -> str | None:
 
 
 def _loads(s: Any) -> set[str]:
-    return {n.id for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    """Names `s` reads (an augmented assignment's target too: `y += v` reads y)."""
+    out = {n.id for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    out |= {n.target.id for n in gast.walk(s)
+            if isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name)}
+    return out
 
 
 def _stores(s: Any) -> set[str]:
@@ -165,6 +169,7 @@ class Guard:
     partners: list[str]
     before: Any
     write: Any
+    read_before: bool = False  # a differentiated statement read the array earlier (it may be saved)
 
 
 def written_in_place(s: Any, call_writes: Callable[[Any], list[str]]) -> list[str]:
@@ -180,7 +185,8 @@ def written_in_place(s: Any, call_writes: Callable[[Any], list[str]]) -> list[st
     return list(dict.fromkeys(names))
 
 
-def alias_guards(body: list, params: set[str], call_writes: Callable[[Any], list[str]]) -> list[Guard]:
+def alias_guards(body: list, params: set[str], call_writes: Callable[[Any], list[str]],
+                 differentiated: Callable[[Any], bool] = lambda s: False) -> list[Guard]:
     """The run-time checks that make in-place writes safe, one per write.
 
     Generated code writes into an array only where NumPy would (a statement kept as written), or
@@ -231,7 +237,10 @@ def alias_guards(body: list, params: set[str], call_writes: Callable[[Any], list
                 if not ({m, *partners} & set().union(*binds[a:b])):
                     before = loop
                     break
-            guards.append(Guard(m, partners, before, s))
+            earlier = range(stop) if loops else range(i)  # in a loop, every earlier iteration's too
+            read_before = any(m in reads[j] and differentiated(order[j][0]) for j in earlier
+                              if j != i and not isinstance(order[j][0], compound))
+            guards.append(Guard(m, partners, before, s, read_before))
     return guards
 
 

@@ -40,6 +40,7 @@ from srcgrad.mutation import (
     passed_arrays,
     refuse_array_argument,
     refuse_shared,
+    written_in_place,
 )
 from srcgrad.names import Namer
 from srcgrad.parse import LOCAL, UNBOUND, FunctionInfo, record
@@ -345,8 +346,11 @@ class Normalizer:
         self.varied = self.varied_names(body)
         params = _param_names(fn)
         self.guards: dict[int, list] = {}
-        for g in alias_guards(body, params, self.call_write_targets):
+        self.copies_before: dict[int, list] = {}
+        for g in alias_guards(body, params, self.call_write_targets, lambda st: not self.inactive_stmt(st)):
             self.guards.setdefault(id(g.before), []).append(g)
+            if g.read_before and g.changed not in self.varied:
+                self.copies_before.setdefault(id(g.write), []).append(g)
         self.bound_at = definitely_bound(body, params)
         self.params = params
         self.inputs_name: str | None = None
@@ -379,6 +383,8 @@ class Normalizer:
                       Op("nondiff", args=[]))
         for v in sorted(self.none_init):
             self.emit(head, assign(v, const(None)), Op("const"))
+        for st in head:
+            st.line = None  # set-up, from no line of the user's
         if self.multi_return and not (fn.body and isinstance(fn.body[-1], gast.Return)):
             # the end may be reached without a return: the function returns None there, as in Python
             self.emit(head, assign(RET, const(None)), Op("const"))
@@ -595,15 +601,21 @@ class Normalizer:
             todo.extend(gast.iter_child_nodes(n))
 
     def verbatim(self, s: gast.stmt, out: list) -> None:
+        # arrays this statement changes in place (kept as written): a value of them the adjoint needs
+        # must be saved as a copy, not a reference to memory about to change
+        mutates = {m for inner in gast.walk(s) if isinstance(inner, gast.stmt)
+                   and not isinstance(inner, (gast.If, gast.For, gast.While))
+                   for m in written_in_place(inner, self.call_write_targets)}
         s2 = self.rewrite_static(s)
         if isinstance(s2, gast.Assign) and all(
             isinstance(n, gast.Name)
             for n in (s2.targets[0].elts if isinstance(s2.targets[0], gast.Tuple) else [s2.targets[0]])
         ):
-            self.emit(out, s2, Op("nondiff", args=[]))
+            self.emit(out, s2, Op("nondiff", args=[])).mutates = mutates
             return
         v = Verbatim(body=[s2])
-        v.targets = sorted(_assigned_in([s2]) | _mutated_in([s2]))
+        v.mutates = mutates
+        v.targets = sorted(_assigned_in([s2]) | _mutated_in([s2]) | mutates)
         v.simple = not isinstance(s2, (gast.For, gast.While))
         self.emit(out, v, Op("nondiff", args=[]))
 
@@ -1490,6 +1502,17 @@ class Normalizer:
             stmt = self.guard_stmt(g)
             if stmt is not None:
                 out.append(stmt)
+        for g in self.copies_before.get(id(s), ()):
+            out.append(self.copy_stmt(g))
+
+    def copy_stmt(self, g: Any) -> gast.stmt:
+        """`m = copy(m)` before a write kept in place into an array a differentiated statement read
+        earlier: that statement's rule may hold the array itself (saved on the stack, or inside a
+        callee), so the write goes into a copy and the saved values stay what they were."""
+        stmt = assign(g.changed, call(name(self.namer.ref(P.copy, "copy")), [name(g.changed)]))
+        stmt.line = self.line
+        stmt.op = Op("nondiff", args=[])
+        return stmt
 
     def guard_stmt(self, g: Any) -> gast.stmt | None:
         partners = [p for p in g.partners if self.info.resolve(p) is LOCAL]
@@ -1538,6 +1561,8 @@ class Normalizer:
                     stmt = self.guard_stmt(g)
                     if stmt is not None:
                         new.append(stmt)
+                for g in self.copies_before.get(id(inner), ()):
+                    new.append(self.copy_stmt(g))
                 self.insert_nested_guards(inner)
                 new.append(inner)
             setattr(s, part, new)

@@ -25,6 +25,7 @@ from srcgrad.names import Namer
 from srcgrad.normalize import assign, call, const, name
 from srcgrad.parse import FunctionInfo, fence, merge_into_recording, parse_function, recording
 from srcgrad.reverse import CalleeRequest, Restore, State
+from srcgrad.runtime import primitives as P
 from srcgrad.runtime import stack as rt_stack
 
 
@@ -364,10 +365,12 @@ class Builder:
         adjoint = replace_restores(adjoint)
         callsite_ids = {id(s): r for s, r in rev.callsites}
 
-        def push(var: str, line: Any) -> gast.stmt:
-            s = gast.Expr(
-                value=call(gast.Attribute(value=name(stack), attr="push", ctx=gast.Load()), [name(var)])
-            )
+        def push(var: str, line: Any, changed_in_place: bool = False) -> gast.stmt:
+            value: gast.expr = name(var)
+            if changed_in_place:  # the statement writes into var's memory: save its values
+                value = call(name(namer.ref(P.copy, "copy")), [value])
+            pushed = call(gast.Attribute(value=name(stack), attr="push", ctx=gast.Load()), [value])
+            s = gast.Expr(value=pushed)
             s.line = line
             s.saves = True  # reads `var`, changes nothing the forward reads
             return s
@@ -392,7 +395,7 @@ class Builder:
                 # the adjoint pops a statement's saved values in the order push_map lists them: pushed in
                 # reverse, so the stack hands them back right (`d, p = pair(a, b)` saves two)
                 for v in reversed(push_map.get(id(s), [])):
-                    out.append(push(v, line))
+                    out.append(push(v, line, v in getattr(s, "mutates", ())))
                 if id(s) in callsite_ids:
                     r = callsite_ids[id(s)]
                     # the stack goes first, positionally: no clash with the callee's own names

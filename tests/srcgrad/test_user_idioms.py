@@ -212,3 +212,16 @@ def test_a_value_truncated_into_an_integer_array_has_no_derivative():
     # y[:] = 10 x with y integer: piecewise constant in x; only + sum(x) is left
     np.testing.assert_allclose(sg.grad(U.int_array_written_with_floats)(X), np.ones(3))
     assert sg.jvp(U.int_array_written_with_floats)(X, np.ones(3))[1] == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("fn", [U.helper_writes_into_a_saved_array, U.write_after_a_differentiated_read,
+                                U.helper_writes_a_saved_array_in_a_loop],
+                         ids=lambda f: f.__name__)
+def test_an_array_a_rule_saved_is_not_changed_under_it(fn):
+    M = np.arange(16.0).reshape(4, 4) / 10
+    np.testing.assert_allclose(sg.grad(fn)(M), numeric_grad(fn, (M.copy(),), 0), rtol=1e-6, atol=1e-8)
+
+
+def test_an_augmented_assignment_reads_its_target_for_the_alias_check():
+    with pytest.raises(TransformError, match="d1 names the same array"):
+        sg.grad(U.aliased_augmented_twice, wrt=(0, 1))(-0.85, np.array([0.67, -1.91, -0.37]))

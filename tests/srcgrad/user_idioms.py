@@ -316,3 +316,33 @@ MODULE_A = np.array([[1.0, 2.0, 0.5], [3.0, 4.0, -1.0], [0.0, 1.0, 2.0]])
 
 def einsum_with_a_module_array(x):
     return np.sum(np.einsum("ij,j->i", MODULE_A, x) ** 2)
+
+
+def helper_writes_into_a_saved_array(M):
+    d1 = np.ones(4)
+    s3 = np.sum(np.dot(M, d1))
+    d1 = writes_first(d1)
+    return s3 + np.sum(d1)
+
+
+def write_after_a_differentiated_read(M):
+    y = np.ones(4)
+    s = np.sum(np.dot(M, y))
+    y[0] = 5.0
+    return s + np.sum(y * y)
+
+
+def aliased_augmented_twice(x, a):
+    d1 = a / 1.0
+    d4 = d1
+    d4 -= x
+    d1 += a
+    return np.sum(d4)
+
+
+def helper_writes_a_saved_array_in_a_loop(M):
+    d1 = np.ones(4)
+    s3 = np.sum(np.dot(M, d1))
+    for _ in range(2):
+        d1 = writes_first(d1)
+    return s3
