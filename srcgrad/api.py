@@ -92,12 +92,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
     wrt_idx, single = _wrt(wrt)
     key = (kind, wrt_idx, single)
     target = getattr(f, "__srcgrad_target__", None) or f  # grad(grad(f)): transform the generated code
-    try:
-        per_fn = _CACHE.setdefault(f, {})
-    except TypeError:
-        per_fn = {}
-    cached = per_fn.get(key)
-    if cached is not None and not verbose and _still_valid(cached):
+    per_fn, cached = _cache_of(f, key, verbose)
+    if cached is not None:
         return cached
 
     pre = _inner_refresh(f)
@@ -391,6 +387,20 @@ def _completer(fn: Callable) -> Callable | None:
     return complete
 
 
+def _cache_of(f: Callable, key: tuple, verbose: bool | int) -> tuple[dict, Callable | None]:
+    """f's cache of transforms (a throwaway dict when f cannot be a weak key), and the transform cached
+    under `key` if it may be reused: not when printing the stages, not after what it was built from
+    changed."""
+    try:
+        per_fn = _CACHE.setdefault(f, {})
+    except TypeError:
+        per_fn = {}
+    cached = per_fn.get(key)
+    if cached is not None and (verbose or not _still_valid(cached)):
+        cached = None
+    return per_fn, cached
+
+
 def _still_valid(transformed: Callable) -> bool:
     """A cached transform is reused only while what it was built from is unchanged."""
     deps = getattr(transformed, "__srcgrad_deps__", None)
@@ -520,12 +530,8 @@ def _with_aux(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable
         return _bind(owner, _with_aux(func, kind, _shift_wrt(wrt), verbose), f)
     wrt_idx, single = _wrt(wrt)
     key = ("has_aux", kind, wrt_idx, single)
-    try:
-        per_fn = _CACHE.setdefault(f, {})
-    except TypeError:
-        per_fn = {}
-    cached = per_fn.get(key)
-    if cached is not None and not verbose and _still_valid(cached):
+    per_fn, cached = _cache_of(f, key, verbose)
+    if cached is not None:
         return cached
     if getattr(f, "__srcgrad_target__", None) is not None or getattr(f, "transform", None):
         raise TransformError(
