@@ -183,9 +183,8 @@ def broadcast_to_(x, shape):
 
 
 def astype_(x, dtype, order="K", casting="unsafe", subok=True, copy=True):
-    """ndarray.astype: a new array of that dtype (copy=False may return x itself in NumPy; the values
-    are the same either way)."""
-    return P.astype(x, dtype=dtype)
+    """ndarray.astype: a new array of that dtype; with copy=False, x itself where no cast is needed."""
+    return P.astype(x, dtype=dtype) if copy else P.astype(x, dtype=dtype, copy=False)
 
 
 def view_(x, *shape):

@@ -580,14 +580,17 @@ def _item(x):
 
 
 @primitive
-def _astype(x, dtype=None):
-    """Cast to `dtype`; differentiable between floating dtypes (the gradient is cast back)."""
+def _astype(x, dtype=None, copy=True):
+    """Cast to `dtype`; differentiable between floating dtypes (the gradient is cast back). With
+    copy=False, x itself where no cast is needed (the same memory, as in NumPy)."""
     if is_scalar(x):
         return float(x) if np.dtype(dtype).kind == "f" else np.dtype(dtype).type(x).item()
     xp = namespace(x)
     if not _is_np_like(xp):
         dtype = _dtype_in(xp, dtype)
-    return fn(xp, "astype")(x, dtype) if hasattr(xp, "astype") else x.astype(dtype)
+    if hasattr(xp, "astype"):
+        return fn(xp, "astype")(x, dtype) if copy else fn(xp, "astype")(x, dtype, copy=False)
+    return x.astype(dtype) if copy else x.astype(dtype, copy=False)
 
 
 def _dtype_in(xp: Any, dtype: Any) -> Any:

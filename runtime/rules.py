@@ -233,8 +233,8 @@ defrule("polygamma",  # psi^(n)' = psi^(n+1): each order's rule is the next orde
         vjp=[lambda g, ans, x, n=0: g * polygamma(x, n=n + 1)],
         jvp=[lambda t, ans, x, n=0: t * polygamma(x, n=n + 1)])
 defrule("astype",
-        vjp=[lambda g, ans, x, dtype=None: cast_back(g, x, dtype)],
-        jvp=[lambda t, ans, x, dtype=None: cast_forward(t, ans, dtype)])
+        vjp=[lambda g, ans, x, dtype=None, copy=True: cast_back(g, x, dtype)],
+        jvp=[lambda t, ans, x, dtype=None, copy=True: cast_forward(t, ans, dtype)])
 
 # ===================================================================================== elementwise, binary
 defrule("add",

@@ -1546,6 +1546,16 @@ class Normalizer:
                 kind = type(obj)
                 if kind.__name__ == "ndarray" and kind.__module__.startswith(("numpy", "cupy")):
                     found.append((n, self.global_ref(name(n), obj, n)[0].id))
+            # an array default (def f(x, buf=np.zeros(4))) outlives the call too: NumPy would carry a
+            # change into the next call
+            fn = getattr(self.info.fn, "__func__", self.info.fn)
+            params = [a.id for a in self.info.node.args.args]
+            defaults = dict(zip(params[len(params) - len(fn.__defaults__ or ()):], fn.__defaults__ or (),
+                                strict=True)) | dict(getattr(fn, "__kwdefaults__", None) or {})
+            for p, obj in sorted(defaults.items()):
+                kind = type(obj)
+                if kind.__name__ == "ndarray" and kind.__module__.startswith(("numpy", "cupy")):
+                    found.append((f"the default of {p}", self.namer.ref(obj, f"{p}_default")))
             self._module_arrays = found
         return self._module_arrays
 

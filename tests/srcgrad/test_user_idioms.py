@@ -168,7 +168,7 @@ def test_a_lambda_without_source_is_a_clear_error():
 RIGHT = [U.overwritten_by_a_constant_pair, U.assigned_back, U.helper_scales_a_number, U.prescaled,
          U.calls_module_lambda, U.array_default, U.dot_into, U.array_copy_then_write,
          U.view_with_no_arguments, U.flatten_then_write, U.astype_without_copy, U.einsum_implicit_output,
-         U.einsum_with_a_module_array]
+         U.einsum_with_a_module_array, U.astype_copies_then_write]
 
 
 @pytest.mark.parametrize("fn", RIGHT, ids=lambda f: f.__name__)
@@ -186,7 +186,9 @@ REFUSED = [(U.assigned_back_but_shared, "d3 names the same array"),
            (U.helper_scales_callers_array, "writes into its argument z"),
            (U.helper_writes_a_view, "a view of y"),
            (U.writes_module_array_through_a_name, "MODULE_W names the same array"),
-           (U.writes_module_array, "write into MODULE_W")]
+           (U.writes_module_array, "write into MODULE_W"),
+           (U.accumulates_into_its_default, "the default of buf names the same array"),
+           (U.astype_shares_then_write, "x names the same array")]
 
 
 @pytest.mark.parametrize("fn, what", REFUSED, ids=lambda v: getattr(v, "__name__", ""))

@@ -346,3 +346,20 @@ def helper_writes_a_saved_array_in_a_loop(M):
     for _ in range(2):
         d1 = writes_first(d1)
     return s3
+
+
+def accumulates_into_its_default(x, buf=np.zeros(3)):  # noqa: B008 -- the mutable-default idiom
+    buf += x
+    return np.sum(buf ** 2)
+
+
+def astype_shares_then_write(x):
+    y = x.astype(float, copy=False)
+    y[1] = 4.0 * x[0]
+    return np.sum(y * x)
+
+
+def astype_copies_then_write(x):
+    y = x.astype(float)
+    y[1] = 4.0 * x[0]
+    return np.sum(y * x)
