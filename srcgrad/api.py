@@ -243,35 +243,23 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
     def non_scalar(exc: NonScalarOutput) -> TransformError:
         info = generic.info
         line = generic.return_line
-        if exc.args[0] in ("None", "str", "bytes"):   # no number at all (a function without return)
+        where = dict(filename=info.filename if info else None,
+                     lineno=info.user_lineno(line) if info and line else None,
+                     source_line=info.source_line(line) if info and line else None, function=f.__name__)
+        what = exc.args[0]
+        if what in ("None", "str", "bytes"):   # no number at all (a function without return)
             return TransformError(
-                f"grad needs a scalar output, but {f.__name__} returned {exc.args[0]}"
-                + (" (a function without a return statement returns None)" if exc.args[0] == "None" else ""),
-                filename=info.filename if info else None,
-                lineno=info.user_lineno(line) if info and line else None,
-                source_line=info.source_line(line) if info and line else None,
-                function=f.__name__,
+                f"grad needs a scalar output, but {f.__name__} returned {what}"
+                + (" (a function without a return statement returns None)" if what == "None" else ""),
                 hint=f"return the scalar to differentiate from {f.__name__} (the loss, a float or a "
-                "one-element array).",
-            )
-        if isinstance(exc.args[0], str):       # a tuple, list or dict (seed_of of a container)
-            return TransformError(
-                f"grad needs a scalar output, but {f.__name__} returned a {exc.args[0]}",
-                filename=info.filename if info else None,
-                lineno=info.user_lineno(line) if info and line else None,
-                source_line=info.source_line(line) if info and line else None,
-                function=f.__name__,
-                hint=_CONTAINER_HINT.format(name=f.__name__),
-            )
+                "one-element array).", **where)
+        if isinstance(what, str):       # a tuple, list or dict (seed_of of a container)
+            return TransformError(f"grad needs a scalar output, but {f.__name__} returned a {what}",
+                                  hint=_CONTAINER_HINT.format(name=f.__name__), **where)
         return TransformError(
-            f"grad needs a scalar output, but {f.__name__} returned a value of shape {exc.args[0]}",
-            filename=info.filename if info else None,
-            lineno=info.user_lineno(line) if info and line else None,
-            source_line=info.source_line(line) if info and line else None,
-            function=f.__name__,
+            f"grad needs a scalar output, but {f.__name__} returned a value of shape {what}",
             hint=f"use srcgrad.vjp({f.__name__})(*args, v) with a cotangent v of that shape (or reduce "
-            "the output to a scalar, e.g. with .sum()).",
-        )
+            "the output to a scalar, e.g. with .sum()).", **where)
 
     if kind == "vjp":
 

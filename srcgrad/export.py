@@ -196,17 +196,34 @@ def fn(xp, *names):
     raise NotImplementedError(f"NumPy has none of {names}")
 ''',
     ("srcgrad.mutation", "refuse_shared"): '''
-def refuse_shared(changed, other, message):
-    """Raise if `changed` (about to be written in place) and `other` share one NumPy buffer."""
+def refuse_shared(changed, others, names, where, inputs=(), input_names=()):
+    """Raise if `changed` (about to be written in place) shares memory with a name read later, a
+    module's array, or (for a write kept in place) an array the caller passed."""
     if type(changed) is not np.ndarray:
         return
-    root_c, root_o = changed, other
-    while getattr(root_c, "base", None) is not None:
-        root_c = root_c.base
-    while getattr(root_o, "base", None) is not None:
-        root_o = root_o.base
-    if changed is other or root_c is root_o:
-        raise ValueError(message + " (copy the array before changing it in place)")
+    root = changed
+    while getattr(root, "base", None) is not None:
+        root = root.base
+    for group, labels, what in ((others, names, "while {} names the same array"),
+                                (inputs, input_names, "that the caller passed as {}")):
+        for other, label in zip(group, labels):
+            for o in (other if isinstance(other, (list, tuple)) else (other,)):
+                while getattr(o, "base", None) is not None:
+                    o = o.base
+                if o is root:
+                    raise ValueError(f"an array is changed in place ({where}) " + what.format(label)
+                                     + " (copy the array before changing it in place)")
+''',
+    ("srcgrad.mutation", "passed_arrays"): '''
+def passed_arrays(*values):
+    """The values the caller passed, kept at entry for the checks of in-place writes."""
+    return values
+''',
+    ("srcgrad.mutation", "refuse_array_argument"): '''
+def refuse_array_argument(value, message, hint):
+    """A helper's z *= 2.0 on an array its caller keeps: NumPy would change the caller's array."""
+    if type(value) is np.ndarray:
+        raise ValueError(message + " (" + hint + ")")
 ''',
 }
 

@@ -56,6 +56,15 @@ def calls_helper(x, w):
     return s
 
 
+def writes_in_place(x):
+    """In-place writes: the exported module carries the run-time checks that guard them."""
+    y = np.zeros(3)
+    y[0] = x[1] * 2.0
+    z = y * 1.0
+    z += x
+    return np.sum(z * z)
+
+
 # Runs in a child process: srcgrad made unimportable, the exported module loaded from its file, its result
 # printed as JSON (floats by repr: exact).
 CHILD = textwrap.dedent("""
@@ -131,6 +140,7 @@ CASES = [
     (matrix_fn, "grad", (0, 1), "float64[2, 3], float64[3]"),
     (newton_sqrt, "grad", (0, 1), "float, float"),
     (calls_helper, "value_and_grad", (0, 1), "float64[4], float64[4]"),
+    (writes_in_place, "grad", 0, "float64[3]"),
 ]
 
 
