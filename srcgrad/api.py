@@ -23,7 +23,7 @@ import gast
 import numpy as np
 
 from srcgrad import codegen
-from srcgrad.errors import TransformError
+from srcgrad.errors import TransformError, located
 from srcgrad.parse import Dependencies
 from srcgrad.pipeline import Builder, Generated
 from srcgrad.runtime.dask_support import finisher as dask_finisher
@@ -431,14 +431,9 @@ def _refuse_container_output(target: Callable, f: Callable) -> None:
     name = getattr(f, "__name__", "f")
     for r in _returns(info.node):
         if isinstance(r.value, _CONTAINER_NODES):
-            raise TransformError(
-                f"grad needs a scalar output, but {name} returns a {_CONTAINER_WORDS[type(r.value)]}",
-                filename=info.filename,
-                lineno=info.user_lineno(r.lineno),
-                source_line=info.source_line(r.lineno),
-                function=name,
-                hint=_CONTAINER_HINT.format(name=name),
-            )
+            what = _CONTAINER_WORDS[type(r.value)]
+            raise located(info, r, f"grad needs a scalar output, but {name} returns a {what}",
+                          _CONTAINER_HINT.format(name=name))
 
 
 # ================================================================================== has_aux
@@ -452,15 +447,11 @@ def _aux_wrapper(func: Callable) -> Callable:
     if info is not None:
         for r in _returns(info.node):
             if not (isinstance(r.value, gast.Tuple) and len(r.value.elts) == 2):
-                raise TransformError(
+                raise located(
+                    info, r,
                     f"has_aux=True: {name} must return a pair (value, aux), written `return value, aux`",
-                    filename=info.filename,
-                    lineno=info.user_lineno(r.lineno),
-                    source_line=info.source_line(r.lineno),
-                    function=name,
-                    hint="return the differentiated value (a scalar for grad) and the auxiliary data as "
-                    "a pair literal; or drop has_aux=True if the function returns the value alone.",
-                )
+                    "return the differentiated value (a scalar for grad) and the auxiliary data as a pair "
+                    "literal; or drop has_aux=True if the function returns the value alone.")
     sig = inspect.signature(func)
     taken = set(sig.parameters)
 
