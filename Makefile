@@ -42,9 +42,17 @@ bench: $(PEERS)
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.corpus_run
 	$(PY) -m benchmarks.dask_bench
+	$(PY) -m pip install -q -e '.[docs]' && $(PY) -m benchmarks.plots
 
 bench-quick: $(PEERS)
 	$(PY) -m benchmarks.run --quick
+
+# the user guide in build/site (docs/contributing.md); --strict: a broken link or a warning fails the build
+.PHONY: docs
+docs: $(STAMP)
+	$(PY) -m pip install -q -e '.[docs]'
+	$(PY) docs/make_parity.py
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 lint: $(STAMP)
 	$(PY) -m pip install -q ruff
