@@ -5,12 +5,7 @@ import functools
 
 import numpy as np
 
-from tests.srcgrad.language.harness import Case
-
-
-def _rf(reason):
-    """The compiled checks need `reason`; the tape already runs the function."""
-    return {"reverse": reason, "forward": reason}
+from tests.srcgrad.language.harness import Case, compiled
 
 
 def _vec(n):
@@ -218,16 +213,15 @@ CASES = [
     Case("lambda_pair_second", potential, _vec(4), checks=("reverse", "forward", "tape")),
     _ridge_case,
     Case("lambda_local_activation", softplus_regression,
-         lambda r: (r.normal(size=3), r.normal(size=(6, 3)), r.normal(size=6)),
-         xfail="lambda stored in a local variable"),
+         lambda r: (r.normal(size=3), r.normal(size=(6, 3)), r.normal(size=6))),
     Case("lambda_closure_to_integrator", gaussian_mass, lambda r: (1.3, 0.8), wrt=(0, 1), xfail=LAMBDA_ARG),
     Case("lambda_closure_higher_order", damped_map, lambda r: (r.normal(size=4), 0.4), wrt=(0, 1),
-         checks=("reverse", "forward", "tape"), xfail=_rf(LAMBDA_ARG)),
+         checks=("reverse", "forward", "tape"), xfail=compiled(LAMBDA_ARG)),
     Case("nested_def_model", exp_decay_fit,
-         lambda r: (np.array([2.0, 0.7, 0.1]), np.linspace(0, 3, 8), r.normal(size=8)), xfail=NESTED),
-    Case("nested_def_rk4", rk4_oscillator, lambda r: (1.3, np.array([1.0, 0.2])), wrt=(0, 1), xfail=NESTED),
+         lambda r: (np.array([2.0, 0.7, 0.1]), np.linspace(0, 3, 8), r.normal(size=8))),
+    Case("nested_def_rk4", rk4_oscillator, lambda r: (1.3, np.array([1.0, 0.2])), wrt=(0, 1)),
     Case("nested_def_nonlocal_counter", newton_sqrt_counted, lambda r: (2.5,),
-         checks=("reverse", "forward", "tape"), xfail=_rf("nested def with a nonlocal counter")),
+         checks=("reverse", "forward", "tape")),
     Case("nested_def_attribute_counter", penalized_energy, _vec(4),
          xfail="nested def keeping a counter in a function attribute"),
     Case("nested_def_two_levels", nested_twice, lambda r: (r.normal(size=4), 0.9), wrt=(0, 1),
@@ -244,7 +238,7 @@ CASES = [
     Case("star_args_signature", total_elastic, lambda r: (r.normal(size=3), r.normal(size=2)), wrt=(0, 1),
          xfail="*args signature"),
     Case("starred_call_scalars", starred_rosen, lambda r: (np.array([0.9, 1.1, 1.2]),),
-         checks=("reverse", "forward", "tape"), xfail=_rf("starred call of an array")),
+         checks=("reverse", "forward", "tape"), xfail=compiled("starred call of an array")),
     Case("starred_call_tuple", starred_tuple_call, _vec(6), xfail="starred call of a tuple"),
     Case("double_star_call", kw_forward, lambda r: (r.normal(size=4), r.normal(size=4)),
          xfail="**kwargs call of a dict"),
