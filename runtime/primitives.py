@@ -989,6 +989,140 @@ def _eigvecsh(a):
     return fn(array_ns(a), "linalg.eigh")(a)[1]
 
 
+
+def _refuse_complex(name: str, a: Any) -> None:
+    """svd and qr here: real matrices (their rules are for real input), not lazy Dask arrays (dask.array's
+    decompositions take one 2-d tall-and-skinny array only)."""
+    if "complex" in str(getattr(a, "dtype", "")):
+        raise NotImplementedError(f"{name} of a complex matrix is not supported (its rules are for real "
+                                  "input)")
+    if hasattr(a, "rechunk"):
+        raise NotImplementedError(f"{name} of a Dask array is not supported (dask.array's takes one 2-d "
+                                  "tall-and-skinny array)")
+
+
+def _svd(a: Any) -> Any:
+    _refuse_complex("svd", a)
+    return fn(array_ns(a), "linalg.svd")(a, full_matrices=False)
+
+
+@primitive
+def _svd_u(a):
+    """The left singular vectors of a (batched, (..., m, k), k = min(m, n)): np.linalg.svd(a,
+    full_matrices=False)'s first. Each column is defined up to its sign (shared with Vh's row); the
+    derivative is that of the vectors the solver returns, and needs distinct nonzero singular values."""
+    return _svd(a)[0]
+
+
+@primitive
+def _svd_s(a):
+    """The singular values of a (batched, (..., k)), descending: np.linalg.svd's second, svdvals."""
+    return _svd(a)[1]
+
+
+@primitive
+def _svd_vh(a):
+    """The right singular vectors of a as rows ((..., k, n)): np.linalg.svd(a, full_matrices=False)'s
+    third."""
+    return _svd(a)[2]
+
+
+def _qr(a: Any) -> Any:
+    _refuse_complex("qr", a)
+    return fn(array_ns(a), "linalg.qr")(a)
+
+
+@primitive
+def _qr_q(a):
+    """Q of the reduced QR decomposition a = Q R (batched, (..., m, k), k = min(m, n))."""
+    return _qr(a)[0]
+
+
+@primitive
+def _qr_r(a):
+    """R of the reduced QR decomposition (batched, (..., k, n), upper triangular)."""
+    return _qr(a)[1]
+
+
+# ================================================================================== complex values, FFT
+def _holds_complex(x: Any) -> bool:
+    if isinstance(x, complex):
+        return True
+    return "complex" in str(getattr(x, "dtype", ""))
+
+
+@nondiff
+def _is_complex(x):
+    """True where x holds complex values (a Python complex, a complex array or Tensor)."""
+    return _holds_complex(x)
+
+
+@primitive
+def _real(x):
+    """The real part (np.real); a real x is returned as it is."""
+    if not _holds_complex(x):
+        return x
+    if isinstance(x, complex):  # a Python or NumPy complex number
+        return x.real
+    return fn(array_ns(x), "real")(x)
+
+
+@primitive
+def _imag(x):
+    """The imaginary part (np.imag); zeros for a real x."""
+    if not _holds_complex(x):
+        return 0.0 if is_scalar(x) else namespace(x).zeros_like(x)
+    if isinstance(x, complex):  # a Python or NumPy complex number
+        return x.imag
+    return fn(array_ns(x), "imag")(x)
+
+
+@primitive
+def _conj(x):
+    """The complex conjugate (np.conj); a real x is returned as it is."""
+    if not _holds_complex(x):
+        return x
+    if isinstance(x, complex):  # a Python or NumPy complex number
+        return x.conjugate()
+    return fn(array_ns(x), "conj")(x)
+
+
+def _fft_call(name: str, x: Any, n: Any, axis: int, norm: Any) -> Any:
+    xp = array_ns(x)
+    if hasattr(x, "rechunk"):  # Dask transforms one chunk along the axis: rechunk it, lazily
+        x = x.rechunk({axis % len(x.shape): -1})
+    if name != "rfft" and not _is_np_like(xp) and not _holds_complex(x):  # the standard takes complex
+        x = fn(xp, "astype")(x, getattr(xp, "complex64" if "32" in str(x.dtype) else "complex128"))
+    return fn(xp, "fft." + name)(x, n=n, axis=axis, norm="backward" if norm is None else norm)
+
+
+@primitive
+def _fft(x, n=None, axis=-1, norm=None):
+    """np.fft.fft along one axis (n: crop or zero-pad to n first; norm None/'backward', 'ortho',
+    'forward'): complex values."""
+    return _fft_call("fft", x, n, axis, norm)
+
+
+@primitive
+def _ifft(x, n=None, axis=-1, norm=None):
+    """np.fft.ifft along one axis."""
+    return _fft_call("ifft", x, n, axis, norm)
+
+
+@primitive
+def _rfft(x, n=None, axis=-1, norm=None):
+    """np.fft.rfft of real values along one axis: the n // 2 + 1 non-negative frequencies."""
+    if _holds_complex(x):
+        raise TypeError("rfft takes real values (np.fft.fft transforms complex ones)")
+    return _fft_call("rfft", x, n, axis, norm)
+
+
+@primitive
+def _irfft(x, n=None, axis=-1, norm=None):
+    """np.fft.irfft: the real signal of length n (2 (m - 1) by default) whose rfft is x; the imaginary
+    parts of x's zero (and, n even, n / 2) frequency are ignored, as NumPy does."""
+    return _fft_call("irfft", x, n, axis, norm)
+
 # ================================================================================== shape, more
 def _seq_ns(arrays: Any) -> Any:
     xp = common_namespace(*arrays)

@@ -145,9 +145,9 @@ defrule("item",
         vjp=[lambda g, ans, x: zeros_like(x) + g],
         jvp=[lambda t, ans, x: item(t)],
         not_lazy="its value is a Python number: the element is computed")
-defrule("abs",
-        vjp=[lambda g, ans, x: g * sign(x)],
-        jvp=[lambda t, ans, x: t * sign(x)])
+defrule("abs",  # complex x: see abs_vjp
+        vjp=[lambda g, ans, x: abs_vjp(g, ans, x)],
+        jvp=[lambda t, ans, x: abs_jvp(t, ans, x)])
 defrule("exp",
         vjp=[lambda g, ans, x: g * ans],
         jvp=[lambda t, ans, x: t * ans])
@@ -414,6 +414,58 @@ defrule("eigvecsh",  # dV = V (F * V^T dA V), F[i, j] = 1 / (w[j] - w[i]) off th
 defrule("cholesky",
         vjp=[lambda g, ans, a: cholesky_vjp(g, ans)],
         jvp=[lambda t, ans, a: matmul(ans, phi(matmul(matmul(inv(ans), sym(t)), mT(inv(ans)))))])
+defrule("svd_s",  # dS = diag(U^T dA V); the adjoint U diag(g) V^T
+        vjp=[lambda g, ans, a: matmul(svd_u(a) * expand_dims(g, axis=-2), svd_vh(a))],
+        jvp=[lambda t, ans, a: diagonal(matmul(matmul(mT(svd_u(a)), t), mT(svd_vh(a))), axis1=-2, axis2=-1)],
+        not_lazy="dask.array's svd takes only tall-and-skinny chunks; the Dask namespace has none")
+defrule("svd_u",  # distinct nonzero singular values: the rule divides by their gaps and by them
+        vjp=[lambda g, ans, a: svd_u_vjp(g, ans, a)],
+        jvp=[lambda t, ans, a: svd_u_jvp(t, ans, a)],
+        not_lazy="dask.array's svd takes only tall-and-skinny chunks; the Dask namespace has none")
+defrule("svd_vh",
+        vjp=[lambda g, ans, a: svd_vh_vjp(g, ans, a)],
+        jvp=[lambda t, ans, a: svd_vh_jvp(t, ans, a)],
+        not_lazy="dask.array's svd takes only tall-and-skinny chunks; the Dask namespace has none")
+defrule("qr_q",  # m >= n, full rank (qr_check refuses the rest)
+        vjp=[lambda g, ans, a: qr_q_vjp(g, ans, a)],
+        jvp=[lambda t, ans, a: qr_q_jvp(t, ans, a)],
+        not_lazy="dask.array's qr takes only tall-and-skinny chunks; the Dask namespace has none")
+defrule("qr_r",
+        vjp=[lambda g, ans, a: qr_r_vjp(g, ans, a)],
+        jvp=[lambda t, ans, a: matmul(qr_upper(qr_c(t, a)), ans)],
+        not_lazy="dask.array's qr takes only tall-and-skinny chunks; the Dask namespace has none")
+
+# ========================================================================= complex values and the FFT
+# Complex cotangents follow JAX's convention: the cotangent of a complex z (for a real loss L) is
+# dL/dRe z - i dL/dIm z, the conjugate of PyTorch's z.grad. So a holomorphic primitive's rule is its real
+# rule unchanged (multiply's g * y, matmul's, exp's g * ans, ...), and only functions that are not
+# holomorphic (real, imag, conj, abs, irfft) need their own. A real input's cotangent is the real part
+# (the fft family takes it; the tape casts a leaf's gradient to its dtype).
+defrule("real",
+        vjp=[lambda g, ans, x: real(g)],
+        jvp=[lambda t, ans, x: real(t)])
+defrule("imag",
+        vjp=[lambda g, ans, x: imag_vjp(g, x)],
+        jvp=[lambda t, ans, x: imag(t)])
+defrule("conj",
+        vjp=[lambda g, ans, x: conj(g)],
+        jvp=[lambda t, ans, x: conj(t)])
+defrule("fft",  # the DFT matrix is symmetric: the adjoint is the same transform
+        vjp=[lambda g, ans, x, n=None, axis=-1, norm=None: real_like(fit_length(
+            fft(g, axis=axis, norm=norm), x, axis), x)],
+        jvp=[lambda t, ans, x, n=None, axis=-1, norm=None: fft(t, n=n, axis=axis, norm=norm)])
+defrule("ifft",
+        vjp=[lambda g, ans, x, n=None, axis=-1, norm=None: real_like(fit_length(
+            ifft(g, axis=axis, norm=norm), x, axis), x)],
+        jvp=[lambda t, ans, x, n=None, axis=-1, norm=None: ifft(t, n=n, axis=axis, norm=norm)])
+defrule("rfft",  # the kept half of the fft: zero-pad the cotangent back to the full length
+        vjp=[lambda g, ans, x, n=None, axis=-1, norm=None: real(fit_length(fft(fit_to(
+            g, fft_length(x, n, axis), axis), axis=axis, norm=norm), x, axis))],
+        jvp=[lambda t, ans, x, n=None, axis=-1, norm=None: rfft(t, n=n, axis=axis, norm=norm)])
+defrule("irfft",  # real-linear in x: y = Re(A x), the adjoint A^T g (see irfft_vjp)
+        vjp=[lambda g, ans, x, n=None, axis=-1, norm=None: real_like(irfft_vjp(g, ans, x, axis, norm), x)],
+        jvp=[lambda t, ans, x, n=None, axis=-1, norm=None: irfft(t, n=irfft_length(x, n, axis), axis=axis,
+                                                               norm=norm)])
 
 # ================================================================================= shapes and broadcasting
 defrule("reshape",
@@ -736,6 +788,168 @@ def cholesky_vjp(g: Any, L: Any) -> Any:
     linv = inv(L)
     s = matmul(matmul(mT(linv), phi(matmul(mT(L), g))), linv)
     return sym(s)
+
+
+# ---------------------------------------------------------------------------- svd, qr (real matrices)
+def svd_gaps(s: Any) -> Any:
+    """F[..., i, j] = 1 / (s[j]^2 - s[i]^2) off the diagonal, 0 on it (infinite at a repeated value)."""
+    k = shape(s)[-1]
+    s2 = s * s
+    return where(eye_like(s, n=k) > 0.5, 0.0 * expand_dims(s2, axis=-1),
+                 1.0 / (expand_dims(s2, axis=-2) - expand_dims(s2, axis=-1) + eye_like(s, n=k)))
+
+
+def svd_u_jvp(t: Any, u: Any, a: Any) -> Any:
+    """dU = U (F o (J S + S J^T)) + (dA V - U J) S^-1, J = U^T dA V."""
+    s, v = svd_s(a), mT(svd_vh(a))
+    j = matmul(matmul(mT(u), t), v)
+    inner = svd_gaps(s) * (j * expand_dims(s, axis=-2) + expand_dims(s, axis=-1) * mT(j))
+    return matmul(u, inner) + (matmul(t, v) - matmul(u, j)) / expand_dims(s, axis=-2)
+
+
+def svd_vh_jvp(t: Any, vh: Any, a: Any) -> Any:
+    """dV = V (F o (S J + J^T S)) + (dA^T U - V J^T) S^-1; dVh = dV^T."""
+    s, u, v = svd_s(a), svd_u(a), mT(vh)
+    j = matmul(matmul(mT(u), t), v)
+    inner = svd_gaps(s) * (expand_dims(s, axis=-1) * j + mT(j) * expand_dims(s, axis=-2))
+    return mT(matmul(v, inner) + (matmul(mT(t), u) - matmul(v, mT(j))) / expand_dims(s, axis=-2))
+
+
+def svd_u_vjp(g: Any, u: Any, a: Any) -> Any:
+    """U (M + M^T) S V^T + (g - U U^T g) S^-1 V^T, M = F o (U^T g)."""
+    s, vh = svd_s(a), svd_vh(a)
+    m = svd_gaps(s) * matmul(mT(u), g)
+    core = matmul(u, (m + mT(m)) * expand_dims(s, axis=-2))
+    return matmul(core + (g - matmul(u, matmul(mT(u), g))) / expand_dims(s, axis=-2), vh)
+
+
+def svd_vh_vjp(g: Any, vh: Any, a: Any) -> Any:
+    """With gv = g^T (the cotangent of V): U S (N + N^T) V^T + U S^-1 (gv^T - gv^T V V^T),
+    N = F o (V^T gv)."""
+    s, u = svd_s(a), svd_u(a)
+    v, gv = mT(vh), mT(g)
+    m = svd_gaps(s) * matmul(vh, gv)
+    core = matmul(expand_dims(s, axis=-1) * (m + mT(m)), vh)
+    return matmul(u, core + (g - matmul(matmul(g, v), vh)) / expand_dims(s, axis=-1))
+
+
+def qr_check(a: Any) -> Any:
+    """QR's rules are for m >= n (then R is square and, at full rank, invertible)."""
+    m, n = shape(a)[-2], shape(a)[-1]
+    if m < n:
+        raise NotImplementedError(f"the derivative of qr needs rows >= columns (a is {m} x {n})")
+    return a
+
+
+def qr_upper(c: Any) -> Any:
+    """dR R^-1 from C = Q^T dA R^-1: its upper triangle plus its strict lower triangle folded up
+    (Q^T dQ = C - that is antisymmetric)."""
+    return triu(c) + mT(tril(c, k=-1))
+
+
+def qr_c(t: Any, a: Any) -> Any:
+    """C = Q^T dA R^-1."""
+    return matmul(mT(qr_q(qr_check(a))), times_rinv(t, qr_r(a)))
+
+
+def times_rinv(x: Any, r: Any) -> Any:
+    """x R^-1 (R square upper triangular), as a solve."""
+    return mT(solve(mT(r), mT(x)))
+
+
+def times_rinv_t(x: Any, r: Any) -> Any:
+    """x R^-T, as a solve."""
+    return mT(solve(r, mT(x)))
+
+
+def qr_q_jvp(t: Any, q: Any, a: Any) -> Any:
+    """dQ = dA R^-1 - Q (dR R^-1)."""
+    r = qr_r(qr_check(a))
+    return times_rinv(t, r) - matmul(q, qr_upper(matmul(mT(q), times_rinv(t, r))))
+
+
+def qr_fold(x: Any) -> Any:
+    """The adjoint of qr_upper: triu(X) + tril(X^T, -1)."""
+    return triu(x) + tril(mT(x), k=-1)
+
+
+def qr_q_vjp(g: Any, q: Any, a: Any) -> Any:
+    """(gQ - Q qr_fold(Q^T gQ)) R^-T."""
+    r = qr_r(qr_check(a))
+    return times_rinv_t(g - matmul(q, qr_fold(matmul(mT(q), g))), r)
+
+
+def qr_r_vjp(g: Any, r: Any, a: Any) -> Any:
+    """Q qr_fold(gR R^T) R^-T."""
+    q = qr_q(qr_check(a))
+    return times_rinv_t(matmul(q, qr_fold(matmul(g, mT(r)))), r)
+
+
+# ------------------------------------------------------------------------------ complex values, FFT
+def abs_vjp(g: Any, ans: Any, x: Any) -> Any:
+    """|x|'s adjoint: g sign(x) for real x; for complex x (JAX's convention) Re(g) conj(x) / |x|, 0 at 0."""
+    if is_complex(x):
+        return real(g) * conj(x) / safe_divisor(ans)
+    return g * sign(x)
+
+
+def abs_jvp(t: Any, ans: Any, x: Any) -> Any:
+    """d|x| = t sign(x) for real x; Re(conj(x) t) / |x| for complex x."""
+    if is_complex(x):
+        return real(conj(x) * t) / safe_divisor(ans)
+    return t * sign(x)
+
+
+def imag_vjp(g: Any, x: Any) -> Any:
+    """Im's adjoint: -i Re(g) for complex x; zero for real x (its imaginary part is the constant 0)."""
+    if is_complex(x):
+        return real(g) * (zeros_like(x) - 1j)
+    return 0.0 * real(g)
+
+
+def real_like(ct: Any, x: Any) -> Any:
+    """A cotangent for x: its real part when x is real."""
+    return ct if is_complex(x) else real(ct)
+
+
+def fft_length(x: Any, n: Any, axis: int) -> int:
+    """The transform's length: n, or x's length along axis."""
+    return shape(x)[axis] if n is None else n
+
+
+def irfft_length(x: Any, n: Any, axis: int) -> int:
+    """irfft's output length: n, or 2 (m - 1) for x of length m along axis."""
+    return 2 * (shape(x)[axis] - 1) if n is None else n
+
+
+def fit_to(v: Any, length: int, axis: int) -> Any:
+    """v cropped, or zero-padded at the end, to `length` along axis (what n= does to an fft's input)."""
+    nd = ndim(v)
+    a = axis % nd
+    have = shape(v)[a]
+    if have == length:
+        return v
+    if have > length:
+        return getitem(v, index=axis_index(nd, a, slice(0, length)))
+    return pad(v, pad_width=tuple((0, length - have) if d == a else (0, 0) for d in range(nd)))
+
+
+def fit_length(v: Any, x: Any, axis: int) -> Any:
+    """The adjoint of fit_to: v back to x's length along axis."""
+    return fit_to(v, shape(x)[axis], axis)
+
+
+def irfft_vjp(g: Any, ans: Any, x: Any, axis: int, norm: Any) -> Any:
+    """irfft is y = Re(A x) with A[j, k] = w_k s e^(2 pi i j k / N) (w = 1 at k = 0 and k = N / 2,
+    2 between; s the norm's scale): the adjoint is A^T g = w * ifft(g)[:N // 2 + 1], fitted to x."""
+    nd = ndim(ans)
+    a = axis % nd
+    big = shape(ans)[a]
+    k = big // 2 + 1
+    spec = getitem(ifft(real(g), axis=a, norm=norm), index=axis_index(nd, a, slice(0, k)))
+    w = 2.0 - eye_like(ans, n=1, m=k) - (eye_like(ans, n=1, m=k, k=k - 1) if big % 2 == 0 else 0.0)
+    w = reshape(w, shape=tuple(k if d == a else 1 for d in range(nd)))
+    return fit_length(spec * w, x, a)
 
 
 def axis_index(nd: int, axis: int, item: Any) -> tuple:

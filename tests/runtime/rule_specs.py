@@ -76,6 +76,11 @@ def well_conditioned(*shape: int) -> Sampler:
     return lambda r: r.standard_normal(shape) + 3.0 * np.eye(n)
 
 
+def full_rank(*shape: int) -> Sampler:
+    """Matrices (batched, any m x n) with a dominant leading diagonal: full rank, well conditioned."""
+    return lambda r: r.standard_normal(shape) + 3.0 * np.eye(shape[-2], shape[-1])
+
+
 def spd(*shape: int) -> Sampler:
     n = shape[-1]
 
@@ -96,6 +101,11 @@ def mask(*shape: int) -> Sampler:
 def symmetric(i: int, u: Any) -> Any:
     """Cholesky reads a symmetric matrix: test along symmetric perturbations only."""
     return 0.5 * (u + u.mT) if hasattr(u, "mT") else 0.5 * (u + np.swapaxes(u, -1, -2))
+
+
+# Primitives with complex outputs: the generic harness pairs them with real weights, its float64 copies
+# keeping the real part on purpose; tests/runtime/conftest.py silences that ComplexWarning for them only.
+COMPLEX_OUTPUT = frozenset({"fft", "ifft", "rfft"})
 
 
 # ------------------------------------------------------------------------------------- spec builders
@@ -249,6 +259,34 @@ SPECS: dict[str, list[Case]] = {
                  Case((spd(2, 3, 3),), direction=symmetric, id="batched", tol=LINALG_TOL)],
     "cholesky": [Case((spd(3, 3),), direction=symmetric, id="2d", tol=LINALG_TOL),
                  Case((spd(2, 3, 3),), direction=symmetric, id="batched", tol=LINALG_TOL)],
+    # svd and qr: random matrices have distinct nonzero singular values (almost surely), full rank
+    "svd_s": [Case((real(4, 3),), id="tall", tol=LINALG_TOL), Case((real(3, 4),), id="wide", tol=LINALG_TOL),
+              Case((real(2, 3, 3),), id="batched", tol=LINALG_TOL)],
+    "svd_u": [Case((real(4, 3),), id="tall", tol=LINALG_TOL), Case((real(3, 4),), id="wide", tol=LINALG_TOL),
+              Case((real(2, 3, 3),), id="batched", tol=LINALG_TOL)],
+    "svd_vh": [Case((real(4, 3),), id="tall", tol=LINALG_TOL), Case((real(3, 4),), id="wide", tol=LINALG_TOL),
+               Case((real(2, 3, 3),), id="batched", tol=LINALG_TOL)],
+    "qr_q": [Case((full_rank(4, 3),), id="tall", tol=LINALG_TOL), Case((full_rank(3, 3),), id="square",
+                                                                        tol=LINALG_TOL),
+             Case((full_rank(2, 4, 3),), id="batched", tol=LINALG_TOL)],
+    "qr_r": [Case((full_rank(4, 3),), id="tall", tol=LINALG_TOL), Case((full_rank(3, 3),), id="square",
+                                                                        tol=LINALG_TOL),
+             Case((full_rank(2, 4, 3),), id="batched", tol=LINALG_TOL)],
+    # ------------------------------------------------------------------------ complex values and the FFT
+    # The generic harness differentiates float inputs along real directions and pairs complex outputs
+    # with real weights (their real parts); complex inputs and directions are checked in
+    # test_complex_fft.py, with the complex pairing Re(sum(ct * u)).
+    "real": unary(real), "imag": [Case((real(3, 4),), id="2d")], "conj": [Case((real(3, 4),), id="2d")],
+    "fft": [Case((real(6),), id="1d"), Case((real(2, 5),), {"n": 7, "norm": "ortho"}, id="pad-ortho"),
+            Case((real(3, 6),), {"n": 4, "axis": 0, "norm": "forward"}, id="crop-axis0")],
+    "ifft": [Case((real(6),), id="1d"), Case((real(2, 5),), {"n": 3, "norm": "ortho"}, id="crop-ortho"),
+             Case((real(4, 3),), {"n": 6, "axis": 0, "norm": "forward"}, id="pad-axis0")],
+    "rfft": [Case((real(6),), id="even"), Case((real(2, 7),), {"norm": "ortho"}, id="odd-ortho"),
+             Case((real(5, 3),), {"n": 8, "axis": 0, "norm": "forward"}, id="pad-axis0"),
+             Case((real(9),), {"n": 5}, id="crop")],
+    "irfft": [Case((real(4),), id="even"), Case((real(2, 5),), {"n": 9, "norm": "ortho"}, id="odd-ortho"),
+              Case((real(3, 4),), {"n": 4, "axis": 0, "norm": "forward"}, id="crop-axis0"),
+              Case((real(3),), {"n": 10}, id="pad")],
     # ------------------------------------------------------------------------------ shapes and indices
     "reshape": [Case((real(3, 4),), {"shape": (2, 6)}, id="2d"),
                 Case((real(3, 4),), {"shape": (-1,)}, id="flat"),
@@ -357,5 +395,7 @@ NONDIFF: dict[str, list[ValueCase]] = {
     "searchsorted": [ValueCase(([0.0, 1.0, 1.0, 3.0], [-1.0, 1.0, 2.0, 5.0]), {}, np.searchsorted),
                      ValueCase(([0.0, 1.0, 1.0, 3.0], [1.0, 2.5]), {"side": "right"},
                                lambda a, v, side: np.searchsorted(a, v, side=side), id="right")],
+    "is_complex": [ValueCase((_A,), {}, lambda a: False),
+                   ValueCase((np.array([1.0 + 2.0j]),), {}, lambda a: True, id="complex")],
     "eye_like": [ValueCase((_A,), {"n": 2, "m": 3, "k": 1}, lambda a, n, m, k: np.eye(n, m, k))],
 }
