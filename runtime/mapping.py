@@ -516,11 +516,103 @@ EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 def eigh_(a, UPLO="L"):
     """np.linalg.eigh of a symmetric matrix: (eigenvalues, eigenvectors), each its own primitive. The
     derivative takes the input as symmetric (as cholesky's); the eigenvectors' needs distinct eigenvalues."""
-    return EighResult(P.eigvalsh(a), P.eigvecsh(a))
+    w = P.eigvalsh(a)  # (two statements: the compiler transforms the adapter as a call, whose pair it
+    return EighResult(w, P.eigvecsh(a))  # unpacks; a one-expression adapter is inlined, and is not)
 
 
 def eigvalsh_(a, UPLO="L"):
     return P.eigvalsh(a)
+
+
+def eigh_pack_(eigenvalues, eigenvectors):
+    """The compiler's reading of EighResult(w, V): a tuple, so `w, V = np.linalg.eigh(A)` and
+    `np.linalg.eigh(A)[0]` are the eigvalsh / eigvecsh primitives (at run time it stays the namedtuple)."""
+    return (eigenvalues, eigenvectors)
+
+
+SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
+QRResult = namedtuple("QRResult", ["Q", "R"])
+
+
+@_static_helper
+def _svd_full_ok(shape: tuple, full_matrices: bool, compute_uv: bool = True) -> bool:
+    """Whether svd returns (U, S, Vh) (False: compute_uv=False, S alone). full_matrices=True (NumPy's and
+    PyTorch's default) is the reduced SVD only for a square matrix: a non-square one is refused (the
+    extra singular vectors are not unique, and have no rule)."""
+    if not compute_uv:
+        return False
+    if full_matrices and shape[-1] != shape[-2]:
+        raise NotImplementedError(
+            f"svd with full_matrices=True of a {shape[-2]} x {shape[-1]} matrix: srcgrad differentiates the "
+            "reduced SVD; pass full_matrices=False (or compute_uv=False for the singular values)")
+    return True
+
+
+def svd_(a, full_matrices=True, compute_uv=True, hermitian=False):
+    """np.linalg.svd / torch.linalg.svd of real matrices: (U, S, Vh) of the reduced SVD, each its own
+    primitive (their rules need distinct nonzero singular values); compute_uv=False: S alone."""
+    uv = _svd_full_ok(P.shape(a), full_matrices, compute_uv)
+    return SVDResult(P.svd_u(a), P.svd_s(a), P.svd_vh(a)) if uv else P.svd_s(a)
+
+
+def svd_pack_(U, S, Vh):
+    """The compiler's reading of SVDResult(U, S, Vh): a tuple."""
+    return (U, S, Vh)
+
+
+def svdvals_(a):
+    """np.linalg.svdvals / torch.linalg.svdvals: the singular values."""
+    return P.svd_s(a)
+
+
+@_static_helper
+def _qr_mode(shape: tuple, mode: str) -> bool:
+    """Whether qr returns (Q, R): 'reduced' (the default), and 'complete' where it is the reduced one
+    (rows <= columns); False for mode 'r' (R alone); 'raw' and the rest are refused."""
+    if mode == "reduced" or (mode == "complete" and shape[-2] <= shape[-1]):
+        return True
+    if mode == "r":
+        return False
+    raise NotImplementedError(f"qr mode={mode!r} of a {shape[-2]} x {shape[-1]} matrix is not supported "
+                              "(mode='reduced' and mode='r' are)")
+
+
+def qr_(a, mode="reduced"):
+    """np.linalg.qr / torch.linalg.qr: (Q, R) of the reduced decomposition, each its own primitive (the
+    rules take rows >= columns, full rank); mode='r': R alone."""
+    both = _qr_mode(P.shape(a), mode)
+    return QRResult(P.qr_q(a), P.qr_r(a)) if both else P.qr_r(a)
+
+
+def qr_pack_(Q, R):
+    """The compiler's reading of QRResult(Q, R): a tuple."""
+    return (Q, R)
+
+
+# ------------------------------------------------------------------------------- complex values, FFT
+# Complex cotangents follow JAX's convention (rules.py, docs/rules.md): for a real loss L of a complex z,
+# the cotangent is dL/dRe z - i dL/dIm z, the conjugate of PyTorch's z.grad; a real input's is real.
+def fft_(a, n=None, axis=-1, norm=None, out=None, *, dim=None):
+    """np.fft.fft / torch.fft.fft along one axis (dim in PyTorch)."""
+    return P.fft(a, n=n, axis=axis if dim is None else dim, norm=norm)
+
+
+def ifft_(a, n=None, axis=-1, norm=None, out=None, *, dim=None):
+    return P.ifft(a, n=n, axis=axis if dim is None else dim, norm=norm)
+
+
+def rfft_(a, n=None, axis=-1, norm=None, out=None, *, dim=None):
+    return P.rfft(a, n=n, axis=axis if dim is None else dim, norm=norm)
+
+
+def irfft_(a, n=None, axis=-1, norm=None, out=None, *, dim=None):
+    return P.irfft(a, n=n, axis=axis if dim is None else dim, norm=norm)
+
+
+def angle_(z, deg=False):
+    """np.angle: arctan2(Im z, Re z) (in degrees with deg=True)."""
+    return P.arctan2(P.imag(z), P.real(z)) if not deg else P.multiply(
+        P.arctan2(P.imag(z), P.real(z)), 180.0 / _math.pi)
 
 
 def tril_(x, k=0, *, diagonal=None):
@@ -1235,8 +1327,11 @@ NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     np.inner: inner_, np.outer: outer_, np.einsum: einsum_, np.tensordot: tensordot_,
     np.trace: trace_, np.diagonal: diagonal_, np.diag: diag_, np.tril: tril_, np.triu: triu_,
     np.linalg.inv: P.inv, np.linalg.solve: P.solve, np.linalg.det: P.det, np.linalg.slogdet: slogdet_,
-    np.linalg.cholesky: P.cholesky, np.linalg.eigvalsh: eigvalsh_,
-    # np.linalg.eigh is not here: the compiler must split its pair first (eigh_ serves the tape)
+    np.linalg.cholesky: P.cholesky, np.linalg.eigvalsh: eigvalsh_, np.linalg.eigh: eigh_,
+    np.linalg.svd: svd_, np.linalg.qr: qr_,
+    # complex values, the FFT
+    np.real: P.real, np.imag: P.imag, np.conj: P.conj, np.conjugate: P.conj, np.angle: angle_,
+    np.fft.fft: fft_, np.fft.ifft: ifft_, np.fft.rfft: rfft_, np.fft.irfft: irfft_,
     # shapes
     np.concatenate: concatenate_, np.stack: stack_, np.vstack: vstack_, np.hstack: hstack_,
     np.split: split_, np.array_split: array_split_, np.flip: flip_, np.roll: roll_, np.tile: tile_,
@@ -1251,7 +1346,10 @@ NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     np.add.at: add_at_, np.subtract.at: subtract_at_, np.copyto: copyto_, np.put: put_,
     np.put_along_axis: put_along_axis_,
     SlogdetResult: slogdet_pack_,  # what slogdet_ builds, read as a tuple by the compiler
+    EighResult: eigh_pack_, SVDResult: svd_pack_, QRResult: qr_pack_,  # likewise
 }
+if hasattr(np.linalg, "svdvals"):  # NumPy 2
+    NUMPY_FUNCTIONS[np.linalg.svdvals] = svdvals_
 for _name in ("concat", "permute_dims", "matrix_transpose"):  # NumPy 2 array-API aliases, where present
     if hasattr(np, _name):
         NUMPY_FUNCTIONS[getattr(np, _name)] = {"concat": concatenate_, "permute_dims": transpose_fn,
@@ -1335,7 +1433,7 @@ METHODS: dict[str, Adapter] = {
     "clamp": clip_, "t": t_, "permute": transpose_method, "unsqueeze": unsqueeze_,
     "expand_dims": expand_dims_, "floor": P.floor, "ceil": P.ceil, "round": P.round,
     "eq": P.equal, "ne": P.not_equal, "lt": P.less, "le": P.less_equal, "gt": P.greater,
-    "ge": P.greater_equal, "logical_not": P.logical_not,
+    "ge": P.greater_equal, "logical_not": P.logical_not, "conj": P.conj, "conjugate": P.conj,
     "mm": mm_, "bmm": mm_, "matmul": P.matmul, "mv": mm_, "outer": outer_, "ger": outer_,
     "inverse": P.inv, "det": P.det, "logdet": logdet_, "cholesky": P.cholesky,
     "tril": tril_, "triu": triu_,
@@ -1377,6 +1475,7 @@ TENSOR_METHODS: dict[str, Adapter] = {**METHODS, **TENSOR_OVERRIDES}
 
 ATTRIBUTES: dict[str, Adapter] = {
     "T": t_, "mT": matrix_transpose_, "shape": P.shape, "ndim": P.ndim, "size": P.size,
+    "real": P.real, "imag": P.imag,
 }
 
 TORCH_FUNCTIONS: dict[str, Adapter] = {
@@ -1392,12 +1491,47 @@ TORCH_FUNCTIONS: dict[str, Adapter] = {
     "linalg.cholesky": P.cholesky, "linalg.eigh": eigh_, "linalg.eigvalsh": eigvalsh_,
     "linalg.norm": linalg_norm, "linalg.vector_norm": vector_norm,
     "linalg.matmul": P.matmul, "linalg.diagonal": linalg_diagonal_,
+    "linalg.svd": svd_, "linalg.svdvals": svdvals_, "linalg.qr": qr_,
+    "real": P.real, "imag": P.imag, "angle": angle_,
+    "fft.fft": fft_, "fft.ifft": ifft_, "fft.rfft": rfft_, "fft.irfft": irfft_,
 }
+
+
+def logsumexp_scipy(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """scipy.special.logsumexp without weights b or return_sign (refused rather than ignored)."""
+    if b is not None or return_sign:
+        raise NotImplementedError("scipy.special.logsumexp with b= or return_sign=True is not supported")
+    return P.logsumexp(a, axis=_axis(axis), keepdims=keepdims)
+
+
+_SCIPY_ADDED = False
+
+
+def _add_scipy() -> None:
+    """SciPy is an optional extra: its special functions join NUMPY_FUNCTIONS once a program has imported
+    scipy.special (a program that calls them has), so srcgrad itself never imports SciPy."""
+    global _SCIPY_ADDED
+    import sys  # noqa: PLC0415
+
+    special = sys.modules.get("scipy.special")
+    if special is None:
+        return
+    _SCIPY_ADDED = True
+    for name, adapter in (("logsumexp", logsumexp_scipy), ("expit", P.sigmoid), ("gammaln", P.lgamma),
+                          ("erf", P.erf), ("digamma", P.polygamma),
+                          ("psi", P.polygamma)):
+        fn_ = getattr(special, name, None)
+        if fn_ is not None and adapter is not None:
+            NUMPY_FUNCTIONS[fn_] = adapter
 
 
 def lookup_function(obj: Any) -> Adapter | None:
     """The adapter for a function object users call (numpy function, builtin, or srcgrad function)."""
     try:
-        return NUMPY_FUNCTIONS.get(obj) or BUILTINS.get(obj) or STATIC_HELPERS.get(obj)
+        found = NUMPY_FUNCTIONS.get(obj) or BUILTINS.get(obj) or STATIC_HELPERS.get(obj)
+        if found is None and not _SCIPY_ADDED:
+            _add_scipy()
+            found = NUMPY_FUNCTIONS.get(obj)
+        return found
     except TypeError:  # unhashable
         return None
