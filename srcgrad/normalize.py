@@ -315,6 +315,7 @@ class Normalizer:
         self.wrt = set(wrt or ())
         self.varied: set[str] = set()
         self.lists: set[str] = set()  # local names bound to Python lists
+        self.list_items: dict[str, set[int]] = {}  # a tuple's name -> the positions holding lists
         self.stacks: set[str] = set()  # lists that are generated code's Stack (pop gives values back)
         # reverse mode over generated code cannot yet follow a stack handed to generated callees
         self.refuse_generated_callees = False
@@ -658,7 +659,16 @@ class Normalizer:
 
     def return_value(self, value: gast.expr, out: list) -> gast.expr:
         if isinstance(value, gast.Tuple):
-            return gast.Tuple(elts=[self.atom(e, out) for e in value.elts], ctx=gast.Load())
+            atoms = [self.atom(e, out) for e in value.elts]
+            held = [a.id for a in atoms if isinstance(a, gast.Name) and a.id in self.lists]
+            if held:
+                raise self.error(
+                    value,
+                    f"srcgrad does not differentiate a tuple holding the list {held[0]} yet",
+                    "nest this helper inside the function that unpacks its result (srcgrad inlines it "
+                    "there), or return np.stack of each list.",
+                )
+            return gast.Tuple(elts=atoms, ctx=gast.Load())
         return self.atom(value, out)
 
     def assign_stmt(self, target: gast.expr, value: gast.expr, out: list) -> None:
@@ -679,6 +689,16 @@ class Normalizer:
             self.assigning = None
         if isinstance(value, gast.List) and not value.elts:
             self.lists.add(var)
+        if op.kind == "call" and op.fn is _runtime_list_maker():
+            self.lists.add(var)  # the cotangents of a list, in a transform of generated code
+        if op.kind == "copy" and isinstance(rhs, gast.Name) and rhs.id in self.lists:
+            self.lists.add(var)  # `result = items`: a helper's list, returned
+        if op.kind == "copy" and isinstance(rhs, gast.Name) and rhs.id in self.list_items:
+            self.list_items[var] = self.list_items[rhs.id]
+        if op.kind == "pack":
+            held = {i for i, a in enumerate(op.args) if isinstance(a, gast.Name) and a.id in self.lists}
+            if held:
+                self.list_items[var] = held
         self.emit(out, assign(var, rhs), op)
 
     def unpack(self, target: gast.expr, value: gast.expr, out: list) -> None:
@@ -711,6 +731,20 @@ class Normalizer:
         if isinstance(value, (gast.Tuple, gast.List)):
             if len(value.elts) != len(names):
                 raise self.error(target, "tuple unpacking with a different number of values")
+            empty = [(n_, e) for n_, e in zip(names, value.elts, strict=True)
+                     if isinstance(e, gast.List) and not e.elts]
+            if empty:
+                # `Rs, ts = [], []`: each a new list, like `Rs = []` (nothing on the right reads them)
+                rest = [(t, e) for t, e in zip(target.elts, value.elts, strict=True)
+                        if not (isinstance(e, gast.List) and not e.elts)]
+                for n_, e in empty:
+                    self.assign_to(n_, e, out)
+                if len(rest) == 1:
+                    self.assign_stmt(rest[0][0], rest[0][1], out)
+                elif rest:
+                    self.unpack(gast.Tuple(elts=[t for t, _ in rest], ctx=gast.Store()),
+                                gast.Tuple(elts=[e for _, e in rest], ctx=gast.Load()), out)
+                return
             atoms = [self.atom(e, out) for e in value.elts]
             # a name read on the right and written earlier on the left must be read first
             for i, a in enumerate(atoms):
@@ -719,6 +753,8 @@ class Normalizer:
                     self.emit(out, assign(tmp, a), Op("copy", args=[a]))
                     atoms[i] = name(tmp)
             for n_, a in zip(names, atoms, strict=False):
+                if isinstance(a, gast.Name) and a.id in self.lists:
+                    self.lists.add(n_)
                 self.emit(
                     out, assign(n_, a), Op("copy", args=[a]) if isinstance(a, gast.Name) else Op("const")
                 )
@@ -755,6 +791,8 @@ class Normalizer:
             self.emit(out, assign(tmp, rhs), op)
             src = name(tmp)
         for i, n_ in enumerate(names):
+            if i in self.list_items.get(src.id, ()):
+                self.lists.add(n_)  # `Rs, ts = helper()` where the helper returned two lists
             self.emit(
                 out,
                 assign(n_, gast.Subscript(value=src, slice=const(i), ctx=gast.Load())),
@@ -847,6 +885,13 @@ class Normalizer:
             if len(v.args) != 1 or v.keywords:
                 raise self.error(s, "list.append takes one value")
             item = self.atom(v.args[0], out)
+            if isinstance(item, gast.Name) and item.id in self.lists:
+                # a list appended to a list (a nested comprehension's rows): kept as the array it stacks
+                # to, which indexes, measures and stacks as the rows do
+                rows = self.namer.temp()
+                stacked, op = self.stack_call(np.stack, [item], {}, v, out)
+                self.emit(out, assign(rows, stacked), op)
+                item = name(rows)
             lst = name(v.func.value.id)
             self.emit(
                 out,
@@ -1257,6 +1302,10 @@ class Normalizer:
         return copy.deepcopy(ix)
 
     def subscript(self, e: gast.Subscript, out: list) -> tuple[gast.expr, Op]:
+        fields = self.result_fields(e.value)
+        if fields and isinstance(e.slice, gast.Constant) and isinstance(e.slice.value, int) \
+                and -len(fields) <= e.slice.value < len(fields):
+            return self.result_field(e.value, fields, e.slice.value, out)
         base = self.atom(e.value, out)
         index = self.index(e.slice, out)
         node = gast.Subscript(value=base, slice=index, ctx=gast.Load())
@@ -1265,7 +1314,33 @@ class Normalizer:
         return node, Op("prim", "getitem", [base], {"index": self.index_expr(index)}, style="subscript")
 
     # --------------------------------------------------------------------------------- attributes
+    def result_fields(self, e: gast.expr) -> tuple[str, ...] | None:
+        """The field names of the named tuple a call returns (`np.linalg.svd(A)`: U, S, Vh), where the
+        call's adapter returns one; None for anything else."""
+        if not isinstance(e, gast.Call):
+            return None
+        obj = self.resolve_chain(e.func)
+        if obj is LOCAL or obj is UNBOUND or not _hashable(obj):
+            return None
+        fields = _named_result(mapping.lookup_function(obj))
+        if fields is None and len(e.args) == 1 and not e.keywords:
+            # with its defaults, `svd(A)` and `qr(A)` return their named tuple (compute_uv=False and
+            # mode='r' return one array: those are read as arrays)
+            fields = _named_result(mapping.lookup_function(obj), by_default=True)
+        return fields
+
+    def result_field(self, e: gast.Call, fields: tuple, i: int, out: list) -> tuple[gast.expr, Op]:
+        """`np.linalg.svd(A)[1]`, `np.linalg.slogdet(K).logabsdet`: the call unpacked into one name per
+        field (each a primitive of its own), and the one asked for."""
+        parts = [self.namer.temp() for _ in fields]
+        self.unpack(gast.Tuple(elts=[name(p, store=True) for p in parts], ctx=gast.Store()), e, out)
+        picked = name(parts[i])
+        return picked, Op("copy", args=[picked])
+
     def attribute(self, e: gast.Attribute, out: list) -> tuple[gast.expr, Op]:
+        fields = self.result_fields(e.value)
+        if fields and e.attr in fields:
+            return self.result_field(e.value, fields, fields.index(e.attr), out)
         obj = self.resolve_chain(e)
         if obj is not LOCAL and obj is not UNBOUND:
             return self.global_ref(e, obj, e.attr)
@@ -1386,8 +1461,9 @@ class Normalizer:
             for item in args[0].elts[1:]:
                 total = gast.BinOp(left=total, op=gast.Add(), right=item)
             return self.rhs(total, out)
-        if literal_list and _hashable(obj) and obj in LIST_REDUCTIONS:
-            # np.sum([a, b]) reduces the stacked array (NumPy's own reading of a list argument)
+        list_variable = bool(args) and isinstance(args[0], gast.Name) and args[0].id in self.lists
+        if (literal_list or list_variable) and _hashable(obj) and obj in LIST_REDUCTIONS:
+            # np.sum([a, b]) / np.sum(xs) of a list: reduces the stacked array (NumPy's own reading)
             stacked, op = self.stack_call(np.stack, [args[0]], {}, e, out)
             tmp = self.namer.temp()
             self.emit(out, assign(tmp, stacked), op)
@@ -1477,6 +1553,11 @@ class Normalizer:
             # a one-expression rule helper (unbroadcast, balance, ...) met when differentiating generated
             # code: inlined like an adapter, so its primitives get their own rules
             return self.inline_adapter(obj, list(args), kws, e, out)
+        if (obj in NONDIFF_BUILTINS or obj in _runtime_nondiff()) if _hashable(obj) else False:
+            a = [self.atom(x, out) for x in args]
+            k = {kk: self.atom(v, out) for kk, v in kws.items()}
+            ref = name(self.namer.ref(obj, getattr(obj, "__name__", "fn")))
+            return call(ref, a, k), Op("nondiff", args=a + list(k.values()))
         if isinstance(obj, types.FunctionType):
             self.refuse_argument_writes(obj, args, kws, e, out)
             a = [self.atom(x, out) for x in args]
@@ -1485,11 +1566,6 @@ class Normalizer:
             return call(ref, a, k), Op(
                 "call", args=a + list(k.values()), fn=obj, kwargs={"__pos__": len(a), "__kw__": list(k)}
             )
-        if (obj in NONDIFF_BUILTINS or obj in _runtime_nondiff()) if _hashable(obj) else False:
-            a = [self.atom(x, out) for x in args]
-            k = {kk: self.atom(v, out) for kk, v in kws.items()}
-            ref = name(self.namer.ref(obj, getattr(obj, "__name__", "fn")))
-            return call(ref, a, k), Op("nondiff", args=a + list(k.values()))
         a = [self.atom(x, out) for x in args]
         k = {kk: self.atom(v, out) for kk, v in kws.items()}
         ref = name(self.namer.ref(obj, getattr(obj, "__name__", "fn")))
@@ -2165,10 +2241,57 @@ def _runtime_nondiff() -> set:
     """Helpers of generated code whose result carries no derivative (for transforms of generated code)."""
     from srcgrad.runtime import stack as S
 
-    return {S.seed_of, S.zeros_as, S.zeros_list, S.Stack, S.detach,  # (cotangent is the identity: a call)
+    # (zeros_list is a call: transforms of generated code track the list it makes; cotangent is the
+    # identity, a call too)
+    return {S.seed_of, S.zeros_as, S.Stack, S.detach,
             mapping.vstack_shape, mapping.hstack_axis, mapping.split_index, refuse_shared, passed_arrays,
             refuse_array_argument,
             S.cotangent_part}
+
+
+_NAMED_RESULTS: dict = {}
+
+
+def _named_result(adapter: Any, by_default: bool = False) -> tuple[str, ...] | None:
+    """The fields of the named tuple `adapter` returns (read from its `return Result(...)` statements),
+    or None where it returns anything else. `by_default`: also `return Result(...) if flag else x`, the
+    named tuple being what the adapter returns with its default arguments."""
+    if not isinstance(adapter, types.FunctionType):
+        return None
+    if by_default:
+        try:
+            tree = gast.parse(textwrap.dedent(inspect.getsource(adapter)))
+        except (OSError, TypeError, SyntaxError):
+            return None
+        returns = [n.value for n in gast.walk(tree) if isinstance(n, gast.Return)]
+        if len(returns) == 1 and isinstance(returns[0], gast.IfExp) \
+                and isinstance(returns[0].body, gast.Call) and isinstance(returns[0].body.func, gast.Name):
+            cls = adapter.__globals__.get(returns[0].body.func.id)
+            if isinstance(cls, type) and hasattr(cls, "_fields"):
+                return tuple(cls._fields)
+        return None
+    if adapter not in _NAMED_RESULTS:
+        found = None
+        try:
+            tree = gast.parse(textwrap.dedent(inspect.getsource(adapter)))
+        except (OSError, TypeError, SyntaxError):
+            tree = None
+        returns = [n for n in gast.walk(tree) if isinstance(n, gast.Return)] if tree is not None else []
+        kinds = set()
+        for r in returns:
+            f = r.value.func if isinstance(r.value, gast.Call) else None
+            cls = adapter.__globals__.get(f.id) if isinstance(f, gast.Name) else None
+            kinds.add(tuple(cls._fields) if isinstance(cls, type) and hasattr(cls, "_fields") else None)
+        if len(kinds) == 1:
+            found = kinds.pop()
+        _NAMED_RESULTS[adapter] = found
+    return _NAMED_RESULTS[adapter]
+
+
+def _runtime_list_maker() -> Any:
+    from srcgrad.runtime.stack import zeros_list
+
+    return zeros_list
 
 
 def _runtime_stack() -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 
 import gast
 
+from srcgrad.desugar import lower
 from srcgrad.errors import TransformError, located
 
 LOCAL = object()  # resolve(): the name is a local variable of the function
@@ -265,6 +266,7 @@ def parse_function(fn: Any) -> FunctionInfo:
         globals=fn.__globals__,
         closure=closure,
     )
+    lower(info)
     info.locals = assigned_names(node)
     return info
 
@@ -318,6 +320,7 @@ def _parse_lambda(fn: types.FunctionType) -> FunctionInfo:
     closure = dict(zip(code.co_freevars, fn.__closure__, strict=False)) if fn.__closure__ else {}
     info = FunctionInfo(fn=fn, node=node, filename=filename, line_offset=0, lines=text.splitlines(),
                         globals=fn.__globals__, closure=closure)
+    lower(info)
     info.locals = assigned_names(node)
     return info
 
@@ -415,8 +418,9 @@ _REJECT = {
     gast.Delete: ("del", "leave the variable in place (or assign a new value)."),
     gast.ClassDef: ("a class definition", "define the class outside the differentiated function."),
     gast.FunctionDef: (
-        "a nested function definition",
-        "define the helper at module level (closures over module-level helpers work) and call it.",
+        "a nested function used other than by calling it (passed to another function, stored, "
+        "recursive, decorated, with *args, or returning from inside a loop)",
+        "call it directly (srcgrad inlines a nested function at each call), or define it at module level.",
     ),
     gast.NamedExpr: ("an assignment expression (:=)", "assign on its own line first."),
     gast.Match: ("a match statement", "use if/elif/else."),
@@ -428,7 +432,8 @@ _REJECT = {
 # Expressions the compiler cannot differentiate *through*; fine where no differentiated value flows
 # (e.g. a comprehension over a shape). The normalizer rejects them in statements that carry derivatives.
 EXPR_REJECT = {
-    gast.Lambda: ("a lambda", "define the helper with `def` at module level and call it."),
+    gast.Lambda: ("a lambda passed as a value", "bind it to a name and call it (srcgrad inlines the call), "
+                  "or define the helper with `def` at module level and call it."),
     gast.ListComp: ("a list comprehension", "write a for loop that appends to a list, then np.stack it."),
     gast.SetComp: ("a set comprehension", "write a for loop."),
     gast.DictComp: ("a dict comprehension", "write a for loop."),

@@ -258,6 +258,16 @@ class Reverse:
             and targets[0] in self.active
         ):
             lst = targets[0]
+            held = [a.id for a in op.args if isinstance(a, gast.Name) and a.id in self.lists
+                    and a.id in self.active]
+            if held:
+                raise self.error(
+                    s,
+                    f"srcgrad does not differentiate a tuple or list holding the list {held[0]} yet",
+                    f"unpack the call's result into names where it is made ({', '.join(held)}, ... = "
+                    "helper(...)), with the helper nested in the function (srcgrad inlines it), or return "
+                    "np.stack of each list.",
+                )
             if lst in st.init:
                 for i, a in enumerate(op.args):
                     if isinstance(a, gast.Name) and a.id in self.active:

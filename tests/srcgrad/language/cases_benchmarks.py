@@ -200,6 +200,5 @@ CASES = [
     Case("hips_bundle_adjustment", ba_objective, _ba_args, wrt=(0, 1, 2)),
     Case("hips_lstm", lstm_objective, _lstm_args, wrt=(0, 1),
          xfail="LSTM: tuple unpacking into subscripts"),
-    Case("hips_hand_skinning", hand_objective, _hand_args,
-         xfail="bug: lists made by `Rs, ts = [], []` and appended to lose their derivative (silently zero)"),
+    Case("hips_hand_skinning", hand_objective, _hand_args),
 ]

@@ -95,9 +95,7 @@ CASES = [
     Case("dictcomp_values", dict_of_terms,
          lambda r: (r.normal(size=3), {"a": r.normal(size=3), "b": r.normal(size=3)}),
          xfail="dict comprehension"),
-    Case("nested_listcomp", pairwise_energy, lambda r: (r.normal(size=(4, 2)),),
-         xfail={"reverse": "bug: nested list comprehension, reverse: AttributeError "
-                           "'numpy.ndarray' object has no attribute 'pop' in generated code"}),
+    Case("nested_listcomp", pairwise_energy, lambda r: (r.normal(size=(4, 2)),)),
     Case("listcomp_with_condition", even_squares, lambda r: (r.normal(size=5),),
          checks=("reverse", "forward", "tape")),
     Case("genexp_enumerate", poly_eval, lambda r: (r.normal(size=4), np.linspace(-1, 1, 5))),

@@ -1,0 +1,573 @@
+"""Python sugar lowered to the statements the compiler differentiates (front end, right after parsing).
+
+Users write comprehensions, generator expressions, `map`, nested helpers and local lambdas; the compiler's
+core differentiates loops, appends to lists and calls. This pass rewrites the first into the second, each
+new statement on the line the user wrote, so errors and tracebacks still point at the user's code:
+
+    total = sum(w * f(a) for a in xs)        ->    items = []
+                                                   for a in xs:
+                                                       items.append(w * f(a))
+                                                   total = sum(items)
+
+A nested `def`, or a lambda bound to a local name, is inlined at each call: its parameters bound to the
+arguments, its locals renamed after it (`tri_L`), its `return`s turned into assignments of its result.
+Closures then need no mechanism of their own: the inlined body reads the enclosing variables as they are
+at the call, which is Python's late binding, and a `nonlocal` counter is the enclosing variable itself.
+
+What this pass cannot lower is left as written, for the fence to refuse with its own message: a helper
+used as a value (passed to another function), a `return` inside a helper's loop, a recursive helper, a
+comprehension in a lambda that is not called.
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import gast
+
+from srcgrad.errors import located
+
+_COMPREHENSIONS = (gast.ListComp, gast.GeneratorExp)
+_SCOPES = (gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp, gast.Lambda, gast.FunctionDef)
+
+
+# ------------------------------------------------------------------------------------------ small builders
+def _name(id_: str, store: bool = False) -> gast.Name:
+    return gast.Name(id=id_, ctx=gast.Store() if store else gast.Load(), annotation=None, type_comment=None)
+
+
+def _assign(target: str, value: gast.expr, at: Any) -> gast.Assign:
+    return _located(gast.Assign(targets=[_name(target, store=True)], value=value, type_comment=None), at)
+
+
+def _located(node: Any, at: Any) -> Any:
+    """`node` and every node under it placed on `at`'s line, where they have no place of their own."""
+    for n in gast.walk(node):
+        if getattr(n, "lineno", None) is None and hasattr(at, "lineno"):
+            gast.copy_location(n, at)
+    return node
+
+
+def _returns_in(nodes: list) -> list[gast.Return]:
+    """The returns of a function body, not those of functions or lambdas nested in it."""
+    found = []
+    stack = list(nodes)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, gast.Return):
+            found.append(n)
+        if isinstance(n, (gast.FunctionDef, gast.Lambda)):
+            continue
+        stack.extend(gast.iter_child_nodes(n))
+    return found
+
+
+def _returns_in_loops(body: list) -> bool:
+    loops = [n for n in _walk_local(body) if isinstance(n, (gast.For, gast.While))]
+    return any(_returns_in(n.body + n.orelse) for n in loops)
+
+
+def _walk_local(nodes: list):
+    """Every node of a body, not descending into nested functions or lambdas."""
+    stack = list(nodes)
+    while stack:
+        n = stack.pop()
+        yield n
+        if isinstance(n, (gast.FunctionDef, gast.Lambda)):
+            continue
+        stack.extend(gast.iter_child_nodes(n))
+
+
+def _bound_by(node: Any) -> set[str]:
+    """The names a comprehension, lambda or function binds for its own scope."""
+    if isinstance(node, (gast.Lambda, gast.FunctionDef)):
+        a = node.args
+        return {p.id for p in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg] if p is not None}
+    return {n.id for g in node.generators for n in gast.walk(g.target) if isinstance(n, gast.Name)}
+
+
+def _rename(node: Any, mapping: dict[str, str]) -> Any:
+    """Rename the names in `mapping` wherever they refer to the same variable (not where a nested
+    comprehension or lambda binds the name again)."""
+
+    class Renamer(gast.NodeTransformer):
+        def __init__(self, m: dict[str, str]):
+            self.m = m
+
+        def visit_Name(self, n: gast.Name) -> gast.Name:
+            if n.id in self.m:
+                n.id = self.m[n.id]
+            return n
+
+        def generic_visit(self, n: Any) -> Any:
+            if isinstance(n, _SCOPES) and not isinstance(n, gast.FunctionDef):
+                inner = {k: v for k, v in self.m.items() if k not in _bound_by(n)}
+                if inner != self.m:
+                    saved, self.m = self.m, inner
+                    try:
+                        return super().generic_visit(n)
+                    finally:
+                        self.m = saved
+            return super().generic_visit(n)
+
+    return Renamer(mapping).visit(node)
+
+
+# ------------------------------------------------------------------------------------------ local helpers
+@dataclass
+class Helper:
+    """A nested `def` or a lambda bound to a local name, to be inlined at its calls."""
+
+    name: str
+    args: gast.arguments
+    body: list
+    node: Any
+    defaults: dict  # parameter -> expression for its default (a constant or the name holding it)
+
+
+def _helper_of(s: gast.stmt) -> tuple[str, Any, gast.arguments, list] | None:
+    if isinstance(s, gast.FunctionDef):
+        return s.name, s, s.args, s.body
+    if (isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)
+            and isinstance(s.value, gast.Lambda)):
+        lam = s.value
+        ret = gast.copy_location(gast.Return(value=lam.body), lam.body)
+        return s.targets[0].id, s, lam.args, [ret]
+    return None
+
+
+def _inlinable(name: str, node: Any, args: gast.arguments, body: list, scope: list) -> bool:
+    """A helper is inlined when every use is a call (or map's function), it is bound once, it has no
+    *args/**kwargs or decorators, is not recursive and has no return inside a loop."""
+    if args.vararg is not None or args.kwarg is not None or getattr(node, "decorator_list", None):
+        return False
+    if any(isinstance(n, (gast.Yield, gast.YieldFrom)) for n in _walk_local(body)):
+        return False
+    if _returns_in_loops(body):
+        return False
+    if any(isinstance(n, gast.Name) and n.id == name for n in _walk_local(body)):
+        return False  # recursive
+    binds = 0
+    parents: dict[int, Any] = {}
+    everything = [n for s in scope for n in gast.walk(s)]
+    for n in everything:
+        for c in gast.iter_child_nodes(n):
+            parents[id(c)] = n
+    for n in everything:
+        if isinstance(n, gast.FunctionDef) and n.name == name:
+            binds += 1
+        if not (isinstance(n, gast.Name) and n.id == name):
+            continue
+        if not isinstance(n.ctx, gast.Load):
+            binds += 1
+            continue
+        p = parents.get(id(n))
+        called = isinstance(p, gast.Call) and p.func is n
+        mapped = (isinstance(p, gast.Call) and isinstance(p.func, gast.Name) and p.func.id == "map"
+                  and p.args and p.args[0] is n)
+        if not (called or mapped):
+            return False
+    return binds == 1
+
+
+class Lowering:
+    """One function's lowering. `info` locates errors; names are made fresh against every name in it."""
+
+    def __init__(self, info: Any, root: gast.FunctionDef):
+        self.info = info
+        self.taken = {n.id for n in gast.walk(root) if isinstance(n, gast.Name)}
+        self.taken |= {n.name for n in gast.walk(root) if isinstance(n, gast.FunctionDef)}
+        self.taken |= set(info.globals) | set(info.closure) | set(dir(builtins))
+        self.helpers: dict[str, Helper] = {}
+        self.inlining: list[str] = []
+        # a comprehension's variable keeps its name unless the function uses that name elsewhere
+        self.used_outside = {n.id for n in _walk_outside_comprehensions(root) if isinstance(n, gast.Name)}
+
+    def fresh(self, base: str) -> str:
+        cand, k = base, 1
+        while cand in self.taken:
+            cand = f"{base}_{k}"
+            k += 1
+        self.taken.add(cand)
+        return cand
+
+    # ------------------------------------------------------------------------------------ statements
+    def run(self, root: gast.FunctionDef) -> None:
+        root.body = self.block(root.body, root.body)
+
+    def block(self, stmts: list, scope: list) -> list:
+        out: list = []
+        for s in stmts:
+            found = _helper_of(s)
+            if found is not None and _inlinable(found[0], found[1], found[2], found[3], scope):
+                out.extend(self.define(*found))
+                continue
+            out.extend(self.stmt(s, scope))
+        return out
+
+    def define(self, name: str, node: Any, args: gast.arguments, body: list) -> list:
+        """Register a helper; its non-constant defaults are evaluated where it is defined, as Python does."""
+        pre: list = []
+        defaults: dict = {}
+        positional = args.posonlyargs + args.args
+        for p, d in zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True):
+            defaults[p.id] = self.default(name, p.id, d, node, pre)
+        for p, d in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+            if d is not None:
+                defaults[p.id] = self.default(name, p.id, d, node, pre)
+        body = [s for s in body if not (isinstance(s, gast.Expr) and isinstance(s.value, gast.Constant)
+                                        and isinstance(s.value.value, str))]  # the docstring
+        self.helpers[name] = Helper(name, args, body, node, defaults)
+        return pre
+
+    def default(self, helper: str, param: str, d: gast.expr, at: Any, pre: list) -> gast.expr:
+        if isinstance(d, gast.Constant):
+            return d
+        holder = self.fresh(f"{helper}_{param}_default")
+        pre.append(_assign(holder, self.expr(d, pre), at))
+        return _name(holder)
+
+    def stmt(self, s: gast.stmt, scope: list) -> list:
+        pre: list = []
+        if isinstance(s, gast.If):
+            s.test = self.expr(s.test, pre)
+            s.body = self.block(s.body, scope)
+            s.orelse = self.block(s.orelse, scope)
+        elif isinstance(s, gast.For):
+            s.iter = self.expr(s.iter, pre)
+            s.body = self.block(s.body, scope)
+            s.orelse = self.block(s.orelse, scope)
+        elif isinstance(s, gast.While):
+            test_pre: list = []
+            test = self.expr(s.test, test_pre)
+            body = self.block(s.body, scope)
+            if test_pre:
+                # the test reads a comprehension or a helper: evaluate it at the top of every iteration
+                stop = _located(gast.If(test=gast.UnaryOp(op=gast.Not(), operand=test),
+                                        body=[gast.copy_location(gast.Break(), s)], orelse=[]), s)
+                s.test = gast.copy_location(gast.Constant(value=True, kind=None), s)
+                s.body = test_pre + [stop] + body
+            else:
+                s.test, s.body = test, body
+            s.orelse = self.block(s.orelse, scope)
+        elif isinstance(s, (gast.FunctionDef, gast.ClassDef, gast.With, gast.Try)):
+            pass  # left as written: the fence names it
+        elif isinstance(s, gast.Assign) and self.unpacks_helper(s):
+            s.value = self.inline(self.helpers[s.value.func.id], s.value, pre, width=len(s.targets[0].elts))
+        elif isinstance(s, gast.Assign) and self.builds_in_place(s):
+            self.comprehension(s.value, pre, into=s.targets[0].id)
+            return pre
+        else:
+            # the value first: Python evaluates it before the targets' subscripts
+            for field_name, value in sorted(gast.iter_fields(s), key=lambda f: f[0] != "value"):
+                if isinstance(value, gast.expr):
+                    setattr(s, field_name, self.expr(value, pre))
+                elif isinstance(value, list) and value and isinstance(value[0], gast.expr):
+                    setattr(s, field_name, [self.expr(v, pre) for v in value])
+        if isinstance(s, gast.Expr) and isinstance(s.value, gast.Constant) and s.value.value is None:
+            return pre  # a call to a helper that returns nothing, inlined
+        return [*pre, s]
+
+    def unpacks_helper(self, s: gast.Assign) -> bool:
+        """`Rs, ts = helper()`: the helper's returned tuple is assigned element by element, never built
+        (a tuple of lists would hide from the compiler that its items are lists)."""
+        return (len(s.targets) == 1 and isinstance(s.targets[0], gast.Tuple)
+                and isinstance(s.value, gast.Call) and isinstance(s.value.func, gast.Name)
+                and s.value.func.id in self.helpers)
+
+    def builds_in_place(self, s: gast.Assign) -> bool:
+        """`ys = [f(a) for a in xs]`: the list is built in `ys` itself unless the comprehension reads ys."""
+        if len(s.targets) != 1 or not isinstance(s.targets[0], gast.Name):
+            return False
+        if not isinstance(s.value, gast.ListComp):
+            return False
+        target = s.targets[0].id
+        return not any(isinstance(n, gast.Name) and n.id == target for n in gast.walk(s.value))
+
+    # ------------------------------------------------------------------------------------ expressions
+    def expr(self, e: Any, pre: list) -> Any:
+        """`e` with its comprehensions and helper calls lowered into statements appended to `pre`."""
+        if isinstance(e, _COMPREHENSIONS):
+            return self.comprehension(e, pre)
+        if isinstance(e, gast.Call):
+            return self.call(e, pre)
+        if isinstance(e, gast.IfExp):
+            return self.conditional(e, pre)
+        if isinstance(e, gast.BoolOp):
+            return self.boolean(e, pre)
+        if isinstance(e, _SCOPES):
+            return e  # a lambda, set or dict comprehension not called here: left as written
+        for field_name, value in gast.iter_fields(e):
+            if isinstance(value, gast.AST) and not isinstance(value, (gast.expr_context,)):
+                setattr(e, field_name, self.expr(value, pre))
+            elif isinstance(value, list):
+                setattr(e, field_name, [self.expr(v, pre) if isinstance(v, gast.AST) else v for v in value])
+        return e
+
+    def conditional(self, e: gast.IfExp, pre: list) -> gast.expr:
+        e.test = self.expr(e.test, pre)
+        body_pre: list = []
+        else_pre: list = []
+        body = self.expr(e.body, body_pre)
+        orelse = self.expr(e.orelse, else_pre)
+        if not body_pre and not else_pre:
+            e.body, e.orelse = body, orelse
+            return e
+        # a branch reads a comprehension or a helper: only the branch taken may run it
+        result = self.fresh("chosen")
+        pre.append(_located(gast.If(test=e.test, body=body_pre + [_assign(result, body, e)],
+                                    orelse=else_pre + [_assign(result, orelse, e)]), e))
+        return _name(result)
+
+    def boolean(self, e: gast.BoolOp, pre: list) -> gast.expr:
+        first = self.expr(e.values[0], pre)
+        rest_pre: list[list] = []
+        rest = []
+        for v in e.values[1:]:
+            p: list = []
+            rest.append(self.expr(v, p))
+            rest_pre.append(p)
+        if not any(rest_pre):
+            e.values = [first, *rest]
+            return e
+        # `a and helper(b)`: helper runs only where Python's short circuit would run it
+        result = self.fresh("either" if isinstance(e.op, gast.Or) else "both")
+        pre.append(_assign(result, first, e))
+        for p, v in zip(rest_pre, rest, strict=True):
+            test = _name(result)
+            if isinstance(e.op, gast.Or):
+                test = gast.UnaryOp(op=gast.Not(), operand=test)
+            pre.append(_located(gast.If(test=test, body=p + [_assign(result, v, e)], orelse=[]), e))
+        return _name(result)
+
+    def call(self, e: gast.Call, pre: list) -> gast.expr:
+        if isinstance(e.func, gast.Name) and e.func.id == "map" and e.args and not e.keywords \
+                and "map" not in self.info.locals:
+            return self.comprehension(self.map_as_comprehension(e), pre)
+        if isinstance(e.func, gast.Lambda):
+            lam = e.func
+            ret = gast.copy_location(gast.Return(value=lam.body), lam.body)
+            helper = Helper("lambda", lam.args, [ret], lam, {})
+            return self.inline(helper, e, pre)
+        if isinstance(e.func, gast.Name) and e.func.id in self.helpers:
+            return self.inline(self.helpers[e.func.id], e, pre)
+        e.func = self.expr(e.func, pre)
+        e.args = [self.expr(a, pre) for a in e.args]
+        for k in e.keywords:
+            k.value = self.expr(k.value, pre)
+        return e
+
+    def map_as_comprehension(self, e: gast.Call) -> gast.ListComp:
+        """`map(f, xs, ys)` -> `[f(a, b) for a, b in zip(xs, ys)]`: a list (map's iterator is consumed
+        once by the loops and calls users write around it)."""
+        fn, seqs = e.args[0], e.args[1:]
+        items = [self.fresh("item") for _ in seqs]
+        if len(seqs) == 1:
+            target, it = _name(items[0], store=True), seqs[0]
+        else:
+            target = gast.Tuple(elts=[_name(i, store=True) for i in items], ctx=gast.Store())
+            it = gast.Call(func=_name("zip"), args=list(seqs), keywords=[])
+        body = gast.Call(func=fn, args=[_name(i) for i in items], keywords=[])
+        comp = gast.ListComp(elt=body, generators=[
+            gast.comprehension(target=target, iter=it, ifs=[], is_async=0)])
+        return _located(comp, e)
+
+    # ------------------------------------------------------------------------------------ comprehensions
+    def comprehension(self, e: Any, pre: list, into: str | None = None) -> gast.expr:
+        """A list comprehension or generator expression as loops appending to a list. `into`: build the
+        list in that name (the statement `into = [...]`), else in a fresh one, returned."""
+        gens = e.generators
+        if any(g.is_async for g in gens):
+            return e
+        first_iter = self.expr(gens[0].iter, pre)  # evaluated in the enclosing scope, once
+        mapping: dict[str, str] = {}
+        for g in gens:
+            for n in gast.walk(g.target):
+                if isinstance(n, gast.Name) and n.id in self.used_outside:
+                    mapping[n.id] = self.fresh(n.id)
+        for g in gens:
+            _rename(g.target, mapping)
+            g.ifs = [_rename(c, mapping) for c in g.ifs]
+        for g in gens[1:]:
+            g.iter = _rename(g.iter, mapping)
+        elt = _rename(e.elt, mapping)
+        result = into or self.fresh("items")
+        out = [_assign(result, gast.List(elts=[], ctx=gast.Load()), e)]
+
+        def loops(k: int, it: Any) -> list:
+            g = gens[k]
+            body: list = []
+            inner = body
+            for cond in g.ifs:
+                cond_pre: list = []
+                c = self.expr(cond, cond_pre)
+                inner.extend(cond_pre)
+                branch = _located(gast.If(test=c, body=[], orelse=[]), cond)
+                inner.append(branch)
+                inner = branch.body
+            if k + 1 < len(gens):
+                it_pre: list = []
+                nxt = self.expr(gens[k + 1].iter, it_pre)
+                inner.extend(it_pre)
+                inner.extend(loops(k + 1, nxt))
+            else:
+                elt_pre: list = []
+                value = self.expr(elt, elt_pre)
+                inner.extend(elt_pre)
+                append = gast.Call(func=gast.Attribute(value=_name(result), attr="append", ctx=gast.Load()),
+                                   args=[value], keywords=[])
+                inner.append(_located(gast.Expr(value=append), e))
+            return [_located(gast.For(target=g.target, iter=it, body=body, orelse=[], type_comment=None), e)]
+
+        out.extend(loops(0, first_iter))
+        pre.extend(out)
+        return _name(result)
+
+    # ------------------------------------------------------------------------------------ inlining
+    def inline(self, h: Helper, e: gast.Call, pre: list, width: int = 0) -> gast.expr:
+        """The helper's body at this call: arguments bound, locals renamed, returns assigned. `width`:
+        the call's value is unpacked into that many names, so a helper whose every return is a tuple of
+        that many values assigns them to as many results (a tuple of the names is the call's value)."""
+        if h.name in self.inlining:
+            raise located(self.info, e, f"{h.name} calls itself through another nested function",
+                          "define the helpers at module level.")
+        args = [self.expr(a, pre) for a in e.args]
+        kws = {k.arg: self.expr(k.value, pre) for k in e.keywords}
+        if any(isinstance(a, gast.Starred) for a in args) or None in kws:
+            raise located(self.info, e, f"srcgrad does not unpack *args or **kwargs into the nested "
+                          f"function {h.name}", "pass the arguments one by one.")
+        positional = [p.id for p in h.args.posonlyargs + h.args.args]
+        params = positional + [p.id for p in h.args.kwonlyargs]
+        bound: dict[str, gast.expr] = {}
+        if len(args) > len(positional):
+            raise located(self.info, e, f"{h.name}() takes {len(positional)} positional arguments but "
+                          f"{len(args)} were given")
+        bound.update(zip(positional, args, strict=False))
+        for k, v in kws.items():
+            if k not in params or k in bound:
+                raise located(self.info, e, f"{h.name}() got an unexpected or repeated argument {k!r}")
+            bound[k] = v
+        for p in params:
+            if p not in bound:
+                if p not in h.defaults:
+                    raise located(self.info, e, f"{h.name}() missing the argument {p!r}")
+                bound[p] = copy.deepcopy(h.defaults[p])
+
+        body = copy.deepcopy(h.body)
+        nonlocals = {n for s in _walk_local(body) if isinstance(s, gast.Nonlocal) for n in s.names}
+        body = [s for s in body if not isinstance(s, gast.Nonlocal)]
+        assigned = {n.id for n in _walk_local(body) if isinstance(n, gast.Name)
+                    and isinstance(n.ctx, gast.Store)} | {
+            n.name for n in _walk_local(body) if isinstance(n, gast.FunctionDef)}
+        assigned -= nonlocals
+        prefix = h.name if h.name != "lambda" else "arg"
+        mapping: dict[str, str] = {}
+        binding: list = []
+        for p in params:
+            arg = bound[p]
+            direct = isinstance(arg, gast.Constant) or (
+                isinstance(arg, gast.Name) and arg.id not in nonlocals and arg.id not in assigned)
+            if direct and p not in assigned:
+                mapping[p] = None  # substituted by the argument itself
+                continue
+            mapping[p] = self.fresh(f"{prefix}_{p}")
+            binding.append(_assign(mapping[p], arg, e))
+        for v in sorted(assigned - set(params)):
+            mapping[v] = self.fresh(f"{prefix}_{v}")
+        substitute = {p: bound[p] for p, m in mapping.items() if m is None}
+        renames = {k: v for k, v in mapping.items() if v is not None}
+        body = [_substitute(_rename(s, renames), substitute) for s in body]
+
+        returns = _returns_in(body)
+        result: Any = None
+        if width and returns and all(isinstance(r.value, gast.Tuple) and len(r.value.elts) == width
+                                     for r in returns):
+            result = [self.fresh(f"{prefix}_value") for _ in range(width)]
+        elif returns:
+            result = self.fresh(f"{prefix}_value")
+        body = _eliminate_returns(body, result) if result else body
+        saved = dict(self.helpers)
+        self.inlining.append(h.name)
+        try:
+            lowered = self.block(body, body)
+        finally:
+            self.inlining.pop()
+            self.helpers = saved
+        pre.extend(binding)
+        pre.extend(_located(s, e) for s in lowered)
+        if isinstance(result, list):
+            return gast.Tuple(elts=[_name(r) for r in result], ctx=gast.Load())
+        return _name(result) if result else gast.Constant(value=None, kind=None)
+
+
+def _substitute(node: Any, values: dict[str, gast.expr]) -> Any:
+    """Each read of a parameter in `values` replaced by the argument expression (a name or constant)."""
+    if not values:
+        return node
+
+    class Sub(gast.NodeTransformer):
+        def __init__(self, m: dict):
+            self.m = m
+
+        def visit_Name(self, n: gast.Name) -> Any:
+            if isinstance(n.ctx, gast.Load) and n.id in self.m:
+                return gast.copy_location(copy.deepcopy(self.m[n.id]), n)
+            return n
+
+        def generic_visit(self, n: Any) -> Any:
+            if isinstance(n, _SCOPES) and not isinstance(n, gast.FunctionDef):
+                inner = {k: v for k, v in self.m.items() if k not in _bound_by(n)}
+                if inner != self.m:
+                    saved, self.m = self.m, inner
+                    try:
+                        return super().generic_visit(n)
+                    finally:
+                        self.m = saved
+            return super().generic_visit(n)
+
+    return Sub(values).visit(node)
+
+
+def _eliminate_returns(stmts: list, result: str | list[str]) -> list:
+    """A body whose `return v` become `result = v` (`r0, r1 = a, b` one by one where `result` is a list
+    of names), the statements after a branch that returns moved into the branches that fall through
+    (returns inside loops are never inlined)."""
+    out: list = []
+    for i, s in enumerate(stmts):
+        if isinstance(s, gast.Return):
+            if isinstance(result, list):
+                out.extend(_assign(r, v, s) for r, v in zip(result, s.value.elts, strict=True))
+                return out
+            value = s.value if s.value is not None else gast.Constant(value=None, kind=None)
+            out.append(_assign(result, value, s))
+            return out
+        if isinstance(s, gast.If) and _returns_in([s]):
+            rest = stmts[i + 1:]
+            s.body = _eliminate_returns(s.body + copy.deepcopy(rest), result)
+            s.orelse = _eliminate_returns(s.orelse + copy.deepcopy(rest), result)
+            out.append(s)
+            return out
+        out.append(s)
+    if stmts and not isinstance(result, list):
+        out.append(_assign(result, gast.Constant(value=None, kind=None), stmts[-1]))
+    return out
+
+
+def _walk_outside_comprehensions(root: Any):
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        yield n
+        if isinstance(n, _COMPREHENSIONS):
+            # the first iterable is read in the enclosing scope
+            stack.append(n.generators[0].iter)
+            continue
+        stack.extend(gast.iter_child_nodes(n))
+
+
+def lower(info: Any) -> None:
+    """Lower `info.node`'s comprehensions, `map`s, nested helpers and local lambdas in place."""
+    Lowering(info, info.node).run(info.node)
