@@ -16,16 +16,15 @@ from __future__ import annotations
 import functools
 import inspect
 import types
-import weakref
 from typing import Any, Callable
 
 import gast
 import numpy as np
 
-from srcgrad import codegen
+from srcgrad import codegen, reuse
 from srcgrad.errors import TransformError, located
 from srcgrad.parse import Dependencies
-from srcgrad.pipeline import Builder, Generated
+from srcgrad.pipeline import Builder, Generated, cache_on
 from srcgrad.runtime.dask_support import finisher as dask_finisher
 from srcgrad.runtime.stack import NonScalarOutput
 from srcgrad.runtime.stack import detach as _detach
@@ -33,7 +32,6 @@ from srcgrad.runtime.stack import detach as _detach
 __all__ = ["grad", "value_and_grad", "vjp", "compile", "TransformError"]
 
 _SCALAR_TYPES = (float, int, bool)
-_CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
 
 def _wrt(wrt: int | tuple[int, ...] | list[int]) -> tuple[tuple[int, ...], bool]:
@@ -102,7 +100,12 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
     def build(mask: tuple | None) -> Generated:
         gen = by_mask.get(mask)
         if gen is None:
-            gen = Builder(verbose).reverse(target, kind, wrt_idx, mask, single)
+            # a function made from code built before (a closure rebuilt per step): that build, rebound
+            gen = None if aux else reuse.instance(target, key, mask, verbose)
+            if gen is None:
+                gen = Builder(verbose).reverse(target, kind, wrt_idx, mask, single)
+                if not aux:
+                    reuse.keep(target, key, mask, gen, verbose)
             by_mask[mask] = gen
         return gen
 
@@ -120,7 +123,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
             )
         per_fn[key] = by_forward
         return by_forward
-    if kind != "vjp" and not aux:
+    if kind != "vjp" and not aux and not reuse.known(target, key, verbose):
         _refuse_container_output(target, f)
     try:
         generic = build(None)
@@ -375,14 +378,18 @@ def _completer(fn: Callable) -> Callable | None:
     return complete
 
 
+def _transforms_of(f: Callable) -> dict:
+    """f's cache of transforms, kept on f itself (`pipeline.cache_on`): it lives as long as f, so a
+    closure rebuilt per training step is freed with its transforms and its data."""
+    return cache_on(f, "__srcgrad_transforms__")
+
+
 def _cache_of(f: Callable, key: tuple, verbose: bool | int) -> tuple[dict, Callable | None]:
-    """f's cache of transforms (a throwaway dict when f cannot be a weak key), and the transform cached
-    under `key` if it may be reused: not when printing the stages, not after what it was built from
-    changed."""
-    try:
-        per_fn = _CACHE.setdefault(f, {})
-    except TypeError:
-        per_fn = {}
+    """f's cache of transforms (see `_transforms_of`), and the transform cached under `key` if it may be
+    reused: not when printing the stages, not after what it was built from changed. (A new function
+    from the same code, a closure rebuilt per step, finds no transform here but reuses the build: see
+    `srcgrad.reuse`.)"""
+    per_fn = _transforms_of(f)
     cached = per_fn.get(key)
     if cached is not None and (verbose or not _still_valid(cached)):
         cached = None

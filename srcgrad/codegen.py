@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import linecache
+import types
+import weakref
 from typing import Any
 
 import gast
@@ -102,23 +104,63 @@ _COUNTER: dict[str, int] = {}
 
 # generated pseudo-filename -> the user's file its `# line N: ...` comments refer to
 USER_FILES: dict[str, str] = {}
+# generated pseudo-filename -> its source, while code compiled from it is alive (see `_keep_source`)
+SOURCES: dict[str, str] = {}
 
 
 def compile_source(source: str, fname: str, namespace: dict, label: str, user_file: str | None = None) -> Any:
     """Compile `source` (defining `fname`) into `namespace`; register it with linecache (and, for the
-    notes on tracebacks, the user file its line comments refer to)."""
+    notes on tracebacks, the user file its line comments refer to) for as long as code compiled from it
+    is alive."""
     digest = hashlib.sha1(source.encode()).hexdigest()[:8]
     n = _COUNTER.get(label, 0) + 1
     _COUNTER[label] = n
     filename = f"<srcgrad {label} #{n} {digest}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-    if user_file is not None:
-        USER_FILES[filename] = user_file
     code = compile(source, filename, "exec")
+    _keep_source(code, filename, source, user_file)
     exec(code, namespace)
     fn = namespace[fname]
     fn.source = source
     return fn
+
+
+def _keep_source(code: types.CodeType, filename: str, source: str, user_file: str | None) -> None:
+    """Register `source` under `filename` in linecache (tracebacks and `inspect.getsource` read it there)
+    and release it when the last function compiled from it is garbage-collected: a transform of a
+    function created per training step must not leave its generated text behind. The entry lives as long
+    as the code objects of the functions the source defines (a function cloned from one, a frame or a
+    traceback holding one, keeps them alive)."""
+    SOURCES[filename] = source
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    if user_file is not None:
+        USER_FILES[filename] = user_file
+    functions = [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    if not functions:
+        return
+    alive = [len(functions)]
+
+    def release() -> None:
+        alive[0] -= 1
+        if alive[0] == 0:
+            SOURCES.pop(filename, None)
+            USER_FILES.pop(filename, None)
+            entry = linecache.cache.get(filename)
+            if entry is not None and len(entry) == 4 and entry[3] == filename and entry[1] is None:
+                del linecache.cache[filename]
+
+    for c in functions:
+        weakref.finalize(c, release)
+
+
+def ensure_registered(filename: str) -> bool:
+    """Put a live generated source back into linecache if something cleared it (`linecache.clearcache`),
+    so a traceback printed now shows the generated line. False when `filename` is no live source."""
+    source = SOURCES.get(filename)
+    if source is None:
+        return False
+    if filename not in linecache.cache:
+        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    return True
 
 
 def user_location(tb: Any) -> tuple[str, int, str, str, int] | None:
@@ -134,6 +176,7 @@ def user_location(tb: Any) -> tuple[str, int, str, str, int] | None:
     if found is None:
         return None
     filename, lineno = found
+    ensure_registered(filename)
     lines = linecache.getlines(filename)
     for i in range(min(lineno, len(lines)) - 1, -1, -1):
         text = lines[i].strip()

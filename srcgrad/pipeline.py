@@ -13,6 +13,8 @@ import copy
 import os
 import sys
 import time
+import types
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -64,7 +66,41 @@ def params_of(node: gast.FunctionDef) -> tuple[list[str], list[str]]:
 
 
 # ------------------------------------------------------------------------------------------ the builder
-_CALLEE_CACHE: dict[tuple, CalleeRequest] = {}
+class OwnedCache(dict):
+    """A cache kept in a function's own `__dict__` (`cache_on`): it lives exactly as long as the
+    function. A global table keyed by the function would keep it alive through the cached values, which
+    refer to it: every closure made per training step, with its data, would stay. Copied by
+    `functools.wraps` onto another function it is not that function's (`owner`); pickled (cloudpickle
+    sends a function's `__dict__`) or copied, it is empty."""
+
+    __slots__ = ("owner",)
+
+    def __reduce__(self) -> tuple:
+        return (type(self), ())
+
+
+_OTHER_CACHES: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def cache_on(fn: Any, attr: str) -> dict:
+    """fn's cache named `attr` (for a callable other than a plain function: in a weak table, or a
+    throwaway dict when it cannot be a weak key)."""
+    if isinstance(fn, types.FunctionType):
+        cache = fn.__dict__.get(attr)
+        if cache is None or cache.owner() is not fn:
+            cache = OwnedCache()
+            cache.owner = weakref.ref(fn)
+            fn.__dict__[attr] = cache
+        return cache
+    try:
+        return _OTHER_CACHES.setdefault(fn, {}).setdefault(attr, {})
+    except TypeError:
+        return {}
+
+
+def _callees_of(fn: Any) -> dict:
+    """The generated pairs of callee `fn`, by wrt."""
+    return cache_on(fn, "__srcgrad_callees__")
 
 
 class Builder:
@@ -104,7 +140,7 @@ class Builder:
         req = self.in_progress.get(key)
         if req is not None:
             return req
-        req = _CALLEE_CACHE.get(key)
+        req = _callees_of(fn).get(wrt)
         if req is not None and req.deps.valid():
             # built before: its module data is read again per call, and what it was built from is part
             # of what this build depends on
@@ -207,8 +243,8 @@ class Builder:
     def finish(self) -> None:
         for ns, nm, req, which in self.fixups:
             ns[nm] = req.fwd_fn if which == "fwd" else req.adj_fn
-        for key, req in self.in_progress.items():
-            _CALLEE_CACHE[key] = req
+        for (fn, wrt), req in self.in_progress.items():
+            _callees_of(fn)[wrt] = req
         self.fixups.clear()
 
     # ------------------------------------------------------------------------------ generation
