@@ -17,10 +17,14 @@ the standard library keeps srcgrad's dependencies at numpy and gast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
+import linecache
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -39,7 +43,14 @@ class CliError(Exception):
 
 # ------------------------------------------------------------------------------------------- targets
 def load_target(target: str) -> Callable:
-    """The function `module:function` names (`file.py:function` loads the file as a module)."""
+    """The function `module:function` names (`file.py:function` loads the file as a module). What the
+    module prints while it loads (a script's top-level demo) goes to stderr: stdout carries the code
+    `show` prints and the module `export -o -` writes."""
+    with contextlib.redirect_stdout(sys.stderr):
+        return _load_target(target)
+
+
+def _load_target(target: str) -> Callable:
     module_part, sep, attr_path = target.rpartition(":")
     if not sep or not module_part or not attr_path:
         raise CliError(f"{target!r}: name a function as module:function (or path/to/file.py:function)")
@@ -114,8 +125,85 @@ def generated_source(f: Callable, mode: str, wrt: int | tuple[int, ...],
         raise CliError(f"{mode} keeps no generated source")
     if mode == "jvp":
         return source, "the forward code that runs for every argument type (jvp has one variant)"
-    return source, (f"generic variant: srcgrad.{mode}'s NumPy-specialized code is built inside the transform "
-                    "and not reachable from the object it returns")
+    if args is not None:
+        # hvp and hessian choose their code inside the call: run it once and show what ran
+        try:
+            ran = _sources_run(lambda: transform(*args, *_directions(mode, args, wrt)))
+        except _TookTooLong:
+            ran = []
+            note = f"generic variant: the call on random arguments ran over {RUN_SECONDS} s"
+        except Exception as exc:       # the user's code at random arguments: show the generic variant
+            ran = []
+            note = f"generic variant: the call on random arguments raised {type(exc).__name__}: {exc}"
+        if len(ran) == 1:
+            return ran[0], "the code that ran on random arguments of the signature"
+        if ran:
+            return "\n\n".join(f"# ---- {i + 1} of {len(ran)}\n{text}" for i, text in enumerate(ran)), (
+                f"the {len(ran)} pieces of generated code that ran, in order, on random arguments of the "
+                "signature")
+        return source, note
+    return source, (f"generic variant (any argument types); --signature shows the code srcgrad.{mode} runs "
+                    "on it")
+
+
+RUN_SECONDS = 5
+
+
+class _TookTooLong(Exception):
+    pass
+
+
+def _directions(mode: str, args: tuple, wrt: int | tuple[int, ...]) -> tuple:
+    """The extra arguments of jvp (tangents) and hvp (a vector): ones shaped like each wrt argument."""
+    if mode not in ("jvp", "hvp"):
+        return ()
+
+    def ones(i: int) -> Any:
+        a = args[i]
+        return np.ones_like(a) if isinstance(a, np.ndarray) else 1.0
+
+    if isinstance(wrt, int):
+        return (ones(wrt),)
+    return (tuple(ones(i) for i in wrt),)
+
+
+def _sources_run(call: Callable[[], Any]) -> list[str]:
+    """Run `call`, and return the source of each piece of generated code entered from outside generated
+    code (the variants the transform chose, not the helpers they call), in the order first entered."""
+    from srcgrad import codegen  # noqa: PLC0415
+
+    entered: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event != "call":
+            return
+        name = frame.f_code.co_filename
+        if not name.startswith("<srcgrad") or name in entered:
+            return
+        caller = frame.f_back
+        if caller is not None and caller.f_code.co_filename.startswith("<srcgrad"):
+            return
+        entered.append(name)
+
+    def too_long(signum: int, frame: Any) -> None:
+        raise _TookTooLong
+
+    # a loop whose trip count depends on the data may not end at random arguments: give up after a while
+    alarm = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+    if alarm:
+        old_handler = signal.signal(signal.SIGALRM, too_long)
+        signal.alarm(RUN_SECONDS)
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            call()
+    finally:
+        sys.setprofile(previous)
+        if alarm:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, old_handler)
+    return [codegen.SOURCES.get(n) or "".join(linecache.getlines(n)) for n in entered]
 
 
 def highlight(source: str, stream: Any, color: str) -> str:

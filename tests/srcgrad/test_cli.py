@@ -138,3 +138,55 @@ def test_python_dash_m_on_an_example():
     assert proc.returncode == 0, proc.stderr
     assert "def grad_steps_to_escape(x, y, stretch):" in proc.stdout
     assert "math." in proc.stdout or "while x * x + y * y < 1.0:" in proc.stdout
+
+
+def test_show_keeps_stdout_for_the_code_when_the_module_prints(capsys):
+    """examples/quickstart.py prints a demo at import: that goes to stderr, stdout is the code alone."""
+    assert main(["show", str(ROOT / "examples" / "quickstart.py") + ":loss",
+                 "--signature", "float64[3], float64[3]"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("# srcgrad grad of ")
+    compile(captured.out, "shown.py", "exec")
+    assert "finite differences" in captured.err
+
+
+@pytest.mark.parametrize("mode", ["hvp", "hessian"])
+def test_show_hvp_and_hessian_print_the_code_that_ran(user_file, capsys, mode):
+    assert main(["show", f"{user_file}:two", "--mode", mode, "--wrt", "0", "--signature",
+                 "float64[2], float"]) == 0
+    out = capsys.readouterr().out
+    assert "ran" in out.splitlines()[0] and "def " in out
+    compile(out, "shown.py", "exec")
+    main(["show", f"{user_file}:two", "--mode", mode, "--wrt", "0"])
+    generic = capsys.readouterr().out
+    assert "generic variant" in generic.splitlines()[0]
+
+
+def test_show_wrt_two_arguments_in_every_mode(user_file, capsys):
+    for mode in ("grad", "vjp", "jvp", "hvp", "hessian"):
+        assert main(["show", f"{user_file}:two", "--mode", mode, "--wrt", "0,1", "--signature",
+                     "float64[3], float"]) == 0, mode
+        out = capsys.readouterr().out
+        assert "wrt=(0, 1)" in out.splitlines()[0]
+        compile(out, "shown.py", "exec")
+
+
+def test_show_gives_up_running_a_call_that_does_not_end(tmp_path, capsys, monkeypatch):
+    from srcgrad import cli
+
+    monkeypatch.setattr(cli, "RUN_SECONDS", 1)
+    path = tmp_path / "spins_cli.py"
+    path.write_text("import numpy as np\n\n\ndef spin(x):\n    while np.sum(x * x) >= 0.0:\n"
+                    "        x = x * 1.0\n    return np.sum(x * x)\n")
+    assert main(["show", f"{path}:spin", "--mode", "hvp", "--signature", "float64[2]"]) == 0
+    out = capsys.readouterr().out
+    assert "ran over 1 s" in out.splitlines()[0] and "def " in out
+
+
+def test_show_is_plain_without_pygments_or_rich(user_file, capsys, monkeypatch):
+    for name in ("pygments", "pygments.formatters", "pygments.lexers", "rich", "rich.console",
+                 "rich.syntax"):
+        monkeypatch.setitem(sys.modules, name, None)       # import raises ImportError
+    assert main(["show", f"{user_file}:f", "--color", "always"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out and "def grad_f(x):" in out

@@ -226,15 +226,19 @@ def _bad(w):
 
 def test_generated_source_visible_in_tracebacks_even_after_clearcache():
     g = sg.grad(_bad)
-    linecache.clearcache()
+    with pytest.raises(ValueError):
+        g(np.ones(3))                      # builds the variant that raises
+    for name in [k for k in linecache.cache if k.startswith("<srcgrad grad__bad")]:
+        del linecache.cache[name]          # as linecache.clearcache() would (not called: other tests'
+        #                                    live transforms, read back by grad of grad, need theirs)
     with pytest.raises(ValueError) as info:
         g(np.ones(3))
     filename = next(tb.tb_frame.f_code.co_filename for tb in _walk(info.value.__traceback__)
                     if tb.tb_frame.f_code.co_filename.startswith("<srcgrad"))
-    assert linecache.getlines(filename)               # put back for the traceback
     assert filename in codegen.SOURCES
+    assert linecache.getlines(filename)    # put back for the traceback
     if sys.version_info >= (3, 11):
-        assert any("line" in n and "_bad" not in n or "w @ np.ones" in n for n in info.value.__notes__)
+        assert any("w @ np.ones((4, 4))" in n for n in info.value.__notes__)
 
 
 def _walk(tb):
