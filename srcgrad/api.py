@@ -23,6 +23,8 @@ import numpy as np
 
 from srcgrad import codegen, reuse
 from srcgrad.errors import TransformError, located
+from srcgrad.flatten import reads_as_container
+from srcgrad.leafwise import Leafwise, structured
 from srcgrad.parse import Dependencies
 from srcgrad.pipeline import Builder, Generated, cache_on
 from srcgrad.runtime.dask_support import finisher as dask_finisher
@@ -32,6 +34,15 @@ from srcgrad.runtime.stack import detach as _detach
 __all__ = ["grad", "value_and_grad", "vjp", "compile", "TransformError"]
 
 _SCALAR_TYPES = (float, int, bool)
+
+
+def _argnums(wrt: Any, argnums: Any) -> Any:
+    """`argnums=` (JAX's name) is `wrt`; giving both is an error unless they agree."""
+    if argnums is None:
+        return wrt
+    if wrt not in (0, argnums):
+        raise TypeError(f"pass either wrt or argnums, not both (wrt={wrt!r}, argnums={argnums!r})")
+    return argnums
 
 
 def _wrt(wrt: int | tuple[int, ...] | list[int]) -> tuple[tuple[int, ...], bool]:
@@ -53,14 +64,37 @@ def _method_of(f: Callable) -> tuple[Any, Callable | None]:
     transform of the plain function with its owner bound, see `_bind`); (None, None) otherwise."""
     if isinstance(f, types.MethodType):
         return f.__self__, f.__func__
-    return getattr(f, "__srcgrad_method__", (None, None))
+    found = getattr(f, "__srcgrad_method__", None)
+    if found is not None:
+        return found
+    call = type(f).__dict__.get("__call__") if hasattr(type(f), "__dict__") else None
+    if isinstance(call, types.FunctionType) and not isinstance(f, (types.FunctionType, type)) \
+            and not hasattr(f, "__wrapped__") and not isinstance(f, functools.partial):
+        return f, call  # a callable instance: its __call__, bound to it
+    return None, None
 
 
-def _shift_wrt(wrt: Any) -> Any:
-    """wrt counted from a method's first argument after `self`, as a wrt of the plain function."""
+def _shift_wrt(wrt: Any, by: int = 1) -> Any:
+    """wrt counted from a method's first argument after `self` (or after a partial's bound positional
+    arguments), as a wrt of the plain function."""
     wrt_idx, single = _wrt(wrt)
-    shifted = tuple(i + 1 if i >= 0 else i for i in wrt_idx)
+    shifted = tuple(i + by if i >= 0 else i for i in wrt_idx)
     return shifted[0] if single else shifted
+
+
+def _unpartial(p: functools.partial, inner: Callable) -> Callable:
+    """The transform of `functools.partial(f, *a, **k)`: `inner` (the transform of f, wrt shifted past
+    a) called with the partial's arguments first, its keywords overridable, as partial does."""
+
+    @functools.wraps(inner)
+    def bound(*args: Any, **kwargs: Any) -> Any:
+        return inner(*p.args, *args, **{**p.keywords, **kwargs})
+
+    for attr in ("source", "generic_source", "transform", "source_for"):
+        if hasattr(inner, attr):
+            setattr(bound, attr, getattr(inner, attr))
+    bound.original = p
+    return bound
 
 
 def _bind(owner: Any, inner: Callable, f: Callable) -> Callable:
@@ -81,14 +115,19 @@ def _bind(owner: Any, inner: Callable, f: Callable) -> Callable:
     return bound
 
 
-def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = False) -> Callable:
-    """The transform `kind` of f. `aux`: f is `_aux_wrapper`'s, returning (value, detached aux)."""
+def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = False,
+          method: bool = False) -> Callable:
+    """The transform `kind` of f. `aux`: f is `_aux_wrapper`'s, returning (value, detached aux).
+    `method`: f is a method's function, its first argument `self`: where the code calls self's methods,
+    self is flattened too (srcgrad/flatten.py), its arrays read as leaves and its methods followed."""
     owner, func = _method_of(f)
     if func is not None:
         # a bound method: transform the function, with `self` as a static first argument
-        return _bind(owner, _make(func, kind, _shift_wrt(wrt), verbose), f)
+        return _bind(owner, _make(func, kind, _shift_wrt(wrt), verbose, method=True), f)
+    if isinstance(f, functools.partial):
+        return _unpartial(f, _make(f.func, kind, _shift_wrt(wrt, len(f.args)), verbose, aux))
     wrt_idx, single = _wrt(wrt)
-    key = (kind, wrt_idx, single)
+    key = (kind, wrt_idx, single, method)
     target = getattr(f, "__srcgrad_target__", None) or f  # grad(grad(f)): transform the generated code
     per_fn, cached = _cache_of(f, key, verbose)
     if cached is not None:
@@ -125,12 +164,19 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
         return by_forward
     if kind != "vjp" and not aux and not reuse.known(target, key, verbose):
         _refuse_container_output(target, f)
+    leafwise = Leafwise(target, kind, wrt_idx, single,
+                        lambda flat, w: _make(flat, kind, w, verbose, aux))
     try:
         generic = build(None)
     except TransformError as exc:
         by_forward = _second_derivative_by_forward(f, kind, wrt_idx, single, exc)
         if by_forward is None:
-            raise
+            info = _parsed(target)
+            if info is None or not (method or reads_as_container(info, wrt_idx)):
+                raise
+            # written for pytree arguments (params["W"]), or a method calling self's methods: built per
+            # structure at the first call
+            by_forward = _leaves_only(f, kind, leafwise, wrt_idx + ((0,) if method else ()), exc)
         per_fn[key] = by_forward
         return by_forward
     variants: dict[tuple, tuple[Callable, list, Any]] = {}
@@ -154,13 +200,6 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
     def variant(args: tuple) -> tuple[Callable, list]:
         types = tuple(map(type, args))
         for i in wrt_idx:
-            if i < len(args) and types[i] in (dict, list, tuple):
-                raise TransformError(
-                    f"{f.__name__}: argument {i} is a {types[i].__name__}; srcgrad differentiates with "
-                    "respect to arrays, floats and Tensors, not containers of them",
-                    hint="pass each array as its own argument (wrt=(0, 1, ...)), or stack them into one "
-                    "array.",
-                )
             is_complex = i < len(args) and (types[i] is complex
                                             or types[i] is np.ndarray and args[i].dtype.kind == "c")
             if is_complex:
@@ -272,6 +311,10 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
             if not deps.valid():
                 return rebuild(*args, **kwargs)
             *primal, v = args
+            if any(type(primal[i]) not in _PLAIN for i in wrt_idx if i < len(primal)):
+                trees = structured(tuple(primal), wrt_idx)
+                if trees:
+                    return leafwise(tuple(primal), kwargs, trees, v)
             if complete is not None:
                 primal, kwargs = complete(tuple(primal), kwargs)
             fn, refresh = lookup(tuple(primal))
@@ -291,6 +334,10 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
                 return rebuild(*args, **kwargs)
             if complete is not None:
                 args, kwargs = complete(args, kwargs)
+            if any(type(args[i]) not in _PLAIN for i in wrt_idx if i < len(args)):
+                trees = structured(args, wrt_idx)
+                if trees:
+                    return leafwise(args, kwargs, trees)
             fn, refresh = lookup(args)
             if refresh:
                 for ns, nm, get in refresh:
@@ -337,6 +384,28 @@ _CONTAINER_HINT = (
 _CONTAINER_NODES = (gast.Tuple, gast.List, gast.Dict, gast.Set, gast.ListComp, gast.DictComp, gast.SetComp)
 _CONTAINER_WORDS = {gast.Tuple: "tuple", gast.List: "list", gast.Dict: "dict", gast.Set: "set",
                     gast.ListComp: "list", gast.DictComp: "dict", gast.SetComp: "set"}
+
+
+_PLAIN = (np.ndarray, float)  # argument types that are never pytrees (checked first: it is cheaper)
+
+
+def _leaves_only(f: Callable, kind: str, leafwise: Leafwise, positions: tuple[int, ...],
+                 error: TransformError) -> Callable:
+    """The transform of a function that reads its differentiated arguments as containers and could not
+    be built for arrays: it serves pytree arguments, and raises the build's error for anything else."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        primal, extra = (args[:-1], args[-1]) if kind == "vjp" else (args, None)
+        trees = structured(tuple(primal), positions)
+        if not trees:
+            raise error
+        return leafwise(tuple(primal), kwargs, trees, extra)
+
+    wrapper.transform = kind
+    wrapper.original = f
+    wrapper.source = f"# {getattr(f, '__name__', 'f')}: built per pytree structure at the first call"
+    return wrapper
 
 
 def _completer(fn: Callable) -> Callable | None:
@@ -695,7 +764,7 @@ def _third_derivative_by_forward(g: Callable, kind: str, wrt_idx: tuple[int, ...
 
 
 def grad(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: bool = False,
-         verbose: bool | int = False) -> Any:
+         verbose: bool | int = False, argnums: int | tuple[int, ...] | None = None) -> Any:
     """The gradient of scalar-valued `f` with respect to positional argument(s) `wrt`.
 
     Returns a function taking f's arguments and returning the gradient (a tuple of gradients when `wrt`
@@ -704,6 +773,7 @@ def grad(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: 
     returns `(value, aux)`, the gradient is of `value`, and the function returns `(gradient, aux)` (aux
     is any Python object, with no derivative), as in JAX.
     """
+    wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: grad(g, wrt, has_aux=has_aux, verbose=verbose)
     if has_aux:
@@ -713,10 +783,11 @@ def grad(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: 
 
 def value_and_grad(
     f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: bool = False,
-    verbose: bool | int = False
+    verbose: bool | int = False, argnums: int | tuple[int, ...] | None = None
 ) -> Any:
     """Like `grad`, but the function returns `(f(*args), gradient)` from one forward sweep; with
     `has_aux=True` (f returns `(value, aux)`), `((value, aux), gradient)`."""
+    wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: value_and_grad(g, wrt, has_aux=has_aux, verbose=verbose)
     if has_aux:
@@ -725,7 +796,7 @@ def value_and_grad(
 
 
 def vjp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: bool = False,
-        verbose: bool | int = False) -> Any:
+        verbose: bool | int = False, argnums: int | tuple[int, ...] | None = None) -> Any:
     """The vector-Jacobian product: `vjp(f)(*args, v)` returns `(f(*args), v^T J)`.
 
     `v` has the shape of f's output (a tuple of cotangents when f returns a tuple); the product has the
@@ -733,6 +804,7 @@ def vjp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: b
     `has_aux=True`, f returns `(value, aux)`, `v` is value's cotangent, and the result is
     `(value, v^T J, aux)` (JAX's order: out, vjp, aux).
     """
+    wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: vjp(g, wrt, has_aux=has_aux, verbose=verbose)
     if has_aux:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +129,25 @@ class Helper:
     defaults: dict  # parameter -> expression for its default (a constant or the name holding it)
 
 
+def _partial_of(s: gast.stmt, info: Any) -> tuple[str, gast.Call] | None:
+    """`g = functools.partial(f, a, k=v)`: (g, the partial call)."""
+    if not (isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)
+            and isinstance(s.value, gast.Call) and s.value.args):
+        return None
+    f = s.value.func
+    obj = None
+    if isinstance(f, gast.Name):
+        obj = info.resolve(f.id) if hasattr(info, "resolve") else None
+    elif isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name):
+        mod = info.resolve(f.value.id) if hasattr(info, "resolve") else None
+        obj = getattr(mod, f.attr, None)
+    if obj is not functools.partial:
+        return None
+    if any(isinstance(a, gast.Starred) for a in s.value.args) or any(k.arg is None for k in s.value.keywords):
+        return None
+    return s.targets[0].id, s.value
+
+
 def _helper_of(s: gast.stmt) -> tuple[str, Any, gast.arguments, list] | None:
     if isinstance(s, gast.FunctionDef):
         return s.name, s, s.args, s.body
@@ -182,6 +202,7 @@ class Lowering:
         self.taken |= {n.name for n in gast.walk(root) if isinstance(n, gast.FunctionDef)}
         self.taken |= set(info.globals) | set(info.closure) | set(dir(builtins))
         self.helpers: dict[str, Helper] = {}
+        self.partials: dict[str, tuple] = {}  # name -> (function expression, bound args, keywords)
         self.inlining: list[str] = []
         # a comprehension's variable keeps its name unless the function uses that name elsewhere
         self.used_outside = {n.id for n in _walk_outside_comprehensions(root) if isinstance(n, gast.Name)}
@@ -205,8 +226,37 @@ class Lowering:
             if found is not None and _inlinable(found[0], found[1], found[2], found[3], scope):
                 out.extend(self.define(*found))
                 continue
+            bound = _partial_of(s, self.info)
+            if bound is not None and _inlinable(bound[0], s, gast.arguments(
+                    args=[], posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+                    defaults=[]), [], scope):
+                out.extend(self.bind_partial(*bound, s))
+                continue
             out.extend(self.stmt(s, scope))
         return out
+
+    def bind_partial(self, name: str, p: gast.Call, at: Any) -> list:
+        """`g = partial(f, a, k=v)`: a, v evaluated here (as partial does), and each call `g(x)` written
+        `f(a, x, k=v)`."""
+        pre: list = []
+        held = []
+        for a in p.args[1:]:
+            value = self.expr(a, pre)
+            if not isinstance(value, (gast.Name, gast.Constant)):
+                holder = self.fresh(f"{name}_arg")
+                pre.append(_assign(holder, value, at))
+                value = _name(holder)
+            held.append(value)
+        kws = []
+        for k in p.keywords:
+            value = self.expr(k.value, pre)
+            if not isinstance(value, (gast.Name, gast.Constant)):
+                holder = self.fresh(f"{name}_{k.arg}")
+                pre.append(_assign(holder, value, at))
+                value = _name(holder)
+            kws.append(gast.keyword(arg=k.arg, value=value))
+        self.partials[name] = (p.args[0], held, kws)
+        return pre
 
     def define(self, name: str, node: Any, args: gast.arguments, body: list) -> list:
         """Register a helper; its non-constant defaults are evaluated where it is defined, as Python does."""
@@ -255,6 +305,15 @@ class Lowering:
             s.orelse = self.block(s.orelse, scope)
         elif isinstance(s, (gast.FunctionDef, gast.ClassDef, gast.With, gast.Try)):
             pass  # left as written: the fence names it
+        elif isinstance(s, gast.Assign) and self.unpacks_into_places(s):
+            # `s[i], s[i + 1] = cell(...)`: the values into names first, then each place written
+            s.value = self.expr(s.value, pre)
+            parts = [self.fresh("part") for _ in s.targets[0].elts]
+            places = s.targets[0].elts
+            s.targets = [gast.Tuple(elts=[_name(p, store=True) for p in parts], ctx=gast.Store())]
+            writes = [_located(gast.Assign(targets=[t], value=_name(p), type_comment=None), s)
+                      for t, p in zip(places, parts, strict=True)]
+            return [*pre, s, *self.block(writes, scope)]
         elif isinstance(s, gast.Assign) and self.unpacks_helper(s):
             s.value = self.inline(self.helpers[s.value.func.id], s.value, pre, width=len(s.targets[0].elts))
         elif isinstance(s, gast.Assign) and self.builds_in_place(s):
@@ -270,6 +329,14 @@ class Lowering:
         if isinstance(s, gast.Expr) and isinstance(s.value, gast.Constant) and s.value.value is None:
             return pre  # a call to a helper that returns nothing, inlined
         return [*pre, s]
+
+    def unpacks_into_places(self, s: gast.Assign) -> bool:
+        """A tuple target with subscripts or attributes among its names, from a value that is not a
+        tuple literal (a literal's swap, `a[0], a[1] = a[1], a[0]`, the compiler reads as it is)."""
+        return (len(s.targets) == 1 and isinstance(s.targets[0], (gast.Tuple, gast.List))
+                and any(isinstance(t, (gast.Subscript, gast.Attribute)) for t in s.targets[0].elts)
+                and not any(isinstance(t, gast.Starred) for t in s.targets[0].elts)
+                and not isinstance(s.value, (gast.Tuple, gast.List)))
 
     def unpacks_helper(self, s: gast.Assign) -> bool:
         """`Rs, ts = helper()`: the helper's returned tuple is assigned element by element, never built
@@ -352,6 +419,13 @@ class Lowering:
             ret = gast.copy_location(gast.Return(value=lam.body), lam.body)
             helper = Helper("lambda", lam.args, [ret], lam, {})
             return self.inline(helper, e, pre)
+        if isinstance(e.func, gast.Name) and e.func.id in self.partials:
+            fn, held, kws = self.partials[e.func.id]
+            given = {k.arg for k in e.keywords}
+            e = gast.copy_location(gast.Call(
+                func=copy.deepcopy(fn), args=[copy.deepcopy(a) for a in held] + list(e.args),
+                keywords=[copy.deepcopy(k) for k in kws if k.arg not in given] + list(e.keywords)), e)
+            return self.call(e, pre)
         if isinstance(e.func, gast.Name) and e.func.id in self.helpers:
             return self.inline(self.helpers[e.func.id], e, pre)
         e.func = self.expr(e.func, pre)
@@ -480,6 +554,9 @@ class Lowering:
         substitute = {p: bound[p] for p, m in mapping.items() if m is None}
         renames = {k: v for k, v in mapping.items() if v is not None}
         body = [_substitute(_rename(s, renames), substitute) for s in body]
+        for n in _walk_local(body):
+            if isinstance(n, gast.FunctionDef) and n.name in renames:
+                n.name = renames[n.name]  # a helper's own nested helper, renamed with its calls
 
         returns = _returns_in(body)
         result: Any = None

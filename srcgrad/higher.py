@@ -21,10 +21,22 @@ from typing import Any, Callable
 import numpy as np
 
 from srcgrad import codegen
-from srcgrad.api import _aux_wrapper, _bind, _inner_refresh, _method_of, _shift_wrt, _wrt
+from srcgrad.api import (
+    _PLAIN,
+    _argnums,
+    _aux_wrapper,
+    _bind,
+    _inner_refresh,
+    _method_of,
+    _parsed,
+    _shift_wrt,
+    _wrt,
+)
 from srcgrad.batching import bzero
 from srcgrad.errors import TransformError
+from srcgrad.flatten import reads_as_container
 from srcgrad.forward import ForwardBuilder, GeneratedJvp
+from srcgrad.leafwise import Leafwise, structured
 from srcgrad.parse import recording
 from srcgrad.pipeline import Builder, Generated
 from srcgrad.runtime import dask_support
@@ -33,6 +45,45 @@ from srcgrad.runtime import primitives as P
 __all__ = ["jvp", "hvp", "vhp", "jacobian", "hessian"]
 
 _CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def _with_pytrees(f: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool,
+                  transform_of: Callable[[Callable, Any], Callable],
+                  build: Callable[[], Callable], method: bool = False) -> Callable:
+    """`build()`'s transform, serving pytree arguments (dicts, lists, tuples, named tuples, dataclasses,
+    objects of arrays) through their leaves (srcgrad/leafwise.py): `transform_of(flat_fn, wrt)` makes the
+    same transform of the flat variant. A function written for pytrees that cannot be built for arrays is
+    built per structure at its first call."""
+    tangent_last = kind in ("jvp", "hvp")
+    leafwise = Leafwise(f, kind, wrt_idx, single, transform_of)
+    if getattr(f, "transform", None) is not None or getattr(f, "__srcgrad_target__", None) is not None:
+        return build()  # a transform of generated code (jvp(grad(f))): its arguments are arrays
+    positions = wrt_idx + ((0,) if method else ())
+    try:
+        plain = build()
+        error = None
+    except TransformError as exc:
+        info = _parsed(_target(f))
+        if info is None or not (method or reads_as_container(info, wrt_idx)):
+            raise
+        plain, error = None, exc
+
+    def front(*args: Any, **kwargs: Any) -> Any:
+        primal = args[:-1] if tangent_last and args else args
+        if plain is None or method or any(type(primal[i]) not in _PLAIN for i in wrt_idx if i < len(primal)):
+            trees = structured(tuple(primal), positions)
+            if trees:
+                return leafwise(tuple(primal), kwargs, trees, args[-1] if tangent_last else None)
+            if plain is None:
+                raise error
+        return plain(*args, **kwargs)
+
+    if plain is not None:
+        functools.update_wrapper(front, plain)
+    else:
+        functools.update_wrapper(front, f)
+        front.transform, front.original = kind, f
+    return front
 
 
 def _cached(f: Callable, key: tuple, make: Callable[[], Callable], verbose: bool | int) -> Callable:
@@ -183,7 +234,7 @@ def _zero_tangents(out: Any) -> Any:
 
 
 def jvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: bool = False,
-        verbose: bool | int = False) -> Any:
+        verbose: bool | int = False, argnums: int | tuple[int, ...] | None = None) -> Any:
     """The Jacobian-vector product by forward mode: `jvp(f)(*args, t)` returns `(f(*args), J t)`.
 
     `t` has the shape of the differentiated argument (a tuple of tangents when `wrt` is a tuple; a
@@ -191,12 +242,23 @@ def jvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: b
     returns a tuple). Types in, types out: a Python float argument with a float tangent gives a float
     product. With `has_aux=True`, f returns `(value, aux)` and the result is `(value, J t, aux)`, as
     JAX's `jvp(..., has_aux=True)`; aux carries no derivative."""
+    wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: jvp(g, wrt, has_aux=has_aux, verbose=verbose)
     owner, func = _method_of(f)
-    if func is not None:       # a bound method: `self` is the function's static first argument
-        return _bind(owner, jvp(func, _shift_wrt(wrt), has_aux=has_aux, verbose=verbose), f)
-    wrt_idx, single = _wrt(wrt)
+    # a bound method: `self` is the function's first argument, flattened where its methods are called
+    target = func if func is not None else f
+    wrt_idx, single = _wrt(_shift_wrt(wrt) if func is not None else wrt)
+    if has_aux:
+        out = _jvp_plain(target, wrt_idx, single, has_aux, verbose)
+    else:
+        out = _with_pytrees(target, "jvp", wrt_idx, single, lambda flat, w: jvp(flat, w, verbose=verbose),
+                            lambda: _jvp_plain(target, wrt_idx, single, has_aux, verbose),
+                            method=func is not None)
+    return _bind(owner, out, f) if func is not None else out
+
+def _jvp_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, has_aux: bool,
+               verbose: bool | int) -> Callable:
 
     def make() -> Callable:
         if has_aux:
@@ -225,16 +287,24 @@ def _reverse(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose: bool 
     return rev
 
 
-def hvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False) -> Any:
+def hvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False,
+        argnums: int | tuple[int, ...] | None = None) -> Any:
     """The Hessian-vector product of scalar-valued f, forward-over-reverse: the forward transform of the
     generated gradient code. `hvp(f)(*args, v)` returns `(f(*args), H v)`, costing a small multiple of
     one gradient (no Hessian is formed)."""
+    wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: hvp(g, wrt, verbose=verbose)
     owner, func = _method_of(f)
-    if func is not None:       # a bound method: `self` is the function's static first argument
-        return _bind(owner, hvp(func, _shift_wrt(wrt), verbose=verbose), f)
-    wrt_idx, single = _wrt(wrt)
+    # a bound method: `self` is the function's first argument, flattened where its methods are called
+    target = func if func is not None else f
+    wrt_idx, single = _wrt(_shift_wrt(wrt) if func is not None else wrt)
+    out = _with_pytrees(target, "hvp", wrt_idx, single,
+                        lambda flat, w: hvp(flat, w, verbose=verbose),
+                        lambda: _hvp_plain(target, wrt_idx, single, verbose), method=func is not None)
+    return _bind(owner, out, f) if func is not None else out
+
+def _hvp_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose: bool | int) -> Callable:
 
     def make() -> Callable:
         rev = _reverse(f, wrt_idx, single, verbose)
@@ -324,7 +394,7 @@ _FIRST_CALL_COLUMNS = 64
 
 
 def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
-             verbose: bool | int = False) -> Any:
+             verbose: bool | int = False, argnums: int | tuple[int, ...] | None = None) -> Any:
     """The Jacobian: `jacobian(f)(*args)` has shape out.shape + in.shape (a tuple over `wrt` when it is a
     tuple).
 
@@ -332,12 +402,19 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
     one leading axis of the tangent through ONE call of the batched forward code. Otherwise reverse rows,
     batched the same way: the generated vjp is linear in its cotangent seed, so the batched forward
     transform of the vjp along the seed, with the output's basis as tangent, gives every row in ONE call."""
+    wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: jacobian(g, wrt, verbose=verbose)
     owner, func = _method_of(f)
-    if func is not None:       # a bound method: `self` is the function's static first argument
-        return _bind(owner, jacobian(func, _shift_wrt(wrt), verbose=verbose), f)
-    wrt_idx, single = _wrt(wrt)
+    # a bound method: `self` is the function's first argument, flattened where its methods are called
+    target = func if func is not None else f
+    wrt_idx, single = _wrt(_shift_wrt(wrt) if func is not None else wrt)
+    out = _with_pytrees(target, "jacobian", wrt_idx, single,
+                        lambda flat, w: jacobian(flat, w, verbose=verbose),
+                        lambda: _jacobian_plain(target, wrt_idx, single, verbose), method=func is not None)
+    return _bind(owner, out, f) if func is not None else out
+
+def _jacobian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose: bool | int) -> Callable:
 
     def make() -> Callable:
         state: dict[str, Any] = {}
@@ -446,16 +523,23 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
 
 
 def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
-            verbose: bool | int = False) -> Any:
+            verbose: bool | int = False, argnums: int | tuple[int, ...] | None = None) -> Any:
     """The Hessian of scalar-valued f, shape in.shape + in.shape (a tuple of tuples of blocks when `wrt`
     is a tuple): the Jacobian of the gradient, forward-over-reverse, the input's basis travelling as one
     leading tangent axis through ONE call of the batched forward transform of the generated gradient."""
+    wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: hessian(g, wrt, verbose=verbose)
     owner, func = _method_of(f)
-    if func is not None:       # a bound method: `self` is the function's static first argument
-        return _bind(owner, hessian(func, _shift_wrt(wrt), verbose=verbose), f)
-    wrt_idx, single = _wrt(wrt)
+    # a bound method: `self` is the function's first argument, flattened where its methods are called
+    target = func if func is not None else f
+    wrt_idx, single = _wrt(_shift_wrt(wrt) if func is not None else wrt)
+    out = _with_pytrees(target, "hessian", wrt_idx, single,
+                        lambda flat, w: hessian(flat, w, verbose=verbose),
+                        lambda: _hessian_plain(target, wrt_idx, single, verbose), method=func is not None)
+    return _bind(owner, out, f) if func is not None else out
+
+def _hessian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose: bool | int) -> Callable:
 
     def make() -> Callable:
         rev = _reverse(f, wrt_idx, single, verbose)

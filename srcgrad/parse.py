@@ -21,6 +21,7 @@ import gast
 
 from srcgrad.desugar import lower
 from srcgrad.errors import TransformError, located
+from srcgrad.flatten import flatten_parameters
 
 LOCAL = object()  # resolve(): the name is a local variable of the function
 UNBOUND = object()  # resolve(): the name is not bound anywhere (yet)
@@ -210,6 +211,14 @@ def parse_function(fn: Any) -> FunctionInfo:
     """Parse `fn`'s source into a FunctionInfo. Lambdas and methods are unwrapped to their function."""
     if isinstance(fn, types.MethodType):
         fn = fn.__func__
+    flat = getattr(fn, "__srcgrad_flat__", None)
+    if flat is not None:
+        # a function's flat variant (srcgrad/flatten.py): its body, reading the structured arguments'
+        # leaves
+        info = parse_function(flat[0])
+        flatten_parameters(info, fn)
+        info.locals = assigned_names(info.node)
+        return info
     if not isinstance(fn, types.FunctionType):
         raise TransformError(
             f"srcgrad can only transform Python functions, not {type(fn).__name__}",

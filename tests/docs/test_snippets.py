@@ -140,7 +140,7 @@ DOCS = [parse(p) for p in DOC_FILES]
 
 def shown(text: str, blocks: list[Block]) -> str:
     """Output as the docs state it: block file names read example.py; trailing spaces and lines dropped."""
-    for b in blocks:
+    for b in sorted(blocks, key=lambda b: len(b.filename), reverse=True):  # md:432 before md:43
         text = text.replace(b.filename, SHOWN_NAME)
     return "\n".join(line.rstrip() for line in text.rstrip().splitlines())
 

@@ -402,17 +402,19 @@ def test_a_method_of_a_module_level_object_is_transformed_like_a_function():
     x = np.array([0.3, 0.4])
     np.testing.assert_allclose(sg.grad(calls_a_module_level_objects_method)(x),
                                0.5 * (1 - np.tanh(0.5 * x) ** 2), rtol=1e-13)
-    with pytest.raises(sg.TransformError, match="called on a local value"):
-        sg.grad(TINY.loss)(x)
+    # the bound method calls self.forward: self is flattened, its W read as a leaf, forward followed
+    t = np.tanh(0.5 * x)
+    np.testing.assert_allclose(sg.grad(TINY.loss)(x), 2 * t * (1 - t ** 2) * 0.5, rtol=1e-13)
 
 
 def reads_a_dict(params, x):
     return np.sum(params["w"] * x)
 
 
-def test_a_container_argument_to_differentiate_is_a_clear_error():
-    with pytest.raises(sg.TransformError, match="argument 0 is a dict"):
-        sg.grad(reads_a_dict)({"w": np.ones(2)}, np.ones(2))
+def test_a_dict_argument_gets_a_dict_gradient():
+    g = sg.grad(reads_a_dict)({"w": np.ones(2)}, np.array([2.0, 3.0]))
+    assert isinstance(g, dict) and set(g) == {"w"}
+    np.testing.assert_allclose(g["w"], [2.0, 3.0])
     # read as data (not differentiated), it works
     np.testing.assert_allclose(sg.grad(reads_a_dict, wrt=1)({"w": np.full(2, 3.0)}, np.ones(2)), [3.0, 3.0])
 

@@ -3,7 +3,7 @@ parameters, counters written to self, and gradients with respect to an object's 
 
 import numpy as np
 
-from tests.srcgrad.language.harness import Case, compiled
+from tests.srcgrad.language.harness import Case
 
 
 class GaussianProcess:
@@ -147,20 +147,18 @@ def _data(r):
 
 
 CASES = [
-    Case("method_calls_methods", _gp.neg_log_likelihood, lambda r: (np.array([-0.2, 0.1]),),
-         xfail="self.method() called inside a method"),
-    Case("callable_instance", _quad, lambda r: (r.normal(size=3),), checks=("reverse", "forward", "tape"),
-         xfail=compiled("callable instance (__call__)")),
+    Case("method_calls_methods", _gp.neg_log_likelihood, lambda r: (np.array([-0.2, 0.1]),)),
+    Case("callable_instance", _quad, lambda r: (r.normal(size=3),), checks=("reverse", "forward", "tape")),
     Case("module_method_wrt_input", _model.loss, lambda r: _data(r),
-         xfail="nn.Module-like method calling self.forward() with a counter on self"),
+         xfail='nn.Module-like method calling self.forward() with a counter on self'),
     Case("module_params_as_dict", mlp_loss, lambda r: (MLP(r), *_data(r)),
          xfail="gradient with respect to an object's array attributes (dict by attribute name)"),
     Case("callable_layers_in_list", sequential_input_saliency, lambda r: (r.normal(size=(2, 3)),),
-         xfail="callable instances held in a list attribute"),
+         xfail='callable instances held in a list attribute'),
     Case("method_counter_on_self", _solver.energy, lambda r: (r.normal(size=5),),
-         xfail="attribute writes of counters to self"),
+         xfail='attribute writes of counters to self'),
     Case("staticmethod_and_property", _softplus.loss, lambda r: (r.normal(size=4),),
-         xfail="self.method() calling a staticmethod and a property"),
+         xfail='self.method() calling a staticmethod and a property'),
     Case("inherited_super_call", _derived.score, lambda r: (r.normal(size=4),),
-         xfail="super() call from an overriding method"),
+         xfail='super() call from an overriding method'),
 ]

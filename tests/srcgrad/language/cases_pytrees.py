@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tests.srcgrad.language.harness import Case, compiled
+from tests.srcgrad.language.harness import Case
 
 ALL = ("reverse", "forward", "tape")
 
@@ -124,41 +124,36 @@ def _mlp_params(r):
 
 CASES = [
     Case("dict_params", mlp_dict_loss, lambda r: (_mlp_params(r), r.normal(size=(5, 3)), r.normal(size=5)),
-         checks=ALL, xfail={"reverse": "pytree dict argument"}),
+         checks=ALL),
     Case("list_params", deep_list,
          lambda r: ([r.normal(size=(3, 3)), r.normal(size=(2, 3))], r.normal(size=3)),
-         checks=ALL, xfail={"reverse": "pytree list argument"}),
+         checks=ALL),
     Case("tuple_params", affine_tuple,
          lambda r: ((r.normal(size=(3, 2)), r.normal(size=2)), r.normal(size=(4, 3)), r.normal(size=(4, 2))),
-         checks=ALL, xfail={"reverse": "pytree tuple argument"}),
+         checks=ALL),
     Case("namedtuple_params", gaussian_nll,
          lambda r: (Gaussian(r.normal(size=3), 0.1 * r.normal(size=3)), r.normal(size=3)),
-         checks=ALL, xfail=compiled("pytree NamedTuple argument")),
-    Case("dataclass_params", pendulum_final_angle, lambda r: (Pendulum(1.2, 0.3), 0.5),
-         xfail="pytree dataclass argument"),
+         checks=ALL),
+    Case("dataclass_params", pendulum_final_angle, lambda r: (Pendulum(1.2, 0.3), 0.5)),
     Case("nested_pytree", nested_tree,
          lambda r: ({"layers": [(r.normal(size=(2, 3)), r.normal(size=3)), (r.normal(size=(3, 2)),
                                                                              r.normal(size=2))],
                      "scale": 1.3}, r.normal(size=2)),
-         checks=ALL, xfail=compiled("nested pytree argument (dict of list of tuples)")),
+         checks=ALL),
     Case("dict_output", moments, lambda r: (r.normal(size=4),), checks=("forward", "vjp"),
-         xfail="pytree dict return value"),
+         xfail='pytree dict return value'),
     Case("tuple_output", polar, lambda r: (np.array([0.8, 0.6]),), checks=("forward", "vjp", "jacobian"),
-         xfail={"jacobian": "jacobian of a tuple-valued function"}),
+         xfail={'jacobian': 'jacobian of a tuple-valued function'}),
     Case("wrt_dict_and_array", two_groups,
          lambda r: ({"a": r.normal(size=3), "c": 0.7}, r.normal(size=3)), wrt=(0, 1),
-         checks=ALL, xfail={"reverse": "pytree dict argument among several wrt"}),
+         checks=ALL),
     Case("argnums", weighted_sse, lambda r: (r.normal(size=(4, 3)), r.normal(size=3), r.normal(size=4)),
-         wrt=1, argnums=True, checks=("reverse", "forward", "vjp"), xfail="argnums= (JAX's name for wrt)"),
+         wrt=1, argnums=True, checks=("reverse", "forward", "vjp")),
     Case("dict_hessian_hvp", small_dict_energy, lambda r: ({"a": r.normal(size=2), "b": 0.4},),
-         checks=("reverse", "forward", "tape", "hessian", "hvp"),
-         xfail={"reverse": "pytree dict argument",
-                "hessian": "hessian of a pytree dict argument", "hvp": "hvp of a pytree dict argument"}),
+         checks=("reverse", "forward", "tape", "hessian", "hvp")),
     Case("tuple_jacobian", stacked_tuple, lambda r: ((r.normal(size=3), r.normal(size=2)),),
-         checks=("forward", "vjp", "jacobian"),
-         xfail={"vjp": "pytree tuple argument (vjp)", "jacobian": "pytree tuple argument (jacobian)"}),
-    Case("unpack_into_subscripts", givens_sweep, lambda r: (r.normal(size=5), r.normal(size=4)), wrt=(0, 1),
-         xfail="tuple unpacking into subscripts"),
+         checks=("forward", "vjp", "jacobian")),
+    Case("unpack_into_subscripts", givens_sweep, lambda r: (r.normal(size=5), r.normal(size=4)), wrt=(0, 1)),
     Case("unpack_into_attributes", hamiltonian_flow, lambda r: (r.normal(size=3), r.normal(size=3)),
-         wrt=(0, 1), xfail="tuple unpacking into attributes of a local object"),
+         wrt=(0, 1), xfail='tuple unpacking into attributes of a local object'),
 ]

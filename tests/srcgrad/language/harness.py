@@ -231,7 +231,8 @@ def grad_vector(g: Any, like: Any) -> np.ndarray:
     for path, v in leaves_with_paths(like):
         node = g
         for k in path:
-            node = node[k] if isinstance(node, (dict, list, tuple)) else getattr(node, k)
+            by_index = isinstance(node, dict) or (isinstance(node, (list, tuple)) and isinstance(k, int))
+            node = node[k] if by_index else getattr(node, k)
         parts.append(to_numpy(node).reshape(np.shape(to_numpy(v))).ravel())
     return np.concatenate(parts) if parts else np.zeros(0)
 

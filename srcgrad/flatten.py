@@ -1,0 +1,557 @@
+"""Structured parameters read as their leaves (front end, after desugar): the body of a function whose
+parameter `params` is a dict `{"W": ..., "b": ...}` is rewritten to take `params_W, params_b`:
+
+    h = np.tanh(params["W"] @ x + params["b"])      ->      h = np.tanh(params_W @ x + params_b)
+
+The structure (srcgrad/pytrees.py `Node`) is known when the variant is built, so every read with a
+constant key or attribute, `len`, `.keys()/.values()/.items()`, iteration (unrolled: the structure is
+static) and tuple unpacking resolves at transform time, and nothing of the container is left to
+differentiate. A structured value passed whole to another user function becomes a call to that
+function's own flat variant; a method called on a flattened object (`self.forward(x)`) likewise. What
+cannot be resolved (a dict built anew, a container returned) is refused with the line and what to write.
+
+The flat function itself (`flat_function`) is a real Python function taking the leaves: called directly
+(from code paths the compiler leaves as they are), it rebuilds the structures and calls the original.
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+import weakref
+from typing import Any, Callable
+
+import gast
+
+from srcgrad.errors import located
+from srcgrad.pytrees import Node, leaf_names, rebuild
+
+_FLAT: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+_SCOPES = (gast.FunctionDef, gast.Lambda, gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp)
+
+
+def flat_function(fn: Callable, structures: dict[int, Node]) -> Callable:
+    """`fn` with each positional parameter i in `structures` replaced by the leaves of structure
+    structures[i] (one parameter per leaf). Cached per (fn, structures), so transforms of it are too."""
+    key = tuple(sorted(structures.items(), key=lambda kv: kv[0]))
+    try:
+        per_fn = _FLAT.setdefault(fn, {})
+    except TypeError:
+        per_fn = {}
+    hit = per_fn.get(key)
+    if hit is not None:
+        return hit
+    code = fn.__code__
+    params = list(code.co_varnames[:code.co_argcount])
+    flat_params: list[str] = []
+    slots: list[tuple[int, Node | None, int]] = []  # per original parameter: (first flat index, node, n)
+    structured = {params[i] for i in structures if i < len(params)}
+    taken = (set(code.co_varnames) - structured) | set(code.co_names)
+    for i, p in enumerate(params):
+        node = structures.get(i)
+        if node is None:
+            slots.append((len(flat_params), None, 1))
+            flat_params.append(p)
+            continue
+        names = [_fresh(n, taken) for n in leaf_names(p, node)]
+        slots.append((len(flat_params), node, len(names)))
+        flat_params.extend(names)
+
+    def call_original(*flat: Any, **kwargs: Any) -> Any:
+        args = []
+        for start, node, n in slots:
+            if node is None:
+                args.append(flat[start])
+            else:
+                args.append(rebuild(node, flat[start:start + n]))
+        return fn(*args, *flat[len(flat_params):], **kwargs)
+
+    arglist = ", ".join(flat_params)
+    kwonly = list(code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount])
+    header = arglist + (", *, " + ", ".join(kwonly) if kwonly else "")
+    passed = arglist + "".join(f", {k}={k}" for k in kwonly)
+    ns: dict[str, Any] = {"_call_original": call_original}
+    fname = fn.__name__ if fn.__name__.isidentifier() else "flat"
+    exec(f"def {fname}({header}):\n    return _call_original({passed})\n", ns)  # noqa: S102
+    flat = ns[fname]
+    flat.__name__ = fn.__name__
+    flat.__defaults__ = fn.__defaults__
+    flat.__kwdefaults__ = fn.__kwdefaults__
+    flat.__qualname__ = getattr(fn, "__qualname__", fn.__name__)
+    flat.__module__ = getattr(fn, "__module__", None)
+    flat.__srcgrad_flat__ = (fn, dict(structures), flat_params)
+    per_fn[key] = flat
+    return flat
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    cand, k = name, 1
+    while cand in taken:
+        cand = f"{name}_{k}"
+        k += 1
+    taken.add(cand)
+    return cand
+
+
+class View:
+    """A structured value at transform time: its node and, per leaf, the expression that reads it."""
+
+    def __init__(self, node: Node, reads: list):
+        self.node = node
+        self.reads = reads  # gast expressions, one per slot (leaf, or an object itself), in order
+
+    @property
+    def obj(self) -> gast.expr:
+        """An object's own slot: the expression reading the object (its other attributes go through it)."""
+        return copy.deepcopy(self.reads[0])
+
+    def child(self, key: Any) -> "View | gast.expr | None":
+        start = 1 if self.node.kind == "object" else 0
+        for k, c in zip(self.node.keys, self.node.children, strict=True):
+            if k == key:
+                part = self.reads[start:start + c.n_leaves]
+                if c.kind == "leaf":
+                    return copy.deepcopy(part[0])
+                if c.kind == "static":
+                    return _StaticValue(c.value)
+                return View(c, part)
+            start += c.n_leaves
+        return None
+
+    def items(self) -> list:
+        return [(k, self.child(k)) for k in self.node.keys]
+
+
+class _StaticValue:
+    """A static part of a flattened object (a string, a function, a config object)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+class Flattener:
+    """Rewrites one function body whose parameters in `structures` are flattened."""
+
+    def __init__(self, info: Any, structures: dict[str, Node], leaf_params: dict[str, list[str]]):
+        self.info = info
+        self.views: dict[str, View] = {}
+        for p, node in structures.items():
+            self.views[p] = View(node, [_name(n) for n in leaf_params[p]])
+        self.statics: dict[int, str] = {}
+        self.taken = {n.id for n in gast.walk(info.node) if isinstance(n, gast.Name)}
+        self.taken |= {n for ns in leaf_params.values() for n in ns}
+
+    # ------------------------------------------------------------------------------ statements
+    def block(self, stmts: list) -> list:
+        out: list = []
+        for s in stmts:
+            out.extend(self.stmt(s))
+        return out
+
+    def stmt(self, s: gast.stmt) -> list:
+        if isinstance(s, gast.Assign) and len(s.targets) == 1:
+            return self.assign(s)
+        if isinstance(s, gast.For):
+            it = self.value(s.iter)
+            if isinstance(it, View):
+                return self.unroll(s, it)
+            s.iter = self.expr_of(it, s.iter)
+            s.body = self.block(s.body)
+            s.orelse = self.block(s.orelse)
+            return [s]
+        if isinstance(s, (gast.If, gast.While)):
+            s.test = self.expr(s.test)
+            s.body = self.block(s.body)
+            s.orelse = self.block(s.orelse)
+            return [s]
+        if isinstance(s, gast.AugAssign):
+            s.value = self.expr(s.value)
+            if isinstance(s.target, (gast.Subscript, gast.Attribute)):
+                base = self.value(s.target.value)
+                if isinstance(base, View):
+                    part = base.child(self.key_of(s.target))
+                    if not isinstance(part, gast.Name):
+                        raise located(self.info, s, f"srcgrad updates only a leaf of a flattened "
+                                      f"{base.node.describe()} here")
+                    part.ctx = gast.Store()
+                    s.target = part
+                    return [s]
+                s.target.value = self.expr_of(base, s.target.value)
+            return [s]
+        if isinstance(s, gast.Return) and s.value is not None:
+            value = self.value(s.value)
+            if isinstance(value, View) and value.node.kind in ("tuple", "list"):
+                s.value = self.literal(value, s.value)
+                return [s]
+            s.value = self.expr_of(value, s.value)
+            return [s]
+        for field_name, v in gast.iter_fields(s):
+            if isinstance(v, gast.expr):
+                setattr(s, field_name, self.expr(v))
+            elif isinstance(v, list) and v and isinstance(v[0], gast.expr):
+                setattr(s, field_name, [self.expr(x) for x in v])
+            elif isinstance(v, list) and v and isinstance(v[0], gast.stmt):
+                setattr(s, field_name, self.block(v))
+        return [s]
+
+    def assign(self, s: gast.Assign) -> list:
+        target = s.targets[0]
+        if isinstance(target, gast.Subscript) or isinstance(target, gast.Attribute):
+            base = self.value(target.value)
+            if isinstance(base, View):
+                # params["W"] = W_new: the leaf is rebound
+                key = self.key_of(target)
+                part = base.child(key)
+                if not isinstance(part, gast.Name):
+                    raise located(self.info, s, f"srcgrad rebinds only a leaf of a flattened "
+                                  f"{base.node.describe()} here", "assign each array on its own.")
+                part.ctx = gast.Store()
+                s.targets = [part]
+                s.value = self.expr(s.value)
+                return [s]
+        value = self.value(s.value)
+        if isinstance(target, gast.Name) and isinstance(value, (View, _StaticValue)):
+            self.bind(target.id, value, s)
+            return []
+        if isinstance(target, (gast.Tuple, gast.List)) and isinstance(value, View):
+            return self.unpack(target, value, s)
+        s.value = self.expr_of(value, s.value)
+        if isinstance(target, gast.Name):
+            self.views.pop(target.id, None)  # the name now holds a plain value
+        else:
+            s.targets = [self.expr(target)]
+        return [s]
+
+    def bind(self, var: str, value: Any, at: Any) -> None:
+        if isinstance(value, _StaticValue):
+            self.views[var] = value  # type: ignore[assignment]
+            return
+        self.views[var] = value
+
+    def unpack(self, target: Any, value: View, at: Any) -> list:
+        if value.node.kind not in ("tuple", "list", "namedtuple") or len(target.elts) != len(value.node.keys):
+            raise located(self.info, at, f"unpacking a flattened {value.node.describe()} of "
+                          f"{len(value.node.keys)} items into {len(target.elts)} names")
+        out: list = []
+        for t, k in zip(target.elts, value.node.keys, strict=True):
+            part = value.child(k)
+            if isinstance(t, gast.Name) and isinstance(part, (View, _StaticValue)):
+                self.bind(t.id, part, at)
+                continue
+            stmt = gast.Assign(targets=[t], value=self.expr_of(part, at), type_comment=None)
+            out.append(gast.copy_location(stmt, at))
+        return out
+
+    def unroll(self, s: gast.For, it: View) -> list:
+        """`for layer in params["layers"]`: the loop over a static structure, one copy of the body per
+        item (as JAX traces a Python loop)."""
+        for n in gast.walk(gast.Module(body=s.body, type_ignores=[])):
+            if isinstance(n, (gast.Break, gast.Continue)):
+                raise located(self.info, n, "break/continue in a loop over a flattened "
+                              f"{it.node.describe()}", "loop over range(len(...)) and index instead.")
+        items: list = []
+        if it.node.kind == "dict":
+            items = [gast.Constant(value=k, kind=None) for k in it.node.keys]
+        else:
+            items = [it.child(k) for k in it.node.keys]
+        out: list = []
+        for item in items:
+            body = copy.deepcopy(s.body)
+            if isinstance(s.target, gast.Name) and isinstance(item, (View, _StaticValue)):
+                self.bind(s.target.id, item, s)
+            elif isinstance(s.target, (gast.Tuple, gast.List)) and isinstance(item, View):
+                out.extend(self.unpack(s.target, item, s))
+            else:
+                target = copy.deepcopy(s.target)
+                out.append(gast.copy_location(gast.Assign(targets=[target], value=self.expr_of(item, s),
+                                                          type_comment=None), s))
+            out.extend(self.block(body))
+        return out
+
+    # ------------------------------------------------------------------------------ expressions
+    def key_of(self, e: Any) -> Any:
+        if isinstance(e, gast.Attribute):
+            return e.attr
+        sl = e.slice
+        if isinstance(sl, gast.Constant):
+            return sl.value
+        if isinstance(sl, gast.UnaryOp) and isinstance(sl.op, gast.USub) and isinstance(sl.operand,
+                                                                                         gast.Constant):
+            return -sl.operand.value
+        raise located(self.info, e, "a flattened argument is indexed by a key computed at run time",
+                      "index it with a constant (params['W'], layers[0]), or loop over it.")
+
+    def value(self, e: Any) -> Any:
+        """`e` rewritten: a View or static value where it denotes (part of) a flattened argument, else an
+        expression."""
+        if isinstance(e, gast.Name):
+            return self.views.get(e.id, e) if isinstance(e.ctx, gast.Load) else e
+        if isinstance(e, (gast.Subscript, gast.Attribute)):
+            base = self.value(e.value)
+            if isinstance(base, _StaticValue) and isinstance(e, gast.Attribute):
+                return self.static_expr(getattr(base.value, e.attr), e)
+            if isinstance(base, View):
+                key = self.key_of(e)
+                if isinstance(key, int) and key < 0 and base.node.kind in ("list", "tuple", "namedtuple"):
+                    key += len(base.node.keys)
+                part = base.child(key)
+                if part is None:
+                    if isinstance(e, gast.Attribute) and base.node.kind == "object":
+                        # a counter, a name, a setting: read from the object at run time
+                        return gast.copy_location(gast.Attribute(value=base.obj, attr=e.attr,
+                                                                 ctx=gast.Load()), e)
+                    raise located(self.info, e, f"the flattened {base.node.describe()} has no item {key!r}")
+                return part
+            return self.rebuilt(e, base)
+        if isinstance(e, gast.Call):
+            return self.call(e)
+        return self.expr(e)
+
+    def rebuilt(self, e: Any, base: Any) -> Any:
+        e.value = self.expr_of(base, e.value)
+        if isinstance(e, gast.Subscript):
+            e.slice = self.expr(e.slice)
+        return e
+
+    def call(self, e: gast.Call) -> Any:
+        f = e.func
+        # .keys() / .values() / .items() of a dict, len() of any container
+        if isinstance(f, gast.Attribute) and not e.args and f.attr in ("keys", "values", "items"):
+            base = self.value(f.value)
+            if isinstance(base, View) and base.node.kind == "dict":
+                return self.dict_view(base, f.attr, e)
+        if isinstance(f, gast.Attribute):
+            base = self.value(f.value)
+            if isinstance(base, View) and base.node.kind == "object":
+                return self.method_call(base, f.attr, e)
+            if isinstance(base, _StaticValue):
+                f.value = self.static_expr(base.value, f)
+                return self.plain_call(e, skip_func=True)
+            if isinstance(base, View):
+                raise located(self.info, e, f".{f.attr}() of a flattened {base.node.describe()}",
+                              "read its items by constant keys, .keys()/.values()/.items(), or loop over it.")
+            f.value = self.expr_of(base, f.value)
+            return self.plain_call(e, skip_func=True)
+        if isinstance(f, gast.Name) and isinstance(self.views.get(f.id), View) \
+                and self.views[f.id].node.kind == "object":
+            # a callable instance called: its __call__
+            e.func = gast.copy_location(gast.Attribute(value=f, attr="__call__", ctx=gast.Load()), f)
+            return self.method_call(self.views[f.id], "__call__", e)
+        if isinstance(f, gast.Name) and f.id == "len" and len(e.args) == 1:
+            base = self.value(e.args[0])
+            if isinstance(base, View):
+                return gast.copy_location(gast.Constant(value=len(base.node.keys), kind=None), e)
+            e.args = [self.expr_of(base, e.args[0])]
+            return e
+        return self.plain_call(e)
+
+    def plain_call(self, e: gast.Call, skip_func: bool = False) -> Any:
+        if not skip_func:
+            e.func = self.expr(e.func)
+        values = [self.value(a) for a in e.args]
+        structured = {i: v for i, v in enumerate(values) if isinstance(v, View)}
+        if structured:
+            callee = self.resolve_function(e.func)
+            if callee is None:
+                if all(v.node.kind in ("tuple", "list") for v in structured.values()):
+                    e.args = [self.literal(v, a) if isinstance(v, View) else self.expr_of(v, a)
+                              for v, a in zip(values, e.args, strict=True)]
+                    for k in e.keywords:
+                        k.value = self.expr(k.value)
+                    return e
+                i, v = next(iter(structured.items()))
+                raise located(self.info, e, f"a flattened {v.node.describe()} passed whole to a call "
+                              "srcgrad cannot follow", "pass the arrays it holds, or call a Python "
+                              "function defined with def (srcgrad flattens the argument there too).")
+            return self.flat_call(callee, values, e)
+        e.args = [self.expr_of(v, a) for v, a in zip(values, e.args, strict=True)]
+        for k in e.keywords:
+            kv = self.value(k.value)
+            if isinstance(kv, View):
+                raise located(self.info, e, f"a flattened {kv.node.describe()} passed by keyword",
+                              "pass it by position.")
+            k.value = self.expr_of(kv, k.value)
+        return e
+
+    def flat_call(self, callee: Callable, values: list, e: gast.Call) -> gast.Call:
+        """A user function given structured arguments: a call to its flat variant with the leaves."""
+        structures = {i: v.node for i, v in enumerate(values) if isinstance(v, View)}
+        flat = flat_function(callee, structures)
+        args: list = []
+        for v, a in zip(values, e.args, strict=True):
+            if isinstance(v, View):
+                args.extend(copy.deepcopy(r) for r in v.reads)
+            else:
+                args.append(self.expr_of(v, a))
+        for k in e.keywords:
+            k.value = self.expr(k.value)
+        e.func = gast.copy_location(_name(self.static_name(flat, callee.__name__)), e)
+        e.args = args
+        return e
+
+    def method_call(self, base: View, method: str, e: gast.Call) -> Any:
+        fn = base.node.cls.__dict__.get(method) if method in base.node.cls.__dict__ else getattr(
+            base.node.cls, method, None)
+        if fn is None or isinstance(fn, staticmethod):
+            # a function held by the object, or a static method: called as it is, through the object
+            e.func.value = base.obj
+            return self.plain_call(e, skip_func=True)
+        if not isinstance(fn, types.FunctionType):
+            raise located(self.info, e, f"{base.node.cls.__name__}.{method} is not a Python method srcgrad "
+                          "can read", "call a method defined with def in the class.")
+        values = [base] + [self.value(a) for a in e.args]
+        return self.flat_call(fn, values, gast.Call(func=e.func, args=[e.func.value, *e.args],
+                                                    keywords=e.keywords))
+
+    def dict_view(self, base: View, kind: str, e: gast.Call) -> Any:
+        keys = base.node.keys
+        if kind == "keys":
+            elts = [gast.Constant(value=k, kind=None) for k in keys]
+            return gast.copy_location(gast.List(elts=elts, ctx=gast.Load()), e)
+        parts = [base.child(k) for k in keys]
+        if kind == "values":
+            if any(isinstance(p, View) for p in parts):
+                return View(Node("list", tuple(range(len(keys))), base.node.children), base.reads)
+            return gast.copy_location(gast.List(elts=[self.expr_of(p, e) for p in parts], ctx=gast.Load()), e)
+        children = tuple(Node("tuple", (0, 1), (Node("static", value=k), c))
+                         for k, c in zip(keys, base.node.children, strict=True))
+        items = View(Node("list", tuple(range(len(keys))), children), base.reads)
+        return items
+
+    def resolve_function(self, func: Any) -> Callable | None:
+        if isinstance(func, gast.Name):
+            obj = self.info.resolve(func.id)
+        elif isinstance(func, gast.Attribute):
+            obj = _chain(self.info, func)
+        else:
+            return None
+        if isinstance(obj, types.MethodType) and isinstance(obj.__func__, types.FunctionType):
+            return None  # a bound method: its owner is not flattened here
+        return obj if isinstance(obj, types.FunctionType) else None
+
+    def static_expr(self, value: Any, at: Any) -> gast.expr:
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return gast.copy_location(gast.Constant(value=value, kind=None), at)
+        return gast.copy_location(_name(self.static_name(value, "static")), at)
+
+    def static_name(self, value: Any, base: str) -> str:
+        """A name for `value` that the function's body can read (a closure-like binding)."""
+        key = id(value)
+        if key not in self.statics:
+            nm = base
+            k = 1
+            while nm in self.taken or nm in self.info.globals or nm in self.info.closure:
+                nm = f"{base}_{k}"
+                k += 1
+            self.taken.add(nm)
+            self.info.closure[nm] = types.CellType(value)
+            self.statics[key] = nm
+        return self.statics[key]
+
+    def literal(self, v: View, at: Any) -> gast.expr:
+        elts = [self.expr_of(v.child(k), at) for k in v.node.keys]
+        node = gast.Tuple(elts=elts, ctx=gast.Load()) if v.node.kind == "tuple" else gast.List(
+            elts=elts, ctx=gast.Load())
+        return gast.copy_location(node, at)
+
+    def expr_of(self, v: Any, at: Any) -> gast.expr:
+        """An expression for what `value` returned: Views of tuples and lists become literals, static
+        values their binding; other Views cannot be values here."""
+        if isinstance(v, View):
+            if v.node.kind in ("tuple", "list"):
+                return self.literal(v, at)
+            raise located(self.info, at, f"a flattened {v.node.describe()} used as a whole value here",
+                          "read its arrays by key or attribute (params['W'], model.W), or pass it to a "
+                          "function defined with def.")
+        if isinstance(v, _StaticValue):
+            return self.static_expr(v.value, at)
+        return v
+
+    def expr(self, e: Any) -> Any:
+        if isinstance(e, (gast.Name, gast.Subscript, gast.Attribute, gast.Call)):
+            return self.expr_of(self.value(e), e)
+        if isinstance(e, _SCOPES):
+            return e
+        for field_name, v in gast.iter_fields(e):
+            if isinstance(v, gast.expr):
+                setattr(e, field_name, self.expr(v))
+            elif isinstance(v, list):
+                setattr(e, field_name, [self.expr(x) if isinstance(x, gast.expr) else x for x in v])
+        return e
+
+
+def _chain(info: Any, e: Any) -> Any:
+    parts = []
+    while isinstance(e, gast.Attribute):
+        parts.append(e.attr)
+        e = e.value
+    if not isinstance(e, gast.Name):
+        return None
+    obj = info.resolve(e.id)
+    for p in reversed(parts):
+        obj = getattr(obj, p, None)
+    return obj
+
+
+def _name(id_: str) -> gast.Name:
+    return gast.Name(id=id_, ctx=gast.Load(), annotation=None, type_comment=None)
+
+
+def flatten_parameters(info: Any, flat_fn: Callable) -> None:
+    """Rewrite `info` (the original function, parsed and lowered) into the flat function's: the
+    structured parameters replaced by their leaves, every read of them resolved."""
+    original, structures, flat_params = flat_fn.__srcgrad_flat__
+    args = info.node.args
+    positional = args.posonlyargs + args.args
+    by_name: dict[str, Node] = {}
+    leaf_params: dict[str, list[str]] = {}
+    new_args: list = []
+    cursor = 0
+    for i, p in enumerate(positional):
+        node = structures.get(i)
+        if node is None:
+            new_args.append(p)
+            cursor += 1
+            continue
+        names = flat_params[cursor:cursor + node.n_leaves]
+        cursor += node.n_leaves
+        by_name[p.id] = node
+        leaf_params[p.id] = names
+        for n in names:
+            new_args.append(gast.Name(id=n, ctx=gast.Param(), annotation=None, type_comment=None))
+    if args.defaults:
+        # defaults belong to the last parameters, which stay as they are (structured ones are passed)
+        n_def = len(args.defaults)
+        if any(i >= len(positional) - n_def for i in structures):
+            raise located(info, info.node, "a structured argument given a default value",
+                          "pass the structured argument explicitly.")
+    args.posonlyargs = []
+    args.args = new_args
+    fl = Flattener(info, by_name, leaf_params)
+    info.node.body = fl.block(info.node.body)
+    info.fn = flat_fn
+
+
+_ARRAY_ATTRIBUTES = frozenset(dir(__import__("numpy").ndarray))
+
+
+def reads_as_container(info: Any, positions: tuple[int, ...]) -> bool:
+    """Whether the function reads one of the parameters at `positions` as a container (a constant string
+    key, an attribute arrays do not have, .keys()/.values()/.items(), a loop over it, unpacking): then a
+    failure to build it for arrays says nothing about the pytree it is meant to be called with."""
+    args = info.node.args
+    positional = [a.id for a in args.posonlyargs + args.args]
+    names = {positional[i] for i in positions if i < len(positional)}
+    for n in gast.walk(info.node):
+        if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) and n.value.id in names \
+                and isinstance(n.slice, gast.Constant) and isinstance(n.slice.value, str):
+            return True
+        if isinstance(n, gast.Attribute) and isinstance(n.value, gast.Name) and n.value.id in names \
+                and n.attr not in _ARRAY_ATTRIBUTES:
+            return True
+        if isinstance(n, gast.For) and isinstance(n.iter, gast.Name) and n.iter.id in names:
+            return True
+        if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Tuple) \
+                and isinstance(n.value, gast.Name) and n.value.id in names:
+            return True
+    return False

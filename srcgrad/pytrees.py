@@ -1,0 +1,211 @@
+"""Pytrees: arguments that are dicts, lists, tuples, named tuples, dataclasses or objects of arrays.
+
+JAX users pass their parameters as nested containers (`params = {"W": W, "b": b}`) and expect the
+gradient in the same structure. srcgrad differentiates with respect to arrays and floats, so a structured
+argument is flattened into its leaves: the transform is built for a *flat* version of the function, one
+parameter per leaf (`params_W`, `params_b`), whose body the front end rewrites to read the leaves
+(srcgrad/flatten.py), and the gradient's leaves are put back into the argument's structure here.
+
+A structure (`Node`) is part of the specialization key: the same function called with another set of
+keys is built again. Leaves are arrays, Python numbers and Tensors; an object's attributes that are
+neither leaves nor containers (a string, a function, a sub-module object) are static parts of its node,
+read as they were when the variant was built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+LEAF_TYPES = (np.ndarray, np.generic, float, int, bool, complex)
+
+
+@dataclass(eq=False)
+class Node:
+    """The structure of one value: kind ('leaf', 'dict', 'list', 'tuple', 'namedtuple', 'dataclass',
+    'object', 'static'), the keys of its children (dict keys, field or attribute names, indices), the
+    children, the class (named tuples, dataclasses, objects) and, for 'static', the value itself."""
+
+    kind: str
+    keys: tuple = ()
+    children: tuple = ()
+    cls: Any = None
+    value: Any = None
+    _key: tuple = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        static = id(self.value) if self.kind == "static" else None
+        self._key = (self.kind, self.keys, tuple(c._key for c in self.children), self.cls, static)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Node) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    @property
+    def n_leaves(self) -> int:
+        """Parameter slots: one per leaf, plus the object itself for an object."""
+        if self.kind == "leaf":
+            return 1
+        return sum(c.n_leaves for c in self.children) + (self.kind == "object")
+
+    def child(self, key: Any) -> "Node | None":
+        for k, c in zip(self.keys, self.children, strict=True):
+            if k == key:
+                return c
+        return None
+
+    def describe(self) -> str:
+        return {"dict": "dict", "list": "list", "tuple": "tuple", "namedtuple": "named tuple",
+                "dataclass": "dataclass", "object": "object"}.get(self.kind, self.kind)
+
+
+def _is_leaf(x: Any) -> bool:
+    if isinstance(x, LEAF_TYPES):
+        return True
+    # Tensors and arrays of other namespaces (CuPy, Dask): anything with a shape and a dtype
+    return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
+def _is_namedtuple(x: Any) -> bool:
+    return isinstance(x, tuple) and hasattr(type(x), "_fields")
+
+
+def is_structured(x: Any) -> bool:
+    """A container srcgrad flattens: dict, list, tuple, named tuple or dataclass instance, holding at
+    least one leaf."""
+    if _is_leaf(x):
+        return False
+    if isinstance(x, (dict, list, tuple)) or (dataclasses.is_dataclass(x) and not isinstance(x, type)):
+        return structure(x).n_leaves > 0
+    return False
+
+
+def is_object(x: Any) -> bool:
+    """An instance of a user class whose attributes hold arrays (a model): flattened when it is
+    differentiated, its gradient a dict keyed by attribute name."""
+    if _is_leaf(x) or isinstance(x, (dict, list, tuple, type, types.ModuleType, types.FunctionType)):
+        return False
+    if dataclasses.is_dataclass(x):
+        return False
+    attrs = getattr(x, "__dict__", None)
+    return isinstance(attrs, dict) and any(_is_leaf(v) or is_structured(v) for v in attrs.values())
+
+
+def _array_valued(v: Any) -> bool:
+    """An object attribute that is one of its parameters: a float or an array (not an int counter, a
+    name or a setting, which the compiled code reads and writes through the object itself)."""
+    if isinstance(v, (bool, int, str, np.integer)):
+        return False
+    return _is_leaf(v) or is_structured(v) or is_object(v)
+
+
+def structure(x: Any, objects: bool = False, _seen: frozenset = frozenset()) -> Node:
+    """The Node of `x`. `objects`: an object of a user class is flattened too: the object itself is its
+    first slot (passed along, so the compiled code reads and writes its other attributes), then its
+    array-valued attributes."""
+    if _is_leaf(x):
+        return Node("leaf")
+    if id(x) in _seen:
+        return Node("static", value=x)  # a cycle (a child holding its parent)
+    _seen = _seen | {id(x)}
+    if _is_namedtuple(x):
+        return Node("namedtuple", tuple(type(x)._fields), tuple(structure(v, objects, _seen) for v in x),
+                    type(x))
+    if isinstance(x, dict):
+        return Node("dict", tuple(x), tuple(structure(v, objects, _seen) for v in x.values()))
+    if isinstance(x, (list, tuple)):
+        return Node(type(x).__name__, tuple(range(len(x))), tuple(structure(v, objects, _seen) for v in x))
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        names = tuple(f.name for f in dataclasses.fields(x))
+        return Node("dataclass", names, tuple(structure(getattr(x, n), objects, _seen) for n in names),
+                    type(x))
+    if objects and is_object(x):
+        names = tuple(k for k, v in vars(x).items() if _array_valued(v))
+        return Node("object", names, tuple(structure(getattr(x, n), objects, _seen) for n in names), type(x))
+    return Node("static", value=x)
+
+
+def leaves(x: Any, node: Node) -> list:
+    """The leaves of `x`, in the order of `node`."""
+    out: list = []
+
+    def walk(v: Any, n: Node) -> None:
+        if n.kind == "leaf":
+            out.append(v)
+        elif n.kind == "static":
+            return
+        elif n.kind == "dict":
+            for k, c in zip(n.keys, n.children, strict=True):
+                walk(v[k], c)
+        elif n.kind in ("list", "tuple", "namedtuple"):
+            for item, c in zip(v, n.children, strict=True):
+                walk(item, c)
+        else:
+            if n.kind == "object":
+                out.append(v)  # the object itself: its other attributes are read through it
+            for k, c in zip(n.keys, n.children, strict=True):
+                walk(getattr(v, k), c)
+
+    walk(x, node)
+    return out
+
+
+def rebuild(node: Node, values: Iterator | list, gradient: bool = False) -> Any:
+    """A value of structure `node` from its leaves. `gradient`: the leaves are gradients, so an object
+    becomes a dict keyed by attribute name, and a static part becomes None (it has no derivative)."""
+    it = iter(values)
+
+    def build(n: Node) -> Any:
+        if n.kind == "leaf":
+            return next(it)
+        if n.kind == "static":
+            return None if gradient else n.value
+        obj = next(it) if n.kind == "object" else None
+        parts = [build(c) for c in n.children]
+        if n.kind == "dict":
+            return dict(zip(n.keys, parts, strict=True))
+        if n.kind == "list":
+            return parts
+        if n.kind == "tuple":
+            return tuple(parts)
+        if n.kind == "namedtuple":
+            return n.cls(*parts)
+        if n.kind == "dataclass":
+            if gradient:
+                return n.cls(**dict(zip(n.keys, parts, strict=True)))
+            return dataclasses.replace(n.value, **dict(zip(n.keys, parts, strict=True))) \
+                if n.value is not None else n.cls(**dict(zip(n.keys, parts, strict=True)))
+        # an object: its gradient is a dict of its array-valued attributes; its value, the object
+        if gradient:
+            return {k: p for k, p, c in zip(n.keys, parts, n.children, strict=True) if c.kind != "static"}
+        return obj
+
+    return build(node)
+
+
+def leaf_names(param: str, node: Node) -> list[str]:
+    """Readable names for the leaves of parameter `param` (`params_W`, `layers_0_b`), in leaf order."""
+    out: list[str] = []
+
+    def walk(prefix: str, n: Node) -> None:
+        if n.kind == "leaf":
+            out.append(prefix)
+        elif n.kind != "static":
+            if n.kind == "object":
+                out.append(prefix)  # the object itself
+            for k, c in zip(n.keys, n.children, strict=True):
+                walk(f"{prefix}_{_identifier(k)}", c)
+
+    walk(param, node)
+    return out
+
+
+def _identifier(key: Any) -> str:
+    text = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in str(key))
+    return text or "item"
