@@ -41,7 +41,7 @@ from srcgrad.errors import TransformError, located
 from srcgrad.names import Namer
 from srcgrad.normalize import Normalizer, Op, Verbatim, assign, call, const, name
 from srcgrad.parse import FunctionInfo, fence, merge_into_recording, parse_function, recording
-from srcgrad.pipeline import Builder, _dump, body_source, debug_enabled, params_of
+from srcgrad.pipeline import Builder, _dump, body_source, cache_on, debug_enabled, params_of
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime import rules as R
 from srcgrad.runtime import stack as rt_stack
@@ -1327,7 +1327,11 @@ def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, 
 
 
 # ================================================================================== the builder
-_JVP_CACHE: dict[tuple, JvpCallee] = {}
+def _jvp_callees(fn: Any) -> dict:
+    """The generated `f_jvp`s of callee `fn`, by (wrt, batched, numpy), kept on fn itself
+    (`pipeline.cache_on`): a callee made per step (generated code, a closure) is freed with them, as its
+    reverse pairs are (`pipeline._callees_of`)."""
+    return cache_on(fn, "__srcgrad_jvp_callees__")
 
 
 @dataclass
@@ -1362,7 +1366,7 @@ class ForwardBuilder:
         req = self.in_progress.get(key)
         if req is not None:
             return req
-        req = _JVP_CACHE.get(key)
+        req = _jvp_callees(fn).get(key[1:])
         if req is not None and req.deps.valid():
             self.refresh.extend(req.refresh)
             merge_into_recording(req.deps)
@@ -1401,7 +1405,7 @@ class ForwardBuilder:
         for ns, nm, req in self.fixups:
             ns[nm] = req.compiled
         for key, req in self.in_progress.items():
-            _JVP_CACHE[key] = req
+            _jvp_callees(key[0])[key[1:]] = req
         self.fixups.clear()
         return gen
 

@@ -12,15 +12,15 @@ ordinary Python whose source `linecache` holds: `sg.grad(sg.grad(f))`, `sg.jvp(s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import math
-import weakref
 from typing import Any, Callable
 
 import numpy as np
 
-from srcgrad import codegen
+from srcgrad import codegen, reuse
 from srcgrad.api import (
     _PLAIN,
     _argnums,
@@ -30,6 +30,7 @@ from srcgrad.api import (
     _method_of,
     _parsed,
     _shift_wrt,
+    _transforms_of,
     _wrt,
 )
 from srcgrad.batching import bzero
@@ -37,14 +38,13 @@ from srcgrad.errors import TransformError
 from srcgrad.flatten import reads_as_container
 from srcgrad.forward import ForwardBuilder, GeneratedJvp
 from srcgrad.leafwise import Leafwise, structured
-from srcgrad.parse import recording
+from srcgrad.parse import merge_into_recording, recording
 from srcgrad.pipeline import Builder, Generated
 from srcgrad.runtime import dask_support
 from srcgrad.runtime import primitives as P
 
 __all__ = ["jvp", "hvp", "vhp", "jacobian", "hessian"]
 
-_CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
 
 def _with_pytrees(f: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool,
@@ -87,10 +87,10 @@ def _with_pytrees(f: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool
 
 
 def _cached(f: Callable, key: tuple, make: Callable[[], Callable], verbose: bool | int) -> Callable:
-    try:
-        per_fn = _CACHE.setdefault(f, {})
-    except TypeError:
-        per_fn = {}
+    """f's transform under `key`, kept on f itself (`api._transforms_of`, beside grad's): it lives as long
+    as f, so a closure made per training step is freed with its transforms (a global table keyed by f
+    would keep f alive through the transform, which refers to it)."""
+    per_fn = _transforms_of(f)
     hit = per_fn.get(key)
     if hit is not None and not verbose and hit.__srcgrad_deps__.valid():
         return hit
@@ -126,6 +126,35 @@ def _target(f: Callable) -> Callable:
     if inner is not None:
         return inner
     return f
+
+
+def _forward(f: Callable, wrt_idx: tuple, verbose: bool | int, keep: tuple | None = None,
+             batched: bool = False, numpy: bool = False) -> GeneratedJvp:
+    """`ForwardBuilder(...).top(f, wrt_idx, keep)`; for a function made from code built before (a closure
+    rebuilt per step, or the gradient code of one: a clone of one code object) that build, rebound
+    (srcgrad/reuse.py): a lookup, not a transform."""
+    key = ("forward", wrt_idx, keep, batched, numpy)
+    gen = reuse.instance(f, key, None, verbose)
+    if gen is not None:
+        merge_into_recording(gen.deps)   # what the cached wrapper checks before it is reused
+        return gen
+    gen = ForwardBuilder(verbose, batched=batched, numpy=numpy).top(f, wrt_idx, keep=keep)
+    reuse.keep(f, key, None, gen, verbose)
+    return gen
+
+
+def _reverse_build(f: Callable, kind: str, wrt_idx: tuple, mask: Any, single: bool,
+                   verbose: bool | int) -> Generated:
+    """`Builder(verbose).reverse(f, kind, wrt_idx, mask, single)`, reusing the build of f's code as
+    grad does (the same templates: the key is `api._make`'s)."""
+    key = (kind, wrt_idx, single, False)
+    gen = reuse.instance(f, key, mask, verbose)
+    if gen is not None:
+        merge_into_recording(gen.deps)
+        return gen
+    gen = Builder(verbose).reverse(f, kind, wrt_idx, mask, single)
+    reuse.keep(f, key, mask, gen, verbose)
+    return gen
 
 
 def _refresh(lists: list) -> None:
@@ -272,7 +301,7 @@ def _jvp_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, has_aux: boo
             wrapper = _jvp_wrapper(gen, single, [], "jvp", f, post, wrt_idx=wrt_idx)
             wrapper.has_aux = True
             return wrapper
-        gen = ForwardBuilder(verbose).top(_target(f), wrt_idx)
+        gen = _forward(_target(f), wrt_idx, verbose)
         return _jvp_wrapper(gen, single, _inner_refresh(f), "jvp", f, wrt_idx=wrt_idx)
 
     return _cached(f, ("jvp", wrt_idx, single, has_aux), make, verbose)
@@ -282,9 +311,8 @@ def _reverse(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose: bool 
     """The reverse compiler's fused value-and-gradient function (the generic variant, for arrays and
     floats alike), which the forward transform then reads back from its source. Its `refresh` starts
     with f's own chain when f is a srcgrad wrapper (see `api._inner_refresh`)."""
-    rev = Builder(verbose).reverse(_target(f), "value_and_grad", wrt_idx, None, single)
-    rev.refresh = _inner_refresh(f) + list(rev.refresh)
-    return rev
+    rev = _reverse_build(_target(f), "value_and_grad", wrt_idx, None, single, verbose)
+    return dataclasses.replace(rev, refresh=_inner_refresh(f) + list(rev.refresh))
 
 
 def hvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: bool | int = False,
@@ -309,7 +337,7 @@ def _hvp_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose: boo
     def make() -> Callable:
         rev = _reverse(f, wrt_idx, single, verbose)
         keep = ((True, False), (False, True))
-        gen = ForwardBuilder(verbose).top(rev.fn, wrt_idx, keep=keep)
+        gen = _forward(rev.fn, wrt_idx, verbose, keep)
 
         def post(out: Any) -> Any:
             (value, _), (_, hv) = out
@@ -321,7 +349,7 @@ def _hvp_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose: boo
         def numpy_variant() -> Callable:
             """The same code calling NumPy directly, for NumPy arrays (built on first use)."""
             if not fast:
-                g = ForwardBuilder(verbose, numpy=True).top(rev.fn, wrt_idx, keep=keep)
+                g = _forward(rev.fn, wrt_idx, verbose, keep, numpy=True)
                 fast.append(_jvp_wrapper(g, single, rev.refresh, "hvp", f, post, wrt_idx))
             return fast[0]
 
@@ -421,7 +449,7 @@ def _jacobian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose
 
         def fwd() -> GeneratedJvp:
             if "fwd" not in state:
-                state["fwd"] = ForwardBuilder(verbose, batched=True).top(_target(f), wrt_idx)
+                state["fwd"] = _forward(_target(f), wrt_idx, verbose, batched=True)
             return state["fwd"]
 
         def columns(args: tuple, kwargs: dict, i: int) -> tuple[Any, Any]:
@@ -464,10 +492,9 @@ def _jacobian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose
             the Jacobian in ONE call (forward over reverse, differentiating the seed)."""
             key = ("rows", i)
             if key not in state:
-                rv = Builder(verbose).reverse(_target(f), "vjp", (i,), None, True)
+                rv = _reverse_build(_target(f), "vjp", (i,), None, True, verbose)
                 seed = rv_seed(rv)
-                gen = ForwardBuilder(verbose, batched=True).top(rv.fn, (seed,),
-                                                                  keep=((False, False), (False, True)))
+                gen = _forward(rv.fn, (seed,), verbose, ((False, False), (False, True)), batched=True)
                 state[key] = (rv, gen)
             return state[key]
 
@@ -544,7 +571,7 @@ def _hessian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose:
     def make() -> Callable:
         rev = _reverse(f, wrt_idx, single, verbose)
         keep = ((False, False), (False, True))
-        gen = ForwardBuilder(verbose, batched=True).top(rev.fn, wrt_idx, keep=keep)
+        gen = _forward(rev.fn, wrt_idx, verbose, keep, batched=True)
         variants: dict[bool, GeneratedJvp] = {False: gen}
         refresh = list(rev.refresh) + list(gen.refresh)
 
@@ -553,8 +580,7 @@ def _hessian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose:
             use_np = all(type(args[j]) is np.ndarray for j in wrt_idx if j < len(args))
             g = variants.get(use_np)
             if g is None:
-                g = variants[use_np] = ForwardBuilder(verbose, batched=True, numpy=True).top(rev.fn, wrt_idx,
-                                                                                             keep=keep)
+                g = variants[use_np] = _forward(rev.fn, wrt_idx, verbose, keep, batched=True, numpy=True)
                 refresh.extend(g.refresh)
             return g
 
@@ -581,9 +607,8 @@ def _hessian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose:
             g = None
             if all(m is not None for m in mask):
                 try:
-                    rv = Builder(verbose).reverse(_target(f), "grad", wrt_idx, mask, False)
-                    g = ForwardBuilder(verbose, batched=True, numpy=True).top(rv.fn, wrt_idx,
-                                                                              keep=((False,), (True,)))
+                    rv = _reverse_build(_target(f), "grad", wrt_idx, mask, False, verbose)
+                    g = _forward(rv.fn, wrt_idx, verbose, ((False,), (True,)), batched=True, numpy=True)
                     refresh.extend(list(rv.refresh) + list(g.refresh))
                 except TransformError:
                     g = None

@@ -14,6 +14,7 @@ import inspect
 import linecache
 import textwrap
 import types
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,7 +205,40 @@ def _source_of(fn: Any) -> tuple[str, str, int]:
     return "".join(lines), filename, start
 
 
-_PARSE_CACHE: dict[Any, tuple] = {}
+class _PerCode:
+    """What was read for a code object (its source text, a lambda's position), kept while the code object
+    lives: keyed by identity, with a weak reference, so the code of a transform (generated code read
+    back by forward mode) is not kept alive here, nor its generated source in linecache
+    (`codegen._keep_source`)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[Any, Any]] = {}
+
+    def get(self, code: types.CodeType) -> Any:
+        entry = self._entries.get(id(code))
+        if entry is None or entry[0]() is not code:
+            return None
+        return entry[1]
+
+    def __setitem__(self, code: types.CodeType, value: Any) -> None:
+        key = id(code)
+        entries = self._entries
+
+        def gone(ref: Any) -> None:
+            entry = entries.get(key)
+            if entry is not None and entry[0] is ref:
+                del entries[key]
+
+        entries[key] = (weakref.ref(code, gone), value)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+_PARSE_CACHE = _PerCode()
 
 
 def parse_function(fn: Any) -> FunctionInfo:
@@ -293,8 +327,7 @@ def _parse_lambda(fn: types.FunctionType) -> FunctionInfo:
             hint="srcgrad transforms functions defined in a file (or a notebook cell); for a lambda typed "
             "at a prompt or made by exec, define it with `def` in a file, or use the eager runtime.",
         )
-    key = (filename, code.co_firstlineno, _body_position(code), code.co_varnames[:code.co_argcount])
-    found = _PARSE_CACHE.get(key)
+    found = _PARSE_CACHE.get(code)
     text = "".join(lines)
     if found is None:
         try:
@@ -317,7 +350,7 @@ def _parse_lambda(fn: types.FunctionType) -> FunctionInfo:
                 filename=filename, lineno=code.co_firstlineno,
                 hint="define the function with `def`.")
         found = (candidates[0].lineno, candidates[0].col_offset)
-        _PARSE_CACHE[key] = found
+        _PARSE_CACHE[code] = found
     module = gast.parse(text)
     lam = next(n for n in gast.walk(module) if isinstance(n, gast.Lambda)
                and (n.lineno, n.col_offset) == found)

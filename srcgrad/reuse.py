@@ -16,6 +16,12 @@ the next: `keep` stores it with the function's cells replaced by their positions
 the generated function into a namespace of its own (two closures never share one: no data crosses
 between them, even across threads). That costs a dictionary copy, not a transform.
 
+The same holds for forward mode (jvp, and hvp/hessian, the forward transform of the generated gradient
+code): a template keeps any generated record (`pipeline.Generated`, `forward.GeneratedJvp`). Generated
+code transformed again (hvp reads back the gradient code of each closure: a clone of one code object)
+has a namespace of its own instead of cells: its reads of that namespace are kept as positions too
+(`("globals",)`) and rebound to the clone's.
+
 The templates are kept for the last `MAX_CODES` code objects (and `MAX_VARIANTS` argument signatures of
 each), so they bound what is held: a template holds no closure data, and its generated source leaves
 linecache when the template and every transform cloned from it are gone (`codegen._keep_source`).
@@ -24,12 +30,13 @@ linecache when the template and every transform cloned from it are gone (`codege
 from __future__ import annotations
 
 import copy
+import dataclasses
 import types
 from collections import OrderedDict
 from typing import Any
 
 from srcgrad.parse import Dependencies
-from srcgrad.pipeline import Generated, debug_enabled
+from srcgrad.pipeline import debug_enabled
 
 MAX_CODES = 64
 MAX_VARIANTS = 16
@@ -42,20 +49,21 @@ class _Build:
     positions (`("cell", i)`) and every other object kept (`("obj", x)`)."""
 
     __slots__ = ("code", "name", "qualname", "fdict", "defaults", "kwdefaults", "ns", "refresh", "same",
-                 "typed", "info", "source", "return_line", "scalar_out")
+                 "typed", "info", "source", "cls", "extra")
 
 
 class _Template:
     __slots__ = ("globals", "defaults", "kwdefaults", "builds")
 
     def __init__(self, f: types.FunctionType):
-        self.globals = f.__globals__
+        self.globals = None if _own_globals(f) else f.__globals__
         self.defaults = f.__defaults__
         self.kwdefaults = f.__kwdefaults__
         self.builds: OrderedDict[Any, _Build] = OrderedDict()
 
     def fits(self, f: types.FunctionType) -> bool:
-        return (f.__globals__ is self.globals and _same_defaults(f.__defaults__, self.defaults)
+        own = self.globals is None and _own_globals(f)
+        return ((f.__globals__ is self.globals or own) and _same_defaults(f.__defaults__, self.defaults)
                 and _same_defaults(f.__kwdefaults__, self.kwdefaults))
 
 
@@ -71,6 +79,16 @@ def _eligible(f: Any, verbose: Any) -> bool:
     return (type(f) is types.FunctionType and not debug_enabled(verbose)
             and "__wrapped__" not in f.__dict__ and "__srcgrad_target__" not in f.__dict__
             and not f.__dict__.get("__srcgrad_by_forward__"))
+
+
+def _own_globals(f: Any) -> bool:
+    """Generated code (a transform read back by forward mode) runs in a namespace of its own, which the
+    build reads as it reads a closure's cells."""
+    return f.__code__.co_filename.startswith("<srcgrad ")
+
+
+def _rebound(spec: tuple) -> bool:
+    return spec[0] in ("cell", "globals")
 
 
 def _same_defaults(a: Any, b: Any) -> bool:
@@ -94,7 +112,7 @@ def known(f: Any, key: tuple, verbose: Any = False) -> bool:
     return t is not None and t.fits(f)
 
 
-def instance(f: Any, key: tuple, mask: Any, verbose: Any = False) -> Generated | None:
+def instance(f: Any, key: tuple, mask: Any, verbose: Any = False) -> Any:
     """The build kept for f's code under (`key`, `mask`), rebound to f's closure; None when there is
     none, or what it was built from no longer holds for f."""
     if not _eligible(f, verbose):
@@ -109,6 +127,8 @@ def instance(f: Any, key: tuple, mask: Any, verbose: Any = False) -> Generated |
     cells = f.__closure__ or ()
 
     def obj(spec: tuple) -> Any:
+        if spec[0] == "globals":
+            return f.__globals__
         return cells[spec[1]] if spec[0] == "cell" else spec[1]
 
     deps = Dependencies()
@@ -146,20 +166,23 @@ def instance(f: Any, key: tuple, mask: Any, verbose: Any = False) -> Generated |
         info.closure = dict(zip(f.__code__.co_freevars, cells, strict=True))
     _TEMPLATES.move_to_end(tkey)
     t.builds.move_to_end(mask)
-    return Generated(fn=fn, source=b.source, refresh=refresh, info=info, return_line=b.return_line,
-                     scalar_out=b.scalar_out, deps=deps)
+    return b.cls(fn=fn, source=b.source, refresh=refresh, info=info, deps=deps, **b.extra)
 
 
-def keep(f: Any, key: tuple, mask: Any, gen: Generated, verbose: Any = False) -> None:
-    """Keep `gen` (built from f under `key`, `mask`) as a template for f's code. Nothing is kept when
+def keep(f: Any, key: tuple, mask: Any, gen: Any, verbose: Any = False) -> None:
+    """Keep `gen` (a `Generated` or `GeneratedJvp` built from f under `key`, `mask`) as a template for f's
+    code. Nothing is kept when
     the build refers to f itself, or to its cells where they cannot be told apart (a getter that is no
     plain function)."""
     if not _eligible(f, verbose) or gen.deps is None or not isinstance(gen.fn, types.FunctionType):
         return
     cells = f.__closure__ or ()
     index = {id(c): i for i, c in enumerate(cells)}
+    own = f.__globals__ if _own_globals(f) else None
 
     def spec(x: Any) -> tuple:
+        if own is not None and x is own:
+            return ("globals",)
         i = index.get(id(x))
         return ("cell", i) if i is not None and cells[i] is x else ("obj", x)
 
@@ -174,11 +197,11 @@ def keep(f: Any, key: tuple, mask: Any, gen: Generated, verbose: Any = False) ->
         if parts is None:
             return
         if ens is not ns:
-            if any(p[0] == "cell" for p in parts):
+            if any(_rebound(p) for p in parts):
                 return                       # another namespace reading f's cells: not ours to rebind
             b.refresh.append((False, entry))
             continue
-        gspec = (("keep", get) if not any(p[0] == "cell" for p in parts) else
+        gspec = (("keep", get) if not any(_rebound(p) for p in parts) else
                  ("make", get.__code__, get.__globals__, get.__name__, get.__defaults__, parts))
         b.refresh.append((True, (nm, gspec)))
         own_names.append(nm)
@@ -188,7 +211,7 @@ def keep(f: Any, key: tuple, mask: Any, gen: Generated, verbose: Any = False) ->
         return                               # a function calling itself: its build names it
     b.ns = {k: v for k, v in ns.items() if k not in own_names}
     b.ns.update(dict.fromkeys(own_names))    # data are read again per instance: none held here
-    if any(v is f or id(v) in index for v in b.ns.values()):
+    if any(v is f or id(v) in index or (own is not None and v is own) for v in b.ns.values()):
         return
     b.code, b.name, b.qualname = fn.__code__, fn.__name__, fn.__qualname__
     b.fdict = dict(fn.__dict__)
@@ -199,7 +222,10 @@ def keep(f: Any, key: tuple, mask: Any, gen: Generated, verbose: Any = False) ->
         info.fn = None
         info.closure = {}
     b.info = info
-    b.source, b.return_line, b.scalar_out = gen.source, gen.return_line, gen.scalar_out
+    b.source = gen.source
+    b.cls = type(gen)
+    b.extra = {fd.name: getattr(gen, fd.name) for fd in dataclasses.fields(gen)
+               if fd.name not in ("fn", "source", "refresh", "info", "deps")}
     tkey = (f.__code__, *key)
     t = _TEMPLATES.get(tkey)
     if t is None or not t.fits(f):

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import srcgrad as sg
-from srcgrad import codegen, pipeline, reuse
+from srcgrad import codegen, forward, pipeline, reuse
 
 SCALE = 2.0        # a module global the tests rebind
 
@@ -245,3 +245,103 @@ def _walk(tb):
     while tb is not None:
         yield tb
         tb = tb.tb_next
+
+
+# ------------------------------------------------------------------ forward mode and its compositions
+def _forward_kinds():
+    """(name, transform-and-call, expected) for a closure over X: loss(w) = sum(sin(w * X) ** 2)."""
+    v = np.linspace(-1.0, 1.0, 5)
+
+    def hess(w, X):
+        return np.diag(2 * X**2 * np.cos(2 * w * X))
+
+    return [
+        ("jvp", lambda loss, w: sg.jvp(loss)(w, v)[1],
+         lambda w, X: np.sum(X * np.sin(2 * w * X) * v)),
+        ("hvp", lambda loss, w: sg.hvp(loss)(w, v)[1], lambda w, X: hess(w, X) @ v),
+        ("hessian", lambda loss, w: sg.hessian(loss)(w), hess),
+        ("jacobian", lambda loss, w: sg.jacobian(loss)(w), lambda w, X: X * np.sin(2 * w * X)),
+    ]
+
+
+@pytest.mark.parametrize("kind", [k[0] for k in _forward_kinds()])
+def test_forward_transforms_of_rebuilt_closures_follow_the_closure_and_reuse(kind, builds, monkeypatch):
+    real = forward.ForwardBuilder.top
+
+    def counting(self, *args, **kwargs):
+        builds[0] += 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(forward.ForwardBuilder, "top", counting)
+    _, transform, expected = next(k for k in _forward_kinds() if k[0] == kind)
+    rng = np.random.default_rng(2)
+    w = rng.normal(size=5)
+    for _ in range(20):
+        X = rng.normal(size=5)
+
+        def loss(w):
+            return np.sum(np.sin(w * X) ** 2)
+
+        np.testing.assert_allclose(transform(loss, w), expected(w, X), rtol=1e-10, atol=1e-12)
+    assert builds[0] <= 4           # the first closure's builds only (the gradient code and its transforms)
+
+
+@pytest.mark.parametrize("kind", [k[0] for k in _forward_kinds()])
+def test_no_growth_across_forward_transforms_of_rebuilt_closures(kind):
+    _, transform, _ = next(k for k in _forward_kinds() if k[0] == kind)
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=5)
+
+    def steps(n):
+        refs = []
+        for _ in range(n):
+            X = rng.normal(size=5)
+
+            def loss(w):
+                return np.sum(np.sin(w * X) ** 2)
+
+            transform(loss, w)
+            refs.append(weakref.ref(loss))
+        del loss
+        gc.collect()
+        return refs
+
+    steps(50)                                          # warm: the builds, NumPy's caches
+    entries = len(linecache.cache)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        refs = steps(1000)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(linecache.cache) == entries
+    assert all(r() is None for r in refs)              # no function (nor its data) kept
+    # before: ~9 KB (jvp), ~38 KB (hvp), ~105 KB (hessian), ~19 KB (jacobian) and 1-6 linecache entries
+    # kept per transform
+    assert grown < 256 * 1024, f"{grown} bytes kept after 1000 {kind} transforms"
+
+
+def test_forward_transforms_of_fresh_code_leave_nothing_behind():
+    """Functions with code of their own each time (a notebook cell run again): every jvp/hvp/hessian
+    builds anew, and its generated sources (the gradient code hvp reads back included) leave linecache
+    with it."""
+    reuse.clear()
+    gc.collect()
+    base = _srcgrad_entries()
+    w = np.array([0.1, 0.2])
+    for i in range(30):
+        name = f"<test_memory forward {i}>"
+        src = f"def loss(w):\n    return np.sum(np.sin(w)) * {i + 1.0}\n"
+        linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+        ns = {"np": np}
+        exec(compile(src, name, "exec"), ns)
+        c = i + 1.0
+        np.testing.assert_allclose(sg.jvp(ns["loss"])(w, np.ones(2))[1], c * np.sum(np.cos(w)))
+        np.testing.assert_allclose(sg.hvp(ns["loss"])(w, np.ones(2))[1], -c * np.sin(w))
+        np.testing.assert_allclose(sg.hessian(ns["loss"])(w), -c * np.diag(np.sin(w)))
+        del linecache.cache[name]
+    del ns
+    reuse.clear()
+    gc.collect()
+    assert _srcgrad_entries() == base
