@@ -24,6 +24,8 @@ from __future__ import annotations
 import builtins
 import copy
 import functools
+import sys
+import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,7 +161,8 @@ def _helper_of(s: gast.stmt) -> tuple[str, Any, gast.arguments, list] | None:
     return None
 
 
-def _inlinable(name: str, node: Any, args: gast.arguments, body: list, scope: list) -> bool:
+def _inlinable(name: str, node: Any, args: gast.arguments, body: list, scope: list,
+               inlined_call: Any = None) -> bool:
     """A helper is inlined when every use is a call (or map's function), it is bound once, it has no
     *args/**kwargs or decorators, is not recursive and has no return inside a loop."""
     if args.vararg is not None or args.kwarg is not None or getattr(node, "decorator_list", None):
@@ -188,7 +191,9 @@ def _inlinable(name: str, node: Any, args: gast.arguments, body: list, scope: li
         called = isinstance(p, gast.Call) and p.func is n
         mapped = (isinstance(p, gast.Call) and isinstance(p.func, gast.Name) and p.func.id == "map"
                   and p.args and p.args[0] is n)
-        if not (called or mapped):
+        given = (isinstance(p, gast.Call) and inlined_call is not None and inlined_call(p)
+                 and any(a is n for a in p.args))
+        if not (called or mapped or given):
             return False
     return binds == 1
 
@@ -204,6 +209,9 @@ class Lowering:
         self.helpers: dict[str, Helper] = {}
         self.partials: dict[str, tuple] = {}  # name -> (function expression, bound args, keywords)
         self.inlining: list[str] = []
+        self.local_names = {n.id for n in gast.walk(root) if isinstance(n, gast.Name)
+                            and isinstance(n.ctx, (gast.Store, gast.Param))}
+        self.parse: Any = None
         # a comprehension's variable keeps its name unless the function uses that name elsewhere
         self.used_outside = {n.id for n in _walk_outside_comprehensions(root) if isinstance(n, gast.Name)}
 
@@ -223,7 +231,8 @@ class Lowering:
         out: list = []
         for s in stmts:
             found = _helper_of(s)
-            if found is not None and _inlinable(found[0], found[1], found[2], found[3], scope):
+            if found is not None and _inlinable(found[0], found[1], found[2], found[3], scope,
+                                                self.inlines_callee):
                 out.extend(self.define(*found))
                 continue
             bound = _partial_of(s, self.info)
@@ -428,6 +437,13 @@ class Lowering:
             return self.call(e, pre)
         if isinstance(e.func, gast.Name) and e.func.id in self.helpers:
             return self.inline(self.helpers[e.func.id], e, pre)
+        if isinstance(e.func, gast.Name) and self.parse is not None and e.func.id not in self.local_names \
+                and any(_function_value(a, self) for a in [*e.args, *(k.value for k in e.keywords)]):
+            target = self.global_value(e.func.id)
+            if _user_function(target):
+                # rk4(lambda t, y: -k * y, y0, h): the integrator inlined here, so the function it is
+                # given (a closure over this function's values) is inlined at each of its calls
+                return self.inline(self.borrow(target, e), e, pre)
         e.func = self.expr(e.func, pre)
         e.args = [self.expr(a, pre) for a in e.args]
         for k in e.keywords:
@@ -500,6 +516,70 @@ class Lowering:
         pre.extend(out)
         return _name(result)
 
+    def inlines_callee(self, call: gast.Call) -> bool:
+        """Whether `call` is to a user function this pass inlines (it is given a function)."""
+        return (isinstance(call.func, gast.Name) and self.parse is not None
+                and call.func.id not in self.local_names and _user_function(self.global_value(call.func.id)))
+
+    def global_value(self, name: str) -> Any:
+        """What a name not bound in the function denotes (a closure value, a global, a builtin)."""
+        if name in self.info.closure:
+            try:
+                return self.info.closure[name].cell_contents
+            except ValueError:
+                return None
+        if name in self.info.globals:
+            return self.info.globals[name]
+        b = self.info.globals.get("__builtins__", builtins)
+        return (b if isinstance(b, dict) else vars(b)).get(name)
+
+    def borrow(self, fn: Any, at: Any) -> "Helper":
+        """Another function's tree as a helper to inline: its lines kept as its own (FunctionInfo.borrowed:
+        errors and comments name its file and line), the globals it reads bound here under its names (or
+        renamed where this function's names mean something else)."""
+        if fn.__name__ in self.inlining:
+            raise located(self.info, at, f"{fn.__name__} calls itself with a function argument",
+                          "pass the function's values as arrays, or write the recursion as a loop.")
+        other = self.parse(fn)
+        node = other.node
+        base = max([len(self.info.lines), *self.info.borrowed]) + 1
+        for n in gast.walk(node):
+            line = getattr(n, "lineno", None)
+            if line is not None:
+                self.info.borrowed[base + line - 1] = (other.filename_of(line), other.user_lineno(line),
+                                                       other.source_line(line))
+                n.lineno = base + line - 1
+                if getattr(n, "end_lineno", None) is not None:
+                    n.end_lineno = base + n.end_lineno - 1
+        for line, where in other.borrowed.items():
+            self.info.borrowed[base + line - 1] = where
+        renames: dict[str, str] = {}
+        for name, value in other.free_names().items():
+            if name not in self.local_names and self.global_value(name) is value:
+                continue
+            bound = self.fresh(f"{fn.__name__}_{name}")
+            self.info.closure[bound] = types.CellType(value)
+            renames[name] = bound
+        body = [_rename(s, renames) for s in node.body]
+        defaults: dict = {}
+        positional = node.args.posonlyargs + node.args.args
+        values = list(fn.__defaults__ or ())
+        for p, v in zip(positional[len(positional) - len(values):], values, strict=True):
+            defaults[p.id] = self.constant(v, f"{fn.__name__}_{p.id}")
+        for p in node.args.kwonlyargs:
+            if p.id in (fn.__kwdefaults__ or {}):
+                defaults[p.id] = self.constant(fn.__kwdefaults__[p.id], f"{fn.__name__}_{p.id}")
+        body = [s for s in body if not (isinstance(s, gast.Expr) and isinstance(s.value, gast.Constant)
+                                        and isinstance(s.value.value, str))]
+        return Helper(fn.__name__, node.args, body, node, defaults)
+
+    def constant(self, value: Any, base: str) -> gast.expr:
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return gast.Constant(value=value, kind=None)
+        bound = self.fresh(base)
+        self.info.closure[bound] = types.CellType(value)
+        return _name(bound)
+
     # ------------------------------------------------------------------------------------ inlining
     def inline(self, h: Helper, e: gast.Call, pre: list, width: int = 0) -> gast.expr:
         """The helper's body at this call: arguments bound, locals renamed, returns assigned. `width`:
@@ -540,8 +620,15 @@ class Lowering:
         prefix = h.name if h.name != "lambda" else "arg"
         mapping: dict[str, str] = {}
         binding: list = []
+        lambdas: dict[str, Helper] = {}
         for p in params:
             arg = bound[p]
+            if isinstance(arg, gast.Lambda) and p not in assigned:
+                # a lambda argument: a helper of the inlined body, inlined where the body calls it
+                mapping[p] = self.fresh(f"{prefix}_{p}")
+                ret = gast.copy_location(gast.Return(value=arg.body), arg.body)
+                lambdas[mapping[p]] = Helper(mapping[p], arg.args, [ret], arg, {})
+                continue
             direct = isinstance(arg, gast.Constant) or (
                 isinstance(arg, gast.Name) and arg.id not in nonlocals and arg.id not in assigned)
             if direct and p not in assigned:
@@ -567,6 +654,7 @@ class Lowering:
             result = self.fresh(f"{prefix}_value")
         body = _eliminate_returns(body, result) if result else body
         saved = dict(self.helpers)
+        self.helpers.update(lambdas)
         self.inlining.append(h.name)
         try:
             lowered = self.block(body, body)
@@ -645,6 +733,38 @@ def _walk_outside_comprehensions(root: Any):
         stack.extend(gast.iter_child_nodes(n))
 
 
-def lower(info: Any) -> None:
-    """Lower `info.node`'s comprehensions, `map`s, nested helpers and local lambdas in place."""
-    Lowering(info, info.node).run(info.node)
+def lower(info: Any, parse: Any = None) -> None:
+    """Lower `info.node`'s comprehensions, `map`s, nested helpers and local lambdas in place. `parse`
+    (parse.parse_function) reads another function's tree, for a call passing a function to it."""
+    lowering = Lowering(info, info.node)
+    lowering.parse = parse
+    lowering.run(info.node)
+
+
+_LIBRARIES = frozenset({"numpy", "scipy", "srcgrad", "jax", "torch", "autograd", "dask", "cupy", "math"})
+
+
+def _user_function(obj: Any) -> bool:
+    """A Python function of the user's (not a library's), whose code can be inlined."""
+    if not isinstance(obj, types.FunctionType) or obj.__code__.co_name == "<lambda>":
+        return False
+    module = (getattr(obj, "__module__", None) or "").split(".")[0]
+    if module in _LIBRARIES or (module in sys.stdlib_module_names and module != "__main__"):
+        return False
+    if getattr(obj, "__wrapped__", None) is not None or obj.__code__.co_flags & 0x20:  # generator
+        return False
+    return "site-packages" not in (obj.__code__.co_filename or "")
+
+
+def _function_value(e: Any, lowering: "Lowering") -> bool:
+    """An argument that is a function: a lambda, a local helper, or a name for a function object."""
+    if isinstance(e, gast.Lambda):
+        return True
+    if isinstance(e, gast.Name) and isinstance(e.ctx, gast.Load):
+        if e.id in lowering.helpers:
+            return True
+        if e.id in lowering.local_names:
+            return False
+        obj = lowering.global_value(e.id)
+        return callable(obj) and not isinstance(obj, type) and not hasattr(obj, "shape")
+    return False

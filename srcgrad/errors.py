@@ -55,9 +55,10 @@ def located(info: Any, node: Any, message: str, hint: str | None = None) -> Tran
     if info is None:
         return TransformError(message, hint=hint, lineno=lineno)
     user_line = info.user_lineno(lineno) if lineno is not None else None
+    filename_of = getattr(info, "filename_of", None)
     return TransformError(
         message,
-        filename=info.filename,
+        filename=filename_of(lineno) if filename_of is not None else info.filename,
         lineno=user_line,
         source_line=info.source_line(lineno) if lineno is not None else None,
         hint=hint,

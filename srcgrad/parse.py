@@ -118,18 +118,30 @@ class FunctionInfo:
     globals: dict
     closure: dict  # free variable name -> cell
     locals: set[str] = field(default_factory=set)
+    # tree lines of code inlined from other functions (desugar.py): tree line -> (file, line, text)
+    borrowed: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.node.name
 
     def user_lineno(self, lineno: int) -> int:
+        if lineno in self.borrowed:
+            return self.borrowed[lineno][1]
         return lineno + self.line_offset
 
     def source_line(self, lineno: int) -> str:
+        if lineno in self.borrowed:
+            return self.borrowed[lineno][2]
         if 1 <= lineno <= len(self.lines):
             return self.lines[lineno - 1].rstrip()
         return ""
+
+    def filename_of(self, lineno: int | None) -> str:
+        """The file tree line `lineno` comes from (another function's, for code inlined from it)."""
+        if lineno in self.borrowed:
+            return self.borrowed[lineno][0]
+        return self.filename
 
     def signature(self, ref: Any) -> gast.arguments:
         """The function's parameters for generated code, with each default that is not a literal bound to
@@ -309,7 +321,7 @@ def parse_function(fn: Any) -> FunctionInfo:
         globals=fn.__globals__,
         closure=closure,
     )
-    lower(info)
+    lower(info, parse_function)
     info.locals = assigned_names(node)
     return info
 
@@ -362,7 +374,7 @@ def _parse_lambda(fn: types.FunctionType) -> FunctionInfo:
     closure = dict(zip(code.co_freevars, fn.__closure__, strict=False)) if fn.__closure__ else {}
     info = FunctionInfo(fn=fn, node=node, filename=filename, line_offset=0, lines=text.splitlines(),
                         globals=fn.__globals__, closure=closure)
-    lower(info)
+    lower(info, parse_function)
     info.locals = assigned_names(node)
     return info
 
