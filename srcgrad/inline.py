@@ -99,6 +99,37 @@ class PartialEvaluator:
             return None
         return out
 
+    def resolve_primitive(self, fn: Any, call: gast.Call) -> tuple[Any, list, dict] | None:
+        """The one primitive an adapter's branching comes to for these operands' ndims, or None.
+
+        `dot_(W, h)` with ndim(W) == 2 and ndim(h) == 1 runs `return P.matmul(a, b)`: the result is
+        (P.matmul, [W, h], {}), the operands being the call's own atoms, keywords static values. Anything
+        else (a return that is not one primitive call on the parameters, a branch on a value) is None."""
+        self.raw = True
+        try:
+            out = self.inline(fn, call)
+        finally:
+            self.raw = False
+        return out if isinstance(out, tuple) else None
+
+    def _raw_return(self, e: gast.expr, static: dict, sym: dict) -> tuple:
+        if not isinstance(e, gast.Call) or any(k.arg is None for k in e.keywords):
+            raise _Abort
+        prim = self.callee(e.func, static, sym)
+        if not isinstance(prim, P.Primitive):
+            raise _Abort
+        args: list = []
+        for a in e.args:
+            if isinstance(a, gast.Name) and a.id in sym:
+                node = sym[a.id]
+                if not isinstance(node, (gast.Name, gast.Constant)):
+                    raise _Abort
+                args.append(copy.deepcopy(node))
+            else:
+                args.append(_to_node(self.eval(a, static, sym)))
+        kws = {k.arg: self.eval(k.value, static, sym) for k in e.keywords}
+        return prim, args, kws
+
     # ------------------------------------------------------------------------------ statements
     def block(self, body: list, static: dict, sym: dict) -> gast.expr:
         out = self.run(body, static, sym)
@@ -114,6 +145,8 @@ class PartialEvaluator:
             if isinstance(s, gast.Return):
                 if s.value is None:
                     raise _Abort
+                if getattr(self, "raw", False):
+                    return self._raw_return(s.value, static, sym)  # type: ignore[return-value]
                 return self.subst(s.value, static, sym)
             if isinstance(s, gast.If):
                 branch = s.body if self.eval(s.test, static, sym) else s.orelse
@@ -148,6 +181,18 @@ class PartialEvaluator:
             return getattr(builtins, name)
         raise _Abort
 
+    def callee(self, f: gast.expr, static: dict, sym: dict) -> Any:
+        """What a call's function names: a global or builtin, or a module's attribute (`P.ndim`)."""
+        if isinstance(f, gast.Name):
+            if f.id in static or f.id in sym:
+                raise _Abort
+            return self.lookup(f.id)
+        if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name):
+            base = self.callee(f.value, static, sym)
+            if isinstance(base, types.ModuleType) and hasattr(base, f.attr):
+                return getattr(base, f.attr)
+        raise _Abort
+
     def eval(self, e: gast.expr, static: dict, sym: dict) -> Any:
         if isinstance(e, gast.Constant):
             return e.value
@@ -161,9 +206,7 @@ class PartialEvaluator:
                 return obj
             raise _Abort
         if isinstance(e, gast.Call):
-            if not isinstance(e.func, gast.Name) or e.func.id in static or e.func.id in sym:
-                raise _Abort
-            fn = self.lookup(e.func.id)
+            fn = self.callee(e.func, static, sym)
             if fn is P.ndim and len(e.args) == 1 and isinstance(e.args[0], gast.Name) and e.args[0].id in sym:
                 n = self.ndim_of(sym[e.args[0].id])
                 if n is None:

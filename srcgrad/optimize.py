@@ -319,6 +319,14 @@ class Specialize(gast.NodeTransformer):
                     return all(self.is_scalar(a) for a in e.args)
         return False
 
+    def _scalar_shape(self, e: Any) -> bool:
+        """`()` or `shape(v)` of a Python number."""
+        if isinstance(e, gast.Tuple) and not e.elts:
+            return True
+        if isinstance(e, gast.Call) and isinstance(e.func, gast.Name) and len(e.args) == 1:
+            return self.namer.globals.get(e.func.id) is P.shape and self.is_scalar(e.args[0])
+        return False
+
     def visit_Call(self, node: gast.Call) -> gast.expr:
         f = node.func
         obj = self.namer.globals.get(f.id) if isinstance(f, gast.Name) else None
@@ -385,8 +393,47 @@ class Specialize(gast.NodeTransformer):
             and self.is_scalar(node.args[1])
         ):
             return node.args[0]
+        if (
+            isinstance(obj, Primitive)
+            and obj.name == "square"
+            and len(node.args) == 1
+            and not node.keywords
+            and isinstance(node.args[0], (gast.Name, gast.Constant))
+            and self.is_scalar(node.args[0])
+        ):
+            # a Python number squared: `x * x`, the operator (np.square of a float is the same product)
+            return gast.BinOp(left=node.args[0], op=gast.Mult(), right=copy.deepcopy(node.args[0]))
+        if (
+            isinstance(obj, Primitive)
+            and obj.name == "broadcast_to"
+            and len(node.args) == 1
+            and self.is_scalar(node.args[0])
+            and len(node.keywords) == 1
+            and node.keywords[0].arg == "shape"
+            and self._scalar_shape(node.keywords[0].value)
+        ):
+            return node.args[0]  # a number broadcast to a number's shape, (): the number
         if not self.numpy:
             return node
+        if (
+            (obj is R.unbroadcast or obj is sum_like)
+            and len(node.args) == 2
+            and self.is_scalar(node.args[1])
+            and self.is_numpy(node.args[0])
+            and (self.ndim_of(node.args[0]) or 0) > 0
+        ):
+            # an array summed down to a Python number's shape, (): the sum of everything (a 0-d value
+            # keeps sum_like, which hands it back without NumPy's reduction machinery)
+            m = self.namer.ref(np, "np")
+            return gast.Call(
+                func=gast.Attribute(
+                    value=gast.Name(id=m, ctx=gast.Load(), annotation=None, type_comment=None),
+                    attr="sum",
+                    ctx=gast.Load(),
+                ),
+                args=[node.args[0]],
+                keywords=[],
+            )
         if (
             isinstance(obj, Primitive)
             and obj.name in ("expand_dims", "squeeze")
@@ -706,8 +753,13 @@ def merge_accumulations(fn: gast.FunctionDef) -> None:
                 and isinstance(s.value.op, gast.Add)
                 and isinstance(s.value.left, gast.Name)
                 and s.value.left.id == prev.targets[0].id
-                and prev.targets[0].id not in _loads(s.value.right)
+                and (
+                    prev.targets[0].id not in _loads(s.value.right)
+                    or _is_name(s.value.right, prev.targets[0].id)  # `bx = e; bx = bx + bx`: `2 * e`
+                )
             ):
+                if _is_name(s.value.right, prev.targets[0].id):
+                    s.value.right = copy.deepcopy(prev.value)
                 if gast.dump(prev.value) == gast.dump(s.value.right):
                     # the two contributions of `x * x` are one expression: `2 * e` (exact), one pass
                     prev.value = gast.BinOp(left=gast.Constant(value=2, kind=None), op=gast.Mult(),
@@ -719,6 +771,10 @@ def merge_accumulations(fn: gast.FunctionDef) -> None:
         return out
 
     fn.body = sweep(fn.body)
+
+
+def _is_name(e: Any, ident: str) -> bool:
+    return isinstance(e, gast.Name) and e.id == ident
 
 
 def _is_accumulation_start(s: Any) -> bool:
@@ -1224,6 +1280,24 @@ def accumulate_in_place(fn: gast.FunctionDef, namer: Namer) -> None:
             s.value = gast.Call(func=copy.deepcopy(ref), args=[_name(b), add.args[1]], keywords=add.keywords)
 
 
+def _plain_arithmetic(e: Any) -> bool:
+    """+, -, * and division by a nonzero constant, on names and number constants only (`0.5 * dt` kept
+    as written): pure, cheap, and raising nowhere the loop would not."""
+    if isinstance(e, gast.Name):
+        return True
+    if isinstance(e, gast.Constant):
+        return isinstance(e.value, (int, float)) and not isinstance(e.value, bool)
+    if isinstance(e, gast.BinOp):
+        # nothing that can raise when the loop would not have run (`1.0 / n` with n == 0)
+        safe = isinstance(e.op, (gast.Add, gast.Sub, gast.Mult)) or (
+            isinstance(e.op, gast.Div) and isinstance(e.right, gast.Constant) and _num(e.right) not in (None, 0)
+        )
+        return safe and _plain_arithmetic(e.left) and _plain_arithmetic(e.right)
+    if isinstance(e, gast.UnaryOp):
+        return isinstance(e.op, (gast.USub, gast.UAdd)) and _plain_arithmetic(e.operand)
+    return False
+
+
 def hoist_loop_invariants(body: list, params: set[str]) -> list:
     """Move out of a loop each straight-line assignment at the top of its body whose operands the loop
     never changes (`g / L`, `dt * c` in an integrator's step): computed once instead of every iteration,
@@ -1267,7 +1341,9 @@ def hoist_loop_invariants(body: list, params: set[str]) -> list:
                 op = getattr(inner, "op", None)
                 movable = (
                     isinstance(inner, gast.Assign) and len(t) == 1 and isinstance(inner.targets[0], gast.Name)
-                    and op is not None and op.kind in ("prim", "copy", "const")
+                    and op is not None
+                    and (op.kind in ("prim", "copy", "const")
+                         or op.kind == "nondiff" and _plain_arithmetic(inner.value))
                     and not getattr(inner, "impure", False)
                     and not (reads(inner) & changed)
                     and t[0] not in seen_reads and t[0] not in elsewhere and t[0] not in params
@@ -1290,3 +1366,123 @@ def hoist_loop_invariants(body: list, params: set[str]) -> list:
         return out
 
     return hoist(body, set())
+
+
+# ------------------------------------------------------------------------------ rank-dispatching adapters
+def _adapter_candidates(body: list) -> list:
+    """Statements `v = adapter(a, b)` calling a mapping adapter that the front end kept as a call
+    (np.dot's `dot_` branches on its operands' ranks, so it is not one expression)."""
+    from srcgrad.analysis import iter_stmts  # noqa: PLC0415
+
+    out = []
+    for s in iter_stmts(body):
+        op = getattr(s, "op", None)
+        if (
+            op is not None
+            and op.kind == "call"
+            and isinstance(s, gast.Assign)
+            and isinstance(s.value, gast.Call)
+            and (getattr(op.fn, "__module__", None) or "").endswith("runtime.mapping")
+            and all(isinstance(a, (gast.Name, gast.Constant)) for a in s.value.args)
+            and all(isinstance(k.value, (gast.Name, gast.Constant)) for k in s.value.keywords)
+        ):
+            out.append(s)
+    return out
+
+
+def resolve_adapters(
+    body: list,
+    namer: Namer,
+    scalar_params: set[str],
+    numpy_params: set[str],
+    param_ndims: dict[str, int],
+    params: set[str],
+) -> list:
+    """In a variant that knows its arguments' ranks (Python floats, NumPy arrays keyed on ndim), turn a
+    call of a rank-dispatching adapter into the one primitive its branching comes to: `np.dot(W, h)` and
+    `W.dot(h)` with a matrix and a vector become `W @ h`, the very statement `@` normalizes to, so every
+    later stage (facts, rules, saves, fast paths) treats the spellings alike.
+
+    The ranks of loop-carried values depend on what these calls return, so the pass guesses (each call
+    resolved with the ranks known so far, an unknown operand taken as a vector), re-infers every rank
+    from the rewritten body (analysis.ndims verifies its result against every assignment), and keeps a
+    rewrite only where the verified ranks resolve the call to the same primitive; a call whose guess
+    does not hold is put back and the inference redone, until nothing changes."""
+    from srcgrad import analysis  # noqa: PLC0415
+    from srcgrad.normalize import _OPERATORS, Op, _rule_names  # noqa: PLC0415
+
+    cands = _adapter_candidates(body)
+    if not cands or not (scalar_params or numpy_params):
+        return body
+    original = {id(s): (s.value, s.op) for s in cands}
+
+    def facts() -> dict[str, int]:
+        scalars = analysis.scalars(body, scalar_params, params, namer)
+        nvals = analysis.numpy_values(body, numpy_params, scalars, params)
+        nd = analysis.ndims(body, param_ndims, scalars, nvals) if nvals else {}
+        for v in scalars:
+            nd.setdefault(v, 0)
+        return nd
+
+    def resolution(s: Any, nd: dict[str, int], guess: bool) -> tuple | None:
+        fn = original[id(s)][1].fn
+
+        def ndim_of(e: gast.expr) -> int | None:
+            if isinstance(e, gast.Constant):
+                return 0 if isinstance(e.value, (int, float)) and not isinstance(e.value, bool) else None
+            n = nd.get(e.id) if isinstance(e, gast.Name) else None
+            return 1 if n is None and guess else n
+
+        call = original[id(s)][0]
+        res = PartialEvaluator(namer.ref, ndim_of).resolve_primitive(fn, call)
+        if res is None:
+            return None
+        prim, args, kws = res
+        if not prim.differentiable or prim.name not in _rule_names():
+            return None
+        if any(not isinstance(v, (int, float, str, tuple, bool)) and v is not None for v in kws.values()):
+            return None
+        return prim, args, kws
+
+    def key(r: tuple | None) -> Any:
+        if r is None:
+            return None
+        prim, args, kws = r
+        return (prim.name, tuple(gast.dump(a) for a in args), tuple(sorted(kws.items())))
+
+    def apply(s: Any, r: tuple | None) -> None:
+        if r is None:
+            s.value, s.op = original[id(s)]
+            return
+        prim, args, kws = r
+        op_type = _OPERATORS.get(prim.name)
+        if op_type is not None and len(args) == 2 and not kws:
+            s.value = gast.BinOp(left=args[0], op=op_type(), right=args[1])
+            s.op = Op("prim", prim.name, list(args), style="binop")
+            return
+        k = {n: _const(v) if not isinstance(v, tuple) else gast.Tuple(
+            elts=[_const(x) for x in v], ctx=gast.Load()) for n, v in kws.items()}
+        s.value = gast.Call(
+            func=gast.Name(id=namer.ref(prim, prim.name), ctx=gast.Load(), annotation=None, type_comment=None),
+            args=list(args),
+            keywords=[gast.keyword(arg=n, value=v) for n, v in k.items()],
+        )
+        s.op = Op("prim", prim.name, list(args), dict(k), fn=prim)
+
+    nd = facts()
+    current = {id(s): resolution(s, nd, guess=True) for s in cands}
+    for _ in range(len(cands) + 2):
+        for s in cands:
+            apply(s, current[id(s)])
+        nd = facts()
+        changed = False
+        for s in cands:
+            got = resolution(s, nd, guess=False)
+            if key(got) != key(current[id(s)]):
+                current[id(s)] = None if current[id(s)] is not None else got
+                changed = True
+        if not changed:
+            return body
+    for s in cands:  # no agreement: everything as the front end wrote it
+        apply(s, None)
+    return body

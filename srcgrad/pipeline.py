@@ -264,13 +264,17 @@ class Builder:
         ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
         if ret is None:
             raise located(info, info.node, "internal error: normalized function has no final return")
-        fwd_body = optimize.hoist_loop_invariants(body[:-1], set(params))
+        numpy_params = getattr(self, "numpy_params", set()) if mode != "split" else set()
+        fwd_body = optimize.resolve_adapters(
+            body[:-1], namer, scalar_params, numpy_params,
+            getattr(self, "param_ndims", {}) if mode != "split" else {}, set(params),
+        )
+        fwd_body = optimize.hoist_loop_invariants(fwd_body, set(params))
         ret_value = ret.value
         out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
         outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
         active, varied, useful = analysis.activity(fwd_body, set(wrt), outputs, set(norm.lists))
         scalars = analysis.scalars(fwd_body, scalar_params, set(params), namer)
-        numpy_params = getattr(self, "numpy_params", set()) if mode != "split" else set()
         numpy_vals = analysis.numpy_values(fwd_body, numpy_params, scalars, set(params))
         numpy_all = numpy_vals | {namer.adjoint(v) for v in numpy_vals if v in active}
         nd = (
