@@ -555,6 +555,9 @@ def svd_(a, full_matrices=True, compute_uv=True, hermitian=False):
     return SVDResult(P.svd_u(a), P.svd_s(a), P.svd_vh(a)) if uv else P.svd_s(a)
 
 
+svd_.tuple_unless = ("compute_uv",)  # the compiler reads svd(...) as (U, S, Vh) unless this is passed
+
+
 def svd_pack_(U, S, Vh):
     """The compiler's reading of SVDResult(U, S, Vh): a tuple."""
     return (U, S, Vh)
@@ -582,6 +585,9 @@ def qr_(a, mode="reduced"):
     rules take rows >= columns, full rank); mode='r': R alone."""
     both = _qr_mode(P.shape(a), mode)
     return QRResult(P.qr_q(a), P.qr_r(a)) if both else P.qr_r(a)
+
+
+qr_.tuple_unless = ("mode",)  # the compiler reads qr(...) as (Q, R) unless a mode is passed
 
 
 def qr_pack_(Q, R):

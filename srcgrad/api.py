@@ -172,11 +172,13 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
         by_forward = _second_derivative_by_forward(f, kind, wrt_idx, single, exc)
         if by_forward is None:
             info = _parsed(target)
-            if info is None or not (method or reads_as_container(info, wrt_idx)):
+            every = tuple(range(len(info.node.args.args))) if info is not None else ()
+            if info is None or not (method or reads_as_container(info, every)):
                 raise
-            # written for pytree arguments (params["W"]), or a method calling self's methods: built per
-            # structure at the first call
-            by_forward = _leaves_only(f, kind, leafwise, wrt_idx + ((0,) if method else ()), exc)
+            # written for pytree arguments (params["W"]), for objects whose methods it calls, or a method
+            # calling self's methods: built per structure at the first call, every structured argument
+            # flattened (the differentiated ones are those in wrt)
+            by_forward = _leaves_only(f, kind, leafwise, every, exc)
         per_fn[key] = by_forward
         return by_forward
     variants: dict[tuple, tuple[Callable, list, Any]] = {}

@@ -132,8 +132,10 @@ class _StaticValue:
 class Flattener:
     """Rewrites one function body whose parameters in `structures` are flattened."""
 
-    def __init__(self, info: Any, structures: dict[str, Node], leaf_params: dict[str, list[str]]):
+    def __init__(self, info: Any, structures: dict[str, Node], leaf_params: dict[str, list[str]],
+                 parse: Any = None):
         self.info = info
+        self.parse = parse
         self.views: dict[str, View] = {}
         for p, node in structures.items():
             self.views[p] = View(node, [_name(n) for n in leaf_params[p]])
@@ -169,13 +171,7 @@ class Flattener:
             if isinstance(s.target, (gast.Subscript, gast.Attribute)):
                 base = self.value(s.target.value)
                 if isinstance(base, View):
-                    part = base.child(self.key_of(s.target))
-                    if not isinstance(part, gast.Name):
-                        raise located(self.info, s, f"srcgrad updates only a leaf of a flattened "
-                                      f"{base.node.describe()} here")
-                    part.ctx = gast.Store()
-                    s.target = part
-                    return [s]
+                    raise self.write_refused(base, s.target, s)
                 s.target.value = self.expr_of(base, s.target.value)
             return [s]
         if isinstance(s, gast.Return) and s.value is not None:
@@ -199,16 +195,7 @@ class Flattener:
         if isinstance(target, gast.Subscript) or isinstance(target, gast.Attribute):
             base = self.value(target.value)
             if isinstance(base, View):
-                # params["W"] = W_new: the leaf is rebound
-                key = self.key_of(target)
-                part = base.child(key)
-                if not isinstance(part, gast.Name):
-                    raise located(self.info, s, f"srcgrad rebinds only a leaf of a flattened "
-                                  f"{base.node.describe()} here", "assign each array on its own.")
-                part.ctx = gast.Store()
-                s.targets = [part]
-                s.value = self.expr(s.value)
-                return [s]
+                raise self.write_refused(base, target, s)
         value = self.value(s.value)
         if isinstance(target, gast.Name) and isinstance(value, (View, _StaticValue)):
             self.bind(target.id, value, s)
@@ -221,6 +208,16 @@ class Flattener:
         else:
             s.targets = [self.expr(target)]
         return [s]
+
+    def write_refused(self, base: View, target: Any, at: Any) -> Exception:
+        """A write into a flattened argument (`self.h = ...`, `params["W"] = ...`): the arrays of a
+        pytree are read as parameters, so a write would change a local copy that the caller, and the
+        methods that read the attribute later, never see: refused rather than silently lost."""
+        what = f".{target.attr}" if isinstance(target, gast.Attribute) else "[...]"
+        return located(self.info, at, f"srcgrad does not differentiate a write into a differentiated "
+                       f"{base.node.describe()} ({what})",
+                       "return the new value from the function (or keep it in a local variable) instead of "
+                       "storing it on the argument.")
 
     def bind(self, var: str, value: Any, at: Any) -> None:
         if isinstance(value, _StaticValue):
@@ -251,7 +248,7 @@ class Flattener:
                               f"{it.node.describe()}", "loop over range(len(...)) and index instead.")
         items: list = []
         if it.node.kind == "dict":
-            items = [gast.Constant(value=k, kind=None) for k in it.node.keys]
+            items = [_StaticValue(k) for k in it.node.keys]
         else:
             items = [it.child(k) for k in it.node.keys]
         out: list = []
@@ -275,6 +272,10 @@ class Flattener:
         sl = e.slice
         if isinstance(sl, gast.Constant):
             return sl.value
+        if isinstance(sl, gast.Name) and isinstance(self.views.get(sl.id), _StaticValue):
+            return self.views[sl.id].value  # `for k in params: params[k]`, unrolled
+        if isinstance(sl, gast.Tuple) and all(isinstance(x, gast.Constant) for x in sl.elts):
+            return tuple(x.value for x in sl.elts)
         if isinstance(sl, gast.UnaryOp) and isinstance(sl.op, gast.USub) and isinstance(sl.operand,
                                                                                          gast.Constant):
             return -sl.operand.value
@@ -296,6 +297,11 @@ class Flattener:
                     key += len(base.node.keys)
                 part = base.child(key)
                 if part is None:
+                    prop = getattr(base.node.cls, e.attr, None) if base.node.kind == "object" else None
+                    if isinstance(prop, property) and isinstance(prop.fget, types.FunctionType):
+                        # a property: its getter, followed like a method
+                        return self.flat_call(prop.fget, [base], gast.copy_location(
+                            gast.Call(func=e, args=[base.obj], keywords=[]), e))
                     if isinstance(e, gast.Attribute) and base.node.kind == "object":
                         # a counter, a name, a setting: read from the object at run time
                         return gast.copy_location(gast.Attribute(value=base.obj, attr=e.attr,
@@ -323,6 +329,9 @@ class Flattener:
         if isinstance(f, gast.Attribute):
             base = self.value(f.value)
             if isinstance(base, View) and base.node.kind == "object":
+                held = base.child(f.attr)
+                if isinstance(held, View) and held.node.kind == "object":
+                    return self.method_call(held, "__call__", e)  # self.layer1(x): a sub-model called
                 return self.method_call(base, f.attr, e)
             if isinstance(base, _StaticValue):
                 f.value = self.static_expr(base.value, f)
@@ -332,11 +341,11 @@ class Flattener:
                               "read its items by constant keys, .keys()/.values()/.items(), or loop over it.")
             f.value = self.expr_of(base, f.value)
             return self.plain_call(e, skip_func=True)
-        if isinstance(f, gast.Name) and isinstance(self.views.get(f.id), View) \
-                and self.views[f.id].node.kind == "object":
-            # a callable instance called: its __call__
-            e.func = gast.copy_location(gast.Attribute(value=f, attr="__call__", ctx=gast.Load()), f)
-            return self.method_call(self.views[f.id], "__call__", e)
+        if isinstance(f, (gast.Name, gast.Subscript)):
+            callee = self.value(copy.deepcopy(f))
+            if isinstance(callee, View) and callee.node.kind == "object":
+                # a callable instance called (a layer of a model, an item of a list of layers)
+                return self.method_call(callee, "__call__", e)
         if isinstance(f, gast.Name) and f.id == "len" and len(e.args) == 1:
             base = self.value(e.args[0])
             if isinstance(base, View):
@@ -376,6 +385,7 @@ class Flattener:
     def flat_call(self, callee: Callable, values: list, e: gast.Call) -> gast.Call:
         """A user function given structured arguments: a call to its flat variant with the leaves."""
         structures = {i: v.node for i, v in enumerate(values) if isinstance(v, View)}
+        self.refuse_writes_in(callee, structures, e)
         flat = flat_function(callee, structures)
         args: list = []
         for v, a in zip(values, e.args, strict=True):
@@ -389,18 +399,45 @@ class Flattener:
         e.args = args
         return e
 
+    def refuse_writes_in(self, callee: Callable, structures: dict, at: Any) -> None:
+        """A function given a flattened argument that writes into it (`self.h = ...` in a method whose
+        caller then reads self.h) is refused here, where the call is met: its write would go into the
+        copy of a leaf that nobody reads, and the caller's read would see the old value."""
+        if self.parse is None:
+            return
+        other = self.parse(callee)
+        positional = [a.id for a in other.node.args.posonlyargs + other.node.args.args]
+        names = {positional[i] for i in structures if i < len(positional)}
+        for n in gast.walk(other.node):
+            targets = n.targets if isinstance(n, gast.Assign) else [n.target] if isinstance(
+                n, gast.AugAssign) else []
+            for t in targets:
+                base = t
+                while isinstance(base, (gast.Attribute, gast.Subscript)):
+                    base = base.value
+                if t is not base and isinstance(base, gast.Name) and base.id in names:
+                    what = f"{base.id}.{t.attr}" if isinstance(t, gast.Attribute) else f"{base.id}[...]"
+                    raise located(other, n, f"{callee.__name__} writes into {what}, an argument srcgrad "
+                                  "flattens into parameters (the write would not reach its caller)",
+                                  "return the value from the method and use it in the caller, instead of "
+                                  "storing it on the object.")
+
     def method_call(self, base: View, method: str, e: gast.Call) -> Any:
         fn = base.node.cls.__dict__.get(method) if method in base.node.cls.__dict__ else getattr(
             base.node.cls, method, None)
-        if fn is None or isinstance(fn, staticmethod):
-            # a function held by the object, or a static method: called as it is, through the object
-            e.func.value = base.obj
+        if isinstance(fn, staticmethod) and isinstance(fn.__func__, types.FunctionType):
+            # a static method called through self: the function itself, without self
+            e.func = gast.copy_location(_name(self.static_name(fn.__func__, fn.__func__.__name__)), e)
+            return self.plain_call(e)
+        if fn is None:
+            # a function held by the object: called as it is, through the object
+            e.func = gast.copy_location(gast.Attribute(value=base.obj, attr=method, ctx=gast.Load()), e)
             return self.plain_call(e, skip_func=True)
         if not isinstance(fn, types.FunctionType):
             raise located(self.info, e, f"{base.node.cls.__name__}.{method} is not a Python method srcgrad "
                           "can read", "call a method defined with def in the class.")
         values = [base] + [self.value(a) for a in e.args]
-        return self.flat_call(fn, values, gast.Call(func=e.func, args=[e.func.value, *e.args],
+        return self.flat_call(fn, values, gast.Call(func=e.func, args=[base.obj, *e.args],
                                                     keywords=e.keywords))
 
     def dict_view(self, base: View, kind: str, e: gast.Call) -> Any:
@@ -471,6 +508,10 @@ class Flattener:
         if isinstance(e, (gast.Name, gast.Subscript, gast.Attribute, gast.Call)):
             return self.expr_of(self.value(e), e)
         if isinstance(e, _SCOPES):
+            for n in gast.walk(e):
+                if isinstance(n, gast.Name) and n.id in self.views:
+                    raise located(self.info, e, f"a {type(e).__name__} reading the flattened argument "
+                                  f"{n.id}", "write it as a for loop (srcgrad unrolls loops over a pytree).")
             return e
         for field_name, v in gast.iter_fields(e):
             if isinstance(v, gast.expr):
@@ -497,7 +538,7 @@ def _name(id_: str) -> gast.Name:
     return gast.Name(id=id_, ctx=gast.Load(), annotation=None, type_comment=None)
 
 
-def flatten_parameters(info: Any, flat_fn: Callable) -> None:
+def flatten_parameters(info: Any, flat_fn: Callable, parse: Any = None) -> None:
     """Rewrite `info` (the original function, parsed and lowered) into the flat function's: the
     structured parameters replaced by their leaves, every read of them resolved."""
     original, structures, flat_params = flat_fn.__srcgrad_flat__
@@ -527,7 +568,7 @@ def flatten_parameters(info: Any, flat_fn: Callable) -> None:
                           "pass the structured argument explicitly.")
     args.posonlyargs = []
     args.args = new_args
-    fl = Flattener(info, by_name, leaf_params)
+    fl = Flattener(info, by_name, leaf_params, parse)
     info.node.body = fl.block(info.node.body)
     info.fn = flat_fn
 

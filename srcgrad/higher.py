@@ -31,6 +31,7 @@ from srcgrad.api import (
     _parsed,
     _shift_wrt,
     _transforms_of,
+    _unpartial,
     _wrt,
 )
 from srcgrad.batching import bzero
@@ -64,9 +65,11 @@ def _with_pytrees(f: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool
         error = None
     except TransformError as exc:
         info = _parsed(_target(f))
-        if info is None or not (method or reads_as_container(info, wrt_idx)):
+        every = tuple(range(len(info.node.args.args))) if info is not None else ()
+        if info is None or not (method or reads_as_container(info, every)):
             raise
         plain, error = None, exc
+        positions = every
 
     def front(*args: Any, **kwargs: Any) -> Any:
         primal = args[:-1] if tangent_last and args else args
@@ -274,6 +277,9 @@ def jvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: b
     wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: jvp(g, wrt, has_aux=has_aux, verbose=verbose)
+    if isinstance(f, functools.partial):
+        inner = jvp(f.func, _shift_wrt(wrt, len(f.args)), has_aux=has_aux, verbose=verbose)
+        return _unpartial(f, inner)
     owner, func = _method_of(f)
     # a bound method: `self` is the function's first argument, flattened where its methods are called
     target = func if func is not None else f
@@ -323,6 +329,8 @@ def hvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: b
     wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: hvp(g, wrt, verbose=verbose)
+    if isinstance(f, functools.partial):
+        return _unpartial(f, hvp(f.func, _shift_wrt(wrt, len(f.args)), verbose=verbose))
     owner, func = _method_of(f)
     # a bound method: `self` is the function's first argument, flattened where its methods are called
     target = func if func is not None else f
@@ -433,6 +441,8 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
     wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: jacobian(g, wrt, verbose=verbose)
+    if isinstance(f, functools.partial):
+        return _unpartial(f, jacobian(f.func, _shift_wrt(wrt, len(f.args)), verbose=verbose))
     owner, func = _method_of(f)
     # a bound method: `self` is the function's first argument, flattened where its methods are called
     target = func if func is not None else f
@@ -557,6 +567,8 @@ def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
     wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: hessian(g, wrt, verbose=verbose)
+    if isinstance(f, functools.partial):
+        return _unpartial(f, hessian(f.func, _shift_wrt(wrt, len(f.args)), verbose=verbose))
     owner, func = _method_of(f)
     # a bound method: `self` is the function's first argument, flattened where its methods are called
     target = func if func is not None else f

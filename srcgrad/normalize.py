@@ -316,6 +316,7 @@ class Normalizer:
         self.varied: set[str] = set()
         self.lists: set[str] = set()  # local names bound to Python lists
         self.list_items: dict[str, set[int]] = {}  # a tuple's name -> the positions holding lists
+        self.named_results: dict[str, tuple] = {}  # `r = svd(A)` -> (fields, the parts' names)
         self.stacks: set[str] = set()  # lists that are generated code's Stack (pop gives values back)
         # reverse mode over generated code cannot yet follow a stack handed to generated callees
         self.refuse_generated_callees = False
@@ -682,6 +683,15 @@ class Normalizer:
             raise self.error(target, "srcgrad cannot assign to this target")
 
     def assign_to(self, var: str, value: gast.expr, out: list) -> None:
+        fields = self.result_fields(value)
+        if fields and self.assigned_once(var):
+            # `r = np.linalg.svd(A)`: one name per field, `r[1]` and `r.S` read that name
+            parts = [self.namer.fresh(f"{var}_{f}") for f in fields]
+            self.unpack(gast.Tuple(elts=[name(p, store=True) for p in parts], ctx=gast.Store()), value, out)
+            self.named_results[var] = (fields, parts)
+            self.emit(out, assign(var, gast.Tuple(elts=[name(p) for p in parts], ctx=gast.Load())),
+                      Op("pack", args=[name(p) for p in parts]))
+            return
         self.assigning = (var, value)
         try:
             rhs, op = self.rhs(value, out)
@@ -1301,7 +1311,26 @@ class Normalizer:
             return gast.Tuple(elts=[self.index_expr(x) for x in ix.elts], ctx=gast.Load())
         return copy.deepcopy(ix)
 
+    def assigned_once(self, var: str) -> bool:
+        return sum(isinstance(n, gast.Name) and n.id == var and isinstance(n.ctx, gast.Store)
+                   for n in gast.walk(self.info.node)) == 1
+
+    def named_part(self, e: Any) -> str | None:
+        """`r[1]` / `r.S` where r holds a named result unpacked at its assignment: the part's name."""
+        if not (isinstance(e.value, gast.Name) and e.value.id in self.named_results):
+            return None
+        fields, parts = self.named_results[e.value.id]
+        if isinstance(e, gast.Attribute):
+            return parts[fields.index(e.attr)] if e.attr in fields else None
+        if isinstance(e.slice, gast.Constant) and isinstance(e.slice.value, int) \
+                and -len(parts) <= e.slice.value < len(parts):
+            return parts[e.slice.value]
+        return None
+
     def subscript(self, e: gast.Subscript, out: list) -> tuple[gast.expr, Op]:
+        part = self.named_part(e)
+        if part is not None:
+            return name(part), Op("copy", args=[name(part)])
         fields = self.result_fields(e.value)
         if fields and isinstance(e.slice, gast.Constant) and isinstance(e.slice.value, int) \
                 and -len(fields) <= e.slice.value < len(fields):
@@ -1322,11 +1351,16 @@ class Normalizer:
         obj = self.resolve_chain(e.func)
         if obj is LOCAL or obj is UNBOUND or not _hashable(obj):
             return None
-        fields = _named_result(mapping.lookup_function(obj))
-        if fields is None and len(e.args) == 1 and not e.keywords:
-            # with its defaults, `svd(A)` and `qr(A)` return their named tuple (compute_uv=False and
-            # mode='r' return one array: those are read as arrays)
-            fields = _named_result(mapping.lookup_function(obj), by_default=True)
+        adapter = mapping.lookup_function(obj)
+        fields = _named_result(adapter)
+        unless = getattr(adapter, "tuple_unless", None)
+        if fields is None and unless is not None:
+            # `svd(A, full_matrices=False)` returns its named tuple unless compute_uv is passed (then one
+            # array, read as an array): the adapter names the arguments that change what it returns
+            params = list(inspect.signature(adapter).parameters)
+            first = min(params.index(u) for u in unless)
+            if len(e.args) <= first and not any(k.arg in unless for k in e.keywords):
+                fields = _named_result(adapter, by_default=True)
         return fields
 
     def result_field(self, e: gast.Call, fields: tuple, i: int, out: list) -> tuple[gast.expr, Op]:
@@ -1338,6 +1372,9 @@ class Normalizer:
         return picked, Op("copy", args=[picked])
 
     def attribute(self, e: gast.Attribute, out: list) -> tuple[gast.expr, Op]:
+        part = self.named_part(e)
+        if part is not None:
+            return name(part), Op("copy", args=[name(part)])
         fields = self.result_fields(e.value)
         if fields and e.attr in fields:
             return self.result_field(e.value, fields, fields.index(e.attr), out)

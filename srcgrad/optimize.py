@@ -1290,7 +1290,8 @@ def _plain_arithmetic(e: Any) -> bool:
     if isinstance(e, gast.BinOp):
         # nothing that can raise when the loop would not have run (`1.0 / n` with n == 0)
         safe = isinstance(e.op, (gast.Add, gast.Sub, gast.Mult)) or (
-            isinstance(e.op, gast.Div) and isinstance(e.right, gast.Constant) and _num(e.right) not in (None, 0)
+            isinstance(e.op, gast.Div) and isinstance(e.right, gast.Constant)
+            and _num(e.right) not in (None, 0)
         )
         return safe and _plain_arithmetic(e.left) and _plain_arithmetic(e.right)
     if isinstance(e, gast.UnaryOp):
@@ -1463,7 +1464,8 @@ def resolve_adapters(
         k = {n: _const(v) if not isinstance(v, tuple) else gast.Tuple(
             elts=[_const(x) for x in v], ctx=gast.Load()) for n, v in kws.items()}
         s.value = gast.Call(
-            func=gast.Name(id=namer.ref(prim, prim.name), ctx=gast.Load(), annotation=None, type_comment=None),
+            func=gast.Name(id=namer.ref(prim, prim.name), ctx=gast.Load(), annotation=None,
+                           type_comment=None),
             args=list(args),
             keywords=[gast.keyword(arg=n, value=v) for n, v in k.items()],
         )

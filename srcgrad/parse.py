@@ -262,7 +262,7 @@ def parse_function(fn: Any) -> FunctionInfo:
         # a function's flat variant (srcgrad/flatten.py): its body, reading the structured arguments'
         # leaves
         info = parse_function(flat[0])
-        flatten_parameters(info, fn)
+        flatten_parameters(info, fn, parse_function)
         info.locals = assigned_names(info.node)
         return info
     if not isinstance(fn, types.FunctionType):

@@ -360,7 +360,7 @@ class Builder:
                 s0.line = line0
                 seed_stmts.append(s0)
                 st.init.add(v)
-        rev.refuse_opaque_in_order(fwd_body)
+        rev.refuse_opaque_in_order(fwd_body, varied)
         adjoint = rev.block(fwd_body, st)
         # zero gradients for inputs the output does not depend on
         tail: list = []

@@ -86,15 +86,19 @@ def is_structured(x: Any) -> bool:
     return False
 
 
-def is_object(x: Any) -> bool:
-    """An instance of a user class whose attributes hold arrays (a model): flattened when it is
-    differentiated, its gradient a dict keyed by attribute name."""
+def is_object(x: Any, _seen: frozenset = frozenset()) -> bool:
+    """An instance of a user class whose attributes hold arrays, or objects that do (a model and its
+    layers): flattened when it is differentiated, its gradient a dict keyed by attribute name."""
     if _is_leaf(x) or isinstance(x, (dict, list, tuple, type, types.ModuleType, types.FunctionType)):
         return False
-    if dataclasses.is_dataclass(x):
+    if dataclasses.is_dataclass(x) or id(x) in _seen:
         return False
     attrs = getattr(x, "__dict__", None)
-    return isinstance(attrs, dict) and any(_is_leaf(v) or is_structured(v) for v in attrs.values())
+    if not isinstance(attrs, dict):
+        return False
+    seen = _seen | {id(x)}
+    return any(_is_leaf(v) or is_structured(v) or is_object(v, seen) or (
+        isinstance(v, (list, tuple)) and any(is_object(i, seen) for i in v)) for v in attrs.values())
 
 
 def _array_valued(v: Any) -> bool:
@@ -102,7 +106,8 @@ def _array_valued(v: Any) -> bool:
     name or a setting, which the compiled code reads and writes through the object itself)."""
     if isinstance(v, (bool, int, str, np.integer)):
         return False
-    return _is_leaf(v) or is_structured(v) or is_object(v)
+    return _is_leaf(v) or is_object(v) or (isinstance(v, (dict, list, tuple))
+                                           and structure(v, objects=True).n_leaves > 0)
 
 
 def structure(x: Any, objects: bool = False, _seen: frozenset = frozenset()) -> Node:
@@ -146,6 +151,11 @@ def leaves(x: Any, node: Node) -> list:
         elif n.kind in ("list", "tuple", "namedtuple"):
             for item, c in zip(v, n.children, strict=True):
                 walk(item, c)
+        elif isinstance(v, dict):  # an object's tangent or gradient, given as a dict of its attributes
+            if n.kind == "object":
+                out.append(None)
+            for k, c in zip(n.keys, n.children, strict=True):
+                walk(v[k], c)
         else:
             if n.kind == "object":
                 out.append(v)  # the object itself: its other attributes are read through it

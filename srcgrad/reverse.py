@@ -169,13 +169,19 @@ class Reverse:
             "the value (.data / .detach()) if no gradient should flow through it.",
         )
 
-    def refuse_opaque_in_order(self, body: list) -> None:
+    def refuse_opaque_in_order(self, body: list, varied: set[str] = frozenset()) -> None:
         """Report the first operation without a rule in the order the user wrote them (the adjoint meets
-        them last to first: `F.real` after `F = np.fft.rfft(x)` would be named instead of rfft)."""
+        them last to first: `F.real` after `F = np.fft.rfft(x)` would be named instead of rfft). A call
+        the compiler cannot follow, given a differentiated value and its result dropped
+        (`self.forward(x)` that stores what it computes on self), is refused too: what it does with the
+        value may reach the output by a way no derivative follows."""
         for s in iter_stmts(body):
             op = getattr(s, "op", None)
             if op is not None and op.kind == "opaque" and any(t in self.active for t in targets_of(s)) \
                     and any(n in self.active for _, n in diff_operands(op)):
+                self.refuse_opaque(s, op)
+            if op is not None and op.kind == "opaque" and isinstance(s, gast.Expr) \
+                    and any(n in varied for _, n in diff_operands(op)):
                 self.refuse_opaque(s, op)
 
     def stmt(self, s: gast.stmt, st: State) -> list:

@@ -121,7 +121,8 @@ def _rnn_args():
 
 
 def _normalized(source: str, name: str) -> str:
-    """The code without comments (but one marker where the adjoint begins) and docstring, the function's own name replaced by F."""
+    """The code without comments (but one marker where the adjoint begins) and docstring, the function's
+    own name replaced by F."""
     lines = [
         ln.split("#")[0] + "# adjoint" if ln.strip().startswith("# adjoint of line") else ln
         for ln in source.splitlines()

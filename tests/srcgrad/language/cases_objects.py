@@ -157,8 +157,7 @@ CASES = [
          xfail='callable instances held in a list attribute'),
     Case("method_counter_on_self", _solver.energy, lambda r: (r.normal(size=5),),
          xfail='attribute writes of counters to self'),
-    Case("staticmethod_and_property", _softplus.loss, lambda r: (r.normal(size=4),),
-         xfail='self.method() calling a staticmethod and a property'),
+    Case("staticmethod_and_property", _softplus.loss, lambda r: (r.normal(size=4),)),
     Case("inherited_super_call", _derived.score, lambda r: (r.normal(size=4),),
          xfail='super() call from an overriding method'),
 ]
