@@ -43,7 +43,7 @@ from srcgrad.mutation import (
     written_in_place,
 )
 from srcgrad.names import Namer
-from srcgrad.parse import LOCAL, UNBOUND, FunctionInfo, record
+from srcgrad.parse import LOCAL, UNBOUND, FunctionInfo, parse_function, record
 from srcgrad.runtime import mapping
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime.primitives import Primitive
@@ -789,7 +789,11 @@ class Normalizer:
                     )
                 self.split_into(names, args, kws, out)
                 return
-        rhs, op = self.rhs(value, out)
+        self.assigning = (tuple(names), value)
+        try:
+            rhs, op = self.rhs(value, out)
+        finally:
+            self.assigning = None
         if op.kind in ("call", "opaque", "nondiff"):
             tgt = gast.Tuple(elts=[name(n_, store=True) for n_ in names], ctx=gast.Store())
             self.emit(out, assign(tgt, rhs), op)
@@ -1751,7 +1755,8 @@ class Normalizer:
             if not isinstance(base, gast.Name) or self.info.resolve(base.id) is not LOCAL:
                 continue  # a temporary (an expression's value): nobody else sees it
             assigned_back = (self.assigning is not None and self.assigning[1] is e and arg is base
-                             and self.assigning[0] == base.id)
+                             and (self.assigning[0] == base.id
+                                  or self.returned_into(fn, p, self.assigning[0], base.id)))
             if assigned_back:
                 continue
             what = base.id if arg is base else f"a view of {base.id}"
@@ -1767,6 +1772,22 @@ class Normalizer:
                                          [self.atom(arg, out), const(message), const(hint)]))
             check.line = self.line
             out.append(check)
+
+    def returned_into(self, fn: Any, param: str, names: Any, var: str) -> bool:
+        """`ypred, state = step(w, state)` where every `return` of step is a tuple whose item at state's
+        position is the parameter step wrote into: the caller takes the written array back, as with
+        `state = step(state)`."""
+        if not isinstance(names, tuple) or names.count(var) != 1:
+            return False
+        k = names.index(var)
+        try:
+            tree = parse_function(fn).node
+        except TransformError:
+            return False
+        returns = [n for n in gast.walk(tree) if isinstance(n, gast.Return)]
+        return bool(returns) and all(
+            isinstance(r.value, gast.Tuple) and len(r.value.elts) == len(names)
+            and isinstance(r.value.elts[k], gast.Name) and r.value.elts[k].id == param for r in returns)
 
     def argument_writes_of(self, fn: Any) -> dict:
         try:

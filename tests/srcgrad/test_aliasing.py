@@ -323,3 +323,33 @@ def test_positional_axis_is_bound_the_way_numpy_binds_it(fn):
     value, g = sg.value_and_grad(fn)(x)
     assert value == pytest.approx(fn(x))
     np.testing.assert_allclose(g, numeric_grad(fn, (x,), 0), rtol=1e-6, atol=1e-8)
+
+
+# ------------------------------------------------ a helper writing into an argument it returns in a tuple
+def _step_in_place(state, x):
+    state[0] = np.tanh(state[0] + x)
+    state[1] = state[1] * state[0]
+    return np.sum(state[1]), state
+
+
+def _steps_taking_the_state_back(x):
+    state = np.ones((2, 3))
+    total = 0.0
+    for _ in range(3):
+        y, state = _step_in_place(state, x)
+        total = total + y
+    return total
+
+
+def _steps_dropping_the_state(x):
+    state = np.ones((2, 3))
+    y, _ = _step_in_place(state, x)
+    return y + np.sum(state)
+
+
+def test_a_helper_writing_into_an_argument_it_returns_in_a_tuple_assigned_back():
+    x = np.array([0.1, -0.4, 0.7])
+    np.testing.assert_allclose(sg.grad(_steps_taking_the_state_back)(x),
+                               numeric_grad(_steps_taking_the_state_back, (x.copy(),), 0), rtol=1e-6)
+    with pytest.raises(sg.TransformError, match="writes into its argument state"):
+        sg.grad(_steps_dropping_the_state)(x)
