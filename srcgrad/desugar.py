@@ -171,14 +171,19 @@ def _inlinable(name: str, node: Any, args: gast.arguments, body: list, scope: li
         return False
     if _returns_in_loops(body):
         return False
-    if any(isinstance(n, gast.Name) and n.id == name for n in _walk_local(body)):
-        return False  # recursive
     binds = 0
     parents: dict[int, Any] = {}
     everything = [n for s in scope for n in gast.walk(s)]
     for n in everything:
         for c in gast.iter_child_nodes(n):
             parents[id(c)] = n
+    for b in body:
+        for n in gast.walk(b):
+            for c in gast.iter_child_nodes(n):
+                parents.setdefault(id(c), n)
+    if any(isinstance(n, gast.Name) and n.id == name and not _attribute_of(n, parents)
+           for n in _walk_local(body)):
+        return False  # recursive (an attribute of the helper, `column.pos`, is state, not a call)
     for n in everything:
         if isinstance(n, gast.FunctionDef) and n.name == name:
             binds += 1
@@ -193,9 +198,34 @@ def _inlinable(name: str, node: Any, args: gast.arguments, body: list, scope: li
                   and p.args and p.args[0] is n)
         given = (isinstance(p, gast.Call) and inlined_call is not None and inlined_call(p)
                  and any(a is n for a in p.args))
-        if not (called or mapped or given):
+        if not (called or mapped or given or _attribute_of(n, parents)):
             return False
     return binds == 1
+
+
+def _attribute_of(n: gast.Name, parents: dict) -> bool:
+    """`helper.count`: the name is the object of an attribute read or write."""
+    p = parents.get(id(n))
+    return isinstance(p, gast.Attribute) and p.value is n
+
+
+def _attributes_as_variables(name: str, scope: list, fresh: Any, known: dict) -> set[str]:
+    """Every `name.attr` in `scope` (a helper's attribute, kept as state between its calls: a counter,
+    a read position) rewritten as the variable `name_attr` of the enclosing function, which is what it
+    is once the helper is inlined. Returns the variables."""
+
+    class Rewrite(gast.NodeTransformer):
+        def visit_Attribute(self, node: gast.Attribute) -> Any:
+            self.generic_visit(node)
+            if isinstance(node.value, gast.Name) and node.value.id == name:
+                var = known.setdefault((name, node.attr), fresh(f"{name}_{node.attr}"))
+                return gast.copy_location(gast.Name(id=var, ctx=node.ctx, annotation=None,
+                                                    type_comment=None), node)
+            return node
+
+    for s in scope:
+        Rewrite().visit(s)
+    return {v for (n, _), v in known.items() if n == name}
 
 
 class Lowering:
@@ -208,6 +238,8 @@ class Lowering:
         self.taken |= set(info.globals) | set(info.closure) | set(dir(builtins))
         self.helpers: dict[str, Helper] = {}
         self.partials: dict[str, tuple] = {}  # name -> (function expression, bound args, keywords)
+        self.state: set[str] = set()  # helpers' attributes, now variables of this function
+        self.state_names: dict[tuple, str] = {}
         self.inlining: list[str] = []
         self.local_names = {n.id for n in gast.walk(root) if isinstance(n, gast.Name)
                             and isinstance(n.ctx, (gast.Store, gast.Param))}
@@ -233,6 +265,7 @@ class Lowering:
             found = _helper_of(s)
             if found is not None and _inlinable(found[0], found[1], found[2], found[3], scope,
                                                 self.inlines_callee):
+                self.state |= _attributes_as_variables(found[0], scope, self.fresh, self.state_names)
                 out.extend(self.define(*found))
                 continue
             bound = _partial_of(s, self.info)
@@ -616,7 +649,7 @@ class Lowering:
         assigned = {n.id for n in _walk_local(body) if isinstance(n, gast.Name)
                     and isinstance(n.ctx, gast.Store)} | {
             n.name for n in _walk_local(body) if isinstance(n, gast.FunctionDef)}
-        assigned -= nonlocals
+        assigned -= nonlocals | self.state
         prefix = h.name if h.name != "lambda" else "arg"
         mapping: dict[str, str] = {}
         binding: list = []

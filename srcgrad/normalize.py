@@ -1490,6 +1490,11 @@ class Normalizer:
                 and isinstance(e, gast.Call) and isinstance(e.func, gast.Attribute)):
             # model.forward(x) on an object the function reads: the method's function, model first
             return self.call_object(obj.__func__, [e.func.value, *args], kws, e, out)
+        if obj in (builtins.tuple, builtins.list) and len(args) == 1 and not kws and (
+                isinstance(args[0], gast.Name) and args[0].id in self.lists
+                or isinstance(args[0], (gast.List, gast.Tuple))):
+            # tuple(xs) / list(xs) of a list (a comprehension's): the list itself, read the same way
+            return self.rhs(args[0], out)
         if obj in (builtins.max, builtins.min) and len(args) > 2 and not kws and isinstance(e, gast.Call):
             # max(a, b, c) is max(max(a, b), c): the two-argument rule, applied in turn
             inner = gast.Call(func=copy.deepcopy(e.func), args=list(args[:2]), keywords=[])
@@ -1880,6 +1885,9 @@ class Normalizer:
     def stack_call(self, obj: Any, args: list, kws: dict, e: Any, out: list) -> tuple[gast.expr, Op]:
         """np.stack / np.array of a list literal or of a list variable built with append."""
         seq = args[0]
+        if isinstance(seq, gast.Call) and self.resolve_chain(seq.func) in (builtins.tuple, builtins.list) \
+                and len(seq.args) == 1 and not seq.keywords:
+            seq = seq.args[0]  # np.stack(tuple(xs)): the list itself
         axis = kws.get("axis", const(0))
         if obj is not np.stack and (len(args) > 1 or set(kws) - {"dtype"}):
             return self.call_adapter_or_opaque(obj, args, kws, e, out)
@@ -1973,6 +1981,18 @@ class Normalizer:
         self, adapter: Any, args: list, kws: dict, e: Any, out: list, original: Any = None
     ) -> tuple[gast.expr, Op]:
         """Inline a one-expression mapping adapter; otherwise call it as a user function."""
+        args = list(args)
+        for i, x in enumerate(args):
+            if isinstance(x, (gast.List, gast.Tuple)) and x.elts and not all(is_atom(v) and isinstance(
+                    v, gast.Constant) for v in x.elts):
+                # np.column_stack([a, b ** 2]): the list named first, as if the user had (an adapter's
+                # parameter may be read several times)
+                tmp = self.namer.temp()
+                self.assign_to(tmp, gast.List(elts=[], ctx=gast.Load()), out)
+                for item in x.elts:
+                    append = gast.Attribute(value=name(tmp), attr="append", ctx=gast.Load())
+                    self.expr_stmt(gast.copy_location(gast.Expr(value=call(append, [item])), x), out)
+                args[i] = name(tmp)
         atoms = [self.atom(x, out) for x in args]
         katoms = {
             k: (self.atom(v, out) if not _is_static_syntax(v) else self.static(v)) for k, v in kws.items()
