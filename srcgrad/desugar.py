@@ -203,6 +203,44 @@ def _inlinable(name: str, node: Any, args: gast.arguments, body: list, scope: li
     return binds == 1
 
 
+def _spliceable(root: gast.FunctionDef) -> set[str]:
+    """Names bound once to a tuple or list literal, or a dict literal with string keys, that a call
+    unpacks (`f(*pair)`, `g(**opts)`); a dict must be used only that way."""
+    stores: dict[str, list] = {}
+    for n in gast.walk(root):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Param)):
+            stores.setdefault(n.id, []).append(n)
+    literal: dict[str, Any] = {}
+    for n in gast.walk(root):
+        if isinstance(n, gast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], gast.Name) \
+                and len(stores.get(n.targets[0].id, ())) == 1:
+            v = n.value
+            if isinstance(v, (gast.Tuple, gast.List)) and v.elts and not any(
+                    isinstance(x, gast.Starred) for x in v.elts):
+                literal[n.targets[0].id] = v
+            elif isinstance(v, gast.Dict) and v.keys and all(
+                    isinstance(k, gast.Constant) and isinstance(k.value, str) and k.value.isidentifier()
+                    for k in v.keys):
+                literal[n.targets[0].id] = v
+    unpacked = {a.value.id for c in gast.walk(root) if isinstance(c, gast.Call) for a in c.args
+                if isinstance(a, gast.Starred) and isinstance(a.value, gast.Name)}
+    unpacked |= {k.value.id for c in gast.walk(root) if isinstance(c, gast.Call) for k in c.keywords
+                 if k.arg is None and isinstance(k.value, gast.Name)}
+    found = set()
+    for var, v in literal.items():
+        if var not in unpacked:
+            continue
+        if isinstance(v, gast.Dict):
+            loads = [n for n in gast.walk(root) if isinstance(n, gast.Name) and n.id == var
+                     and isinstance(n.ctx, gast.Load)]
+            uses = [k for c in gast.walk(root) if isinstance(c, gast.Call) for k in c.keywords
+                    if k.arg is None and isinstance(k.value, gast.Name) and k.value.id == var]
+            if len(loads) != len(uses):
+                continue
+        found.add(var)
+    return found
+
+
 def _attribute_of(n: gast.Name, parents: dict) -> bool:
     """`helper.count`: the name is the object of an attribute read or write."""
     p = parents.get(id(n))
@@ -239,6 +277,8 @@ class Lowering:
         self.helpers: dict[str, Helper] = {}
         self.partials: dict[str, tuple] = {}  # name -> (function expression, bound args, keywords)
         self.state: set[str] = set()  # helpers' attributes, now variables of this function
+        self.spliced: set[str] = set()
+        self.parts: dict[str, dict] = {}  # a tuple or dict unpacked into a call -> its items' names
         self.state_names: dict[tuple, str] = {}
         self.inlining: list[str] = []
         self.local_names = {n.id for n in gast.walk(root) if isinstance(n, gast.Name)
@@ -257,6 +297,7 @@ class Lowering:
 
     # ------------------------------------------------------------------------------------ statements
     def run(self, root: gast.FunctionDef) -> None:
+        self.spliced = _spliceable(root)
         root.body = self.block(root.body, root.body)
 
     def block(self, stmts: list, scope: list) -> list:
@@ -358,6 +399,9 @@ class Lowering:
             return [*pre, s, *self.block(writes, scope)]
         elif isinstance(s, gast.Assign) and self.unpacks_helper(s):
             s.value = self.inline(self.helpers[s.value.func.id], s.value, pre, width=len(s.targets[0].elts))
+        elif isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name) \
+                and s.targets[0].id in self.spliced and s.targets[0].id not in self.parts:
+            return self.name_parts(s, pre)
         elif isinstance(s, gast.Assign) and self.builds_in_place(s):
             self.comprehension(s.value, pre, into=s.targets[0].id)
             return pre
@@ -371,6 +415,24 @@ class Lowering:
         if isinstance(s, gast.Expr) and isinstance(s.value, gast.Constant) and s.value.value is None:
             return pre  # a call to a helper that returns nothing, inlined
         return [*pre, s]
+
+    def name_parts(self, s: gast.Assign, pre: list) -> list:
+        """`pair = (x, y)` / `opts = {"slope": 0.2}` that a call unpacks (`f(*pair)`, `g(**opts)`): each
+        item named (pair_0, opts_slope), so the unpacking passes the names; a tuple is kept as well for
+        other reads, a dict only unpacked is not built."""
+        var = s.targets[0].id
+        value = s.value
+        keys = [k.value for k in value.keys] if isinstance(value, gast.Dict) else list(range(len(value.elts)))
+        items = value.values if isinstance(value, gast.Dict) else value.elts
+        names = [self.fresh(f"{var}_{k}") for k in keys]
+        out = list(pre)
+        for n, item in zip(names, items, strict=True):
+            out.append(_assign(n, self.expr(item, out), s))
+        self.parts[var] = dict(zip(keys, names, strict=True))
+        if not isinstance(value, gast.Dict):
+            kind = gast.Tuple if isinstance(value, gast.Tuple) else gast.List
+            out.append(_assign(var, kind(elts=[_name(n) for n in names], ctx=gast.Load()), s))
+        return out
 
     def unpacks_into_places(self, s: gast.Assign) -> bool:
         """A tuple target with subscripts or attributes among its names, from a value that is not a
@@ -461,6 +523,24 @@ class Lowering:
             ret = gast.copy_location(gast.Return(value=lam.body), lam.body)
             helper = Helper("lambda", lam.args, [ret], lam, {})
             return self.inline(helper, e, pre)
+        if any(isinstance(a, gast.Starred) and isinstance(a.value, gast.Name) and a.value.id in self.parts
+               for a in e.args) or any(k.arg is None and isinstance(k.value, gast.Name)
+                                       and k.value.id in self.parts for k in e.keywords):
+            args: list = []
+            for a in e.args:
+                held = a.value.id if isinstance(a, gast.Starred) and isinstance(a.value, gast.Name) else None
+                if held in self.parts:
+                    args.extend(_name(n) for n in self.parts[held].values())
+                else:
+                    args.append(a)
+            keywords: list = []
+            for k in e.keywords:
+                if k.arg is None and isinstance(k.value, gast.Name) and k.value.id in self.parts:
+                    keywords.extend(gast.keyword(arg=key, value=_name(n))
+                                    for key, n in self.parts[k.value.id].items())
+                else:
+                    keywords.append(k)
+            e = gast.copy_location(gast.Call(func=e.func, args=args, keywords=keywords), e)
         if isinstance(e.func, gast.Name) and e.func.id in self.partials:
             fn, held, kws = self.partials[e.func.id]
             given = {k.arg for k in e.keywords}

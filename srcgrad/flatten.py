@@ -43,9 +43,15 @@ def flat_function(fn: Callable, structures: dict[int, Node]) -> Callable:
         return hit
     code = fn.__code__
     params = list(code.co_varnames[:code.co_argcount])
+    n_kwonly = code.co_kwonlyargcount
+    varargs = structures.get(VARARGS)
+    if varargs is not None:
+        # `def f(x, *springs)` called with n extra arguments: springs_0 ... springs_n-1
+        params.append(code.co_varnames[code.co_argcount + n_kwonly])
+        structures = {**structures, len(params) - 1: varargs}
     flat_params: list[str] = []
     slots: list[tuple[int, Node | None, int]] = []  # per original parameter: (first flat index, node, n)
-    structured = {params[i] for i in structures if i < len(params)}
+    structured = {params[i] for i in structures if 0 <= i < len(params)}
     taken = (set(code.co_varnames) - structured) | set(code.co_names)
     for i, p in enumerate(params):
         node = structures.get(i)
@@ -64,10 +70,12 @@ def flat_function(fn: Callable, structures: dict[int, Node]) -> Callable:
                 args.append(flat[start])
             else:
                 args.append(rebuild(node, flat[start:start + n]))
+        if varargs is not None:
+            args = args[:-1] + list(args[-1])
         return fn(*args, *flat[len(flat_params):], **kwargs)
 
     arglist = ", ".join(flat_params)
-    kwonly = list(code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount])
+    kwonly = list(code.co_varnames[code.co_argcount:code.co_argcount + n_kwonly])
     header = arglist + (", *, " + ", ".join(kwonly) if kwonly else "")
     passed = arglist + "".join(f", {k}={k}" for k in kwonly)
     ns: dict[str, Any] = {"_call_original": call_original}
@@ -82,6 +90,10 @@ def flat_function(fn: Callable, structures: dict[int, Node]) -> Callable:
     flat.__srcgrad_flat__ = (fn, dict(structures), flat_params)
     per_fn[key] = flat
     return flat
+
+
+VARARGS = -1  # the key of a `*args` parameter's structure (a tuple of the extra arguments)
+KWARGS = -2  # the key of a `**kwargs` parameter's (a dict of the keywords passed: none, so far)
 
 
 def _fresh(name: str, taken: set[str]) -> str:
@@ -357,6 +369,24 @@ class Flattener:
     def plain_call(self, e: gast.Call, skip_func: bool = False) -> Any:
         if not skip_func:
             e.func = self.expr(e.func)
+        spliced: list = []
+        for a in e.args:
+            inner = self.value(a.value) if isinstance(a, gast.Starred) else None
+            if isinstance(inner, View) and inner.node.kind in ("tuple", "list", "namedtuple"):
+                # f(*springs) of a flattened tuple: its items as arguments
+                spliced.extend(self.expr_of(inner.child(k), a) for k in inner.node.keys)
+            else:
+                spliced.append(a)
+        e.args = spliced
+        keywords = []
+        for k in e.keywords:
+            inner = self.value(k.value) if k.arg is None else None
+            if isinstance(inner, View) and inner.node.kind == "dict":
+                keywords.extend(gast.keyword(arg=key, value=self.expr_of(inner.child(key), k.value))
+                                for key in inner.node.keys)  # f(**kwargs): its items as keywords
+            else:
+                keywords.append(k)
+        e.keywords = keywords
         values = [self.value(a) for a in e.args]
         structured = {i: v for i, v in enumerate(values) if isinstance(v, View)}
         if structured:
@@ -544,6 +574,15 @@ def flatten_parameters(info: Any, flat_fn: Callable, parse: Any = None) -> None:
     original, structures, flat_params = flat_fn.__srcgrad_flat__
     args = info.node.args
     positional = args.posonlyargs + args.args
+    if VARARGS in structures and args.vararg is not None:
+        positional = positional + [args.vararg]
+        structures = {**structures, len(positional) - 1: structures[VARARGS]}
+        args.vararg = None
+    if KWARGS in structures and args.kwarg is not None:
+        kw = args.kwarg.id
+        args.kwarg = None
+    else:
+        kw = None
     by_name: dict[str, Node] = {}
     leaf_params: dict[str, list[str]] = {}
     new_args: list = []
@@ -568,6 +607,9 @@ def flatten_parameters(info: Any, flat_fn: Callable, parse: Any = None) -> None:
                           "pass the structured argument explicitly.")
     args.posonlyargs = []
     args.args = new_args
+    if kw is not None:
+        by_name[kw] = structures[KWARGS]
+        leaf_params[kw] = []
     fl = Flattener(info, by_name, leaf_params, parse)
     info.node.body = fl.block(info.node.body)
     info.fn = flat_fn
