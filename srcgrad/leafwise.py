@@ -25,9 +25,17 @@ def structured(args: tuple, wrt_idx: tuple[int, ...]) -> dict[int, Node]:
     for i in wrt_idx:
         if i < len(args):
             a = args[i]
-            if is_structured(a) or is_object(a):
-                out[i] = structure(a, objects=True)
+            if isinstance(a, (dict, list, tuple)) or (
+                    not _plain_leaf(a) and (is_structured(a) or is_object(a))):
+                node = structure(a, objects=True)
+                if node.kind not in ("leaf", "static") and node.n_leaves > 0:
+                    out[i] = node
     return out
+
+
+def _plain_leaf(a: Any) -> bool:
+    return isinstance(a, (np.ndarray, float, int, np.generic)) or (
+        hasattr(a, "shape") and hasattr(a, "dtype"))
 
 
 def _differentiable(x: Any) -> bool:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
@@ -24,22 +23,23 @@ import numpy as np
 LEAF_TYPES = (np.ndarray, np.generic, float, int, bool, complex)
 
 
-@dataclass(eq=False)
 class Node:
     """The structure of one value: kind ('leaf', 'dict', 'list', 'tuple', 'namedtuple', 'dataclass',
     'object', 'static'), the keys of its children (dict keys, field or attribute names, indices), the
-    children, the class (named tuples, dataclasses, objects) and, for 'static', the value itself."""
+    children, the class (named tuples, dataclasses, objects) and, for 'static', the value itself.
+    (A plain class with slots: one is made per call for each structured argument.)"""
 
-    kind: str
-    keys: tuple = ()
-    children: tuple = ()
-    cls: Any = None
-    value: Any = None
-    _key: tuple = field(default=(), repr=False)
+    __slots__ = ("kind", "keys", "children", "cls", "value", "_key", "_n")
 
-    def __post_init__(self) -> None:
-        static = id(self.value) if self.kind == "static" else None
-        self._key = (self.kind, self.keys, tuple(c._key for c in self.children), self.cls, static)
+    def __init__(self, kind: str, keys: tuple = (), children: tuple = (), cls: Any = None,
+                 value: Any = None):
+        self.kind, self.keys, self.children, self.cls, self.value = kind, keys, children, cls, value
+        static = id(value) if kind == "static" else None
+        self._key = (kind, keys, tuple(c._key for c in children), cls, static)
+        self._n = -1
+
+    def __repr__(self) -> str:
+        return f"Node({self.kind!r}, {self.keys!r})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Node) and self._key == other._key
@@ -50,9 +50,10 @@ class Node:
     @property
     def n_leaves(self) -> int:
         """Parameter slots: one per leaf, plus the object itself for an object."""
-        if self.kind == "leaf":
-            return 1
-        return sum(c.n_leaves for c in self.children) + (self.kind == "object")
+        if self._n < 0:
+            self._n = 1 if self.kind == "leaf" else sum(c.n_leaves for c in self.children) + (
+                self.kind == "object")
+        return self._n
 
     def child(self, key: Any) -> "Node | None":
         for k, c in zip(self.keys, self.children, strict=True):
