@@ -24,6 +24,7 @@ from __future__ import annotations
 import builtins
 import copy
 import functools
+import inspect
 import sys
 import types
 from dataclasses import dataclass
@@ -167,7 +168,8 @@ def _inlinable(name: str, node: Any, args: gast.arguments, body: list, scope: li
     *args/**kwargs or decorators, is not recursive and has no return inside a loop."""
     if args.vararg is not None or args.kwarg is not None or getattr(node, "decorator_list", None):
         return False
-    if any(isinstance(n, (gast.Yield, gast.YieldFrom)) for n in _walk_local(body)):
+    if any(isinstance(n, (gast.Yield, gast.YieldFrom)) for n in _walk_local(body)) \
+            and _generator_as_list(body, "items") is None:
         return False
     if _returns_in_loops(body):
         return False
@@ -201,6 +203,52 @@ def _inlinable(name: str, node: Any, args: gast.arguments, body: list, scope: li
         if not (called or mapped or given or _attribute_of(n, parents)):
             return False
     return binds == 1
+
+
+def _generator_as_list(body: list, items: str) -> list | None:
+    """A generator's body as a function returning the list of the values it yields: `yield v` appends
+    v, `yield from it` appends each of it, `return` returns the list. None where that would change what
+    the program does: a `while` loop (the generator may be infinite, consumed only until a break), or a
+    yield whose value is used (`x = yield v`)."""
+    nodes = list(_walk_local(body))
+    if any(isinstance(n, gast.While) for n in nodes):
+        return None
+    for n in nodes:
+        if isinstance(n, (gast.Yield, gast.YieldFrom)):
+            if not any(isinstance(s, gast.Expr) and s.value is n for s in nodes):
+                return None
+
+    class Rewrite(gast.NodeTransformer):
+        def visit_FunctionDef(self, node: Any) -> Any:
+            return node  # a nested function's yields are its own
+
+        def visit_Lambda(self, node: Any) -> Any:
+            return node
+
+        def visit_Expr(self, node: gast.Expr) -> Any:
+            v = node.value
+            if isinstance(v, gast.Yield):
+                value = v.value if v.value is not None else gast.Constant(value=None, kind=None)
+                append = gast.Call(func=gast.Attribute(value=_name(items), attr="append", ctx=gast.Load()),
+                                   args=[value], keywords=[])
+                return _located(gast.Expr(value=append), node)
+            if isinstance(v, gast.YieldFrom):
+                item = f"{items}_item"
+                append = gast.Call(func=gast.Attribute(value=_name(items), attr="append", ctx=gast.Load()),
+                                   args=[_name(item)], keywords=[])
+                loop = gast.For(target=_name(item, store=True), iter=v.value,
+                                body=[gast.Expr(value=append)], orelse=[], type_comment=None)
+                return _located(loop, node)
+            return node
+
+        def visit_Return(self, node: gast.Return) -> Any:
+            return _located(gast.Return(value=_name(items)), node)
+
+    converted = [Rewrite().visit(copy.deepcopy(s)) for s in body]
+    first = body[0] if body else None
+    start = _assign(items, gast.List(elts=[], ctx=gast.Load()), first) if first is not None else None
+    end = _located(gast.Return(value=_name(items)), body[-1]) if body else None
+    return [start, *converted, end] if body else None
 
 
 def _spliceable(root: gast.FunctionDef) -> set[str]:
@@ -353,6 +401,8 @@ class Lowering:
                 defaults[p.id] = self.default(name, p.id, d, node, pre)
         body = [s for s in body if not (isinstance(s, gast.Expr) and isinstance(s.value, gast.Constant)
                                         and isinstance(s.value.value, str))]  # the docstring
+        if any(isinstance(n, (gast.Yield, gast.YieldFrom)) for n in _walk_local(body)):
+            body = _generator_as_list(body, self.fresh(f"{name}_items"))
         self.helpers[name] = Helper(name, args, body, node, defaults)
         return pre
 
@@ -550,13 +600,24 @@ class Lowering:
             return self.call(e, pre)
         if isinstance(e.func, gast.Name) and e.func.id in self.helpers:
             return self.inline(self.helpers[e.func.id], e, pre)
+        if isinstance(e.func, gast.Name) and self.parse is not None and e.func.id not in self.local_names:
+            target = self.global_value(e.func.id)
+            if _user_function(target, generators=True) and target.__code__.co_flags & inspect.CO_GENERATOR:
+                # windows(x, 3): the generator's values, all of them, as the list a loop or a call reads
+                helper = self.borrow(target, e)
+                converted = _generator_as_list(helper.body, self.fresh(f"{target.__name__}_items"))
+                if converted is not None and not _returns_in_loops(converted):
+                    helper.body = converted
+                    return self.inline(helper, e, pre)
         if isinstance(e.func, gast.Name) and self.parse is not None and e.func.id not in self.local_names \
                 and any(_function_value(a, self) for a in [*e.args, *(k.value for k in e.keywords)]):
             target = self.global_value(e.func.id)
             if _user_function(target):
                 # rk4(lambda t, y: -k * y, y0, h): the integrator inlined here, so the function it is
                 # given (a closure over this function's values) is inlined at each of its calls
-                return self.inline(self.borrow(target, e), e, pre)
+                helper = self.borrow(target, e)
+                if not _returns_in_loops(helper.body):  # (a return inside a loop is not inlined)
+                    return self.inline(helper, e, pre)
         e.func = self.expr(e.func, pre)
         e.args = [self.expr(a, pre) for a in e.args]
         for k in e.keywords:
@@ -857,14 +918,15 @@ def lower(info: Any, parse: Any = None) -> None:
 _LIBRARIES = frozenset({"numpy", "scipy", "srcgrad", "jax", "torch", "autograd", "dask", "cupy", "math"})
 
 
-def _user_function(obj: Any) -> bool:
+def _user_function(obj: Any, generators: bool = False) -> bool:
     """A Python function of the user's (not a library's), whose code can be inlined."""
     if not isinstance(obj, types.FunctionType) or obj.__code__.co_name == "<lambda>":
         return False
     module = (getattr(obj, "__module__", None) or "").split(".")[0]
     if module in _LIBRARIES or (module in sys.stdlib_module_names and module != "__main__"):
         return False
-    if getattr(obj, "__wrapped__", None) is not None or obj.__code__.co_flags & 0x20:  # generator
+    if getattr(obj, "__wrapped__", None) is not None or (
+            obj.__code__.co_flags & inspect.CO_GENERATOR and not generators):
         return False
     return "site-packages" not in (obj.__code__.co_filename or "")
 

@@ -204,3 +204,55 @@ def test_inlined_code_keeps_the_lines_of_the_function_it_came_from():
     assert "# line 5: k1 = f(y)" not in src  # rk4's own line numbers, not this file's numbering from 1
     line = rk4.__code__.co_firstlineno + 2
     assert f"# line {line}: k1 = f(y)" in src
+
+
+# ------------------------------------------------------------------------- generators consumed whole
+def windows(x, k):
+    for i in range(len(x) - k + 1):
+        yield x[i:i + k]
+
+
+def sliding_products(x):
+    total = 0.0
+    for w in windows(x, 2):
+        total = total + np.prod(w)
+    return total
+
+
+def discounted_sum(x):
+    def discounted(values):
+        g = 1.0
+        for v in values:
+            yield g * v
+            g = g * 0.5
+    return sum(discounted(np.tanh(x)))
+
+
+def stacked_windows(x):
+    return np.sum(np.stack(list(windows(x, 2))) ** 2)
+
+
+@pytest.mark.parametrize("fn", [sliding_products, discounted_sum, stacked_windows], ids=lambda f: f.__name__)
+def test_a_generator_consumed_whole_is_its_list_of_values(fn):
+    test_lowered_code_has_the_right_derivative(fn)
+
+
+def counts_forever(x):
+    n = 0
+    while True:
+        yield x * n
+        n += 1
+
+
+def takes_three(x):
+    total = 0.0
+    for i, v in enumerate(counts_forever(x)):
+        if i == 3:
+            break
+        total = total + np.sum(v)
+    return total
+
+
+def test_a_generator_with_a_while_loop_is_refused_not_run_forever():
+    with pytest.raises(sg.TransformError, match="generator"):
+        sg.grad(takes_three)(X)
