@@ -1397,6 +1397,10 @@ class Normalizer:
         node = gast.Attribute(value=base, attr=e.attr, ctx=gast.Load())
         if e.attr in NONDIFF_ATTRS:
             return node, Op("nondiff", args=[base])
+        adapter = mapping.ATTRIBUTES.get(e.attr)
+        if adapter is not None:
+            # z.real, z.imag: the attribute's primitive (one record: the mapping's ATTRIBUTES)
+            return self.call_adapter(adapter, [base], {}, e, out)
         return node, Op("opaque", args=[base])
 
     # -------------------------------------------------------------------------------------- calls

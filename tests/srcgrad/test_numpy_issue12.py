@@ -160,9 +160,6 @@ def test_jvp_of_the_single_output_modes(f):
     assert t == pytest.approx(np.sum(numeric_grad(f, x)), rel=1e-5)
 
 
-@pytest.mark.xfail(strict=True, raises=sg.TransformError,
-                   reason="compiler: x.real / x.imag are not read through mapping.ATTRIBUTES ('no derivative "
-                          "for this operation')")
 def test_real_and_imag_attributes():
     x = np.random.default_rng(5).standard_normal(8)
     want = numeric_grad(real_attribute, x)

@@ -204,7 +204,7 @@ CASES = [
     Case("np_linalg_qr", qr_logdet, _mat),
     Case("np_slogdet_indexed", gp_logdet_indexed, _mat),
     Case("np_slogdet_attribute", gp_logdet_attribute, _mat),
-    Case("np_fft_ifft", spectral_power, _vec(6), xfail='np.fft.fft/ifft with a real loss'),
+    Case("np_fft_ifft", spectral_power, _vec(6)),
     Case("np_rfft_irfft", lowpass, _vec(6)),
     Case("math_lgamma_gamma_erf", log_binomial_likelihood, lambda r: (0.35, 7.5), wrt=(0, 1)),
     Case("builtin_sorted", trimmed_mean, _vec(5), xfail='sorted()'),
