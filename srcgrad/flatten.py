@@ -148,6 +148,8 @@ class Flattener:
                  parse: Any = None):
         self.info = info
         self.parse = parse
+        self.original: Any = None
+        self.first_param: str | None = None
         self.views: dict[str, View] = {}
         for p, node in structures.items():
             self.views[p] = View(node, [_name(n) for n in leaf_params[p]])
@@ -338,6 +340,10 @@ class Flattener:
             base = self.value(f.value)
             if isinstance(base, View) and base.node.kind == "dict":
                 return self.dict_view(base, f.attr, e)
+        if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Call) \
+                and isinstance(f.value.func, gast.Name) and f.value.func.id == "super" \
+                and not f.value.args and self.self_view() is not None:
+            return self.super_call(f.attr, e)
         if isinstance(f, gast.Attribute):
             base = self.value(f.value)
             if isinstance(base, View) and base.node.kind == "object":
@@ -451,6 +457,31 @@ class Flattener:
                                   "flattens into parameters (the write would not reach its caller)",
                                   "return the value from the method and use it in the caller, instead of "
                                   "storing it on the object.")
+
+    def self_view(self) -> "View | None":
+        """The flattened object this method was called on (its first parameter), if it is one."""
+        args = self.info.node.args
+        first = self.first_param
+        view = self.views.get(first) if first is not None else None
+        return view if isinstance(view, View) and view.node.kind == "object" and not args.vararg else None
+
+    def super_call(self, method: str, e: gast.Call) -> Any:
+        """`super().features(x)` in a method of class C: the next definition after C in the object's
+        method resolution order, called with the same object."""
+        base = self.self_view()
+        owner_name = getattr(self.original, "__qualname__", "").rsplit(".", 1)[0]
+        mro = base.node.cls.__mro__
+        start = next((i for i, c in enumerate(mro) if c.__qualname__ == owner_name
+                      and self.original in c.__dict__.values()), None)
+        fn = None
+        if start is not None:
+            fn = next((c.__dict__[method] for c in mro[start + 1:] if method in c.__dict__), None)
+        if not isinstance(fn, types.FunctionType):
+            raise located(self.info, e, f"super().{method}() that srcgrad cannot resolve",
+                          f"call the base class's method by name ({mro[1].__name__}.{method}(self, ...)).")
+        values = [base] + [self.value(a) for a in e.args]
+        return self.flat_call(fn, values, gast.Call(func=e.func, args=[base.obj, *e.args],
+                                                    keywords=e.keywords))
 
     def method_call(self, base: View, method: str, e: gast.Call) -> Any:
         fn = base.node.cls.__dict__.get(method) if method in base.node.cls.__dict__ else getattr(
@@ -611,6 +642,8 @@ def flatten_parameters(info: Any, flat_fn: Callable, parse: Any = None) -> None:
         by_name[kw] = structures[KWARGS]
         leaf_params[kw] = []
     fl = Flattener(info, by_name, leaf_params, parse)
+    fl.original = original
+    fl.first_param = positional[0].id if positional else None
     info.node.body = fl.block(info.node.body)
     info.fn = flat_fn
 

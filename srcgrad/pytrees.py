@@ -97,9 +97,8 @@ def is_object(x: Any, _seen: frozenset = frozenset()) -> bool:
     attrs = getattr(x, "__dict__", None)
     if not isinstance(attrs, dict):
         return False
-    seen = _seen | {id(x)}
-    return any(_is_leaf(v) or is_structured(v) or is_object(v, seen) or (
-        isinstance(v, (list, tuple)) and any(is_object(i, seen) for i in v)) for v in attrs.values())
+    # an instance of the user's class (its methods are followed even where it holds no array)
+    return (type(x).__module__ or "").split(".")[0] not in ("builtins", "numpy", "srcgrad", "functools")
 
 
 def _array_valued(v: Any) -> bool:

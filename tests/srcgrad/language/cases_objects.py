@@ -158,6 +158,5 @@ CASES = [
     Case("method_counter_on_self", _solver.energy, lambda r: (r.normal(size=5),),
          xfail='attribute writes of counters to self'),
     Case("staticmethod_and_property", _softplus.loss, lambda r: (r.normal(size=4),)),
-    Case("inherited_super_call", _derived.score, lambda r: (r.normal(size=4),),
-         xfail='super() call from an overriding method'),
+    Case("inherited_super_call", _derived.score, lambda r: (r.normal(size=4),)),
 ]
