@@ -23,11 +23,10 @@ import numpy as np
 
 from srcgrad import codegen, reuse
 from srcgrad.errors import TransformError, located
-from srcgrad.flatten import KWARGS, VARARGS, flat_function, reads_as_container
+from srcgrad.flatten import per_argument_count, reads_as_container
 from srcgrad.leafwise import Leafwise, structured
 from srcgrad.parse import Dependencies
 from srcgrad.pipeline import Builder, Generated, cache_on
-from srcgrad.pytrees import Node
 from srcgrad.runtime.dask_support import finisher as dask_finisher
 from srcgrad.runtime.stack import NonScalarOutput
 from srcgrad.runtime.stack import detach as _detach
@@ -176,7 +175,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
             if code is not None and code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \
                     and getattr(target, "__srcgrad_flat__", None) is None and target is f:
                 # def f(*springs): built per number of arguments, each extra argument its own parameter
-                return _with_varargs(f, kind, wrt, verbose, aux, exc)
+                return per_argument_count(f, kind, kind == "vjp",
+                                          lambda flat: _make(flat, kind, wrt, verbose, aux), exc)
             info = _parsed(target)
             every = tuple(range(len(info.node.args.args))) if info is not None else ()
             if info is None or not (method or reads_as_container(info, every)):
@@ -395,41 +395,6 @@ _CONTAINER_WORDS = {gast.Tuple: "tuple", gast.List: "list", gast.Dict: "dict", g
 
 
 _PLAIN = (np.ndarray, float)  # argument types that are never pytrees (checked first: it is cheaper)
-
-
-def _with_varargs(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool,
-                  error: TransformError) -> Callable:
-    """The transform of `def f(x, *springs, **options)`: per number of extra positional arguments, the
-    transform of f's flat variant (srcgrad/flatten.py) whose `springs` are parameters springs_0, ...
-    (differentiated by position, as JAX does); `options` is the empty dict (keywords it would collect
-    are refused)."""
-    code = f.__code__
-    built: dict[int, Callable] = {}
-
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        primal = args[:-1] if kind == "vjp" else args
-        extra = len(primal) - code.co_argcount
-        named = set(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
-        if extra < 0 or set(kwargs) - named:
-            raise error
-        inner = built.get(extra)
-        if inner is None:
-            structures: dict = {}
-            if code.co_flags & inspect.CO_VARARGS:
-                items = tuple(Node("leaf") for _ in range(extra))
-                structures[VARARGS] = Node("tuple", tuple(range(extra)), items)
-            elif extra:
-                raise error
-            if code.co_flags & inspect.CO_VARKEYWORDS:
-                structures[KWARGS] = Node("dict")
-            inner = built[extra] = _make(flat_function(f, structures), kind, wrt, verbose, aux)
-        return inner(*args, **kwargs)
-
-    wrapper.transform = kind
-    wrapper.original = f
-    wrapper.source = f"# {f.__name__}: built per number of arguments at the first call"
-    return wrapper
 
 
 def _leaves_only(f: Callable, kind: str, leafwise: Leafwise, positions: tuple[int, ...],

@@ -97,27 +97,34 @@ def _rename(node: Any, mapping: dict[str, str]) -> Any:
     """Rename the names in `mapping` wherever they refer to the same variable (not where a nested
     comprehension or lambda binds the name again)."""
 
-    class Renamer(gast.NodeTransformer):
-        def __init__(self, m: dict[str, str]):
-            self.m = m
+    def rename(n: gast.Name, new: str) -> gast.Name:
+        n.id = new
+        return n
 
-        def visit_Name(self, n: gast.Name) -> gast.Name:
-            if n.id in self.m:
-                n.id = self.m[n.id]
-            return n
+    return _ScopedNames(mapping, rename).visit(node)
 
-        def generic_visit(self, n: Any) -> Any:
-            if isinstance(n, _SCOPES) and not isinstance(n, gast.FunctionDef):
-                inner = {k: v for k, v in self.m.items() if k not in _bound_by(n)}
-                if inner != self.m:
-                    saved, self.m = self.m, inner
-                    try:
-                        return super().generic_visit(n)
-                    finally:
-                        self.m = saved
-            return super().generic_visit(n)
 
-    return Renamer(mapping).visit(node)
+class _ScopedNames(gast.NodeTransformer):
+    """Replaces the names in `m` by `replace(name_node, m[id])` wherever they refer to the same variable:
+    not inside a nested comprehension or lambda that binds the name again."""
+
+    def __init__(self, m: dict, replace: Any):
+        self.m = m
+        self.replace = replace
+
+    def visit_Name(self, n: gast.Name) -> Any:
+        return self.replace(n, self.m[n.id]) if n.id in self.m else n
+
+    def generic_visit(self, n: Any) -> Any:
+        if isinstance(n, _SCOPES) and not isinstance(n, gast.FunctionDef):
+            inner = {k: v for k, v in self.m.items() if k not in _bound_by(n)}
+            if inner != self.m:
+                saved, self.m = self.m, inner
+                try:
+                    return super().generic_visit(n)
+                finally:
+                    self.m = saved
+        return super().generic_visit(n)
 
 
 # ------------------------------------------------------------------------------------------ local helpers
@@ -847,27 +854,12 @@ def _substitute(node: Any, values: dict[str, gast.expr]) -> Any:
     if not values:
         return node
 
-    class Sub(gast.NodeTransformer):
-        def __init__(self, m: dict):
-            self.m = m
+    def substitute(n: gast.Name, value: gast.expr) -> Any:
+        if isinstance(n.ctx, gast.Load):
+            return gast.copy_location(copy.deepcopy(value), n)
+        return n
 
-        def visit_Name(self, n: gast.Name) -> Any:
-            if isinstance(n.ctx, gast.Load) and n.id in self.m:
-                return gast.copy_location(copy.deepcopy(self.m[n.id]), n)
-            return n
-
-        def generic_visit(self, n: Any) -> Any:
-            if isinstance(n, _SCOPES) and not isinstance(n, gast.FunctionDef):
-                inner = {k: v for k, v in self.m.items() if k not in _bound_by(n)}
-                if inner != self.m:
-                    saved, self.m = self.m, inner
-                    try:
-                        return super().generic_visit(n)
-                    finally:
-                        self.m = saved
-            return super().generic_visit(n)
-
-    return Sub(values).visit(node)
+    return _ScopedNames(values, substitute).visit(node)
 
 
 def _eliminate_returns(stmts: list, result: str | list[str]) -> list:

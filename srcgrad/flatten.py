@@ -17,6 +17,8 @@ The flat function itself (`flat_function`) is a real Python function taking the 
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import types
 import weakref
 from typing import Any, Callable
@@ -94,6 +96,41 @@ def flat_function(fn: Callable, structures: dict[int, Node]) -> Callable:
 
 VARARGS = -1  # the key of a `*args` parameter's structure (a tuple of the extra arguments)
 KWARGS = -2  # the key of a `**kwargs` parameter's (a dict of the keywords passed: none, so far)
+
+
+def per_argument_count(f: Callable, kind: str, last_is_seed: bool,
+                       transform_of: Callable[[Callable], Callable], error: Exception) -> Callable:
+    """The transform of `def f(x, *springs, **options)`: per number of extra positional arguments, the
+    transform (`transform_of`) of f's flat variant whose `springs` are parameters springs_0, ...
+    (differentiated by position, as JAX does); `options` is the empty dict (keywords it would collect
+    are refused with `error`). `last_is_seed`: the last argument is a cotangent or tangent."""
+    code = f.__code__
+    built: dict[int, Callable] = {}
+
+    @functools.wraps(f)
+    def transform(*args: Any, **kwargs: Any) -> Any:
+        primal = args[:-1] if last_is_seed else args
+        extra = len(primal) - code.co_argcount
+        named = set(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+        if extra < 0 or set(kwargs) - named:
+            raise error
+        inner = built.get(extra)
+        if inner is None:
+            structures: dict = {}
+            if code.co_flags & inspect.CO_VARARGS:
+                items = tuple(Node("leaf") for _ in range(extra))
+                structures[VARARGS] = Node("tuple", tuple(range(extra)), items)
+            elif extra:
+                raise error
+            if code.co_flags & inspect.CO_VARKEYWORDS:
+                structures[KWARGS] = Node("dict")
+            inner = built[extra] = transform_of(flat_function(f, structures))
+        return inner(*args, **kwargs)
+
+    transform.transform = kind
+    transform.original = f
+    transform.source = f"# {f.__name__}: built per number of arguments at the first call"
+    return transform
 
 
 def _fresh(name: str, taken: set[str]) -> str:

@@ -36,12 +36,11 @@ from srcgrad.api import (
 )
 from srcgrad.batching import bzero
 from srcgrad.errors import TransformError
-from srcgrad.flatten import KWARGS, VARARGS, flat_function, reads_as_container
+from srcgrad.flatten import per_argument_count, reads_as_container
 from srcgrad.forward import ForwardBuilder, GeneratedJvp
 from srcgrad.leafwise import Leafwise, structured
 from srcgrad.parse import merge_into_recording, recording
 from srcgrad.pipeline import Builder, Generated
-from srcgrad.pytrees import Node
 from srcgrad.runtime import dask_support
 from srcgrad.runtime import primitives as P
 
@@ -68,8 +67,8 @@ def _with_pytrees(f: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool
         code = getattr(f, "__code__", None)
         if code is not None and code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \
                 and getattr(f, "__srcgrad_flat__", None) is None:
-            return _varargs_front(f, kind, tangent_last, transform_of, wrt_idx if not single else wrt_idx[0],
-                                  exc)
+            wrt = wrt_idx[0] if single else wrt_idx
+            return per_argument_count(f, kind, tangent_last, lambda flat: transform_of(flat, wrt), exc)
         info = _parsed(_target(f))
         every = tuple(range(len(info.node.args.args))) if info is not None else ()
         if info is None or not (method or reads_as_container(info, every)):
@@ -92,36 +91,6 @@ def _with_pytrees(f: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool
     else:
         functools.update_wrapper(front, f)
         front.transform, front.original = kind, f
-    return front
-
-
-def _varargs_front(f: Callable, kind: str, tangent_last: bool, transform_of: Callable, wrt: Any,
-                   error: TransformError) -> Callable:
-    """jvp/hvp/jacobian/hessian of `def f(*springs)`: per number of extra arguments, the transform of the
-    flat variant whose extra arguments are parameters of their own (as api._with_varargs for grad)."""
-    code = f.__code__
-    built: dict[int, Callable] = {}
-
-    @functools.wraps(f)
-    def front(*args: Any, **kwargs: Any) -> Any:
-        primal = args[:-1] if tangent_last else args
-        extra = len(primal) - code.co_argcount
-        if extra < 0 or kwargs:
-            raise error
-        inner = built.get(extra)
-        if inner is None:
-            structures: dict = {}
-            if code.co_flags & inspect.CO_VARARGS:
-                items = tuple(Node("leaf") for _ in range(extra))
-                structures[VARARGS] = Node("tuple", tuple(range(extra)), items)
-            elif extra:
-                raise error
-            if code.co_flags & inspect.CO_VARKEYWORDS:
-                structures[KWARGS] = Node("dict")
-            inner = built[extra] = transform_of(flat_function(f, structures), wrt)
-        return inner(*args, **kwargs)
-
-    front.transform, front.original = kind, f
     return front
 
 
