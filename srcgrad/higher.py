@@ -94,6 +94,21 @@ def _with_pytrees(f: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool
     return front
 
 
+def _front(f: Callable, kind: str, wrt: Any, verbose: bool | int, public: Callable,
+           plain: Callable) -> Callable:
+    """What hvp, jacobian and hessian do before building: a functools.partial is the transform of its
+    function with the bound arguments passed; a bound method's `self` is its function's first argument
+    (flattened where its methods are called); pytree arguments go through their leaves."""
+    if isinstance(f, functools.partial):
+        return _unpartial(f, public(f.func, _shift_wrt(wrt, len(f.args)), verbose=verbose))
+    owner, func = _method_of(f)
+    target = func if func is not None else f
+    wrt_idx, single = _wrt(_shift_wrt(wrt) if func is not None else wrt)
+    out = _with_pytrees(target, kind, wrt_idx, single, lambda flat, w: public(flat, w, verbose=verbose),
+                        lambda: plain(target, wrt_idx, single, verbose), method=func is not None)
+    return _bind(owner, out, f) if func is not None else out
+
+
 def _cached(f: Callable, key: tuple, make: Callable[[], Callable], verbose: bool | int) -> Callable:
     """f's transform under `key`, kept on f itself (`api._transforms_of`, beside grad's): it lives as long
     as f, so a closure made per training step is freed with its transforms (a global table keyed by f
@@ -334,16 +349,8 @@ def hvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, verbose: b
     wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: hvp(g, wrt, verbose=verbose)
-    if isinstance(f, functools.partial):
-        return _unpartial(f, hvp(f.func, _shift_wrt(wrt, len(f.args)), verbose=verbose))
-    owner, func = _method_of(f)
-    # a bound method: `self` is the function's first argument, flattened where its methods are called
-    target = func if func is not None else f
-    wrt_idx, single = _wrt(_shift_wrt(wrt) if func is not None else wrt)
-    out = _with_pytrees(target, "hvp", wrt_idx, single,
-                        lambda flat, w: hvp(flat, w, verbose=verbose),
-                        lambda: _hvp_plain(target, wrt_idx, single, verbose), method=func is not None)
-    return _bind(owner, out, f) if func is not None else out
+    return _front(f, "hvp", wrt, verbose, hvp, _hvp_plain)
+
 
 def _hvp_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose: bool | int) -> Callable:
 
@@ -446,16 +453,8 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
     wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: jacobian(g, wrt, verbose=verbose)
-    if isinstance(f, functools.partial):
-        return _unpartial(f, jacobian(f.func, _shift_wrt(wrt, len(f.args)), verbose=verbose))
-    owner, func = _method_of(f)
-    # a bound method: `self` is the function's first argument, flattened where its methods are called
-    target = func if func is not None else f
-    wrt_idx, single = _wrt(_shift_wrt(wrt) if func is not None else wrt)
-    out = _with_pytrees(target, "jacobian", wrt_idx, single,
-                        lambda flat, w: jacobian(flat, w, verbose=verbose),
-                        lambda: _jacobian_plain(target, wrt_idx, single, verbose), method=func is not None)
-    return _bind(owner, out, f) if func is not None else out
+    return _front(f, "jacobian", wrt, verbose, jacobian, _jacobian_plain)
+
 
 def _jacobian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose: bool | int) -> Callable:
 
@@ -572,16 +571,8 @@ def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
     wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: hessian(g, wrt, verbose=verbose)
-    if isinstance(f, functools.partial):
-        return _unpartial(f, hessian(f.func, _shift_wrt(wrt, len(f.args)), verbose=verbose))
-    owner, func = _method_of(f)
-    # a bound method: `self` is the function's first argument, flattened where its methods are called
-    target = func if func is not None else f
-    wrt_idx, single = _wrt(_shift_wrt(wrt) if func is not None else wrt)
-    out = _with_pytrees(target, "hessian", wrt_idx, single,
-                        lambda flat, w: hessian(flat, w, verbose=verbose),
-                        lambda: _hessian_plain(target, wrt_idx, single, verbose), method=func is not None)
-    return _bind(owner, out, f) if func is not None else out
+    return _front(f, "hessian", wrt, verbose, hessian, _hessian_plain)
+
 
 def _hessian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose: bool | int) -> Callable:
 
