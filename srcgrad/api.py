@@ -23,7 +23,7 @@ import numpy as np
 
 from srcgrad import codegen, reuse
 from srcgrad.errors import TransformError, located
-from srcgrad.flatten import per_argument_count, reads_as_container
+from srcgrad.flatten import per_argument_count, pytree_positions, takes_star_args
 from srcgrad.leafwise import Leafwise, structured
 from srcgrad.parse import Dependencies
 from srcgrad.pipeline import Builder, Generated, cache_on
@@ -171,15 +171,12 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
     except TransformError as exc:
         by_forward = _second_derivative_by_forward(f, kind, wrt_idx, single, exc)
         if by_forward is None:
-            code = getattr(target, "__code__", None)
-            if code is not None and code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \
-                    and getattr(target, "__srcgrad_flat__", None) is None and target is f:
+            if target is f and takes_star_args(f):
                 # def f(*springs): built per number of arguments, each extra argument its own parameter
                 return per_argument_count(f, kind, kind == "vjp",
                                           lambda flat: _make(flat, kind, wrt, verbose, aux), exc)
-            info = _parsed(target)
-            every = tuple(range(len(info.node.args.args))) if info is not None else ()
-            if info is None or not (method or reads_as_container(info, every)):
+            every = pytree_positions(_parsed(target), method)
+            if every is None:
                 raise
             # written for pytree arguments (params["W"]), for objects whose methods it calls, or a method
             # calling self's methods: built per structure at the first call, every structured argument

@@ -708,3 +708,20 @@ def reads_as_container(info: Any, positions: tuple[int, ...]) -> bool:
                 and isinstance(n.value, gast.Name) and n.value.id in names:
             return True
     return False
+
+
+def takes_star_args(f: Any) -> bool:
+    """`def f(*springs)` / `def f(**options)` (not a flat variant already): built per argument count."""
+    code = getattr(f, "__code__", None)
+    return code is not None and bool(code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)) \
+        and getattr(f, "__srcgrad_flat__", None) is None
+
+
+def pytree_positions(info: Any, method: bool) -> tuple[int, ...] | None:
+    """Every positional parameter, where a build for arrays that failed may be of a function written for
+    pytrees (it reads a parameter as a container, or it is a method whose self is flattened): its
+    transform is then built per structure at the first call. None where the failure stands."""
+    if info is None:
+        return None
+    every = tuple(range(len(info.node.args.args)))
+    return every if method or reads_as_container(info, every) else None

@@ -36,7 +36,7 @@ from srcgrad.api import (
 )
 from srcgrad.batching import bzero
 from srcgrad.errors import TransformError
-from srcgrad.flatten import per_argument_count, reads_as_container
+from srcgrad.flatten import per_argument_count, pytree_positions, takes_star_args
 from srcgrad.forward import ForwardBuilder, GeneratedJvp
 from srcgrad.leafwise import Leafwise, structured
 from srcgrad.parse import merge_into_recording, recording
@@ -64,14 +64,11 @@ def _with_pytrees(f: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool
         plain = build()
         error = None
     except TransformError as exc:
-        code = getattr(f, "__code__", None)
-        if code is not None and code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS) \
-                and getattr(f, "__srcgrad_flat__", None) is None:
+        if takes_star_args(f):
             wrt = wrt_idx[0] if single else wrt_idx
             return per_argument_count(f, kind, tangent_last, lambda flat: transform_of(flat, wrt), exc)
-        info = _parsed(_target(f))
-        every = tuple(range(len(info.node.args.args))) if info is not None else ()
-        if info is None or not (method or reads_as_container(info, every)):
+        every = pytree_positions(_parsed(_target(f)), method)
+        if every is None:
             raise
         plain, error = None, exc
         positions = every
