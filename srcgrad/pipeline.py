@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import gast
 
-from srcgrad import analysis, codegen, normalize, optimize, reverse
+from srcgrad import analysis, codegen, facts, normalize, optimize, reverse
 from srcgrad.codegen import Comment
 from srcgrad.errors import TransformError, located
 from srcgrad.names import Namer
@@ -274,23 +274,19 @@ class Builder:
         out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
         outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
         active, varied, useful = analysis.activity(fwd_body, set(wrt), outputs, set(norm.lists))
-        scalars = analysis.scalars(fwd_body, scalar_params, set(params), namer)
-        numpy_vals = analysis.numpy_values(fwd_body, numpy_params, scalars, set(params))
+        param_shapes = getattr(self, "param_shapes", {}) if mode != "split" else {}
+        known = {p: facts.Num(None) for p in scalar_params}
+        known.update({p: facts.Arr(None, param_shapes.get(p), n)
+                      for p, n in (getattr(self, "param_ndims", {}) if mode != "split" else {}).items()
+                      if p in numpy_params})
+        fx = facts.infer(fwd_body, namer, params, known, numpy_variant=bool(numpy_params))
+        scalars = fx.scalars()
+        numpy_vals = fx.numpy_names()
         numpy_all = numpy_vals | {namer.adjoint(v) for v in numpy_vals if v in active}
-        nd = (
-            analysis.ndims(
-                fwd_body, getattr(self, "param_ndims", {}) if mode != "split" else {}, scalars, numpy_vals
-            )
-            if numpy_vals
-            else {}
-        )
+        nd = fx.ndims()
         nd_all = dict(nd)
         nd_all.update({namer.adjoint(v): n for v, n in nd.items() if v in active})
-        shp = (
-            analysis.shapes(fwd_body, getattr(self, "param_shapes", {}), scalars, numpy_vals)
-            if numpy_vals and mode != "split"
-            else {}
-        )
+        shp = fx.shapes() if mode != "split" else {}
         shp_all = dict(shp)
         shp_all.update({namer.adjoint(v): n for v, n in shp.items() if v in active})
         if self.verbose:
