@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gast
+import numpy as np
 
 from srcgrad.errors import located
 
@@ -339,6 +340,8 @@ class Lowering:
         self.local_names = {n.id for n in gast.walk(root) if isinstance(n, gast.Name)
                             and isinstance(n.ctx, (gast.Store, gast.Param))}
         self.parse: Any = None
+        self.bound: dict[str, str] = {}
+        self.root = root  # library functions the rewrites call -> their names here
         # a comprehension's variable keeps its name unless the function uses that name elsewhere
         self.used_outside = {n.id for n in _walk_outside_comprehensions(root) if isinstance(n, gast.Name)}
 
@@ -454,6 +457,19 @@ class Lowering:
             writes = [_located(gast.Assign(targets=[t], value=_name(p), type_comment=None), s)
                       for t, p in zip(places, parts, strict=True)]
             return [*pre, s, *self.block(writes, scope)]
+        elif self.stores_setting(s):
+            # `self.n_evals += 1`, `wrapper.calls += 1`, `self.size = x.shape[0]`: a value that carries no
+            # derivative stored on an object, as the call setattr(obj, "n_evals", obj.n_evals + 1), which
+            # runs as written (an object's arrays are never written this way: see flatten.Flattener.call)
+            t = s.targets[0] if isinstance(s, gast.Assign) else s.target
+            value = s.value if isinstance(s, gast.Assign) else gast.BinOp(
+                left=gast.Attribute(value=_name(t.value.id), attr=t.attr, ctx=gast.Load()), op=s.op,
+                right=s.value)
+            if "setattr" not in self.bound:
+                self.bound["setattr"] = self.constant_ref(builtins.setattr, "store_attribute")
+            args = [_name(t.value.id), gast.Constant(value=t.attr, kind=None), self.expr(value, pre)]
+            store = gast.Call(func=_name(self.bound["setattr"]), args=args, keywords=[])
+            return [*pre, _located(gast.Expr(value=store), s)]
         elif isinstance(s, gast.Assign) and self.unpacks_helper(s):
             s.value = self.inline(self.helpers[s.value.func.id], s.value, pre, width=len(s.targets[0].elts))
         elif isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name) \
@@ -490,6 +506,19 @@ class Lowering:
             kind = gast.Tuple if isinstance(value, gast.Tuple) else gast.List
             out.append(_assign(var, kind(elts=[_name(n) for n in names], ctx=gast.Load()), s))
         return out
+
+    def stores_setting(self, s: gast.stmt) -> bool:
+        """`obj.attr = v` or `obj.attr += v` with v built only of constants, sizes, lengths, comparisons
+        and obj's own attributes: a value that carries no derivative, whatever the arguments are."""
+        if isinstance(s, gast.Assign) and len(s.targets) == 1:
+            t = s.targets[0]
+        elif isinstance(s, gast.AugAssign):
+            t = s.target
+        else:
+            return False
+        if not (isinstance(t, gast.Attribute) and isinstance(t.value, gast.Name)):
+            return False
+        return _carries_no_derivative(s.value, t.value.id)
 
     def unpacks_into_places(self, s: gast.Assign) -> bool:
         """A tuple target with subscripts or attributes among its names, from a value that is not a
@@ -575,6 +604,10 @@ class Lowering:
         if isinstance(e.func, gast.Name) and e.func.id == "map" and e.args and not e.keywords \
                 and "map" not in self.info.locals:
             return self.comprehension(self.map_as_comprehension(e), pre)
+        if isinstance(e.func, gast.Name) and e.func.id == "sorted" and "sorted" not in self.info.locals \
+                and "sorted" not in self.local_names and self.global_value("sorted") is builtins.sorted:
+            if not self.sorts_keys(e):
+                return self.sorted_list(e, pre)
         if isinstance(e.func, gast.Lambda):
             lam = e.func
             ret = gast.copy_location(gast.Return(value=lam.body), lam.body)
@@ -630,6 +663,63 @@ class Lowering:
         for k in e.keywords:
             k.value = self.expr(k.value, pre)
         return e
+
+    def sorted_list(self, e: gast.Call, pre: list) -> gast.expr:
+        """`sorted(xs)` -> `[v for v in np.sort(xs, axis=0)]`: the values in ascending order, as a list
+        (np.sort has a derivative: each output is the input it came from); `reverse=True` reads the sorted
+        values backwards. The call is marked, so srcgrad/flatten.py sorts a flattened dict's keys (or a
+        list of constants) at transform time instead. A `key=` function is refused: the order it gives
+        is not a sort of the values themselves."""
+        reverse = False
+        for k in e.keywords:
+            if k.arg == "reverse" and isinstance(k.value, gast.Constant):
+                reverse = bool(k.value.value)
+            else:
+                raise located(self.info, e, f"sorted(..., {k.arg or '**'}=...) in a differentiated function",
+                              "sort by the values themselves (sorted(xs) or sorted(xs, reverse=True)), or "
+                              "compute the order with np.argsort(keys) and index with it.")
+        if len(e.args) != 1 or isinstance(e.args[0], gast.Starred):
+            raise located(self.info, e, "sorted() takes one iterable")
+        if "sort_values" not in self.bound:
+            self.bound["sort_values"] = self.constant_ref(np.sort, "sort_values")
+        if "as_array" not in self.bound:
+            self.bound["as_array"] = self.constant_ref(np.array, "as_array")
+        values = gast.Call(func=_name(self.bound["as_array"]), args=[e.args[0]], keywords=[])
+        sort = gast.Call(func=_name(self.bound["sort_values"]), args=[values],
+                         keywords=[gast.keyword(arg="axis", value=gast.Constant(value=0, kind=None))])
+        sort.srcgrad_sorted = True  # noqa: B010 -- read by flatten.Flattener.call
+        it: gast.expr = sort
+        if reverse:
+            it = gast.Subscript(value=sort, slice=gast.Slice(lower=None, upper=None, step=gast.UnaryOp(
+                op=gast.USub(), operand=gast.Constant(value=1, kind=None))), ctx=gast.Load())
+        held = self.fresh("in_order")
+        pre.append(_assign(held, self.expr(it, pre), e))
+        item = self.fresh("value")
+        comp = gast.ListComp(elt=_name(item), generators=[
+            gast.comprehension(target=_name(item, store=True), iter=_name(held), ifs=[], is_async=0)])
+        return self.comprehension(_located(comp, e), pre)
+
+    def sorts_keys(self, e: gast.Call) -> bool:
+        """`sorted(params)`, `sorted(params.keys())`, `sorted(params.items())` of a dict: left as written,
+        for srcgrad/flatten.py to sort the keys of the flattened argument at transform time."""
+        arg = e.args[0] if len(e.args) == 1 else None
+        if isinstance(arg, gast.Call) and isinstance(arg.func, gast.Attribute) and not arg.args \
+                and arg.func.attr in ("keys", "items"):
+            return True
+        if not isinstance(arg, gast.Name):
+            return False
+        keys = {n.target.id for n in gast.walk(self.root) if isinstance(n, (gast.For, gast.comprehension))
+                and n.iter is e and isinstance(n.target, gast.Name)}  # for k in sorted(params)
+        return any(isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) and n.value.id == arg.id
+                   and (isinstance(n.slice, gast.Constant) and isinstance(n.slice.value, str)
+                        or isinstance(n.slice, gast.Name) and n.slice.id in keys)
+                   for n in gast.walk(self.root))
+
+    def constant_ref(self, value: Any, base: str) -> str:
+        """A fresh name of this function bound to `value` (a library function the rewrite calls)."""
+        bound = self.fresh(base)
+        self.info.closure[bound] = types.CellType(value)
+        return bound
 
     def map_as_comprehension(self, e: gast.Call) -> gast.ListComp:
         """`map(f, xs, ys)` -> `[f(a, b) for a, b in zip(xs, ys)]`: a list (map's iterator is consumed
@@ -849,6 +939,38 @@ class Lowering:
         return _name(result) if result else gast.Constant(value=None, kind=None)
 
 
+_SIZE_ATTRIBUTES = frozenset({"shape", "ndim", "size", "dtype"})
+_STATIC_CALLS = frozenset({"len", "int", "bool", "str", "round", "isinstance", "hasattr", "type", "id"})
+
+
+def _carries_no_derivative(e: Any, owner: str) -> bool:
+    """Whether `e` is, by its form alone, a value no derivative flows into: constants, `.shape`/`.ndim`/
+    `.size`/`.dtype` of anything, `len()`, `int()` and the like, comparisons, and attributes of `owner`
+    (the object being written, whose array attributes are never written this way), combined by
+    arithmetic."""
+    if isinstance(e, gast.Constant):
+        return True
+    if isinstance(e, gast.Attribute):
+        return e.attr in _SIZE_ATTRIBUTES or (isinstance(e.value, gast.Name) and e.value.id == owner)
+    if isinstance(e, gast.Subscript):
+        return _carries_no_derivative(e.value, owner)
+    if isinstance(e, gast.Call):
+        return isinstance(e.func, gast.Name) and e.func.id in _STATIC_CALLS
+    if isinstance(e, gast.Compare):
+        return True
+    if isinstance(e, gast.BinOp):
+        return _carries_no_derivative(e.left, owner) and _carries_no_derivative(e.right, owner)
+    if isinstance(e, gast.UnaryOp):
+        return _carries_no_derivative(e.operand, owner)
+    if isinstance(e, gast.BoolOp):
+        return all(_carries_no_derivative(v, owner) for v in e.values)
+    if isinstance(e, gast.IfExp):
+        return _carries_no_derivative(e.body, owner) and _carries_no_derivative(e.orelse, owner)
+    if isinstance(e, gast.Tuple):
+        return all(_carries_no_derivative(v, owner) for v in e.elts)
+    return False
+
+
 def _substitute(node: Any, values: dict[str, gast.expr]) -> Any:
     """Each read of a parameter in `values` replaced by the argument expression (a name or constant)."""
     if not values:
@@ -905,6 +1027,9 @@ def lower(info: Any, parse: Any = None) -> None:
     lowering = Lowering(info, info.node)
     lowering.parse = parse
     lowering.run(info.node)
+    from srcgrad.flatten import flatten_held_objects  # noqa: PLC0415
+
+    flatten_held_objects(info, parse)
 
 
 _LIBRARIES = frozenset({"numpy", "scipy", "srcgrad", "jax", "torch", "autograd", "dask", "cupy", "math"})

@@ -16,6 +16,7 @@ The flat function itself (`flat_function`) is a real Python function taking the 
 
 from __future__ import annotations
 
+import builtins
 import copy
 import functools
 import inspect
@@ -26,7 +27,7 @@ from typing import Any, Callable
 import gast
 
 from srcgrad.errors import located
-from srcgrad.pytrees import Node, leaf_names, rebuild
+from srcgrad.pytrees import Node, is_object, leaf_names, rebuild, structure
 
 _FLAT: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 _SCOPES = (gast.FunctionDef, gast.Lambda, gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp)
@@ -266,9 +267,10 @@ class Flattener:
         methods that read the attribute later, never see: refused rather than silently lost."""
         what = f".{target.attr}" if isinstance(target, gast.Attribute) else "[...]"
         return located(self.info, at, f"srcgrad does not differentiate a write into a differentiated "
-                       f"{base.node.describe()} ({what})",
+                       f"{base.node.describe()} ({what}): its arrays are parameters of the derivative",
                        "return the new value from the function (or keep it in a local variable) instead of "
-                       "storing it on the argument.")
+                       "storing it on the argument; an object may keep values that carry no derivative "
+                       "(self.count += 1, self.n = x.shape[0]).")
 
     def bind(self, var: str, value: Any, at: Any) -> None:
         if isinstance(value, _StaticValue):
@@ -401,6 +403,15 @@ class Flattener:
             if isinstance(callee, View) and callee.node.kind == "object":
                 # a callable instance called (a layer of a model, an item of a list of layers)
                 return self.method_call(callee, "__call__", e)
+        if isinstance(f, gast.Name) and len(e.args) == 3 and self.info.resolve(f.id) is builtins.setattr:
+            stored = self.store_attribute(e)
+            if stored is not None:
+                return stored
+        if isinstance(f, gast.Name) and f.id == "sorted" and len(e.args) == 1 and not e.keywords \
+                and self.info.resolve("sorted") is builtins.sorted:
+            keys = self.sorted_keys(self.value(e.args[0]))
+            if keys is not None:
+                return keys
         if isinstance(f, gast.Name) and f.id == "len" and len(e.args) == 1:
             base = self.value(e.args[0])
             if isinstance(base, View):
@@ -493,7 +504,8 @@ class Flattener:
                     raise located(other, n, f"{callee.__name__} writes into {what}, an argument srcgrad "
                                   "flattens into parameters (the write would not reach its caller)",
                                   "return the value from the method and use it in the caller, instead of "
-                                  "storing it on the object.")
+                                  "storing it on the object (values that carry no derivative may be stored: "
+                                  "self.count += 1, self.n = x.shape[0]).")
 
     def self_view(self) -> "View | None":
         """The flattened object this method was called on (its first parameter), if it is one."""
@@ -537,6 +549,45 @@ class Flattener:
         values = [base] + [self.value(a) for a in e.args]
         return self.flat_call(fn, values, gast.Call(func=e.func, args=[base.obj, *e.args],
                                                     keywords=e.keywords))
+
+    def store_attribute(self, e: gast.Call) -> Any:
+        """setattr(self, "n_evals", ...) (a counter written by desugar, or by the user) on a flattened
+        object: stored on the object itself, where the caller and later reads see it, as long as the
+        attribute is not one of the object's arrays (those are parameters: a write would change a copy
+        nobody reads, so it is refused)."""
+        base = self.value(e.args[0])
+        if not isinstance(base, View):
+            return None
+        attr = e.args[1].value if isinstance(e.args[1], gast.Constant) else None
+        if base.node.kind != "object" or attr is None or attr in base.node.keys:
+            name = attr if isinstance(attr, str) else "?"
+            what = gast.Attribute(value=e.args[0], attr=name, ctx=gast.Store())
+            raise self.write_refused(base, what, e)
+        e.args = [base.obj, e.args[1], self.expr(e.args[2])]
+        return e
+
+    def sorted_keys(self, v: Any) -> Any:
+        """sorted() of a flattened dict (its keys), of its .keys() or .items(): the order is known at
+        transform time. None for anything else (sorted as a list of values, by desugar)."""
+        keys = None
+        if isinstance(v, View) and v.node.kind == "dict":
+            keys = sorted(v.node.keys)
+        elif isinstance(v, gast.List) and v.elts and all(isinstance(x, gast.Constant) for x in v.elts):
+            keys = sorted(x.value for x in v.elts)
+        if keys is not None:  # a static list: a loop over it is unrolled
+            return View(Node("list", tuple(range(len(keys))), tuple(Node("static", value=k) for k in keys)),
+                        [])
+        if isinstance(v, View) and v.node.kind == "list" and all(
+                c.kind == "tuple" and c.children[0].kind == "static" for c in v.node.children):
+            parts = []
+            start = 0
+            for c in v.node.children:
+                parts.append((c.children[0].value, c, v.reads[start:start + c.n_leaves]))
+                start += c.n_leaves
+            parts.sort(key=lambda p: p[0])
+            return View(Node("list", v.node.keys, tuple(c for _, c, _ in parts)),
+                        [r for _, _, rs in parts for r in rs])
+        return None
 
     def dict_view(self, base: View, kind: str, e: gast.Call) -> Any:
         keys = base.node.keys
@@ -683,6 +734,88 @@ def flatten_parameters(info: Any, flat_fn: Callable, parse: Any = None) -> None:
     fl.first_param = positional[0].id if positional else None
     info.node.body = fl.block(info.node.body)
     info.fn = flat_fn
+
+
+def flatten_held_objects(info: Any, parse: Any = None) -> None:
+    """Objects of the user's classes held in a closure or a global and called in the body (`model(x)`,
+    `model.forward(x)`, `net.layers[0](h)`): each is read as a flattened object whose leaves are read
+    from it when the call runs (`model.l1.W`), so its methods are followed by their flat variants as
+    for an argument. Their arrays are constants of the derivative (derivatives are taken with respect
+    to arguments only). The build depends on the object's structure (its attributes, the lengths of
+    its lists): a change of structure rebuilds it (`_HeldStructure`)."""
+    local = {n.id for n in gast.walk(info.node) if isinstance(n, gast.Name)
+             and isinstance(n.ctx, (gast.Store, gast.Param, gast.Del))}
+    held: dict[str, Node] = {}
+    for n in gast.walk(info.node):
+        if not isinstance(n, gast.Call):
+            continue
+        root = n.func
+        while isinstance(root, (gast.Attribute, gast.Subscript)):
+            root = root.value
+        if not isinstance(root, gast.Name) or root.id in local or root.id in held:
+            continue
+        if root.id not in info.closure and root.id not in info.globals:
+            continue
+        obj = info.resolve(root.id)
+        if not is_object(obj) or not _user_code(obj):
+            continue
+        node = structure(obj, objects=True)
+        if node.kind != "object":
+            continue
+        held[root.id] = node
+        from srcgrad.parse import record  # noqa: PLC0415 -- parse imports this module
+
+        record(_HeldStructure(obj, node), "current", _SAME)
+    if not held:
+        return
+    leaf_params = {k: [] for k in held}
+    fl = Flattener(info, held, leaf_params, parse)
+    for k, node in held.items():
+        fl.views[k] = View(node, _reads(_name(k), node))
+    info.node.body = fl.block(info.node.body)
+
+
+def _user_code(obj: Any) -> bool:
+    """An object whose class is the user's own (its methods have Python source to follow)."""
+    module = (type(obj).__module__ or "").split(".")[0]
+    return module not in ("numpy", "scipy", "srcgrad", "jax", "torch", "dask", "cupy", "functools") and \
+        module not in __import__("sys").stdlib_module_names
+
+
+def _reads(e: gast.expr, node: Node) -> list:
+    """The expressions reading each slot of `node` from the value `e` (a held object's leaves, read when
+    the call runs)."""
+    if node.kind == "leaf":
+        return [e]
+    if node.kind == "static":
+        return []
+    out = [e] if node.kind == "object" else []
+    for k, c in zip(node.keys, node.children, strict=True):
+        if node.kind in ("object", "dataclass") or (node.kind == "namedtuple"):
+            part = gast.Attribute(value=copy.deepcopy(e), attr=k, ctx=gast.Load())
+        else:
+            part = gast.Subscript(value=copy.deepcopy(e), slice=gast.Constant(value=k, kind=None),
+                                  ctx=gast.Load())
+        out.extend(_reads(part, c))
+    return out
+
+
+_SAME = object()
+_CHANGED = object()
+
+
+class _HeldStructure:
+    """A dependency of a build that read a held object as flattened: `current` is `_SAME` while the
+    object has the structure the build saw (parse.Dependencies compares it by identity)."""
+
+    __slots__ = ("obj", "node")
+
+    def __init__(self, obj: Any, node: Node):
+        self.obj, self.node = obj, node
+
+    @property
+    def current(self) -> Any:
+        return _SAME if structure(self.obj, objects=True) == self.node else _CHANGED
 
 
 _ARRAY_ATTRIBUTES = frozenset(dir(__import__("numpy").ndarray))

@@ -256,3 +256,110 @@ def takes_three(x):
 def test_a_generator_with_a_while_loop_is_refused_not_run_forever():
     with pytest.raises(sg.TransformError, match="generator"):
         sg.grad(takes_three)(X)
+
+
+# --- sorted(), settings stored on objects, objects held in a closure -----------------------------------
+
+def sorted_trim(x):
+    s = sorted(x)
+    return sum(s[1:-1]) * s[-1]
+
+
+def sorted_list_reversed(x):
+    vals = [np.sin(x[i]) for i in range(len(x))]
+    s = sorted(vals, reverse=True)
+    return s[0] - 2.0 * s[1]
+
+
+def sorted_in_comprehension(x):
+    return sum(v * (i + 1) for i, v in enumerate(sorted(x ** 2)))
+
+
+@pytest.mark.parametrize("fn", [sorted_trim, sorted_list_reversed, sorted_in_comprehension])
+def test_sorted_of_values_has_the_derivative_of_the_sort(fn):
+    x = np.array([0.3, -1.2, 2.1, 0.7, -0.4])
+    np.testing.assert_allclose(sg.grad(fn)(x), numeric_grad(fn, [x], 0), rtol=1e-6, atol=1e-8)
+    _, t = sg.jvp(fn)(x, np.ones(5))
+    np.testing.assert_allclose(t, numeric_grad(fn, [x], 0).sum(), rtol=1e-6)
+
+
+def sorted_by_key(x):
+    return sum(sorted(x, key=abs))
+
+
+def test_sorted_with_a_key_function_is_refused_with_its_line():
+    with pytest.raises(sg.TransformError, match="key=") as err:
+        sg.grad(sorted_by_key)(np.array([1.0, -2.0]))
+    assert "line" in str(err.value) and "argsort" in str(err.value)
+
+
+class Counted:
+    def __init__(self, k):
+        self.k = k
+        self.calls = 0
+
+    def energy(self, x):
+        self.calls += 1
+        self.n = x.shape[0]
+        return self.k * np.sum(x ** 3)
+
+    def keeps_state(self, x):
+        self.h = np.tanh(x)          # a value with a derivative: refused
+        return np.sum(self.h)
+
+
+def counted_loss(obj, x):
+    return obj.energy(x)
+
+
+def test_a_counter_on_self_is_stored_and_the_gradient_is_right():
+    obj = Counted(2.0)
+    x = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(sg.grad(obj.energy)(x), 6.0 * x ** 2)
+    assert obj.calls == 1 and obj.n == 3
+    sg.jvp(obj.energy)(x, np.ones(3))
+    assert obj.calls == 2
+    g = sg.grad(counted_loss, wrt=(0, 1))(obj, x)      # the object differentiated too
+    np.testing.assert_allclose(g[0]["k"], np.sum(x ** 3))
+    np.testing.assert_allclose(g[1], 6.0 * x ** 2)
+    assert obj.calls == 3
+
+
+def test_storing_a_differentiated_value_on_a_differentiated_object_is_refused():
+    obj = Counted(2.0)
+    with pytest.raises(sg.TransformError, match=r"writes into self\.h"):
+        sg.grad(lambda o, x: o.keeps_state(x), wrt=(0, 1))(obj, np.ones(3))
+
+
+class Layer:
+    def __init__(self, W):
+        self.W = W
+
+    def __call__(self, h):
+        return np.tanh(h @ self.W)
+
+
+class Stack:
+    def __init__(self, layers):
+        self.layers = layers
+
+    def forward(self, h):
+        for layer in self.layers:
+            h = layer(h)
+        return h
+
+
+def test_a_model_held_in_a_closure_is_followed_and_rebuilt_when_its_structure_changes():
+    rng = np.random.default_rng(5)
+    model = Stack([Layer(rng.normal(size=(3, 3)))])
+
+    def loss(x):
+        return np.sum(model.forward(x) ** 2)
+
+    g = sg.grad(loss)
+    x = rng.normal(size=(2, 3))
+    np.testing.assert_allclose(g(x), numeric_grad(loss, [x], 0), rtol=1e-6, atol=1e-8)
+    model.layers.append(Layer(rng.normal(size=(3, 2))))          # a new layer: built again
+    np.testing.assert_allclose(g(x), numeric_grad(loss, [x], 0), rtol=1e-6, atol=1e-8)
+    model.layers[0].W = 2.0 * model.layers[0].W                  # new values: read when the call runs
+    np.testing.assert_allclose(g(x), numeric_grad(loss, [x], 0), rtol=1e-6, atol=1e-8)

@@ -202,7 +202,7 @@ def reads_a_missing_key(params):
 
 
 def passes_it_to_a_builtin(params):
-    return np.sum(params["W"]) + len(sorted(params))
+    return np.sum(params["W"]) + len(str(params))
 
 
 def builds_a_dict(params):

@@ -160,6 +160,23 @@ def trimmed_mean(x):
     return sum(s[1:-1]) / (len(s) - 2)
 
 
+def top_two_of_list(x):
+    # sorted() of a Python list of values, largest first
+    squares = [x[i] ** 2 + 0.1 * i for i in range(len(x))]
+    s = sorted(squares, reverse=True)
+    return 2.0 * s[0] + s[1] - s[-1]
+
+
+def ordered_by_key(params, x):
+    # sorted() of a dict's keys (a static order) and of its items
+    acc = 0.0
+    for k in sorted(params):
+        acc = 2.0 * acc + np.sum(params[k] * x)
+    for k, v in sorted(params.items()):
+        acc = acc + np.sum(np.sin(v * x)) * len(k)
+    return acc
+
+
 def mapped_rows(X):
     return sum(map(lambda r: np.sum(np.tanh(r)) ** 2, X)) + sum(map(np.sum, X))
 
@@ -207,7 +224,10 @@ CASES = [
     Case("np_fft_ifft", spectral_power, _vec(6)),
     Case("np_rfft_irfft", lowpass, _vec(6)),
     Case("math_lgamma_gamma_erf", log_binomial_likelihood, lambda r: (0.35, 7.5), wrt=(0, 1)),
-    Case("builtin_sorted", trimmed_mean, _vec(5), xfail='sorted()'),
+    Case("builtin_sorted", trimmed_mean, _vec(5), checks=("reverse", "forward", "tape")),
+    Case("builtin_sorted_list_reverse", top_two_of_list, _vec(5)),
+    Case("builtin_sorted_dict_keys", ordered_by_key,
+         lambda r: ({"b": r.normal(size=3), "a": r.normal(size=3), "c": 0.3}, r.normal(size=3))),
     Case("builtin_map", mapped_rows, lambda r: (r.normal(size=(3, 2)),)),
     Case("plain_vjp_jacobian", vector_field, _vec(3), checks=("forward", "vjp", "jacobian")),
     Case("plain_hessian_hvp", rosenbrock, _vec(4), checks=("reverse", "forward", "hessian", "hvp")),

@@ -142,6 +142,47 @@ _softplus = Softplus(2.0)
 _derived = Derived()
 
 
+def _make_closure_loss():
+    # JAX/PyTorch style: the model is built once and held by the loss function's closure; the gradient is
+    # with respect to the loss's arguments, the model's arrays are constants
+    model = MLP(np.random.default_rng(11))
+    net = Sequential([Dense(np.random.default_rng(12).normal(size=(3, 3)), np.zeros(3))])
+
+    def loss(X, y):
+        return np.mean((model.forward(net(X)) - y) ** 2)
+
+    def forward_loss(X):
+        return np.sum(model.forward(X) ** 2) + np.sum(net.layers[0](X))
+
+    def param_penalty(W):
+        # the closure object's arrays read directly, next to a method call
+        return np.sum((W - model.W1) ** 2) + np.sum(net(W.T[:, :3]))
+
+    return loss, forward_loss, param_penalty
+
+
+_closure_loss, _closure_forward_loss, _closure_param_penalty = _make_closure_loss()
+
+
+class CountingEnergy:
+    """Counters and sizes (values that carry no derivative) written to self in a method."""
+
+    def __init__(self, k):
+        self.k = k
+        self.calls = 0
+        self.last_n = None
+        self.flags = 0
+
+    def energy(self, x):
+        self.calls += 1
+        self.last_n = x.shape[0]
+        self.flags = self.flags + (len(x) > 3)
+        return self.k * np.sum(np.cos(x) * x) + self.calls * 0.0
+
+
+_counting = CountingEnergy(0.7)
+
+
 def _data(r):
     return r.normal(size=(5, 3)), r.normal(size=5)
 
@@ -149,14 +190,15 @@ def _data(r):
 CASES = [
     Case("method_calls_methods", _gp.neg_log_likelihood, lambda r: (np.array([-0.2, 0.1]),)),
     Case("callable_instance", _quad, lambda r: (r.normal(size=3),), checks=("reverse", "forward", "tape")),
-    Case("module_method_wrt_input", _model.loss, lambda r: _data(r),
-         xfail='nn.Module-like method calling self.forward() with a counter on self'),
-    Case("module_params_as_dict", mlp_loss, lambda r: (MLP(r), *_data(r)),
-         xfail="gradient with respect to an object's array attributes (dict by attribute name)"),
-    Case("callable_layers_in_list", sequential_input_saliency, lambda r: (r.normal(size=(2, 3)),),
-         xfail='callable instances held in a list attribute'),
-    Case("method_counter_on_self", _solver.energy, lambda r: (r.normal(size=5),),
-         xfail='attribute writes of counters to self'),
+    Case("module_method_wrt_input", _model.loss, lambda r: _data(r)),
+    Case("module_params_as_dict", mlp_loss, lambda r: (MLP(r), *_data(r))),
+    Case("callable_layers_in_list", sequential_input_saliency, lambda r: (r.normal(size=(2, 3)),)),
+    Case("method_counter_on_self", _solver.energy, lambda r: (r.normal(size=5),)),
     Case("staticmethod_and_property", _softplus.loss, lambda r: (r.normal(size=4),)),
     Case("inherited_super_call", _derived.score, lambda r: (r.normal(size=4),)),
+    Case("model_in_closure", _closure_loss, lambda r: (r.normal(size=(5, 3)), r.normal(size=5)), wrt=(0, 1)),
+    Case("model_method_in_closure", _closure_forward_loss, lambda r: (r.normal(size=(5, 3)),)),
+    Case("closure_model_params_read", _closure_param_penalty, lambda r: (r.normal(size=(3, 4)),)),
+    Case("counter_and_size_on_self", _counting.energy, lambda r: (r.normal(size=5),),
+         checks=("reverse", "forward", "vjp", "hessian", "hvp")),
 ]

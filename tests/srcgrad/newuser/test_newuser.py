@@ -464,8 +464,6 @@ def test_model_holding_submodels_in_a_list():
     assert len(g["layers"]) == 3
 
 
-@bug("a model object held in a closure and called inside the function (lambda z: m(z)) is refused "
-     "('no derivative for this operation'); sg.grad(m) and sg.grad(f)(m, x) work")
 def test_model_holding_submodels_in_a_list_wrt_input_through_bound_call():
     m = Sequential([3, 4, 2])
     x = rn(3)
