@@ -31,7 +31,7 @@ import numpy as np
 
 from . import profiler as _prof
 from .array_rules import OuterSum, RankOne, dense, on_arrays
-from .primitives import PRIMITIVES
+from .primitives import PRIMITIVES, shape_only_calls
 from .rules import RULES
 
 
@@ -329,16 +329,12 @@ def _param_uses(f: Callable) -> set[str]:
     return used
 
 
-# Helpers of the rule table that read only the shape/dtype of an argument: a rule that passes a saved
-# input only to these (add's `unbroadcast(g, x)`, getitem's `zeros_like(x)`) does not need its values,
-# so an in-place change of that input after the operation does not invalidate the rule (as in PyTorch,
-# whose nodes then save only sizes). Value: which positional arguments are shape-only (None: all).
-_SHAPE_ONLY_CALLS: dict[str, tuple[int, ...] | None] = {
-    "shape": None, "shape_of": None, "ndim": None, "size": None, "zeros_like": None, "ones_like": None,
-    "hasattr": (0,), "eye_like": (0,), "unbroadcast": (1,), "keep": (1,), "widen": (1,), "count": (0,),
-    "surviving": (1,),  # reads x for its shape only (which writes of a repeated index survive)
-    "holds_floats": (0,),  # reads x for its dtype only
-}
+# Callees that read only the shape/dtype of an argument, from the records of the primitives and the rule
+# helpers (their `shape_only` fact): a rule that passes a saved input only to these (add's
+# `unbroadcast(g, x)`, getitem's `zeros_like(x)`) does not need its values, so an in-place change of that
+# input after the operation does not invalidate the rule (as in PyTorch, whose nodes then save only
+# sizes). Value: which positional arguments are shape-only (None: all).
+_SHAPE_ONLY_CALLS: dict[str, tuple[int, ...] | None] = shape_only_calls()
 _SHAPE_ATTRS = {"shape", "dtype", "ndim", "size"}
 
 
@@ -704,41 +700,7 @@ class FunctionNode(Node):
 
 
 # ---------------------------------------------------------------------------------------- node classes
-NODE_NAMES = {
-    "copy": "CloneBackward0", "item": "ItemBackward0", "neg": "NegBackward0", "abs": "AbsBackward0",
-    "exp": "ExpBackward0", "expm1": "Expm1Backward0",
-    "log": "LogBackward0", "log1p": "Log1PBackward0", "log2": "Log2Backward0", "log10": "Log10Backward0",
-    "sqrt": "SqrtBackward0", "square": "PowBackward0", "reciprocal": "ReciprocalBackward0",
-    "sin": "SinBackward0", "cos": "CosBackward0", "tan": "TanBackward0", "arcsin": "AsinBackward0",
-    "arccos": "AcosBackward0", "arctan": "AtanBackward0", "sinh": "SinhBackward0",
-    "cosh": "CoshBackward0", "tanh": "TanhBackward0", "arcsinh": "AsinhBackward0",
-    "arccosh": "AcoshBackward0", "arctanh": "AtanhBackward0", "sigmoid": "SigmoidBackward0",
-    "relu": "ReluBackward0", "softplus": "SoftplusBackward0", "erf": "ErfBackward0",
-    "astype": "ToCopyBackward0", "add": "AddBackward0", "subtract": "SubBackward0",
-    "multiply": "MulBackward0", "divide": "DivBackward0", "power": "PowBackward0",
-    "maximum": "MaximumBackward0", "minimum": "MinimumBackward0", "arctan2": "Atan2Backward0",
-    "hypot": "HypotBackward0", "where": "WhereBackward0", "clip": "ClampBackward1",
-    "sum": "SumBackward0", "mean": "MeanBackward0", "prod": "ProdBackward0", "max": "MaxBackward1",
-    "min": "MinBackward1", "reshape": "ViewBackward0", "broadcast_to": "ExpandBackward0",
-    "sum_to": "SumBackward1", "expand_dims": "UnsqueezeBackward0", "squeeze": "SqueezeBackward0",
-    "transpose": "PermuteBackward0", "getitem": "IndexBackward0", "index_update": "CopySlices",
-    "index_add": "IndexPutBackward0", "matmul": "MmBackward0", "norm": "LinalgVectorNormBackward0",
-    "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0",
-    "logsumexp": "LogsumexpBackward0", "var": "VarBackward0", "std": "StdBackward0",
-    "cumsum": "CumsumBackward0", "cumprod": "CumprodBackward0", "concatenate": "CatBackward0",
-    "stack": "StackBackward0", "einsum": "EinsumBackward0", "diagonal": "DiagonalBackward0",
-    "tril": "TrilBackward0", "triu": "TriuBackward0", "inv": "LinalgInvExBackward0",
-    "solve": "LinalgSolveExBackward0", "det": "LinalgDetBackward0",
-    "logabsdet": "LinalgSlogdetBackward0", "cholesky": "LinalgCholeskyExBackward0",
-    "flip": "FlipBackward0", "roll": "RollBackward0", "tile": "RepeatBackward0",
-    "repeat": "RepeatInterleaveBackward0", "pad": "ConstantPadNdBackward0",
-}
-
 _NODE_CLASSES: dict[str, type] = {}
-
-
-def _camel(name: str) -> str:
-    return "".join(p[:1].upper() + p[1:] for p in name.split("_")) + "Backward0"
 
 
 def node_class(prim_name: str, variant: str | None = None) -> type:
@@ -750,7 +712,7 @@ def node_class(prim_name: str, variant: str | None = None) -> type:
         if rule is None:
             raise RuntimeError(f"srcgrad: primitive {prim_name!r} has no derivative rule in rules.RULES; "
                                "it cannot be differentiated (use .detach() or no_grad() around it)")
-        name = variant or NODE_NAMES.get(prim_name) or _camel(prim_name)
+        name = variant or PRIMITIVES[prim_name].node_name
         uses_ans, uses_arg = _value_uses(prim_name, rule.vjp)
         reads = None if rule.variadic else _rule_reads(prim_name, rule.vjp)
         uses_t = () if uses_arg is None else uses_arg

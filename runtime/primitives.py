@@ -1,4 +1,4 @@
-"""The primitive operations: namespace-generic, one output each.
+"""The primitive operations: namespace-generic, one output each, and ONE RECORD per primitive.
 
 A primitive's positional arguments are the values it may be differentiated with respect to (arrays or
 Python numbers); its keyword arguments are static parameters (axis, shape, index, ...) that are never
@@ -9,11 +9,21 @@ A traced value (the eager runtime's Tensor) registers its type with `register_tr
 called with one hands the call to the tracer, which records it and calls the primitive again on plain
 arrays. That is how the derivative rules, written in primitives, run under `create_graph=True`.
 
-Derivative rules do not live here: they are in `rules.py`, the one table.
+The `Primitive` object is the primitive's record: every fact a stage needs about it is declared where the
+primitive is defined (`@primitive(elementwise=True, math="sin", numpy="sin", ...)`, see `FACTS`) and read
+from there, so the stages cannot drift apart. Its vjp and jvp are written in `rules.py` (the compiler
+parses that file's source, so the rules keep its format there) and `defrule` attaches them to the record
+(`PRIMITIVES["sin"].rule`). The tables the stages used to keep by hand (`ELEMENTWISE`, `NUMPY_FAST`,
+`MATH_FAST`, `NODE_NAMES`, ...) are views computed from the records at the end of this module.
+Functions of the rule table and of `stack.py` that generated code calls are not primitives; their facts
+(linear in which arguments, zero derivative, read only for shapes) are `Helper` records (`helper`).
+`docs/rules.md` ("Adding a primitive") says what a record holds; `tests/runtime/test_records.py` fails
+when a record lacks a fact a stage needs.
 """
 
 from __future__ import annotations
 
+import ast
 import builtins
 import math
 from typing import Any, Callable
@@ -45,15 +55,80 @@ def register_trace_type(cls: type, handler: Callable[..., Any]) -> None:
     _trace_handler = handler
 
 
+class _Undeclared:
+    """The value of a fact a record has not declared. Distinct from None, which declares "none": an
+    elementwise primitive must say which `math` function lowers it, or say None, so that forgetting the
+    fact fails `test_records` instead of silently losing the Python-float fast path."""
+
+    def __repr__(self) -> str:
+        return "UNDECLARED"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNDECLARED: Any = _Undeclared()
+
+# The facts a record holds, with their defaults (see docs/rules.md, "Adding a primitive"):
+FACTS: dict[str, Any] = {
+    # linear: groups of positional arguments in which the primitive is jointly linear while the other
+    # positional arguments (and the static keywords, at their defaults) are held fixed: add ((0, 1),),
+    # multiply ((0,), (1,)) (bilinear), matmul likewise. Variadic primitives say "all" (jointly linear in
+    # every operand: concatenate) or "each" (linear in each operand alone: einsum). Checked numerically.
+    "linear": (),
+    # shape_only: positional arguments read only for their shape/dtype/namespace (True: all of them). A
+    # rule that passes a saved input only to such calls does not need its values (autograd).
+    "shape_only": (),
+    # writes: positional arguments the call writes into. No primitive does (they return new arrays).
+    "writes": (),
+    # elementwise: the result broadcasts its positional arguments elementwise, and the compiler treats it
+    # so (shapes broadcast, the Python-float variant, batching by lifting the tangent).
+    "elementwise": False,
+    # scalar: on Python numbers it returns a Python number (the compiler's float analysis follows it);
+    # implied by elementwise.
+    "scalar": False,
+    # keeps_numpy: on NumPy arrays or numbers it returns NumPy arrays or numbers (the NumPy analysis
+    # follows it); implied by scalar.
+    "keeps_numpy": False,
+    # math: the Python-float lowering, the name of a function of `math` (or a builtin: "abs"); None: it
+    # has none. An elementwise primitive must declare it, or an `operator`.
+    "math": UNDECLARED,
+    # operator: the Python operator that spells it, as the `ast` class name ("Add", "USub"): both how
+    # users write it and its lowering on Python numbers.
+    "operator": None,
+    # numpy: the NumPy function with the primitive's calling convention (keywords included), called
+    # directly where every operand is known to be NumPy: "sin", "negative" for neg.
+    "numpy": None,
+    # node: the eager graph node's class name (PyTorch's, e.g. "MulBackward0"); None: CamelCase of the
+    # name + "Backward0".
+    "node": None,
+    # batching: how batched forward mode (Jacobians, Hessians) inlines its jvp rule for a tangent with
+    # a leading basis axis: "lift" (elementwise: lift the tangent to the output's rank), "swap" (the
+    # rule as written, primitives applied to the tangent swapped for their batched variants), "loop"
+    # (call the rule once per basis vector). A differentiable primitive must declare it.
+    "batching": UNDECLARED,
+}
+
+
 class Primitive:
-    """A named operation with one implementation; its rules are looked up in `rules.RULES`."""
+    """A named operation with one implementation: the record of every fact about it (see FACTS).
 
-    __slots__ = ("name", "impl", "differentiable", "__name__", "__qualname__", "__dict__")
+    Facts are attributes (`PRIMITIVES["sin"].math == "sin"`); `rule` is its vjp/jvp (`rules.Rule`, None
+    for a non-differentiable primitive), set by `rules.defrule`."""
 
-    def __init__(self, name: str, impl: Callable[..., Any], differentiable: bool = True):
+    __slots__ = ("name", "impl", "differentiable", "rule", "__name__", "__qualname__", "__dict__",
+                 *FACTS)
+
+    def __init__(self, name: str, impl: Callable[..., Any], differentiable: bool = True, **facts: Any):
+        unknown = set(facts) - set(FACTS)
+        if unknown:
+            raise TypeError(f"primitive {name!r}: unknown facts {sorted(unknown)} (known: {sorted(FACTS)})")
         self.name = name
         self.impl = impl
         self.differentiable = differentiable
+        self.rule = None
+        for k, default in FACTS.items():
+            setattr(self, k, facts.get(k, default))
         self.__doc__ = impl.__doc__
         self.__name__ = name
         self.__qualname__ = name
@@ -73,37 +148,102 @@ class Primitive:
     def __reduce__(self) -> str:
         return self.name
 
+    # ------------------------------------------------------------------------------- derived facts
+    @property
+    def node_name(self) -> str:
+        """The eager node's class name: the declared one, else `CamelCaseBackward0`."""
+        return self.node or "".join(p[:1].upper() + p[1:] for p in self.name.split("_")) + "Backward0"
+
+    @property
+    def math_function(self) -> Callable[..., Any] | None:
+        """The function the `math` fact names (`math.sin`; the builtin `abs`), or None."""
+        if not self.math:
+            return None
+        return getattr(math, self.math, None) or getattr(builtins, self.math)
+
+    @property
+    def static_params(self) -> tuple[str, ...]:
+        """The static keyword parameters (those with defaults) of the implementation."""
+        code = getattr(self.impl, "__code__", None)
+        if code is None:
+            return ()
+        names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+        n_defaults = len(self.impl.__defaults__ or ()) + len(self.impl.__kwdefaults__ or {})
+        return tuple(names[len(names) - n_defaults:]) if n_defaults else ()
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        """How users write it: its operator and the NumPy/ndarray/PyTorch names `mapping` sends straight
+        to it (adapters that compose primitives are `mapping`'s, not a primitive's)."""
+        from . import mapping  # noqa: PLC0415 -- mapping imports this module
+
+        out = [f"operator {self.operator}"] if self.operator else []
+        for f, a in mapping.NUMPY_FUNCTIONS.items():
+            if a is self:
+                out.append(f"{getattr(f, '__module__', None) or 'numpy'}.{getattr(f, '__name__', f)}")
+        out += [f"x.{m}" for m, a in mapping.METHODS.items() if a is self]
+        out += [f"torch.{m}" for m, a in mapping.TORCH_FUNCTIONS.items() if a is self]
+        return tuple(out)
+
 
 def primitive(fn: Callable[..., Any] | None = None, *, name: str | None = None,
-              differentiable: bool = True) -> Any:
-    """Decorator: register `fn` (named `_name`) as the implementation of primitive `name`."""
+              differentiable: bool = True, **facts: Any) -> Any:
+    """Decorator: register `fn` (named `_name`) as the implementation of primitive `name`, with the
+    record's facts as keywords (`@primitive(elementwise=True, math="sin")`)."""
 
     def wrap(f: Callable[..., Any]) -> Primitive:
         pname = name or f.__name__.lstrip("_")
-        prim = Primitive(pname, f, differentiable)
+        prim = Primitive(pname, f, differentiable, **facts)
         PRIMITIVES[pname] = prim
         return prim
 
     return wrap(fn) if fn is not None else wrap
 
 
-def nondiff(fn: Callable[..., Any]) -> Primitive:
+def nondiff(fn: Callable[..., Any] | None = None, **facts: Any) -> Any:
     """A primitive whose output carries no derivative (comparisons, rounding, indices, shapes)."""
-    return primitive(fn, differentiable=False)
+    return primitive(fn, differentiable=False, **facts)
 
 
-# ------------------------------------------------------------------------------------------ categories
-# Names of primitives by kind, for the passes that treat a kind alike (scalar variants, NumPy lowering,
-# batching, shape inference): one list here instead of one per pass.
-UNARY_MATH = frozenset({
-    "neg", "abs", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "square", "reciprocal",
-    "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh",
-    "arctanh", "cbrt",
-})
-ELEMENTWISE = UNARY_MATH | {
-    "sigmoid", "relu", "softplus", "erf", "add", "subtract", "multiply", "divide", "power", "maximum",
-    "minimum", "arctan2", "hypot", "where", "logaddexp", "remainder",
-}
+# ------------------------------------------------------------------------------------------ helpers
+class Helper:
+    """The record of a function generated code calls that is not a primitive: a helper of the rule
+    table (`unbroadcast`, `keep`, ...) or of `stack.py` (`seed_of`, `unstack`, ...). Forward mode reads
+    how its value depends on its arguments; the tape reads which arguments it reads only for shapes.
+
+    linear      positions it is linear in, each alone (multilinear: matmul_vjp_a is linear in g and in b)
+    shape_only  positions read only for their shape/dtype/namespace (True: all)
+    static      positions that are static values (an axis, a count, an index): never a derivative
+    zero        its value has zero derivative (piecewise constant, shapes, seeds, detach)
+    nondiff     the compiler treats a call as a non-differentiable operation when it transforms
+                generated code (the value passes through untouched)
+    writes      positions it writes into (index_add_into writes the buffer generated code allocated)
+    batching    batched forward mode: "as_is" (already right on a leading basis axis) or "axis" (its
+                `axis` argument, at position `axis_at`, shifts past the basis axis); None: a variant or a
+                loop (srcgrad.batching)
+    axis_at     where its axis argument is, for batching "axis"
+    """
+
+    __slots__ = ("fn", "linear", "shape_only", "static", "zero", "nondiff", "writes", "batching", "axis_at")
+
+    def __init__(self, fn: Callable[..., Any], linear: tuple = (), shape_only: tuple | bool = (),
+                 static: tuple = (), zero: bool = False, nondiff: bool = False, writes: tuple = (),
+                 batching: str | None = None, axis_at: int | None = None):
+        self.fn, self.linear, self.shape_only, self.static = fn, tuple(linear), shape_only, tuple(static)
+        self.zero, self.nondiff, self.writes = zero, nondiff, tuple(writes)
+        self.batching, self.axis_at = batching, axis_at
+
+    def __repr__(self) -> str:
+        return f"<srcgrad helper {getattr(self.fn, '__name__', self.fn)}>"
+
+
+HELPERS: dict[Any, Helper] = {}
+
+
+def helper(fn: Callable[..., Any], **facts: Any) -> Callable[..., Any]:
+    """Declare the record of helper `fn` (see `Helper`); returns `fn` itself, unchanged."""
+    HELPERS[fn] = Helper(fn, **facts)
+    return fn
 
 
 # ------------------------------------------------------------------------------------ namespace helpers
@@ -161,88 +301,110 @@ def _device(x: Any) -> Any:
 
 
 # ===================================================================================== elementwise, unary
-@primitive
+@primitive(linear=((0,),), elementwise=True, operator="USub", numpy="negative", node="NegBackward0",
+           batching="lift")
 def _neg(x):
     return -x
 
 
-@primitive
+@primitive(elementwise=True, math="abs", numpy="abs", node="AbsBackward0", batching="lift")
 def _abs(x):
     return builtins.abs(x)
 
 
-exp = primitive(_elementwise("exp"), name="exp")
+exp = primitive(_elementwise("exp"), name="exp",
+                elementwise=True, math="exp", numpy="exp", node="ExpBackward0", batching="lift")
 
 
-expm1 = primitive(_elementwise("expm1"), name="expm1")
+expm1 = primitive(_elementwise("expm1"), name="expm1",
+                elementwise=True, math="expm1", numpy="expm1", node="Expm1Backward0", batching="lift")
 
 
-log = primitive(_elementwise("log"), name="log")
+log = primitive(_elementwise("log"), name="log",
+                elementwise=True, math="log", numpy="log", node="LogBackward0", batching="lift")
 
 
-log1p = primitive(_elementwise("log1p"), name="log1p")
+log1p = primitive(_elementwise("log1p"), name="log1p",
+                elementwise=True, math="log1p", numpy="log1p", node="Log1PBackward0", batching="lift")
 
 
-log2 = primitive(_elementwise("log2"), name="log2")
+log2 = primitive(_elementwise("log2"), name="log2",
+                elementwise=True, math="log2", numpy="log2", node="Log2Backward0", batching="lift")
 
 
-log10 = primitive(_elementwise("log10"), name="log10")
+log10 = primitive(_elementwise("log10"), name="log10",
+                elementwise=True, math="log10", numpy="log10", node="Log10Backward0", batching="lift")
 
 
-sqrt = primitive(_elementwise("sqrt"), name="sqrt")
+sqrt = primitive(_elementwise("sqrt"), name="sqrt",
+                elementwise=True, math="sqrt", numpy="sqrt", node="SqrtBackward0", batching="lift")
 
 
-@primitive
+@primitive(elementwise=True, math=None, keeps_numpy=True, numpy="square", node="PowBackward0",
+           batching="lift")
 def _square(x):
     return x * x
 
 
-@primitive
+@primitive(elementwise=True, math=None, keeps_numpy=True, numpy="reciprocal", node="ReciprocalBackward0",
+           batching="lift")
 def _reciprocal(x):
     return 1.0 / x
 
 
-sin = primitive(_elementwise("sin"), name="sin")
+sin = primitive(_elementwise("sin"), name="sin",
+                elementwise=True, math="sin", numpy="sin", node="SinBackward0", batching="lift")
 
 
-cos = primitive(_elementwise("cos"), name="cos")
+cos = primitive(_elementwise("cos"), name="cos",
+                elementwise=True, math="cos", numpy="cos", node="CosBackward0", batching="lift")
 
 
-tan = primitive(_elementwise("tan"), name="tan")
+tan = primitive(_elementwise("tan"), name="tan",
+                elementwise=True, math="tan", numpy="tan", node="TanBackward0", batching="lift")
 
 
-arcsin = primitive(_elementwise("asin", "arcsin"), name="arcsin")
+arcsin = primitive(_elementwise("asin", "arcsin"), name="arcsin",
+                elementwise=True, math="asin", numpy="arcsin", node="AsinBackward0", batching="lift")
 
 
-arccos = primitive(_elementwise("acos", "arccos"), name="arccos")
+arccos = primitive(_elementwise("acos", "arccos"), name="arccos",
+                elementwise=True, math="acos", numpy="arccos", node="AcosBackward0", batching="lift")
 
 
-arctan = primitive(_elementwise("atan", "arctan"), name="arctan")
+arctan = primitive(_elementwise("atan", "arctan"), name="arctan",
+                elementwise=True, math="atan", numpy="arctan", node="AtanBackward0", batching="lift")
 
 
-sinh = primitive(_elementwise("sinh"), name="sinh")
+sinh = primitive(_elementwise("sinh"), name="sinh",
+                elementwise=True, math="sinh", numpy="sinh", node="SinhBackward0", batching="lift")
 
 
-cosh = primitive(_elementwise("cosh"), name="cosh")
+cosh = primitive(_elementwise("cosh"), name="cosh",
+                elementwise=True, math="cosh", numpy="cosh", node="CoshBackward0", batching="lift")
 
 
-tanh = primitive(_elementwise("tanh"), name="tanh")
+tanh = primitive(_elementwise("tanh"), name="tanh",
+                elementwise=True, math="tanh", numpy="tanh", node="TanhBackward0", batching="lift")
 
 
-arcsinh = primitive(_elementwise("asinh", "arcsinh"), name="arcsinh")
+arcsinh = primitive(_elementwise("asinh", "arcsinh"), name="arcsinh",
+                elementwise=True, math="asinh", numpy="arcsinh", node="AsinhBackward0", batching="lift")
 
 
-arccosh = primitive(_elementwise("acosh", "arccosh"), name="arccosh")
+arccosh = primitive(_elementwise("acosh", "arccosh"), name="arccosh",
+                elementwise=True, math="acosh", numpy="arccosh", node="AcoshBackward0", batching="lift")
 
 
-arctanh = primitive(_elementwise("atanh", "arctanh"), name="arctanh")
+arctanh = primitive(_elementwise("atanh", "arctanh"), name="arctanh",
+                elementwise=True, math="atanh", numpy="arctanh", node="AtanhBackward0", batching="lift")
 
 
 # math.cbrt is Python 3.11+
 _scalar_cbrt = getattr(math, "cbrt", lambda v: math.copysign(builtins.abs(v) ** (1.0 / 3.0), v))
 
 
-@primitive
+@primitive(elementwise=True, math=None, numpy="cbrt", batching="lift")
 def _cbrt(x):
     """The real cube root (negative for negative x, unlike x ** (1/3))."""
     if is_scalar(x):
@@ -253,14 +415,14 @@ def _cbrt(x):
     return fn(xp, "sign")(x) * builtins.abs(x) ** (1.0 / 3.0)  # namespaces without cbrt (array API)
 
 
-@primitive
+@primitive(elementwise=True, math=None, node="SigmoidBackward0", batching="lift")
 def _sigmoid(x):
     # tanh form: stable for large |x| in both directions and exact on Python floats
     xp = namespace(x)
     return 0.5 * (fn(xp, "tanh")(0.5 * x) + 1.0)
 
 
-@primitive
+@primitive(elementwise=True, math=None, node="ReluBackward0", batching="lift")
 def _relu(x):
     if is_scalar(x):
         return x if x > 0 else 0.0 * x
@@ -268,7 +430,7 @@ def _relu(x):
     return xp.where(x > 0, x, xp.zeros_like(x))
 
 
-@primitive
+@primitive(elementwise=True, math=None, node="SoftplusBackward0", batching="lift")
 def _softplus(x):
     # log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|)
     if is_scalar(x):
@@ -288,7 +450,7 @@ def _erf_numpy(x: Any) -> Any:
                           else np.asarray(x).dtype)[()]
 
 
-@primitive
+@primitive(elementwise=True, math="erf", node="ErfBackward0", batching="lift")
 def _erf(x):
     xp = namespace(x)
     if xp is scalar_ns:
@@ -303,27 +465,27 @@ def _erf(x):
 
 
 # ==================================================================================== elementwise, binary
-@primitive
+@primitive(linear=((0, 1),), elementwise=True, operator="Add", node="AddBackward0", batching="lift")
 def _add(x, y):
     return x + y
 
 
-@primitive
+@primitive(linear=((0, 1),), elementwise=True, operator="Sub", node="SubBackward0", batching="lift")
 def _subtract(x, y):
     return x - y
 
 
-@primitive
+@primitive(linear=((0,), (1,)), elementwise=True, operator="Mult", node="MulBackward0", batching="lift")
 def _multiply(x, y):
     return x * y
 
 
-@primitive
+@primitive(linear=((0,),), elementwise=True, operator="Div", node="DivBackward0", batching="lift")
 def _divide(x, y):
     return x / y
 
 
-@primitive
+@primitive(elementwise=True, operator="Pow", node="PowBackward0", batching="lift")
 def _power(x, y):
     # Small integer exponents as products: NumPy's general pow is ~10x slower than a multiply.
     if type(y) is int or type(y) is float:
@@ -334,31 +496,31 @@ def _power(x, y):
     return x ** y
 
 
-@primitive
+@primitive(elementwise=True, math=None, numpy="maximum", node="MaximumBackward0", batching="lift")
 def _maximum(x, y):
     if is_scalar(x) and is_scalar(y):
         return x if x >= y else y
     return fn(_ns2(x, y), "maximum")(x, y)
 
 
-@primitive
+@primitive(elementwise=True, math=None, numpy="minimum", node="MinimumBackward0", batching="lift")
 def _minimum(x, y):
     if is_scalar(x) and is_scalar(y):
         return x if x <= y else y
     return fn(_ns2(x, y), "minimum")(x, y)
 
 
-@primitive
+@primitive(elementwise=True, math="atan2", numpy="arctan2", node="Atan2Backward0", batching="lift")
 def _arctan2(y, x):
     return fn(_ns2(y, x), "atan2", "arctan2")(y, x)
 
 
-@primitive
+@primitive(elementwise=True, math="hypot", numpy="hypot", node="HypotBackward0", batching="lift")
 def _hypot(x, y):
     return fn(_ns2(x, y), "hypot")(x, y)
 
 
-@primitive
+@primitive(elementwise=True, math=None, batching="lift")
 def _logaddexp(x, y):
     """log(exp(x) + exp(y)) without overflow."""
     if is_scalar(x) and is_scalar(y):
@@ -369,7 +531,7 @@ def _logaddexp(x, y):
     return fn(_ns2(x, y), "logaddexp")(x, y)
 
 
-@primitive
+@primitive(elementwise=True, operator="Mod", batching="lift")
 def _remainder(x, y):
     """x mod y with the sign of y: NumPy's remainder, Python's `%`."""
     if is_scalar(x) and is_scalar(y):
@@ -377,7 +539,8 @@ def _remainder(x, y):
     return fn(_ns2(x, y), "remainder")(x, y)
 
 
-@primitive
+@primitive(linear=((1, 2),), elementwise=True, math=None, numpy="where", node="WhereBackward0",
+           batching="lift")
 def _where(cond, x, y):
     if is_scalar(cond) and is_scalar(x) and is_scalar(y):
         return x if cond else y
@@ -387,7 +550,7 @@ def _where(cond, x, y):
     return xp.where(cond, x, y)
 
 
-@primitive
+@primitive(elementwise=True, math=None, keeps_numpy=True, node="ClampBackward1", batching="lift")
 def _clip(x, min=None, max=None):
     if is_scalar(x):
         if min is not None and x < min:
@@ -432,7 +595,7 @@ def _logical_not(x):
     return fn(namespace(x), "logical_not")(x)
 
 
-@nondiff
+@nondiff(numpy="sign")
 def _sign(x):
     if is_scalar(x):
         return float(bool(x > 0)) - float(bool(x < 0))  # np.float64 is a float too
@@ -509,7 +672,7 @@ def _flat_along_axis(order, axis=-1, shape=None):
     return pos
 
 
-@nondiff
+@nondiff(shape_only=True, numpy="shape")
 def _shape(x):
     if type(x) is np.ndarray:  # the hot case (every `unbroadcast`): NumPy's shape is a tuple already
         return x.shape
@@ -519,21 +682,21 @@ def _shape(x):
     return own(x) if own is not None else tuple(x.shape)
 
 
-@nondiff
+@nondiff(shape_only=True)
 def _size(x):
     if is_scalar(x):
         return 1
     return math.prod(x.shape)
 
 
-@nondiff
+@nondiff(shape_only=True, numpy="ndim")
 def _ndim(x):
     if type(x) is np.ndarray:
         return x.ndim
     return 0 if is_scalar(x) else len(x.shape)
 
 
-@nondiff
+@nondiff(shape_only=(0,))
 def _holds_floats(x):
     """1.0 where x holds floating-point values (a number counts), 0.0 for an integer or boolean array:
     a value written into one is truncated, a piecewise constant function of it (y[:] = 10 * x)."""
@@ -542,21 +705,21 @@ def _holds_floats(x):
     return 1.0 if "float" in str(x.dtype) else 0.0
 
 
-@nondiff
+@nondiff(shape_only=True, numpy="zeros_like")
 def _zeros_like(x):
     if is_scalar(x):
         return 0.0
     return namespace(x).zeros_like(x)
 
 
-@nondiff
+@nondiff(shape_only=True, numpy="ones_like")
 def _ones_like(x):
     if is_scalar(x):
         return 1.0
     return namespace(x).ones_like(x)
 
 
-@primitive
+@primitive(linear=((0,),), node="CloneBackward0", batching="loop")
 def _copy(x):
     """A new array with x's values (np.copy, ndarray.copy, Tensor.clone): never the same memory as x, so
     a later in-place write into the copy leaves x alone. A Python number is its own copy."""
@@ -566,7 +729,7 @@ def _copy(x):
     return np.array(x, copy=True) if xp is np else fn(xp, "asarray")(x, copy=True)
 
 
-@primitive
+@primitive(linear=((0,),), node="ItemBackward0", batching="loop")
 def _item(x):
     """The Python number a one-element array holds (`x.item()`, `float(x)`); a number is itself. The
     derivative passes through: the value is the element."""
@@ -579,7 +742,7 @@ def _item(x):
     return float(fn(array_ns(x), "reshape")(x, ()))  # the array API's way: a 0-d array's __float__
 
 
-@primitive
+@primitive(elementwise=True, math=None, node="ToCopyBackward0", batching="lift")
 def _astype(x, dtype=None, copy=True):
     """Cast to `dtype`; differentiable between floating dtypes (the gradient is cast back). With
     copy=False, x itself where no cast is needed (the same memory, as in NumPy)."""
@@ -612,35 +775,35 @@ def _reduce(name: str, x: Any, axis: Any, keepdims: bool, **kw: Any) -> Any:
     return out
 
 
-@primitive
+@primitive(linear=((0,),), scalar=True, numpy="sum", node="SumBackward0", batching="swap")
 def _sum(x, axis=None, keepdims=False):
     if is_scalar(x):
         return x
     return _reduce("sum", x, axis, keepdims)
 
 
-@primitive
+@primitive(linear=((0,),), scalar=True, numpy="mean", node="MeanBackward0", batching="swap")
 def _mean(x, axis=None, keepdims=False):
     if is_scalar(x):
         return x
     return _reduce("mean", x, axis, keepdims)
 
 
-@primitive
+@primitive(node="ProdBackward0", batching="swap")
 def _prod(x, axis=None, keepdims=False):
     if is_scalar(x):
         return x
     return _reduce("prod", x, axis, keepdims)
 
 
-@primitive
+@primitive(keeps_numpy=True, numpy="max", node="MaxBackward1", batching="swap")
 def _max(x, axis=None, keepdims=False):
     if is_scalar(x):
         return x
     return _reduce("max", x, axis, keepdims)
 
 
-@primitive
+@primitive(keeps_numpy=True, numpy="min", node="MinBackward1", batching="swap")
 def _min(x, axis=None, keepdims=False):
     if is_scalar(x):
         return x
@@ -657,7 +820,7 @@ def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...]:
     return tuple(sorted(a % ndim if ndim else a for a in axis))
 
 
-@primitive
+@primitive(linear=((0,),), keeps_numpy=True, numpy="reshape", node="ViewBackward0", batching="swap")
 def _reshape(x, shape=None):
     if is_scalar(x) and tuple(shape) == ():
         return x
@@ -665,7 +828,7 @@ def _reshape(x, shape=None):
     return fn(xp, "reshape")(x, tuple(shape) if not isinstance(shape, int) else (shape,))
 
 
-@primitive
+@primitive(linear=((0,),), keeps_numpy=True, numpy="broadcast_to", node="ExpandBackward0", batching="swap")
 def _broadcast_to(x, shape=None):
     if not isinstance(shape, tuple):  # a tuple subclass is kept: Dask's shape(x) carries x's chunks
         shape = tuple(shape)
@@ -681,7 +844,7 @@ def _broadcast_to(x, shape=None):
     return fn(namespace(x), "broadcast_to")(x, shape)
 
 
-@primitive
+@primitive(linear=((0,),), keeps_numpy=True, node="SumBackward1", batching="swap")
 def _sum_to(x, shape=None):
     """Sum `x` down to `shape`: the adjoint of broadcasting (the identity when shapes already agree)."""
     if type(x) is np.ndarray and type(shape) is tuple and x.shape == shape:  # hot: nothing to sum
@@ -699,7 +862,7 @@ def _sum_to(x, shape=None):
     return out
 
 
-@primitive
+@primitive(linear=((0,),), keeps_numpy=True, numpy="expand_dims", node="UnsqueezeBackward0", batching="swap")
 def _expand_dims(x, axis=0):
     if type(x) is np.ndarray and type(axis) is int:  # the hot case (matmul's rules), as below
         if axis == -1:
@@ -720,7 +883,7 @@ def _expand_dims(x, axis=0):
     return fn(xp, "reshape")(x, tuple(shape))
 
 
-@primitive
+@primitive(linear=((0,),), keeps_numpy=True, numpy="squeeze", node="SqueezeBackward0", batching="swap")
 def _squeeze(x, axis=None):
     xp = array_ns(x)
     if axis is None:
@@ -728,7 +891,7 @@ def _squeeze(x, axis=None):
     return fn(xp, "squeeze")(x, axis=axis)
 
 
-@primitive
+@primitive(linear=((0,),), keeps_numpy=True, numpy="transpose", node="PermuteBackward0", batching="swap")
 def _transpose(x, axes=None):
     if is_scalar(x):
         return x
@@ -737,7 +900,7 @@ def _transpose(x, axes=None):
     return fn(array_ns(x), "permute_dims", "transpose")(x, tuple(axes))
 
 
-@primitive
+@primitive(linear=((0,),), keeps_numpy=True, node="IndexBackward0", batching="swap")
 def _getitem(x, index=None):
     return x[index]
 
@@ -755,7 +918,7 @@ def _without_newaxis(out: Any, index: Any, v: Any, xp: Any) -> tuple[Any, Any]:
     return idx, v
 
 
-@primitive
+@primitive(linear=((0, 1),), node="CopySlices", batching="swap")
 def _index_update(x, v, index=None):
     """`x` with `x[index] = v`, as a new array: the user's array is never written."""
     xp = _seq_ns((x, v))  # v's namespace when it is lazy and x is NumPy: NumPy would compute it
@@ -765,7 +928,7 @@ def _index_update(x, v, index=None):
     return out
 
 
-@primitive
+@primitive(linear=((0, 1),), node="IndexPutBackward0", batching="swap")
 def _index_add(x, v, index=None):
     """`x` with `v` added at `index`, repeated integer indices accumulating (like numpy.add.at)."""
     xp = _seq_ns((x, v))
@@ -806,7 +969,7 @@ def _moments(name: str, x: Any, axis: Any, ddof: Any, keepdims: bool) -> Any:
     return fn(xp, name)(x, axis=axis, correction=ddof, keepdims=keepdims)
 
 
-@primitive
+@primitive(node="VarBackward0", batching="swap")
 def _var(x, axis=None, ddof=0, keepdims=False):
     """Variance with NumPy's `ddof` (PyTorch's `correction`): sum((x - mean)^2) / (N - ddof)."""
     if is_scalar(x):
@@ -814,14 +977,14 @@ def _var(x, axis=None, ddof=0, keepdims=False):
     return _moments("var", x, axis, ddof, keepdims)
 
 
-@primitive
+@primitive(node="StdBackward0", batching="swap")
 def _std(x, axis=None, ddof=0, keepdims=False):
     if is_scalar(x):
         return 0.0 * x
     return _moments("std", x, axis, ddof, keepdims)
 
 
-@primitive
+@primitive(node="LinalgVectorNormBackward0", batching="swap")
 def _norm(x, ord=2, axis=None, keepdims=False):
     """The vector p-norm over `axis` (all elements when None), like `torch.linalg.vector_norm`.
 
@@ -856,7 +1019,7 @@ def _logsumexp_impl(x: Any, axis: Any, keepdims: bool) -> Any:
                                        if i not in normalize_axis(axis, len(x.shape))))
 
 
-@primitive
+@primitive(node="LogsumexpBackward0", batching="swap")
 def _logsumexp(x, axis=None, keepdims=False):
     """log(sum(exp(x))) computed as max + log(sum(exp(x - max))): no overflow."""
     if is_scalar(x):
@@ -864,37 +1027,38 @@ def _logsumexp(x, axis=None, keepdims=False):
     return _logsumexp_impl(x, axis, keepdims)
 
 
-@primitive
+@primitive(node="SoftmaxBackward0", batching="swap")
 def _softmax(x, axis=-1):
     xp = array_ns(x)
     e = fn(xp, "exp")(x - fn(xp, "max")(x, axis=axis, keepdims=True))
     return e / fn(xp, "sum")(e, axis=axis, keepdims=True)
 
 
-@primitive
+@primitive(node="LogSoftmaxBackward0", batching="swap")
 def _log_softmax(x, axis=-1):
     return x - _logsumexp_impl(x, axis, True)
 
 
-@primitive
+@primitive(linear=((0,),), node="CumsumBackward0", batching="swap")
 def _cumsum(x, axis=0):
     """Running sum along one axis (the mapping flattens first where NumPy's axis=None asks for it)."""
     return fn(array_ns(x), "cumulative_sum", "cumsum")(x, axis=axis)
 
 
-@primitive
+@primitive(node="CumprodBackward0", batching="loop")
 def _cumprod(x, axis=0):
     return fn(array_ns(x), "cumulative_prod", "cumprod")(x, axis=axis)
 
 
 # ================================================================================== linear algebra
-@primitive
+@primitive(linear=((0,), (1,)), operator="MatMult", keeps_numpy=True, numpy="matmul", node="MmBackward0",
+           batching="swap")
 def _matmul(a, b):
     """NumPy's matmul: 1-d operands are vectors, leading (batch) axes broadcast."""
     return a @ b
 
 
-@primitive
+@primitive(linear="each", node="EinsumBackward0", batching="loop")
 def _einsum(*operands, subscripts=None):
     """einsum with explicit output (`'ij,jk->ik'`); the subscripts are static, the operands arrays."""
     xp = common_namespace(*operands)
@@ -911,7 +1075,7 @@ def _diag_last(x: Any, axis1: int, axis2: int) -> Any:
     return fn(array_ns(x), "permute_dims", "transpose")(x, perm)
 
 
-@primitive
+@primitive(linear=((0,),), node="DiagonalBackward0", batching="swap")
 def _diagonal(x, offset=0, axis1=0, axis2=1):
     """NumPy's diagonal: the diagonal becomes the last axis (returned as a copy, never a view)."""
     xp = array_ns(x)
@@ -920,22 +1084,22 @@ def _diagonal(x, offset=0, axis1=0, axis2=1):
     return fn(xp, "linalg.diagonal")(_diag_last(x, axis1, axis2), offset=offset)
 
 
-@primitive
+@primitive(linear=((0,),), node="TrilBackward0", batching="swap")
 def _tril(x, k=0):
     return fn(array_ns(x), "tril")(x, k=k)
 
 
-@primitive
+@primitive(linear=((0,),), node="TriuBackward0", batching="swap")
 def _triu(x, k=0):
     return fn(array_ns(x), "triu")(x, k=k)
 
 
-@primitive
+@primitive(node="LinalgInvExBackward0", batching="swap")
 def _inv(a):
     return fn(array_ns(a), "linalg.inv")(a)
 
 
-@primitive
+@primitive(linear=((1,),), node="LinalgSolveExBackward0", batching="swap")
 def _solve(a, b):
     """Solve a @ x = b; b is a vector only when it is 1-d (NumPy 2 and array-API semantics).
 
@@ -954,12 +1118,12 @@ def _solve(a, b):
     return x[..., 0] if vector else x
 
 
-@primitive
+@primitive(node="LinalgDetBackward0", batching="swap")
 def _det(a):
     return fn(array_ns(a), "linalg.det")(a)
 
 
-@primitive
+@primitive(node="LinalgSlogdetBackward0", batching="swap")
 def _logabsdet(a):
     """log|det a|: slogdet's differentiable half (its sign is the non-differentiable `slogdet_sign`)."""
     return fn(array_ns(a), "linalg.slogdet")(a)[1]
@@ -970,19 +1134,19 @@ def _slogdet_sign(a):
     return fn(array_ns(a), "linalg.slogdet")(a)[0]
 
 
-@primitive
+@primitive(node="LinalgCholeskyExBackward0", batching="swap")
 def _cholesky(a):
     """The lower Cholesky factor of a symmetric positive definite matrix (batched)."""
     return fn(array_ns(a), "linalg.cholesky")(a)
 
 
-@primitive
+@primitive(batching="loop")
 def _eigvalsh(a):
     """The eigenvalues of a symmetric matrix (batched), ascending: np.linalg.eigvalsh / eigh's first."""
     return fn(array_ns(a), "linalg.eigvalsh")(a)
 
 
-@primitive
+@primitive(batching="loop")
 def _eigvecsh(a):
     """The eigenvectors of a symmetric matrix (batched), as columns in eigvalsh's order: eigh's second.
     Each is defined up to its sign; the derivative is that of the vectors the solver returns."""
@@ -1006,7 +1170,7 @@ def _svd(a: Any) -> Any:
     return fn(array_ns(a), "linalg.svd")(a, full_matrices=False)
 
 
-@primitive
+@primitive(batching="loop")
 def _svd_u(a):
     """The left singular vectors of a (batched, (..., m, k), k = min(m, n)): np.linalg.svd(a,
     full_matrices=False)'s first. Each column is defined up to its sign (shared with Vh's row); the
@@ -1014,13 +1178,13 @@ def _svd_u(a):
     return _svd(a)[0]
 
 
-@primitive
+@primitive(batching="loop")
 def _svd_s(a):
     """The singular values of a (batched, (..., k)), descending: np.linalg.svd's second, svdvals."""
     return _svd(a)[1]
 
 
-@primitive
+@primitive(batching="loop")
 def _svd_vh(a):
     """The right singular vectors of a as rows ((..., k, n)): np.linalg.svd(a, full_matrices=False)'s
     third."""
@@ -1032,13 +1196,13 @@ def _qr(a: Any) -> Any:
     return fn(array_ns(a), "linalg.qr")(a)
 
 
-@primitive
+@primitive(batching="loop")
 def _qr_q(a):
     """Q of the reduced QR decomposition a = Q R (batched, (..., m, k), k = min(m, n))."""
     return _qr(a)[0]
 
 
-@primitive
+@primitive(batching="loop")
 def _qr_r(a):
     """R of the reduced QR decomposition (batched, (..., k, n), upper triangular)."""
     return _qr(a)[1]
@@ -1057,7 +1221,7 @@ def _is_complex(x):
     return _holds_complex(x)
 
 
-@primitive
+@primitive(linear=((0,),), batching="loop")
 def _real(x):
     """The real part (np.real); a real x is returned as it is."""
     if not _holds_complex(x):
@@ -1067,7 +1231,7 @@ def _real(x):
     return fn(array_ns(x), "real")(x)
 
 
-@primitive
+@primitive(linear=((0,),), batching="loop")
 def _imag(x):
     """The imaginary part (np.imag); zeros for a real x."""
     if not _holds_complex(x):
@@ -1077,7 +1241,7 @@ def _imag(x):
     return fn(array_ns(x), "imag")(x)
 
 
-@primitive
+@primitive(linear=((0,),), batching="loop")
 def _conj(x):
     """The complex conjugate (np.conj); a real x is returned as it is."""
     if not _holds_complex(x):
@@ -1096,20 +1260,20 @@ def _fft_call(name: str, x: Any, n: Any, axis: int, norm: Any) -> Any:
     return fn(xp, "fft." + name)(x, n=n, axis=axis, norm="backward" if norm is None else norm)
 
 
-@primitive
+@primitive(linear=((0,),), batching="loop")
 def _fft(x, n=None, axis=-1, norm=None):
     """np.fft.fft along one axis (n: crop or zero-pad to n first; norm None/'backward', 'ortho',
     'forward'): complex values."""
     return _fft_call("fft", x, n, axis, norm)
 
 
-@primitive
+@primitive(linear=((0,),), batching="loop")
 def _ifft(x, n=None, axis=-1, norm=None):
     """np.fft.ifft along one axis."""
     return _fft_call("ifft", x, n, axis, norm)
 
 
-@primitive
+@primitive(linear=((0,),), batching="loop")
 def _rfft(x, n=None, axis=-1, norm=None):
     """np.fft.rfft of real values along one axis: the n // 2 + 1 non-negative frequencies."""
     if _holds_complex(x):
@@ -1117,7 +1281,7 @@ def _rfft(x, n=None, axis=-1, norm=None):
     return _fft_call("rfft", x, n, axis, norm)
 
 
-@primitive
+@primitive(linear=((0,),), batching="loop")
 def _irfft(x, n=None, axis=-1, norm=None):
     """np.fft.irfft: the real signal of length n (2 (m - 1) by default) whose rfft is x; the imaginary
     parts of x's zero (and, n even, n / 2) frequency are ignored, as NumPy does."""
@@ -1129,12 +1293,12 @@ def _seq_ns(arrays: Any) -> Any:
     return np if xp is scalar_ns else xp
 
 
-@primitive
+@primitive(linear="all", node="CatBackward0", batching="swap")
 def _concatenate(*arrays, axis=0):
     return fn(_seq_ns(arrays), "concat", "concatenate")(list(arrays), axis=axis)
 
 
-@primitive
+@primitive(linear="all", node="StackBackward0", batching="swap")
 def _stack(*arrays, axis=0):
     xp = _seq_ns(arrays)
     if xp is not np:
@@ -1142,24 +1306,24 @@ def _stack(*arrays, axis=0):
     return fn(xp, "stack")(list(arrays), axis=axis)
 
 
-@primitive
+@primitive(batching="loop")
 def _sort(x, axis=-1):
     return fn(array_ns(x), "sort")(x, axis=axis)
 
 
-@primitive
+@primitive(linear=((0,),), node="FlipBackward0", batching="swap")
 def _flip(x, axis=None):
     if is_scalar(x):
         return x
     return fn(array_ns(x), "flip")(x, axis=axis)
 
 
-@primitive
+@primitive(linear=((0,),), node="RollBackward0", batching="loop")
 def _roll(x, shift=0, axis=None):
     return fn(array_ns(x), "roll")(x, shift, axis=axis)
 
 
-@primitive
+@primitive(linear=((0,),), node="RepeatBackward0", batching="loop")
 def _tile(x, reps=()):
     """NumPy's tile (PyTorch's `Tensor.repeat`): the whole array repeated `reps[i]` times along axis i."""
     xp = array_ns(x)
@@ -1168,7 +1332,7 @@ def _tile(x, reps=()):
     return fn(xp, "tile")(x, tuple(reps))
 
 
-@primitive
+@primitive(linear=((0,),), node="RepeatInterleaveBackward0", batching="loop")
 def _repeat(x, repeats=1, axis=None):
     """NumPy's repeat (PyTorch's `repeat_interleave`): each element `repeats` times; axis=None flattens.
 
@@ -1194,7 +1358,7 @@ def pad_pairs(pad_width: Any, ndim: int) -> tuple:
     return tuple((int(a), int(b)) for a, b in pw)
 
 
-@primitive
+@primitive(node="ConstantPadNdBackward0", batching="swap")
 def _pad(x, pad_width=0, value=0.0):
     """Constant padding: `pad_width` as NumPy spells it, `value` the fill (static, not differentiated)."""
     xp = array_ns(x)
@@ -1222,7 +1386,7 @@ def _all(x, axis=None, keepdims=False):
     return fn(array_ns(x), "all")(x, axis=axis, keepdims=keepdims)
 
 
-@nondiff
+@nondiff(shape_only=(0,))
 def _eye_like(x, n=None, m=None, k=0):
     """An (n, m) identity (ones on diagonal k) with x's namespace, float dtype and device: a constant."""
     xp = array_ns(x)
@@ -1272,7 +1436,7 @@ def _lgamma_series(x: Any) -> Any:
     return out
 
 
-@primitive
+@primitive(batching="loop")
 def _lgamma(x):
     """log|Gamma(x)| (math.lgamma, scipy.special.gammaln). Python numbers and NumPy use math.lgamma;
     other namespaces the recurrence, Stirling's series and the reflection formula for x < 0."""
@@ -1312,7 +1476,7 @@ def _polygamma_pos(x: Any, n: int) -> Any:
     return out
 
 
-@primitive
+@primitive(batching="loop")
 def _polygamma(x, n=0):
     """The polygamma function psi^(n)(x): digamma (n = 0, the derivative of lgamma) and its
     derivatives, each the derivative of the one before. n = 0 and 1 take x < 0 by the reflection
@@ -1334,6 +1498,66 @@ def _polygamma(x, n=0):
     if n == 1:
         return where(pos, core, (math.pi / fn(xp, "sin")(math.pi * x)) ** 2 - core)
     return where(pos, core, math.nan * z)
+
+
+# ====================================================================== views derived from the records
+# The tables the stages read, computed from the records above (never written by hand): adding a
+# primitive with its facts updates every one of them. Each keeps the name, type and contents of the hand
+# kept table it replaces; tests/runtime/test_records.py holds them to that.
+def _positional(p: Primitive) -> int:
+    """How many positional (differentiable) parameters the implementation takes."""
+    code = p.impl.__code__
+    return code.co_argcount - len(p.impl.__defaults__ or ())
+
+
+# Elementwise primitives whose every parameter is an operand (no static keyword: astype and clip have
+# some): what the shape, ndim and Python-float analyses broadcast.
+ELEMENTWISE = frozenset(p.name for p in PRIMITIVES.values()
+                        if p.elementwise and p.differentiable and not p.static_params)
+# The unary ones among them that NumPy has a function for (np.negative for neg).
+UNARY_MATH = frozenset(n for n in ELEMENTWISE if PRIMITIVES[n].numpy and _positional(PRIMITIVES[n]) == 1)
+# primitives with a Python-scalar variant: on Python numbers they return Python numbers
+SCALAR_PRIMS = ELEMENTWISE | {p.name for p in PRIMITIVES.values() if p.scalar}
+# primitives whose result on NumPy values (or Python numbers) is a NumPy value (or a Python number)
+NUMPY_PRIMS = SCALAR_PRIMS | {p.name for p in PRIMITIVES.values() if p.keeps_numpy}
+# primitive -> the `math` function (or builtin) of its Python-float lowering
+MATH_FAST = {p.name: p.math_function for p in PRIMITIVES.values() if p.math}
+# primitive -> the NumPy function name of the same calling convention
+NUMPY_FAST = {p.name: p.numpy for p in PRIMITIVES.values() if p.numpy}
+# primitive -> the eager node's class name, where it is not `CamelCaseBackward0`
+NODE_NAMES = {p.name: p.node for p in PRIMITIVES.values() if p.node}
+# binary operator (the `ast` class name: "Add") -> primitive
+BINARY_OPERATORS = {p.operator: p.name for p in PRIMITIVES.values()
+                    if p.operator and issubclass(getattr(ast, p.operator), ast.operator)}
+
+
+def shape_only_calls() -> dict[str, tuple[int, ...] | None]:
+    """Callee name -> the positional arguments it reads only for their shape/dtype (None: all), over the
+    primitives and the helpers (autograd's `_SHAPE_ONLY_CALLS`: a rule that passes a saved input only to
+    these does not need its values). `rules` declares the helpers' records, so it is imported here."""
+    from . import rules  # noqa: F401, PLC0415 -- declares the helpers' records
+
+    out: dict[str, tuple[int, ...] | None] = {}
+    for name, rec in [(p.name, p) for p in PRIMITIVES.values()] + \
+            [(getattr(h.fn, "__name__", ""), h) for h in HELPERS.values()]:
+        if rec.shape_only is True:
+            out[name] = None
+        elif rec.shape_only:
+            out[name] = tuple(rec.shape_only)
+    return out
+
+
+def runtime_nondiff() -> set:
+    """The runtime helpers the compiler treats as non-differentiable operations when it transforms
+    generated code (normalize's `_runtime_nondiff`, less normalize's own three helpers).
+
+    `stack.cotangent_part` is added by hand: its record says it is linear in its cotangent (forward
+    mode's tangent of it), but normalize has always treated it as non-differentiable, which forward mode
+    then never reaches; kept so that behaviour does not change. Drop it once normalize reads the record
+    (forward-over-vjp would then carry the cotangent's tangent)."""
+    from . import rules, stack  # noqa: F401, PLC0415 -- rules declares the helpers' records
+
+    return {h.fn for h in HELPERS.values() if h.nondiff} | {stack.cotangent_part}
 
 
 # Export every primitive under its own name (`sin`, `sum`, `max`, ...) for the rule table and the

@@ -47,7 +47,7 @@ from typing import Any, Callable
 
 from .backend import is_scalar
 from .primitives import *  # noqa: F403 -- the rule bodies are written in primitives
-from .primitives import PRIMITIVES, pad_pairs
+from .primitives import PRIMITIVES, helper, pad_pairs
 
 
 @dataclass(frozen=True)
@@ -74,17 +74,20 @@ class Rule:
         return rules[argnum] if argnum < len(rules) else None
 
 
+# name -> rule: the same objects the records hold (`PRIMITIVES[name].rule`), by name for the stages
+# that look a rule up from a primitive's name
 RULES: dict[str, Rule] = {}
 
 
 def defrule(name: str, vjp: list, jvp: list, variadic: bool = False, not_lazy: str | None = None) -> None:
+    """Attach the vjp and jvp rules to primitive `name`'s record (see the module docstring's format)."""
     if name not in PRIMITIVES:
         raise KeyError(f"rule for unknown primitive {name!r}")
     if len(vjp) != len(jvp):
         raise ValueError(f"{name}: vjp and jvp lists must have one entry per positional argument")
     if variadic and len(vjp) != 1:
         raise ValueError(f"{name}: a variadic rule has one lambda taking *xs and argnum")
-    RULES[name] = Rule(name, tuple(vjp), tuple(jvp), variadic, not_lazy)
+    RULES[name] = PRIMITIVES[name].rule = Rule(name, tuple(vjp), tuple(jvp), variadic, not_lazy)
 
 
 # ------------------------------------------------------------------------------ shape helpers (no rules)
@@ -1055,3 +1058,55 @@ def cast_forward(t: Any, ans: Any, dtype: Any) -> Any:
     if not is_float_dtype(dtype):
         return zeros_like(ans)
     return astype(t, dtype=dtype)
+
+
+# ============================================================================ the helpers' records
+# Facts of the functions generated code calls that are not primitives (see `primitives.Helper`): forward
+# mode reads linear/zero, the tape reads shape_only, batched forward mode reads batching, the compiler
+# reads nondiff. Declared after the definitions, not as decorators: the compiler and `array_rules` read
+# and recompile these functions' source, which must stay a plain `def`. A helper with no record is
+# differentiated by transforming its source (forward mode), the default.
+helper(unbroadcast, linear=(0,), shape_only=(1,))
+helper(keep, linear=(0,), shape_only=(1,), static=(2, 3))
+helper(widen, linear=(0,), shape_only=(1,))
+helper(surviving, linear=(0,), shape_only=(1,), static=(2,), batching="as_is")  # x: which writes survive
+helper(reverse_cumsum, linear=(0,), static=(1,))
+helper(untile, linear=(0,), shape_only=(1,), static=(2,))
+helper(unrepeat, linear=(0,), shape_only=(1,), static=(2, 3))
+helper(undiagonal, linear=(0,), shape_only=(1,), static=(2, 3, 4))
+helper(mT, linear=(0,), batching="as_is")
+helper(sym, linear=(0,), batching="as_is")
+helper(phi, linear=(0,), batching="as_is")
+helper(trace_last, linear=(0,), batching="as_is")
+helper(as_column, linear=(0,), shape_only=(1,), batching="as_is")
+helper(from_column, linear=(0,), shape_only=(1,), batching="as_is")
+helper(to_last, linear=(0,), static=(1,), batching="axis", axis_at=1)
+helper(from_last, linear=(0,), static=(1,), batching="axis", axis_at=1)
+helper(matmul_vjp_a, linear=(0, 2), shape_only=(1,))  # bilinear: in g and in b, each alone
+helper(matmul_vjp_b, linear=(0, 1), shape_only=(2,))
+helper(shape_of, shape_only=True, zero=True)
+helper(count, shape_only=(0,), static=(1,), zero=True)
+for _f in (balance, inside, argmax_share, kept_shape, has_zero, inverse_permutation, has_int_array,
+           is_float_dtype, concat_index, concat_pads, stack_index, stack_pads, axis_index, unpad_index,
+           negated):
+    helper(_f, zero=True)  # piecewise constant, or computed from shapes and static values only
+helper(builtins.hasattr, shape_only=(0,))  # rule bodies ask an argument whether it has a dtype
+
+# The helpers of stack.py (generated code's runtime) and mapping.py's static-argument helpers: their
+# records are declared here, next to the rule helpers', so that every helper fact is in one file.
+from . import mapping as _mapping  # noqa: E402
+from . import stack as _stack  # noqa: E402
+
+helper(_stack.Stack, nondiff=True)
+helper(_stack.seed_of, zero=True, nondiff=True)
+helper(_stack.zeros_as, zero=True, nondiff=True)
+helper(_stack.detach, zero=True, nondiff=True)
+helper(_stack.zeros_list, zero=True)  # a call, not nondiff: transforms of generated code track its list
+helper(_stack.unstack, linear=(0,), static=(1, 2), batching="axis", axis_at=2)
+helper(_stack.stack_list, linear=(0,), static=(1,), batching="axis", axis_at=1)
+helper(_stack.sum_like, linear=(0,), shape_only=(1,))
+helper(_stack.cotangent_part, linear=(0,), static=(1, 2))
+helper(_stack.index_add_into, writes=(0,))
+for _f in (_mapping.vstack_shape, _mapping.hstack_axis, _mapping.split_index):
+    helper(_f, zero=True, nondiff=True)
+del _f

@@ -19,6 +19,7 @@ Rule helpers in generated reverse code (forward-over-reverse) follow the same sc
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any, Callable
 
 import gast
@@ -33,6 +34,25 @@ from srcgrad.runtime.rules import RULES
 from srcgrad.templates import instantiate
 
 NB = "_nb"          # the batch size, a local of every batched generated function
+
+# A primitive's batched variant (same arguments, the tangent with a leading basis axis) by primitive name,
+# and a rule helper's by the helper: filled by `batched_variant_of` where each variant is defined.
+BATCHED_PRIMS: dict[str, Callable] = {}
+LINEAR_BATCHED: dict[Any, Callable] = {}
+
+
+def batched_variant_of(*targets: Any) -> Callable[[Callable], Callable]:
+    """Decorator: the function below is the batched variant of each target (a primitive's name, or a
+    rule helper linear in its first argument). A variant that takes `<operand>b` flags (bmatmul's `ab`,
+    `bb`) is told which operands hold a batched tangent."""
+
+    def register(f: Callable) -> Callable:
+        for t in targets:
+            (BATCHED_PRIMS if isinstance(t, str) else LINEAR_BATCHED)[t] = f
+        return f
+
+    return register
+
 
 
 # ============================================================================================ helpers
@@ -98,6 +118,7 @@ def lift(t: Any, ans: Any) -> Any:
     return lift_to(t, _ndim(ans))
 
 
+@batched_variant_of(R.widen)
 def bwiden(t: Any, ans: Any) -> Any:
     if type(t) is _ND:
         if type(ans) is _ND:
@@ -127,33 +148,39 @@ def bsub(a: Any, b: Any) -> Any:
     return a - b
 
 
+@batched_variant_of("sum")
 def bsum(t: Any, axis: Any = None, keepdims: bool = False) -> Any:
     if type(t) is _ND:
         return t.sum(axis=tuple(range(1, t.ndim)) if axis is None else shift_axis(axis), keepdims=keepdims)
     return P.sum(t, axis=_all_but_batch(t) if axis is None else shift_axis(axis), keepdims=keepdims)
 
 
+@batched_variant_of("mean")
 def bmean(t: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return P.mean(t, axis=_all_but_batch(t) if axis is None else shift_axis(axis), keepdims=keepdims)
 
 
+@batched_variant_of("cumsum")
 def bcumsum(t: Any, axis: Any = 0) -> Any:
     if axis is None:
         return P.cumsum(P.reshape(t, shape=(P.shape(t)[0], -1)), axis=1)
     return P.cumsum(t, axis=shift_axis(axis))
 
 
+@batched_variant_of("reshape")
 def breshape(t: Any, shape: Any = None) -> Any:
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     return P.reshape(t, shape=(P.shape(t)[0],) + shape)
 
 
+@batched_variant_of("broadcast_to")
 def bbroadcast_to(t: Any, shape: Any = None) -> Any:
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     t = lift_to(t, len(shape))
     return P.broadcast_to(t, shape=(P.shape(t)[0],) + shape)
 
 
+@batched_variant_of("sum_to")
 def bsum_to(t: Any, shape: Any = None) -> Any:
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     if type(t) is _ND and t.shape[1:] == shape:
@@ -177,6 +204,7 @@ def bpack_tangent(ts: Any, xs: Any) -> Any:
     return P.stack(*parts, axis=1)
 
 
+@batched_variant_of("transpose")
 def btranspose(t: Any, axes: Any = None) -> Any:
     nd = P.ndim(t) - 1
     axes = tuple(reversed(range(nd))) if axes is None else tuple(axes)
@@ -187,6 +215,7 @@ def _bindex(index: Any) -> tuple:
     return (slice(None),) + (index if isinstance(index, tuple) else (index,))
 
 
+@batched_variant_of("getitem")
 def bgetitem(t: Any, index: Any = None) -> Any:
     if isinstance(t, (tuple, list)):     # an element of a tuple of (batched) tangents
         return t[index]
@@ -206,6 +235,7 @@ def _batched_pair(x: Any, v: Any, index: Any, xb: bool, vb: bool) -> tuple[Any, 
     return x, v, bix
 
 
+@batched_variant_of("index_update")
 def bindex_update(x: Any, v: Any, index: Any = None, xb: bool = True, vb: bool = True) -> Any:
     x, v, bix = _batched_pair(x, v, index, xb, vb)
     return P.index_update(x, v, index=bix)
@@ -241,6 +271,7 @@ def bscatter_update(like: Any, v: Any, index: Any = None) -> Any:
     return bindex_update(0.0 * like, v, index=index, xb=False, vb=True)
 
 
+@batched_variant_of("index_add")
 def bindex_add(x: Any, v: Any, index: Any = None, xb: bool = True, vb: bool = True) -> Any:
     if type(x) is _ND and type(v) is _ND and not R.has_int_array(index):
         # no repeated positions: a plain `+=` on a copy (np.add.at is for repeats, and slow)
@@ -257,23 +288,28 @@ def bindex_add(x: Any, v: Any, index: Any = None, xb: bool = True, vb: bool = Tr
     return P.index_add(x, v, index=bix)
 
 
+@batched_variant_of("pad")
 def bpad(t: Any, pad_width: Any = 0, value: float = 0.0) -> Any:
     pairs = pad_pairs(pad_width, P.ndim(t) - 1)
     return P.pad(t, pad_width=((0, 0),) + tuple(pairs), value=value)
 
 
+@batched_variant_of("expand_dims")
 def bexpand_dims(t: Any, axis: Any = 0) -> Any:
     return P.expand_dims(t, axis=shift_axis(axis))
 
 
+@batched_variant_of("flip")
 def bflip(t: Any, axis: Any = None) -> Any:
     return P.flip(t, axis=_all_but_batch(t) if axis is None else shift_axis(axis))
 
 
+@batched_variant_of("diagonal")
 def bdiagonal(t: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     return P.diagonal(t, offset=offset, axis1=shift_axis(axis1), axis2=shift_axis(axis2))
 
 
+@batched_variant_of("matmul")
 def bmatmul(a: Any, b: Any, ab: bool = True, bb: bool = False) -> Any:
     """matmul with a batched left (ab) or right (bb) operand, the batch axis leading the result."""
     if ab and bb:
@@ -300,6 +336,7 @@ def bmatmul(a: Any, b: Any, ab: bool = True, bb: bool = False) -> Any:
     return P.matmul(a, t)
 
 
+@batched_variant_of(R.unbroadcast, rt_stack.sum_like)
 def bunbroadcast(g: Any, x: Any) -> Any:
     if type(g) is _ND:
         xs = x.shape if type(x) is _ND else (() if type(x) is float or type(x) is int else P.shape(x))
@@ -309,12 +346,14 @@ def bunbroadcast(g: Any, x: Any) -> Any:
     return bsum_to(g, shape=P.shape(x))
 
 
+@batched_variant_of(R.keep)
 def bkeep(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     if keepdims:
         return g
     return breshape(g, shape=R.kept_shape(P.shape(x), axis))
 
 
+@batched_variant_of(R.reverse_cumsum)
 def breverse_cumsum(g: Any, axis: int) -> Any:
     return R.reverse_cumsum(g, shift_axis(axis))
 
@@ -369,20 +408,18 @@ def batch_loop_special(tfn: Callable, n_args: int, *args: Any) -> Any:
 
 
 # ===================================================================================== rule rewriting
-ELEMENTWISE = P.ELEMENTWISE | {"astype", "clip"}
-AS_IS = {
-    "sum", "mean", "max", "min", "prod", "var", "std", "norm", "logsumexp", "softmax", "log_softmax",
-    "cumsum", "matmul", "inv", "solve", "det", "logabsdet", "cholesky", "diagonal", "tril", "triu",
-    "reshape", "broadcast_to", "sum_to", "expand_dims", "squeeze", "transpose", "concatenate", "stack",
-    "flip", "pad", "getitem", "index_update", "index_add",
-}
-BATCHED_PRIMS: dict[str, Callable] = {
-    "sum": bsum, "mean": bmean, "cumsum": bcumsum, "reshape": breshape, "broadcast_to": bbroadcast_to,
-    "sum_to": bsum_to, "transpose": btranspose, "getitem": bgetitem, "index_update": bindex_update,
-    "index_add": bindex_add, "pad": bpad, "expand_dims": bexpand_dims, "flip": bflip,
-    "diagonal": bdiagonal, "matmul": bmatmul,
-}
-_FLAGGED = {"index_update", "index_add", "matmul"}
+# How each primitive's jvp rule is inlined for a batched tangent: its record's `batching` fact.
+ELEMENTWISE = {p.name for p in P.PRIMITIVES.values() if p.batching == "lift"}
+AS_IS = {p.name for p in P.PRIMITIVES.values() if p.batching == "swap"}
+
+
+def _flags(f: Callable) -> tuple[str, ...]:
+    """The `<operand>b` parameters of a batched variant: bmatmul(a, b, ab, bb) -> ("ab", "bb")."""
+    params = inspect.signature(f).parameters
+    return tuple(n + "b" for n, q in params.items() if q.default is q.empty and n + "b" in params)
+
+
+_FLAGGED = {n: _flags(f) for n, f in BATCHED_PRIMS.items() if _flags(f)}
 
 
 def _mentions(e: Any, names: set[str]) -> bool:
@@ -426,7 +463,7 @@ class _Swap(gast.NodeTransformer):
             b = BATCHED_PRIMS[obj.name]
             node.func = name(self.fw.ref(b, b.__name__))
             if obj.name in _FLAGGED:
-                names = ("ab", "bb") if obj.name == "matmul" else ("xb", "vb")
+                names = _FLAGGED[obj.name]
                 node.keywords = list(node.keywords) + [gast.keyword(arg=k, value=const(bool(v)))
                                                        for k, v in zip(names, flags, strict=True)]
         return node
@@ -449,14 +486,10 @@ def batched_rule(fw: Any, op: Any, i: int, tpl: Any, t: gast.expr, ans: gast.exp
                 [name(fw.ref(rule, f"jvp_{p}_{i}")), t, ans] + args, kwargs)
 
 
-# Rule helpers in reverse code with a batched variant (same arguments), or an axis to shift.
-LINEAR_BATCHED: dict[Any, Callable] = {
-    R.unbroadcast: bunbroadcast, R.keep: bkeep, R.widen: bwiden, R.reverse_cumsum: breverse_cumsum,
-}
-if hasattr(rt_stack, "sum_like"):
-    LINEAR_BATCHED[rt_stack.sum_like] = bunbroadcast
-AS_IS_HELPERS = {R.surviving, R.mT, R.trace_last, R.as_column, R.from_column, R.sym, R.phi}
-AXIS_AT: dict[Any, int] = {R.to_last: 1, R.from_last: 1, rt_stack.unstack: 2, rt_stack.stack_list: 1}
+# Rule helpers in reverse code that need no rewrite, or an axis to shift: their records' `batching`
+# fact (LINEAR_BATCHED, the helpers with a batched variant, is filled by `batched_variant_of`).
+AS_IS_HELPERS = {h.fn for h in P.HELPERS.values() if h.batching == "as_is"}
+AXIS_AT: dict[Any, int] = {h.fn: h.axis_at for h in P.HELPERS.values() if h.batching == "axis"}
 
 
 def linear_call(fw: Any, fn: Any, e: gast.Call, pos: int) -> gast.expr:

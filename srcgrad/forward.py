@@ -159,36 +159,33 @@ class PairStack2(PairStack):
 STACK_CLASSES = (rt_stack.Stack, PairStack)     # the stack of code at transform level 0, 1
 
 
-# Rule helpers called from generated reverse code, by how their value depends on their arguments.
+# Rule helpers called from generated reverse code, by how their value depends on their arguments: views
+# of the helpers' records (`primitives.HELPERS`, declared in runtime/rules.py), computed once below.
 # LINEAR: fn -> (positions the value is linear in, positions used only for their shape/static value).
+# ZERO: functions whose value has zero derivative (piecewise constant, shapes, seeds, detach).
+P.helper(tzero, zero=True)
 LINEAR: dict[Any, tuple[tuple[int, ...], tuple[int, ...]]] = {
-    R.unbroadcast: ((0,), (1,)),
-    R.keep: ((0,), (1, 2, 3)),
-    R.widen: ((0,), (1,)),
-    R.surviving: ((0,), (1, 2)),
-    R.reverse_cumsum: ((0,), (1,)),
-    R.untile: ((0,), (1, 2)),
-    R.unrepeat: ((0,), (1, 2, 3)),
-    R.mT: ((0,), ()),
-    R.to_last: ((0,), (1,)),
-    R.from_last: ((0,), (1,)),
-    R.trace_last: ((0,), ()),
-    R.as_column: ((0,), (1,)),
-    R.from_column: ((0,), (1,)),
-    R.sym: ((0,), ()),
-    R.phi: ((0,), ()),
-    R.undiagonal: ((0,), (1, 2, 3, 4)),
-    R.matmul_vjp_a: ((0, 2), (1,)),
-    R.matmul_vjp_b: ((0, 1), (2,)),
-    R.shape_of: ((), (0,)),
-    rt_stack.unstack: ((0,), (1, 2)),
-    rt_stack.stack_list: ((0,), (1,)),
-}
-if hasattr(rt_stack, "sum_like"):
-    LINEAR[rt_stack.sum_like] = ((0,), (1,))
-LINEAR[rt_stack.cotangent_part] = ((0,), (1, 2))
+    h.fn: (h.linear, tuple(sorted({*(() if h.shape_only is True else h.shape_only), *h.static})))
+    for h in P.HELPERS.values() if h.linear}
+ZERO: set[Any] = {h.fn for h in P.HELPERS.values() if h.zero}
+
+# Helpers with a hand-written tangent: fn -> (tangent function, positions whose tangents it takes),
+# filled by `tangent_of` where each tangent function is defined.
+SPECIAL: dict[Any, tuple[Any, tuple[int, ...]]] = {}
 
 
+def tangent_of(helper_fn: Callable, takes: tuple[int, ...]) -> Callable[[Callable], Callable]:
+    """Decorator: the function below is the hand-written tangent of rule helper `helper_fn`, taking the
+    helper's arguments and then the tangents of the arguments at positions `takes` (None: no tangent)."""
+
+    def register(tfn: Callable) -> Callable:
+        SPECIAL[helper_fn] = (tfn, tuple(takes))
+        return tfn
+
+    return register
+
+
+@tangent_of(R.einsum_vjp, takes=(0, 1))
 def einsum_vjp_tangent(g: Any, xs: tuple, i: int, subscripts: str, dg: Any, dxs: Any) -> Any:
     """The tangent of `einsum_vjp(g, xs, i, subscripts)`: it is linear in g and in each operand but
     operand i (which it only reads for its shape)."""
@@ -214,6 +211,7 @@ def tape_jvp(fn: Callable, args: tuple, i: int, t: Any) -> Any:
     return jv._array
 
 
+@tangent_of(R.prod_others, takes=(0,))
 def prod_others_tangent(x: Any, axis: Any, dx: Any, _daxis: Any = None) -> Any:
     """The tangent of `prod_others(x, axis)` (d prod(x)/dx): without zeros, po * (sum(dx/x) - dx/x);
     with zeros, exactly through the tape."""
@@ -227,20 +225,26 @@ def prod_others_tangent(x: Any, axis: Any, dx: Any, _daxis: Any = None) -> Any:
     return tape_jvp(R.prod_others, (x, axis), 0, dx)
 
 
-# Helpers with a hand-written tangent: fn -> (tangent function, positions whose tangents it takes).
-SPECIAL: dict[Any, tuple[Any, tuple[int, ...]]] = {R.einsum_vjp: (einsum_vjp_tangent, (0, 1)),
-                                                    R.prod_others: (prod_others_tangent, (0,))}
-
-# Functions whose value has zero derivative (piecewise constant, shapes, seeds, detach).
-ZERO: set[Any] = {
-    rt_stack.seed_of, rt_stack.zeros_as, rt_stack.detach, R.balance, R.inside, R.argmax_share, R.count,
-    R.kept_shape, R.shape_of, R.has_zero, R.inverse_permutation, R.has_int_array, R.is_float_dtype,
-    R.concat_index, R.concat_pads, R.stack_index, R.stack_pads, R.axis_index, R.unpad_index, R.negated,
-    tzero,
-} | ({rt_stack.zeros_list} if hasattr(rt_stack, "zeros_list") else set())
-
-
 # ============================================================== the NumPy variant (numpy=True builds)
+# Where every value is NumPy, a primitive is called as the NumPy function its record names (`numpy`
+# fact), or as the faster variant below registered for it by `numpy_variant_of`; a rule helper as its
+# registered NumPy variant.
+NUMPY_DIRECT: dict[str, Any] = {}
+NUMPY_HELPERS: dict[Any, Any] = {}
+
+
+def numpy_variant_of(target: Any) -> Callable[[Callable], Callable]:
+    """Decorator: the function below is the NumPy-only variant of `target`, a primitive's name or a rule
+    helper, with the same calling convention."""
+
+    def register(f: Callable) -> Callable:
+        (NUMPY_DIRECT if isinstance(target, str) else NUMPY_HELPERS)[target] = f
+        return f
+
+    return register
+
+
+@numpy_variant_of("index_add")
 def np_index_add(x: Any, v: Any, index: Any = None) -> Any:
     """index_add for NumPy arrays: `+=` on a copy where no position can repeat (np.add.at otherwise)."""
     if R.has_int_array(index):
@@ -250,6 +254,7 @@ def np_index_add(x: Any, v: Any, index: Any = None) -> Any:
     return out
 
 
+@numpy_variant_of(R.unbroadcast)
 def np_unbroadcast(g: Any, x: Any) -> Any:
     """unbroadcast (sum a cotangent down to x's shape) with the common case, equal shapes, free."""
     if np.shape(g) == np.shape(x):
@@ -257,6 +262,7 @@ def np_unbroadcast(g: Any, x: Any) -> Any:
     return P.sum_to(g, shape=np.shape(x))
 
 
+@numpy_variant_of("broadcast_to")
 def np_broadcast_to(x: Any, shape: Any = None) -> Any:
     """broadcast_to, without NumPy's Python-level machinery for the two common cases."""
     xs = x.shape if hasattr(x, "shape") else ()
@@ -270,6 +276,7 @@ def np_broadcast_to(x: Any, shape: Any = None) -> Any:
     return np.broadcast_to(x, shape)
 
 
+@numpy_variant_of(R.keep)
 def np_keep(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     """keep (a reduction's cotangent with the reduced axes put back) for NumPy values."""
     if keepdims:
@@ -279,43 +286,31 @@ def np_keep(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     return R.keep(g, x, axis, keepdims)
 
 
+@numpy_variant_of("sum")
 def np_sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     if type(x) is np.ndarray:
         return x.sum(axis=axis, keepdims=keepdims)
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
+@numpy_variant_of("mean")
 def np_mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     if type(x) is np.ndarray:
         return x.mean(axis=axis, keepdims=keepdims)
     return np.mean(x, axis=axis, keepdims=keepdims)
 
 
-def _numpy_direct() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for nm in ("sum", "mean", "max", "min", "prod", "reshape", "broadcast_to", "transpose", "expand_dims",
-               "squeeze", "zeros_like", "ones_like", "shape", "ndim", "exp", "expm1", "log", "log1p", "log2",
-               "log10", "sqrt", "square", "reciprocal", "sin", "cos", "tan", "arcsin", "arccos", "arctan",
-               "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "abs", "sign", "maximum", "minimum",
-               "arctan2", "hypot", "where", "matmul", "cumsum"):
-        out[nm] = getattr(np, nm)
-    out["neg"] = np.negative
-    out["broadcast_to"] = np_broadcast_to
-    out["sum"] = np_sum
-    out["mean"] = np_mean
-    out["index_add"] = np_index_add
-    return out
+for _p in P.PRIMITIVES.values():
+    if _p.numpy and _p.name not in NUMPY_DIRECT:
+        NUMPY_DIRECT[_p.name] = getattr(np, _p.numpy)
 
 
-NUMPY_DIRECT = _numpy_direct()
+@numpy_variant_of(R.widen)
 def np_widen(t: Any, ans: Any) -> Any:
     """widen (a tangent broadcast to the output's shape) with the common case, equal shapes, free."""
     if np.shape(t) == np.shape(ans):
         return t
     return R.widen(t, ans)
-
-
-NUMPY_HELPERS = {R.unbroadcast: np_unbroadcast, R.widen: np_widen, R.keep: np_keep}
 
 
 def numpy_variant(fdef: gast.FunctionDef, namer: Namer) -> None:
