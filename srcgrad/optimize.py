@@ -1391,14 +1391,7 @@ def _adapter_candidates(body: list) -> list:
     return out
 
 
-def resolve_adapters(
-    body: list,
-    namer: Namer,
-    scalar_params: set[str],
-    numpy_params: set[str],
-    param_ndims: dict[str, int],
-    params: set[str],
-) -> list:
+def resolve_adapters(body: list, namer: Namer, known: dict, params: set[str]) -> list:
     """In a variant that knows its arguments' ranks (Python floats, NumPy arrays keyed on ndim), turn a
     call of a rank-dispatching adapter into the one primitive its branching comes to: `np.dot(W, h)` and
     `W.dot(h)` with a matrix and a vector become `W @ h`, the very statement `@` normalizes to, so every
@@ -1406,22 +1399,22 @@ def resolve_adapters(
 
     The ranks of loop-carried values depend on what these calls return, so the pass guesses (each call
     resolved with the ranks known so far, an unknown operand taken as a vector), re-infers every rank
-    from the rewritten body (analysis.ndims verifies its result against every assignment), and keeps a
+    from the rewritten body (the fact pass, from the parameters' facts `known`), and keeps a
     rewrite only where the verified ranks resolve the call to the same primitive; a call whose guess
     does not hold is put back and the inference redone, until nothing changes."""
-    from srcgrad import analysis  # noqa: PLC0415
+    from srcgrad import facts as fact_pass  # noqa: PLC0415
     from srcgrad.normalize import _OPERATORS, Op, _rule_names  # noqa: PLC0415
 
     cands = _adapter_candidates(body)
-    if not cands or not (scalar_params or numpy_params):
+    if not cands or not known:
         return body
     original = {id(s): (s.value, s.op) for s in cands}
+    arrays = any(isinstance(f, fact_pass.Arr) for f in known.values())
 
     def facts() -> dict[str, int]:
-        scalars = analysis.scalars(body, scalar_params, params, namer)
-        nvals = analysis.numpy_values(body, numpy_params, scalars, params)
-        nd = analysis.ndims(body, param_ndims, scalars, nvals) if nvals else {}
-        for v in scalars:
+        fx = fact_pass.infer(body, namer, params, known, numpy_variant=arrays)
+        nd = fx.ndims()
+        for v in fx.scalars():
             nd.setdefault(v, 0)
         return nd
 

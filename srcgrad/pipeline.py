@@ -265,20 +265,17 @@ class Builder:
         if ret is None:
             raise located(info, info.node, "internal error: normalized function has no final return")
         numpy_params = getattr(self, "numpy_params", set()) if mode != "split" else set()
-        fwd_body = optimize.resolve_adapters(
-            body[:-1], namer, scalar_params, numpy_params,
-            getattr(self, "param_ndims", {}) if mode != "split" else {}, set(params),
-        )
+        param_shapes = getattr(self, "param_shapes", {}) if mode != "split" else {}
+        known = {p: facts.Num(None) for p in scalar_params}
+        known.update({p: facts.Arr(None, param_shapes.get(p, (None,) * n), n)
+                      for p, n in (getattr(self, "param_ndims", {}) if mode != "split" else {}).items()
+                      if p in numpy_params})
+        fwd_body = optimize.resolve_adapters(body[:-1], namer, known, set(params))
         fwd_body = optimize.hoist_loop_invariants(fwd_body, set(params))
         ret_value = ret.value
         out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
         outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
         active, varied, useful = analysis.activity(fwd_body, set(wrt), outputs, set(norm.lists))
-        param_shapes = getattr(self, "param_shapes", {}) if mode != "split" else {}
-        known = {p: facts.Num(None) for p in scalar_params}
-        known.update({p: facts.Arr(None, param_shapes.get(p), n)
-                      for p, n in (getattr(self, "param_ndims", {}) if mode != "split" else {}).items()
-                      if p in numpy_params})
         fx = facts.infer(fwd_body, namer, params, known, numpy_variant=bool(numpy_params))
         scalars = fx.scalars()
         numpy_vals = fx.numpy_names()
