@@ -631,6 +631,10 @@ class Lowering:
                 else:
                     keywords.append(k)
             e = gast.copy_location(gast.Call(func=e.func, args=args, keywords=keywords), e)
+        starred = [a for a in e.args if isinstance(a, gast.Starred)]
+        if len(starred) == 1 and not (isinstance(starred[0].value, gast.Name)
+                                      and starred[0].value.id in self.parts):
+            e = self.spread(e, pre)
         if isinstance(e.func, gast.Name) and e.func.id in self.partials:
             fn, held, kws = self.partials[e.func.id]
             given = {k.arg for k in e.keywords}
@@ -698,6 +702,45 @@ class Lowering:
         comp = gast.ListComp(elt=_name(item), generators=[
             gast.comprehension(target=_name(item, store=True), iter=_name(held), ifs=[], is_async=0)])
         return self.comprehension(_located(comp, e), pre)
+
+    def spread(self, e: gast.Call, pre: list) -> gast.Call:
+        """`rosen3(*x)` with x an array or a list: the callee's signature decides how many items it takes
+        (a user function or a nested helper with n positional parameters and no defaults or *args), so
+        the call is `rosen3(x[0], x[1], x[2])`, after a check that x has that many (Python's TypeError
+        otherwise). Left as written where the count cannot be decided."""
+        fn = e.func.id if isinstance(e.func, gast.Name) else None
+        n_params = None
+        if fn in self.helpers:
+            a = self.helpers[fn].args
+            if a.vararg is None and not a.defaults:
+                n_params = len(a.posonlyargs + a.args)
+        elif fn is not None and fn not in self.local_names and fn not in self.partials:
+            target = self.global_value(fn)
+            code = getattr(target, "__code__", None)
+            if isinstance(target, types.FunctionType) and not target.__defaults__ \
+                    and not code.co_flags & inspect.CO_VARARGS:
+                n_params = code.co_argcount
+        if n_params is None:
+            return e
+        i = next(k for k, a in enumerate(e.args) if isinstance(a, gast.Starred))
+        count = n_params - (len(e.args) - 1) - len([k for k in e.keywords if k.arg is not None])
+        if count < 0 or any(k.arg is None for k in e.keywords):
+            return e
+        seq = self.expr(e.args[i].value, pre)
+        if not isinstance(seq, gast.Name):
+            held = self.fresh("spread")
+            pre.append(_assign(held, seq, e))
+            seq = _name(held)
+        message = gast.Constant(value=f"{fn}() takes {n_params} positional arguments: the starred argument "
+                                f"must have {count} items", kind=None)
+        wrong = gast.Compare(left=gast.Call(func=_name("len"), args=[copy.deepcopy(seq)], keywords=[]),
+                             ops=[gast.NotEq()], comparators=[gast.Constant(value=count, kind=None)])
+        pre.append(_located(gast.If(test=wrong, body=[gast.Raise(exc=gast.Call(
+            func=_name("TypeError"), args=[message], keywords=[]), cause=None)], orelse=[]), e))
+        items = [gast.Subscript(value=copy.deepcopy(seq), slice=gast.Constant(value=k, kind=None),
+                                ctx=gast.Load()) for k in range(count)]
+        args = e.args[:i] + items + e.args[i + 1:]
+        return _located(gast.Call(func=e.func, args=args, keywords=e.keywords), e)
 
     def sorts_keys(self, e: gast.Call) -> bool:
         """`sorted(params)`, `sorted(params.keys())`, `sorted(params.items())` of a dict: left as written,

@@ -248,6 +248,10 @@ class Flattener:
             base = self.value(target.value)
             if isinstance(base, View):
                 raise self.write_refused(base, target, s)
+        if isinstance(target, gast.Name) and isinstance(s.value, gast.DictComp):
+            built = self.dict_comprehension(target.id, s.value, s)
+            if built is not None:
+                return built
         value = self.value(s.value)
         if isinstance(target, gast.Name) and isinstance(value, (View, _StaticValue)):
             self.bind(target.id, value, s)
@@ -290,6 +294,49 @@ class Flattener:
                 continue
             stmt = gast.Assign(targets=[t], value=self.expr_of(part, at), type_comment=None)
             out.append(gast.copy_location(stmt, at))
+        return out
+
+    def dict_comprehension(self, var: str, e: gast.DictComp, at: Any) -> list | None:
+        """`terms = {k: f(v) for k, v in params.items()}` over a flattened structure: unrolled (its keys
+        are known), each value into a variable of its own (terms_a, terms_b), and `terms` read as a
+        flattened dict of them (terms["a"], terms.values(), sum(terms.values()), a loop over it)."""
+        if len(e.generators) != 1 or e.generators[0].ifs or e.generators[0].is_async:
+            return None
+        gen = e.generators[0]
+        it = self.value(copy.deepcopy(gen.iter))
+        if not isinstance(it, View):
+            return None
+        items = [_StaticValue(k) for k in it.node.keys] if it.node.kind == "dict" else \
+            [it.child(k) for k in it.node.keys]
+        out: list = []
+        keys: list = []
+        reads: list = []
+        for item in items:
+            if isinstance(gen.target, gast.Name) and isinstance(item, (View, _StaticValue)):
+                self.bind(gen.target.id, item, at)
+            elif isinstance(gen.target, (gast.Tuple, gast.List)) and isinstance(item, View):
+                out.extend(self.unpack(gen.target, item, at))
+            else:
+                bind = gast.Assign(targets=[copy.deepcopy(gen.target)], value=self.expr_of(item, at),
+                                   type_comment=None)
+                out.append(gast.copy_location(bind, at))
+            key = self.value(copy.deepcopy(e.key))
+            if isinstance(key, _StaticValue):
+                key = key.value
+            elif isinstance(key, gast.Constant):
+                key = key.value
+            else:
+                raise located(self.info, e, "a dict comprehension whose keys are computed at run time",
+                              "use the keys of the structure it loops over (or constants) as its keys.")
+            if key in keys:
+                raise located(self.info, e, f"a dict comprehension that gives the key {key!r} twice")
+            name = _fresh(f"{var}_{_identifier_of(key)}", self.taken)
+            out.append(gast.copy_location(gast.Assign(targets=[gast.Name(
+                id=name, ctx=gast.Store(), annotation=None, type_comment=None)],
+                value=self.expr(copy.deepcopy(e.value)), type_comment=None), at))
+            keys.append(key)
+            reads.append(_name(name))
+        self.views[var] = View(Node("dict", tuple(keys), tuple(Node("leaf") for _ in keys)), reads)
         return out
 
     def unroll(self, s: gast.For, it: View) -> list:
@@ -670,6 +717,11 @@ class Flattener:
         return e
 
 
+def _identifier_of(key: Any) -> str:
+    text = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in str(key))
+    return text or "item"
+
+
 def _chain(info: Any, e: Any) -> Any:
     parts = []
     while isinstance(e, gast.Attribute):
@@ -835,7 +887,8 @@ def reads_as_container(info: Any, positions: tuple[int, ...]) -> bool:
         if isinstance(n, gast.Attribute) and isinstance(n.value, gast.Name) and n.value.id in names \
                 and n.attr not in _ARRAY_ATTRIBUTES:
             return True
-        if isinstance(n, gast.For) and isinstance(n.iter, gast.Name) and n.iter.id in names:
+        if isinstance(n, (gast.For, gast.comprehension)) and isinstance(n.iter, gast.Name) \
+                and n.iter.id in names:
             return True
         if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Tuple) \
                 and isinstance(n.value, gast.Name) and n.value.id in names:

@@ -494,6 +494,25 @@ def _jacobian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose
                 (_, _), (_, jac) = gen.fn(*args, **kwargs, **seeds)
             return P.reshape(jac, shape=out_shape + in_shape)
 
+        def tuple_blocks(args: tuple, kwargs: dict, value: tuple) -> Any:
+            """A function returning a tuple: one Jacobian per output, each with a block per input (JAX's
+            structure: out[k] is output k's Jacobian, a tuple over the inputs where there are several),
+            by forward columns, one batched call per input."""
+            per_input = []
+            for i in wrt_idx:
+                gen = fwd()
+                _refresh(gen.refresh)
+                _, cols = gen.fn(*args, **kwargs, **_seeds(args, wrt_idx, gen.tparams, i))
+                in_shape = tuple(P.shape(args[i]))
+                blocks = []
+                for v, c in zip(value, cols, strict=True):
+                    out_shape = tuple(P.shape(v))
+                    c = P.reshape(c, shape=(_size(args[i]),) + out_shape)
+                    blocks.append(P.reshape(_move_batch_last(c, out_shape), shape=out_shape + in_shape))
+                per_input.append(blocks)
+            outputs = [tuple(b[k] for b in per_input) for k in range(len(value))]
+            return tuple(o[0] if single else o for o in outputs)
+
         def rv_seed(rv: Generated) -> str:
             return list(inspect.signature(rv.fn).parameters)[-1]
 
@@ -546,7 +565,7 @@ def _jacobian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose
             _refresh(pre)
             value, first = output_like(args, kwargs)
             if isinstance(value, tuple):
-                raise TypeError("jacobian of a function returning a tuple: differentiate each output")
+                return tuple_blocks(args, kwargs, value)
             if first is None:
                 out = tuple(block(args, kwargs, i, value) for i in wrt_idx)
             else:

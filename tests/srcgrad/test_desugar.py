@@ -363,3 +363,16 @@ def test_a_model_held_in_a_closure_is_followed_and_rebuilt_when_its_structure_ch
     np.testing.assert_allclose(g(x), numeric_grad(loss, [x], 0), rtol=1e-6, atol=1e-8)
     model.layers[0].W = 2.0 * model.layers[0].W                  # new values: read when the call runs
     np.testing.assert_allclose(g(x), numeric_grad(loss, [x], 0), rtol=1e-6, atol=1e-8)
+
+
+def rosen2(a, b):
+    return (1 - a) ** 2 + 10 * (b - a ** 2) ** 2
+
+
+def spread_too_short(x):
+    return rosen2(*x[:1])
+
+
+def test_a_starred_argument_of_the_wrong_length_raises_as_python_does():
+    with pytest.raises(TypeError, match="rosen2"):
+        sg.grad(spread_too_short)(np.array([0.5, 1.0]))

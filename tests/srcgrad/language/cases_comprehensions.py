@@ -31,6 +31,15 @@ def dict_of_terms(w, feats):
     return sum(terms.values())
 
 
+def squared_by_key(feats, w):
+    # a dict comprehension over a dict's keys, then read by key and looped over
+    sq = {k: feats[k] ** 2 for k in feats}
+    total = np.sum(sq["a"] * w) + np.sum(np.sin(sq["b"]))
+    for k in sq:
+        total = total + 0.1 * np.sum(sq[k])
+    return total
+
+
 def pairwise_energy(X):
     D = np.array([[np.sum((xi - xj) ** 2) for xj in X] for xi in X])
     return np.sum(np.exp(-D))
@@ -93,8 +102,9 @@ CASES = [
     Case("np_array_of_listcomp", chain_array, lambda r: (r.normal(size=5),)),
     Case("np_stack_of_listcomp", stacked_features, lambda r: (r.normal(size=(3, 3)), r.normal(size=(4, 3)))),
     Case("dictcomp_values", dict_of_terms,
-         lambda r: (r.normal(size=3), {"a": r.normal(size=3), "b": r.normal(size=3)}),
-         xfail='dict comprehension'),
+         lambda r: (r.normal(size=3), {"a": r.normal(size=3), "b": r.normal(size=3)}), wrt=(0, 1)),
+    Case("dictcomp_over_keys_read_by_key", squared_by_key,
+         lambda r: ({"a": r.normal(size=3), "b": r.normal(size=3)}, r.normal(size=3))),
     Case("nested_listcomp", pairwise_energy, lambda r: (r.normal(size=(4, 2)),)),
     Case("listcomp_with_condition", even_squares, lambda r: (r.normal(size=5),),
          checks=("reverse", "forward", "tape")),

@@ -190,6 +190,12 @@ def starred_rosen(x):
     return rosen3(*x)
 
 
+def starred_list_call(x):
+    # a list of known length spread into a call, after a positional argument
+    scaled = [x[0] * 2.0, x[1]]
+    return rosen3(x[2], *scaled)
+
+
 def cell_energy(x, y):
     return np.sum(x * y) + np.sum(np.tanh(x))
 
@@ -231,8 +237,8 @@ CASES = [
     Case("decorator_scaling_wrapper", log_barrier, lambda r: (r.uniform(0.5, 2.0, size=4),)),
     Case("star_args_signature", total_elastic, lambda r: (r.normal(size=3), r.normal(size=2)), wrt=(0, 1)),
     Case("starred_call_scalars", starred_rosen, lambda r: (np.array([0.9, 1.1, 1.2]),),
-         checks=("reverse", "forward", "tape"), xfail=dict.fromkeys(("reverse", "forward"),
-                             'starred call of an array')),
+         checks=("reverse", "forward", "tape")),
+    Case("starred_call_of_list", starred_list_call, lambda r: (np.array([0.9, 1.1, 1.2]),)),
     Case("starred_call_tuple", starred_tuple_call, _vec(6)),
     Case("double_star_call", kw_forward, lambda r: (r.normal(size=4), r.normal(size=4))),
 ]

@@ -386,7 +386,12 @@ def _jacobian_matrix(J: Any, like: Any, out_size: int) -> np.ndarray:
 
 def check_jacobian(case: Case, args: tuple, rng: np.random.Generator) -> None:
     J = sg.jacobian(case.fn, **case.transform_kwargs())(*args)
-    out_size = ravel(case.fn(*[copy_tree(a) for a in args]))[0].size
+    out = case.fn(*[copy_tree(a) for a in args])
+    out_size = ravel(out)[0].size
+    if isinstance(out, tuple) and isinstance(case.wrt, tuple):
+        # a tuple of outputs, several inputs: J[k][i] (JAX's structure), read here per input
+        assert isinstance(J, tuple) and len(J) == len(out), "jacobian: one entry per output"
+        J = tuple(tuple(Jk[n] for Jk in J) for n in range(len(case.wrt)))
     for i, Ji in zip(case.wrt_tuple, _grads_tuple(case, J), strict=True):
         got = _jacobian_matrix(Ji, args[i], out_size)
         vec, unravel = ravel(args[i])

@@ -261,7 +261,6 @@ def dict_comp_l2(params):
     return sq["a"] + 2.0 * sq["b"]
 
 
-@bug("a dict comprehension over params.items() is refused (write the loop; srcgrad unrolls it)")
 def test_dict_comprehension_over_params():
     check_grad(dict_comp_l2, {"a": rn(3), "b": rn(2)})
 
