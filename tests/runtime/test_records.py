@@ -274,18 +274,20 @@ def test_every_rule_helper_called_from_generated_code_has_a_record_or_is_transfo
 # ------------------------------------------------------------------------------------------- views
 def test_views_are_the_tables_the_stages_read():
     """Each view has the contents of the table it replaces; where a stage still defines its own table
-    (until it imports the view), the two must agree."""
+    (until it imports the view), the two must agree. A table a stage has deleted is not compared."""
     from srcgrad import analysis, batching, forward, normalize, optimize
 
-    assert P.UNARY_MATH <= P.ELEMENTWISE
-    assert optimize.MATH_FAST == P.MATH_FAST
-    assert optimize.NUMPY_FAST == P.NUMPY_FAST
-    assert analysis.SCALAR_PRIMS == P.SCALAR_PRIMS
-    assert analysis.NUMPY_PRIMS == P.NUMPY_PRIMS
-    assert analysis.ELEMENTWISE == P.ELEMENTWISE
+    assert P.UNARY_MATH <= P.ELEMENTWISE <= P.SCALAR_PRIMS <= P.NUMPY_PRIMS
+    pairs = [(optimize, "MATH_FAST", P.MATH_FAST), (optimize, "NUMPY_FAST", P.NUMPY_FAST),
+             (analysis, "SCALAR_PRIMS", P.SCALAR_PRIMS), (analysis, "NUMPY_PRIMS", P.NUMPY_PRIMS),
+             (analysis, "ELEMENTWISE", P.ELEMENTWISE)]
+    for module, table, view in pairs:
+        if hasattr(module, table):
+            assert getattr(module, table) == view, f"{module.__name__}.{table} differs from its view"
     own = {normalize.refuse_shared, normalize.passed_arrays, normalize.refuse_array_argument}
     assert normalize._runtime_nondiff() == P.runtime_nondiff() | own
-    assert normalize.BINOPS == {getattr(__import__("gast"), k): v for k, v in P.BINARY_OPERATORS.items()}
+    gast = pytest.importorskip("gast")
+    assert normalize.BINOPS == {getattr(gast, k): v for k, v in P.BINARY_OPERATORS.items()}
     assert batching.ELEMENTWISE == {n for n in PRIMITIVES if PRIMITIVES[n].batching == "lift"}
     assert set(forward.NUMPY_DIRECT) >= set(P.NUMPY_FAST)
     assert all(callable(f) for f in forward.NUMPY_DIRECT.values())
