@@ -900,7 +900,7 @@ def compile(f: Callable | None = None, *, verbose: bool | int = False) -> Any:  
     def make(rg: tuple[int, ...]) -> type:
         req = CalleeRequest(fn=f, wrt=tuple(params[i] for i in rg))
         builder = Builder(verbose)
-        builder.in_progress[(f, req.wrt)] = req
+        builder.in_progress[(f, req.wrt, req.signature)] = req
         builder.build_split(req)
         builder.finish()
         fwd, adj = req.fwd_fn, req.adj_fn

@@ -225,17 +225,60 @@ def param_facts(positional: list[str], mask: tuple | None, shapes: bool = True) 
     return out
 
 
+def of_value(value: Any) -> Fact:
+    """The fact of a concrete value (a default argument, a constant)."""
+    if type(value) in (float, int, bool):
+        return Num(type(value))
+    if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biufc":
+        return Arr(value.dtype, tuple(value.shape), value.ndim)
+    return TOP
+
+
+def call_signature(fn: Any, positional: list[Fact], keywords: dict[str, Fact]) -> tuple | None:
+    """The facts of `fn`'s parameters at one call, defaults included, in parameter order: the key a
+    callee is specialized on (None: the call cannot be bound, or has *args/**kwargs)."""
+    import inspect  # noqa: PLC0415
+
+    try:
+        sig = inspect.signature(fn)
+        bound = sig.bind(*positional, **keywords)
+    except (TypeError, ValueError):
+        return None
+    out = []
+    for name, param in sig.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            return None
+        if name in bound.arguments:
+            out.append((name, bound.arguments[name]))
+        else:
+            out.append((name, of_value(param.default)))
+    return tuple(out)
+
+
+def site_signature(op: Any, fact_of: Any) -> tuple | None:
+    """The callee's signature at a normalized call (`op.kind == 'call'`), its arguments' facts read
+    with `fact_of(name)`."""
+    if "__pos__" not in op.kwargs:
+        return None
+    facts = [of_value(a.value) if isinstance(a, gast.Constant)
+             else fact_of(a.id) if isinstance(a, gast.Name) else TOP for a in op.args]
+    n = op.kwargs["__pos__"]
+    return call_signature(op.fn, facts[:n], dict(zip(op.kwargs["__kw__"], facts[n:], strict=False)))
+
+
 def infer(body: list, namer: Any, params: Iterable[str], known: dict[str, Fact],
-          numpy_variant: bool = False) -> Facts:
+          numpy_variant: bool = False, callee: Any = None) -> Facts:
     """The facts of every variable of `body`, given those of some parameters (`known`; every other
-    parameter is not known)."""
-    return _Pass(body, namer, set(params), known, numpy_variant).run()
+    parameter is not known). `callee(fn, signature)`, where given, says what a call to user function
+    `fn` returns (a fact, or a tuple of facts for a tuple), so facts flow through helpers."""
+    return _Pass(body, namer, set(params), known, numpy_variant, callee).run()
 
 
 class _Pass:
     def __init__(self, body: list, namer: Any, params: set[str], known: dict[str, Fact],
-                 numpy_variant: bool):
+                 numpy_variant: bool, callee: Any = None):
         self.namer = namer
+        self.callee = callee
         self.numpy_variant = numpy_variant
         self.stmts = [s for s in _iter_stmts(body)]
         self.assigned: set[str] = set()
@@ -297,7 +340,10 @@ class _Pass:
                 return [(target.id, Arr(dtype, tuple(shape), len(shape)))]
             if getattr(s, "mutates", None):
                 return [(v, TOP) for v in stores]
-            result = self.value(s.value)
+            if s.op.kind == "call":
+                result = self.call_result(s)
+            else:
+                result = self.value(s.value)
             if isinstance(target, gast.Name):
                 return [(target.id, TOP if isinstance(result, tuple) else result)]
             if (isinstance(target, gast.Tuple) and isinstance(result, tuple)
@@ -309,6 +355,18 @@ class _Pass:
             return []
         except _Unknown:
             return [(v, TOP) for v in stores]
+
+    def call_result(self, s: Any) -> Any:
+        """What a call to a user function returns, from the callee's own facts at this signature."""
+        if self.callee is None:
+            raise _Unknown
+        sig = site_signature(s.op, lambda a: self.fact_of_name(a) if a in self.locals else TOP)
+        if sig is None:
+            raise _Unknown
+        result = self.callee(s.op.fn, sig)
+        if result is None or result is TOP:
+            raise _Unknown
+        return result
 
     def element_of(self, fact: Any) -> Fact:
         if isinstance(fact, Range):
@@ -344,6 +402,11 @@ class _Pass:
                 raise _Pending
             facts.append(f)
         return (id(e), tuple(facts))
+
+    def fact(self, e: gast.Name) -> Fact:
+        if e.id not in self.locals:
+            raise _Unknown
+        return self.fact_of_name(e.id)
 
     def fact_of_name(self, ident: str) -> Fact:
         if ident in self.locals:
@@ -511,8 +574,9 @@ class _Pass:
             bounds = (e.lower, e.upper, e.step)
             if all(b is None or isinstance(b, gast.Constant) or _negated_constant(b) for b in bounds):
                 return slice(*[None if b is None else self.index(b) for b in bounds])
-            for b in bounds:  # a bound held in a variable: an integer, its value not known
-                if b is not None and not isinstance(self.index(b), int):
+            for b in bounds:  # a bound held in a variable: a number (else the slice fails), not known
+                if b is not None and not (isinstance(b, gast.Constant) or _negated_constant(b)
+                                          or isinstance(b, gast.Name) and isinstance(self.fact(b), Num)):
                     raise _Unknown
             return _VariableSlice()
         if isinstance(e, gast.Tuple):

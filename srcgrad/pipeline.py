@@ -109,6 +109,7 @@ class Builder:
         self.fixups: list[tuple[dict, str, CalleeRequest, str]] = []
         self.refresh: list[tuple[dict, str, Callable]] = []
         self.in_progress: dict[tuple, CalleeRequest] = {}
+        self.returns: dict[tuple, Any] = {}  # (callee, signature) -> the facts of what it returns
 
     # ---------------------------------------------------------------------------------- front end
     def front(self, fn: Any, wrt: Any) -> tuple[FunctionInfo, Namer, list, normalize.Normalizer]:
@@ -129,25 +130,62 @@ class Builder:
         return info, namer, body, norm
 
     # ---------------------------------------------------------------------------------- callees
-    def callee(self, fn: Any, wrt: tuple[str, ...], site: Any, caller_info: FunctionInfo) -> CalleeRequest:
+    def callee_facts(self, fn: Any, signature: tuple) -> Any:
+        """What user function `fn` returns when called with parameters of these facts (the fact pass of
+        a caller asks; None: not known, or a call of itself while its facts are being found)."""
+        key = (fn, signature)
+        if key in self.returns:
+            return self.returns[key]
+        self.returns[key] = None
+        if getattr(fn, "__srcgrad_target__", None) is not None:
+            return None
+        try:
+            # every parameter taken as differentiated: the body is normalized to one operation per
+            # statement (with none, an inactive body is kept as written, calls nested in expressions)
+            info, namer, body, _ = self.front(fn, lambda info: params_of(info.node)[0])
+        except TransformError:
+            return None
+        ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
+        if ret is None:
+            return None
+        known = dict(signature)
+        fx = facts.infer(body[:-1], namer, params_of(info.node)[1], known,
+                         numpy_variant=any(isinstance(f, facts.Arr) for f in known.values()),
+                         callee=self.callee_facts)
+
+        def of(e: Any) -> Any:
+            if isinstance(e, gast.Name):
+                return fx.get(e.id)
+            if isinstance(e, gast.Constant):
+                return facts.of_value(e.value)
+            return facts.TOP
+
+        value = ret.value
+        result = tuple(of(e) for e in value.elts) if isinstance(value, gast.Tuple) else of(value)
+        self.returns[key] = result
+        return result
+
+    def callee(self, fn: Any, wrt: tuple[str, ...], site: Any, caller_info: FunctionInfo,
+               signature: tuple = ()) -> CalleeRequest:
         target = getattr(fn, "__srcgrad_target__", None)
         if target is not None:
             # a srcgrad transform called inside (dU = sg.grad(U) at module level): its generated code,
             # with the module data it reads refreshed per call
             self.refresh.extend(getattr(fn, "__srcgrad_refresh__", ()))
             fn = target
-        key = (fn, wrt)
+            signature = ()
+        key = (fn, wrt, signature)
         req = self.in_progress.get(key)
         if req is not None:
             return req
-        req = _callees_of(fn).get(wrt)
+        req = _callees_of(fn).get((wrt, signature))
         if req is not None and req.deps.valid():
             # built before: its module data is read again per call, and what it was built from is part
             # of what this build depends on
             self.refresh.extend(req.refresh)
             merge_into_recording(req.deps)
             return req
-        req = CalleeRequest(fn=fn, wrt=wrt)
+        req = CalleeRequest(fn=fn, wrt=wrt, signature=signature)
         self.in_progress[key] = req
         first = len(self.refresh)
         try:
@@ -216,6 +254,7 @@ class Builder:
                     hint="wrt counts positional parameters from 0.",
                 )
         wrt = [positional[i] for i in wrt_idx]
+        known: dict[str, facts.Fact] = {}
         scalar_params: set[str] = set()
         self.numpy_params: set[str] = set()
         if scalar_mask:
@@ -229,7 +268,10 @@ class Builder:
             self.param_shapes = {
                 p: m[2] for p, m in zip(positional, scalar_mask, strict=False) if isinstance(m, tuple)
             }
-        gen = self.generate(info, namer, body, norm, wrt, params, scalar_params, mode=kind, single=single)
+            known = {p: facts.Num(None) for p in scalar_params}
+            known.update({p: facts.Arr(None, self.param_shapes.get(p), n)
+                          for p, n in self.param_ndims.items() if p in self.numpy_params})
+        gen = self.generate(info, namer, body, norm, wrt, params, known, mode=kind, single=single)
         self.finish()
         if self.verbose:
             _dump(f"done in {1000 * (time.perf_counter() - t0):.1f} ms", "")
@@ -238,13 +280,14 @@ class Builder:
     def build_split(self, req: CalleeRequest) -> None:
         info, namer, body, norm = self.front(req.fn, req.wrt)
         positional, params = params_of(info.node)
-        self.generate(info, namer, body, norm, list(req.wrt), params, set(), mode="split", req=req)
+        self.generate(info, namer, body, norm, list(req.wrt), params, dict(req.signature), mode="split",
+                      req=req)
 
     def finish(self) -> None:
         for ns, nm, req, which in self.fixups:
             ns[nm] = req.fwd_fn if which == "fwd" else req.adj_fn
-        for (fn, wrt), req in self.in_progress.items():
-            _callees_of(fn)[wrt] = req
+        for (fn, wrt, signature), req in self.in_progress.items():
+            _callees_of(fn)[(wrt, signature)] = req
         self.fixups.clear()
 
     # ------------------------------------------------------------------------------ generation
@@ -256,7 +299,7 @@ class Builder:
         norm: normalize.Normalizer,
         wrt: list[str],
         params: list[str],
-        scalar_params: set[str],
+        known: dict,
         mode: str,
         single: bool = True,
         req: CalleeRequest | None = None,
@@ -264,26 +307,23 @@ class Builder:
         ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
         if ret is None:
             raise located(info, info.node, "internal error: normalized function has no final return")
-        numpy_params = getattr(self, "numpy_params", set()) if mode != "split" else set()
-        param_shapes = getattr(self, "param_shapes", {}) if mode != "split" else {}
-        known = {p: facts.Num(None) for p in scalar_params}
-        known.update({p: facts.Arr(None, param_shapes.get(p, (None,) * n), n)
-                      for p, n in (getattr(self, "param_ndims", {}) if mode != "split" else {}).items()
-                      if p in numpy_params})
+        scalar_params = {p for p, f in known.items() if isinstance(f, facts.Num)}
+        numpy_variant = any(isinstance(f, facts.Arr) for f in known.values())
         fwd_body = optimize.resolve_adapters(body[:-1], namer, known, set(params))
         fwd_body = optimize.hoist_loop_invariants(fwd_body, set(params))
         ret_value = ret.value
         out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
         outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
         active, varied, useful = analysis.activity(fwd_body, set(wrt), outputs, set(norm.lists))
-        fx = facts.infer(fwd_body, namer, params, known, numpy_variant=bool(numpy_params))
+        fx = facts.infer(fwd_body, namer, params, known, numpy_variant=numpy_variant,
+                         callee=self.callee_facts)
         scalars = fx.scalars()
         numpy_vals = fx.numpy_names()
         numpy_all = numpy_vals | {namer.adjoint(v) for v in numpy_vals if v in active}
         nd = fx.ndims()
         nd_all = dict(nd)
         nd_all.update({namer.adjoint(v): n for v, n in nd.items() if v in active})
-        shp = fx.shapes() if mode != "split" else {}
+        shp = fx.shapes()
         shp_all = dict(shp)
         shp_all.update({namer.adjoint(v): n for v, n in shp.items() if v in active})
         if self.verbose:
@@ -292,7 +332,8 @@ class Builder:
         callee_bindings: list[tuple[Any, CalleeRequest]] = []
 
         def request(fn: Any, wrt_names: tuple[str, ...], site: Any) -> CalleeRequest:
-            r = self.callee(fn, wrt_names, site, info)
+            signature = facts.site_signature(site.op, fx.get) or ()
+            r = self.callee(fn, wrt_names, site, info, signature)
             fwd, adj = self.bind_callee(namer, r)
             bound = CalleeRequest(fn=fn, wrt=r.wrt, fwd=fwd, adj=adj)
             bound.returns_tuple = getattr(r, "returns_tuple", False)
@@ -626,7 +667,7 @@ class Builder:
             type_comment=None,
             type_params=[],
         )
-        if shp_all and mode != "vjp":
+        if shp_all and mode not in ("vjp", "split"):
             floats = (active - set(params)) | {namer.adjoint(v) for v in active}
             optimize.fold_unit_seed(fdef, namer, shp_all, floats, set(params))
         optimize.dead_code(fdef)

@@ -70,6 +70,7 @@ class CalleeRequest:
     wrt: tuple[str, ...]
     fwd: str = ""
     adj: str = ""
+    signature: tuple = ()  # the facts of its parameters at the calls it serves (srcgrad.facts)
 
 
 class Reverse:
