@@ -17,7 +17,6 @@ from typing import Any, Iterator
 
 import gast
 
-from srcgrad.runtime import primitives as P
 from srcgrad.templates import table
 
 DIFF_KINDS = ("prim", "copy", "call", "opaque", "pack", "unpack", "stack", "list_get", "list_pop")
@@ -112,8 +111,6 @@ def activity(
     return varied & useful, varied, useful
 
 
-# --------------------------------------------------------------------------------------------- scalars
-SCALAR_PRIMS = P.ELEMENTWISE | {"sum", "mean"}  # primitives with a Python-scalar (math) variant
 
 
 def _mutated_object(s: Any) -> list[str]:

@@ -99,24 +99,8 @@ class Op:
     style: str = "call"  # how the forward line is written: 'call', 'binop', 'unary', 'subscript'
 
 
-BINOPS = {
-    gast.Add: "add",
-    gast.Sub: "subtract",
-    gast.Mult: "multiply",
-    gast.Div: "divide",
-    gast.Pow: "power",
-    gast.MatMult: "matmul",
-    gast.Mod: "remainder",
-}
-_OPERATORS = {
-    "add": gast.Add,
-    "subtract": gast.Sub,
-    "multiply": gast.Mult,
-    "divide": gast.Div,
-    "power": gast.Pow,
-    "matmul": gast.MatMult,
-    "remainder": gast.Mod,
-}
+BINOPS = {getattr(gast, op): prim for op, prim in P.BINARY_OPERATORS.items()}  # from the records
+_OPERATORS = {prim: getattr(gast, op) for op, prim in P.BINARY_OPERATORS.items()}
 # NumPy reductions that read a list argument as the array it stacks to
 # NumPy functions whose optional arguments (axis) may be passed by position: bound by their adapter's
 # signature before the special forms below read them as keywords
@@ -2321,14 +2305,7 @@ from srcgrad.runtime.stack import detach, stack_list  # noqa: E402
 
 def _runtime_nondiff() -> set:
     """Helpers of generated code whose result carries no derivative (for transforms of generated code)."""
-    from srcgrad.runtime import stack as S
-
-    # (zeros_list is a call: transforms of generated code track the list it makes; cotangent is the
-    # identity, a call too)
-    return {S.seed_of, S.zeros_as, S.Stack, S.detach,
-            mapping.vstack_shape, mapping.hstack_axis, mapping.split_index, refuse_shared, passed_arrays,
-            refuse_array_argument,
-            S.cotangent_part}
+    return P.runtime_nondiff() | {refuse_shared, passed_arrays, refuse_array_argument}
 
 
 _NAMED_RESULTS: dict = {}

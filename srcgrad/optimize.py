@@ -18,12 +18,11 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad.analysis import SCALAR_PRIMS
 from srcgrad.inline import PartialEvaluator
 from srcgrad.names import Namer
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime import rules as R
-from srcgrad.runtime.primitives import Primitive
+from srcgrad.runtime.primitives import MATH_FAST, NUMPY_FAST, SCALAR_PRIMS, Primitive
 from srcgrad.runtime.stack import sum_like
 
 _ARITH = {
@@ -34,61 +33,8 @@ _ARITH = {
     gast.Pow: operator.pow,
 }
 
-MATH_FAST = {
-    "sin": math.sin,
-    "cos": math.cos,
-    "tan": math.tan,
-    "exp": math.exp,
-    "expm1": math.expm1,
-    "log": math.log,
-    "log1p": math.log1p,
-    "log2": math.log2,
-    "log10": math.log10,
-    "sqrt": math.sqrt,
-    "arcsin": math.asin,
-    "arccos": math.acos,
-    "arctan": math.atan,
-    "sinh": math.sinh,
-    "cosh": math.cosh,
-    "tanh": math.tanh,
-    "arcsinh": math.asinh,
-    "arccosh": math.acosh,
-    "arctanh": math.atanh,
-    "erf": math.erf,
-    "arctan2": math.atan2,
-    "hypot": math.hypot,
-    "abs": abs,
-}
 _SHAPE_HELPERS = ("unbroadcast", "widen")
 
-# primitive -> NumPy function of the same calling convention (keywords included), for values known to
-# be NumPy arrays or scalars: skips the primitive's dispatch (tracer check, namespace lookup)
-NUMPY_FAST = {
-    n: n
-    for n in P.UNARY_MATH - {"neg"} | {
-        "sign",
-        "maximum",
-        "minimum",
-        "arctan2",
-        "hypot",
-        "where",
-        "sum",
-        "mean",
-        "max",
-        "min",
-        "reshape",
-        "broadcast_to",
-        "transpose",
-        "matmul",
-        "zeros_like",
-        "ones_like",
-        "shape",
-        "ndim",
-        "expand_dims",
-        "squeeze",
-    }
-}
-NUMPY_FAST["neg"] = "negative"
 
 
 def _num(e: Any) -> Any:
