@@ -928,13 +928,22 @@ def _index_update(x, v, index=None):
     return out
 
 
+def _positions_once(index) -> bool:
+    parts = index if type(index) is tuple else (index,)
+    return builtins.all(type(p) is int or type(p) is slice or p is Ellipsis or isinstance(p, np.integer)
+                        for p in parts)
+
+
 @primitive(linear=((0, 1),), node="IndexPutBackward0", batching="swap")
 def _index_add(x, v, index=None):
     """`x` with `v` added at `index`, repeated integer indices accumulating (like numpy.add.at)."""
     xp = _seq_ns((x, v))
     if xp is np:
         out = np.array(x, copy=True)
-        np.add.at(out, index, v)
+        if _positions_once(index):
+            out[index] += v  # ints and slices name each position once: no need for add.at's slow path
+        else:
+            np.add.at(out, index, v)
         return out
     if getattr(xp, "__name__", "") == "cupy":
         out = x.copy()

@@ -1107,6 +1107,7 @@ helper(_stack.stack_list, linear=(0,), static=(1,), batching="axis", axis_at=1)
 helper(_stack.sum_like, linear=(0,), shape_only=(1,))
 helper(_stack.cotangent_part, linear=(0,), static=(1, 2))
 helper(_stack.index_add_into, writes=(0,))
+helper(_stack.index_update_owned, writes=(0,))
 for _f in (_mapping.vstack_shape, _mapping.hstack_axis, _mapping.split_index):
     helper(_f, zero=True, nondiff=True)
 del _f

@@ -15,6 +15,7 @@ gives hvp): each helper here says what its derivative is, for the forward transf
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -129,21 +130,55 @@ def zeros_as(x: Any) -> Any:
     return P.zeros_like(x)
 
 
+def _refcount_alone() -> int:
+    """sys.getrefcount of an array held by one local variable of the caller, seen from inside a helper
+    called as `helper(x, v, index=...)`: measured, not assumed (it differs between Python versions)."""
+
+    def probe(x: Any, v: Any, index: Any = None) -> int:
+        return sys.getrefcount(x)
+
+    alone = np.zeros(1)
+    return probe(alone, 0.0, index=0)
+
+
+_ALONE = _refcount_alone()
+
+
+def _writable_alone(x: Any) -> bool:
+    """x is a NumPy array that owns its memory and that no other name, container, saved value or view
+    refers to (the caller's variable and this call's argument only), so writing into it changes nothing
+    any other code can see. Called from the helpers below, one frame deeper than the probe."""
+    return type(x) is np.ndarray and x.base is None and x.flags.writeable and \
+        sys.getrefcount(x) <= _ALONE + 1
+
+
 def index_add_into(b: Any, v: Any, index: Any = None) -> Any:
-    """`b` with `v` added at `index`, written into `b` itself when it is a writable NumPy array (the
-    compiler passes only gradient buffers that generated code allocated and no other name shares: see
-    optimize.accumulate_in_place); any other value gets the new-array primitive. An element loop's
-    adjoint (`bx[i] += g`) then costs one element per step, not a copy of the whole buffer."""
-    if type(b) is np.ndarray and b.flags.writeable:
-        if _basic(index):
-            b[index] += v  # ints and slices: no position repeats
-        else:
-            np.add.at(b, index, v)  # integer arrays may repeat a position: every repeat accumulates
+    """`b` with `v` added at `index`, written into `b` itself when nothing else can see `b` (the compiler
+    passes only buffers generated code allocates: optimize.write_in_place; a run-time reference count
+    makes sure no other name, saved value or view shares it); anything else gets the new-array primitive.
+    An element loop's adjoint (`bx[i] += g`) then costs one element per step, not a copy of the buffer."""
+    if _writable_alone(b) and _basic(index):
+        b[index] += v  # ints and slices: no position repeats
+        return b
+    if _writable_alone(b) and type(index) is np.ndarray and index.dtype.kind in "iu":
+        np.add.at(b, index, v)  # integer arrays may repeat a position: every repeat accumulates
         return b
     return P.index_add(b, v, index=index)
 
 
+def index_update_owned(x: Any, v: Any, index: Any = None) -> Any:
+    """`x` with `x[index] = v`, written into `x` itself when nothing else can see it (as
+    `index_add_into`), a new array otherwise: the user's own in-place writes (a PDE's boundary, a dynamic
+    programming table) then cost one element, not a copy of the whole array."""
+    if _writable_alone(x) and _basic(index):
+        x[index] = v
+        return x
+    return P.index_update(x, v, index=index)
+
+
 def _basic(index: Any) -> bool:
     parts = index if type(index) is tuple else (index,)
-    return all(type(p) in (int, slice) or p is None or p is Ellipsis or isinstance(p, np.integer)
-               for p in parts)
+    for p in parts:
+        if not (type(p) is int or type(p) is slice or p is Ellipsis or isinstance(p, np.integer)):
+            return False
+    return True

@@ -230,7 +230,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
                     "leave it out of wrt.",
                 )
         mask = tuple(
-            "s" if t in _SCALAR_TYPES else ("n", a.ndim, a.shape) if t is np.ndarray else None
+            "s" if t in _SCALAR_TYPES else ("n", a.ndim, a.shape, a.dtype.str) if t is np.ndarray else None
             for t, a in zip(types, args, strict=False)
         )
         guard = tuple((i, m[2], args[i].dtype) for i, m in enumerate(mask) if isinstance(m, tuple)) or None

@@ -241,7 +241,7 @@ def _value_overrides() -> dict[int, str]:
 _OVERRIDE_GLOBALS = {"np": np}
 
 # stdlib modules an export may import (it imports NumPy and these, nothing else)
-_STDLIB = {"math", "cmath", "builtins", "operator", "functools", "itertools", "string", "numbers"}
+_STDLIB = {"math", "cmath", "builtins", "operator", "functools", "itertools", "string", "numbers", "sys"}
 
 
 def _is_generated(obj: Any) -> bool:

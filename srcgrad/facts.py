@@ -32,15 +32,19 @@ import gast
 import numpy as np
 
 from srcgrad.runtime import primitives as P
+from srcgrad.runtime.mapping import SHAPE_FROM_CONSTANTS
 from srcgrad.runtime.primitives import Primitive
 
 
 # ------------------------------------------------------------------------------------------- the lattice
 @dataclass(frozen=True)
 class Num:
-    """A Python number (never a NumPy scalar). `type` is float, int or bool; None: one of them."""
+    """A Python number (never a NumPy scalar). `type` is float, int or bool; None: one of them.
+    `value`: the int it always holds, where that is known (a constant, a length of an array whose shape
+    the variant is keyed on, arithmetic on those), so `np.zeros(n + 1)` and `x[:n]` have known shapes."""
 
     type: type | None
+    value: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ def join(a: Fact | None, b: Fact | None) -> Fact | None:
     if a is TOP or b is TOP:
         return TOP
     if isinstance(a, Num) and isinstance(b, Num):
+        if a.type is b.type and a.value != b.value:
+            return Num(a.type)
         if a.type is None or b.type is None:
             return Num(None)
         return Num(max(a.type, b.type, key=_WIDER.__getitem__))
@@ -124,6 +130,8 @@ SENTINELS = (997, 1009)
 
 def representative(fact: Fact, sentinel: int = SENTINELS[0]) -> Any:
     if isinstance(fact, Num):
+        if fact.value is not None:
+            return fact.value
         if fact.type is None:
             return _Number(0.5)
         return _NUMBER_VALUE[fact.type]
@@ -155,6 +163,8 @@ def abstract(value: Any, dtype_known: bool = True) -> Fact:
 
 
 # ---------------------------------------------------------------------------------------------- the pass
+_EXACT_OPS = {gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
+              gast.FloorDiv: operator.floordiv, gast.Mod: operator.mod}
 _MATH_BUILTINS = (abs, min, max, round, int, float, bool)
 _CALLABLE_BUILTINS = _MATH_BUILTINS + (range, len, slice)
 _UNARY = {gast.USub: operator.neg, gast.UAdd: operator.pos, gast.Invert: operator.invert,
@@ -188,6 +198,16 @@ class Facts:
         if not self.numpy_variant:
             return set()
         return {v for v, f in self.of.items() if isinstance(f, (Num, Arr))}
+
+    def floats(self) -> set[str]:
+        """Names that always hold floating-point values: Python numbers (an int reads as exact here)
+        and arrays of a floating dtype."""
+        return {v for v, f in self.of.items()
+                if isinstance(f, Num) or isinstance(f, Arr) and f.dtype is not None and f.dtype.kind == "f"}
+
+    def float64(self) -> set[str]:
+        """Names of NumPy arrays of dtype float64."""
+        return {v for v, f in self.of.items() if isinstance(f, Arr) and f.dtype == np.float64}
 
     def ndims(self) -> dict[str, int]:
         """Ranks, where known."""
@@ -345,6 +365,10 @@ class _Pass:
             else:
                 result = self.value(s.value)
             if isinstance(target, gast.Name):
+                if result == Num(int):
+                    value = self.exact_int(s.value)
+                    if value is not None:
+                        result = Num(int, value)
                 return [(target.id, TOP if isinstance(result, tuple) else result)]
             if (isinstance(target, gast.Tuple) and isinstance(result, tuple)
                     and len(result) == len(target.elts)
@@ -367,6 +391,62 @@ class _Pass:
         if result is None or result is TOP:
             raise _Unknown
         return result
+
+    def exact_int(self, e: Any) -> int | None:
+        """The int `e` always evaluates to, where it is made of constants, ints whose value is known and
+        lengths of arrays of known shape (never a value read from an array: those are stand-ins)."""
+        if isinstance(e, gast.Constant):
+            return e.value if type(e.value) is int else None
+        if isinstance(e, gast.Name):
+            f = self.facts.get(e.id) if e.id in self.locals else None
+            return f.value if isinstance(f, Num) else None
+        if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub):
+            v = self.exact_int(e.operand)
+            return None if v is None else -v
+        if isinstance(e, gast.BinOp) and type(e.op) in _EXACT_OPS:
+            a, b = self.exact_int(e.left), self.exact_int(e.right)
+            if a is None or b is None or (b == 0 and type(e.op) in (gast.FloorDiv, gast.Mod)):
+                return None
+            return _EXACT_OPS[type(e.op)](a, b)
+        if isinstance(e, gast.Subscript) and isinstance(e.slice, gast.Constant):
+            shape = self.exact_shape(e.value)
+            if shape is not None and type(e.slice.value) is int and -len(shape) <= e.slice.value < len(shape):
+                return shape[e.slice.value]
+            return None
+        if isinstance(e, gast.Attribute) and e.attr in ("ndim", "size"):
+            shape = self.exact_shape(gast.Attribute(value=e.value, attr="shape", ctx=gast.Load()))
+            if shape is None:
+                return None
+            return len(shape) if e.attr == "ndim" else int(np.prod(shape))
+        if isinstance(e, gast.Call) and len(e.args) == 1 and not e.keywords:
+            try:
+                fn = self.rep(e.func)
+            except (_Unknown, _Pending):
+                return None
+            if fn is len or fn is P.size or fn is P.ndim:
+                shape = self.exact_shape(gast.Attribute(value=e.args[0], attr="shape", ctx=gast.Load()))
+                if not shape and fn is len:
+                    return None
+                return None if shape is None else (shape[0] if fn is len else len(shape) if fn is P.ndim
+                                                   else int(np.prod(shape)))
+        return None
+
+    def exact_shape(self, e: Any) -> tuple | None:
+        """The shape `x.shape` / `shape(x)` reads, where x's shape is known exactly."""
+        base = None
+        if isinstance(e, gast.Attribute) and e.attr == "shape":
+            base = e.value
+        elif isinstance(e, gast.Call) and len(e.args) == 1 and not e.keywords:
+            try:
+                if self.rep(e.func) is P.shape:
+                    base = e.args[0]
+            except (_Unknown, _Pending):
+                return None
+        if isinstance(base, gast.Name) and base.id in self.locals:
+            f = self.facts.get(base.id)
+            if isinstance(f, Arr) and f.exact:
+                return f.shape
+        return None
 
     def element_of(self, fact: Any) -> Fact:
         if isinstance(fact, Range):
@@ -513,6 +593,8 @@ class _Pass:
             if fn.name in P.ELEMENTWISE and not kwargs:
                 return self.elementwise(fn.impl, args)
             return self.apply(fn.impl, args, kwargs)
+        if _hashable(fn) and fn in SHAPE_FROM_CONSTANTS:
+            return self.construct(fn, e)
         if e.keywords:
             raise _Unknown
         args = [self.rep(a) for a in e.args]
@@ -536,6 +618,34 @@ class _Pass:
                 return _Number(0.5)
             return self.apply(fn, args)
         raise _Unknown
+
+    def construct(self, fn: Any, e: gast.Call) -> Any:
+        """`np.zeros((n + 1, m))`, `np.full(...)`, `np.arange(n)`: a NumPy constructor whose arguments are
+        all known values (its shape depends on them), run at a representative's cost."""
+        args = [self.exact_value(a) for a in e.args]
+        kwargs = {k.arg: self.exact_value(k.value) for k in e.keywords}
+        sizes = [a for a in list(args) + list(kwargs.values()) if isinstance(a, (int, tuple))]
+        if any(np.prod(a) > 10 ** 6 if isinstance(a, tuple) else a > 10 ** 6 for a in sizes
+               if not isinstance(a, tuple) or all(type(x) is int for x in a)):
+            raise _Unknown  # too large to build here: not known (the generic code is right)
+        return self.apply(fn, args, kwargs)
+
+    def exact_value(self, e: Any) -> Any:
+        if isinstance(e, gast.Constant) and (e.value is None or type(e.value) in (int, float, bool, str)):
+            return e.value
+        if isinstance(e, gast.Tuple):
+            return tuple(self.exact_value(x) for x in e.elts)
+        if isinstance(e, gast.Attribute):  # a dtype: np.float64
+            value = self.rep(e)
+            if isinstance(value, type) or isinstance(value, np.dtype):
+                return value
+            raise _Unknown
+        if _negated_constant(e):
+            return -e.operand.value
+        value = self.exact_int(e)
+        if value is None:
+            raise _Unknown
+        return value
 
     def static(self, e: Any, index: bool) -> Any:
         """A static keyword's value (axis, shape, index): known only where it is written as constants
@@ -565,6 +675,8 @@ class _Pass:
             if e.id not in self.locals:
                 raise _Unknown
             f = self.fact_of_name(e.id)
+            if isinstance(f, Num) and f.value is not None:
+                return f.value
             if isinstance(f, Num) and f.type is int:
                 return 0  # an integer position: which one does not change the result's shape
             if isinstance(f, Arr) and f.exact and f.dtype is not None and f.dtype.kind in "iu":
@@ -574,6 +686,9 @@ class _Pass:
             bounds = (e.lower, e.upper, e.step)
             if all(b is None or isinstance(b, gast.Constant) or _negated_constant(b) for b in bounds):
                 return slice(*[None if b is None else self.index(b) for b in bounds])
+            exact = [None if b is None else self.exact_int(b) for b in bounds]
+            if all(b is None or v is not None for b, v in zip(bounds, exact, strict=True)):
+                return slice(*exact)  # bounds held in variables whose values are known
             for b in bounds:  # a bound held in a variable: a number (else the slice fails), not known
                 if b is not None and not (isinstance(b, gast.Constant) or _negated_constant(b)
                                           or isinstance(b, gast.Name) and isinstance(self.fact(b), Num)):
@@ -663,6 +778,14 @@ class _Pass:
 
 
 _MISSING = object()
+
+
+def _hashable(obj: Any) -> bool:
+    try:
+        hash(obj)
+    except TypeError:
+        return False
+    return True
 
 
 class _VariableSlice:

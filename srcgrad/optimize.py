@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import math
 import operator
@@ -23,7 +24,7 @@ from srcgrad.names import Namer
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime import rules as R
 from srcgrad.runtime.primitives import MATH_FAST, NUMPY_FAST, SCALAR_PRIMS, Primitive
-from srcgrad.runtime.stack import sum_like
+from srcgrad.runtime.stack import sum_like, zeros_as
 
 _ARITH = {
     gast.Add: operator.add,
@@ -146,12 +147,19 @@ class Specialize(gast.NodeTransformer):
         numpy_names: set[str] = frozenset(),
         ndims: dict[str, int] | None = None,
         shapes: dict[str, tuple] | None = None,
+        floats: set[str] = frozenset(),
+        float64: set[str] = frozenset(),
     ):
         self.namer = namer
+        self.float64 = float64  # names of float64 arrays (exactly that dtype)
+        self.floats = floats  # names the facts say hold floating-point values (numbers, float arrays)
         self.scalars = scalar_names
         self.numpy = numpy_names
         self.ndims = ndims or {}
         self.shapes = shapes or {}  # exact shapes, in a variant keyed on its arrays' shapes
+
+    def is_builtin_slice(self, ident: str) -> bool:
+        return self.namer.globals.get(ident, getattr(builtins, ident, None)) is slice
 
     def ndim_of(self, e: Any) -> int | None:
         if isinstance(e, gast.Constant):
@@ -294,6 +302,22 @@ class Specialize(gast.NodeTransformer):
             return node
         if obj is None:
             return node
+        if (obj is P.zeros_like or obj is zeros_as) and len(node.args) == 1 and not node.keywords \
+                and isinstance(node.args[0], gast.Name) and node.args[0].id in self.float64 \
+                and self.shapes.get(node.args[0].id):
+            # zeros of a float64 array whose shape this variant knows: built from the shape, so the
+            # array itself is not read (and an adjoint that needs only its zeros does not save it)
+            m = self.namer.ref(np, "np")
+            return gast.Call(func=gast.Attribute(value=gast.Name(id=m, ctx=gast.Load(), annotation=None,
+                                                                 type_comment=None),
+                                                 attr="zeros", ctx=gast.Load()),
+                             args=[_literal_node(tuple(self.shapes[node.args[0].id]))], keywords=[])
+        if obj is P.holds_floats and len(node.args) == 1 and isinstance(node.args[0], gast.Name) \
+                and node.args[0].id in self.floats:
+            return gast.Constant(value=1.0, kind=None)  # written into a float array: nothing truncated
+        if obj is R.surviving and len(node.args) == 3 \
+                and _plain_index(node.args[2], self.is_scalar, self.is_builtin_slice):
+            return node.args[0]  # ints and slices name each position once: every write survives
         if obj is P.shape and len(node.args) == 1 and self.shapes:
             known = _shape_of(node.args[0], self.shapes)
             if known is not None:
@@ -421,6 +445,24 @@ class Specialize(gast.NodeTransformer):
         return node
 
 
+def _plain_index(ix: Any, is_int: Any, is_slice: Any) -> bool:
+    """An index written with ints (numbers) and constant slices only: no integer array, so no position
+    repeats (what `surviving` checks at run time)."""
+    parts = ix.elts if isinstance(ix, gast.Tuple) else [ix]
+    for p in parts:
+        if isinstance(p, gast.Constant) and (type(p.value) is int or p.value is None or p.value is Ellipsis):
+            continue
+        if isinstance(p, gast.Name) and is_int(p):
+            continue  # a number: an int at run time (a float index fails in the forward already)
+        if isinstance(p, gast.UnaryOp) and isinstance(p.operand, gast.Constant):
+            continue
+        if isinstance(p, gast.Call) and isinstance(p.func, gast.Name) and is_slice(p.func.id) \
+                and all(isinstance(a, (gast.Constant, gast.UnaryOp)) or is_int(a) for a in p.args):
+            continue
+        return False
+    return True
+
+
 def specialize(
     e: Any,
     namer: Namer,
@@ -428,10 +470,12 @@ def specialize(
     numpy_names: set[str] = frozenset(),
     ndims: dict[str, int] | None = None,
     shapes: dict[str, tuple] | None = None,
+    floats: set[str] = frozenset(),
+    float64: set[str] = frozenset(),
 ) -> Any:
     if not scalar_names and not numpy_names:
         return e
-    return Specialize(namer, scalar_names, numpy_names, ndims, shapes).visit(e)
+    return Specialize(namer, scalar_names, numpy_names, ndims, shapes, floats, float64).visit(e)
 
 
 # ------------------------------------------------------------------------------------------ dead code
@@ -1150,80 +1194,129 @@ def fold_unit_seed(fn: gast.FunctionDef, namer: Namer, shapes: dict, floats: set
             products = {k: v for k, v in products.items() if not (set(k) | {v}) & _stores(s)}
 
 
-def accumulate_in_place(fn: gast.FunctionDef, namer: Namer) -> None:
-    """`b = b + index_add(zeros_like(x), v, index=i)`, the adjoint of reading `x[i]`, becomes
-    `b = index_add_into(b, v, index=i)`: v added into b's own memory, so an element loop's adjoint is
-    linear in the number of elements, not quadratic (one full buffer per element).
+def write_in_place(fn: gast.FunctionDef, namer: Namer) -> None:
+    """Writes into arrays generated code allocated itself happen in place, so element loops are linear:
+    `X = index_update(X, v, index=i)` (the user's `R[i, j] = ...` on a table it built, a PDE's boundary)
+    becomes `index_update_owned`, and `b = b + index_add(zeros(...), v, index=i) + ...` (the adjoint of
+    reading `x[i]`) becomes one `b = index_add_into(b, v, index=i)` per term.
 
-    Only for a buffer generated code owns alone: every assignment to b makes a new array (zeros, an
-    arithmetic result, index_add, or this accumulation) and b is read only as an arithmetic operand, as
-    the buffer of its own accumulation, or returned: never passed to a call that might hand it back,
-    pushed on the stack or assigned to another name, so no other name can see the writes."""
-    from srcgrad.runtime.stack import index_add_into, zeros_as  # noqa: PLC0415
+    Only for a name every assignment of which makes a new array (a constructor, arithmetic, a
+    functional update of itself, a value it saved itself popped back): never a parameter, never a copy
+    of another name, never a call's result that may be its argument. Whether another name, a saved
+    value or a view shares the array when the write happens is checked at run time by its reference
+    count (runtime.stack._writable_alone); where one does, the helper makes a new array as before."""
+    from srcgrad.runtime.stack import Stack, index_add_into, index_update_owned  # noqa: PLC0415
 
-    fresh_calls = (zeros_as, P.zeros_like, P.index_add, np.zeros_like, np.zeros)
+    fresh = (np.zeros, np.ones, np.full, np.empty, np.zeros_like, np.ones_like, np.copy, zeros_as,
+             P.zeros_like, P.ones_like, P.copy, P.index_add, P.index_update, index_add_into,
+             index_update_owned)
+    zeros = (np.zeros, np.zeros_like, P.zeros_like, zeros_as)
 
     def call_of(e: Any) -> Any:
         if isinstance(e, gast.Call):
             f = e.func
             if isinstance(f, gast.Name):
                 return namer.globals.get(f.id)
-            if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name) and f.value.id in (
-                    "np", "numpy"):
-                return getattr(np, f.attr, None)
-        return None
-
-    def accumulation(s: Any) -> tuple[str, Any] | None:
-        """(b, the index_add call) for `b = b + index_add(zeros_like(x), v, index=i)`."""
-        if not (isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)):
-            return None
-        b, v = s.targets[0].id, s.value
-        if not (isinstance(v, gast.BinOp) and isinstance(v.op, gast.Add)):
-            return None
-        for mine, other in ((v.left, v.right), (v.right, v.left)):
-            if isinstance(mine, gast.Name) and mine.id == b and call_of(other) is P.index_add \
-                    and len(other.args) == 2 and call_of(other.args[0]) in (P.zeros_like, np.zeros_like) \
-                    and not any(isinstance(n, gast.Name) and n.id == b for n in gast.walk(other)):
-                return b, other
+            if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Name):
+                module = namer.globals.get(f.value.id)
+                if module is np:
+                    return getattr(np, f.attr, None)
         return None
 
     stmts = [n for n in gast.walk(fn) if isinstance(n, gast.stmt) and n is not fn]
-    candidates = {acc[0] for s in stmts if (acc := accumulation(s)) is not None}
-    if not candidates:
-        return
-    owned = set(candidates)
-    allowed_loads: set[int] = set()
-    for s in stmts:
-        acc = accumulation(s)
-        if acc is not None:
-            allowed_loads.add(id(s.value.left if isinstance(s.value.left, gast.Name) else s.value.right))
-    for n in gast.walk(fn):
-        if isinstance(n, gast.BinOp):
-            allowed_loads.update(id(x) for x in (n.left, n.right) if isinstance(x, gast.Name))
-        if isinstance(n, gast.Return) and isinstance(n.value, (gast.Name, gast.Tuple)):
-            allowed_loads.update(id(x) for x in gast.walk(n.value) if isinstance(x, gast.Name))
+    stacks = {s.targets[0].id for s in stmts if isinstance(s, gast.Assign)
+              and isinstance(s.targets[0], gast.Name) and call_of(s.value) is Stack}
+
+    def makes_new(s: gast.Assign) -> bool:
+        v = s.value
+        if isinstance(v, (gast.BinOp, gast.UnaryOp)):
+            return True
+        if isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute) and v.func.attr == "pop" \
+                and isinstance(v.func.value, gast.Name) and v.func.value.id in stacks:
+            return True  # a value this name held before, saved by this function
+        return _hashable(call_of(v)) and call_of(v) in fresh
+
+    owned: set[str] = set()
+    not_owned = {a.id for a in fn.args.args} | {a.id for a in fn.args.kwonlyargs}
+    copies: list[tuple[str, str]] = []  # `a = b`: a is owned only if b is (a user's array never is)
     for s in stmts:
         if isinstance(s, (gast.If, gast.While)):
-            continue  # their bodies' statements are looked at one by one
-        bound = _stores(s.target) if isinstance(s, gast.For) else _stores(s)
-        for t in bound & owned:
-            v = s.value if isinstance(s, gast.Assign) and len(s.targets) == 1 and \
-                isinstance(s.targets[0], gast.Name) else None
-            if v is None or not (accumulation(s) is not None or isinstance(v, (gast.BinOp, gast.UnaryOp))
-                                 or call_of(v) in fresh_calls):
-                owned.discard(t)  # bound some other way (a copy of a name, a call that may return its input)
-    for n in gast.walk(fn):
-        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in owned and \
-                id(n) not in allowed_loads:
-            owned.discard(n.id)
+            continue
+        if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name):
+            if isinstance(s.value, gast.Name):
+                copies.append((s.targets[0].id, s.value.id))
+                owned.add(s.targets[0].id)
+            else:
+                (owned if makes_new(s) else not_owned).add(s.targets[0].id)
+        else:
+            not_owned |= _stores(s.target) if isinstance(s, gast.For) else _stores(s)
+    owned -= not_owned
+    changed = True
+    while changed:
+        changed = False
+        for a, b in copies:
+            if a in owned and b not in owned:
+                owned.discard(a)
+                changed = True
     if not owned:
         return
-    ref = _name(namer.ref(index_add_into, "index_add_into"))
-    for s in stmts:
-        acc = accumulation(s)
-        if acc is not None and acc[0] in owned:
-            b, add = acc
-            s.value = gast.Call(func=copy.deepcopy(ref), args=[_name(b), add.args[1]], keywords=add.keywords)
+    update_ref = _name(namer.ref(index_update_owned, "index_update_owned"))
+    add_ref = _name(namer.ref(index_add_into, "index_add_into"))
+
+    def terms(e: Any) -> list:
+        if isinstance(e, gast.BinOp) and isinstance(e.op, gast.Add):
+            return terms(e.left) + terms(e.right)
+        return [e]
+
+    def rewrite(s: Any) -> list:
+        if not (isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name)
+                and s.targets[0].id in owned):
+            return [s]
+        x = s.targets[0].id
+        v = s.value
+        if call_of(v) is P.index_update and len(v.args) == 2 and _is_name(v.args[0], x):
+            # (a value that is a view of x itself holds x: the run-time check then makes a new array)
+            v.func = copy.deepcopy(update_ref)
+            return [s]
+        parts = terms(v)
+        mine = [p for p in parts if _is_name(p, x)]
+        adds = [p for p in parts if not _is_name(p, x)]
+        if len(parts) < 2 or len(mine) > 1 or not all(
+                call_of(p) is P.index_add and len(p.args) == 2 and _hashable(call_of(p.args[0]))
+                and call_of(p.args[0]) in zeros for p in adds):
+            return [s]
+        out = []
+        if not mine:  # x = index_add(zeros, a) + index_add(zeros, b): the first makes x, the rest add into it
+            first = copy.copy(s)
+            first.value = adds.pop(0)
+            out.append(first)
+        for p in adds:
+            s2 = copy.copy(s)
+            s2.targets = [_name(x, store=True)]
+            s2.value = gast.Call(func=copy.deepcopy(add_ref), args=[_name(x), p.args[1]], keywords=p.keywords)
+            out.append(s2)
+        return out
+
+    def block(body: list) -> list:
+        out = []
+        for s in body:
+            if isinstance(s, (gast.If, gast.For, gast.While)):
+                s.body = block(s.body)
+                s.orelse = block(s.orelse)
+                out.append(s)
+            else:
+                out.extend(rewrite(s))
+        return out
+
+    fn.body = block(fn.body)
+
+
+def _hashable(obj: Any) -> bool:
+    try:
+        hash(obj)
+    except TypeError:
+        return False
+    return True
 
 
 def _plain_arithmetic(e: Any) -> bool:

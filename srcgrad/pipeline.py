@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import gast
+import numpy as np
 
 from srcgrad import analysis, codegen, facts, normalize, optimize, reverse
 from srcgrad.codegen import Comment
@@ -269,7 +270,9 @@ class Builder:
                 p: m[2] for p, m in zip(positional, scalar_mask, strict=False) if isinstance(m, tuple)
             }
             known = {p: facts.Num(None) for p in scalar_params}
-            known.update({p: facts.Arr(None, self.param_shapes.get(p), n)
+            dtypes = {p: np.dtype(m[3]) for p, m in zip(positional, scalar_mask, strict=False)
+                      if isinstance(m, tuple) and len(m) > 3}
+            known.update({p: facts.Arr(dtypes.get(p), self.param_shapes.get(p), n)
                           for p, n in self.param_ndims.items() if p in self.numpy_params})
         gen = self.generate(info, namer, body, norm, wrt, params, known, mode=kind, single=single)
         self.finish()
@@ -326,6 +329,10 @@ class Builder:
         shp = fx.shapes()
         shp_all = dict(shp)
         shp_all.update({namer.adjoint(v): n for v, n in shp.items() if v in active})
+        float_all = fx.floats()
+        float_all |= {namer.adjoint(v) for v in float_all if v in active}
+        f64_all = fx.float64()
+        f64_all |= {namer.adjoint(v) for v in f64_all if v in active}
         if self.verbose:
             _dump("analysis", f"active: {sorted(active)}\nscalars: {sorted(scalars)}")
 
@@ -351,7 +358,7 @@ class Builder:
             if getattr(getattr(st_, "op", None), "kind", None) == "list_get"
         }
         rev.simplify = lambda e: optimize.fold(
-            optimize.specialize(e, namer, scalar_all, numpy_all, nd_all, shp_all)
+            optimize.specialize(e, namer, scalar_all, numpy_all, nd_all, shp_all, float_all, f64_all)
         )
         stack = rev.stack_name = namer.unique("_stack")
         line0 = ret.line if hasattr(ret, "line") else None
@@ -528,7 +535,8 @@ class Builder:
                     continue
                 if isinstance(s, (gast.Assign, gast.Expr)):
                     s.value = optimize.fold(
-                        optimize.specialize(s.value, namer, scalar_all, numpy_all, nd_all, shp_all),
+                        optimize.specialize(s.value, namer, scalar_all, numpy_all, nd_all, shp_all,
+                                            float_all, f64_all),
                         fresh=not getattr(s, "adjoint", False),
                     )
             return block
@@ -679,7 +687,7 @@ class Builder:
             )
         optimize.nest_forward_temporaries(fdef, namer.temps.__contains__)
         if self.numpy_params:  # a variant for NumPy arrays, never transformed again
-            optimize.accumulate_in_place(fdef, namer)
+            optimize.write_in_place(fdef, namer)
         self._comment(info, fdef)
         ns = dict(namer.globals)
         for bound, r in callee_bindings:

@@ -151,7 +151,7 @@ def test_exported_module_matches_srcgrad_without_srcgrad(fn, mode, wrt, signatur
     if fn is newton_sqrt:
         args = (2.0, 1.5)
     text = export_source(fn, mode, wrt, specs=specs)
-    assert imported_modules(text) <= {"numpy", "__future__", "math", "builtins"}
+    assert imported_modules(text) <= {"numpy", "__future__", "math", "builtins", "sys"}  # sys: refcounts
     path = tmp_path / f"{mode}_{fn.__name__}.py"
     path.write_text(text)
     got = run_isolated(path, f"{mode}_{fn.__name__}", args, tmp_path)
@@ -187,7 +187,7 @@ def test_user_lines_are_comments_and_module_is_numpy_only():
     text = export_source(doubling_loop, args=(np.ones(3),))
     assert re.search(r"# line \d+: y = x \* 2\.0", text)                  # generated code's provenance
     assert "#     while np.linalg.norm(y) < 1000.0:" in text        # the user's function, as written
-    assert imported_modules(text) <= {"numpy", "__future__", "math", "builtins"}
+    assert imported_modules(text) <= {"numpy", "__future__", "math", "builtins", "sys"}  # sys: refcounts
 
 
 def test_entry_point_refuses_other_shapes():
