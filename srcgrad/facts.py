@@ -205,6 +205,10 @@ class Facts:
         return {v for v, f in self.of.items()
                 if isinstance(f, Num) or isinstance(f, Arr) and f.dtype is not None and f.dtype.kind == "f"}
 
+    def ints(self) -> set[str]:
+        """Names that always hold a Python int (a loop counter, a length)."""
+        return {v for v, f in self.of.items() if isinstance(f, Num) and f.type is int}
+
     def float64(self) -> set[str]:
         """Names of NumPy arrays of dtype float64."""
         return {v for v, f in self.of.items() if isinstance(f, Arr) and f.dtype == np.float64}

@@ -1194,7 +1194,7 @@ def fold_unit_seed(fn: gast.FunctionDef, namer: Namer, shapes: dict, floats: set
             products = {k: v for k, v in products.items() if not (set(k) | {v}) & _stores(s)}
 
 
-def write_in_place(fn: gast.FunctionDef, namer: Namer) -> None:
+def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozenset()) -> None:
     """Writes into arrays generated code allocated itself happen in place, so element loops are linear:
     `X = index_update(X, v, index=i)` (the user's `R[i, j] = ...` on a table it built, a PDE's boundary)
     becomes `index_update_owned`, and `b = b + index_add(zeros(...), v, index=i) + ...` (the adjoint of
@@ -1309,6 +1309,54 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer) -> None:
         return out
 
     fn.body = block(fn.body)
+
+    # buffers no other name can see: every read of them is the target of an accumulation, an
+    # arithmetic operand, or the return value
+    def accumulation(s: Any) -> Any:
+        if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name) \
+                and isinstance(s.value, gast.Call) and call_of(s.value) is index_add_into \
+                and _is_name(s.value.args[0], s.targets[0].id) and len(s.value.keywords) == 1:
+            return s
+        return None
+
+    allowed: set[int] = set()
+    for n in gast.walk(fn):
+        if isinstance(n, gast.BinOp):
+            allowed.update(id(x) for x in (n.left, n.right) if isinstance(x, gast.Name))
+        elif isinstance(n, gast.Return) and n.value is not None:
+            allowed.update(id(x) for x in gast.walk(n.value) if isinstance(x, gast.Name))
+        elif accumulation(n) is not None:
+            allowed.add(id(n.value.args[0]))
+    private = set(owned)
+    for n in gast.walk(fn):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in private \
+                and id(n) not in allowed:
+            private.discard(n.id)
+
+    def plain(ix: Any) -> bool:
+        return _plain_index(ix, lambda e: isinstance(e, gast.Name) and e.id in ints,
+                            lambda ident: namer.globals.get(ident, getattr(builtins, ident, None)) is slice)
+
+    def direct(body: list) -> list:
+        out = []
+        for s in body:
+            if isinstance(s, (gast.If, gast.For, gast.While)):
+                s.body = direct(s.body)
+                s.orelse = direct(s.orelse)
+            elif accumulation(s) is not None and s.targets[0].id in private \
+                    and plain(s.value.keywords[0].value):
+                b = s.targets[0].id
+                ix = s.value.keywords[0].value
+                aug = gast.AugAssign(target=gast.Subscript(value=_name(b), slice=ix, ctx=gast.Store()),
+                                     op=gast.Add(), value=s.value.args[1])
+                for attr in ("line", "adjoint"):
+                    if hasattr(s, attr):
+                        setattr(aug, attr, getattr(s, attr))
+                s = aug
+            out.append(s)
+        return out
+
+    fn.body = direct(fn.body)
 
 
 def _hashable(obj: Any) -> bool:

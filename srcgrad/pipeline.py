@@ -687,7 +687,7 @@ class Builder:
             )
         optimize.nest_forward_temporaries(fdef, namer.temps.__contains__)
         if self.numpy_params:  # a variant for NumPy arrays, never transformed again
-            optimize.write_in_place(fdef, namer)
+            optimize.write_in_place(fdef, namer, fx.ints())
         self._comment(info, fdef)
         ns = dict(namer.globals)
         for bound, r in callee_bindings:
