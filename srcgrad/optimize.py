@@ -1327,7 +1327,8 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
             allowed.update(id(x) for x in gast.walk(n.value) if isinstance(x, gast.Name))
         elif accumulation(n) is not None:
             allowed.add(id(n.value.args[0]))
-    private = set(owned)
+    # (a copy `by = bc` shares its array with another name: never private, whatever is read later)
+    private = set(owned) - {a for a, _ in copies}
     for n in gast.walk(fn):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in private \
                 and id(n) not in allowed:

@@ -99,6 +99,42 @@ def cache_on(fn: Any, attr: str) -> dict:
         return {}
 
 
+def _without_number_guards(body: list, numbers: set[str], namer: Namer) -> list:
+    """The run-time alias checks (`refuse_shared`) less what the facts show cannot share memory: a
+    check of a variable that holds a number is dropped (`steps += 1`), and numbers leave the lists of
+    names a changed array is compared with."""
+    from srcgrad.mutation import refuse_shared  # noqa: PLC0415
+
+    def guard(s: Any) -> Any:
+        if isinstance(s, gast.Expr) and isinstance(s.value, gast.Call) \
+                and isinstance(s.value.func, gast.Name) \
+                and namer.globals.get(s.value.func.id) is refuse_shared and len(s.value.args) >= 3:
+            return s.value
+        return None
+
+    def sweep(block: list) -> list:
+        out = []
+        for s in block:
+            if isinstance(s, (gast.If, gast.For, gast.While)):
+                s.body = sweep(s.body)
+                s.orelse = sweep(s.orelse)
+            check = guard(s)
+            if check is not None:
+                changed, others, names = check.args[:3]
+                if isinstance(changed, gast.Name) and changed.id in numbers:
+                    continue
+                if isinstance(others, gast.Tuple) and isinstance(names, gast.Tuple) \
+                        and len(others.elts) == len(names.elts):
+                    keep = [i for i, e in enumerate(others.elts)
+                            if not (isinstance(e, gast.Name) and e.id in numbers)]
+                    others.elts = [others.elts[i] for i in keep]
+                    names.elts = [names.elts[i] for i in keep]
+            out.append(s)
+        return out
+
+    return sweep(body)
+
+
 def _callees_of(fn: Any) -> dict:
     """The generated pairs of callee `fn`, by wrt."""
     return cache_on(fn, "__srcgrad_callees__")
@@ -321,6 +357,7 @@ class Builder:
         fx = facts.infer(fwd_body, namer, params, known, numpy_variant=numpy_variant,
                          callee=self.callee_facts)
         scalars = fx.scalars()
+        fwd_body = _without_number_guards(fwd_body, scalars, namer)
         numpy_vals = fx.numpy_names()
         numpy_all = numpy_vals | {namer.adjoint(v) for v in numpy_vals if v in active}
         nd = fx.ndims()

@@ -1136,7 +1136,7 @@ G = ("grad", "vg")
 ALL = ("grad", "jvp")
 FULL = ("grad", "vg", "jvp", "hvp")  # second derivatives too, for the in-place tables
 
-XF = {name: pytest.mark.xfail(strict=True, reason=why) for name, why in {'shared_cotangent': "two cotangents share one array (bx = bc; by = bc) and write_in_place turns by's accumulation into a direct `by[0] += ...`, which also changes bx", 'shared_cotangent_one_arg': 'same as shared_cotangent: bx = bc; by = bc; by[0] += ... changes bx', 'add_at_2d': 'np.add.at with a tuple of index arrays: the tuple is lowered to a list (`_t1 = []; _t1.append(i)`), NumPy reads a list of arrays as one fancy index: ValueError', 'add_at_tuple_vars': 'np.add.at(R, (i, j), v): the tuple index becomes a list: ValueError in index_add'}.items()}
+XF = {name: pytest.mark.xfail(strict=True, reason=why) for name, why in {'add_at_2d': 'np.add.at with a tuple of index arrays: the tuple is lowered to a list (`_t1 = []; _t1.append(i)`), NumPy reads a list of arrays as one fancy index: ValueError', 'add_at_tuple_vars': 'np.add.at(R, (i, j), v): the tuple index becomes a list: ValueError in index_add'}.items()}
 
 CASES = [
     (alias_then_write, (x3,), {}),
