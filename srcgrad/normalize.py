@@ -1971,10 +1971,11 @@ class Normalizer:
         """Inline a one-expression mapping adapter; otherwise call it as a user function."""
         args = list(args)
         for i, x in enumerate(args):
-            if isinstance(x, (gast.List, gast.Tuple)) and x.elts and not all(is_atom(v) and isinstance(
+            if isinstance(x, gast.List) and x.elts and not all(is_atom(v) and isinstance(
                     v, gast.Constant) for v in x.elts):
                 # np.column_stack([a, b ** 2]): the list named first, as if the user had (an adapter's
-                # parameter may be read several times)
+                # parameter may be read several times); a tuple stays a tuple (np.add.at(R, (i, j), v)
+                # indexes with it, where a list of arrays would be one fancy index)
                 tmp = self.namer.temp()
                 self.assign_to(tmp, gast.List(elts=[], ctx=gast.Load()), out)
                 for item in x.elts:

@@ -1136,7 +1136,7 @@ G = ("grad", "vg")
 ALL = ("grad", "jvp")
 FULL = ("grad", "vg", "jvp", "hvp")  # second derivatives too, for the in-place tables
 
-XF = {name: pytest.mark.xfail(strict=True, reason=why) for name, why in {'add_at_2d': 'np.add.at with a tuple of index arrays: the tuple is lowered to a list (`_t1 = []; _t1.append(i)`), NumPy reads a list of arrays as one fancy index: ValueError', 'add_at_tuple_vars': 'np.add.at(R, (i, j), v): the tuple index becomes a list: ValueError in index_add'}.items()}
+XF = {name: pytest.mark.xfail(strict=True, reason=why) for name, why in {}.items()}
 
 CASES = [
     (alias_then_write, (x3,), {}),
@@ -1249,7 +1249,7 @@ CASES = [
     (integer_scalar_index_numpy, (x3,), dict(modes=ALL)),
     (two_d_fancy_and_slices, (M23,), dict(modes=ALL)),
     (ellipsis_and_none_writes, (M23,), dict(modes=ALL)),
-    pytest.param(*(add_at_2d, (M23,), dict(modes=ALL)), marks=XF['add_at_2d'], id='add_at_2d'),
+    pytest.param(*(add_at_2d, (M23,), dict(modes=ALL)), id='add_at_2d'),
     (uses_global_size, (x3,), {}),
     (closure_of_size, (x3,), dict(modes=ALL, more=((x4,),))),
     (helper_with_array_default, (x3,), dict(modes=ALL)),
@@ -1265,7 +1265,7 @@ CASES = [
     (tuple_of_arrays_index_write, (M23,), dict(modes=ALL)),
     (iadd_table_read_in_binop, (x3,), dict(modes=ALL)),
     (iadd_table_no_loop, (x3,), dict(modes=FULL)),
-    pytest.param(*(add_at_tuple_vars, (M23,), dict(modes=ALL)), marks=XF['add_at_tuple_vars'], id='add_at_tuple_vars'),
+    pytest.param(*(add_at_tuple_vars, (M23,), dict(modes=ALL)), id='add_at_tuple_vars'),
 ]
 
 
