@@ -1366,6 +1366,8 @@ for _name in ("concat", "permute_dims", "matrix_transpose"):  # NumPy 2 array-AP
 # starts as one (recurrent state, an accumulator), so its variant for NumPy arrays is specialized too.
 SHAPE_FROM_CONSTANTS = frozenset({np.zeros, np.ones, np.empty, np.full, np.eye, np.identity, np.arange,
                                   np.linspace})
+# NumPy constructors whose result's shape and dtype follow their first argument's (never its values)
+SHAPE_FROM_ARGUMENT = frozenset({np.zeros_like, np.ones_like, np.empty_like, np.full_like})
 
 # Python's own builtins that users apply to arrays and floats
 BUILTINS: dict[Any, Adapter] = {abs: P.abs}

@@ -32,7 +32,7 @@ import gast
 import numpy as np
 
 from srcgrad.runtime import primitives as P
-from srcgrad.runtime.mapping import SHAPE_FROM_CONSTANTS
+from srcgrad.runtime.mapping import SHAPE_FROM_ARGUMENT, SHAPE_FROM_CONSTANTS
 from srcgrad.runtime.primitives import Primitive
 
 
@@ -599,6 +599,10 @@ class _Pass:
             return self.apply(fn.impl, args, kwargs)
         if _hashable(fn) and fn in SHAPE_FROM_CONSTANTS:
             return self.construct(fn, e)
+        if _hashable(fn) and fn in SHAPE_FROM_ARGUMENT and e.args:
+            # np.zeros_like(u): u's shape and dtype (its values, stand-ins here, are never read)
+            args = [self.rep(e.args[0])] + [self.exact_value(a) for a in e.args[1:]]
+            return self.apply(fn, args, {k.arg: self.exact_value(k.value) for k in e.keywords})
         if e.keywords:
             raise _Unknown
         args = [self.rep(a) for a in e.args]

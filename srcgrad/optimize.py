@@ -158,6 +158,23 @@ class Specialize(gast.NodeTransformer):
         self.ndims = ndims or {}
         self.shapes = shapes or {}  # exact shapes, in a variant keyed on its arrays' shapes
 
+    def as_subscript(self, ix: Any) -> Any:
+        """An index value as subscript syntax: `slice(1, -1)` is written `1:-1`."""
+        if isinstance(ix, gast.Tuple):
+            return gast.Tuple(elts=[self.as_subscript(x) for x in ix.elts], ctx=gast.Load())
+        if isinstance(ix, gast.Call) and isinstance(ix.func, gast.Name) \
+                and self.is_builtin_slice(ix.func.id) and not ix.keywords and 1 <= len(ix.args) <= 3:
+            none = gast.Constant(value=None, kind=None)
+            parts = list(ix.args) if len(ix.args) > 1 else [none, ix.args[0]]
+            parts += [None] * (3 - len(parts))
+            lower, upper, step = [None if isinstance(p, gast.Constant) and p.value is None else p
+                                  for p in parts]
+            return gast.Slice(lower=lower, upper=upper, step=step)
+        return ix
+
+    def is_getitem(self, ident: str) -> bool:
+        return self.namer.globals.get(ident) is P.getitem
+
     def is_builtin_slice(self, ident: str) -> bool:
         return self.namer.globals.get(ident, getattr(builtins, ident, None)) is slice
 
@@ -312,6 +329,12 @@ class Specialize(gast.NodeTransformer):
                                                                  type_comment=None),
                                                  attr="zeros", ctx=gast.Load()),
                              args=[_literal_node(tuple(self.shapes[node.args[0].id]))], keywords=[])
+        if obj is P.getitem and len(node.args) == 1 and len(node.keywords) == 1 \
+                and node.keywords[0].arg == "index" and self.numpy and self.is_numpy(node.args[0]) \
+                and self.ndim_of(node.args[0]):
+            # a NumPy array indexed: NumPy's own subscript (the primitive dispatches to the same)
+            return gast.Subscript(value=node.args[0], slice=self.as_subscript(node.keywords[0].value),
+                                  ctx=gast.Load())
         if obj is P.holds_floats and len(node.args) == 1 and isinstance(node.args[0], gast.Name) \
                 and node.args[0].id in self.floats:
             return gast.Constant(value=1.0, kind=None)  # written into a float array: nothing truncated
@@ -435,7 +458,8 @@ class Specialize(gast.NodeTransformer):
             if inlined is not None:
                 return self.visit(inlined)
         if (obj is R.unbroadcast or obj is sum_like) and len(node.args) == 2 and self.shapes:
-            a, b = _shape_of(node.args[0], self.shapes), _shape_of(node.args[1], self.shapes)
+            a = _shape_of(node.args[0], self.shapes, self.is_getitem)
+            b = _shape_of(node.args[1], self.shapes, self.is_getitem)
             if a is not None and a == b:
                 return node.args[0]  # the shapes agree: nothing to sum
         if obj is R.unbroadcast and len(node.args) == 2 and all(self.is_numpy(a) for a in node.args):
@@ -1017,14 +1041,15 @@ def _name(id_: str, store: bool = False) -> gast.Name:
     return gast.Name(id=id_, ctx=gast.Store() if store else gast.Load(), annotation=None, type_comment=None)
 
 
-def _shape_of(e: Any, shapes: dict) -> tuple | None:
-    """The exact shape of an expression over variables of known shape (None when not known)."""
+def _shape_of(e: Any, shapes: dict, getitem_ref: Any = lambda ident: False) -> tuple | None:
+    """The exact shape of an expression over variables of known shape (None when not known).
+    `getitem_ref(name)`: whether a called name is the getitem primitive."""
     if isinstance(e, gast.Name):
         return shapes.get(e.id)
     if isinstance(e, gast.Constant):
         return () if isinstance(e.value, (int, float)) and not isinstance(e.value, bool) else None
     if isinstance(e, gast.BinOp) and not isinstance(e.op, gast.MatMult):
-        a, b = _shape_of(e.left, shapes), _shape_of(e.right, shapes)
+        a, b = _shape_of(e.left, shapes, getitem_ref), _shape_of(e.right, shapes, getitem_ref)
         if a is None or b is None:
             return None
         try:
@@ -1032,13 +1057,19 @@ def _shape_of(e: Any, shapes: dict) -> tuple | None:
         except ValueError:
             return None
     if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub):
-        return _shape_of(e.operand, shapes)
+        return _shape_of(e.operand, shapes, getitem_ref)
     try:
         if isinstance(e, gast.Subscript):
-            base = _shape_of(e.value, shapes)
+            base = _shape_of(e.value, shapes, getitem_ref)
             if base is None:
                 return None
             return np.shape(np.empty(base)[_literal_index(e.slice)])
+        if isinstance(e, gast.Call) and isinstance(e.func, gast.Name) and getitem_ref(e.func.id) \
+                and len(e.args) == 1 and len(e.keywords) == 1 and e.keywords[0].arg == "index":
+            base = _shape_of(e.args[0], shapes, getitem_ref)  # getitem(g, index=-1), as adjoints write it
+            if base is None:
+                return None
+            return np.shape(np.empty(base)[_literal_index(e.keywords[0].value)])
         if (
             isinstance(e, gast.Call)
             and isinstance(e.func, gast.Attribute)
@@ -1046,7 +1077,7 @@ def _shape_of(e: Any, shapes: dict) -> tuple | None:
             and e.func.value.id == "np"
             and e.func.attr in NUMPY_FAST.values()
         ):
-            arg_shapes = [_shape_of(a, shapes) for a in e.args]
+            arg_shapes = [_shape_of(a, shapes, getitem_ref) for a in e.args]
             if any(x is None for x in arg_shapes):
                 return None
             kws = {k.arg: gast.literal_eval(k.value) for k in e.keywords}
@@ -1060,6 +1091,9 @@ def _shape_of(e: Any, shapes: dict) -> tuple | None:
 def _literal_index(ix: Any) -> Any:
     if isinstance(ix, gast.Slice):
         return slice(*[None if p is None else gast.literal_eval(p) for p in (ix.lower, ix.upper, ix.step)])
+    if isinstance(ix, gast.Call) and isinstance(ix.func, gast.Name) and ix.func.id == "slice" \
+            and not ix.keywords and len(ix.args) <= 3:
+        return slice(*[gast.literal_eval(p) for p in ix.args])  # slice(1, -1), as adjoints write it
     if isinstance(ix, gast.Tuple):
         return tuple(_literal_index(x) for x in ix.elts)
     return gast.literal_eval(ix)
@@ -1279,6 +1313,15 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
             v.func = copy.deepcopy(update_ref)
             return [s]
         parts = terms(v)
+        # x = index_update(x, v, index=i) + index_add(zeros, w, index=j): the update, then the adds
+        updates = [p for p in parts if call_of(p) is P.index_update and len(p.args) == 2
+                   and _is_name(p.args[0], x)]
+        if len(updates) == 1 and len(parts) > 1:
+            first = copy.copy(s)
+            first.value = updates[0]
+            rest = copy.copy(s)
+            rest.value = _sum_of([p if p is not updates[0] else _name(x) for p in parts])
+            return rewrite(first) + rewrite(rest)
         mine = [p for p in parts if _is_name(p, x)]
         adds = [p for p in parts if not _is_name(p, x)]
         if len(parts) < 2 or len(mine) > 1 or not all(
@@ -1358,6 +1401,13 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
         return out
 
     fn.body = direct(fn.body)
+
+
+def _sum_of(parts: list) -> gast.expr:
+    out = parts[0]
+    for p in parts[1:]:
+        out = gast.BinOp(left=out, op=gast.Add(), right=p)
+    return out
 
 
 def _hashable(obj: Any) -> bool:
