@@ -355,6 +355,9 @@ class _Pass:
             if isinstance(s, gast.For):
                 return [(s.target.id, self.element_of(self.value(s.iter)))] if isinstance(
                     s.target, gast.Name) else [(v, TOP) for v in stores]
+            number = self.kept_augmented_number(s)
+            if number is not None:
+                return number
             if not isinstance(s, gast.Assign) or getattr(s, "op", None) is None:
                 return [(v, TOP) for v in stores]
             target = s.targets[0]
@@ -383,6 +386,21 @@ class _Pass:
             return []
         except _Unknown:
             return [(v, TOP) for v in stores]
+
+    def kept_augmented_number(self, s: Any) -> list | None:
+        """`t += dt` kept as written (no derivative flows through it): the fact of `t + dt` where that
+        is a Python number (an array's `+=` may write in place: left not known)."""
+        body = getattr(s, "body", None) if type(s).__name__ == "Verbatim" else None
+        if not body or len(body) != 1 or not isinstance(body[0], gast.AugAssign) \
+                or not isinstance(body[0].target, gast.Name) \
+                or not set(getattr(s, "mutates", None) or ()) <= {body[0].target.id}:
+            return None  # (`t += dt` is marked as changing t in place: so it does, were t an array)
+        aug = body[0]
+        if not hasattr(s, "as_binop"):  # one node per statement: results are cached by node
+            s.as_binop = gast.BinOp(left=gast.Name(id=aug.target.id, ctx=gast.Load(), annotation=None,
+                                                   type_comment=None), op=aug.op, right=aug.value)
+        result = self.value(s.as_binop)
+        return [(aug.target.id, result)] if isinstance(result, Num) else None
 
     def call_result(self, s: Any) -> Any:
         """What a call to a user function returns, from the callee's own facts at this signature."""
