@@ -252,6 +252,7 @@ def std_torch(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return P.std(x, axis=_dims(dim), ddof=_torch_correction(unbiased, correction), keepdims=keepdim)
 
 
+@_static_helper
 def _vector_ord(ord: Any) -> Any:
     if ord is None or ord == "fro":
         return 2

@@ -34,6 +34,8 @@ from srcgrad.runtime.stack import detach as _detach
 __all__ = ["grad", "value_and_grad", "vjp", "compile", "TransformError"]
 
 _SCALAR_TYPES = (float, int, bool)
+# a Python number's entry in a variant's key: its type too (an int indexes, a float does not)
+_NUMBER_KEYS = {float: "s", int: "i", bool: "b"}
 
 
 def _argnums(wrt: Any, argnums: Any) -> Any:
@@ -230,7 +232,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
                     "leave it out of wrt.",
                 )
         mask = tuple(
-            "s" if t in _SCALAR_TYPES else ("n", a.ndim, a.shape, a.dtype.str) if t is np.ndarray else None
+            _NUMBER_KEYS[t] if t in _SCALAR_TYPES else ("n", a.ndim, a.shape, a.dtype.str) if t is np.ndarray
+            else None
             for t, a in zip(types, args, strict=False)
         )
         guard = tuple((i, m[2], args[i].dtype) for i, m in enumerate(mask) if isinstance(m, tuple)) or None

@@ -237,18 +237,6 @@ class Facts:
         return out
 
 
-def param_facts(positional: list[str], mask: tuple | None, shapes: bool = True) -> dict[str, Fact]:
-    """Facts of the parameters from a variant's key: 's' a Python number, ('n', ndim, shape) a NumPy
-    array (its dtype is not part of the key, so it is left unknown); `shapes=False` keeps ranks only."""
-    out: dict[str, Fact] = {}
-    for p, m in zip(positional, mask or (), strict=False):
-        if m == "s":
-            out[p] = Num(None)
-        elif isinstance(m, tuple):
-            out[p] = Arr(None, tuple(m[2]) if shapes else None, m[1])
-    return out
-
-
 def of_value(value: Any) -> Fact:
     """The fact of a concrete value (a default argument, a constant)."""
     if type(value) in (float, int, bool):

@@ -25,6 +25,7 @@ import gast
 
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime import rules as R
+from srcgrad.runtime.mapping import STATIC_HELPERS
 
 _FAIL = object()
 _CACHE: dict[Any, Any] = {}
@@ -202,8 +203,8 @@ class PartialEvaluator:
             if e.id in sym:
                 raise _Abort
             obj = self.lookup(e.id)
-            if isinstance(obj, (int, float, str, tuple)) or obj is None:
-                return obj
+            if isinstance(obj, (int, float, str, tuple, type)) or obj is None:
+                return obj  # (a type: the second argument of isinstance)
             raise _Abort
         if isinstance(e, gast.Call):
             fn = self.callee(e.func, static, sym)
@@ -212,7 +213,7 @@ class PartialEvaluator:
                 if n is None:
                     raise _Abort
                 return n
-            if fn not in _PURE:
+            if fn not in _PURE and fn not in STATIC_HELPERS:  # (mapping's helpers on static arguments)
                 raise _Abort
             args = [self.eval(a, static, sym) for a in e.args]
             kws = {k.arg: self.eval(k.value, static, sym) for k in e.keywords}
@@ -230,11 +231,13 @@ class PartialEvaluator:
             if isinstance(e.op, gast.USub):
                 return -v
             raise _Abort
-        if isinstance(e, gast.BoolOp):
-            vals = [self.eval(v, static, sym) for v in e.values]
-            if isinstance(e.op, gast.And):
-                return all(vals)
-            return any(vals)
+        if isinstance(e, gast.BoolOp):  # short-circuits as Python does (`a and len(a) == 2`)
+            value = None
+            for v in e.values:
+                value = self.eval(v, static, sym)
+                if bool(value) != isinstance(e.op, gast.And):
+                    return value
+            return value
         if isinstance(e, gast.Compare):
             left = self.eval(e.left, static, sym)
             for op, c in zip(e.ops, e.comparators, strict=False):

@@ -99,6 +99,10 @@ def cache_on(fn: Any, attr: str) -> dict:
         return {}
 
 
+# a Python number's entry in a variant's key ('s': float, or a number of a type not given)
+_NUMBER_TYPES = {"s": None, "i": int, "b": bool}
+
+
 def _without_number_guards(body: list, numbers: set[str], namer: Namer) -> list:
     """The run-time alias checks (`refuse_shared`) less what the facts show cannot share memory: a
     check of a variable that holds a number is dropped (`steps += 1`), and numbers leave the lists of
@@ -292,10 +296,9 @@ class Builder:
                 )
         wrt = [positional[i] for i in wrt_idx]
         known: dict[str, facts.Fact] = {}
-        scalar_params: set[str] = set()
         self.numpy_params: set[str] = set()
         if scalar_mask:
-            scalar_params = {p for p, m in zip(positional, scalar_mask, strict=False) if m == "s"}
+            numbers = {p: m for p, m in zip(positional, scalar_mask, strict=False) if m in _NUMBER_TYPES}
             self.numpy_params = {
                 p for p, m in zip(positional, scalar_mask, strict=False) if isinstance(m, tuple)
             }
@@ -305,7 +308,7 @@ class Builder:
             self.param_shapes = {
                 p: m[2] for p, m in zip(positional, scalar_mask, strict=False) if isinstance(m, tuple)
             }
-            known = {p: facts.Num(None) for p in scalar_params}
+            known = {p: facts.Num(_NUMBER_TYPES[m]) for p, m in numbers.items()}
             dtypes = {p: np.dtype(m[3]) for p, m in zip(positional, scalar_mask, strict=False)
                       if isinstance(m, tuple) and len(m) > 3}
             known.update({p: facts.Arr(dtypes.get(p), self.param_shapes.get(p), n)
