@@ -206,8 +206,10 @@ class Facts:
                 if isinstance(f, Num) or isinstance(f, Arr) and f.dtype is not None and f.dtype.kind == "f"}
 
     def ints(self) -> set[str]:
-        """Names that always hold a Python int (a loop counter, a length)."""
-        return {v for v, f in self.of.items() if isinstance(f, Num) and f.type is int}
+        """Names that always hold an integer that indexes one position: a Python int (a loop counter, a
+        length) or a NumPy integer scalar (`i = edges[k, 0]`)."""
+        return {v for v, f in self.of.items() if isinstance(f, Num) and f.type is int
+                or isinstance(f, Arr) and f.shape == () and f.dtype is not None and f.dtype.kind in "iu"}
 
     def float64(self) -> set[str]:
         """Names of NumPy arrays of dtype float64."""

@@ -860,7 +860,7 @@ def _index_for(prim: str, keywords: list, ndim: int) -> Any:
     return gast.Tuple(elts=parts, ctx=gast.Load())
 
 
-_PURE_FOLD = {R.inverse_permutation, P.normalize_axis}
+_PURE_FOLD = {R.inverse_permutation, P.normalize_axis, R.kept_shape}  # pure on constants: folded
 
 
 def _is_literal(e: Any) -> bool:
