@@ -611,6 +611,10 @@ class _Pass:
             # np.zeros_like(u): u's shape and dtype (its values, stand-ins here, are never read)
             args = [self.rep(e.args[0])] + [self.exact_value(a) for a in e.args[1:]]
             return self.apply(fn, args, {k.arg: self.exact_value(k.value) for k in e.keywords})
+        if isinstance(fn, np.ufunc) and not e.keywords:
+            # np.sqrt(n), np.exp(x) kept as written: NumPy's own ufunc on the stand-ins (shape and
+            # dtype follow the operands', never their values)
+            return self.elementwise(fn, [self.rep(a) for a in e.args])
         if e.keywords:
             raise _Unknown
         args = [self.rep(a) for a in e.args]
