@@ -32,7 +32,7 @@ import gast
 import numpy as np
 
 from srcgrad.runtime import primitives as P
-from srcgrad.runtime.mapping import SHAPE_FROM_ARGUMENT, SHAPE_FROM_CONSTANTS
+from srcgrad.runtime.mapping import SHAPE_FROM_ARGUMENT, SHAPE_FROM_CONSTANTS, STATIC_HELPERS
 from srcgrad.runtime.primitives import Primitive
 
 
@@ -350,6 +350,10 @@ class _Pass:
                 return number
             if not isinstance(s, gast.Assign) or getattr(s, "op", None) is None:
                 return [(v, TOP) for v in stores]
+            if isinstance(s.value, gast.Constant) and s.value.value is None:
+                # `a = None` before a loop that assigns a: a placeholder no arithmetic reads (it would
+                # fail there); the facts are those of the values a holds where it is computed with
+                return []
             target = s.targets[0]
             known_array = getattr(s, "const_array", None)
             if known_array is not None and isinstance(target, gast.Name):
@@ -586,7 +590,7 @@ class _Pass:
         if obj is _MISSING:
             obj = getattr(builtins, ident, _MISSING)
         if isinstance(obj, (types.ModuleType, Primitive)) or any(obj is f for f in _CALLABLE_BUILTINS) \
-                or _is_math_function(obj):
+                or _is_math_function(obj) or _hashable(obj) and obj in STATIC_HELPERS:
             return obj
         raise _Unknown  # a module global or closure value: read when the call runs, so not a fact here
 
@@ -720,7 +724,24 @@ class _Pass:
             fn = self.rep(e.func)
             if fn is slice:
                 return self.index(gast.Slice(*(list(e.args) + [None] * (3 - len(e.args)))))
+        if isinstance(e, gast.Call) and not e.keywords:
+            fn = self.rep(e.func)
+            if isinstance(fn, Primitive):
+                fn = fn.impl  # a static helper as generated code names it (mapping.STATIC_HELPERS)
+            if _hashable(fn) and fn in STATIC_HELPERS:
+                # np.diff's index, _diff_index(x, 1, -1, True): a helper of the shape of x and constants
+                args = [self.exact_argument(a) for a in e.args]
+                return self.apply(fn, args)
         raise _Unknown
+
+    def exact_argument(self, e: Any) -> Any:
+        """An argument whose value is known exactly: a constant, an int of known value, or an array of
+        known shape (a static helper reads only its shape)."""
+        if isinstance(e, gast.Name) and e.id in self.locals:
+            f = self.fact_of_name(e.id)
+            if isinstance(f, Arr) and f.exact:
+                return representative(f)
+        return self.exact_value(e)
 
     def subscript(self, value: Any, index: Any, whole: bool) -> Any:
         """`x[...]`: NumPy indexes the representative; an axis cut by a slice whose length is not known
