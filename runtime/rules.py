@@ -1100,6 +1100,7 @@ from . import stack as _stack  # noqa: E402
 helper(_stack.Stack, nondiff=True)
 helper(_stack.seed_of, zero=True, nondiff=True)
 helper(_stack.zeros_as, zero=True, nondiff=True)
+helper(_stack.same_lengths, zero=True, nondiff=True)
 helper(_stack.detach, zero=True, nondiff=True)
 helper(_stack.zeros_list, zero=True)  # a call, not nondiff: transforms of generated code track its list
 helper(_stack.unstack, linear=(0,), static=(1, 2), batching="axis", axis_at=2)

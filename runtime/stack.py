@@ -63,6 +63,15 @@ def sum_like(g: Any, x: Any) -> Any:
     return P.sum_to(g, shape=P.shape(x))
 
 
+def same_lengths(*seqs: Any) -> None:
+    """`zip(xs, ys, strict=True)` in a loop srcgrad reads by index: Python's error where lengths differ."""
+    n = len(seqs[0])
+    for k, q in enumerate(seqs[1:], start=2):
+        if len(q) != n:
+            longer = "longer" if len(q) > n else "shorter"
+            raise ValueError(f"zip() argument {k} is {longer} than argument 1")
+
+
 def zeros_list(xs: list) -> list:
     """Zero cotangents for the elements of a list (the adjoint of a list read by index)."""
     return [zeros_as(x) for x in xs]

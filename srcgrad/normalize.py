@@ -914,22 +914,23 @@ class Normalizer:
             and len(s.iter.args) in (1, 2)
             and self.resolve_func(s.iter.func) is enumerate
             and isinstance(s.iter.args[0], gast.Call)
-            and not s.iter.args[0].keywords
+            and _zip_strictness(s.iter.args[0]) is not None
             and self.resolve_func(s.iter.args[0].func) is zip
             and len(s.iter.args[0].args) == len(s.target.elts[1].elts)
         ):
             # `for i, (a, b) in enumerate(zip(xs, ys))`: one index loop over xs and ys, counting with i
             start = s.iter.args[1] if len(s.iter.args) == 2 else None
             return self.for_indexed(s, list(s.iter.args[0].args), s.target.elts[1].elts, s.target.elts[0],
-                                    start, out)
+                                    start, out, strict=_zip_strictness(s.iter.args[0]))
         if (
             isinstance(s.target, gast.Tuple)
             and isinstance(s.iter, gast.Call)
             and all(isinstance(t, gast.Name) for t in s.target.elts)
-            and not s.iter.keywords
+            and (not s.iter.keywords or _zip_strictness(s.iter) is not None)
         ):
             fn = self.resolve_func(s.iter.func)
-            if fn is enumerate and len(s.iter.args) in (1, 2) and len(s.target.elts) == 2:
+            if fn is enumerate and len(s.iter.args) in (1, 2) and len(s.target.elts) == 2 \
+                    and not s.iter.keywords:
                 return self.for_indexed(
                     s,
                     [s.iter.args[0]],
@@ -939,7 +940,8 @@ class Normalizer:
                     out,
                 )
             if fn is zip and len(s.iter.args) == len(s.target.elts) and s.iter.args:
-                return self.for_indexed(s, list(s.iter.args), s.target.elts, None, None, out)
+                return self.for_indexed(s, list(s.iter.args), s.target.elts, None, None, out,
+                                        strict=_zip_strictness(s.iter))
         if not isinstance(s.target, gast.Name):
             if isinstance(s.target, gast.Tuple):
                 raise self.error(
@@ -1028,9 +1030,11 @@ class Normalizer:
         )
 
     def for_indexed(
-        self, s: gast.For, seqs: list, targets: list, counter: Any, start: Any, out: list
+        self, s: gast.For, seqs: list, targets: list, counter: Any, start: Any, out: list,
+        strict: bool | None = False,
     ) -> None:
-        """`for i, x in enumerate(xs)` / `for a, b in zip(xs, ys)`: one index loop reading each sequence."""
+        """`for i, x in enumerate(xs)` / `for a, b in zip(xs, ys)`: one index loop reading each sequence
+        (`zip(..., strict=True)`: Python's ValueError first where the lengths differ)."""
         atoms = []
         for q in seqs:
             a = self.atom(q, out)
@@ -1041,6 +1045,10 @@ class Normalizer:
                 self.emit(out, assign(tmp, a), Op("copy", args=[a]))
                 a = name(tmp)
             atoms.append(a)
+        if strict and len(atoms) > 1:
+            same = name(self.namer.ref(same_lengths, "same_lengths"))
+            check = gast.Expr(value=call(same, list(atoms)))
+            self.emit(out, check, Op("nondiff", args=[]))
         ref_len = name(self.namer.ref(len, "len"))
         lengths = [call(ref_len, [a]) for a in atoms]
         n = lengths[0] if len(lengths) == 1 else call(name(self.namer.ref(min, "min")), lengths)
@@ -2069,6 +2077,17 @@ class Normalizer:
         return name(tmp)
 
 
+def _zip_strictness(c: gast.Call) -> bool | None:
+    """zip's `strict=` keyword as a constant (False when absent); None when the call has other keywords
+    or a strictness held in a variable."""
+    if not c.keywords:
+        return False
+    if len(c.keywords) == 1 and c.keywords[0].arg == "strict" \
+            and isinstance(c.keywords[0].value, gast.Constant):
+        return bool(c.keywords[0].value.value)
+    return None
+
+
 class Verbatim(gast.stmt):
     """Inactive user statements kept as written (a loop over shapes, a comprehension of axes)."""
 
@@ -2301,7 +2320,7 @@ def _fold(e: gast.expr, namer: Namer) -> gast.expr:
 
 
 # ------------------------------------------------------------------------------------ runtime helpers
-from srcgrad.runtime.stack import detach, stack_list  # noqa: E402
+from srcgrad.runtime.stack import detach, same_lengths, stack_list  # noqa: E402
 
 
 def _runtime_nondiff() -> set:

@@ -210,3 +210,4 @@ def test_an_array_another_name_or_saved_value_shares_is_not_written(helper):
 
     assert alone()
     assert not aliased() and not viewed() and not saved()
+

@@ -229,3 +229,19 @@ def test_an_array_a_rule_saved_is_not_changed_under_it(fn):
 def test_an_augmented_assignment_reads_its_target_for_the_alias_check():
     with pytest.raises(TransformError, match="d1 names the same array"):
         sg.grad(U.aliased_augmented_twice, wrt=(0, 1))(-0.85, np.array([0.67, -1.91, -0.37]))
+
+
+def zip_strict_loss(w, X, y):
+    total = 0.0
+    for xi, yi in zip(X, y, strict=True):
+        total = total + np.log1p(np.exp(-yi * (xi @ w)))
+    return total
+
+
+def test_zip_strict_loops_are_differentiated_and_keep_pythons_length_check():
+    r = np.random.default_rng(0)
+    w, X, y = r.normal(size=3), r.normal(size=(5, 3)), np.sign(r.normal(size=5))
+    g = sg.grad(zip_strict_loss)(w, X, y)
+    np.testing.assert_allclose(g, numeric_grad(zip_strict_loss, (w, X, y), 0), rtol=1e-6)
+    with pytest.raises(ValueError, match="zip\\(\\) argument 2 is shorter than argument 1"):
+        sg.grad(zip_strict_loss)(w, X, y[:4])

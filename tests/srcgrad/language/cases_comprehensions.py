@@ -97,8 +97,7 @@ def max_of_generator(x):
 CASES = [
     Case("listcomp_sum", sum_of_listcomp, lambda r: (r.normal(size=3), r.normal(size=(4, 3)))),
     Case("genexp_sum_zip", logistic_nll,
-         lambda r: (r.normal(size=3), r.normal(size=(5, 3)), np.sign(r.normal(size=5))),
-         xfail='generator expression'),
+         lambda r: (r.normal(size=3), r.normal(size=(5, 3)), np.sign(r.normal(size=5)))),
     Case("np_array_of_listcomp", chain_array, lambda r: (r.normal(size=5),)),
     Case("np_stack_of_listcomp", stacked_features, lambda r: (r.normal(size=(3, 3)), r.normal(size=(4, 3)))),
     Case("dictcomp_values", dict_of_terms,
