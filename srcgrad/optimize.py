@@ -1403,6 +1403,33 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
     fn.body = direct(fn.body)
 
 
+def distinct_results(fn: gast.FunctionDef, namer: Namer, grads: gast.Tuple) -> None:
+    """Gradients returned together are distinct arrays, as PyTorch's and JAX's are: where two of them
+    may be one array (`bx = bc; by = bc`), the later is returned as a copy, so that changing one in place
+    (`gx *= 0.5`) does not change the other."""
+    parent: dict[str, str] = {}
+
+    def root(v: str) -> str:
+        while parent.get(v, v) != v:
+            v = parent[v]
+        return v
+
+    for n in gast.walk(fn):
+        if isinstance(n, gast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], gast.Name) \
+                and isinstance(n.value, gast.Name):
+            a, b = root(n.targets[0].id), root(n.value.id)
+            if a != b:
+                parent[a] = b
+    seen: set[str] = set()
+    for i, e in enumerate(grads.elts):
+        if not isinstance(e, gast.Name):
+            continue
+        r = root(e.id)
+        if r in seen:
+            grads.elts[i] = gast.Call(func=_name(namer.ref(P.copy, "copy")), args=[e], keywords=[])
+        seen.add(r)
+
+
 def _sum_of(parts: list) -> gast.expr:
     out = parts[0]
     for p in parts[1:]:

@@ -728,6 +728,8 @@ class Builder:
         optimize.nest_forward_temporaries(fdef, namer.temps.__contains__)
         if self.numpy_params:  # a variant for NumPy arrays, never transformed again
             optimize.write_in_place(fdef, namer, fx.ints())
+        if isinstance(grads_expr, gast.Tuple):
+            optimize.distinct_results(fdef, namer, grads_expr)
         self._comment(info, fdef)
         ns = dict(namer.globals)
         for bound, r in callee_bindings:

@@ -1295,8 +1295,6 @@ def test_globals_changed_between_calls():
         N_GLOBAL, W_GLOBAL = saved
 
 
-@pytest.mark.xfail(strict=True, reason="grad of x + y wrt (0, 1) returns one array object for both gradients "
-                   "(bx = bc; by = bc): writing into one gradient changes the other")
 def test_gradients_of_two_arguments_are_distinct_arrays():
     """grad with wrt=(0, 1) of `x + y`: the two gradients must not be one array (writing one changes the
     other), and each must be right."""
