@@ -258,7 +258,8 @@ def test_helper_records_are_consistent():
         assert not (h.zero and h.linear), f"{where}: both zero-derivative and linear"
         assert h.batching in (None, "as_is", "axis"), f"{where}: batching {h.batching!r}"
         assert (h.batching == "axis") == (h.axis_at is not None), f"{where}: batching 'axis' needs axis_at"
-    assert {getattr(h.fn, "__name__", "") for h in HELPERS.values() if h.writes} == {"index_add_into", "index_update_owned"}
+    writers = {getattr(h.fn, "__name__", "") for h in HELPERS.values() if h.writes}
+    assert writers == {"index_add_into", "index_update_owned"}
 
 
 def test_every_rule_helper_called_from_generated_code_has_a_record_or_is_transformed():
