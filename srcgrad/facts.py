@@ -468,7 +468,7 @@ class _Pass:
         if isinstance(fact, Range):
             return Num(int)
         if isinstance(fact, Arr) and fact.ndim:
-            shape = fact.shape[1:] if fact.shape is not None else None  # noqa: E501
+            shape = fact.shape[1:] if fact.shape is not None else None
             return Arr(fact.dtype, shape, fact.ndim - 1)
         return TOP
 
@@ -603,9 +603,14 @@ class _Pass:
             args = [self.rep(a) for a in e.args]
             kwargs = {k: self.static(v, index=k == "index") for k, v in keywords.items()}
             if _has_variable_slice(kwargs.get("index")):
-                if not fn.name.startswith("index_"):  # index_update, index_add: the shape of x
+                # a slice of a length not known: run with two lengths; a result whose shape does not
+                # follow (index_update, index_add: x's shape) is known, one whose shape does is not
+                index = kwargs["index"]
+                whole = self.apply(fn.impl, args, {**kwargs, "index": _plain_index(index)})
+                one = self.apply(fn.impl, args, {**kwargs, "index": _plain_index(index, slice(0, 1))})
+                if np.shape(whole) != np.shape(one):
                     raise _Unknown
-                kwargs["index"] = _plain_index(kwargs["index"])
+                return whole
             if fn.name in P.ELEMENTWISE and not kwargs:
                 return self.elementwise(fn.impl, args)
             return self.apply(fn.impl, args, kwargs)
@@ -838,10 +843,11 @@ def _has_variable_slice(ix: Any) -> bool:
                                                                           for p in ix)
 
 
-def _plain_index(ix: Any) -> Any:
+def _plain_index(ix: Any, length: slice = slice(None)) -> Any:
+    """The index with each slice of a variable bound replaced by `length` (a stand-in slice)."""
     if isinstance(ix, tuple):
-        return tuple(_plain_index(p) for p in ix)
-    return slice(None) if isinstance(ix, _VariableSlice) else ix
+        return tuple(_plain_index(p, length) for p in ix)
+    return length if isinstance(ix, _VariableSlice) else ix
 
 
 def _raise() -> Any:
