@@ -31,6 +31,20 @@ def iter_stmts(body: list) -> Iterator[gast.stmt]:
             yield from iter_stmts(s.orelse)
 
 
+def rewrite_statements(body: list, rewrite: Any) -> list:
+    """`body` with each simple statement, nested ones included, replaced by the list `rewrite(s)`
+    returns (`[s]` keeps it, `[]` drops it); the bodies of if/for/while are rewritten in place."""
+    out: list = []
+    for s in body:
+        if isinstance(s, (gast.If, gast.For, gast.While)):
+            s.body = rewrite_statements(s.body, rewrite)
+            s.orelse = rewrite_statements(s.orelse, rewrite)
+            out.append(s)
+        else:
+            out.extend(rewrite(s))
+    return out
+
+
 def targets_of(s: gast.stmt) -> list[str]:
     if type(s).__name__ == "Verbatim":
         return list(s.targets)

@@ -23,6 +23,7 @@ import numpy as np
 
 from srcgrad import codegen, reuse
 from srcgrad.errors import TransformError, located
+from srcgrad.facts import NUMBER_KEYS
 from srcgrad.flatten import per_argument_count, pytree_positions, takes_star_args
 from srcgrad.leafwise import Leafwise, structured
 from srcgrad.parse import Dependencies
@@ -34,8 +35,6 @@ from srcgrad.runtime.stack import detach as _detach
 __all__ = ["grad", "value_and_grad", "vjp", "compile", "TransformError"]
 
 _SCALAR_TYPES = (float, int, bool)
-# a Python number's entry in a variant's key: its type too (an int indexes, a float does not)
-_NUMBER_KEYS = {float: "s", int: "i", bool: "b"}
 
 
 def _argnums(wrt: Any, argnums: Any) -> Any:
@@ -232,7 +231,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
                     "leave it out of wrt.",
                 )
         mask = tuple(
-            _NUMBER_KEYS[t] if t in _SCALAR_TYPES else ("n", a.ndim, a.shape, a.dtype.str) if t is np.ndarray
+            NUMBER_KEYS[t] if t in _SCALAR_TYPES else ("n", a.ndim, a.shape, a.dtype.str) if t is np.ndarray
             else None
             for t, a in zip(types, args, strict=False)
         )

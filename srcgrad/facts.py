@@ -31,6 +31,7 @@ from typing import Any, Iterable
 import gast
 import numpy as np
 
+from srcgrad.analysis import iter_stmts
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime.mapping import SHAPE_FROM_ARGUMENT, SHAPE_FROM_CONSTANTS, STATIC_HELPERS
 from srcgrad.runtime.primitives import Primitive
@@ -239,6 +240,12 @@ class Facts:
         return out
 
 
+# A Python number's entry in a variant's key (api) and the fact it stands for (pipeline): its type,
+# since an int indexes and a float does not; "s" alone, from callers that do not say which, may be any.
+NUMBER_KEYS = {float: "s", int: "i", bool: "b"}
+NUMBER_TYPES = {"s": None, "i": int, "b": bool}
+
+
 def of_value(value: Any) -> Fact:
     """The fact of a concrete value (a default argument, a constant)."""
     if type(value) in (float, int, bool):
@@ -294,7 +301,7 @@ class _Pass:
         self.namer = namer
         self.callee = callee
         self.numpy_variant = numpy_variant
-        self.stmts = [s for s in _iter_stmts(body)]
+        self.stmts = list(iter_stmts(body))
         self.assigned: set[str] = set()
         self.unknowable: set[str] = set()
         for s in self.stmts:
@@ -590,7 +597,7 @@ class _Pass:
         if obj is _MISSING:
             obj = getattr(builtins, ident, _MISSING)
         if isinstance(obj, (types.ModuleType, Primitive)) or any(obj is f for f in _CALLABLE_BUILTINS) \
-                or _is_math_function(obj) or _hashable(obj) and obj in STATIC_HELPERS:
+                or _is_math_function(obj) or hashable(obj) and obj in STATIC_HELPERS:
             return obj
         raise _Unknown  # a module global or closure value: read when the call runs, so not a fact here
 
@@ -614,9 +621,9 @@ class _Pass:
             if fn.name in P.ELEMENTWISE and not kwargs:
                 return self.elementwise(fn.impl, args)
             return self.apply(fn.impl, args, kwargs)
-        if _hashable(fn) and fn in SHAPE_FROM_CONSTANTS:
+        if hashable(fn) and fn in SHAPE_FROM_CONSTANTS:
             return self.construct(fn, e)
-        if _hashable(fn) and fn in SHAPE_FROM_ARGUMENT and e.args:
+        if hashable(fn) and fn in SHAPE_FROM_ARGUMENT and e.args:
             # np.zeros_like(u): u's shape and dtype (its values, stand-ins here, are never read)
             args = [self.rep(e.args[0])] + [self.exact_value(a) for a in e.args[1:]]
             return self.apply(fn, args, {k.arg: self.exact_value(k.value) for k in e.keywords})
@@ -733,7 +740,7 @@ class _Pass:
             fn = self.rep(e.func)
             if isinstance(fn, Primitive):
                 fn = fn.impl  # a static helper as generated code names it (mapping.STATIC_HELPERS)
-            if _hashable(fn) and fn in STATIC_HELPERS:
+            if hashable(fn) and fn in STATIC_HELPERS:
                 # np.diff's index, _diff_index(x, 1, -1, True): a helper of the shape of x and constants
                 args = [self.exact_argument(a) for a in e.args]
                 return self.apply(fn, args)
@@ -826,7 +833,8 @@ class _Pass:
 _MISSING = object()
 
 
-def _hashable(obj: Any) -> bool:
+def hashable(obj: Any) -> bool:
+    """Whether `obj` can be looked up in a set or dict (a function, a type: yes; an array: no)."""
     try:
         hash(obj)
     except TypeError:
@@ -862,14 +870,6 @@ def _negated_constant(e: Any) -> bool:
 def _is_math_function(obj: Any) -> bool:
     return isinstance(obj, types.BuiltinFunctionType) and getattr(obj, "__module__", None) == "math" \
         and getattr(math, obj.__name__, None) is obj
-
-
-def _iter_stmts(body: list) -> Iterable[Any]:
-    for s in body:
-        yield s
-        if isinstance(s, (gast.If, gast.For, gast.While)):
-            yield from _iter_stmts(s.body)
-            yield from _iter_stmts(s.orelse)
 
 
 def _stores(s: Any) -> set[str]:

@@ -38,6 +38,7 @@ from srcgrad import batching, codegen, optimize
 from srcgrad.analysis import DIFF_KINDS, diff_operands, iter_stmts, targets_of
 from srcgrad.codegen import Comment
 from srcgrad.errors import TransformError, located
+from srcgrad.facts import hashable as _hashable
 from srcgrad.names import Namer
 from srcgrad.normalize import Normalizer, Op, Verbatim, assign, call, const, name
 from srcgrad.parse import FunctionInfo, fence, merge_into_recording, parse_function, recording
@@ -327,13 +328,6 @@ def numpy_variant(fdef: gast.FunctionDef, namer: Namer) -> None:
             if repl is not None:
                 n.func = name(namer.ref(repl, getattr(repl, "__name__", "fn")))
 
-
-def _hashable(obj: Any) -> bool:
-    try:
-        hash(obj)
-        return True
-    except TypeError:
-        return False
 
 
 # ================================================================================== the transform

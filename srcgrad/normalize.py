@@ -33,6 +33,7 @@ import gast
 import numpy as np
 
 from srcgrad.errors import TransformError, located
+from srcgrad.facts import hashable as _hashable
 from srcgrad.mutation import (
     alias_guards,
     argument_writes,
@@ -2152,13 +2153,6 @@ def _is_static_syntax(e: gast.expr) -> bool:
         return all(_is_static_syntax(x) for x in e.elts)
     return False
 
-
-def _hashable(obj: Any) -> bool:
-    try:
-        hash(obj)
-        return True
-    except TypeError:
-        return False
 
 
 def _dotted(e: gast.expr) -> str:

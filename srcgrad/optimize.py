@@ -19,6 +19,7 @@ from typing import Any
 import gast
 import numpy as np
 
+from srcgrad.facts import hashable
 from srcgrad.inline import PartialEvaluator
 from srcgrad.names import Namer
 from srcgrad.runtime import primitives as P
@@ -1228,6 +1229,32 @@ def fold_unit_seed(fn: gast.FunctionDef, namer: Namer, shapes: dict, floats: set
             products = {k: v for k, v in products.items() if not (set(k) | {v}) & _stores(s)}
 
 
+def drop_number_alias_checks(body: list, numbers: set[str], namer: Namer) -> list:
+    """The run-time alias checks (`refuse_shared`) less what the facts show cannot share memory: a
+    check of a variable that holds a number is dropped (`steps += 1`), and numbers leave the lists of
+    names a changed array is compared with."""
+    from srcgrad.analysis import rewrite_statements  # noqa: PLC0415
+    from srcgrad.mutation import refuse_shared  # noqa: PLC0415
+
+    def rewrite(s: Any) -> list:
+        check = s.value if isinstance(s, gast.Expr) and isinstance(s.value, gast.Call) else None
+        if check is None or not isinstance(check.func, gast.Name) or len(check.args) < 3 \
+                or namer.globals.get(check.func.id) is not refuse_shared:
+            return [s]
+        changed, others, names = check.args[:3]
+        if isinstance(changed, gast.Name) and changed.id in numbers:
+            return []
+        if isinstance(others, gast.Tuple) and isinstance(names, gast.Tuple) \
+                and len(others.elts) == len(names.elts):
+            keep = [i for i, e in enumerate(others.elts)
+                    if not (isinstance(e, gast.Name) and e.id in numbers)]
+            others.elts = [others.elts[i] for i in keep]
+            names.elts = [names.elts[i] for i in keep]
+        return [s]
+
+    return rewrite_statements(body, rewrite)
+
+
 def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozenset()) -> None:
     """Writes into arrays generated code allocated itself happen in place, so element loops are linear:
     `X = index_update(X, v, index=i)` (the user's `R[i, j] = ...` on a table it built, a PDE's boundary)
@@ -1239,6 +1266,7 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
     of another name, never a call's result that may be its argument. Whether another name, a saved
     value or a view shares the array when the write happens is checked at run time by its reference
     count (runtime.stack._writable_alone); where one does, the helper makes a new array as before."""
+    from srcgrad.analysis import rewrite_statements  # noqa: PLC0415
     from srcgrad.runtime.stack import Stack, index_add_into, index_update_owned  # noqa: PLC0415
 
     fresh = (np.zeros, np.ones, np.full, np.empty, np.zeros_like, np.ones_like, np.copy, zeros_as,
@@ -1268,7 +1296,7 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
         if isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute) and v.func.attr == "pop" \
                 and isinstance(v.func.value, gast.Name) and v.func.value.id in stacks:
             return True  # a value this name held before, saved by this function
-        return _hashable(call_of(v)) and call_of(v) in fresh
+        return hashable(call_of(v)) and call_of(v) in fresh
 
     owned: set[str] = set()
     not_owned = {a.id for a in fn.args.args} | {a.id for a in fn.args.kwonlyargs}
@@ -1325,7 +1353,7 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
         mine = [p for p in parts if _is_name(p, x)]
         adds = [p for p in parts if not _is_name(p, x)]
         if len(parts) < 2 or len(mine) > 1 or not all(
-                call_of(p) is P.index_add and len(p.args) == 2 and _hashable(call_of(p.args[0]))
+                call_of(p) is P.index_add and len(p.args) == 2 and hashable(call_of(p.args[0]))
                 and call_of(p.args[0]) in zeros for p in adds):
             return [s]
         out = []
@@ -1340,18 +1368,7 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
             out.append(s2)
         return out
 
-    def block(body: list) -> list:
-        out = []
-        for s in body:
-            if isinstance(s, (gast.If, gast.For, gast.While)):
-                s.body = block(s.body)
-                s.orelse = block(s.orelse)
-                out.append(s)
-            else:
-                out.extend(rewrite(s))
-        return out
-
-    fn.body = block(fn.body)
+    fn.body = rewrite_statements(fn.body, rewrite)
 
     # buffers no other name can see: every read of them is the target of an accumulation, an
     # arithmetic operand, or the return value
@@ -1381,26 +1398,19 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
         return _plain_index(ix, lambda e: isinstance(e, gast.Name) and e.id in ints,
                             lambda ident: namer.globals.get(ident, getattr(builtins, ident, None)) is slice)
 
-    def direct(body: list) -> list:
-        out = []
-        for s in body:
-            if isinstance(s, (gast.If, gast.For, gast.While)):
-                s.body = direct(s.body)
-                s.orelse = direct(s.orelse)
-            elif accumulation(s) is not None and s.targets[0].id in private \
-                    and plain(s.value.keywords[0].value):
-                b = s.targets[0].id
-                ix = s.value.keywords[0].value
-                aug = gast.AugAssign(target=gast.Subscript(value=_name(b), slice=ix, ctx=gast.Store()),
-                                     op=gast.Add(), value=s.value.args[1])
-                for attr in ("line", "adjoint"):
-                    if hasattr(s, attr):
-                        setattr(aug, attr, getattr(s, attr))
-                s = aug
-            out.append(s)
-        return out
+    def direct(s: Any) -> list:
+        if accumulation(s) is None or s.targets[0].id not in private or not plain(s.value.keywords[0].value):
+            return [s]
+        b = s.targets[0].id
+        aug = gast.AugAssign(target=gast.Subscript(value=_name(b), slice=s.value.keywords[0].value,
+                                                   ctx=gast.Store()),
+                             op=gast.Add(), value=s.value.args[1])
+        for attr in ("line", "adjoint"):
+            if hasattr(s, attr):
+                setattr(aug, attr, getattr(s, attr))
+        return [aug]
 
-    fn.body = direct(fn.body)
+    fn.body = rewrite_statements(fn.body, direct)
 
 
 def distinct_results(fn: gast.FunctionDef, namer: Namer, grads: gast.Tuple) -> None:
@@ -1436,13 +1446,6 @@ def _sum_of(parts: list) -> gast.expr:
         out = gast.BinOp(left=out, op=gast.Add(), right=p)
     return out
 
-
-def _hashable(obj: Any) -> bool:
-    try:
-        hash(obj)
-    except TypeError:
-        return False
-    return True
 
 
 def _plain_arithmetic(e: Any) -> bool:

@@ -99,46 +99,6 @@ def cache_on(fn: Any, attr: str) -> dict:
         return {}
 
 
-# a Python number's entry in a variant's key ('s': float, or a number of a type not given)
-_NUMBER_TYPES = {"s": None, "i": int, "b": bool}
-
-
-def _without_number_guards(body: list, numbers: set[str], namer: Namer) -> list:
-    """The run-time alias checks (`refuse_shared`) less what the facts show cannot share memory: a
-    check of a variable that holds a number is dropped (`steps += 1`), and numbers leave the lists of
-    names a changed array is compared with."""
-    from srcgrad.mutation import refuse_shared  # noqa: PLC0415
-
-    def guard(s: Any) -> Any:
-        if isinstance(s, gast.Expr) and isinstance(s.value, gast.Call) \
-                and isinstance(s.value.func, gast.Name) \
-                and namer.globals.get(s.value.func.id) is refuse_shared and len(s.value.args) >= 3:
-            return s.value
-        return None
-
-    def sweep(block: list) -> list:
-        out = []
-        for s in block:
-            if isinstance(s, (gast.If, gast.For, gast.While)):
-                s.body = sweep(s.body)
-                s.orelse = sweep(s.orelse)
-            check = guard(s)
-            if check is not None:
-                changed, others, names = check.args[:3]
-                if isinstance(changed, gast.Name) and changed.id in numbers:
-                    continue
-                if isinstance(others, gast.Tuple) and isinstance(names, gast.Tuple) \
-                        and len(others.elts) == len(names.elts):
-                    keep = [i for i, e in enumerate(others.elts)
-                            if not (isinstance(e, gast.Name) and e.id in numbers)]
-                    others.elts = [others.elts[i] for i in keep]
-                    names.elts = [names.elts[i] for i in keep]
-            out.append(s)
-        return out
-
-    return sweep(body)
-
-
 def _callees_of(fn: Any) -> dict:
     """The generated pairs of callee `fn`, by wrt."""
     return cache_on(fn, "__srcgrad_callees__")
@@ -298,7 +258,7 @@ class Builder:
         known: dict[str, facts.Fact] = {}
         self.numpy_params: set[str] = set()
         if scalar_mask:
-            numbers = {p: m for p, m in zip(positional, scalar_mask, strict=False) if m in _NUMBER_TYPES}
+            numbers = {p: m for p, m in zip(positional, scalar_mask, strict=False) if m in facts.NUMBER_TYPES}
             self.numpy_params = {
                 p for p, m in zip(positional, scalar_mask, strict=False) if isinstance(m, tuple)
             }
@@ -308,7 +268,7 @@ class Builder:
             self.param_shapes = {
                 p: m[2] for p, m in zip(positional, scalar_mask, strict=False) if isinstance(m, tuple)
             }
-            known = {p: facts.Num(_NUMBER_TYPES[m]) for p, m in numbers.items()}
+            known = {p: facts.Num(facts.NUMBER_TYPES[m]) for p, m in numbers.items()}
             dtypes = {p: np.dtype(m[3]) for p, m in zip(positional, scalar_mask, strict=False)
                       if isinstance(m, tuple) and len(m) > 3}
             known.update({p: facts.Arr(dtypes.get(p), self.param_shapes.get(p), n)
@@ -360,7 +320,7 @@ class Builder:
         fx = facts.infer(fwd_body, namer, params, known, numpy_variant=numpy_variant,
                          callee=self.callee_facts)
         scalars = fx.scalars()
-        fwd_body = _without_number_guards(fwd_body, scalars, namer)
+        fwd_body = optimize.drop_number_alias_checks(fwd_body, scalars, namer)
         numpy_vals = fx.numpy_names()
         numpy_all = numpy_vals | {namer.adjoint(v) for v in numpy_vals if v in active}
         nd = fx.ndims()
