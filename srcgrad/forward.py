@@ -1096,6 +1096,9 @@ class Forward:
         if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and req.n_out is not None:
             self.kept_tuple(s, req, e, st, out)
             return
+        if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Tuple) and req.n_out is None:
+            self.unpacked_whole(s, e, tan_target, out)
+            return
         if isinstance(s, gast.Assign):
             # the callee returns its values then their tangents, flat (see `ForwardBuilder.generate`)
             tgt = s.targets[0]
@@ -1110,6 +1113,20 @@ class Forward:
         s2.impure = True
         out.append(s2)
 
+
+    def unpacked_whole(self, s: gast.Assign, e: gast.Call, tan_target: Any, out: list) -> None:
+        """`U, S, Vh = f(x)` where f returns one value that is a tuple on some paths only (not one tuple
+        literal on every path): its f_jvp returns the value and its tangent, each unpacked here."""
+        line = getattr(s, "line", None)
+        value, tangent = self.namer.fresh("_t"), self.namer.fresh("_dt")
+        tgt = s.targets[0]
+        for stmt in (assign(gast.Tuple(elts=[name(value, store=True), name(tangent, store=True)],
+                                       ctx=gast.Store()), e),
+                     assign(copy.deepcopy(tgt), name(value)),
+                     assign(tan_target(tgt), name(tangent))):
+            stmt.line = line
+            stmt.impure = True
+            out.append(stmt)
 
     def kept_tuple(self, s: gast.Assign, req: JvpCallee, e: gast.Call, st: St, out: list) -> None:
         """`r = pair(x)` with pair returning a tuple kept whole: its f_jvp returns the values then the
@@ -1537,12 +1554,14 @@ def _unpack_returned_tuple(body: list, ret: gast.Return, namer: Namer) -> gast.e
     `values + tangents` of a tuple (`a, b, da, db = f_jvp(...)`). When some path assigns the variable a
     tuple literal, unpack it element by element at the end (`_r1 = _return[0]`, ...) and return the
     elements, as if the function ended with `return _r1, _r2`. Returns the new return value (the name
-    unchanged when it holds no tuple literal)."""
+    unchanged when it holds no tuple literal, or not a tuple literal of one size on every path)."""
     v = ret.value.id
-    sizes = {len(s.value.elts) for s in iter_stmts(body)
-             if isinstance(s, gast.Assign) and isinstance(s.value, gast.Tuple) and targets_of(s) == [v]
-             and getattr(getattr(s, "op", None), "kind", None) == "pack"}
-    if len(sizes) != 1:
+    writes = [s for s in iter_stmts(body) if isinstance(s, gast.Assign) and targets_of(s) == [v]]
+    sizes = {len(s.value.elts) if isinstance(s.value, gast.Tuple) and
+             getattr(getattr(s, "op", None), "kind", None) == "pack" else None for s in writes}
+    if len(sizes) != 1 or None in sizes:
+        # a tuple on one path and something else on another (`svd` returns (U, S, Vh) or S alone, by
+        # its arguments): returned whole, and a caller that unpacks it does so itself
         return ret.value
     (n,) = sizes
     line = getattr(ret, "line", None)
