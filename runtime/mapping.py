@@ -1375,14 +1375,19 @@ BUILTINS: dict[Any, Adapter] = {abs: P.abs}
 
 
 # ----------------------------------------------- builtins max/min of two values, and the math module
-def builtin_max(a, b):
-    """max(a, b) of two numbers (max of one iterable is not differentiated)."""
-    return P.maximum(a, b)
+def builtin_max(a, b=None):
+    """max(a, b) of numbers, or max(xs) of one iterable (an array's first axis, a list of numbers):
+    Python's largest, the derivative flowing to it. max(a, b, c, ...) is max(max(a, b), c) ...
+    (`pairwise`, read by the normalizer)."""
+    return P.max(np.array(a), axis=0) if b is None else P.maximum(a, b)
 
 
-def builtin_min(a, b):
-    """min(a, b) of two numbers."""
-    return P.minimum(a, b)
+def builtin_min(a, b=None):
+    """min(a, b) of numbers, or min(xs) of one iterable; min(a, b, c, ...) pairwise."""
+    return P.min(np.array(a), axis=0) if b is None else P.minimum(a, b)
+
+
+builtin_max.pairwise = builtin_min.pairwise = True
 
 
 def builtin_sum(iterable, start=None):

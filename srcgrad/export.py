@@ -196,21 +196,21 @@ def fn(xp, *names):
     raise NotImplementedError(f"NumPy has none of {names}")
 ''',
     ("srcgrad.mutation", "refuse_shared"): '''
-def refuse_shared(changed, others, names, where, inputs=(), input_names=()):
-    """Raise if `changed` (about to be written in place) shares memory with a name read later, a
-    module's array, or (for a write kept in place) an array the caller passed."""
+def refuse_shared(changed, others, names, where, inputs=(), input_names=(), regions=None):
+    """Raise if `changed` (about to be written in place; where known, at the indices `regions`)
+    shares memory with a name read later, a module's array, or (for a write kept in place) an array
+    the caller passed."""
     if type(changed) is not np.ndarray:
         return
-    root = changed
-    while getattr(root, "base", None) is not None:
-        root = root.base
+    written = [changed] if regions is None else [
+        changed[(*r, ...)] if isinstance(r, tuple) else changed[r, ...] for r in regions]
+    if not all(np.shares_memory(w, changed) for w in written):  # an index that copies: all of it
+        written = [changed]
     for group, labels, what in ((others, names, "while {} names the same array"),
                                 (inputs, input_names, "that the caller passed as {}")):
         for other, label in zip(group, labels):
             for o in (other if isinstance(other, (list, tuple)) else (other,)):
-                while getattr(o, "base", None) is not None:
-                    o = o.base
-                if o is root:
+                if type(o) is np.ndarray and any(np.shares_memory(w, o) for w in written):
                     raise ValueError(f"an array is changed in place ({where}) " + what.format(label)
                                      + " (copy the array before changing it in place)")
 ''',

@@ -10,6 +10,7 @@ differentiating a different program.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -266,19 +267,23 @@ def definitely_bound(body: list, params: set[str]) -> dict[int, set[str]]:
 
 
 def refuse_shared(changed: Any, others: tuple, names: tuple, where: str, inputs: tuple = (),
-                  input_names: tuple = ()) -> None:
+                  input_names: tuple = (), regions: tuple | None = None) -> None:
     """Run-time half of `alias_guards`: raise if `changed` (about to be written in place, or rebound to
     a changed copy) shares memory with one of `others` (names read later, which NumPy would change
     too), or, for a write kept in place, with one of the arrays the caller passed (`inputs`), which
     generated code never changes. Numbers are immutable, so never shared; lists and tuples are looked
     into (a list built with append may hold the array). srcgrad Tensors in compiled code follow the
-    compiled (functional) meaning."""
+    compiled (functional) meaning.
+
+    `regions`, where given, are the indices the write changes (`state[2 * i] = h`): a name that views
+    other elements of the same array (`x = state[2 * i - 2]`) is not changed by it, in NumPy either."""
     kind = type(changed)
     if kind.__name__ != "ndarray" or not kind.__module__.startswith(("numpy", "cupy")):
         return
     root = _root(changed)
+    written = _written_views(changed, root, regions)
     for other, nm in zip(others, names, strict=True):
-        if _shares(other, root):
+        if _shares(other, root, written):
             from srcgrad.errors import TransformError  # noqa: PLC0415
 
             raise TransformError(
@@ -302,10 +307,40 @@ def passed_arrays(*values: Any) -> tuple:
     return values
 
 
-def _shares(other: Any, root: Any) -> bool:
+def _shares(other: Any, root: Any, written: list | None = None) -> bool:
+    """Whether `other` (or an array a list or tuple of it holds) shares memory with `root`'s array, and,
+    where the views about to be written are known, with one of them."""
     if isinstance(other, (list, tuple)):
-        return any(_shares(o, root) for o in other)
-    return type(other) is type(root) and _root(other) is root
+        return any(_shares(o, root, written) for o in other)
+    if type(other) is not type(root) or _root(other) is not root:
+        return False
+    if written is None:
+        return True
+    xp = sys.modules.get(type(root).__module__.split(".")[0])
+    for view in written:
+        try:
+            if xp.shares_memory(view, other, max_work=1000):
+                return True
+        except Exception:  # TooHardError, or a namespace without the test: take it as shared
+            return True
+    return False
+
+
+def _written_views(changed: Any, root: Any, regions: tuple | None) -> list | None:
+    """Views of the elements `changed[r]` for each index r in `regions` (None: not known, or an index
+    that copies, as a mask or a list of positions does, so the whole array counts as written)."""
+    if regions is None:
+        return None
+    views = []
+    for r in regions:
+        try:
+            view = changed[(*r, ...)] if isinstance(r, tuple) else changed[r, ...]
+        except Exception:
+            return None
+        if _root(view) is not root:
+            return None
+        views.append(view)
+    return views
 
 
 def _root(a: Any) -> Any:

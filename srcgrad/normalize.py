@@ -1618,7 +1618,7 @@ class Normalizer:
         """The run-time checks (mutation.alias_guards) that go in front of `s`: no other live name, and
         for a write kept in place none of the caller's arrays, shares the memory about to change."""
         for g in self.guards.get(id(s), ()):
-            stmt = self.guard_stmt(g)
+            stmt = self.guard_stmt(g, out)
             if stmt is not None:
                 out.append(stmt)
         for g in self.copies_before.get(id(s), ()):
@@ -1633,7 +1633,33 @@ class Normalizer:
         stmt.op = Op("nondiff", args=[])
         return stmt
 
-    def guard_stmt(self, g: Any) -> gast.stmt | None:
+    def written_regions(self, g: Any, out: list | None) -> gast.Tuple | None:
+        """The indices a check placed right before the write `m[i] = v` (or `m[i] += v`, or a tuple of
+        such targets) passes, so that it compares only the elements about to change: `x = state[k]`
+        stays valid while `state[k + 2]` is written, as in NumPy. None where the write is not plain
+        subscript stores into the array, or the check sits before a loop (the index varies). With `out`
+        the indices are normalized into it; without, they are copied into code kept as written."""
+        if g.before is not g.write or not isinstance(g.write, (gast.Assign, gast.AugAssign)):
+            return None
+        targets = g.write.targets if isinstance(g.write, gast.Assign) else [g.write.target]
+        flat: list = []
+        for t in targets:
+            flat.extend(t.elts if isinstance(t, (gast.Tuple, gast.List)) else [t])
+        indices = []
+        for t in flat:
+            writes_m = any(isinstance(n, gast.Name) and n.id == g.changed for n in gast.walk(t))
+            if not writes_m:
+                continue
+            if not (isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name)
+                    and t.value.id == g.changed):
+                return None
+            if any(isinstance(n, gast.Call) for n in gast.walk(t.slice)):
+                return None  # evaluated once more for the check: only plain arithmetic on names
+            ix = self.index(t.slice, out) if out is not None else copy.deepcopy(t.slice)
+            indices.append(self.index_expr(ix))
+        return gast.Tuple(elts=indices, ctx=gast.Load()) if indices else None
+
+    def guard_stmt(self, g: Any, out: list | None = None) -> gast.stmt | None:
         partners = [p for p in g.partners if self.info.resolve(p) is LOCAL]
         for p in partners:
             if p not in self.bound_at.get(id(g.before), self.params):
@@ -1653,7 +1679,9 @@ class Normalizer:
                 self.inputs_name = self.namer.unique("inputs")
             args += [name(self.inputs_name), gast.Tuple(elts=[const(p) for p in sorted(self.params)],
                                                          ctx=gast.Load())]
-        stmt = gast.Expr(value=call(name(self.namer.ref(refuse_shared, "refuse_shared")), args))
+        regions = self.written_regions(g, out) if partners or module else None
+        stmt = gast.Expr(value=call(name(self.namer.ref(refuse_shared, "refuse_shared")), args,
+                                    {} if regions is None else {"regions": regions}))
         stmt.line = self.line
         return stmt
 
@@ -1979,6 +2007,11 @@ class Normalizer:
     ) -> tuple[gast.expr, Op]:
         """Inline a one-expression mapping adapter; otherwise call it as a user function."""
         args = list(args)
+        if getattr(adapter, "pairwise", False) and len(args) > 2 and original is not None and not kws:
+            # max(a, b, c) is max(max(a, b), c): the adapter takes two, the rest fold from the left
+            inner = gast.Call(func=name(self.namer.ref(original, getattr(original, "__name__", "fn"))),
+                              args=args[:-1], keywords=[])
+            args = [gast.copy_location(inner, e), args[-1]]
         for i, x in enumerate(args):
             if isinstance(x, gast.List) and x.elts and not all(is_atom(v) and isinstance(
                     v, gast.Constant) for v in x.elts):

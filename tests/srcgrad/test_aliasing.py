@@ -353,3 +353,56 @@ def test_a_helper_writing_into_an_argument_it_returns_in_a_tuple_assigned_back()
                                numeric_grad(_steps_taking_the_state_back, (x.copy(),), 0), rtol=1e-6)
     with pytest.raises(sg.TransformError, match="writes into its argument state"):
         sg.grad(_steps_dropping_the_state)(x)
+
+
+# --- a view of other elements of the array being written: NumPy leaves it unchanged --------------------
+
+
+def rows_written_past_a_view(x):
+    state = np.outer(np.ones(4), x)
+    h = state[0]
+    for i in range(1, 4):
+        state[i] = np.sin(h) * (i + 1.0)   # h views row i - 1; row i is written
+        h = state[i]
+    return np.sum(h * x) + np.sum(state ** 2)
+
+
+def tuple_of_rows_written_past_a_view(x):
+    state = np.outer(np.arange(1.0, 5.0), x)
+    h = state[0]
+    for i in range(1, 2):
+        (state[2 * i], state[2 * i + 1]) = (np.tanh(h) * x, h * 2.0)
+        h = state[2 * i]
+    return np.sum(h) + np.sum(state * x)
+
+
+def row_written_through_an_overlapping_view(x):
+    state = np.outer(np.ones(3), x)
+    h = state[1]
+    state[1:, 0] = x[0] * 3.0      # column 0 of rows 1 and 2: h's first element changes too
+    return np.sum(h * x)
+
+
+def element_written_through_fancy_index(x):
+    state = np.outer(np.ones(3), x)
+    h = state[2]
+    state[[0, 1]] = 0.5 * x        # fancy rows 0 and 1: h is untouched, but a copying index is not
+    return np.sum(h * x)           # followed, so the check compares the whole array
+
+
+@pytest.mark.parametrize("fn", [rows_written_past_a_view, tuple_of_rows_written_past_a_view])
+def test_a_write_beside_a_view_is_differentiated(fn):
+    x = np.array([0.5, -1.0, 2.0])
+    before = x.copy()
+    expected = numeric_grad(fn, [x.copy()], 0)
+    np.testing.assert_allclose(sg.grad(fn)(x), expected, rtol=1e-6, atol=1e-8)
+    _, t = sg.jvp(fn)(x, np.ones(3))
+    np.testing.assert_allclose(t, expected.sum(), rtol=1e-6)
+    assert np.array_equal(x, before)
+
+
+@pytest.mark.parametrize("fn", [row_written_through_an_overlapping_view, element_written_through_fancy_index])
+def test_a_write_into_a_views_elements_or_by_a_copying_index_is_refused(fn):
+    x = np.array([0.5, -1.0, 2.0])
+    with pytest.raises(TransformError, match="names the same array"):
+        sg.grad(fn)(x)

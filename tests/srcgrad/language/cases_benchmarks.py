@@ -197,8 +197,6 @@ def _hand_args(r):
 CASES = [
     Case("hips_gmm", gmm_objective, _gmm_args, wrt=(0, 1, 2)),
     Case("hips_bundle_adjustment", ba_objective, _ba_args, wrt=(0, 1, 2)),
-    Case("hips_lstm", lstm_objective, _lstm_args, wrt=(0, 1),
-         xfail="LSTM: x = state[2 * i] is a view of state, written again in the next layer: srcgrad's "
-               "run-time check compares whole arrays (x = state[2 * i].copy() passes)"),
+    Case("hips_lstm", lstm_objective, _lstm_args, wrt=(0, 1)),
     Case("hips_hand_skinning", hand_objective, _hand_args),
 ]
