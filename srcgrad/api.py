@@ -26,7 +26,8 @@ from srcgrad.errors import TransformError, located
 from srcgrad.facts import NUMBER_KEYS
 from srcgrad.flatten import per_argument_count, pytree_positions, takes_star_args
 from srcgrad.leafwise import Leafwise, structured
-from srcgrad.parse import Dependencies
+from srcgrad.outputs import serving_dicts
+from srcgrad.parse import Dependencies, parse_function
 from srcgrad.pipeline import Builder, Generated, cache_on
 from srcgrad.runtime.dask_support import finisher as dask_finisher
 from srcgrad.runtime.stack import NonScalarOutput
@@ -590,6 +591,9 @@ def _with_aux(f: Callable, kind: str, wrt: Any, verbose: bool | int) -> Callable
     owner, func = _method_of(f)
     if func is not None:
         return _bind(owner, _with_aux(func, kind, _shift_wrt(wrt), verbose), f)
+    dicts = serving_dicts(f, kind, True, lambda g: _with_aux(g, kind, wrt, verbose), parse_function)
+    if dicts is not None:  # an aux (or value) returned as a dict literal
+        return dicts
     wrt_idx, single = _wrt(wrt)
     key = ("has_aux", kind, wrt_idx, single)
     per_fn, cached = _cache_of(f, key, verbose)
@@ -816,7 +820,8 @@ def vjp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: b
         return lambda g: vjp(g, wrt, has_aux=has_aux, verbose=verbose)
     if has_aux:
         return _with_aux(f, "vjp", wrt, verbose)
-    return _make(f, "vjp", wrt, verbose)
+    dicts = serving_dicts(f, "vjp", False, lambda g: vjp(g, wrt, verbose=verbose), parse_function)
+    return dicts if dicts is not None else _make(f, "vjp", wrt, verbose)
 
 
 def _tensor_out(

@@ -34,6 +34,7 @@ import gast
 import numpy as np
 
 from srcgrad.errors import located
+from srcgrad.local_objects import replace_local_objects
 
 _COMPREHENSIONS = (gast.ListComp, gast.GeneratorExp)
 _SCOPES = (gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp, gast.Lambda, gast.FunctionDef)
@@ -345,6 +346,17 @@ class Lowering:
         # a comprehension's variable keeps its name unless the function uses that name elsewhere
         self.used_outside = {n.id for n in _walk_outside_comprehensions(root) if isinstance(n, gast.Name)}
 
+    def resolve_global(self, name: str) -> Any:
+        """The object a global or closure name of the function holds (None where it is neither)."""
+        if name in self.local_names:
+            return None
+        if name in self.info.closure:
+            try:
+                return self.info.closure[name].cell_contents
+            except ValueError:
+                return None
+        return self.info.globals.get(name)
+
     def fresh(self, base: str) -> str:
         cand, k = base, 1
         while cand in self.taken:
@@ -355,6 +367,7 @@ class Lowering:
 
     # ------------------------------------------------------------------------------------ statements
     def run(self, root: gast.FunctionDef) -> None:
+        replace_local_objects(root, self.resolve_global, self.fresh)
         self.spliced = _spliceable(root)
         root.body = self.block(root.body, root.body)
 

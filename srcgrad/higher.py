@@ -39,7 +39,8 @@ from srcgrad.errors import TransformError
 from srcgrad.flatten import per_argument_count, pytree_positions, takes_star_args
 from srcgrad.forward import ForwardBuilder, GeneratedJvp
 from srcgrad.leafwise import Leafwise, structured
-from srcgrad.parse import merge_into_recording, recording
+from srcgrad.outputs import serving_dicts
+from srcgrad.parse import merge_into_recording, parse_function, recording
 from srcgrad.pipeline import Builder, Generated
 from srcgrad.runtime import dask_support
 from srcgrad.runtime import primitives as P
@@ -297,6 +298,10 @@ def jvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: b
     if isinstance(f, functools.partial):
         inner = jvp(f.func, _shift_wrt(wrt, len(f.args)), has_aux=has_aux, verbose=verbose)
         return _unpartial(f, inner)
+    dicts = serving_dicts(f, "jvp", has_aux, lambda g: jvp(g, wrt, has_aux=has_aux, verbose=verbose),
+                          parse_function)
+    if dicts is not None:  # f returns dict literals: the tangent comes back in the same dicts
+        return dicts
     owner, func = _method_of(f)
     # a bound method: `self` is the function's first argument, flattened where its methods are called
     target = func if func is not None else f
@@ -450,7 +455,8 @@ def jacobian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
     wrt = _argnums(wrt, argnums)
     if f is None:
         return lambda g: jacobian(g, wrt, verbose=verbose)
-    return _front(f, "jacobian", wrt, verbose, jacobian, _jacobian_plain)
+    dicts = serving_dicts(f, "jacobian", False, lambda g: jacobian(g, wrt, verbose=verbose), parse_function)
+    return dicts if dicts is not None else _front(f, "jacobian", wrt, verbose, jacobian, _jacobian_plain)
 
 
 def _jacobian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose: bool | int) -> Callable:

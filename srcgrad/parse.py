@@ -23,6 +23,7 @@ import gast
 from srcgrad.desugar import lower
 from srcgrad.errors import TransformError, located
 from srcgrad.flatten import flatten_parameters
+from srcgrad.outputs import rewrite_returns
 
 LOCAL = object()  # resolve(): the name is a local variable of the function
 UNBOUND = object()  # resolve(): the name is not bound anywhere (yet)
@@ -257,6 +258,13 @@ def parse_function(fn: Any) -> FunctionInfo:
     """Parse `fn`'s source into a FunctionInfo. Lambdas and methods are unwrapped to their function."""
     if isinstance(fn, types.MethodType):
         fn = fn.__func__
+    outputs = getattr(fn, "__srcgrad_outputs__", None)
+    if outputs is not None:
+        # a function read as returning tuples where it returns dict literals (srcgrad/outputs.py)
+        original, pair = outputs
+        info = parse_function(original)
+        rewrite_returns(info, pair)
+        return info
     flat = getattr(fn, "__srcgrad_flat__", None)
     if flat is not None:
         # a function's flat variant (srcgrad/flatten.py): its body, reading the structured arguments'

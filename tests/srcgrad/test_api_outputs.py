@@ -229,3 +229,46 @@ def lambda_free_sin(x):
 
 def lambda_free_cube(x):
     return x.pow(3).sum()
+
+
+# ------------------------------------------------------------- dict literals returned: JAX's structure
+def stats(x):
+    return {"mean": np.mean(x), "energy": np.sum(x ** 2), "ends": (x[0], x[-1] * 2.0)}
+
+
+def loss_with_dict_metrics(x, scale=2.0):
+    loss = np.sum(np.sin(x) * scale)
+    return loss, {"first": x[0] * 3.0, "norm": np.sqrt(np.sum(x * x))}
+
+
+def test_jvp_and_vjp_of_a_dict_output_come_back_as_dicts():
+    t = np.array([1.0, 0.5, -2.0])
+    value, tangent = sg.jvp(stats)(X, t)
+    assert set(value) == set(tangent) == {"mean", "energy", "ends"}
+    assert value["energy"] == pytest.approx(np.sum(X ** 2))
+    assert tangent["mean"] == pytest.approx(np.mean(t))
+    assert tangent["energy"] == pytest.approx(np.sum(2 * X * t))
+    assert tangent["ends"][0] == pytest.approx(t[0]) and tangent["ends"][1] == pytest.approx(2 * t[-1])
+    ct = {"mean": 1.0, "energy": 0.5, "ends": (2.0, -1.0)}
+    value, g = sg.vjp(stats)(X, ct)
+    want = fd_grad(lambda x: (np.mean(x) + 0.5 * np.sum(x ** 2) + 2.0 * x[0] - 2.0 * x[-1]), X)
+    np.testing.assert_allclose(g, want, rtol=1e-6)
+    J = sg.jacobian(stats)(X)
+    np.testing.assert_allclose(J["energy"], 2 * X)
+    np.testing.assert_allclose(J["ends"][1], [0.0, 0.0, 2.0])
+    with pytest.raises(ValueError, match="keys the function returns"):
+        sg.vjp(stats)(X, {"mean": 1.0})
+
+
+def test_a_dict_aux_comes_back_as_a_dict():
+    g, aux = sg.grad(loss_with_dict_metrics, has_aux=True)(X)
+    np.testing.assert_allclose(g, 2.0 * np.cos(X))
+    assert aux == {"first": pytest.approx(3 * X[0]), "norm": pytest.approx(np.linalg.norm(X))}
+    (value, aux2), g2 = sg.value_and_grad(loss_with_dict_metrics, has_aux=True)(X)
+    assert value == pytest.approx(np.sum(2.0 * np.sin(X))) and aux2 == aux
+    np.testing.assert_allclose(g2, g)
+    value, tangent, aux3 = sg.jvp(loss_with_dict_metrics, has_aux=True)(X, np.ones(3))
+    assert tangent == pytest.approx(np.sum(2.0 * np.cos(X))) and aux3 == aux
+    value, g3, aux4 = sg.vjp(loss_with_dict_metrics, has_aux=True)(X, 1.0)
+    np.testing.assert_allclose(g3, g)
+    assert aux4 == aux

@@ -140,8 +140,7 @@ CASES = [
                                                                              r.normal(size=2))],
                      "scale": 1.3}, r.normal(size=2)),
          checks=ALL),
-    Case("dict_output", moments, lambda r: (r.normal(size=4),), checks=("forward", "vjp"),
-         xfail='pytree dict return value'),
+    Case("dict_output", moments, lambda r: (r.normal(size=4),), checks=("forward", "vjp", "jacobian")),
     Case("tuple_output", polar, lambda r: (np.array([0.8, 0.6]),), checks=("forward", "vjp", "jacobian")),
     Case("tuple_output_two_inputs", rotate, lambda r: (r.normal(size=3), r.normal(size=3), 0.4),
          wrt=(0, 1, 2), checks=("forward", "vjp", "jacobian")),
@@ -156,5 +155,5 @@ CASES = [
          checks=("forward", "vjp", "jacobian")),
     Case("unpack_into_subscripts", givens_sweep, lambda r: (r.normal(size=5), r.normal(size=4)), wrt=(0, 1)),
     Case("unpack_into_attributes", hamiltonian_flow, lambda r: (r.normal(size=3), r.normal(size=3)),
-         wrt=(0, 1), xfail='tuple unpacking into attributes of a local object'),
+         wrt=(0, 1)),
 ]

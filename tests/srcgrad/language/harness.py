@@ -392,6 +392,10 @@ def check_jacobian(case: Case, args: tuple, rng: np.random.Generator) -> None:
         # a tuple of outputs, several inputs: J[k][i] (JAX's structure), read here per input
         assert isinstance(J, tuple) and len(J) == len(out), "jacobian: one entry per output"
         J = tuple(tuple(Jk[n] for Jk in J) for n in range(len(case.wrt)))
+    if isinstance(out, dict) and not isinstance(case.wrt, tuple):
+        # a dict of outputs (JAX's structure: J[key] per output), its rows stacked in the output's order
+        assert isinstance(J, dict) and list(J) == list(out), "jacobian: one entry per output key"
+        J = np.concatenate([to_numpy(J[k]).reshape(np.size(to_numpy(out[k])), -1) for k in out], axis=0)
     for i, Ji in zip(case.wrt_tuple, _grads_tuple(case, J), strict=True):
         got = _jacobian_matrix(Ji, args[i], out_size)
         vec, unravel = ravel(args[i])
