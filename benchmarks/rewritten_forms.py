@@ -19,6 +19,7 @@ X = RNG.normal(size=64)
 W1, B1 = 0.3 * RNG.normal(size=(32, 16)), RNG.normal(size=32)
 W2, B2 = 0.3 * RNG.normal(size=(4, 32)), RNG.normal(size=4)
 INPUT = RNG.normal(size=16)
+LAYERS = 0.3 * RNG.normal(size=(6, 16, 16))
 
 
 # --- a comprehension against a loop that appends ------------------------------------------------------
@@ -108,6 +109,60 @@ def model_functions(x, W1, b1, W2, b2):
     return np.sum((W2 @ _hidden(W1, b1, x) + b2) ** 2)
 
 
+# --- an object made to hold the state against plain variables ------------------------------------------
+class Carry:
+    pass
+
+
+def leapfrog_object(q0, p0):
+    st = Carry()
+    st.q, st.p = q0, p0
+    for _ in range(20):
+        st.p = st.p - 0.05 * np.sin(st.q)
+        (st.q, st.p) = (st.q + 0.1 * st.p, st.p - 0.05 * np.sin(st.q + 0.1 * st.p))
+    return np.sum(st.q ** 2 + st.p)
+
+
+def leapfrog_variables(q0, p0):
+    q, p = q0, p0
+    for _ in range(20):
+        p = p - 0.05 * np.sin(q)
+        (q, p) = (q + 0.1 * p, p - 0.05 * np.sin(q + 0.1 * p))
+    return np.sum(q ** 2 + p)
+
+
+# --- rows of a state array written past a view of the previous row, against copies ---------------------
+def layers_view(x, W):
+    state = np.zeros((W.shape[0] + 1, x.shape[0]))
+    state[0] = x
+    h = state[0]
+    for i in range(W.shape[0]):
+        state[i + 1] = np.tanh(W[i] @ h)
+        h = state[i + 1]
+    return np.sum(h ** 2)
+
+
+def layers_copy(x, W):
+    state = np.zeros((W.shape[0] + 1, x.shape[0]))
+    state[0] = x
+    h = state[0].copy()
+    for i in range(W.shape[0]):
+        state[i + 1] = np.tanh(W[i] @ h)
+        h = state[i + 1].copy()
+    return np.sum(h ** 2)
+
+
+# --- a dict returned, under jvp, against a tuple -------------------------------------------------------
+def moments_dict(x):
+    m = np.mean(x)
+    return {"mean": m, "var": np.mean((x - m) ** 2)}
+
+
+def moments_tuple(x):
+    m = np.mean(x)
+    return m, np.mean((x - m) ** 2)
+
+
 def _time(fn, *args, repeats: int = 30) -> float:
     fn(*args)
     times = []
@@ -132,6 +187,12 @@ def pairs() -> list[tuple[str, float, float]]:
          _time(sg.grad(mlp_arrays, wrt=(0, 1, 2, 3)), W1, B1, W2, B2, INPUT)),
         ("bound method vs functions", _time(sg.grad(model.loss), INPUT),
          _time(sg.grad(model_functions), INPUT, W1, B1, W2, B2)),
+        ("object attributes vs variables", _time(sg.grad(leapfrog_object, wrt=(0, 1)), X, X),
+         _time(sg.grad(leapfrog_variables, wrt=(0, 1)), X, X)),
+        ("rows past a view vs copies", _time(sg.grad(layers_view), INPUT, LAYERS),
+         _time(sg.grad(layers_copy), INPUT, LAYERS)),
+        ("dict output vs tuple (jvp)", _time(sg.jvp(moments_dict), X, X),
+         _time(sg.jvp(moments_tuple), X, X)),
     ]
     return rows
 

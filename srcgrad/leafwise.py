@@ -16,20 +16,30 @@ from typing import Any, Callable
 import numpy as np
 
 from srcgrad.flatten import flat_function
-from srcgrad.pytrees import Node, is_object, is_structured, leaves, rebuild, structure
+from srcgrad.pytrees import Node, is_object, is_structured, leaves, rebuild, structure_and_leaves
 
 
-def structured(args: tuple, wrt_idx: tuple[int, ...]) -> dict[int, Node]:
+class Trees(dict):
+    """Position -> Node of the differentiated arguments that are pytrees; `leaves` keeps each one's
+    leaves, read in the same pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.leaves: dict[int, list] = {}
+
+
+def structured(args: tuple, wrt_idx: tuple[int, ...]) -> Trees:
     """The differentiated positions holding pytrees (or objects of arrays), with their structures."""
-    out: dict[int, Node] = {}
+    out = Trees()
     for i in wrt_idx:
         if i < len(args):
             a = args[i]
             if isinstance(a, (dict, list, tuple)) or (
                     not _plain_leaf(a) and (is_structured(a) or is_object(a))):
-                node = structure(a, objects=True)
+                node, found = structure_and_leaves(a, objects=True)
                 if node.kind not in ("leaf", "static") and node.n_leaves > 0:
                     out[i] = node
+                    out.leaves[i] = found
     return out
 
 
@@ -40,6 +50,11 @@ def _plain_leaf(a: Any) -> bool:
 
 def _differentiable(x: Any) -> bool:
     """Whether a leaf carries a derivative: a float or an array of floats (ints and bools are static)."""
+    t = type(x)
+    if t is np.ndarray:
+        return x.dtype.kind == "f"
+    if t is float:
+        return True
     if isinstance(x, (bool, int, np.integer, np.bool_)):
         return False
     if isinstance(x, (float, np.floating)):
@@ -69,7 +84,8 @@ class Leafwise:
         for i, a in enumerate(args):
             if i in trees:
                 start = len(flat_args)
-                flat_args.extend(leaves(a, trees[i]))
+                known = getattr(trees, "leaves", {}).get(i)
+                flat_args.extend(known if known is not None else leaves(a, trees[i]))
                 spans[i] = (start, len(flat_args))
             else:
                 spans[i] = (len(flat_args), len(flat_args) + 1)

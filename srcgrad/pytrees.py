@@ -136,6 +136,81 @@ def structure(x: Any, objects: bool = False, _seen: frozenset = frozenset()) -> 
     return Node("static", value=x)
 
 
+_QUICK_LEAVES = frozenset({np.ndarray, float, int, bool, np.float64, np.float32})
+_BY_KEY: dict = {}  # the quick key of a dict/list/tuple nest -> its Node
+
+
+class _NotQuick(Exception):
+    pass
+
+
+_QUICK_STATIC = frozenset({int, bool, str, type(None), np.int64})
+_USER_CLASS: dict[type, bool] = {}
+
+
+def _user_class(t: type) -> bool:
+    """Whether instances of `t` are objects `is_object` flattens (its checks that depend on the type)."""
+    hit = _USER_CLASS.get(t)
+    if hit is None:
+        hit = _USER_CLASS[t] = (
+            not issubclass(t, (dict, list, tuple, type, types.ModuleType, types.FunctionType, *LEAF_TYPES))
+            and not dataclasses.is_dataclass(t) and not hasattr(t, "shape")
+            and (t.__module__ or "").split(".")[0] not in ("builtins", "numpy", "srcgrad", "functools"))
+    return hit
+
+
+def _quick_key(x: Any, out: list, objects: bool, depth: int = 0) -> Any:
+    """A hashable key of x's structure, collecting its leaves into `out` on the way (None for a leaf);
+    raises _NotQuick for anything but dicts, lists and tuples of arrays and numbers, and (`objects`)
+    user objects whose attributes are arrays, numbers, settings or such objects."""
+    t = type(x)
+    if t in _QUICK_LEAVES:
+        out.append(x)
+        return None
+    if depth > 16:
+        raise _NotQuick
+    if t is dict:
+        return (0, tuple(x), tuple([_quick_key(v, out, objects, depth + 1) for v in x.values()]))
+    if t is list:
+        return (1, tuple([_quick_key(v, out, objects, depth + 1) for v in x]))
+    if t is tuple:
+        return (2, tuple([_quick_key(v, out, objects, depth + 1) for v in x]))
+    if objects and _user_class(t) and isinstance(getattr(x, "__dict__", None), dict):
+        out.append(x)  # the object itself is its first slot
+        parts = []
+        for k, v in x.__dict__.items():
+            tv = type(v)
+            if tv in _QUICK_STATIC:
+                continue  # a counter or a setting: read through the object itself
+            if tv is np.ndarray or tv is float or tv is np.float64 or tv is np.float32:
+                out.append(v)
+                parts.append((k, None))
+            elif _user_class(tv):
+                parts.append((k, _quick_key(v, out, objects, depth + 1)))
+            else:
+                raise _NotQuick
+        return (3, t, tuple(parts))
+    raise _NotQuick
+
+
+def structure_and_leaves(x: Any, objects: bool = False) -> tuple[Node, list]:
+    """`structure(x, objects)` and `leaves(x, node)` in one pass. Called on every call of a transform
+    given a pytree, so a nest of dicts, lists and tuples of arrays is read once and its Node found by
+    its key (the Nodes of other structures are made each time)."""
+    out: list = []
+    try:
+        key = _quick_key(x, out, objects)
+    except _NotQuick:
+        node = structure(x, objects)
+        return node, leaves(x, node)
+    node = _BY_KEY.get(key)
+    if node is None:
+        node = structure(x, objects)
+        if len(_BY_KEY) < 4096:
+            _BY_KEY[key] = node
+    return node, out
+
+
 def leaves(x: Any, node: Node) -> list:
     """The leaves of `x`, in the order of `node`."""
     out: list = []
