@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import builtins
 import math
+from weakref import ref as _weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -99,6 +100,10 @@ FACTS: dict[str, Any] = {
     # numpy: the NumPy function with the primitive's calling convention (keywords included), called
     # directly where every operand is known to be NumPy: "sin", "negative" for neg.
     "numpy": None,
+    # fresh: the result is a new array sharing memory with none of the arguments (never a view), so a
+    # name bound to it shares with nothing until it is bound elsewhere (the compiler drops the run-time
+    # alias checks of writes into it). Declared where the implementation always allocates.
+    "fresh": False,
     # node: the eager graph node's class name (PyTorch's, e.g. "MulBackward0"); None: CamelCase of the
     # name + "Backward0".
     "node": None,
@@ -301,7 +306,7 @@ def _device(x: Any) -> Any:
 
 
 # ===================================================================================== elementwise, unary
-@primitive(linear=((0,),), elementwise=True, operator="USub", numpy="negative", node="NegBackward0",
+@primitive(linear=((0,),), elementwise=True, operator="USub", fresh=True, numpy="negative", node="NegBackward0",
            batching="lift")
 def _neg(x):
     return -x
@@ -465,27 +470,31 @@ def _erf(x):
 
 
 # ==================================================================================== elementwise, binary
-@primitive(linear=((0, 1),), elementwise=True, operator="Add", node="AddBackward0", batching="lift")
+@primitive(linear=((0, 1),), elementwise=True, operator="Add", node="AddBackward0", batching="lift",
+           fresh=True)
 def _add(x, y):
     return x + y
 
 
-@primitive(linear=((0, 1),), elementwise=True, operator="Sub", node="SubBackward0", batching="lift")
+@primitive(linear=((0, 1),), elementwise=True, operator="Sub", node="SubBackward0", batching="lift",
+           fresh=True)
 def _subtract(x, y):
     return x - y
 
 
-@primitive(linear=((0,), (1,)), elementwise=True, operator="Mult", node="MulBackward0", batching="lift")
+@primitive(linear=((0,), (1,)), elementwise=True, operator="Mult", node="MulBackward0", batching="lift",
+           fresh=True)
 def _multiply(x, y):
     return x * y
 
 
-@primitive(linear=((0,),), elementwise=True, operator="Div", node="DivBackward0", batching="lift")
+@primitive(linear=((0,),), elementwise=True, operator="Div", node="DivBackward0", batching="lift",
+           fresh=True)
 def _divide(x, y):
     return x / y
 
 
-@primitive(elementwise=True, operator="Pow", node="PowBackward0", batching="lift")
+@primitive(elementwise=True, operator="Pow", node="PowBackward0", batching="lift", fresh=True)
 def _power(x, y):
     # Small integer exponents as products: NumPy's general pow is ~10x slower than a multiply.
     if type(y) is int or type(y) is float:
@@ -705,7 +714,7 @@ def _holds_floats(x):
     return 1.0 if "float" in str(x.dtype) else 0.0
 
 
-@nondiff(shape_only=True, numpy="zeros_like")
+@nondiff(shape_only=True, numpy="zeros_like", fresh=True)
 def _zeros_like(x):
     if is_scalar(x):
         return 0.0
@@ -719,7 +728,7 @@ def _ones_like(x):
     return namespace(x).ones_like(x)
 
 
-@primitive(linear=((0,),), node="CloneBackward0", batching="loop")
+@primitive(linear=((0,),), node="CloneBackward0", batching="loop", fresh=True)
 def _copy(x):
     """A new array with x's values (np.copy, ndarray.copy, Tensor.clone): never the same memory as x, so
     a later in-place write into the copy leaves x alone. A Python number is its own copy."""
@@ -918,13 +927,44 @@ def _without_newaxis(out: Any, index: Any, v: Any, xp: Any) -> tuple[Any, Any]:
     return idx, v
 
 
-@primitive(linear=((0, 1),), node="CopySlices", batching="swap")
+_LINEAGE: dict[int, tuple] = {}  # id(new array) -> (weakref to it, weakref to the array it updates)
+
+
+def _record_lineage(out: Any, x: Any) -> None:
+    """`out` is `x` updated (a user's `x[i] = v`, which NumPy does in place and generated code may do
+    on a new array): the run-time alias checks read it back with `lineage`, so a name that views x
+    (`a = x[0]`) is still seen to share the array NumPy would write. Weak on both sides: an array no
+    name holds can be viewed by none."""
+    if type(x).__name__ != "ndarray":
+        return
+    _LINEAGE[id(out)] = (_weakref(out), _weakref(x))
+    if len(_LINEAGE) > 4096:
+        for k in [k for k, (o, _) in _LINEAGE.items() if o() is None]:
+            del _LINEAGE[k]
+
+
+def lineage(a: Any) -> list:
+    """`a` and the arrays it was made from by updates (`_record_lineage`) that are still alive, newest
+    first: the one array NumPy's in-place writes would have kept."""
+    out = [a]
+    while True:
+        hit = _LINEAGE.get(id(out[-1]))
+        if hit is None or hit[0]() is not out[-1]:
+            return out
+        prev = hit[1]()
+        if prev is None or builtins.any(prev is o for o in out):
+            return out
+        out.append(prev)
+
+
+@primitive(linear=((0, 1),), node="CopySlices", batching="swap", fresh=True)
 def _index_update(x, v, index=None):
     """`x` with `x[index] = v`, as a new array: the user's array is never written."""
     xp = _seq_ns((x, v))  # v's namespace when it is lazy and x is NumPy: NumPy would compute it
     out = fn(xp, "asarray")(x, copy=True) if xp is not np else np.array(x, copy=True)
     index, v = _without_newaxis(out, index, v, xp)
     out[index] = v
+    _record_lineage(out, x)
     return out
 
 
@@ -934,7 +974,7 @@ def _positions_once(index) -> bool:
                         for p in parts)
 
 
-@primitive(linear=((0, 1),), node="IndexPutBackward0", batching="swap")
+@primitive(linear=((0, 1),), node="IndexPutBackward0", batching="swap", fresh=True)
 def _index_add(x, v, index=None):
     """`x` with `v` added at `index`, repeated integer indices accumulating (like numpy.add.at)."""
     xp = _seq_ns((x, v))
@@ -944,6 +984,7 @@ def _index_add(x, v, index=None):
             out[index] += v  # ints and slices name each position once: no need for add.at's slow path
         else:
             np.add.at(out, index, v)
+        _record_lineage(out, x)
         return out
     if getattr(xp, "__name__", "") == "cupy":
         out = x.copy()

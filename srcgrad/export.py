@@ -214,6 +214,12 @@ def refuse_shared(changed, others, names, where, inputs=(), input_names=(), regi
                     raise ValueError(f"an array is changed in place ({where}) " + what.format(label)
                                      + " (copy the array before changing it in place)")
 ''',
+    ("srcgrad.runtime.primitives", "_record_lineage"): '''
+def _record_lineage(out, x):
+    """srcgrad keeps which array an update came from, for its run-time alias checks; an export's
+    checks compare arrays only."""
+    return None
+''',
     ("srcgrad.mutation", "passed_arrays"): '''
 def passed_arrays(*values):
     """The values the caller passed, kept at entry for the checks of in-place writes."""

@@ -192,10 +192,20 @@ class Flattener:
         for p, node in structures.items():
             self.views[p] = View(node, [_name(n) for n in leaf_params[p]])
         self.statics: dict[int, str] = {}
+        self.nested = 0
         self.taken = {n.id for n in gast.walk(info.node) if isinstance(n, gast.Name)}
         self.taken |= {n for ns in leaf_params.values() for n in ns}
 
     # ------------------------------------------------------------------------------ statements
+    def nested_blocks(self, body: list, orelse: list) -> tuple[list, list]:
+        """A loop's or branch's blocks (`nested` counts how deep: a name bound to a structure there
+        may be read after it on another path)."""
+        self.nested += 1
+        try:
+            return self.block(body), self.block(orelse)
+        finally:
+            self.nested -= 1
+
     def block(self, stmts: list) -> list:
         out: list = []
         for s in stmts:
@@ -210,13 +220,11 @@ class Flattener:
             if isinstance(it, View):
                 return self.unroll(s, it)
             s.iter = self.expr_of(it, s.iter)
-            s.body = self.block(s.body)
-            s.orelse = self.block(s.orelse)
+            s.body, s.orelse = self.nested_blocks(s.body, s.orelse)
             return [s]
         if isinstance(s, (gast.If, gast.While)):
             s.test = self.expr(s.test)
-            s.body = self.block(s.body)
-            s.orelse = self.block(s.orelse)
+            s.body, s.orelse = self.nested_blocks(s.body, s.orelse)
             return [s]
         if isinstance(s, gast.AugAssign):
             s.value = self.expr(s.value)
@@ -336,6 +344,20 @@ class Flattener:
                 value=self.expr(copy.deepcopy(e.value)), type_comment=None), at))
             keys.append(key)
             reads.append(_name(name))
+        before = self.views.get(var)
+        if isinstance(before, View) and before.node.kind == "dict" and set(before.node.keys) == set(keys) \
+                and all(c.kind == "leaf" for c in before.node.children) \
+                and all(isinstance(r, gast.Name) for r in before.reads):
+            # `params = {k: step(v) ...}` rebinding a dict of the same keys: the new values go into the
+            # variables the name's leaves already are (after all are computed, as Python builds the
+            # dict before binding it), so a loop carries them and a branch joins them
+            for k, r in zip(before.node.keys, before.reads, strict=True):
+                out.append(gast.copy_location(gast.Assign(targets=[_name(r.id, gast.Store())],
+                                                          value=reads[keys.index(k)], type_comment=None), at))
+            return out
+        if before is not None and self.nested:
+            raise located(self.info, at, f"{var} rebound, inside a loop or branch, to a dict of other "
+                          "keys than it held", "keep the dict's keys the same on every path.")
         self.views[var] = View(Node("dict", tuple(keys), tuple(Node("leaf") for _ in keys)), reads)
         return out
 
@@ -735,8 +757,8 @@ def _chain(info: Any, e: Any) -> Any:
     return obj
 
 
-def _name(id_: str) -> gast.Name:
-    return gast.Name(id=id_, ctx=gast.Load(), annotation=None, type_comment=None)
+def _name(id_: str, ctx: Any = None) -> gast.Name:
+    return gast.Name(id=id_, ctx=ctx or gast.Load(), annotation=None, type_comment=None)
 
 
 def flatten_parameters(info: Any, flat_fn: Callable, parse: Any = None) -> None:

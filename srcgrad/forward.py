@@ -1444,7 +1444,7 @@ class ForwardBuilder:
         ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
         if ret is None:
             raise located(info, info.node, "internal error: normalized function has no final return")
-        fwd_body = body[:-1]
+        fwd_body = optimize.drop_fresh_alias_checks(body[:-1], namer)
         ret_value = ret.value
         if req is not None and isinstance(ret_value, gast.Name):
             ret_value = _unpack_returned_tuple(fwd_body, ret, namer)

@@ -18,6 +18,7 @@ import gast
 
 from srcgrad.parse import parse_function
 from srcgrad.runtime.mapping import INPLACE_METHODS
+from srcgrad.runtime.primitives import lineage
 
 # functions whose first argument they write into, by the attribute name users call them with
 _WRITES_FIRST_ARGUMENT = ("copyto", "put", "at")
@@ -278,11 +279,52 @@ def refuse_shared(changed: Any, others: tuple, names: tuple, where: str, inputs:
     `regions`, where given, are the indices the write changes (`state[2 * i] = h`): a name that views
     other elements of the same array (`x = state[2 * i - 2]`) is not changed by it, in NumPy either."""
     kind = type(changed)
+    if isinstance(changed, (dict, list, tuple)) and inputs:
+        # a write into a container (`batch["x"][:, 0] = 0.0` kept as written): it changes the caller's
+        # container, or an array of the caller's it holds, if either is one the caller passed
+        for other, nm in zip(inputs, input_names, strict=True):
+            if other is changed:
+                _refuse_input(where, nm)
+        for arr in _arrays_in(changed):
+            refuse_shared(arr, (), (), where, inputs, input_names)
+        return
     if kind.__name__ != "ndarray" or not kind.__module__.startswith(("numpy", "cupy")):
         return
+    for version in lineage(changed):  # the array NumPy writes, as generated code's updates made it
+        _refuse_shared_version(version, others, names, where, regions)
     root = _root(changed)
-    written = _written_views(changed, root, regions)
+    for other, nm in zip(inputs, input_names, strict=True):
+        if _shares(other, root):
+            _refuse_input(where, nm)
+
+
+def _refuse_input(where: str, nm: str) -> None:
+    from srcgrad.errors import TransformError  # noqa: PLC0415
+
+    raise TransformError(
+        f"an array is changed in place ({where}) that the caller passed as {nm}: srcgrad's "
+        "generated code never writes into its inputs",
+        hint=f"copy it first ({nm} = {nm}.copy(), or np.array({nm})), then change the copy.")
+
+
+def _arrays_in(x: Any, depth: int = 0) -> list:
+    """The arrays a nest of dicts, lists and tuples holds."""
+    if depth > 32:
+        return []
+    if isinstance(x, dict):
+        x = list(x.values())
+    if isinstance(x, (list, tuple)):
+        return [a for v in x for a in _arrays_in(v, depth + 1)]
+    return [x] if type(x).__name__ == "ndarray" else []
+
+
+def _refuse_shared_version(changed: Any, others: tuple, names: tuple, where: str,
+                           regions: tuple | None) -> None:
+    root = _root(changed)
+    written = None
     for other, nm in zip(others, names, strict=True):
+        if regions is not None and written is None and _shares(other, root):
+            written = _written_views(changed, root, regions)  # only where some name shares the array
         if _shares(other, root, written):
             from srcgrad.errors import TransformError  # noqa: PLC0415
 
@@ -291,14 +333,6 @@ def refuse_shared(changed: Any, others: tuple, names: tuple, where: str, inputs:
                 f"{nm} too, srcgrad's generated code (which computes a new array) would not",
                 hint="copy the array before changing it in place (y = y.copy()), "
                 "or write y = y + v instead of y += v.")
-    for other, nm in zip(inputs, input_names, strict=True):
-        if _shares(other, root):
-            from srcgrad.errors import TransformError  # noqa: PLC0415
-
-            raise TransformError(
-                f"an array is changed in place ({where}) that the caller passed as {nm}: srcgrad's "
-                "generated code never writes into its inputs",
-                hint=f"copy it first ({nm} = {nm}.copy(), or np.array({nm})), then change the copy.")
 
 
 def passed_arrays(*values: Any) -> tuple:
@@ -310,6 +344,8 @@ def passed_arrays(*values: Any) -> tuple:
 def _shares(other: Any, root: Any, written: list | None = None) -> bool:
     """Whether `other` (or an array a list or tuple of it holds) shares memory with `root`'s array, and,
     where the views about to be written are known, with one of them."""
+    if isinstance(other, dict):
+        other = list(other.values())
     if isinstance(other, (list, tuple)):
         return any(_shares(o, root, written) for o in other)
     if type(other) is not type(root) or _root(other) is not root:

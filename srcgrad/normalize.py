@@ -33,6 +33,7 @@ import gast
 import numpy as np
 
 from srcgrad.errors import TransformError, located
+from srcgrad.analysis import targets_of
 from srcgrad.facts import hashable as _hashable
 from srcgrad.mutation import (
     alias_guards,
@@ -415,6 +416,20 @@ class Normalizer:
             self.verbatim(s, out)
             return
         self.reject_exprs(s)
+        if isinstance(s, (gast.Assign, gast.AugAssign, gast.Expr)):
+            # the arrays NumPy changes in place here: the normalized statements that rebind them to the
+            # new array (`a = index_update(a, v, index=i)`) are marked, for passes that reason about
+            # which names share memory (in NumPy the array stays the one other names may see)
+            changed = set(written_in_place(s, self.call_write_targets))
+            start = len(out)
+            self.simple_stmt(s, out, last_top)
+            for t in out[start:]:
+                if changed & set(targets_of(t)):
+                    t.in_place = True
+            return
+        self.simple_stmt(s, out, last_top)
+
+    def simple_stmt(self, s: gast.stmt, out: list, last_top: bool) -> None:
         if isinstance(s, gast.Assign):
             self.assign_stmt(s.targets[0], s.value, out)
         elif isinstance(s, gast.AnnAssign):

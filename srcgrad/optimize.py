@@ -1255,6 +1255,138 @@ def drop_number_alias_checks(body: list, numbers: set[str], namer: Namer) -> lis
     return rewrite_statements(body, rewrite)
 
 
+def drop_fresh_alias_checks(body: list, namer: Namer) -> list:
+    """The run-time alias checks (`refuse_shared`) of writes into an array no other name can share: one
+    a primitive whose record says `fresh` (a copy, arithmetic) made, in the same block, with the name
+    read since only by the checks, by other `fresh` primitives and by the user's in-place writes
+    (`new = u.copy(); new[1:-1] = ...; new[0] = 0.0` in a PDE step). An in-place write (marked
+    `in_place` by the normalizer: `a[i] = v`, `a += v`) leaves its array's sharing as it was, as NumPy
+    does; any other read (`u = new`, a view, a call, a tuple) may share it; a loop or branch starts and
+    ends with nothing known."""
+    from srcgrad.mutation import refuse_shared  # noqa: PLC0415
+
+    def fresh_result(s: Any) -> bool:
+        op = getattr(s, "op", None)
+        prim = P.PRIMITIVES.get(op.prim) if op is not None and op.kind == "prim" and op.prim else None
+        return prim is not None and prim.fresh and isinstance(s, gast.Assign) \
+            and isinstance(s.targets[0], gast.Name)
+
+    def check_of(s: Any) -> Any:
+        c = s.value if isinstance(s, gast.Expr) and isinstance(s.value, gast.Call) else None
+        if c is not None and isinstance(c.func, gast.Name) and namer.globals.get(c.func.id) is refuse_shared \
+                and c.args and isinstance(c.args[0], gast.Name):
+            return c.args[0].id
+        return None
+
+    def block(stmts: list) -> list:
+        out: list = []
+        alone: set[str] = set()
+        for s in stmts:
+            if isinstance(s, (gast.If, gast.For, gast.While)):
+                s.body = block(s.body)
+                s.orelse = block(s.orelse)
+                alone = set()
+                out.append(s)
+                continue
+            changed = check_of(s)
+            if changed is not None:
+                if changed not in alone:
+                    out.append(s)
+                continue
+            out.append(s)
+            if getattr(s, "in_place", False) and fresh_result(s):
+                continue  # `a[i] = v`: NumPy writes v's values into a, whose sharing stays as it was
+            fresh = fresh_result(s)
+            if not fresh:
+                alone -= {n.id for n in gast.walk(s) if isinstance(n, gast.Name)}
+            stores = set(_stores(s)) if type(s).__name__ != "Verbatim" else set(getattr(s, "targets", ()))
+            alone -= stores
+            if fresh:
+                alone |= stores
+        return out
+
+    return block(body)
+
+
+def batch_loop_saves(fn: gast.FunctionDef, namer: Namer, stack: str) -> None:
+    """One push per loop iteration instead of one per saved value: a loop body that saves n values
+    (`_stack.push(prey)`, ... eight per step of an ODE integrator) pushes the tuple of them once, at the
+    top of the body, and its adjoint pops the tuple once and hands each value back where its pop was
+    (`prey = _s3`). A save moves to the top only where nothing in the body before it assigns the value
+    (so the value saved is the same), the body saves nothing inside a nested statement, calls nothing
+    that receives the stack, and has no `break`/`continue`; and the adjoint loop pops exactly those
+    values, in reverse, at its own top level. For variants never transformed again (the tuple is not
+    a form the transforms read back)."""
+    adjoint_of = {id(n.fwd): n for n in gast.walk(fn) if isinstance(n, gast.For) and hasattr(n, "fwd")}
+
+    def stack_method(s: Any, method: str) -> bool:
+        c = s.value if isinstance(s, (gast.Expr, gast.Assign)) else None
+        return isinstance(c, gast.Call) and isinstance(c.func, gast.Attribute) and c.func.attr == method \
+            and isinstance(c.func.value, gast.Name) and c.func.value.id == stack and not c.keywords
+
+    def mentions_stack(s: Any) -> bool:
+        return any(isinstance(n, gast.Name) and n.id == stack for n in gast.walk(s))
+
+    def saves(body: list) -> list | None:
+        """[(position, name)] of the body's top-level saves of plain names, or None if it cannot batch."""
+        found = []
+        for k, s in enumerate(body):
+            if isinstance(s, gast.Expr) and stack_method(s, "push") and len(s.value.args) == 1 \
+                    and isinstance(s.value.args[0], gast.Name):
+                found.append((k, s.value.args[0].id))
+            elif mentions_stack(s) or any(isinstance(n, (gast.Break, gast.Continue)) for n in gast.walk(s)):
+                return None
+        return found
+
+    def batch(loop: Any) -> None:
+        adj = adjoint_of.get(id(loop))
+        found = saves(loop.body)
+        if adj is None or not found or len(found) < 2:
+            return
+        assigned: set[str] = set()
+        for k, s in enumerate(loop.body):
+            if any(v in assigned for kk, v in found if kk == k):
+                return  # the value saved there is not the value at the top of the body
+            assigned |= _stores(s)
+        names = [v for _, v in found]
+        pops = []
+        for s in adj.body:
+            if isinstance(s, gast.Assign) and stack_method(s, "pop") and isinstance(s.targets[0], gast.Name):
+                pops.append(s)
+            elif mentions_stack(s):
+                return
+        if [s.targets[0].id for s in pops] != names[::-1]:
+            return
+        held = [namer.fresh("_s") for _ in names]
+        first = {id(s) for s, _ in ((loop.body[k], v) for k, v in found)}
+        pushed = gast.Expr(value=call_attr(stack, "push", [gast.Tuple(elts=[gast_name(v) for v in names],
+                                                                      ctx=gast.Load())]))
+        pushed.line = getattr(loop.body[found[0][0]], "line", None)
+        pushed.saves = True
+        loop.body = [pushed] + [s for s in loop.body if id(s) not in first]
+        for s, h in zip(pops, held[::-1], strict=True):
+            s.value = gast_name(h)
+        popped = gast.Assign(targets=[gast.Tuple(elts=[gast_name(h, store=True) for h in held],
+                                                 ctx=gast.Store())],
+                             value=call_attr(stack, "pop", []), type_comment=None)
+        popped.line = getattr(pops[0], "line", None)
+        popped.impure = True
+        adj.body = [popped] + adj.body
+
+    for n in list(gast.walk(fn)):
+        if isinstance(n, (gast.For, gast.While)):
+            batch(n)
+
+
+def gast_name(v: str, store: bool = False) -> gast.Name:
+    return gast.Name(id=v, ctx=gast.Store() if store else gast.Load(), annotation=None, type_comment=None)
+
+
+def call_attr(obj: str, attr: str, args: list) -> gast.Call:
+    return gast.Call(func=gast.Attribute(value=gast_name(obj), attr=attr, ctx=gast.Load()), args=args,
+                     keywords=[])
+
+
 def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozenset()) -> None:
     """Writes into arrays generated code allocated itself happen in place, so element loops are linear:
     `X = index_update(X, v, index=i)` (the user's `R[i, j] = ...` on a table it built, a PDE's boundary)

@@ -111,6 +111,8 @@ class Builder:
         self.refresh: list[tuple[dict, str, Callable]] = []
         self.in_progress: dict[tuple, CalleeRequest] = {}
         self.returns: dict[tuple, Any] = {}  # (callee, signature) -> the facts of what it returns
+        self.numpy_params: set[str] = set()
+        self.specialized = False  # building a variant for one signature (never transformed again)
 
     # ---------------------------------------------------------------------------------- front end
     def front(self, fn: Any, wrt: Any) -> tuple[FunctionInfo, Namer, list, normalize.Normalizer]:
@@ -257,6 +259,7 @@ class Builder:
         wrt = [positional[i] for i in wrt_idx]
         known: dict[str, facts.Fact] = {}
         self.numpy_params: set[str] = set()
+        self.specialized = bool(scalar_mask)
         if scalar_mask:
             numbers = {p: m for p, m in zip(positional, scalar_mask, strict=False) if m in facts.NUMBER_TYPES}
             self.numpy_params = {
@@ -321,6 +324,7 @@ class Builder:
                          callee=self.callee_facts)
         scalars = fx.scalars()
         fwd_body = optimize.drop_number_alias_checks(fwd_body, scalars, namer)
+        fwd_body = optimize.drop_fresh_alias_checks(fwd_body, namer)
         numpy_vals = fx.numpy_names()
         numpy_all = numpy_vals | {namer.adjoint(v) for v in numpy_vals if v in active}
         nd = fx.ndims()
@@ -688,6 +692,8 @@ class Builder:
         optimize.nest_forward_temporaries(fdef, namer.temps.__contains__)
         if self.numpy_params:  # a variant for NumPy arrays, never transformed again
             optimize.write_in_place(fdef, namer, fx.ints())
+        if self.specialized and uses_stack:  # a variant for a signature, never transformed again
+            optimize.batch_loop_saves(fdef, namer, stack)
         if isinstance(grads_expr, gast.Tuple):
             optimize.distinct_results(fdef, namer, grads_expr)
         self._comment(info, fdef)

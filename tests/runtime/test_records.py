@@ -292,3 +292,19 @@ def test_views_are_the_tables_the_stages_read():
     assert batching.ELEMENTWISE == {n for n in PRIMITIVES if PRIMITIVES[n].batching == "lift"}
     assert set(forward.NUMPY_DIRECT) >= set(P.NUMPY_FAST)
     assert all(callable(f) for f in forward.NUMPY_DIRECT.values())
+
+
+@pytest.mark.parametrize("name", sorted(n for n, p in P.PRIMITIVES.items() if p.fresh))
+def test_a_fresh_primitive_returns_memory_no_argument_shares(name):
+    """`fresh` lets the compiler drop alias checks: the result must never share an argument's memory."""
+    prim = P.PRIMITIVES[name]
+    x = np.linspace(0.5, 1.5, 6).reshape(2, 3)
+    args = {"index_update": (x, 2.0), "index_add": (x, 2.0)}.get(name)
+    kwargs = {"index": 0} if name in ("index_update", "index_add") else {}
+    if args is None:
+        n = len([p for p in inspect.signature(prim.impl).parameters.values()
+                 if p.default is inspect.Parameter.empty])
+        args = (x, x[::-1].copy())[:n] if n else (x,)
+    out = prim(*args, **kwargs)
+    assert isinstance(out, np.ndarray)
+    assert not any(np.shares_memory(out, a) for a in args if isinstance(a, np.ndarray))

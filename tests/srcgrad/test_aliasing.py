@@ -406,3 +406,45 @@ def test_a_write_into_a_views_elements_or_by_a_copying_index_is_refused(fn):
     x = np.array([0.5, -1.0, 2.0])
     with pytest.raises(TransformError, match="names the same array"):
         sg.grad(fn)(x)
+
+
+# --- the checks of writes into an array only the function's own fresh values can see ------------------
+
+
+def fresh_then_shared(x):
+    new = x * 1.0
+    u = new
+    new[0] = 5.0           # u is new: NumPy changes u too
+    return np.sum(u * x)
+
+
+def fresh_then_viewed(x):
+    new = x.copy()
+    v = new[1:]
+    new[1] = 3.0           # v views new
+    return np.sum(v * x[1:])
+
+
+def pde_step(u0, r):
+    u = u0
+    for _ in range(4):
+        new = u.copy()
+        new[1:-1] = u[1:-1] + r * (u[2:] - 2 * u[1:-1] + u[:-2])
+        new[0] = 0.0
+        u = new
+    return np.sum(u ** 2)
+
+
+@pytest.mark.parametrize("fn", [fresh_then_shared, fresh_then_viewed])
+def test_a_fresh_array_shared_before_the_write_is_still_checked(fn):
+    with pytest.raises(TransformError, match="names the same array"):
+        sg.grad(fn)(np.array([0.5, -1.0, 2.0]))
+
+
+def test_writes_into_a_fresh_copy_carry_no_run_time_check():
+    u0 = np.linspace(0.0, 1.0, 7) ** 2
+    g = sg.grad(pde_step, wrt=(0, 1))
+    gu, gr = g(u0, 0.3)
+    np.testing.assert_allclose(gu, numeric_grad(pde_step, [u0.copy(), 0.3], 0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(gr, numeric_grad(pde_step, [u0.copy(), 0.3], 1), rtol=1e-6)
+    assert "refuse_shared" not in g.source
