@@ -26,8 +26,8 @@ from __future__ import annotations
 import ast
 import builtins
 import math
-from weakref import ref as _weakref
 from typing import Any, Callable
+from weakref import ref as _weakref
 
 import numpy as np
 
@@ -306,8 +306,8 @@ def _device(x: Any) -> Any:
 
 
 # ===================================================================================== elementwise, unary
-@primitive(linear=((0,),), elementwise=True, operator="USub", fresh=True, numpy="negative", node="NegBackward0",
-           batching="lift")
+@primitive(linear=((0,),), elementwise=True, operator="USub", fresh=True, numpy="negative",
+           node="NegBackward0", batching="lift")
 def _neg(x):
     return -x
 

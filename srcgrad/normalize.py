@@ -32,8 +32,8 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad.errors import TransformError, located
 from srcgrad.analysis import targets_of
+from srcgrad.errors import TransformError, located
 from srcgrad.facts import hashable as _hashable
 from srcgrad.mutation import (
     alias_guards,
