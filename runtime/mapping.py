@@ -1121,6 +1121,11 @@ def column_stack_(arrays):
                      shape=_joined_shape("c", P.shape(arrays[0])))
 
 
+# a tuple literal passed to these is a sequence of arrays (read like a list), not an index
+for _joiner in (hstack_, vstack_, dstack_, column_stack_):
+    _joiner.array_sequences = ("arrays",)
+
+
 def exp2_(x):
     """np.exp2: exp(x log 2)."""
     return P.exp(P.multiply(x, 0.6931471805599453))
@@ -1176,10 +1181,20 @@ def _interp_segment(xp: Any, x: Any, upper: int) -> Any:
     return P.clip(P.searchsorted(xp, x, side="right") - 1, min=0, max=n - 2) + upper
 
 
-def interp_(x, xp, fp):
-    """np.interp(x, xp, fp): the line through the two knots around x, with x clamped into [xp[0],
-    xp[-1]] (so fp[0] / fp[-1] outside, as NumPy). Differentiable in x, xp and fp; at a knot the
-    derivative in x is the right segment's. left=, right= and period= are not taken."""
+def interp_(x, xp, fp, left=None, right=None):
+    """np.interp(x, xp, fp, left, right): the line through the two knots around x, with x clamped into
+    [xp[0], xp[-1]] (so fp[0] / fp[-1] outside, as NumPy), or `left` below xp[0] and `right` above
+    xp[-1] where given. Differentiable in x, xp, fp, left and right; at a knot the derivative in x is
+    the right segment's. period= is not taken."""
+    inside = _interp_inside(x, xp, fp)
+    if left is not None:
+        inside = P.where(P.less(x, P.getitem(xp, index=0)), left, inside)
+    if right is not None:
+        inside = P.where(P.greater(x, P.getitem(xp, index=-1)), right, inside)
+    return inside
+
+
+def _interp_inside(x, xp, fp):
     return P.getitem(fp, index=_interp_segment(xp, x, 0)) + (
         P.getitem(fp, index=_interp_segment(xp, x, 1)) - P.getitem(fp, index=_interp_segment(xp, x, 0))) * (
         P.minimum(P.maximum(x, P.getitem(xp, index=0)), P.getitem(xp, index=-1))

@@ -193,6 +193,12 @@ class Flattener:
             self.views[p] = View(node, [_name(n) for n in leaf_params[p]])
         self.statics: dict[int, str] = {}
         self.nested = 0
+        self.local_dicts: set[str] = set()  # names bound to dict literals the function builds
+        counts: dict[str, int] = {}
+        for n in gast.walk(info.node):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+                counts[n.id] = counts.get(n.id, 0) + 1
+        self.assigned_elsewhere = {v for v, c in counts.items() if c > 1}
         self.taken = {n.id for n in gast.walk(info.node) if isinstance(n, gast.Name)}
         self.taken |= {n for ns in leaf_params.values() for n in ns}
 
@@ -239,6 +245,13 @@ class Flattener:
             if isinstance(value, View) and value.node.kind in ("tuple", "list"):
                 s.value = self.literal(value, s.value)
                 return [s]
+            if isinstance(value, View) and value.node.kind == "dict" and \
+                    all(c.kind == "leaf" for c in value.node.children):
+                # a dict returned: the literal of its values (jvp and vjp return such dicts as dicts)
+                s.value = gast.copy_location(gast.Dict(
+                    keys=[gast.Constant(value=k, kind=None) for k in value.node.keys],
+                    values=[copy.deepcopy(r) for r in value.reads]), s.value)
+                return [s]
             s.value = self.expr_of(value, s.value)
             return [s]
         for field_name, v in gast.iter_fields(s):
@@ -252,6 +265,9 @@ class Flattener:
 
     def assign(self, s: gast.Assign) -> list:
         target = s.targets[0]
+        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) \
+                and target.value.id in self.local_dicts:
+            return self.local_dict_write(target.value.id, target, s)
         if isinstance(target, gast.Subscript) or isinstance(target, gast.Attribute):
             base = self.value(target.value)
             if isinstance(base, View):
@@ -260,6 +276,8 @@ class Flattener:
             built = self.dict_comprehension(target.id, s.value, s)
             if built is not None:
                 return built
+        if isinstance(target, gast.Name) and _static_keyed(s.value):
+            return self.dict_literal(target.id, s.value, s)
         value = self.value(s.value)
         if isinstance(target, gast.Name) and isinstance(value, (View, _StaticValue)):
             self.bind(target.id, value, s)
@@ -344,6 +362,11 @@ class Flattener:
                 value=self.expr(copy.deepcopy(e.value)), type_comment=None), at))
             keys.append(key)
             reads.append(_name(name))
+        return out + self.bind_dict(var, keys, reads, at)
+
+    def bind_dict(self, var: str, keys: list, reads: list, at: Any) -> list:
+        """Bind `var` to the dict of `keys` whose values the fresh variables `reads` hold; the
+        statements that takes (none, or the copies below)."""
         before = self.views.get(var)
         if isinstance(before, View) and before.node.kind == "dict" and set(before.node.keys) == set(keys) \
                 and all(c.kind == "leaf" for c in before.node.children) \
@@ -351,15 +374,56 @@ class Flattener:
             # `params = {k: step(v) ...}` rebinding a dict of the same keys: the new values go into the
             # variables the name's leaves already are (after all are computed, as Python builds the
             # dict before binding it), so a loop carries them and a branch joins them
-            for k, r in zip(before.node.keys, before.reads, strict=True):
-                out.append(gast.copy_location(gast.Assign(targets=[_name(r.id, gast.Store())],
-                                                          value=reads[keys.index(k)], type_comment=None), at))
-            return out
-        if before is not None and self.nested:
-            raise located(self.info, at, f"{var} rebound, inside a loop or branch, to a dict of other "
-                          "keys than it held", "keep the dict's keys the same on every path.")
+            return [gast.copy_location(gast.Assign(targets=[_name(r.id, gast.Store())],
+                                                   value=reads[keys.index(k)], type_comment=None), at)
+                    for k, r in zip(before.node.keys, before.reads, strict=True)]
+        if (before is not None or var in self.assigned_elsewhere) and self.nested:
+            raise located(self.info, at, f"{var} bound, inside a loop or branch, to a dict of other keys "
+                          "than it holds elsewhere", "keep the dict's keys the same on every path.")
         self.views[var] = View(Node("dict", tuple(keys), tuple(Node("leaf") for _ in keys)), reads)
-        return out
+        return []
+
+    def dict_literal(self, var: str, e: gast.Dict, at: Any) -> list:
+        """`grads = {"w": ..., "b": ...}` (keys constants): each value into a variable of its own
+        (grads_w, grads_b), and `grads` read as a flattened dict of them, written by key
+        (`grads["w"] = ...`, a new key included) and rebound in loops with the same keys."""
+        out: list = []
+        keys: list = []
+        reads: list = []
+        for k, v in zip(e.keys, e.values, strict=True):
+            if k.value in keys:
+                keys_reads = reads[keys.index(k.value)]
+                out.append(gast.copy_location(gast.Assign(targets=[_name(keys_reads.id, gast.Store())],
+                                                          value=self.expr(v), type_comment=None), at))
+                continue
+            name = _fresh(f"{var}_{_identifier_of(k.value)}", self.taken)
+            out.append(gast.copy_location(gast.Assign(targets=[_name(name, gast.Store())],
+                                                      value=self.expr(v), type_comment=None), at))
+            keys.append(k.value)
+            reads.append(_name(name))
+        self.local_dicts.add(var)
+        return out + self.bind_dict(var, keys, reads, at)
+
+    def local_dict_write(self, var: str, target: gast.Subscript, at: Any) -> list:
+        """`d["k"] = v` into a dict the function made: the key's variable, or a new key's."""
+        view = self.views.get(var)
+        if not isinstance(view, View):
+            raise located(self.info, at, f"a write into {var}, a dict srcgrad reads by key, after it was "
+                          "bound to something else", "use another name for the other value.")
+        key = self.key_of(target)
+        value = self.expr(at.value)
+        if key in view.node.keys:
+            read = view.reads[view.node.keys.index(key)]
+            return [gast.copy_location(gast.Assign(targets=[_name(read.id, gast.Store())], value=value,
+                                                   type_comment=None), at)]
+        if self.nested:
+            raise located(self.info, at, f"a new key {key!r} added to {var} inside a loop or branch",
+                          f"start {var} with every key it will hold (a value of 0.0 will do).")
+        name = _fresh(f"{var}_{_identifier_of(key)}", self.taken)
+        self.views[var] = View(Node("dict", view.node.keys + (key,), view.node.children + (Node("leaf"),)),
+                               view.reads + [_name(name)])
+        return [gast.copy_location(gast.Assign(targets=[_name(name, gast.Store())], value=value,
+                                               type_comment=None), at)]
 
     def unroll(self, s: gast.For, it: View) -> list:
         """`for layer in params["layers"]`: the loop over a static structure, one copy of the body per
@@ -755,6 +819,23 @@ def _chain(info: Any, e: Any) -> Any:
     for p in reversed(parts):
         obj = getattr(obj, p, None)
     return obj
+
+
+def _static_keyed(e: Any) -> bool:
+    """A dict literal whose keys are constants (`{}` included): read as one variable per key."""
+    return isinstance(e, gast.Dict) and all(
+        isinstance(k, gast.Constant) and isinstance(k.value, (str, int)) for k in e.keys)
+
+
+def localize_dicts(info: Any) -> None:
+    """Dict literals with constant keys bound to names in a function with no pytree parameters: read
+    as one variable per key, as a pytree argument's leaves are (`grads["w"]`, `.values()`, loops over
+    it, `d["k"] = v`)."""
+    if not any(isinstance(n, gast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], gast.Name)
+               and _static_keyed(n.value) for n in gast.walk(info.node)):
+        return
+    fl = Flattener(info, {}, {})
+    info.node.body = fl.block(info.node.body)
 
 
 def _name(id_: str, ctx: Any = None) -> gast.Name:

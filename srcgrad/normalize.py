@@ -1507,11 +1507,6 @@ class Normalizer:
                 or isinstance(args[0], (gast.List, gast.Tuple))):
             # tuple(xs) / list(xs) of a list (a comprehension's): the list itself, read the same way
             return self.rhs(args[0], out)
-        if obj in (builtins.max, builtins.min) and len(args) > 2 and not kws and isinstance(e, gast.Call):
-            # max(a, b, c) is max(max(a, b), c): the two-argument rule, applied in turn
-            inner = gast.Call(func=copy.deepcopy(e.func), args=list(args[:2]), keywords=[])
-            gast.copy_location(inner, e)
-            return self.call_object(obj, [inner, *args[2:]], kws, e, out)
         literal_list = bool(args) and isinstance(args[0], (gast.List, gast.Tuple))
         if obj is builtins.sum and len(args) == 1 and not kws and literal_list and args[0].elts:
             # sum([a, b, c]) is a + b + c
@@ -1536,7 +1531,7 @@ class Normalizer:
             return self.call_writing(mapping.lookup_function(obj), args, kws, e, out, obj)
         if isinstance(obj, Primitive):
             return self.call_primitive(obj, args, kws, e, out)
-        if obj in _POSITIONAL_BY_SIGNATURE and len(args) > 1:
+        if _hashable(obj) and obj in _POSITIONAL_BY_SIGNATURE and len(args) > 1:
             # np.stack(xs, 1), np.concatenate(xs, 0): bound the way NumPy binds them
             bound = _bind_syntax(mapping.lookup_function(obj), args, kws)
             if bound is None:
@@ -2027,12 +2022,15 @@ class Normalizer:
             inner = gast.Call(func=name(self.namer.ref(original, getattr(original, "__name__", "fn"))),
                               args=args[:-1], keywords=[])
             args = [gast.copy_location(inner, e), args[-1]]
+        sequences = _array_sequence_positions(adapter)
         for i, x in enumerate(args):
-            if isinstance(x, gast.List) and x.elts and not all(is_atom(v) and isinstance(
+            listed = isinstance(x, gast.List) or (isinstance(x, gast.Tuple) and i in sequences)
+            if listed and x.elts and not all(is_atom(v) and isinstance(
                     v, gast.Constant) for v in x.elts):
                 # np.column_stack([a, b ** 2]): the list named first, as if the user had (an adapter's
                 # parameter may be read several times); a tuple stays a tuple (np.add.at(R, (i, j), v)
-                # indexes with it, where a list of arrays would be one fancy index)
+                # indexes with it, where a list of arrays would be one fancy index) unless the adapter
+                # says the parameter is a sequence of arrays (`array_sequences`: np.column_stack((a, b)))
                 tmp = self.namer.temp()
                 self.assign_to(tmp, gast.List(elts=[], ctx=gast.Load()), out)
                 for item in x.elts:
@@ -2371,6 +2369,16 @@ def _runtime_nondiff() -> set:
 
 
 _NAMED_RESULTS: dict = {}
+
+
+def _array_sequence_positions(adapter: Any) -> set[int]:
+    """The positions of an adapter's parameters that take a sequence of arrays (its `array_sequences`
+    fact), where a tuple literal is read like a list."""
+    names = getattr(adapter, "array_sequences", ())
+    if not names:
+        return set()
+    params = list(inspect.signature(adapter).parameters)
+    return {params.index(n) for n in names if n in params}
 
 
 def _named_result(adapter: Any, by_default: bool = False) -> tuple[str, ...] | None:

@@ -22,7 +22,7 @@ import gast
 
 from srcgrad.desugar import lower
 from srcgrad.errors import TransformError, located
-from srcgrad.flatten import flatten_parameters
+from srcgrad.flatten import flatten_parameters, localize_dicts
 from srcgrad.outputs import rewrite_returns
 
 LOCAL = object()  # resolve(): the name is a local variable of the function
@@ -330,6 +330,7 @@ def parse_function(fn: Any) -> FunctionInfo:
         closure=closure,
     )
     lower(info, parse_function)
+    localize_dicts(info)
     info.locals = assigned_names(node)
     return info
 
@@ -383,6 +384,7 @@ def _parse_lambda(fn: types.FunctionType) -> FunctionInfo:
     info = FunctionInfo(fn=fn, node=node, filename=filename, line_offset=0, lines=text.splitlines(),
                         globals=fn.__globals__, closure=closure)
     lower(info, parse_function)
+    localize_dicts(info)
     info.locals = assigned_names(node)
     return info
 

@@ -380,8 +380,6 @@ def local_dict_literal(params, data):
     return sum(np.sum(g ** 2) for g in grads.values()) + grads["b"] * params["b"]
 
 
-@bug("a dict literal of differentiated values inside the function: 'cannot differentiate a Dict "
-     "expression' (no 'Instead:'), though dict literals are returned and passed with ** elsewhere")
 def test_local_dict_literal_of_gradients():
     check(local_dict_literal, {"w": rn(3), "b": 0.5}, rn(3))
 
@@ -734,8 +732,6 @@ def stacking_tuples(a, b):
     return np.sum(np.column_stack((a, b, a * b)) ** 2) + np.sum(np.cos(np.dstack((a, b))))
 
 
-@bug("np.column_stack / np.dstack of a tuple literal: 'srcgrad cannot differentiate a Starred "
-     "expression' (no Starred in the user's code); the same call with a list works")
 def test_column_stack_and_dstack_of_tuple_literals():
     check(stacking_tuples, rn(4), rn(4), argnums=(0, 1))
 
@@ -1221,8 +1217,8 @@ def sum_model_map(model, xs):
     return sum(map(model, xs))
 
 
-@bug("sum(map(model, xs)) with a @dataclass callable model held by a closure: internal TypeError "
-     "'unhashable type: Poly'")
+@bug("sum(map(model, xs)) with a @dataclass callable model held by a closure: refused ('no derivative "
+     "for this operation'), where a plain callable class works")
 def test_map_of_a_callable_instance():
     poly = Poly(rn(3), 0.1)
     check(lambda xs: sum_model_map(poly, xs), rn(4))
@@ -1380,8 +1376,6 @@ def interp_clamped(x, fp):
     return np.sum(np.interp(x, xp, fp, left=0.0, right=fp[-1] * 2.0) ** 2)
 
 
-@bug("np.interp(x, xp, fp, left=..., right=...) refused as 'bad arguments for interp: unexpected "
-     "keyword argument left' (valid NumPy)")
 def test_interp_with_left_right_outside_the_knots():
     check(interp_clamped, np.array([-0.5, 0.3, 1.7, 3.5]), rn(4), argnums=(0, 1))
 
