@@ -14,8 +14,13 @@ arguments, its locals renamed after it (`tri_L`), its `return`s turned into assi
 Closures then need no mechanism of their own: the inlined body reads the enclosing variables as they are
 at the call, which is Python's late binding, and a `nonlocal` counter is the enclosing variable itself.
 
+A `return` inside a helper's loop leaves the loop by a flag and `break` (_eliminate_returns). A generator
+is inlined as the list of the values it yields, one list per position where each yield is a tuple
+(`for a, b in pairs(xs)`: a loop over `zip` of the lists). A call through a decorator's wrapper that only
+forwards its arguments is a call of the wrapped function.
+
 What this pass cannot lower is left as written, for the fence to refuse with its own message: a helper
-used as a value (passed to another function), a `return` inside a helper's loop, a recursive helper, a
+used as a value (passed to another function), a `return` in a loop's `else:`, a recursive helper, a
 comprehension in a lambda that is not called.
 """
 
@@ -71,9 +76,10 @@ def _returns_in(nodes: list) -> list[gast.Return]:
     return found
 
 
-def _returns_in_loops(body: list) -> bool:
+def _returns_in_loop_else(body: list) -> bool:
+    """A return in a loop's `else:` (which is not inside the loop, and not inlined)."""
     loops = [n for n in _walk_local(body) if isinstance(n, (gast.For, gast.While))]
-    return any(_returns_in(n.body + n.orelse) for n in loops)
+    return any(_returns_in(n.orelse) for n in loops)
 
 
 def _walk_local(nodes: list):
@@ -139,6 +145,7 @@ class Helper:
     body: list
     node: Any
     defaults: dict  # parameter -> expression for its default (a constant or the name holding it)
+    generator: list | None = None  # a generator's own body (`body` returns the list of its values)
 
 
 def _partial_of(s: gast.stmt, info: Any) -> tuple[str, gast.Call] | None:
@@ -171,16 +178,52 @@ def _helper_of(s: gast.stmt) -> tuple[str, Any, gast.arguments, list] | None:
     return None
 
 
+def _split_lambdas(s: gast.stmt) -> list:
+    """`act, sq = lambda z: ..., lambda z: ...`: one assignment per lambda, so each is a local helper. The
+    other values of the tuple keep their own assignment, first (a lambda evaluates nothing where it is
+    written but its defaults, so only lambdas whose defaults are constants are moved after them)."""
+    if not (isinstance(s, gast.Assign) and len(s.targets) == 1
+            and isinstance(s.targets[0], (gast.Tuple, gast.List))
+            and isinstance(s.value, (gast.Tuple, gast.List))
+            and len(s.targets[0].elts) == len(s.value.elts)):
+        return [s]
+    targets, values = s.targets[0].elts, s.value.elts
+    if not all(isinstance(t, gast.Name) for t in targets) or any(isinstance(v, gast.Starred) for v in values):
+        return [s]
+    if len({t.id for t in targets}) != len(targets):
+        return [s]  # `f, f = ...`: the last one wins; left as written
+    lambdas = [i for i, v in enumerate(values) if isinstance(v, gast.Lambda)]
+    if not lambdas:
+        return [s]
+    others = [i for i in range(len(values)) if i not in lambdas]
+    defaults = [d for i in lambdas for d in [*values[i].args.defaults, *values[i].args.kw_defaults] if d]
+    if {n.id for d in defaults for n in gast.walk(d) if isinstance(n, gast.Name)} & {t.id for t in targets}:
+        return [s]  # a default reads a name the statement binds: it reads the value from before
+    if others and not all(isinstance(d, gast.Constant) for d in defaults):
+        return [s]
+    out: list = []
+    if len(others) == 1:
+        out.append(_located(gast.Assign(targets=[targets[others[0]]], value=values[others[0]],
+                                        type_comment=None), s))
+    elif others:
+        out.append(_located(gast.Assign(
+            targets=[gast.Tuple(elts=[targets[i] for i in others], ctx=gast.Store())],
+            value=gast.Tuple(elts=[values[i] for i in others], ctx=gast.Load()), type_comment=None), s))
+    out.extend(_located(gast.Assign(targets=[targets[i]], value=values[i], type_comment=None), s)
+               for i in lambdas)
+    return out
+
+
 def _inlinable(name: str, node: Any, args: gast.arguments, body: list, scope: list,
                inlined_call: Any = None) -> bool:
     """A helper is inlined when every use is a call (or map's function), it is bound once, it has no
-    *args/**kwargs or decorators, is not recursive and has no return inside a loop."""
+    *args/**kwargs or decorators, is not recursive and has no return in a loop's `else:`."""
     if args.vararg is not None or args.kwarg is not None or getattr(node, "decorator_list", None):
         return False
     if any(isinstance(n, (gast.Yield, gast.YieldFrom)) for n in _walk_local(body)) \
             and _generator_as_list(body, "items") is None:
         return False
-    if _returns_in_loops(body):
+    if _returns_in_loop_else(body):
         return False
     binds = 0
     parents: dict[int, Any] = {}
@@ -214,11 +257,28 @@ def _inlinable(name: str, node: Any, args: gast.arguments, body: list, scope: li
     return binds == 1
 
 
-def _generator_as_list(body: list, items: str) -> list | None:
+def _yield_width(body: list) -> int | None:
+    """How many values each `yield` of a generator's body gives, where every one yields a tuple
+    literal of that many (`yield xs[i], xs[i + 1]`); None otherwise (`yield from`, a yielded name)."""
+    widths = set()
+    for n in _walk_local(body):
+        if isinstance(n, gast.YieldFrom):
+            return None
+        if isinstance(n, gast.Yield):
+            if not isinstance(n.value, gast.Tuple) or not n.value.elts \
+                    or any(isinstance(v, gast.Starred) for v in n.value.elts):
+                return None
+            widths.add(len(n.value.elts))
+    return widths.pop() if len(widths) == 1 else None
+
+
+def _generator_as_list(body: list, items: str | list[str]) -> list | None:
     """A generator's body as a function returning the list of the values it yields: `yield v` appends
     v, `yield from it` appends each of it, `return` returns the list. None where that would change what
     the program does: a `while` loop (the generator may be infinite, consumed only until a break), or a
-    yield whose value is used (`x = yield v`)."""
+    yield whose value is used (`x = yield v`). `items` a list of names: every yield gives a tuple of
+    that many values (_yield_width), each appended to its own list, and the lists are returned as a
+    tuple (a list of tuples is no value the compiler differentiates; lists of values are)."""
     nodes = list(_walk_local(body))
     if any(isinstance(n, gast.While) for n in nodes):
         return None
@@ -226,6 +286,14 @@ def _generator_as_list(body: list, items: str) -> list | None:
         if isinstance(n, (gast.Yield, gast.YieldFrom)):
             if not any(isinstance(s, gast.Expr) and s.value is n for s in nodes):
                 return None
+    lists = items if isinstance(items, list) else [items]
+    if isinstance(items, list) and _yield_width(body) != len(items):
+        return None
+
+    def result() -> gast.expr:
+        if isinstance(items, list):
+            return gast.Tuple(elts=[_name(i) for i in items], ctx=gast.Load())
+        return _name(items)
 
     class Rewrite(gast.NodeTransformer):
         def visit_FunctionDef(self, node: Any) -> Any:
@@ -236,6 +304,10 @@ def _generator_as_list(body: list, items: str) -> list | None:
 
         def visit_Expr(self, node: gast.Expr) -> Any:
             v = node.value
+            if isinstance(v, gast.Yield) and isinstance(items, list):
+                return [_located(gast.Expr(value=gast.Call(
+                    func=gast.Attribute(value=_name(i), attr="append", ctx=gast.Load()), args=[value],
+                    keywords=[])), node) for i, value in zip(items, v.value.elts, strict=True)]
             if isinstance(v, gast.Yield):
                 value = v.value if v.value is not None else gast.Constant(value=None, kind=None)
                 append = gast.Call(func=gast.Attribute(value=_name(items), attr="append", ctx=gast.Load()),
@@ -251,13 +323,14 @@ def _generator_as_list(body: list, items: str) -> list | None:
             return node
 
         def visit_Return(self, node: gast.Return) -> Any:
-            return _located(gast.Return(value=_name(items)), node)
+            return _located(gast.Return(value=result()), node)
 
+    if not body:
+        return None
     converted = [Rewrite().visit(copy.deepcopy(s)) for s in body]
-    first = body[0] if body else None
-    start = _assign(items, gast.List(elts=[], ctx=gast.Load()), first) if first is not None else None
-    end = _located(gast.Return(value=_name(items)), body[-1]) if body else None
-    return [start, *converted, end] if body else None
+    starts = [_assign(i, gast.List(elts=[], ctx=gast.Load()), body[0]) for i in lists]
+    end = _located(gast.Return(value=result()), body[-1])
+    return [*starts, *converted, end]
 
 
 def _spliceable(root: gast.FunctionDef) -> set[str]:
@@ -373,7 +446,7 @@ class Lowering:
 
     def block(self, stmts: list, scope: list) -> list:
         out: list = []
-        for s in stmts:
+        for s in [part for written in stmts for part in _split_lambdas(written)]:
             found = _helper_of(s)
             if found is not None and _inlinable(found[0], found[1], found[2], found[3], scope,
                                                 self.inlines_callee):
@@ -424,9 +497,11 @@ class Lowering:
                 defaults[p.id] = self.default(name, p.id, d, node, pre)
         body = [s for s in body if not (isinstance(s, gast.Expr) and isinstance(s.value, gast.Constant)
                                         and isinstance(s.value.value, str))]  # the docstring
+        generator = None
         if any(isinstance(n, (gast.Yield, gast.YieldFrom)) for n in _walk_local(body)):
+            generator = body
             body = _generator_as_list(body, self.fresh(f"{name}_items"))
-        self.helpers[name] = Helper(name, args, body, node, defaults)
+        self.helpers[name] = Helper(name, args, body, node, defaults, generator)
         return pre
 
     def default(self, helper: str, param: str, d: gast.expr, at: Any, pre: list) -> gast.expr:
@@ -443,8 +518,22 @@ class Lowering:
             s.body = self.block(s.body, scope)
             s.orelse = self.block(s.orelse, scope)
         elif isinstance(s, gast.For):
-            s.iter = self.expr(s.iter, pre)
-            s.body = self.block(s.body, scope)
+            def read_in_body_only(name: str, s: gast.For = s) -> bool:
+                # a single name: read only in the loop's body (as the tuple of the loop's names), never
+                # bound there (a tuple of values rebound in a loop and read after it is not read right)
+                inside = {id(n) for n in gast.walk(gast.Module(body=s.body, type_ignores=[]))}
+                return not any(isinstance(n, gast.Name) and n.id == name and (
+                    isinstance(n.ctx, gast.Load) and id(n) not in inside
+                    or not isinstance(n.ctx, gast.Load) and id(n) in inside)
+                    for n in gast.walk(gast.Module(body=scope, type_ignores=[])))
+
+            head = self.tuple_generator(s.target, s.iter, pre, read_in_body_only)
+            if head is not None:
+                s.target, s.iter, substitute = head
+                s.body = self.block([_substitute(b, substitute) for b in s.body], scope)
+            else:
+                s.iter = self.expr(s.iter, pre)
+                s.body = self.block(s.body, scope)
             s.orelse = self.block(s.orelse, scope)
         elif isinstance(s, gast.While):
             test_pre: list = []
@@ -614,6 +703,13 @@ class Lowering:
         return _name(result)
 
     def call(self, e: gast.Call, pre: list) -> gast.expr:
+        if isinstance(e.func, gast.Name) and e.func.id not in self.local_names \
+                and e.func.id not in self.helpers and e.func.id not in self.partials:
+            inner = _forwarded_to(self.global_value(e.func.id), bool(e.keywords))
+            if inner is not None:
+                # layer(W, x) where `layer` is a decorator's wrapper that only forwards its call: the call
+                # is to the wrapped function (as parse_function reads a top-level forwarding wrapper)
+                e.func = gast.copy_location(_name(self.constant_ref(inner, inner.__name__)), e.func)
         if isinstance(e.func, gast.Name) and e.func.id == "map" and e.args and not e.keywords \
                 and "map" not in self.info.locals:
             return self.comprehension(self.map_as_comprehension(e), pre)
@@ -663,7 +759,7 @@ class Lowering:
                 # windows(x, 3): the generator's values, all of them, as the list a loop or a call reads
                 helper = self.borrow(target, e)
                 converted = _generator_as_list(helper.body, self.fresh(f"{target.__name__}_items"))
-                if converted is not None and not _returns_in_loops(converted):
+                if converted is not None and not _returns_in_loop_else(converted):
                     helper.body = converted
                     return self.inline(helper, e, pre)
         if isinstance(e.func, gast.Name) and self.parse is not None and e.func.id not in self.local_names \
@@ -673,7 +769,7 @@ class Lowering:
                 # rk4(lambda t, y: -k * y, y0, h): the integrator inlined here, so the function it is
                 # given (a closure over this function's values) is inlined at each of its calls
                 helper = self.borrow(target, e)
-                if not _returns_in_loops(helper.body):  # (a return inside a loop is not inlined)
+                if not _returns_in_loop_else(helper.body):  # (nor a return in a loop's else)
                     return self.inline(helper, e, pre)
         e.func = self.expr(e.func, pre)
         e.args = [self.expr(a, pre) for a in e.args]
@@ -799,7 +895,6 @@ class Lowering:
         gens = e.generators
         if any(g.is_async for g in gens):
             return e
-        first_iter = self.expr(gens[0].iter, pre)  # evaluated in the enclosing scope, once
         mapping: dict[str, str] = {}
         for g in gens:
             for n in gast.walk(g.target):
@@ -811,6 +906,26 @@ class Lowering:
         for g in gens[1:]:
             g.iter = _rename(g.iter, mapping)
         elt = _rename(e.elt, mapping)
+        def head(k: int, it_pre: list) -> Any:
+            nonlocal elt
+            g = gens[k]
+            def not_bound_again(name: str) -> bool:  # by a later `for` of the comprehension
+                return not any(isinstance(n, gast.Name) and n.id == name for later in gens[k + 1:]
+                               for n in gast.walk(later.target))
+
+            found = self.tuple_generator(g.target, g.iter, it_pre, not_bound_again)
+            if found is None:
+                return self.expr(g.iter, it_pre)
+            g.target, it, substitute = found
+            if substitute:
+                elt = _substitute(elt, substitute)
+                g.ifs = [_substitute(c, substitute) for c in g.ifs]
+                for later in gens[k + 1:]:
+                    later.iter = _substitute(later.iter, substitute)
+                    later.ifs = [_substitute(c, substitute) for c in later.ifs]
+            return it
+
+        first_iter = head(0, pre)  # evaluated in the enclosing scope, once
         result = into or self.fresh("items")
         out = [_assign(result, gast.List(elts=[], ctx=gast.Load()), e)]
 
@@ -827,7 +942,7 @@ class Lowering:
                 inner = branch.body
             if k + 1 < len(gens):
                 it_pre: list = []
-                nxt = self.expr(gens[k + 1].iter, it_pre)
+                nxt = head(k + 1, it_pre)
                 inner.extend(it_pre)
                 inner.extend(loops(k + 1, nxt))
             else:
@@ -842,6 +957,56 @@ class Lowering:
         out.extend(loops(0, first_iter))
         pre.extend(out)
         return _name(result)
+
+    def tuple_generator(self, target: Any, it: Any, pre: list, name_ok: Any) -> tuple | None:
+        """`for a, b in pairs(xs)` / `for batch in minibatches(X, y, 2)` over a generator (a nested one or
+        the user's) each of whose yields is a tuple of k values: the generator inlined as k lists, one per
+        position, and the loop `for a, b in zip(pairs_0, pairs_1)`. A single name as the target (where
+        `name_ok(name)`: it is only read, and only in the loop) is read as the tuple of the loop's names:
+        `xb, yb = batch` is `xb, yb = (batch_0, batch_1)`. Returns (target, iterable, {name: that tuple}
+        to substitute in the loop), or None where this does not apply."""
+        if not (isinstance(it, gast.Call) and isinstance(it.func, gast.Name)):
+            return None
+        fn = it.func.id
+        obj = None
+        if fn in self.helpers:
+            if self.helpers[fn].generator is None:
+                return None
+            body = self.helpers[fn].generator
+        elif fn in self.local_names or fn in self.partials or self.parse is None:
+            return None
+        else:
+            obj = self.global_value(fn)
+            if not (_user_function(obj, generators=True) and obj.__code__.co_flags & inspect.CO_GENERATOR):
+                return None
+            body = self.parse(obj).node.body
+        width = _yield_width(body)
+        if width is None or _returns_in_loop_else(body) \
+                or _generator_as_list(body, [f"yielded_{j}" for j in range(width)]) is None:
+            return None
+        if isinstance(target, (gast.Tuple, gast.List)):
+            if len(target.elts) != width or any(isinstance(t, gast.Starred) for t in target.elts):
+                return None
+        elif not (isinstance(target, gast.Name) and name_ok(target.id)):
+            return None
+        if obj is not None:
+            helper = self.borrow(obj, it)
+        else:
+            h = self.helpers[fn]
+            helper = Helper(h.name, h.args, h.generator, h.node, h.defaults)
+        substitute: dict = {}
+        if isinstance(target, gast.Name):
+            parts = [self.fresh(f"{target.id}_{j}") for j in range(width)]
+            substitute[target.id] = gast.Tuple(elts=[_name(p) for p in parts], ctx=gast.Load())
+            target = _located(gast.Tuple(elts=[_name(p, store=True) for p in parts], ctx=gast.Store()),
+                              target)
+        helper.body = _generator_as_list(helper.body, [self.fresh("yielded") for _ in range(width)])
+        lists = self.inline(helper, it, pre, width=width)
+        if "zip" not in self.bound:
+            self.bound["zip"] = "zip" if self.global_value("zip") is builtins.zip and "zip" not in \
+                self.local_names else self.constant_ref(builtins.zip, "zip_lists")
+        return target, _located(gast.Call(func=_name(self.bound["zip"]), args=list(lists.elts), keywords=[]),
+                                it), substitute
 
     def inlines_callee(self, call: gast.Call) -> bool:
         """Whether `call` is to a user function this pass inlines (it is given a function)."""
@@ -979,7 +1144,8 @@ class Lowering:
             result = [self.fresh(f"{prefix}_value") for _ in range(width)]
         elif returns:
             result = self.fresh(f"{prefix}_value")
-        body = _eliminate_returns(body, result) if result else body
+        if result:
+            body = _eliminate_returns(body, result, lambda base: self.fresh(f"{prefix}_{base}"))
         saved = dict(self.helpers)
         self.helpers.update(lambdas)
         self.inlining.append(h.name)
@@ -1040,27 +1206,83 @@ def _substitute(node: Any, values: dict[str, gast.expr]) -> Any:
     return _ScopedNames(values, substitute).visit(node)
 
 
-def _eliminate_returns(stmts: list, result: str | list[str]) -> list:
+@dataclass
+class _LoopExit:
+    """The returns inside one outermost loop of an inlined helper: the flag a return sets to its number
+    (0 while none has) and, by number, the values returned."""
+
+    flag: str
+    values: list
+
+
+def _assign_result(result: str | list[str], value: Any, at: Any) -> list:
+    if isinstance(result, list):
+        return [_assign(r, v, at) for r, v in zip(result, value.elts, strict=True)]
+    return [_assign(result, value if value is not None else gast.Constant(value=None, kind=None), at)]
+
+
+def _eliminate_returns(stmts: list, result: str | list[str], fresh: Any,
+                       loop: _LoopExit | None = None) -> list:
     """A body whose `return v` become `result = v` (`r0, r1 = a, b` one by one where `result` is a list
-    of names), the statements after a branch that returns moved into the branches that fall through
-    (returns inside loops are never inlined)."""
+    of names), the statements after a branch that returns moved into the branches that fall through.
+
+    A return inside a loop sets the loop's flag (a fresh name) to its number and leaves the loop with
+    `break`, an enclosing loop of the helper is left in turn where the flag is set, and after the
+    outermost loop `if flag == k: result = v_k` for each return, else the statements that follow the
+    loop. The value is computed after the loop: nothing runs between the `break` and there, so it reads
+    the same variables, and the result is never assigned inside a loop (a tuple assigned in a loop is
+    not a value the compiler reads). `loop`: the outermost loop `stmts` are inside."""
     out: list = []
     for i, s in enumerate(stmts):
         if isinstance(s, gast.Return):
-            if isinstance(result, list):
-                out.extend(_assign(r, v, s) for r, v in zip(result, s.value.elts, strict=True))
+            if loop is None:
+                out.extend(_assign_result(result, s.value, s))
                 return out
-            value = s.value if s.value is not None else gast.Constant(value=None, kind=None)
-            out.append(_assign(result, value, s))
+            loop.values.append((s.value, s))
+            out.append(_assign(loop.flag, gast.Constant(value=len(loop.values), kind=None), s))
+            out.append(gast.copy_location(gast.Break(), s))
             return out
         if isinstance(s, gast.If) and _returns_in([s]):
+            if loop is not None:
+                # inside a loop a branch that returns leaves the loop: what follows is the rest of the body
+                s.body = _eliminate_returns(s.body, result, fresh, loop)
+                s.orelse = _eliminate_returns(s.orelse, result, fresh, loop)
+                out.append(s)
+                continue
             rest = stmts[i + 1:]
-            s.body = _eliminate_returns(s.body + copy.deepcopy(rest), result)
-            s.orelse = _eliminate_returns(s.orelse + copy.deepcopy(rest), result)
+            s.body = _eliminate_returns(s.body + copy.deepcopy(rest), result, fresh)
+            s.orelse = _eliminate_returns(s.orelse + copy.deepcopy(rest), result, fresh)
             out.append(s)
             return out
+        if isinstance(s, (gast.For, gast.While)) and _returns_in(s.body):
+            if loop is not None:
+                # a loop in a loop: the flag, set inside, leaves the enclosing loop too; the rest of the body
+                # runs where it is not set (the test `not flag`, which the compiler keeps per iteration:
+                # a test of the bare name would be read after the rest has set it)
+                s.body = _eliminate_returns(s.body, result, fresh, loop)
+                out.append(s)
+                rest = _eliminate_returns(stmts[i + 1:], result, fresh, loop)
+                out.append(_located(gast.If(test=gast.UnaryOp(op=gast.Not(), operand=_name(loop.flag)),
+                                            body=rest or [gast.Pass()],
+                                            orelse=[gast.copy_location(gast.Break(), s)]), s))
+                return out
+            exit_ = _LoopExit(fresh("returned"), [])
+            out.append(_assign(exit_.flag, gast.Constant(value=0, kind=None), s))
+            s.body = _eliminate_returns(s.body, result, fresh, exit_)
+            out.append(s)
+            after = _eliminate_returns(stmts[i + 1:], result, fresh)
+            if not stmts[i + 1:] and not isinstance(result, list):
+                after = _assign_result(result, None, s)  # falls off the end
+            for k in range(len(exit_.values), 0, -1):
+                value, at = exit_.values[k - 1]
+                test = gast.Compare(left=_name(exit_.flag), ops=[gast.Eq()],
+                                    comparators=[gast.Constant(value=k, kind=None)])
+                branch = gast.If(test=test, body=_assign_result(result, value, at), orelse=after)
+                after = [_located(branch, at)]
+            out.extend(after)
+            return out
         out.append(s)
-    if stmts and not isinstance(result, list):
+    if stmts and loop is None and not isinstance(result, list):
         out.append(_assign(result, gast.Constant(value=None, kind=None), stmts[-1]))
     return out
 
@@ -1102,6 +1324,38 @@ def _user_function(obj: Any, generators: bool = False) -> bool:
             obj.__code__.co_flags & inspect.CO_GENERATOR and not generators):
         return False
     return "site-packages" not in (obj.__code__.co_filename or "")
+
+
+def _forwarded_to(fn: Any, keywords: bool) -> Any:
+    """The function that `fn`, a decorator's wrapper, only forwards its call to (`def wrapper(*args,
+    **kwargs): return inner(*args, **kwargs)`, or through a local that is returned unchanged: parse's
+    _passes_through), followed through stacked wrappers; None where `fn` is no such wrapper. Only a
+    wrapper with no parameters of its own but *args and **kwargs is followed: the call's arguments reach
+    the wrapped function exactly as given (a named parameter could be renamed, or have another default,
+    on the way). `keywords`: the call passes keywords, which a wrapper without **kwargs would refuse."""
+    from srcgrad.parse import _passes_through  # noqa: PLC0415 -- parse imports this module
+
+    found = None
+    for _ in range(16):
+        code = getattr(fn, "__code__", None)
+        if not isinstance(fn, types.FunctionType) or code.co_argcount or code.co_kwonlyargcount \
+                or code.co_posonlyargcount \
+                or not code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
+            break
+        if keywords and not code.co_flags & inspect.CO_VARKEYWORDS:
+            break
+        candidates = [getattr(fn, "__wrapped__", None)]
+        for cell in fn.__closure__ or ():
+            try:
+                candidates.append(cell.cell_contents)
+            except ValueError:
+                continue
+        inner = next((c for c in candidates if isinstance(c, types.FunctionType) and c is not fn
+                      and _passes_through(fn, c)), None)
+        if inner is None:
+            break
+        fn = found = inner
+    return found
 
 
 def _function_value(e: Any, lowering: "Lowering") -> bool:
