@@ -518,10 +518,10 @@ defrule("getitem",
                  "(refused); a boolean mask selects an unknown length on Dask, which cannot be scattered "
                  "back")
 defrule("index_update",
-        vjp=[lambda g, ans, x, v, index=None: index_update(g, 0.0 * getitem(g, index=index), index=index),
+        vjp=[lambda g, ans, x, v, index=None: index_update(g, 0.0, index=index),
              lambda g, ans, x, v, index=None: unbroadcast(surviving(getitem(g, index=index), x, index), v)
              * holds_floats(x)],
-        jvp=[lambda t, ans, x, v, index=None: index_update(t, 0.0 * getitem(t, index=index), index=index),
+        jvp=[lambda t, ans, x, v, index=None: index_update(t, 0.0, index=index),
              lambda t, ans, x, v, index=None: index_update(0.0 * ans, t * holds_floats(x), index=index)])
 defrule("index_add",
         vjp=[lambda g, ans, x, v, index=None: g,

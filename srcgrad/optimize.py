@@ -22,6 +22,7 @@ import numpy as np
 from srcgrad.facts import hashable
 from srcgrad.inline import PartialEvaluator
 from srcgrad.names import Namer
+from srcgrad.runtime import mapping
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime import rules as R
 from srcgrad.runtime.primitives import MATH_FAST, NUMPY_FAST, SCALAR_PRIMS, Primitive
@@ -1255,9 +1256,13 @@ def drop_number_alias_checks(body: list, numbers: set[str], namer: Namer) -> lis
     return rewrite_statements(body, rewrite)
 
 
+_CONSTRUCTORS = mapping.SHAPE_FROM_CONSTANTS | mapping.SHAPE_FROM_ARGUMENT
+
+
 def drop_fresh_alias_checks(body: list, namer: Namer) -> list:
     """The run-time alias checks (`refuse_shared`) of writes into an array no other name can share: one
-    a primitive whose record says `fresh` (a copy, arithmetic) made, in the same block, with the name
+    a primitive whose record says `fresh` (a copy, arithmetic) or a NumPy constructor made, in the same
+    block, with the name
     read since only by the checks, by other `fresh` primitives and by the user's in-place writes
     (`new = u.copy(); new[1:-1] = ...; new[0] = 0.0` in a PDE step). An in-place write (marked
     `in_place` by the normalizer: `a[i] = v`, `a += v`) leaves its array's sharing as it was, as NumPy
@@ -1266,10 +1271,19 @@ def drop_fresh_alias_checks(body: list, namer: Namer) -> list:
     from srcgrad.mutation import refuse_shared  # noqa: PLC0415
 
     def fresh_result(s: Any) -> bool:
+        if not (isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name)):
+            return False
         op = getattr(s, "op", None)
         prim = P.PRIMITIVES.get(op.prim) if op is not None and op.kind == "prim" and op.prim else None
-        return prim is not None and prim.fresh and isinstance(s, gast.Assign) \
-            and isinstance(s.targets[0], gast.Name)
+        if prim is not None:
+            return prim.fresh
+        c = s.value
+        # NumPy's constructors (np.zeros(n), np.full_like(u, 0.0)) always allocate
+        f = c.func if isinstance(c, gast.Call) else None
+        obj = namer.globals.get(f.id) if isinstance(f, gast.Name) else getattr(
+            namer.globals.get(f.value.id), f.attr, None) if isinstance(f, gast.Attribute) and isinstance(
+            f.value, gast.Name) else None
+        return hashable(obj) and obj in _CONSTRUCTORS
 
     def check_of(s: Any) -> Any:
         c = s.value if isinstance(s, gast.Expr) and isinstance(s.value, gast.Call) else None
@@ -1309,73 +1323,71 @@ def drop_fresh_alias_checks(body: list, namer: Namer) -> list:
 
 
 def batch_loop_saves(fn: gast.FunctionDef, namer: Namer, stack: str) -> None:
-    """One push per loop iteration instead of one per saved value: a loop body that saves n values
-    (`_stack.push(prey)`, ... eight per step of an ODE integrator) pushes the tuple of them once, at the
-    top of the body, and its adjoint pops the tuple once and hands each value back where its pop was
-    (`prey = _s3`). A save moves to the top only where nothing in the body before it assigns the value
-    (so the value saved is the same), the body saves nothing inside a nested statement, calls nothing
-    that receives the stack, and has no `break`/`continue`; and the adjoint loop pops exactly those
-    values, in reverse, at its own top level. For variants never transformed again (the tuple is not
-    a form the transforms read back)."""
+    """One push per loop iteration instead of one per saved value: a loop body that saves n values at
+    its top level (`_stack.push(prey)`, ... eight per step of an ODE integrator) keeps each in a local
+    where it was saved (`_k3 = prey`) and pushes the tuple of them once, at the end of the body; its
+    adjoint pops the tuple once, first, and hands each value back where its pop was (`prey = _s3`).
+    What the body saves inside branches, nested loops or callees stays on the stack as it was: those
+    are pushed before the tuple and popped after it, in stack order. Only for a body with no `break` or
+    `continue` (the end of the body runs every iteration), whose adjoint loop pops exactly those values,
+    in reverse, at its own top level; and for variants never transformed again (the tuple is not a form
+    the transforms read back)."""
     adjoint_of = {id(n.fwd): n for n in gast.walk(fn) if isinstance(n, gast.For) and hasattr(n, "fwd")}
 
-    def stack_method(s: Any, method: str) -> bool:
+    def stack_call(s: Any, method: str) -> gast.Call | None:
         c = s.value if isinstance(s, (gast.Expr, gast.Assign)) else None
-        return isinstance(c, gast.Call) and isinstance(c.func, gast.Attribute) and c.func.attr == method \
+        ok = isinstance(c, gast.Call) and isinstance(c.func, gast.Attribute) and c.func.attr == method \
             and isinstance(c.func.value, gast.Name) and c.func.value.id == stack and not c.keywords
+        return c if ok else None
 
-    def mentions_stack(s: Any) -> bool:
-        return any(isinstance(n, gast.Name) and n.id == stack for n in gast.walk(s))
-
-    def saves(body: list) -> list | None:
-        """[(position, name)] of the body's top-level saves of plain names, or None if it cannot batch."""
-        found = []
-        for k, s in enumerate(body):
-            if isinstance(s, gast.Expr) and stack_method(s, "push") and len(s.value.args) == 1 \
-                    and isinstance(s.value.args[0], gast.Name):
-                found.append((k, s.value.args[0].id))
-            elif mentions_stack(s) or any(isinstance(n, (gast.Break, gast.Continue)) for n in gast.walk(s)):
-                return None
-        return found
+    def saved_name(e: Any) -> str | None:
+        if isinstance(e, gast.Name):
+            return e.id
+        if isinstance(e, gast.Call) and len(e.args) == 1 and isinstance(e.args[0], gast.Name):
+            return e.args[0].id  # copy(x): a value the statement changes in place
+        return None
 
     def batch(loop: Any) -> None:
         adj = adjoint_of.get(id(loop))
-        found = saves(loop.body)
-        if adj is None or not found or len(found) < 2:
+        if adj is None or any(isinstance(n, (gast.Break, gast.Continue)) for s in loop.body
+                              for n in gast.walk(s)):
             return
-        assigned: set[str] = set()
-        for k, s in enumerate(loop.body):
-            if any(v in assigned for kk, v in found if kk == k):
-                return  # the value saved there is not the value at the top of the body
-            assigned |= _stores(s)
-        names = [v for _, v in found]
-        pops = []
-        for s in adj.body:
-            if isinstance(s, gast.Assign) and stack_method(s, "pop") and isinstance(s.targets[0], gast.Name):
-                pops.append(s)
-            elif mentions_stack(s):
-                return
-        if [s.targets[0].id for s in pops] != names[::-1]:
+        saves = [(k, s.value.args[0]) for k, s in enumerate(loop.body) if isinstance(s, gast.Expr)
+                 and (c := stack_call(s, "push")) is not None and len(c.args) == 1
+                 and saved_name(c.args[0]) is not None]
+        if len(saves) < 2:
             return
-        held = [namer.fresh("_s") for _ in names]
-        first = {id(s) for s, _ in ((loop.body[k], v) for k, v in found)}
-        pushed = gast.Expr(value=call_attr(stack, "push", [gast.Tuple(elts=[gast_name(v) for v in names],
+        pops = [s for s in adj.body if isinstance(s, gast.Assign) and stack_call(s, "pop") is not None
+                and not stack_call(s, "pop").args and isinstance(s.targets[0], gast.Name)]
+        if [s.targets[0].id for s in pops] != [saved_name(e) for _, e in saves][::-1]:
+            return
+        kept = [namer.fresh("_k") for _ in saves]
+        held = [namer.fresh("_s") for _ in saves]
+        for (k, e), name_ in zip(saves, kept, strict=True):
+            line = getattr(loop.body[k], "line", None)
+            loop.body[k] = assign_name(name_, e)
+            loop.body[k].line = line
+        pushed = gast.Expr(value=call_attr(stack, "push", [gast.Tuple(elts=[gast_name(v) for v in kept],
                                                                       ctx=gast.Load())]))
-        pushed.line = getattr(loop.body[found[0][0]], "line", None)
+        pushed.line = None
         pushed.saves = True
-        loop.body = [pushed] + [s for s in loop.body if id(s) not in first]
+        loop.body.append(pushed)
         for s, h in zip(pops, held[::-1], strict=True):
             s.value = gast_name(h)
         popped = gast.Assign(targets=[gast.Tuple(elts=[gast_name(h, store=True) for h in held],
                                                  ctx=gast.Store())],
                              value=call_attr(stack, "pop", []), type_comment=None)
-        popped.line = getattr(pops[0], "line", None)
+        popped.line = None
         popped.impure = True
         adj.body = [popped] + adj.body
 
     for n in list(gast.walk(fn)):
         if isinstance(n, (gast.For, gast.While)):
             batch(n)
+
+
+def assign_name(v: str, value: Any) -> gast.Assign:
+    return gast.Assign(targets=[gast_name(v, store=True)], value=value, type_comment=None)
 
 
 def gast_name(v: str, store: bool = False) -> gast.Name:
