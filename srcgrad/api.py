@@ -27,7 +27,7 @@ from srcgrad.facts import NUMBER_KEYS
 from srcgrad.flatten import per_argument_count, pytree_positions, takes_star_args
 from srcgrad.leafwise import Leafwise, structured
 from srcgrad.outputs import serving_dicts
-from srcgrad.parse import Dependencies, parse_function
+from srcgrad.parse import Dependencies, parse_function, signature_of
 from srcgrad.pipeline import Builder, Generated, cache_on
 from srcgrad.runtime.dask_support import finisher as dask_finisher
 from srcgrad.runtime.stack import NonScalarOutput
@@ -422,7 +422,7 @@ def _completer(fn: Callable) -> Callable | None:
     signature (a default left out is a value of known type, not an unknown) and keywords bind as in
     Python. None for other signatures (keyword-only parameters: passed on as they are)."""
     try:
-        params = list(inspect.signature(fn).parameters.values())
+        params = list(signature_of(fn).parameters.values())
     except (TypeError, ValueError):
         return None
     if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params):
@@ -536,7 +536,7 @@ def _aux_wrapper(func: Callable) -> Callable:
                     f"has_aux=True: {name} must return a pair (value, aux), written `return value, aux`",
                     "return the differentiated value (a scalar for grad) and the auxiliary data as a pair "
                     "literal; or drop has_aux=True if the function returns the value alone.")
-    sig = inspect.signature(func)
+    sig = signature_of(func)
     taken = set(sig.parameters)
 
     def fresh(base: str) -> str:
@@ -887,7 +887,6 @@ def compile(f: Callable | None = None, *, verbose: bool | int = False) -> Any:  
     """
     if f is None:
         return lambda g: compile(g, verbose=verbose)
-    import inspect
 
     from srcgrad.pipeline import Builder
     from srcgrad.reverse import CalleeRequest
@@ -898,7 +897,7 @@ def compile(f: Callable | None = None, *, verbose: bool | int = False) -> Any:  
 
     params = [
         p.name
-        for p in inspect.signature(f).parameters.values()
+        for p in signature_of(f).parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     classes: dict[tuple, type] = {}

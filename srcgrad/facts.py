@@ -32,6 +32,7 @@ import gast
 import numpy as np
 
 from srcgrad.analysis import iter_stmts
+from srcgrad.parse import signature_of
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime.mapping import SHAPE_FROM_ARGUMENT, SHAPE_FROM_CONSTANTS, STATIC_HELPERS
 from srcgrad.runtime.primitives import Primitive
@@ -258,10 +259,9 @@ def of_value(value: Any) -> Fact:
 def call_signature(fn: Any, positional: list[Fact], keywords: dict[str, Fact]) -> tuple | None:
     """The facts of `fn`'s parameters at one call, defaults included, in parameter order: the key a
     callee is specialized on (None: the call cannot be bound, or has *args/**kwargs)."""
-    import inspect  # noqa: PLC0415
 
     try:
-        sig = inspect.signature(fn)
+        sig = signature_of(fn)
         bound = sig.bind(*positional, **keywords)
     except (TypeError, ValueError):
         return None

@@ -41,7 +41,14 @@ from srcgrad.errors import TransformError, located
 from srcgrad.facts import hashable as _hashable
 from srcgrad.names import Namer
 from srcgrad.normalize import Normalizer, Op, Verbatim, assign, call, const, name
-from srcgrad.parse import FunctionInfo, fence, merge_into_recording, parse_function, recording
+from srcgrad.parse import (
+    FunctionInfo,
+    fence,
+    merge_into_recording,
+    parse_function,
+    recording,
+    signature_of,
+)
 from srcgrad.pipeline import Builder, _dump, body_source, cache_on, debug_enabled, params_of
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime import rules as R
@@ -1060,7 +1067,7 @@ class Forward:
             st.init.add(targets[0])
             return
         try:
-            sig = inspect.signature(fn)
+            sig = signature_of(fn)
             bound = sig.bind(*pos_args, **kw_args)
         except (TypeError, ValueError) as exc:
             raise self.error(s, f"cannot call {getattr(fn, '__name__', fn)} with these arguments: {exc}") \

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import gast
 
+from srcgrad.parse import signature_of
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime import rules as R
 from srcgrad.runtime.mapping import STATIC_HELPERS
@@ -79,7 +80,7 @@ class PartialEvaluator:
         if tree is None or call.keywords and any(k.arg is None for k in call.keywords):
             return None
         try:
-            sig = inspect.signature(fn)
+            sig = signature_of(fn)
             bound = sig.bind(*call.args, **{k.arg: k.value for k in call.keywords})
         except TypeError:
             return None

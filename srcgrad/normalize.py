@@ -45,7 +45,7 @@ from srcgrad.mutation import (
     written_in_place,
 )
 from srcgrad.names import Namer
-from srcgrad.parse import LOCAL, UNBOUND, FunctionInfo, parse_function, record
+from srcgrad.parse import LOCAL, UNBOUND, FunctionInfo, parse_function, record, signature_of
 from srcgrad.runtime import mapping
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime.primitives import Primitive
@@ -448,6 +448,14 @@ class Normalizer:
                 self.assign_to(RET, value, out)
         elif isinstance(s, gast.If):
             test = self.atom(s.test, out, prefix="_c")
+            if isinstance(test, gast.Name) and test.id in {
+                    n.id for b in s.body + s.orelse for n in gast.walk(b)
+                    if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}:
+                # `if flag: ... else: flag = ...`: the adjoint decides the branch after the branch ran,
+                # so it reads the test from a copy the branch cannot change
+                held = self.namer.fresh("_c")
+                self.emit(out, assign(held, name(test.id)), Op("nondiff", args=[name(test.id)]))
+                test = name(held)
             body: list = []
             orelse: list = []
             self.block(s.body, body)
@@ -1783,7 +1791,7 @@ class Normalizer:
         if not writes:
             return
         try:
-            params = list(inspect.signature(fn).parameters)
+            params = list(signature_of(fn).parameters)
         except (TypeError, ValueError):
             return
         passed = dict(zip(params, args, strict=False)) | kws

@@ -396,6 +396,17 @@ def _body_position(code: types.CodeType) -> tuple[int, int] | None:
     return min(spots) if spots else None
 
 
+def signature_of(fn: Any) -> inspect.Signature:
+    """The signature calls of `fn` bind to: its own (a decorator's wrapper with named parameters and
+    defaults of its own is not the function it wraps, whatever `__wrapped__` says), except for a srcgrad
+    transform or a wrapper taking only `*args, **kwargs`, whose calls bind to the wrapped function's."""
+    own = inspect.signature(fn, follow_wrapped=False)
+    forwards = all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in own.parameters.values())
+    if getattr(fn, "__srcgrad_target__", None) is not None or (forwards and own.parameters):
+        return inspect.signature(fn)
+    return own
+
+
 def _passes_through(wrapper: types.FunctionType, inner: types.FunctionType) -> bool:
     """Whether a decorator's wrapper returns exactly what the wrapped function returns, called with the
     wrapper's own arguments (`return f(*args, **kwargs)`, or `out = f(*args, **kwargs)` ... `return out`
@@ -410,6 +421,10 @@ def _passes_through(wrapper: types.FunctionType, inner: types.FunctionType) -> b
         return False
     a = node.args
     names = [p.id for p in a.posonlyargs + a.args]
+    if (wrapper.__defaults__ or wrapper.__kwdefaults__) and (
+            wrapper.__defaults__ != inner.__defaults__ or wrapper.__kwdefaults__ != inner.__kwdefaults__
+            or names != list(inner.__code__.co_varnames[:inner.__code__.co_argcount])):
+        return False  # `def w(x, s=2.0): return f(x, s)`: w's default is not f's, so w is not f
     star = a.vararg.id if a.vararg is not None else None
     kw = a.kwarg.id if a.kwarg is not None else None
     closure = dict(zip(wrapper.__code__.co_freevars, wrapper.__closure__ or (), strict=False))

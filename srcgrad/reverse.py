@@ -37,7 +37,7 @@ from srcgrad.codegen import Comment
 from srcgrad.errors import located
 from srcgrad.names import Namer
 from srcgrad.normalize import assign, call, const, name
-from srcgrad.parse import FunctionInfo
+from srcgrad.parse import FunctionInfo, signature_of
 from srcgrad.runtime import stack as rt_stack
 from srcgrad.templates import instantiate, table
 
@@ -280,7 +280,8 @@ class Reverse:
                     if isinstance(a, gast.Name) and a.id in self.active:
                         e = gast.Subscript(value=name(self.adj(lst)), slice=const(i), ctx=gast.Load())
                         self.accumulate(a.id, e, st, out, line)
-                st.init.discard(lst)
+            # the tuple's earlier value (a loop's previous iteration) starts with a zero adjoint
+            self.reset(lst, st, out, line)
             r = Restore(lst, s)
             r.line = line
             out.append(r)
@@ -416,7 +417,7 @@ class Reverse:
         import inspect
 
         try:
-            sig = inspect.signature(op.fn)
+            sig = signature_of(op.fn)
             bound = sig.bind(*pos_args, **kw_args)
         except (TypeError, ValueError) as exc:
             raise self.error(s, f"cannot call {op.fn.__name__} with these arguments: {exc}") from None
