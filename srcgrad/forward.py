@@ -49,7 +49,7 @@ from srcgrad.parse import (
     recording,
     signature_of,
 )
-from srcgrad.pipeline import Builder, _dump, body_source, cache_on, debug_enabled, params_of
+from srcgrad.pipeline import Builder, _dump, body_source, cache_on, debug_enabled, params_of, run_passes
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime import rules as R
 from srcgrad.runtime import stack as rt_stack
@@ -1523,11 +1523,11 @@ class ForwardBuilder:
         fname = f"{prefix}_{info.name}" if top else f"{info.name}_{prefix.replace('jvp', 'jvp')}"
         fdef = gast.FunctionDef(name=fname, args=args, body=new_body + [final], decorator_list=[],
                                 returns=None, type_comment=None, type_params=[])
-        optimize.dead_code(fdef)
-        if _drop_self_chains(fdef):
-            optimize.dead_code(fdef)
-        if self.numpy:
-            numpy_variant(fdef, namer)
+        run_passes(fdef, [
+            ("dead code", optimize.dead_code),
+            ("drop self chains", lambda f: _drop_self_chains(f) and optimize.dead_code(f)),
+            ("NumPy variant", lambda f: numpy_variant(f, namer)) if self.numpy else None,
+        ], self.verbose)
         self.front_end._comment(info, fdef)
         ns = dict(namer.globals)
         for nm, obj in list(ns.items()):

@@ -47,6 +47,25 @@ def body_source(body: list) -> str:
     return "\n".join(lines)
 
 
+Pass = tuple[str, Callable[[gast.FunctionDef], Any]]
+
+
+def run_passes(fdef: gast.FunctionDef, passes: list[Pass | None], verbose: bool | int) -> None:
+    """The optimize stage: each named pass rewrites `fdef` in place, in order (None: a pass this variant
+    skips). With SRCGRAD_DEBUG each pass prints the code it left, under its name ("no change" where it
+    changed nothing)."""
+    before = body_source(fdef.body) if verbose else ""
+    for step in passes:
+        if step is None:
+            continue
+        label, rewrite = step
+        rewrite(fdef)
+        if verbose:
+            after = body_source(fdef.body)
+            _dump(f"optimize: {label} ({fdef.name})", after if after != before else "(no change)")
+            before = after
+
+
 @dataclass
 class Generated:
     """A compiled generated function and what the caller of it must do per call."""
@@ -623,11 +642,16 @@ class Builder:
                 type_comment=None,
                 type_params=[],
             )
-            optimize.dead_code(fwd_def)
-            optimize.dead_code(adj_def)
-            optimize.propagate_adjoints(adj_def, temp_adjoint)
-            optimize.merge_accumulations(adj_def)
-            optimize.nest_forward_temporaries(fwd_def, namer.temps.__contains__)
+            run_passes(fwd_def, [
+                ("dead code", optimize.dead_code),
+                ("nest forward temporaries",
+                 lambda f: optimize.nest_forward_temporaries(f, namer.temps.__contains__)),
+            ], self.verbose)
+            run_passes(adj_def, [
+                ("dead code", optimize.dead_code),
+                ("propagate adjoints", lambda f: optimize.propagate_adjoints(f, temp_adjoint)),
+                ("merge accumulations", optimize.merge_accumulations),
+            ], self.verbose)
             self._comment(info, fwd_def)
             self._comment(info, adj_def, adjoint=True)
             ns = dict(namer.globals)
@@ -679,23 +703,26 @@ class Builder:
             type_comment=None,
             type_params=[],
         )
-        if shp_all and mode not in ("vjp", "split"):
-            floats = (active - set(params)) | {namer.adjoint(v) for v in active}
-            optimize.fold_unit_seed(fdef, namer, shp_all, floats, set(params))
-        optimize.dead_code(fdef)
-        optimize.propagate_adjoints(fdef, temp_adjoint)
-        optimize.merge_accumulations(fdef)
-        if nd_all:
-            optimize.defer_outer_products(
-                fdef, namer, optimize.Specialize(namer, scalar_all, numpy_all, nd_all).ndim_of
-            )
-        optimize.nest_forward_temporaries(fdef, namer.temps.__contains__)
-        if self.numpy_params:  # a variant for NumPy arrays, never transformed again
-            optimize.write_in_place(fdef, namer, fx.ints())
-        if self.specialized and uses_stack:  # a variant for a signature, never transformed again
-            optimize.batch_loop_saves(fdef, namer, stack)
-        if isinstance(grads_expr, gast.Tuple):
-            optimize.distinct_results(fdef, namer, grads_expr)
+        floats = (active - set(params)) | {namer.adjoint(v) for v in active}
+        ndim_of = optimize.Specialize(namer, scalar_all, numpy_all, nd_all).ndim_of
+        run_passes(fdef, [
+            ("fold the unit seed", lambda f: optimize.fold_unit_seed(f, namer, shp_all, floats, set(params)))
+            if shp_all and mode not in ("vjp", "split") else None,
+            ("dead code", optimize.dead_code),
+            ("propagate adjoints", lambda f: optimize.propagate_adjoints(f, temp_adjoint)),
+            ("merge accumulations", optimize.merge_accumulations),
+            ("defer outer products", lambda f: optimize.defer_outer_products(f, namer, ndim_of))
+            if nd_all else None,
+            ("nest forward temporaries",
+             lambda f: optimize.nest_forward_temporaries(f, namer.temps.__contains__)),
+            # the passes below write forms the transforms do not read back: variants for one signature only
+            ("write in place", lambda f: optimize.write_in_place(f, namer, fx.ints()))
+            if self.numpy_params else None,
+            ("one save per loop iteration", lambda f: optimize.batch_loop_saves(f, namer, stack))
+            if self.specialized and uses_stack else None,
+            ("distinct results", lambda f: optimize.distinct_results(f, namer, grads_expr))
+            if isinstance(grads_expr, gast.Tuple) else None,
+        ], self.verbose)
         self._comment(info, fdef)
         ns = dict(namer.globals)
         for bound, r in callee_bindings:

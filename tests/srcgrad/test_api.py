@@ -200,6 +200,11 @@ def test_debug_prints_stages(capsys, monkeypatch):
     err = capsys.readouterr().err
     for stage in ("parse", "normalize", "analysis", "reverse", "codegen"):
         assert f"srcgrad: {stage}" in err
+    # the optimize stage prints each pass that changed the code, by name, in both modes
+    assert "srcgrad: optimize: dead code" in err or "srcgrad: optimize: propagate adjoints" in err
+    sg.jvp(f)(1.0, 1.0)
+    err = capsys.readouterr().err
+    assert "srcgrad: optimize: " in err and "srcgrad: codegen: jvp_f" in err
 
 
 def test_grad_of_grad_straight_line():
