@@ -960,6 +960,12 @@ def lineage(a: Any) -> list:
 @primitive(linear=((0, 1),), node="CopySlices", batching="swap", fresh=True)
 def _index_update(x, v, index=None):
     """`x` with `x[index] = v`, as a new array: the user's array is never written."""
+    if isinstance(x, (dict, list)):
+        raise TypeError(
+            f"srcgrad differentiates writes into arrays, and this one changes an item of a "
+            f"{type(x).__name__} (`d[k] += v` on a {type(x).__name__} argument, which would change the "
+            f"caller's {type(x).__name__}): build a new {type(x).__name__}, or take the array out and change "
+            "a copy (w = d[k].copy(); w += v)")
     xp = _seq_ns((x, v))  # v's namespace when it is lazy and x is NumPy: NumPy would compute it
     out = fn(xp, "asarray")(x, copy=True) if xp is not np else np.array(x, copy=True)
     index, v = _without_newaxis(out, index, v, xp)

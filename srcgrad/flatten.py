@@ -232,6 +232,14 @@ class Flattener:
             s.test = self.expr(s.test)
             s.body, s.orelse = self.nested_blocks(s.body, s.orelse)
             return [s]
+        if isinstance(s, gast.AugAssign) and isinstance(s.target, gast.Subscript) \
+                and isinstance(s.target.value, gast.Name) and s.target.value.id in self.local_dicts:
+            # acc["s"] += v on a dict the function built: acc["s"] = acc["s"] + v
+            load = copy.deepcopy(s.target)
+            load.ctx = gast.Load()
+            store = gast.copy_location(gast.Assign(targets=[s.target], value=gast.BinOp(
+                left=load, op=s.op, right=s.value), type_comment=None), s)
+            return self.assign(store)
         if isinstance(s, gast.AugAssign):
             s.value = self.expr(s.value)
             if isinstance(s.target, (gast.Subscript, gast.Attribute)):
@@ -241,6 +249,20 @@ class Flattener:
                 s.target.value = self.expr_of(base, s.target.value)
             return [s]
         if isinstance(s, gast.Return) and s.value is not None:
+            if isinstance(s.value, gast.Tuple):
+                # `return loss, aux` with aux a dict the function built: its literal, in the pair
+                elts = []
+                for e in s.value.elts:
+                    literal = self.dict_literal_of(e)
+                    if literal is not e:
+                        elts.append(literal)
+                    elif isinstance(e, gast.Dict):
+                        e.values = [self.expr(v) for v in e.values]
+                        elts.append(e)
+                    else:
+                        elts.append(self.expr(e))
+                s.value.elts = elts
+                return [s]
             value = self.value(s.value)
             if isinstance(value, View) and value.node.kind in ("tuple", "list"):
                 s.value = self.literal(value, s.value)
@@ -368,7 +390,8 @@ class Flattener:
         """Bind `var` to the dict of `keys` whose values the fresh variables `reads` hold; the
         statements that takes (none, or the copies below)."""
         before = self.views.get(var)
-        if isinstance(before, View) and before.node.kind == "dict" and set(before.node.keys) == set(keys) \
+        if isinstance(before, View) and before.node.kind == "dict" \
+                and tuple(before.node.keys) == tuple(keys) \
                 and all(c.kind == "leaf" for c in before.node.children) \
                 and all(isinstance(r, gast.Name) for r in before.reads):
             # `params = {k: step(v) ...}` rebinding a dict of the same keys: the new values go into the
@@ -379,7 +402,8 @@ class Flattener:
                     for k, r in zip(before.node.keys, before.reads, strict=True)]
         if (before is not None or var in self.assigned_elsewhere) and self.nested:
             raise located(self.info, at, f"{var} bound, inside a loop or branch, to a dict of other keys "
-                          "than it holds elsewhere", "keep the dict's keys the same on every path.")
+                          "(or the same keys in another order) than it holds elsewhere",
+                          "keep the dict's keys, in one order, the same on every path.")
         self.views[var] = View(Node("dict", tuple(keys), tuple(Node("leaf") for _ in keys)), reads)
         return []
 
@@ -403,6 +427,16 @@ class Flattener:
             reads.append(_name(name))
         self.local_dicts.add(var)
         return out + self.bind_dict(var, keys, reads, at)
+
+    def dict_literal_of(self, e: Any) -> Any:
+        """`e`, or the dict literal of its values where it names a dict of leaves srcgrad reads by key."""
+        view = self.views.get(e.id) if isinstance(e, gast.Name) else None
+        if isinstance(view, View) and view.node.kind == "dict" and \
+                all(c.kind == "leaf" for c in view.node.children):
+            return gast.copy_location(gast.Dict(
+                keys=[gast.Constant(value=k, kind=None) for k in view.node.keys],
+                values=[copy.deepcopy(r) for r in view.reads]), e)
+        return e
 
     def local_dict_write(self, var: str, target: gast.Subscript, at: Any) -> list:
         """`d["k"] = v` into a dict the function made: the key's variable, or a new key's."""
@@ -827,14 +861,14 @@ def _static_keyed(e: Any) -> bool:
         isinstance(k, gast.Constant) and isinstance(k.value, (str, int)) for k in e.keys)
 
 
-def localize_dicts(info: Any) -> None:
+def localize_dicts(info: Any, parse: Any = None) -> None:
     """Dict literals with constant keys bound to names in a function with no pytree parameters: read
     as one variable per key, as a pytree argument's leaves are (`grads["w"]`, `.values()`, loops over
     it, `d["k"] = v`)."""
     if not any(isinstance(n, gast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], gast.Name)
                and _static_keyed(n.value) for n in gast.walk(info.node)):
         return
-    fl = Flattener(info, {}, {})
+    fl = Flattener(info, {}, {}, parse)
     info.node.body = fl.block(info.node.body)
 
 

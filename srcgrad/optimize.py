@@ -1485,6 +1485,11 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
             v.func = copy.deepcopy(update_ref)
             return [s]
         parts = terms(v)
+        if any(_is_name(n, x) for p in parts if not _is_name(p, x) for n in gast.walk(p)
+               if not (call_of(p) is P.index_update and n is p.args[0])):
+            # a term reads x itself (`bu = index_update(bu, 0.0, index=k) + bu[::-1]`, the adjoint of
+            # u[::-1] = u): every term must see x as it was, so nothing is written into it here
+            return [s]
         # x = index_update(x, v, index=i) + index_add(zeros, w, index=j): the update, then the adds
         updates = [p for p in parts if call_of(p) is P.index_update and len(p.args) == 2
                    and _is_name(p.args[0], x)]

@@ -142,6 +142,10 @@ def to_dicts(shape: Shape, value: Any) -> Any:
     into the output's structure."""
     if shape is None or value is None:
         return value
+    if isinstance(value, dict):
+        # a Jacobian with respect to a pytree argument comes in the argument's structure, each entry
+        # a tuple over the outputs
+        return {k: to_dicts(shape, v) for k, v in value.items()}
     return _rebuild(shape, iter(value))
 
 

@@ -330,7 +330,7 @@ def parse_function(fn: Any) -> FunctionInfo:
         closure=closure,
     )
     lower(info, parse_function)
-    localize_dicts(info)
+    localize_dicts(info, parse_function)
     info.locals = assigned_names(node)
     return info
 
@@ -384,7 +384,7 @@ def _parse_lambda(fn: types.FunctionType) -> FunctionInfo:
     info = FunctionInfo(fn=fn, node=node, filename=filename, line_offset=0, lines=text.splitlines(),
                         globals=fn.__globals__, closure=closure)
     lower(info, parse_function)
-    localize_dicts(info)
+    localize_dicts(info, parse_function)
     info.locals = assigned_names(node)
     return info
 

@@ -171,7 +171,10 @@ class Builder:
         if ret is None:
             return None
         known = dict(signature)
-        fx = facts.infer(body[:-1], namer, params_of(info.node)[1], known,
+        params = params_of(info.node)[1]
+        # as the callee's own build reads it: adapters that dispatch on rank resolved to their primitive
+        fwd_body = optimize.resolve_adapters(body[:-1], namer, known, set(params))
+        fx = facts.infer(fwd_body, namer, params, known,
                          numpy_variant=any(isinstance(f, facts.Arr) for f in known.values()),
                          callee=self.callee_facts)
 
