@@ -249,11 +249,19 @@ NUMBER_TYPES = {"s": None, "i": int, "b": bool}
 
 def of_value(value: Any) -> Fact:
     """The fact of a concrete value (a default argument, a constant)."""
-    if type(value) in (float, int, bool):
+    if type(value) is int:
+        return Num(int, value)  # an int default or constant (an axis, a count) is known exactly
+    if type(value) in (float, bool):
         return Num(type(value))
     if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biufc":
         return Arr(value.dtype, tuple(value.shape), value.ndim)
     return TOP
+
+
+def without_values(signature: tuple) -> tuple:
+    """`signature` with the int values it holds forgotten (their types kept): the key of a recursive
+    call, which would otherwise be specialized once per depth (`cheb(x, n - 1)`)."""
+    return tuple((n, Num(f.type) if isinstance(f, Num) else f) for n, f in signature)
 
 
 def call_signature(fn: Any, positional: list[Fact], keywords: dict[str, Fact]) -> tuple | None:
@@ -692,8 +700,20 @@ class _Pass:
             return gast.literal_eval(e)
         except ValueError:
             pass
+        if isinstance(e, gast.Name) and e.id in self.locals:
+            f = self.fact_of_name(e.id)
+            if isinstance(f, Num) and f.type is int and f.value is not None:
+                return f.value  # axis=axis of a parameter whose int value the signature holds
         if isinstance(e, gast.Call):
             fn = self.rep(e.func)
+            if hashable(fn) and fn in STATIC_HELPERS:  # axis=_axis(axis, None): run on known values
+                try:
+                    return fn(*[self.static(a, False) for a in e.args],
+                              **{k.arg: self.static(k.value, False) for k in e.keywords})
+                except _Unknown:
+                    raise
+                except Exception:  # noqa: BLE001 -- the helper refuses these values: not a fact
+                    raise _Unknown from None
             if fn is P.shape and len(e.args) == 1:  # shape=shape(x) of an array whose shape is known
                 base = self.rep(e.args[0])
                 if isinstance(base, (np.ndarray, np.generic, int, float)):

@@ -130,6 +130,7 @@ class Builder:
         self.refresh: list[tuple[dict, str, Callable]] = []
         self.in_progress: dict[tuple, CalleeRequest] = {}
         self.returns: dict[tuple, Any] = {}  # (callee, signature) -> the facts of what it returns
+        self.facts_in_progress: set = set()  # callees whose return facts are being found
         self.numpy_params: set[str] = set()
         self.specialized = False  # building a variant for one signature (never transformed again)
 
@@ -155,6 +156,8 @@ class Builder:
     def callee_facts(self, fn: Any, signature: tuple) -> Any:
         """What user function `fn` returns when called with parameters of these facts (the fact pass of
         a caller asks; None: not known, or a call of itself while its facts are being found)."""
+        if fn in self.facts_in_progress:
+            signature = facts.without_values(signature)  # a recursive call: n - 1, n - 2, ... as one key
         key = (fn, signature)
         if key in self.returns:
             return self.returns[key]
@@ -170,6 +173,15 @@ class Builder:
         ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
         if ret is None:
             return None
+        self.facts_in_progress.add(fn)
+        try:
+            result = self._returned_facts(info, namer, body, ret, signature)
+        finally:
+            self.facts_in_progress.discard(fn)
+        self.returns[key] = result
+        return result
+
+    def _returned_facts(self, info: Any, namer: Namer, body: list, ret: Any, signature: tuple) -> Any:
         known = dict(signature)
         params = params_of(info.node)[1]
         # as the callee's own build reads it: adapters that dispatch on rank resolved to their primitive
@@ -186,9 +198,7 @@ class Builder:
             return facts.TOP
 
         value = ret.value
-        result = tuple(of(e) for e in value.elts) if isinstance(value, gast.Tuple) else of(value)
-        self.returns[key] = result
-        return result
+        return tuple(of(e) for e in value.elts) if isinstance(value, gast.Tuple) else of(value)
 
     def callee(self, fn: Any, wrt: tuple[str, ...], site: Any, caller_info: FunctionInfo,
                signature: tuple = ()) -> CalleeRequest:
@@ -199,6 +209,8 @@ class Builder:
             self.refresh.extend(getattr(fn, "__srcgrad_refresh__", ()))
             fn = target
             signature = ()
+        if any(k[0] is fn for k in self.in_progress):
+            signature = facts.without_values(signature)  # a recursive call: one build for every depth
         key = (fn, wrt, signature)
         req = self.in_progress.get(key)
         if req is not None:
