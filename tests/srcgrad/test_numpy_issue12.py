@@ -127,6 +127,9 @@ def test_scipy_special_functions():
     x = np.random.default_rng(2).standard_normal(5)
     want = numeric_grad(scipy_program, x)
     np.testing.assert_allclose(sg.grad(scipy_program)(x), want, rtol=1e-6, atol=1e-7)
+    t = np.random.default_rng(3).standard_normal(5)
+    _, d = sg.jvp(scipy_program)(x, t)
+    assert d == pytest.approx(want @ t, rel=1e-6)
 
 
 # ------------------------------------------------------------------ what the compiler does not take yet
