@@ -4,6 +4,7 @@ import copy
 import dataclasses
 
 import numpy as np
+import pytest
 
 import srcgrad as sg
 
@@ -143,3 +144,69 @@ def axpy(alpha, x, y):
     for p, leaf in list(leaves(y)):
         y = replace(y, p, leaf + alpha * get(x, p))
     return y
+
+
+def bug(reason):
+    return pytest.mark.xfail(strict=True, reason="bug: " + reason)
+
+
+def flat(out):
+    """Every float in an output (array, float, tuple, list or dict by sorted key), as one vector."""
+    if isinstance(out, dict):
+        return np.concatenate([flat(out[k]) for k in sorted(out)]) if out else np.zeros(0)
+    if isinstance(out, (tuple, list)):
+        return np.concatenate([flat(o) for o in out]) if out else np.zeros(0)
+    return np.atleast_1d(np.asarray(out, dtype=float)).ravel()
+
+
+def check_jvp(f, *args, argnums=0, h=1e-6, rtol=1e-5, atol=1e-7, seed=3):
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    rng = np.random.default_rng(seed)
+    ts = [random_like(args[i], rng) for i in nums]
+    before = snapshot(args)
+    val, tan = sg.jvp(f, argnums=argnums)(*args, ts[0] if single else tuple(ts))
+    assert_unchanged(before, args)
+
+    def shifted(s):
+        a = list(args)
+        for i, t in zip(nums, ts, strict=True):
+            a[i] = axpy(s, t, a[i])
+        return f(*a)
+
+    want = (flat(shifted(h)) - flat(shifted(-h))) / (2 * h)
+    np.testing.assert_allclose(flat(val), flat(f(*args)), rtol=1e-10, atol=1e-12, err_msg="jvp primal")
+    np.testing.assert_allclose(flat(tan), want, rtol=rtol, atol=atol, err_msg="jvp tangent")
+    return val, tan
+
+
+def check(f, *args, argnums=0, jvp=True, **kw):
+    """grad twice (fresh and cached), then jvp; each against central differences."""
+    before = snapshot(args)
+    g = check_grad(f, *args, argnums=argnums, **kw)
+    check_grad(f, *args, argnums=argnums, **kw)
+    if jvp:
+        check_jvp(f, *args, argnums=argnums)
+    assert_unchanged(before, args)
+    return g
+
+
+def check_vjp(f, *args, argnums=0, h=1e-6, rtol=1e-5, atol=1e-7):
+    """vjp with a random cotangent shaped like the output, against the finite-difference Jacobian."""
+    out = f(*args)
+    ct = random_like(out, np.random.default_rng(5))
+    before = snapshot(args)
+    val, g = sg.vjp(f, argnums=argnums)(*args, ct)
+    assert_unchanged(before, args)
+    np.testing.assert_allclose(flat(val), flat(out), rtol=1e-10, atol=1e-12)
+    if isinstance(out, dict):
+        assert isinstance(val, dict) and sorted(val) == sorted(out)
+
+    def scalar(*a):
+        return float(flat(f(*a)) @ flat(ct))
+
+    single = isinstance(argnums, int)
+    for gi, i in zip((g,) if single else g, (argnums,) if single else argnums, strict=True):
+        want = fd_leaf(lambda z, i=i: scalar(*args[:i], z, *args[i + 1:]), args[i], (), h)
+        np.testing.assert_allclose(gi, want, rtol=rtol, atol=atol)
+    return g
