@@ -26,7 +26,7 @@ from srcgrad.errors import TransformError, located
 from srcgrad.facts import NUMBER_KEYS
 from srcgrad.flatten import per_argument_count, pytree_positions, takes_star_args
 from srcgrad.leafwise import Leafwise, structured
-from srcgrad.outputs import serving_dicts
+from srcgrad.outputs import own_returns, serving_dicts
 from srcgrad.parse import Dependencies, parse_function, signature_of
 from srcgrad.pipeline import Builder, Generated, cache_on
 from srcgrad.runtime.dask_support import finisher as dask_finisher
@@ -479,22 +479,6 @@ def _still_valid(transformed: Callable) -> bool:
     return deps is None or deps.valid()
 
 
-def _returns(fdef: gast.FunctionDef) -> list[gast.Return]:
-    """The `return` statements of `fdef` itself (not of functions or classes defined inside it)."""
-    found: list[gast.Return] = []
-
-    def walk(node: Any) -> None:
-        for child in gast.iter_child_nodes(node):
-            if isinstance(child, (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)):
-                continue
-            if isinstance(child, gast.Return):
-                found.append(child)
-            walk(child)
-
-    walk(fdef)
-    return found
-
-
 def _parsed(target: Callable) -> Any:
     """`target`'s FunctionInfo, or None where it has no source to read (the build then says why)."""
     from srcgrad.parse import parse_function  # noqa: PLC0415
@@ -513,7 +497,7 @@ def _refuse_container_output(target: Callable, f: Callable) -> None:
     if info is None:
         return
     name = getattr(f, "__name__", "f")
-    for r in _returns(info.node):
+    for r in own_returns(info.node):
         if isinstance(r.value, _CONTAINER_NODES):
             what = _CONTAINER_WORDS[type(r.value)]
             raise located(info, r, f"grad needs a scalar output, but {name} returns a {what}",
@@ -529,7 +513,7 @@ def _aux_wrapper(func: Callable) -> Callable:
     info = _parsed(func)
     name = getattr(func, "__name__", "f")
     if info is not None:
-        for r in _returns(info.node):
+        for r in own_returns(info.node):
             if not (isinstance(r.value, gast.Tuple) and len(r.value.elts) == 2):
                 raise located(
                     info, r,

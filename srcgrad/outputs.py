@@ -1,19 +1,24 @@
-"""Dict outputs, read as tuples (front end): a function that returns `{"mean": m, "spread": s}` (or a
-pair whose aux is a dict, for has_aux) is differentiated as the same function returning `(m, s)`, and
-what the transform returns is put back into dicts, as JAX returns a tangent in the output's structure:
+"""Structured outputs, read as flat tuples (front end): a function that returns a dict literal
+`{"mean": m, "spread": s}`, a named tuple or dataclass it builds (`Stats(m, s)`), a list literal, or a pair
+whose aux is one of these (has_aux), is differentiated as the same function returning the flat tuple of
+the leaves `(m, s)`, and what the transform returns is put back into that structure, as JAX returns a
+tangent in the output's structure:
 
     sg.jvp(moments)(x, t)   ->  ({"mean": m, "spread": s}, {"mean": dm, "spread": ds})
     sg.vjp(moments)(x, {"mean": 1.0, "spread": 0.0})     # the cotangent in the output's structure
 
-Only dict *literals* with constant keys in the function's own `return` statements are read this way, and
-every return must have the same structure; a dict built otherwise stays a clear error of the compiler.
+Only literals (and constructor calls of a named tuple or dataclass giving every field) in the function's
+own `return` statements are read this way, and every return must have the same structure; a structure
+built otherwise stays a clear error of the compiler.
 
 `Shape` is the static structure of a return value: None for a value kept as it is (a leaf, or a tuple
-without dicts inside), ('dict', keys, children) and ('tuple', children) around the dicts.
+without structure inside), ('dict', keys, children), ('tuple', children), ('list', children) and
+('record', class, fields, children) around the leaves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import types
@@ -21,27 +26,61 @@ from typing import Any, Callable
 
 import gast
 
-Shape = Any  # None | ("dict", keys, children) | ("tuple", children)
+Shape = Any  # None, ("dict", keys, children), ("tuple" or "list", children), ("record", cls, fields, ...)
 
 
-def _shape_of(e: gast.expr, inside: bool = False) -> Shape:
+def _shape_of(e: gast.expr, inside: bool = False, resolve: Callable[[str], Any] | None = None) -> Shape:
     """The structure of return expression `e` (tuple literals inside a dict are structure too, so the
-    flat tuple holds arrays and numbers only)."""
+    flat tuple holds arrays and numbers only). `resolve(name)` says what a called name is, so a named
+    tuple or a dataclass built in the return (`Out(mean, var)`) is structure too."""
     if isinstance(e, gast.Dict) and e.keys and all(
             isinstance(k, gast.Constant) and isinstance(k.value, (str, int)) for k in e.keys):
-        return ("dict", tuple(k.value for k in e.keys), tuple(_shape_of(v, True) for v in e.values))
+        return ("dict", tuple(k.value for k in e.keys),
+                tuple(_shape_of(v, True, resolve) for v in e.values))
+    if isinstance(e, gast.List) and e.elts:
+        return ("list", tuple(_shape_of(v, True, resolve) for v in e.elts))
     if isinstance(e, gast.Tuple):
-        children = tuple(_shape_of(v, inside) for v in e.elts)
+        children = tuple(_shape_of(v, inside, resolve) for v in e.elts)
         return ("tuple", children) if inside or any(c is not None for c in children) else None
+    record = _record_call(e, resolve)
+    if record is not None:
+        cls, fields, values = record
+        return ("record", cls, fields, tuple(_shape_of(v, True, resolve) for v in values))
     return None
+
+
+def _record_call(e: gast.expr, resolve: Callable[[str], Any] | None) -> tuple | None:
+    """(class, field names, value expressions) of `Out(a, b=c)` where Out is a named tuple or a
+    dataclass and every field is given; None for any other expression."""
+    if resolve is None or not isinstance(e, gast.Call) or not isinstance(e.func, gast.Name) or any(
+            isinstance(a, gast.Starred) for a in e.args) or any(k.arg is None for k in e.keywords):
+        return None
+    cls = resolve(e.func.id)
+    if not isinstance(cls, type):
+        return None
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        fields = tuple(cls._fields)
+    elif dataclasses.is_dataclass(cls):
+        fields = tuple(f.name for f in dataclasses.fields(cls) if f.init)
+    else:
+        return None
+    given = dict(zip(fields, e.args, strict=False))
+    given.update({k.arg: k.value for k in e.keywords})
+    if len(e.args) > len(fields) or set(given) != set(fields):
+        return None
+    return cls, fields, tuple(given[f] for f in fields)
 
 
 def _leaf_exprs(e: gast.expr, shape: Shape) -> list:
     """The expressions of the leaves of return expression `e` of structure `shape`, in order."""
     if shape is None:
         return [e]
-    parts = e.values if shape[0] == "dict" else e.elts
-    children = shape[2] if shape[0] == "dict" else shape[1]
+    if shape[0] == "dict":
+        parts, children = e.values, shape[2]
+    elif shape[0] == "record":
+        parts, children = _record_call(e, lambda name: shape[1])[2], shape[3]
+    else:
+        parts, children = e.elts, shape[1]
     return [x for p, c in zip(parts, children, strict=True) for x in _leaf_exprs(p, c)]
 
 
@@ -50,7 +89,7 @@ def _flat(e: gast.expr, shape: Shape) -> gast.expr:
         gast.Tuple(elts=_leaf_exprs(e, shape), ctx=gast.Load()), e)
 
 
-def _own_returns(fdef: gast.FunctionDef) -> list[gast.Return]:
+def own_returns(fdef: gast.FunctionDef) -> list[gast.Return]:
     """The `return` statements of `fdef` itself (not of functions defined inside it)."""
     found: list[gast.Return] = []
 
@@ -69,18 +108,19 @@ def _own_returns(fdef: gast.FunctionDef) -> list[gast.Return]:
 def dict_outputs(info: Any) -> Shape:
     """The structure of the dicts `info`'s function returns (None when it returns no dict literal, or
     returns differently structured values on different paths)."""
-    returns = _own_returns(info.node)
-    shapes = {repr(_shape_of(r.value)) if r.value is not None else None for r in returns}
+    returns = own_returns(info.node)
+    shapes = {repr(_shape_of(r.value, resolve=info.resolve)) if r.value is not None else None
+              for r in returns}
     if len(shapes) != 1:
         return None
-    return _shape_of(returns[0].value) if returns[0].value is not None else None
+    return _shape_of(returns[0].value, resolve=info.resolve) if returns[0].value is not None else None
 
 
 def rewrite_returns(info: Any, pair: bool) -> None:
     """Rewrite `info`'s returns of dict literals (see `dict_outputs`) into returns of the flat tuple of
     their leaves; with `pair` (has_aux), each half of the returned pair is flattened on its own."""
-    for r in _own_returns(info.node):
-        shape = _shape_of(r.value)
+    for r in own_returns(info.node):
+        shape = _shape_of(r.value, resolve=info.resolve)
         if pair:
             r.value.elts = [_flat(e, c) for e, c in zip(r.value.elts, shape[1], strict=True)]
         else:
@@ -129,10 +169,17 @@ def _collect(shape: Shape, value: Any, what: str, out: list) -> None:
                              f"{sorted(keys, key=str)}; got {got}")
         for k, c in zip(keys, children, strict=True):
             _collect(c, value[k], f"{what}[{k!r}]", out)
+    elif shape[0] == "record":
+        _, cls, fields, children = shape
+        if not isinstance(value, cls):
+            raise ValueError(f"{what} must be a {cls.__name__}, as the function returns; got "
+                             f"{type(value).__name__}")
+        for f, c in zip(fields, children, strict=True):
+            _collect(c, getattr(value, f), f"{what}.{f}", out)
     else:
         children = shape[1]
         if not isinstance(value, (tuple, list)) or len(value) != len(children):
-            raise ValueError(f"{what} must be a tuple of {len(children)} in the output's structure")
+            raise ValueError(f"{what} must be a {shape[0]} of {len(children)} in the output's structure")
         for i, (c, v) in enumerate(zip(children, value, strict=True)):
             _collect(c, v, f"{what}[{i}]", out)
 
@@ -155,7 +202,11 @@ def _rebuild(shape: Shape, leaves: Any) -> Any:
     if shape[0] == "dict":
         _, keys, children = shape
         return {k: _rebuild(c, leaves) for k, c in zip(keys, children, strict=True)}
-    return tuple(_rebuild(c, leaves) for c in shape[1])
+    if shape[0] == "record":
+        _, cls, fields, children = shape
+        return cls(**{f: _rebuild(c, leaves) for f, c in zip(fields, children, strict=True)})
+    items = [_rebuild(c, leaves) for c in shape[1]]
+    return items if shape[0] == "list" else tuple(items)
 
 
 def part(shape: Shape, i: int) -> Shape:

@@ -4,6 +4,9 @@ at the door instead of being broadcast."""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import NamedTuple
+
 import numpy as np
 import pytest
 
@@ -272,3 +275,38 @@ def test_a_dict_aux_comes_back_as_a_dict():
     value, g3, aux4 = sg.vjp(loss_with_dict_metrics, has_aux=True)(X, 1.0)
     np.testing.assert_allclose(g3, g)
     assert aux4 == aux
+
+
+class Summary(NamedTuple):
+    mean: float
+    energy: float
+
+
+@dataclasses.dataclass
+class Pair:
+    first: float
+    rest: np.ndarray
+
+
+def summary(x):
+    return Summary(np.mean(x), energy=np.sum(x ** 2))
+
+
+def pair_in_a_list(x):
+    return [Pair(x[0] * 2.0, x[1:] ** 2), {"s": np.sum(np.sin(x))}]
+
+
+def test_named_tuple_dataclass_and_list_outputs_keep_their_structure():
+    t = np.array([1.0, 0.5, -2.0])
+    value, tangent = sg.jvp(summary)(X, t)
+    assert isinstance(value, Summary) and isinstance(tangent, Summary)
+    assert tangent.mean == pytest.approx(np.mean(t)) and tangent.energy == pytest.approx(2 * X @ t)
+    value, g = sg.vjp(summary)(X, Summary(1.0, 0.5))
+    np.testing.assert_allclose(g, np.full(3, 1 / 3) + X)
+    value, tangent = sg.jvp(pair_in_a_list)(X, t)
+    assert isinstance(tangent, list) and isinstance(tangent[0], Pair)
+    assert tangent[0].first == pytest.approx(2 * t[0])
+    np.testing.assert_allclose(tangent[0].rest, 2 * X[1:] * t[1:])
+    assert tangent[1]["s"] == pytest.approx(np.cos(X) @ t)
+    with pytest.raises(ValueError, match="must be a Summary"):
+        sg.vjp(summary)(X, (1.0, 0.5))
