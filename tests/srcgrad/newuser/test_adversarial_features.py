@@ -299,10 +299,10 @@ def dict_key_order_branch(x):
     return first * 10.0 + list(d.values())[1]
 
 
-@bug("a dict rebound in a branch with its keys in another order: list(d.values())[0] reads 'a' not 'b' "
-     "(silently wrong value and gradient)")
 def test_dict_rebound_in_a_branch_with_keys_in_another_order():
-    check(dict_key_order_branch, np.array([0.5, 0.3]))
+    # the order of .values() would depend on the branch taken: refused (it was silently wrong)
+    with pytest.raises(sg.TransformError, match="another order"):
+        sg.grad(dict_key_order_branch)(np.array([0.5, 0.3]))
 
 
 def add_into(d, v):
@@ -316,10 +316,10 @@ def helper_mutates_dict(x):
     return d["s"]
 
 
-@bug("a helper that writes a key of the caller's local dict (add_into(d, v): d['s'] = d['s'] + v) "
-     "is called on a float copy: value 0.0 and gradient 0.0, silently")
 def test_helper_writing_into_a_local_dict_it_was_given():
-    check(helper_mutates_dict, 0.7)
+    # the write would land in the helper's copy of the leaf: refused (it was silently lost)
+    with pytest.raises(sg.TransformError, match="writes into d"):
+        sg.grad(helper_mutates_dict)(0.7)
 
 
 def dict_returned_from_loop(x):
@@ -716,8 +716,8 @@ def write_aug_dict_leaf(x, batch):
     return np.sum(batch["w"] * x)
 
 
-@bug("batch['w'] += x on a non-differentiated dict argument: internal TypeError 'srcgrad does not know "
-     "which array namespace owns a value of type builtins.dict' from generated index_update(batch, ...)")
+@bug("batch['w'] += x on a non-differentiated dict argument: refused at run time with a TypeError that "
+     "says what to write, not a TransformError at transform time")
 def test_augmented_write_into_a_non_differentiated_dict_leaf_is_refused():
     x, batch = rn(3), {"w": rn(3)}
     before = snapshot((x, batch))
