@@ -823,6 +823,14 @@ class Flattener:
     def expr(self, e: Any) -> Any:
         if isinstance(e, (gast.Name, gast.Subscript, gast.Attribute, gast.Call)):
             return self.expr_of(self.value(e), e)
+        if isinstance(e, gast.Compare) and len(e.ops) == 1 and isinstance(e.ops[0], (gast.In, gast.NotIn)) \
+                and isinstance(e.left, gast.Constant) and isinstance(e.comparators[0], gast.Name):
+            view = self.views.get(e.comparators[0].id)
+            if isinstance(view, View) and view.node.kind == "dict":
+                # `"b" in d`: the keys are known, so the answer is too
+                found = e.left.value in view.node.keys
+                return gast.copy_location(gast.Constant(
+                    value=found if isinstance(e.ops[0], gast.In) else not found, kind=None), e)
         if isinstance(e, _SCOPES):
             for n in gast.walk(e):
                 if isinstance(n, gast.Name) and n.id in self.views:

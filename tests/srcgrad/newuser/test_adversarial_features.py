@@ -195,8 +195,6 @@ def dict_len_in(x):
     return extra
 
 
-@bug("'b' in d (a constant key of a dict built in the function) is refused: 'a flattened dict used as "
-     "a whole value here'")
 def test_dict_len_and_in():
     check(dict_len_in, rn(3))
 
