@@ -654,6 +654,22 @@ def hstack_axis(x: Any) -> int:
     return 0 if P.ndim(x) <= 1 else 1
 
 
+def hstack_shape(x: Any) -> tuple:
+    """np.hstack's view of one operand: a number is a vector of one, anything else itself."""
+    return (1,) if P.ndim(x) == 0 else P.shape(x)
+
+
+def column_shape(x: Any) -> tuple:
+    """np.column_stack's view of one operand: a number or a vector is one column."""
+    return (-1, 1) if P.ndim(x) < 2 else P.shape(x)
+
+
+def dstack_shape(x: Any) -> tuple:
+    """np.dstack's view of one operand (np.atleast_3d): (1, 1, 1), (1, n, 1), (m, n, 1), or itself."""
+    nd, s = P.ndim(x), P.shape(x)
+    return (1, 1, 1) if nd == 0 else (1, s[0], 1) if nd == 1 else (s[0], s[1], 1) if nd == 2 else s
+
+
 def _split_at(x: Any, bounds: list, axis: int) -> list:
     """Pieces of x between consecutive bounds along axis: each a getitem (split is no primitive)."""
     lead = (slice(None),) * (axis % P.ndim(x))
@@ -1124,6 +1140,12 @@ def column_stack_(arrays):
 # a tuple literal passed to these is a sequence of arrays (read like a list), not an index
 for _joiner in (hstack_, vstack_, dstack_, column_stack_):
     _joiner.array_sequences = ("arrays",)
+# how a literal list or tuple of operands is joined by the compiler (any shapes NumPy takes): each operand
+# reshaped by the first helper, then concatenated along the axis the second gives for the first operand
+hstack_.joins = (hstack_shape, hstack_axis)
+vstack_.joins = (vstack_shape, lambda x: 0)
+column_stack_.joins = (column_shape, lambda x: 1)
+dstack_.joins = (dstack_shape, lambda x: 2)
 
 
 def exp2_(x):

@@ -1561,9 +1561,10 @@ class Normalizer:
             return call(name(self.namer.ref(P.concatenate, "concatenate")), items, k), Op(
                 "prim", "concatenate", items, k, fn=P.concatenate
             )
-        if (obj is np.hstack or obj is np.vstack) and len(args) == 1 and not kws \
+        joins = getattr(mapping.lookup_function(obj), "joins", None) if _hashable(obj) else None
+        if joins is not None and len(args) == 1 and not kws \
                 and isinstance(args[0], (gast.List, gast.Tuple)) and args[0].elts:
-            return self.hvstack_call(obj, args[0].elts, out)
+            return self.joined_call(joins, args[0].elts, out)
         if obj is np.split:
             raise self.error(
                 e,
@@ -1866,23 +1867,21 @@ class Normalizer:
             return copy.deepcopy(e)
         return self.rewrite_static(e)
 
-    def hvstack_call(self, obj: Any, elts: list, out: list) -> tuple[gast.expr, Op]:
-        """np.hstack / np.vstack of a list literal: concatenate, whose axis (hstack) or operand shapes
-        (vstack: a vector is one row) depend on the operands' dimensions, known only at run time."""
-        items = [self.atom(x, out) for x in elts]
-        if obj is np.vstack:
-            rows = []
-            for a in items:
-                shape_expr = call(name(self.namer.ref(mapping.vstack_shape, "vstack_shape")), [a])
-                tmp = self.namer.temp()
-                k = {"shape": shape_expr}
-                self.emit(out, assign(tmp, call(name(self.namer.ref(P.reshape, "reshape")), [a], k)),
-                          Op("prim", "reshape", [a], k, fn=P.reshape))
-                self.varied.add(tmp)
-                rows.append(name(tmp))
-            items, k = rows, {"axis": const(0)}
-        else:
-            k = {"axis": call(name(self.namer.ref(mapping.hstack_axis, "hstack_axis")), [items[0]])}
+    def joined_call(self, joins: tuple, elts: list, out: list) -> tuple[gast.expr, Op]:
+        """np.hstack / vstack / column_stack / dstack of a list or tuple literal: each operand reshaped
+        to the form the function gives it (a number as a vector, a vector as a row or a column), then
+        one concatenate, along the axis the first reshaped operand says; shapes are known only at run
+        time, so the reshapes and the axis are static helpers of the adapter's record (`joins`)."""
+        shape_of, axis_of = joins
+        items = []
+        for a in [self.atom(x, out) for x in elts]:
+            k = {"shape": call(name(self.namer.ref(shape_of, shape_of.__name__)), [a])}
+            tmp = self.namer.temp()
+            self.emit(out, assign(tmp, call(name(self.namer.ref(P.reshape, "reshape")), [a], k)),
+                      Op("prim", "reshape", [a], k, fn=P.reshape))
+            self.varied.add(tmp)
+            items.append(name(tmp))
+        k = {"axis": call(name(self.namer.ref(axis_of, "join_axis")), [items[0]])}
         return call(name(self.namer.ref(P.concatenate, "concatenate")), items, k), Op(
             "prim", "concatenate", items, k, fn=P.concatenate
         )
