@@ -1560,6 +1560,55 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
         return [aug]
 
     fn.body = rewrite_statements(fn.body, direct)
+    _release_copied_names(fn, owned, {update_ref.id, add_ref.id})
+
+
+def _release_copied_names(fn: gast.FunctionDef, owned: set[str], writers: set[str]) -> None:
+    """`bnew = bu` (buffers generated code allocated), with bu next assigned afresh further down the
+    same block and read nowhere in between, while bnew is written in place: `del bu` after the copy,
+    so the run-time reference count finds bnew alone and writes into it instead of copying it (the
+    adjoint of a PDE step, whose buffer is handed from name to name every iteration)."""
+
+    def names(node: Any) -> set[str]:
+        return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}
+
+    def loads(node: Any) -> set[str]:
+        return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+
+    def written_in_place(node: Any, x: str) -> bool:
+        return any(isinstance(n, gast.Call) and isinstance(n.func, gast.Name) and n.func.id in writers
+                   and n.args and _is_name(n.args[0], x) for n in gast.walk(node))
+
+    def block(stmts: list) -> list:
+        out: list = []
+        for i, st in enumerate(stmts):
+            for field in ("body", "orelse"):
+                if isinstance(getattr(st, field, None), list):
+                    setattr(st, field, block(getattr(st, field)))
+            out.append(st)
+            if not (isinstance(st, gast.Assign) and len(st.targets) == 1
+                    and isinstance(st.targets[0], gast.Name) and isinstance(st.value, gast.Name)
+                    and st.targets[0].id in owned and st.value.id in owned
+                    and st.targets[0].id != st.value.id):
+                continue
+            x, y = st.targets[0].id, st.value.id
+            rest = stmts[i + 1:]
+            first = next((k for k, r in enumerate(rest) if y in names(r)), None)
+            if first is None:
+                continue
+            between, renew = rest[:first], rest[first]
+            if not (isinstance(renew, gast.Assign) and y in _stores(renew) and y not in loads(renew)) \
+                    or any(isinstance(n, (gast.Break, gast.Continue, gast.Return))
+                           for r in between for n in gast.walk(r)) \
+                    or not any(written_in_place(r, x) for r in between):
+                continue
+            release = gast.Delete(targets=[_name(y, store=False)])
+            release.targets[0].ctx = gast.Del()
+            release.line = None
+            out.append(release)
+        return out
+
+    fn.body = block(fn.body)
 
 
 def distinct_results(fn: gast.FunctionDef, namer: Namer, grads: gast.Tuple) -> None:

@@ -174,3 +174,28 @@ def test_the_seed_folds_through_the_copies_a_sum_of_terms_makes():
     assert "    bx = h\n" in g.source_for(x)  # seed * h, the seed reached through b_t2 = b_t3
     t = np.tanh(x)
     np.testing.assert_allclose(g(x), (2 * t + x) * (1 - t * t) + t, rtol=1e-13)
+
+
+def _heat(u0, r):
+    u = u0
+    for _ in range(5):
+        new = u.copy()
+        new[1:-1] = u[1:-1] + r * (u[2:] - 2 * u[1:-1] + u[:-2])
+        new[0] = 0.0
+        new[-1] = 0.0
+        u = new
+    return np.sum(u ** 2)
+
+
+def test_a_buffer_handed_to_another_name_is_released_and_written_in_place():
+    from tests.srcgrad.util import numeric_grad
+
+    u0 = np.linspace(0.1, 1.0, 8) ** 2
+    before = u0.copy()
+    g = sg.grad(_heat, wrt=(0, 1))
+    gu, gr = g(u0, 0.3)
+    np.testing.assert_allclose(gu, numeric_grad(_heat, [u0.copy(), 0.3], 0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(gr, numeric_grad(_heat, [u0.copy(), 0.3], 1), rtol=1e-6)
+    np.testing.assert_array_equal(u0, before)
+    # `bnew = bu`, bu assigned afresh below and read nowhere before: released, so bnew is written in place
+    assert "del bu" in g.source
