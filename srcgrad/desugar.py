@@ -62,7 +62,7 @@ def _located(node: Any, at: Any) -> Any:
     return node
 
 
-def _returns_in(nodes: list) -> list[gast.Return]:
+def returns_in(nodes: list) -> list[gast.Return]:
     """The returns of a function body, not those of functions or lambdas nested in it."""
     found = []
     stack = list(nodes)
@@ -79,7 +79,7 @@ def _returns_in(nodes: list) -> list[gast.Return]:
 def _returns_in_loop_else(body: list) -> bool:
     """A return in a loop's `else:` (which is not inside the loop, and not inlined)."""
     loops = [n for n in _walk_local(body) if isinstance(n, (gast.For, gast.While))]
-    return any(_returns_in(n.orelse) for n in loops)
+    return any(returns_in(n.orelse) for n in loops)
 
 
 def _walk_local(nodes: list):
@@ -1137,7 +1137,7 @@ class Lowering:
             if isinstance(n, gast.FunctionDef) and n.name in renames:
                 n.name = renames[n.name]  # a helper's own nested helper, renamed with its calls
 
-        returns = _returns_in(body)
+        returns = returns_in(body)
         result: Any = None
         if width and returns and all(isinstance(r.value, gast.Tuple) and len(r.value.elts) == width
                                      for r in returns):
@@ -1242,7 +1242,7 @@ def _eliminate_returns(stmts: list, result: str | list[str], fresh: Any,
             out.append(_assign(loop.flag, gast.Constant(value=len(loop.values), kind=None), s))
             out.append(gast.copy_location(gast.Break(), s))
             return out
-        if isinstance(s, gast.If) and _returns_in([s]):
+        if isinstance(s, gast.If) and returns_in([s]):
             if loop is not None:
                 # inside a loop a branch that returns leaves the loop: what follows is the rest of the body
                 s.body = _eliminate_returns(s.body, result, fresh, loop)
@@ -1254,7 +1254,7 @@ def _eliminate_returns(stmts: list, result: str | list[str], fresh: Any,
             s.orelse = _eliminate_returns(s.orelse + copy.deepcopy(rest), result, fresh)
             out.append(s)
             return out
-        if isinstance(s, (gast.For, gast.While)) and _returns_in(s.body):
+        if isinstance(s, (gast.For, gast.While)) and returns_in(s.body):
             if loop is not None:
                 # a loop in a loop: the flag, set inside, leaves the enclosing loop too; the rest of the body
                 # runs where it is not set (the test `not flag`, which the compiler keeps per iteration:

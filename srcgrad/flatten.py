@@ -267,12 +267,10 @@ class Flattener:
             if isinstance(value, View) and value.node.kind in ("tuple", "list"):
                 s.value = self.literal(value, s.value)
                 return [s]
-            if isinstance(value, View) and value.node.kind == "dict" and \
-                    all(c.kind == "leaf" for c in value.node.children):
+            literal = self.dict_literal_of(s.value, value)
+            if literal is not s.value:
                 # a dict returned: the literal of its values (jvp and vjp return such dicts as dicts)
-                s.value = gast.copy_location(gast.Dict(
-                    keys=[gast.Constant(value=k, kind=None) for k in value.node.keys],
-                    values=[copy.deepcopy(r) for r in value.reads]), s.value)
+                s.value = literal
                 return [s]
             s.value = self.expr_of(value, s.value)
             return [s]
@@ -378,13 +376,16 @@ class Flattener:
                               "use the keys of the structure it loops over (or constants) as its keys.")
             if key in keys:
                 raise located(self.info, e, f"a dict comprehension that gives the key {key!r} twice")
-            name = _fresh(f"{var}_{_identifier_of(key)}", self.taken)
-            out.append(gast.copy_location(gast.Assign(targets=[gast.Name(
-                id=name, ctx=gast.Store(), annotation=None, type_comment=None)],
-                value=self.expr(copy.deepcopy(e.value)), type_comment=None), at))
+            stmt, read = self.key_variable(var, key, self.expr(copy.deepcopy(e.value)), at)
+            out.append(stmt)
             keys.append(key)
-            reads.append(_name(name))
+            reads.append(read)
         return out + self.bind_dict(var, keys, reads, at)
+
+    def key_variable(self, var: str, key: Any, value: Any, at: Any) -> tuple[gast.stmt, gast.Name]:
+        """A fresh variable for `var[key]` (`grads_w`), the statement giving it `value`, and its read."""
+        name = _fresh(f"{var}_{_identifier_of(key)}", self.taken)
+        return _assign(name, value, at), _name(name)
 
     def bind_dict(self, var: str, keys: list, reads: list, at: Any) -> list:
         """Bind `var` to the dict of `keys` whose values the fresh variables `reads` hold; the
@@ -397,8 +398,7 @@ class Flattener:
             # `params = {k: step(v) ...}` rebinding a dict of the same keys: the new values go into the
             # variables the name's leaves already are (after all are computed, as Python builds the
             # dict before binding it), so a loop carries them and a branch joins them
-            return [gast.copy_location(gast.Assign(targets=[_name(r.id, gast.Store())],
-                                                   value=reads[keys.index(k)], type_comment=None), at)
+            return [_assign(r.id, reads[keys.index(k)], at)
                     for k, r in zip(before.node.keys, before.reads, strict=True)]
         if (before is not None or var in self.assigned_elsewhere) and self.nested:
             raise located(self.info, at, f"{var} bound, inside a loop or branch, to a dict of other keys "
@@ -415,22 +415,21 @@ class Flattener:
         keys: list = []
         reads: list = []
         for k, v in zip(e.keys, e.values, strict=True):
-            if k.value in keys:
-                keys_reads = reads[keys.index(k.value)]
-                out.append(gast.copy_location(gast.Assign(targets=[_name(keys_reads.id, gast.Store())],
-                                                          value=self.expr(v), type_comment=None), at))
+            if k.value in keys:  # {"a": 1, "a": 2}: the last value
+                out.append(_assign(reads[keys.index(k.value)].id, self.expr(v), at))
                 continue
-            name = _fresh(f"{var}_{_identifier_of(k.value)}", self.taken)
-            out.append(gast.copy_location(gast.Assign(targets=[_name(name, gast.Store())],
-                                                      value=self.expr(v), type_comment=None), at))
+            stmt, read = self.key_variable(var, k.value, self.expr(v), at)
+            out.append(stmt)
             keys.append(k.value)
-            reads.append(_name(name))
+            reads.append(read)
         self.local_dicts.add(var)
         return out + self.bind_dict(var, keys, reads, at)
 
-    def dict_literal_of(self, e: Any) -> Any:
-        """`e`, or the dict literal of its values where it names a dict of leaves srcgrad reads by key."""
-        view = self.views.get(e.id) if isinstance(e, gast.Name) else None
+    def dict_literal_of(self, e: Any, view: Any = None) -> Any:
+        """`e`, or the dict literal of its values where it names (or `view` is) a dict of leaves srcgrad
+        reads by key."""
+        if view is None:
+            view = self.views.get(e.id) if isinstance(e, gast.Name) else None
         if isinstance(view, View) and view.node.kind == "dict" and \
                 all(c.kind == "leaf" for c in view.node.children):
             return gast.copy_location(gast.Dict(
@@ -447,17 +446,14 @@ class Flattener:
         key = self.key_of(target)
         value = self.expr(at.value)
         if key in view.node.keys:
-            read = view.reads[view.node.keys.index(key)]
-            return [gast.copy_location(gast.Assign(targets=[_name(read.id, gast.Store())], value=value,
-                                                   type_comment=None), at)]
+            return [_assign(view.reads[view.node.keys.index(key)].id, value, at)]
         if self.nested:
             raise located(self.info, at, f"a new key {key!r} added to {var} inside a loop or branch",
                           f"start {var} with every key it will hold (a value of 0.0 will do).")
-        name = _fresh(f"{var}_{_identifier_of(key)}", self.taken)
+        stmt, read = self.key_variable(var, key, value, at)
         self.views[var] = View(Node("dict", view.node.keys + (key,), view.node.children + (Node("leaf"),)),
-                               view.reads + [_name(name)])
-        return [gast.copy_location(gast.Assign(targets=[_name(name, gast.Store())], value=value,
-                                               type_comment=None), at)]
+                               view.reads + [read])
+        return [stmt]
 
     def unroll(self, s: gast.For, it: View) -> list:
         """`for layer in params["layers"]`: the loop over a static structure, one copy of the body per
@@ -878,6 +874,11 @@ def localize_dicts(info: Any, parse: Any = None) -> None:
         return
     fl = Flattener(info, {}, {}, parse)
     info.node.body = fl.block(info.node.body)
+
+
+def _assign(target: str, value: Any, at: Any) -> gast.Assign:
+    return gast.copy_location(gast.Assign(targets=[_name(target, gast.Store())], value=value,
+                                          type_comment=None), at)
 
 
 def _name(id_: str, ctx: Any = None) -> gast.Name:

@@ -10,13 +10,13 @@ differentiating a different program.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import gast
 
 from srcgrad.parse import parse_function
+from srcgrad.runtime.backend import namespace
 from srcgrad.runtime.mapping import INPLACE_METHODS
 from srcgrad.runtime.primitives import lineage
 
@@ -352,7 +352,7 @@ def _shares(other: Any, root: Any, written: list | None = None) -> bool:
         return False
     if written is None:
         return True
-    xp = sys.modules.get(type(root).__module__.split(".")[0])
+    xp = namespace(root)
     for view in written:
         try:
             if xp.shares_memory(view, other, max_work=1000):

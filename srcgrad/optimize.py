@@ -1230,17 +1230,25 @@ def fold_unit_seed(fn: gast.FunctionDef, namer: Namer, shapes: dict, floats: set
             products = {k: v for k, v in products.items() if not (set(k) | {v}) & _stores(s)}
 
 
+def _alias_check(s: Any, namer: Namer) -> gast.Call | None:
+    """The call of statement `s` if it is a run-time alias check (`refuse_shared(...)`), else None."""
+    from srcgrad.mutation import refuse_shared  # noqa: PLC0415
+
+    c = s.value if isinstance(s, gast.Expr) and isinstance(s.value, gast.Call) else None
+    if c is not None and isinstance(c.func, gast.Name) and namer.globals.get(c.func.id) is refuse_shared:
+        return c
+    return None
+
+
 def drop_number_alias_checks(body: list, numbers: set[str], namer: Namer) -> list:
     """The run-time alias checks (`refuse_shared`) less what the facts show cannot share memory: a
     check of a variable that holds a number is dropped (`steps += 1`), and numbers leave the lists of
     names a changed array is compared with."""
     from srcgrad.analysis import rewrite_statements  # noqa: PLC0415
-    from srcgrad.mutation import refuse_shared  # noqa: PLC0415
 
     def rewrite(s: Any) -> list:
-        check = s.value if isinstance(s, gast.Expr) and isinstance(s.value, gast.Call) else None
-        if check is None or not isinstance(check.func, gast.Name) or len(check.args) < 3 \
-                or namer.globals.get(check.func.id) is not refuse_shared:
+        check = _alias_check(s, namer)
+        if check is None or len(check.args) < 3:
             return [s]
         changed, others, names = check.args[:3]
         if isinstance(changed, gast.Name) and changed.id in numbers:
@@ -1268,7 +1276,6 @@ def drop_fresh_alias_checks(body: list, namer: Namer) -> list:
     `in_place` by the normalizer: `a[i] = v`, `a += v`) leaves its array's sharing as it was, as NumPy
     does; any other read (`u = new`, a view, a call, a tuple) may share it; a loop or branch starts and
     ends with nothing known."""
-    from srcgrad.mutation import refuse_shared  # noqa: PLC0415
 
     def fresh_result(s: Any) -> bool:
         if not (isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name)):
@@ -1286,11 +1293,8 @@ def drop_fresh_alias_checks(body: list, namer: Namer) -> list:
         return hashable(obj) and obj in _CONSTRUCTORS
 
     def check_of(s: Any) -> Any:
-        c = s.value if isinstance(s, gast.Expr) and isinstance(s.value, gast.Call) else None
-        if c is not None and isinstance(c.func, gast.Name) and namer.globals.get(c.func.id) is refuse_shared \
-                and c.args and isinstance(c.args[0], gast.Name):
-            return c.args[0].id
-        return None
+        c = _alias_check(s, namer)
+        return c.args[0].id if c is not None and c.args and isinstance(c.args[0], gast.Name) else None
 
     def block(stmts: list) -> list:
         out: list = []
@@ -1367,14 +1371,14 @@ def batch_loop_saves(fn: gast.FunctionDef, namer: Namer, stack: str) -> None:
             line = getattr(loop.body[k], "line", None)
             loop.body[k] = assign_name(name_, e)
             loop.body[k].line = line
-        pushed = gast.Expr(value=call_attr(stack, "push", [gast.Tuple(elts=[gast_name(v) for v in kept],
+        pushed = gast.Expr(value=call_attr(stack, "push", [gast.Tuple(elts=[_name(v) for v in kept],
                                                                       ctx=gast.Load())]))
         pushed.line = None
         pushed.saves = True
         loop.body.append(pushed)
         for s, h in zip(pops, held[::-1], strict=True):
-            s.value = gast_name(h)
-        popped = gast.Assign(targets=[gast.Tuple(elts=[gast_name(h, store=True) for h in held],
+            s.value = _name(h)
+        popped = gast.Assign(targets=[gast.Tuple(elts=[_name(h, store=True) for h in held],
                                                  ctx=gast.Store())],
                              value=call_attr(stack, "pop", []), type_comment=None)
         popped.line = None
@@ -1387,15 +1391,11 @@ def batch_loop_saves(fn: gast.FunctionDef, namer: Namer, stack: str) -> None:
 
 
 def assign_name(v: str, value: Any) -> gast.Assign:
-    return gast.Assign(targets=[gast_name(v, store=True)], value=value, type_comment=None)
-
-
-def gast_name(v: str, store: bool = False) -> gast.Name:
-    return gast.Name(id=v, ctx=gast.Store() if store else gast.Load(), annotation=None, type_comment=None)
+    return gast.Assign(targets=[_name(v, store=True)], value=value, type_comment=None)
 
 
 def call_attr(obj: str, attr: str, args: list) -> gast.Call:
-    return gast.Call(func=gast.Attribute(value=gast_name(obj), attr=attr, ctx=gast.Load()), args=args,
+    return gast.Call(func=gast.Attribute(value=_name(obj), attr=attr, ctx=gast.Load()), args=args,
                      keywords=[])
 
 

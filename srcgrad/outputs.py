@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 import gast
 
+from srcgrad.desugar import returns_in
+
 Shape = Any  # None, ("dict", keys, children), ("tuple" or "list", children), ("record", cls, fields, ...)
 
 
@@ -91,18 +93,7 @@ def _flat(e: gast.expr, shape: Shape) -> gast.expr:
 
 def own_returns(fdef: gast.FunctionDef) -> list[gast.Return]:
     """The `return` statements of `fdef` itself (not of functions defined inside it)."""
-    found: list[gast.Return] = []
-
-    def walk(node: Any) -> None:
-        for child in gast.iter_child_nodes(node):
-            if isinstance(child, (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)):
-                continue
-            if isinstance(child, gast.Return):
-                found.append(child)
-            walk(child)
-
-    walk(fdef)
-    return found
+    return returns_in(fdef.body)
 
 
 def dict_outputs(info: Any) -> Shape:

@@ -199,3 +199,5 @@ def test_a_buffer_handed_to_another_name_is_released_and_written_in_place():
     np.testing.assert_array_equal(u0, before)
     # `bnew = bu`, bu assigned afresh below and read nowhere before: released, so bnew is written in place
     assert "del bu" in g.source
+    # writes into the fresh copy `new` carry no run-time alias check (optimize.drop_fresh_alias_checks)
+    assert "refuse_shared" not in g.source
