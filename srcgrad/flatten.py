@@ -20,13 +20,16 @@ import builtins
 import copy
 import functools
 import inspect
+import sys
+import threading
 import types
 import weakref
 from typing import Any, Callable
 
 import gast
 
-from srcgrad.errors import located
+from srcgrad.errors import TransformError, located
+from srcgrad.outputs import dict_outputs, tuple_returning
 from srcgrad.pytrees import Node, is_object, leaf_names, rebuild, structure
 
 _FLAT: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
@@ -179,6 +182,113 @@ class _StaticValue:
         self.value = value
 
 
+class _Returned:
+    """What a call of a helper returning dicts gives, at transform time: `call`, the call of its variant
+    returning the flat tuple of the leaves, and `node`, the structure they make. It is read where a
+    statement binds it to a name (or returns it), where its leaves can be unpacked into variables."""
+
+    def __init__(self, call: gast.Call, node: Node, name: str):
+        self.call, self.node, self.name = call, node, name
+
+
+def _dict_view(parts: dict) -> View:
+    """The View of a dict whose items are the Views `parts` (a leaf: a View of its one read)."""
+    node = Node("dict", tuple(parts), tuple(v.node for v in parts.values()))
+    return View(node, [r for v in parts.values() for r in v.reads])
+
+
+def _replaced(view: View, keys: list, new: View) -> View:
+    """`view` (a dict) with the item at path `keys` replaced by `new`, or added (the last key new)."""
+    parts = {k: _as_view(view.child(k), c) for k, c in zip(view.node.keys, view.node.children, strict=True)}
+    parts[keys[0]] = _replaced(parts[keys[0]], keys[1:], new) if len(keys) > 1 else new
+    return _dict_view(parts)
+
+
+def _as_view(part: Any, node: Node) -> View:
+    return part if isinstance(part, View) else View(node, [part])
+
+
+def _shape_node(shape: Any) -> Node | None:
+    """The Node of an output structure (outputs.Shape) holding a dict, of dicts, tuples and lists around
+    its leaves; None for any other (no dict, a named tuple or dataclass, a key given twice)."""
+    def node(sh: Any) -> Node | None:
+        if sh is None:
+            return Node("leaf")
+        if sh[0] == "record" or (sh[0] == "dict" and len(set(sh[1])) != len(sh[1])):
+            return None
+        keys, children = (sh[1], sh[2]) if sh[0] == "dict" else (tuple(range(len(sh[1]))), sh[1])
+        nodes = [node(c) for c in children]
+        return None if any(n is None for n in nodes) else Node(sh[0], tuple(keys), tuple(nodes))
+
+    def has_dict(sh: Any) -> bool:
+        return sh is not None and (sh[0] == "dict" or any(has_dict(c) for c in sh[-1]))
+
+    return node(shape) if shape is not None and has_dict(shape) else None
+
+
+_EXAMINING = threading.local()  # the helpers whose returns are being read, per thread (recursion)
+# per helper: (its code, the structure of its returns), kept off the function's own __dict__, which
+# stays picklable
+_SHAPES: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
+
+
+def returned_shape(fn: Any, parse: Any) -> Any:
+    """The structure (outputs.Shape) of the dict literals user function `fn` returns, read from its
+    parsed body (a dict it builds and returns is a literal there); None where it returns none, where
+    its source is not the user's, or while it is being read already (a recursive helper)."""
+    if parse is None or not _user_function(fn):
+        return None
+    hit = _SHAPES.get(fn)
+    if hit is not None and hit[0] is fn.__code__:
+        return hit[1]
+    seen = _EXAMINING.__dict__.setdefault("ids", set())
+    if id(fn) in seen:
+        return None
+    seen.add(id(fn))
+    try:
+        shape = dict_outputs(parse(fn))
+    except Exception:  # noqa: BLE001  (the transform of fn itself reports what is wrong with it)
+        shape = None
+    finally:
+        seen.discard(id(fn))
+    _SHAPES[fn] = (fn.__code__, shape)
+    return shape
+
+
+_LIBRARIES = ("numpy", "scipy", "srcgrad", "jax", "torch", "autograd", "dask", "cupy", "functools")
+
+
+def _user_function(fn: Any) -> bool:
+    """A Python function of the user's (a flat variant of one included, not a tuple-returning variant
+    or generated code): its returns can be read."""
+    if not isinstance(fn, types.FunctionType) or fn.__code__.co_flags & inspect.CO_GENERATOR \
+            or getattr(fn, "__srcgrad_outputs__", None) is not None \
+            or getattr(fn, "__srcgrad_target__", None) is not None:
+        return False
+    module = (getattr(fn, "__module__", None) or "").split(".")[0]
+    return module not in _LIBRARIES and (module == "__main__" or module not in sys.stdlib_module_names) \
+        and "site-packages" not in (fn.__code__.co_filename or "")
+
+
+def _callee(info: Any, func: Any, local: set[str]) -> Any:
+    """What `func` (`step`, `mod.step`) names where it is a global's or a closure's; None where its root
+    is a name the function binds itself (a parameter `step`, `self.step`), whatever a global of that
+    name is."""
+    root = func
+    while isinstance(root, gast.Attribute):
+        root = root.value
+    if not isinstance(root, gast.Name) or root.id in local:
+        return None
+    return info.resolve(func.id) if func is root else _chain(info, func)
+
+
+def _bound_names(node: Any) -> set[str]:
+    """Names the function binds (parameters, assignments, loop targets): local, whatever a global of
+    the same name is."""
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)
+            and isinstance(n.ctx, (gast.Store, gast.Param, gast.Del))}
+
+
 class Flattener:
     """Rewrites one function body whose parameters in `structures` are flattened."""
 
@@ -199,6 +309,7 @@ class Flattener:
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
                 counts[n.id] = counts.get(n.id, 0) + 1
         self.assigned_elsewhere = {v for v, c in counts.items() if c > 1}
+        self.bound_here = _bound_names(info.node)  # never resolved as a global helper
         self.taken = {n.id for n in gast.walk(info.node) if isinstance(n, gast.Name)}
         self.taken |= {n for ns in leaf_params.values() for n in ns}
 
@@ -232,8 +343,7 @@ class Flattener:
             s.test = self.expr(s.test)
             s.body, s.orelse = self.nested_blocks(s.body, s.orelse)
             return [s]
-        if isinstance(s, gast.AugAssign) and isinstance(s.target, gast.Subscript) \
-                and isinstance(s.target.value, gast.Name) and s.target.value.id in self.local_dicts:
+        if isinstance(s, gast.AugAssign) and self.dict_path(s.target) is not None:
             # acc["s"] += v on a dict the function built: acc["s"] = acc["s"] + v
             load = copy.deepcopy(s.target)
             load.ctx = gast.Load()
@@ -249,30 +359,11 @@ class Flattener:
                 s.target.value = self.expr_of(base, s.target.value)
             return [s]
         if isinstance(s, gast.Return) and s.value is not None:
-            if isinstance(s.value, gast.Tuple):
-                # `return loss, aux` with aux a dict the function built: its literal, in the pair
-                elts = []
-                for e in s.value.elts:
-                    literal = self.dict_literal_of(e)
-                    if literal is not e:
-                        elts.append(literal)
-                    elif isinstance(e, gast.Dict):
-                        e.values = [self.expr(v) for v in e.values]
-                        elts.append(e)
-                    else:
-                        elts.append(self.expr(e))
-                s.value.elts = elts
-                return [s]
-            value = self.value(s.value)
-            if isinstance(value, View) and value.node.kind in ("tuple", "list"):
-                s.value = self.literal(value, s.value)
-                return [s]
-            literal = self.dict_literal_of(s.value, value)
-            if literal is not s.value:
-                # a dict returned: the literal of its values (jvp and vjp return such dicts as dicts)
-                s.value = literal
-                return [s]
-            s.value = self.expr_of(value, s.value)
+            before, s.value = self.return_value(s.value, s)
+            return before + [s]
+        if isinstance(s, gast.Expr) and isinstance(s.value, gast.Call):
+            value = self.value(s.value)  # a helper returning a dict, its result unused: called all the same
+            s.value = value.call if isinstance(value, _Returned) else self.expr_of(value, s.value)
             return [s]
         for field_name, v in gast.iter_fields(s):
             if isinstance(v, gast.expr):
@@ -285,9 +376,9 @@ class Flattener:
 
     def assign(self, s: gast.Assign) -> list:
         target = s.targets[0]
-        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) \
-                and target.value.id in self.local_dicts:
-            return self.local_dict_write(target.value.id, target, s)
+        path = self.dict_path(target)
+        if path is not None:
+            return self.local_dict_write(path[0], path[1], s)
         if isinstance(target, gast.Subscript) or isinstance(target, gast.Attribute):
             base = self.value(target.value)
             if isinstance(base, View):
@@ -299,6 +390,8 @@ class Flattener:
         if isinstance(target, gast.Name) and _static_keyed(s.value):
             return self.dict_literal(target.id, s.value, s)
         value = self.value(s.value)
+        if isinstance(value, _Returned):
+            return self.assign_returned(target, value, s)
         if isinstance(target, gast.Name) and isinstance(value, (View, _StaticValue)):
             self.bind(target.id, value, s)
             return []
@@ -345,7 +438,8 @@ class Flattener:
     def dict_comprehension(self, var: str, e: gast.DictComp, at: Any) -> list | None:
         """`terms = {k: f(v) for k, v in params.items()}` over a flattened structure: unrolled (its keys
         are known), each value into a variable of its own (terms_a, terms_b), and `terms` read as a
-        flattened dict of them (terms["a"], terms.values(), sum(terms.values()), a loop over it)."""
+        flattened dict of them (terms["a"], terms.values(), sum(terms.values()), a loop over it). A value
+        that is itself a dict literal (`{k: {"m": 0.0, "v": 0.0} for k in params}`) is a nested dict."""
         if len(e.generators) != 1 or e.generators[0].ifs or e.generators[0].is_async:
             return None
         gen = e.generators[0]
@@ -355,8 +449,7 @@ class Flattener:
         items = [_StaticValue(k) for k in it.node.keys] if it.node.kind == "dict" else \
             [it.child(k) for k in it.node.keys]
         out: list = []
-        keys: list = []
-        reads: list = []
+        parts: dict = {}
         for item in items:
             if isinstance(gen.target, gast.Name) and isinstance(item, (View, _StaticValue)):
                 self.bind(gen.target.id, item, at)
@@ -374,86 +467,226 @@ class Flattener:
             else:
                 raise located(self.info, e, "a dict comprehension whose keys are computed at run time",
                               "use the keys of the structure it loops over (or constants) as its keys.")
-            if key in keys:
+            if key in parts:
                 raise located(self.info, e, f"a dict comprehension that gives the key {key!r} twice")
-            stmt, read = self.key_variable(var, key, self.expr(copy.deepcopy(e.value)), at)
-            out.append(stmt)
-            keys.append(key)
-            reads.append(read)
-        return out + self.bind_dict(var, keys, reads, at)
+            stmts, parts[key] = self.part_of(var, key, copy.deepcopy(e.value), at)
+            out.extend(stmts)
+        return out + self.bind_view(var, _dict_view(parts), at)
 
     def key_variable(self, var: str, key: Any, value: Any, at: Any) -> tuple[gast.stmt, gast.Name]:
         """A fresh variable for `var[key]` (`grads_w`), the statement giving it `value`, and its read."""
         name = _fresh(f"{var}_{_identifier_of(key)}", self.taken)
         return _assign(name, value, at), _name(name)
 
-    def bind_dict(self, var: str, keys: list, reads: list, at: Any) -> list:
-        """Bind `var` to the dict of `keys` whose values the fresh variables `reads` hold; the
-        statements that takes (none, or the copies below)."""
+    def part_of(self, var: str, key: Any, e: Any, at: Any) -> tuple[list, View]:
+        """The value `e` of `var[key]` in a dict the function builds, as a View (a leaf is a View of
+        one read): a nested dict literal or dict comprehension is a nested dict read by key, what a
+        helper returning a dict gives is its leaves, anything else is a fresh variable (`var_key`).
+        The statements computing it come first."""
+        inner = f"{var}_{_identifier_of(key)}"
+        if _static_keyed(e):
+            return self.literal_parts(inner, e, at)
+        if isinstance(e, gast.DictComp):
+            built = self.dict_comprehension(inner, e, at)
+            if built is not None:
+                return built, self.views.pop(inner)
+        value = self.value(e)
+        if isinstance(value, _Returned):
+            return self.unpacked(value, inner, at)
+        if isinstance(value, View) and value.node.kind not in ("tuple", "list"):
+            # {"a": a} of a dict a: the new dict would share a's object, which later writes into either
+            # (or a rebinding of a in a loop) would tell apart from a copy of its leaves
+            raise located(self.info, at, f"a {value.node.describe()} srcgrad reads by key placed whole "
+                          f"inside another dict ({var}[{key!r}])", "write the inner dict as a literal inside "
+                          "the outer one ({'l1': {'w': w1, 'b': b1}}), or keep the two dicts apart.")
+        stmt, read = self.key_variable(var, key, self.expr_of(value, e), at)
+        return [stmt], View(Node("leaf"), [read])
+
+    def literal_parts(self, var: str, e: gast.Dict, at: Any) -> tuple[list, View]:
+        """`{"w": ..., "l1": {"w": ..., "b": ...}}` (constant keys): each value computed in order
+        (`part_of`), a repeated key keeping its first place and its last value, as Python's dict does."""
+        out: list = []
+        parts: dict = {}
+        for k, v in zip(e.keys, e.values, strict=True):
+            stmts, parts[k.value] = self.part_of(var, k.value, v, at)
+            out.extend(stmts)
+        return out, _dict_view(parts)
+
+    def bind_view(self, var: str, view: View, at: Any) -> list:
+        """Bind `var` to the structure `view` (its reads fresh variables); the statements that takes
+        (none, or the copies below)."""
         before = self.views.get(var)
-        if isinstance(before, View) and before.node.kind == "dict" \
-                and tuple(before.node.keys) == tuple(keys) \
-                and all(c.kind == "leaf" for c in before.node.children) \
+        if self.nested and isinstance(before, View) and before.node == view.node \
                 and all(isinstance(r, gast.Name) for r in before.reads):
-            # `params = {k: step(v) ...}` rebinding a dict of the same keys: the new values go into the
-            # variables the name's leaves already are (after all are computed, as Python builds the
-            # dict before binding it), so a loop carries them and a branch joins them
-            return [_assign(r.id, reads[keys.index(k)], at)
-                    for k, r in zip(before.node.keys, before.reads, strict=True)]
+            # `s = {...}` / `s = step(s)` rebinding a structure of the same keys inside a loop or branch:
+            # the new values go into the variables the name's leaves already are (after all are
+            # computed, as Python builds the dict before binding it), so a loop carries them and a
+            # branch joins them
+            return [_assign(r.id, new, at) for r, new in zip(before.reads, view.reads, strict=True)
+                    if not (isinstance(new, gast.Name) and new.id == r.id)]
         if (before is not None or var in self.assigned_elsewhere) and self.nested:
             raise located(self.info, at, f"{var} bound, inside a loop or branch, to a dict of other keys "
                           "(or the same keys in another order) than it holds elsewhere",
                           "keep the dict's keys, in one order, the same on every path.")
-        self.views[var] = View(Node("dict", tuple(keys), tuple(Node("leaf") for _ in keys)), reads)
+        self.views[var] = view
         return []
 
     def dict_literal(self, var: str, e: gast.Dict, at: Any) -> list:
-        """`grads = {"w": ..., "b": ...}` (keys constants): each value into a variable of its own
-        (grads_w, grads_b), and `grads` read as a flattened dict of them, written by key
-        (`grads["w"] = ...`, a new key included) and rebound in loops with the same keys."""
-        out: list = []
-        keys: list = []
-        reads: list = []
-        for k, v in zip(e.keys, e.values, strict=True):
-            if k.value in keys:  # {"a": 1, "a": 2}: the last value
-                out.append(_assign(reads[keys.index(k.value)].id, self.expr(v), at))
-                continue
-            stmt, read = self.key_variable(var, k.value, self.expr(v), at)
-            out.append(stmt)
-            keys.append(k.value)
-            reads.append(read)
+        """`grads = {"w": ..., "b": ...}` (keys constants, values nested literals too): each leaf into a
+        variable of its own (grads_w, grads_b), and `grads` read as a flattened dict of them, written by
+        key (`grads["w"] = ...`, a new key included) and rebound in loops with the same keys."""
+        out, view = self.literal_parts(var, e, at)
         self.local_dicts.add(var)
-        return out + self.bind_dict(var, keys, reads, at)
+        return out + self.bind_view(var, view, at)
 
-    def dict_literal_of(self, e: Any, view: Any = None) -> Any:
-        """`e`, or the dict literal of its values where it names (or `view` is) a dict of leaves srcgrad
-        reads by key."""
-        if view is None:
-            view = self.views.get(e.id) if isinstance(e, gast.Name) else None
-        if isinstance(view, View) and view.node.kind == "dict" and \
-                all(c.kind == "leaf" for c in view.node.children):
-            return gast.copy_location(gast.Dict(
-                keys=[gast.Constant(value=k, kind=None) for k in view.node.keys],
-                values=[copy.deepcopy(r) for r in view.reads]), e)
-        return e
+    def structured_call(self, call: gast.Call) -> "gast.Call | _Returned":
+        """A call of a user function that returns dict literals (`return {"q": q, "p": p}`, nested, or
+        in a tuple): the call of its variant returning the flat tuple of the leaves
+        (outputs.tuple_returning), read at transform time as that structure (`_Returned`), so the
+        caller reads the dict by key as one it built. Any other call as it is."""
+        fn = self.resolve_function(call.func)
+        shape = returned_shape(fn, self.parse)
+        node = _shape_node(shape)
+        if node is None:
+            return call
+        variant = tuple_returning(fn, shape, False)
+        call.func = gast.copy_location(_name(self.static_name(variant, fn.__name__)), call)
+        return _Returned(call, node, fn.__name__)
 
-    def local_dict_write(self, var: str, target: gast.Subscript, at: Any) -> list:
-        """`d["k"] = v` into a dict the function made: the key's variable, or a new key's."""
-        view = self.views.get(var)
+    def unpacked(self, r: "_Returned", var: str, at: Any) -> tuple[list, View]:
+        """The statement unpacking a structured call's flat tuple into fresh variables (`s_q, s_p = ...`),
+        and the View of the structure they hold."""
+        names = [_fresh(n, self.taken) for n in leaf_names(var, r.node)]
+        leaves = gast.Tuple(elts=[_name(n, gast.Store()) for n in names], ctx=gast.Store())
+        stmt = gast.Assign(targets=[leaves], value=r.call, type_comment=None)
+        return [gast.copy_location(stmt, at)], View(r.node, [_name(n) for n in names])
+
+    def assign_returned(self, target: Any, r: "_Returned", at: Any) -> list:
+        """`s = step(s)`, `loss, stats = measure(x)` of a helper returning dicts: its leaves into fresh
+        variables, the name bound to their structure (carried by a loop, as `bind_view` says)."""
+        if isinstance(target, gast.Name):
+            out, view = self.unpacked(r, target.id, at)
+            return out + self.bind_view(target.id, view, at)
+        if isinstance(target, (gast.Tuple, gast.List)) and r.node.kind in ("tuple", "list") \
+                and len(target.elts) == len(r.node.keys):
+            out, view = self.unpacked(r, "returned", at)
+            return out + self.unpack_into(target, view, at)
+        raise located(self.info, at, f"what {r.name} returns (a structure holding a dict) assigned to this "
+                      "target", "bind it to a name (s = step(s)), then read it by key (s['q']).")
+
+    def unpack_into(self, target: Any, view: View, at: Any) -> list:
+        """`loss, stats = ...` of a structure: each name bound to its part (a dict part by `bind_view`)."""
+        out: list = []
+        for t, k in zip(target.elts, view.node.keys, strict=True):
+            part = view.child(k)
+            if isinstance(t, gast.Name) and isinstance(part, View):
+                out.extend(self.bind_view(t.id, part, at))
+            elif isinstance(t, (gast.Tuple, gast.List)) and isinstance(part, View) \
+                    and part.node.kind in ("tuple", "list") and len(t.elts) == len(part.node.keys):
+                out.extend(self.unpack_into(t, part, at))
+            else:
+                value = self.literal_of(part, at) if isinstance(part, View) else part
+                out.extend(self.assign(gast.copy_location(
+                    gast.Assign(targets=[t], value=value, type_comment=None), at)))
+        return out
+
+    def return_value(self, e: Any, at: Any) -> tuple[list, gast.expr]:
+        """`return e`: the statements it needs first and the value returned, a literal where `e` is (or
+        holds) a structure srcgrad reads by key (a dict the function built, a dict comprehension, what a
+        helper returning a dict gave), so the function returns dict literals: jvp and vjp give such
+        dicts as dicts, and a caller reads them by key (`structured_call`)."""
+        if isinstance(e, (gast.Tuple, gast.List)):
+            out: list = []
+            for i, x in enumerate(e.elts):
+                stmts, e.elts[i] = self.return_value(x, at)
+                out.extend(stmts)
+            return out, e
+        if isinstance(e, gast.Dict):
+            out = []
+            e.keys = [k if k is None else self.expr(k) for k in e.keys]
+            for i, v in enumerate(e.values):
+                stmts, e.values[i] = self.return_value(v, at)
+                out.extend(stmts)
+            return out, e
+        if isinstance(e, gast.DictComp):
+            var = _fresh("returned", self.taken)
+            built = self.dict_comprehension(var, e, at)
+            if built is not None:
+                return built, self.literal_of(self.views.pop(var), at)
+        value = self.value(e)
+        if isinstance(value, _Returned):
+            out, view = self.unpacked(value, "returned", at)
+            return out, self.literal_of(view, at)
+        return [], self.literal_of(value, e)
+
+    def literal_of(self, v: Any, at: Any) -> gast.expr:
+        """The literal of a structure read by key (dicts, tuples and lists of leaves, nested): what a
+        return gives; any other value as `expr_of` says."""
+        if not isinstance(v, View) or v.node.kind not in ("dict", "tuple", "list"):
+            return self.expr_of(v, at)
+        parts = [self.literal_of(v.child(k), at) for k in v.node.keys]
+        if v.node.kind == "dict":
+            node = gast.Dict(keys=[gast.Constant(value=k, kind=None) for k in v.node.keys], values=parts)
+        elif v.node.kind == "tuple":
+            node = gast.Tuple(elts=parts, ctx=gast.Load())
+        else:
+            node = gast.List(elts=parts, ctx=gast.Load())
+        return gast.copy_location(node, at)
+
+    def dict_path(self, target: Any) -> tuple[str, list] | None:
+        """(`d`, its keys) where `target` (`d["k"]`, `net["l1"]["w"]`) writes into a dict the function
+        built, at any depth; None for anything else, an array item of a leaf (`d["k"][i]`) included."""
+        chain = []
+        root = target
+        while isinstance(root, gast.Subscript):
+            chain.append(root)
+            root = root.value
+        if not chain or not isinstance(root, gast.Name) or root.id not in self.local_dicts:
+            return None
+        view: Any = self.views.get(root.id)
         if not isinstance(view, View):
-            raise located(self.info, at, f"a write into {var}, a dict srcgrad reads by key, after it was "
-                          "bound to something else", "use another name for the other value.")
-        key = self.key_of(target)
-        value = self.expr(at.value)
-        if key in view.node.keys:
-            return [_assign(view.reads[view.node.keys.index(key)].id, value, at)]
+            raise located(self.info, target, f"a write into {root.id}, a dict srcgrad reads by key, after it "
+                          "was bound to something else", "use another name for the other value.")
+        keys: list = []
+        for sub in reversed(chain):
+            if not isinstance(view, View) or view.node.kind != "dict":
+                return None
+            keys.append(self.key_of(sub))
+            view = view.child(keys[-1])
+            if view is None and sub is not target:
+                raise located(self.info, target, f"{root.id} has no item {keys[-1]!r} to write into")
+        return root.id, keys
+
+    def local_dict_write(self, var: str, keys: list, at: Any) -> list:
+        """`d["k"] = v` (or `net["l1"]["w"] = v`) into a dict the function built: into the variable(s)
+        the item already is (so a loop carries it, and every name for the dict sees it, as a write into
+        the one dict object does), or a new key's, outside loops and branches."""
+        view = self.views[var]
+        old = view
+        for k in keys:
+            old = old.child(k)
+        prefix = "_".join([var] + [_identifier_of(k) for k in keys[:-1]])
+        key = keys[-1]
+        builds = _static_keyed(at.value) or isinstance(at.value, gast.DictComp)
+        if isinstance(old, gast.Name) and not builds:
+            value = self.value(at.value)
+            if not isinstance(value, _Returned):
+                return [_assign(old.id, self.expr_of(value, at.value), at)]
+            stmts, new = self.unpacked(value, f"{prefix}_{_identifier_of(key)}", at)
+        else:
+            stmts, new = self.part_of(prefix, key, at.value, at)
+        old_view = View(Node("leaf"), [old]) if isinstance(old, gast.Name) else old
+        if isinstance(old_view, View) and old_view.node == new.node \
+                and all(isinstance(r, gast.Name) for r in old_view.reads):
+            return stmts + [_assign(r.id, n, at) for r, n in zip(old_view.reads, new.reads, strict=True)]
         if self.nested:
-            raise located(self.info, at, f"a new key {key!r} added to {var} inside a loop or branch",
-                          f"start {var} with every key it will hold (a value of 0.0 will do).")
-        stmt, read = self.key_variable(var, key, value, at)
-        self.views[var] = View(Node("dict", view.node.keys + (key,), view.node.children + (Node("leaf"),)),
-                               view.reads + [read])
-        return [stmt]
+            what = f"a new key {key!r} added to" if old is None else f"the item {key!r} of"
+            raise located(self.info, at, f"{what} {var} inside a loop or branch" + (
+                "" if old is None else ", given another structure"),
+                f"start {var} with every key it will hold, each item with the structure it keeps "
+                "(a value of 0.0 will do).")
+        self.views[var] = _replaced(view, keys, new)
+        return stmts
 
     def unroll(self, s: gast.For, it: View) -> list:
         """`for layer in params["layers"]`: the loop over a static structure, one copy of the body per
@@ -505,6 +738,8 @@ class Flattener:
             return self.views.get(e.id, e) if isinstance(e.ctx, gast.Load) else e
         if isinstance(e, (gast.Subscript, gast.Attribute)):
             base = self.value(e.value)
+            if isinstance(base, _Returned):
+                raise self.whole_value_refused(base, e)  # step(s)["q"]: the call is not a statement's
             if isinstance(base, _StaticValue) and isinstance(e, gast.Attribute):
                 return self.static_expr(getattr(base.value, e.attr), e)
             if isinstance(base, View):
@@ -536,12 +771,18 @@ class Flattener:
         return e
 
     def call(self, e: gast.Call) -> Any:
+        out = self.rewritten_call(e)
+        return self.structured_call(out) if isinstance(out, gast.Call) else out
+
+    def rewritten_call(self, e: gast.Call) -> Any:
         f = e.func
         # .keys() / .values() / .items() of a dict, len() of any container
         if isinstance(f, gast.Attribute) and not e.args and f.attr in ("keys", "values", "items"):
             base = self.value(f.value)
             if isinstance(base, View) and base.node.kind == "dict":
                 return self.dict_view(base, f.attr, e)
+            if isinstance(base, _Returned):
+                raise self.whole_value_refused(base, e)
         if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Call) \
                 and isinstance(f.value.func, gast.Name) and f.value.func.id == "super" \
                 and not f.value.args and self.self_view() is not None:
@@ -768,12 +1009,7 @@ class Flattener:
         return items
 
     def resolve_function(self, func: Any) -> Callable | None:
-        if isinstance(func, gast.Name):
-            obj = self.info.resolve(func.id)
-        elif isinstance(func, gast.Attribute):
-            obj = _chain(self.info, func)
-        else:
-            return None
+        obj = _callee(self.info, func, self.bound_here)
         if isinstance(obj, types.MethodType) and isinstance(obj.__func__, types.FunctionType):
             return None  # a bound method: its owner is not flattened here
         return obj if isinstance(obj, types.FunctionType) else None
@@ -803,9 +1039,19 @@ class Flattener:
             elts=elts, ctx=gast.Load())
         return gast.copy_location(node, at)
 
+    def whole_value_refused(self, r: "_Returned", at: Any) -> Exception:
+        """What a helper returning a dict gives, read where no statement binds it to a name (its leaves
+        are unpacked into variables by such a statement only)."""
+        return located(self.info, at, f"the dict that {r.name} returns (a Dict literal) read where it is "
+                       "called: srcgrad reads a returned dict once a statement binds it to a name",
+                       f"bind it to a name first (s = {r.name}(...)), then read it by key (s['k']), loop "
+                       "over it, return it or pass the name to a function defined with def.")
+
     def expr_of(self, v: Any, at: Any) -> gast.expr:
         """An expression for what `value` returned: Views of tuples and lists become literals, static
         values their binding; other Views cannot be values here."""
+        if isinstance(v, _Returned):
+            raise self.whole_value_refused(v, at)
         if isinstance(v, View):
             if v.node.kind in ("tuple", "list"):
                 return self.literal(v, at)
@@ -830,8 +1076,11 @@ class Flattener:
         if isinstance(e, _SCOPES):
             for n in gast.walk(e):
                 if isinstance(n, gast.Name) and n.id in self.views:
+                    first = "bind it to a name first (new = {k: ... for k in params}), or " \
+                        if isinstance(e, gast.DictComp) else ""
                     raise located(self.info, e, f"a {type(e).__name__} reading the flattened argument "
-                                  f"{n.id}", "write it as a for loop (srcgrad unrolls loops over a pytree).")
+                                  f"{n.id}", f"{first}write it as a for loop (srcgrad unrolls loops over a "
+                                  "pytree).")
             return e
         for field_name, v in gast.iter_fields(e):
             if isinstance(v, gast.expr):
@@ -866,14 +1115,63 @@ def _static_keyed(e: Any) -> bool:
 
 
 def localize_dicts(info: Any, parse: Any = None) -> None:
-    """Dict literals with constant keys bound to names in a function with no pytree parameters: read
-    as one variable per key, as a pytree argument's leaves are (`grads["w"]`, `.values()`, loops over
-    it, `d["k"] = v`)."""
-    if not any(isinstance(n, gast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], gast.Name)
-               and _static_keyed(n.value) for n in gast.walk(info.node)):
+    """Dict literals with constant keys bound to names in a function with no pytree parameters, and
+    what helpers returning such dicts give: read as one variable per key, as a pytree argument's leaves
+    are (`grads["w"]`, `net["l1"]["w"]`, `.values()`, loops over it, `d["k"] = v`, `s = step(s)`)."""
+    refuse_item_writes_into_arguments(info)
+    if not _builds_dicts(info, parse):
         return
     fl = Flattener(info, {}, {}, parse)
-    info.node.body = fl.block(info.node.body)
+    try:
+        body = fl.block(copy.deepcopy(info.node.body))
+    except TransformError:
+        args = info.node.args
+        if not reads_as_container(info, tuple(range(len(args.posonlyargs + args.args)))):
+            raise
+        # a function written for pytree arguments (`for k in params: new[k] = ...`, `self.step(s)`):
+        # its dicts are read when it is built for the structures it is called with (flatten_parameters
+        # runs the same rewrite, its loops over them unrolled); called otherwise, it stays as written
+        return
+    info.node.body = body
+
+
+def _builds_dicts(info: Any, parse: Any) -> bool:
+    """Whether the function binds a dict literal with constant keys to a name, or calls a helper that
+    returns dicts (whose result it then reads as one variable per key)."""
+    local = _bound_names(info.node)
+    for n in gast.walk(info.node):
+        if isinstance(n, gast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], gast.Name) \
+                and _static_keyed(n.value):
+            return True
+        if isinstance(n, gast.Call) and _shape_node(returned_shape(_callee(info, n.func, local), parse)):
+            return True
+    return False
+
+
+def refuse_item_writes_into_arguments(info: Any) -> None:
+    """`batch["w"] += x` (or `= x * 2`) on a dict argument that is not differentiated (a string key
+    says it is a dict): Python would change the caller's dict (and, for `+=`, the caller's array in
+    place), and srcgrad's generated code never writes into its inputs, so it is refused here, where the
+    line is known, rather than when it runs. A differentiated dict argument is flattened, and a write
+    into it refused by `Flattener.write_refused`."""
+    args = info.node.args
+    params = {a.id for a in args.posonlyargs + args.args + args.kwonlyargs}
+    params -= {n.id for n in gast.walk(info.node) if isinstance(n, gast.Name)
+               and isinstance(n.ctx, (gast.Store, gast.Del))}
+    for n in gast.walk(info.node):
+        target = n.target if isinstance(n, gast.AugAssign) else n.targets[0] if isinstance(
+            n, gast.Assign) and len(n.targets) == 1 else None
+        if not isinstance(target, gast.Subscript) or not isinstance(target.value, gast.Name) \
+                or target.value.id not in params or not isinstance(target.slice, gast.Constant) \
+                or not isinstance(target.slice.value, str):
+            continue
+        p, key = target.value.id, target.slice.value
+        var = _identifier_of(key)
+        raise located(info, n, f"{info.node.name} writes into {p}[{key!r}], an item of its argument {p}: "
+                      "it would change the caller's dict" + (
+                          " and its array, in place" if isinstance(n, gast.AugAssign) else ""),
+                      f"compute the new value into a variable of its own ({var} = ...) and read that where "
+                      f"{p}[{key!r}] was read; or build a new dict as a literal and return it.")
 
 
 def _assign(target: str, value: Any, at: Any) -> gast.Assign:

@@ -298,10 +298,61 @@ def unrolled_meta(params, data):
     return np.sum(params["w"] ** 2) + np.sum(params["b"] ** 2)
 
 
-@bug("a dict comprehension over the pytree inside a helper (sgd_step) is refused ('a DictComp reading "
-     "the flattened argument'); its advice, a for loop filling `new = {}`, is refused too (Dict expression)")
 def test_dict_comprehension_over_a_pytree_in_a_helper_loop():
     check(unrolled_meta, {"w": rn(3), "b": 0.5}, rn(3))
+
+
+def sgd_step_filled(params, grads, lr):
+    new = {}
+    for k in params:
+        new[k] = params[k] - lr * grads[k]
+    return new
+
+
+def unrolled_meta_filled(params, data):
+    for _ in range(2):
+        grads = {k: 2.0 * (v - data) for k, v in params.items()}
+        params = sgd_step_filled(params, grads, 0.1)
+    return np.sum(params["w"] ** 2) + np.sum(params["b"] ** 2)
+
+
+def test_helper_filling_a_new_dict_in_a_loop_over_the_pytree():
+    check(unrolled_meta_filled, {"w": rn(3), "b": 0.5}, rn(3))
+
+
+def update_layer(layer, x, lr):
+    return {k: v - lr * np.tanh(v * x[0]) for k, v in layer.items()}
+
+
+def update_net(net, x):
+    return {name: update_layer(layer, x, 0.1) for name, layer in net.items()}
+
+
+def net_after_updates(net, x):
+    for _ in range(3):
+        net = update_net(net, x)
+    h = np.tanh(net["l1"]["w"] * x + net["l1"]["b"])
+    return np.sum(net["l2"]["w"] * h) + net["l2"]["b"]
+
+
+def test_nested_dict_param_updated_in_a_loop_by_helpers_over_items():
+    net = {"l1": {"w": rn(3), "b": 0.3}, "l2": {"w": rn(3), "b": 0.1}}
+    check(net_after_updates, net, rn(3))
+    check(net_after_updates, net, rn(3), argnums=1)
+
+
+def adam_like(params, x):
+    state = {k: {"m": 0.0 * v, "v": 0.0 * v + 1.0} for k, v in params.items()}
+    for _ in range(2):
+        g = {k: 2.0 * v * x for k, v in params.items()}
+        state = {k: {"m": 0.9 * state[k]["m"] + 0.1 * g[k], "v": 0.9 * state[k]["v"] + 0.1 * g[k] ** 2}
+                 for k in params}
+        params = {k: params[k] - 0.1 * state[k]["m"] / np.sqrt(state[k]["v"]) for k in params}
+    return sum(np.sum(v ** 2) for v in params.values())
+
+
+def test_nested_optimizer_state_built_by_dict_comprehensions():
+    check(adam_like, {"w": rn(3), "b": 0.4}, rn(3))
 
 
 def inline_sgd(params, data):
