@@ -1438,7 +1438,7 @@ def builtin_sum(iterable, start=None):
 def float_(x=0.0):
     """float(x) of a one-element value: its element as a Python float, the derivative passing through
     (float("1.5") of a string is a static value and never reaches here)."""
-    return P.multiply(P.item(x), 1.0)
+    return P.to_float(x)
 
 
 def math_log(x, base=None):

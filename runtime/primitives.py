@@ -94,6 +94,13 @@ FACTS: dict[str, Any] = {
     # math: the Python-float lowering, the name of a function of `math` (or a builtin: "abs"); None: it
     # has none. An elementwise primitive must declare it, or an `operator`.
     "math": UNDECLARED,
+    # scalar_expression: its lowering on one-element operands (Python numbers, NumPy scalars) as a Python
+    # expression over them, `{0}`, `{1}` (`{0} if {0} >= {1} ... else {1}`: maximum without NumPy's call
+    # overhead); it must give what the primitive gives on such operands, and may read each more than once.
+    "scalar_expression": None,
+    # math_any_number: its `math` lowering gives what the primitive gives for any one-element operand (a
+    # NumPy scalar or 0-d array too, not only a Python number): a conversion such as float(x).
+    "math_any_number": False,
     # operator: the Python operator that spells it, as the `ast` class name ("Add", "USub"): both how
     # users write it and its lowering on Python numbers.
     "operator": None,
@@ -505,17 +512,19 @@ def _power(x, y):
     return x ** y
 
 
-@primitive(elementwise=True, math=None, numpy="maximum", node="MaximumBackward0", batching="lift")
+@primitive(elementwise=True, math=None, numpy="maximum", node="MaximumBackward0", batching="lift",
+           scalar_expression="{0} if {0} >= {1} or {0} != {0} else {1}")
 def _maximum(x, y):
     if is_scalar(x) and is_scalar(y):
-        return x if x >= y else y
+        return x if x >= y or x != x else y  # a nan wins, as in NumPy
     return fn(_ns2(x, y), "maximum")(x, y)
 
 
-@primitive(elementwise=True, math=None, numpy="minimum", node="MinimumBackward0", batching="lift")
+@primitive(elementwise=True, math=None, numpy="minimum", node="MinimumBackward0", batching="lift",
+           scalar_expression="{0} if {0} <= {1} or {0} != {0} else {1}")
 def _minimum(x, y):
     if is_scalar(x) and is_scalar(y):
-        return x if x <= y else y
+        return x if x <= y or x != x else y  # a nan wins, as in NumPy
     return fn(_ns2(x, y), "minimum")(x, y)
 
 
@@ -549,7 +558,7 @@ def _remainder(x, y):
 
 
 @primitive(linear=((1, 2),), elementwise=True, math=None, numpy="where", node="WhereBackward0",
-           batching="lift")
+           batching="lift", scalar_expression="{1} if {0} else {2}")
 def _where(cond, x, y):
     if is_scalar(cond) and is_scalar(x) and is_scalar(y):
         return x if cond else y
@@ -571,16 +580,17 @@ def _clip(x, min=None, max=None):
 
 
 # ========================================================================== non-differentiable, elementwise
-def _cmp(name: str, op: Callable[[Any, Any], Any]) -> Primitive:
-    return primitive(lambda x, y: op(x, y), name=name, differentiable=False)
+def _cmp(name: str, op: Callable[[Any, Any], Any], symbol: str) -> Primitive:
+    return primitive(lambda x, y: op(x, y), name=name, differentiable=False,
+                     scalar_expression="{0} " + symbol + " {1}")
 
 
-equal = _cmp("equal", lambda x, y: x == y)
-not_equal = _cmp("not_equal", lambda x, y: x != y)
-less = _cmp("less", lambda x, y: x < y)
-less_equal = _cmp("less_equal", lambda x, y: x <= y)
-greater = _cmp("greater", lambda x, y: x > y)
-greater_equal = _cmp("greater_equal", lambda x, y: x >= y)
+equal = _cmp("equal", lambda x, y: x == y, "==")
+not_equal = _cmp("not_equal", lambda x, y: x != y, "!=")
+less = _cmp("less", lambda x, y: x < y, "<")
+less_equal = _cmp("less_equal", lambda x, y: x <= y, "<=")
+greater = _cmp("greater", lambda x, y: x > y, ">")
+greater_equal = _cmp("greater_equal", lambda x, y: x >= y, ">=")
 
 
 @nondiff
@@ -604,10 +614,10 @@ def _logical_not(x):
     return fn(namespace(x), "logical_not")(x)
 
 
-@nondiff(numpy="sign")
+@nondiff(numpy="sign", scalar_expression="{0} * 0.0 + (1.0 if {0} > 0 else -1.0 if {0} < 0 else 0.0)")
 def _sign(x):
-    if is_scalar(x):
-        return float(bool(x > 0)) - float(bool(x < 0))  # np.float64 is a float too
+    if is_scalar(x):  # np.float64 is a float too; a nan stays nan, as NumPy's sign gives
+        return x * 0.0 + (1.0 if x > 0 else -1.0 if x < 0 else 0.0)
     return fn(namespace(x), "sign")(x)
 
 
@@ -742,13 +752,28 @@ def _copy(x):
 def _item(x):
     """The Python number a one-element array holds (`x.item()`, `float(x)`); a number is itself. The
     derivative passes through: the value is the element."""
-    if is_scalar(x):
+    if type(x) in (float, int, bool, complex):
         return x
+    if isinstance(x, np.generic):
+        return x.item()  # a NumPy scalar (an element read from an array): its Python number, as NumPy
     if math.prod(x.shape) != 1:
         raise ValueError(f"can only convert an array of size 1 to a Python scalar (shape {tuple(x.shape)})")
     if hasattr(x, "item"):
         return x.item()
     return float(fn(array_ns(x), "reshape")(x, ()))  # the array API's way: a 0-d array's __float__
+
+
+@primitive(linear=((0,),), scalar=True, math="float", math_any_number=True, node="ToCopyBackward0",
+           batching="loop")
+def _to_float(x):
+    """float(x): the Python float a one-element value holds (a number, a NumPy scalar, a one-element
+    array). What `math` functions do to their arguments first, so `math.exp(x[i])` is
+    `math.exp(to_float(x[i]))`, a Python float from there on, as in the user's program."""
+    if type(x) is float:
+        return x
+    if isinstance(x, (int, np.generic)):
+        return float(x)
+    return float(_item(x))
 
 
 @primitive(elementwise=True, math=None, node="ToCopyBackward0", batching="lift")

@@ -98,8 +98,9 @@ def kept_shape(xshape: tuple, axis: Any) -> tuple:
 
 
 def keep(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
-    """Re-insert the reduced axes into a reduction's output (or cotangent) so it broadcasts against x."""
-    if keepdims:
+    """Re-insert the reduced axes into a reduction's output (or cotangent) so it broadcasts against x.
+    A reduction over every axis (axis None) gives one number, which broadcasts as it is."""
+    if keepdims or axis is None:
         return g
     return reshape(g, shape=kept_shape(shape(x), axis))  # noqa: F405
 
@@ -147,6 +148,10 @@ defrule("copy",
 defrule("item",
         vjp=[lambda g, ans, x: zeros_like(x) + g],
         jvp=[lambda t, ans, x: item(t)],
+        not_lazy="its value is a Python number: the element is computed")
+defrule("to_float",
+        vjp=[lambda g, ans, x: zeros_like(x) + g],
+        jvp=[lambda t, ans, x: to_float(t)],
         not_lazy="its value is a Python number: the element is computed")
 defrule("abs",  # complex x: see abs_vjp
         vjp=[lambda g, ans, x: abs_vjp(g, ans, x)],

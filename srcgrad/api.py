@@ -204,7 +204,9 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
     if kind == "vjp":
         seed_name = list(inspect.signature(generic.fn).parameters)[-1]
 
-    def variant(args: tuple) -> tuple[Callable, list]:
+    def variant(args: tuple, numpy_semantics: bool = False) -> tuple[Callable, list]:
+        """The entry for these arguments: the variant built for their types and shapes, or with
+        `numpy_semantics` the generic code (NumPy's nan and inf where `math` raises) wrapped alike."""
         types = tuple(map(type, args))
         for i in wrt_idx:
             is_complex = i < len(args) and (types[i] is complex
@@ -237,10 +239,10 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
             for t, a in zip(types, args, strict=False)
         )
         guard = tuple((i, m[2], args[i].dtype) for i, m in enumerate(mask) if isinstance(m, tuple)) or None
-        key = (types, guard)
+        key = (types, guard, numpy_semantics)
         entry = by_ndim.get(key)
         if entry is None:
-            gen = build(mask) if any(mask) else generic
+            gen = build(mask) if any(mask) and not numpy_semantics else generic
             deps.update(gen.deps or Dependencies())
             fn = gen.fn
             tensors = [
@@ -268,8 +270,17 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
                 pass
             entry = (fn, pre + list(gen.refresh), guard)
             by_ndim[key] = entry
-        variants[types] = entry
+        if not numpy_semantics:
+            variants[types] = entry
         return entry
+
+    def by_generic_code(args: tuple, kwargs: dict) -> Any:
+        """Run the call again with the generic code, which computes with NumPy's semantics."""
+        fn, refresh, _ = variant(args, numpy_semantics=True)
+        for ns, nm, get in refresh:
+            ns[nm] = get()
+        with np.errstate(all="warn"):
+            return fn(*args, **kwargs)
 
     complete = _completer(target)
     shown: list = [None]
@@ -331,7 +342,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
             try:
                 return fn(*primal, **kwargs, **{seed_name: v})
             except _MATH_ERRORS as exc:
-                return _with_numpy_floats(wrapper, args, kwargs, exc)
+                return _with_numpy_floats(wrapper, args, kwargs, exc, lambda: by_generic_code(
+                    tuple(primal), {**kwargs, seed_name: v}))
             except Exception as exc:  # an error in the user's code: say which of their lines it was
                 codegen.annotate(exc)
                 raise
@@ -355,7 +367,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
             except NonScalarOutput as exc:
                 raise non_scalar(exc) from None
             except _MATH_ERRORS as exc:
-                return _with_numpy_floats(wrapper, args, kwargs, exc)
+                return _with_numpy_floats(wrapper, args, kwargs, exc, lambda: by_generic_code(args, kwargs))
             except Exception as exc:  # an error in the user's code: say which of their lines it was
                 codegen.annotate(exc)
                 raise
@@ -641,13 +653,21 @@ _MATH_ERRORS = (ValueError, OverflowError, ZeroDivisionError)
 _MATH_MESSAGES = ("math domain error", "math range error", "division by zero", "out of range")
 
 
-def _with_numpy_floats(wrapper: Callable, args: tuple, kwargs: dict, exc: Exception) -> Any:
+def _with_numpy_floats(wrapper: Callable, args: tuple, kwargs: dict, exc: Exception,
+                       generic: Callable[[], Any] | None = None) -> Any:
     """The Python-float variant runs `math.sqrt`, plain `/` and `**`, which raise where NumPy (which the
     user's np.sqrt(x) means) returns nan or inf with a warning. Such a call is rerun with the floats as
-    np.float64, so it follows NumPy, and its numbers come back as Python floats (float in, float out)."""
-    if not any(m in str(exc) for m in _MATH_MESSAGES) or not any(type(a) is float for a in args):
+    np.float64, so it follows NumPy, and its numbers come back as Python floats (float in, float out).
+    A variant for arrays, which runs `math` on the numbers it reads from them, reruns by `generic` (the
+    generic code, NumPy's semantics throughout)."""
+    if not any(m in str(exc) for m in _MATH_MESSAGES):
         codegen.annotate(exc)
         raise exc
+    if not any(type(a) is float for a in args):
+        if generic is None:
+            codegen.annotate(exc)
+            raise exc
+        return generic()
     with np.errstate(all="warn"):
         out = wrapper(*[np.float64(a) if type(a) is float else a for a in args], **kwargs)
     return _python_floats(out)

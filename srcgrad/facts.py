@@ -57,6 +57,8 @@ class Arr:
     dtype: np.dtype | None
     shape: tuple | None
     ndim: int | None
+    scalar: bool = False  # a NumPy scalar (x[i], a reduction, arithmetic on those): never a 0-d array,
+    #                       so never written in place
 
     @property
     def exact(self) -> bool:
@@ -79,6 +81,11 @@ Fact = Num | Arr | Range | _Top
 _WIDER = {bool: 0, int: 1, float: 2}
 
 
+def never_none(fact: Fact) -> bool:
+    """Whether a variable with this fact always holds a value (so `x is None` is False)."""
+    return isinstance(fact, (Num, Arr, Range))
+
+
 def join(a: Fact | None, b: Fact | None) -> Fact | None:
     """The least fact true of both (None: no assignment seen yet)."""
     if a is None:
@@ -96,14 +103,15 @@ def join(a: Fact | None, b: Fact | None) -> Fact | None:
     if isinstance(a, Num) and isinstance(b, Arr) or isinstance(a, Arr) and isinstance(b, Num):
         arr = a if isinstance(a, Arr) else b
         if arr.shape == ():  # `s = 0.0` then `s = s + np.sum(x)`: a number or a NumPy scalar
-            return Arr(None, (), 0)
+            return Arr(None, (), 0, arr.scalar)
         return Arr(None, None, None)  # `acc = 0.0` then `acc = acc + x`: broadcasts, rank unknown
     if isinstance(a, Arr) and isinstance(b, Arr):
         same_rank = a.ndim is not None and a.ndim == b.ndim
         shape = None
         if same_rank and a.shape is not None and b.shape is not None:
             shape = tuple(x if x == y else None for x, y in zip(a.shape, b.shape, strict=True))
-        return Arr(a.dtype if a.dtype == b.dtype else None, shape, a.ndim if same_rank else None)
+        return Arr(a.dtype if a.dtype == b.dtype else None, shape, a.ndim if same_rank else None,
+                   a.scalar and b.scalar)
     return TOP
 
 
@@ -140,7 +148,7 @@ def representative(fact: Fact, sentinel: int = SENTINELS[0]) -> Any:
     if isinstance(fact, Arr) and fact.shape is not None:
         dtype = fact.dtype if fact.dtype is not None else np.dtype(np.float64)
         if fact.shape == ():
-            return dtype.type(1)
+            return dtype.type(1) if fact.scalar else np.ones((), dtype)
         shape = tuple(sentinel if d is None else d for d in fact.shape)
         return np.lib.stride_tricks.as_strided(np.ones(1, dtype), shape, (0,) * len(shape))
     if isinstance(fact, Range):
@@ -158,7 +166,8 @@ def abstract(value: Any, dtype_known: bool = True) -> Fact:
     if isinstance(value, (np.ndarray, np.generic)):
         if value.dtype.kind not in "biufc":
             return TOP
-        return Arr(value.dtype if dtype_known else None, tuple(value.shape), value.ndim)
+        return Arr(value.dtype if dtype_known else None, tuple(value.shape), value.ndim,
+                   isinstance(value, np.generic))
     if isinstance(value, range):
         return Range()
     return TOP
@@ -191,6 +200,11 @@ class Facts:
     def get(self, name: str) -> Fact:
         return self.of.get(name, TOP)
 
+    def immutable(self) -> set[str]:
+        """Names that always hold a Python number or a NumPy scalar: nothing writes into them in place
+        (`s += v` binds a new value), so nothing they share memory with can change."""
+        return {v for v, f in self.of.items() if isinstance(f, Num) or isinstance(f, Arr) and f.scalar}
+
     def scalars(self) -> set[str]:
         """Names that always hold a Python int/float/bool."""
         return {v for v, f in self.of.items() if isinstance(f, Num)}
@@ -206,6 +220,10 @@ class Facts:
         and arrays of a floating dtype."""
         return {v for v, f in self.of.items()
                 if isinstance(f, Num) or isinstance(f, Arr) and f.dtype is not None and f.dtype.kind == "f"}
+
+    def python_floats(self) -> set[str]:
+        """Names that always hold a Python float (float(x) of one is x itself)."""
+        return {v for v, f in self.of.items() if isinstance(f, Num) and f.type is float}
 
     def ints(self) -> set[str]:
         """Names that always hold an integer that indexes one position: a Python int (a loop counter, a
@@ -242,9 +260,10 @@ class Facts:
 
 
 # A Python number's entry in a variant's key (api) and the fact it stands for (pipeline): its type,
-# since an int indexes and a float does not; "s" alone, from callers that do not say which, may be any.
-NUMBER_KEYS = {float: "s", int: "i", bool: "b"}
-NUMBER_TYPES = {"s": None, "i": int, "b": bool}
+# since an int indexes and a float does not, and float(x) of a float is x; "s" alone, from callers that do
+# not say which, may be any.
+NUMBER_KEYS = {float: "f", int: "i", bool: "b"}
+NUMBER_TYPES = {"s": None, "f": float, "i": int, "b": bool}
 
 
 def of_value(value: Any) -> Fact:
@@ -254,7 +273,7 @@ def of_value(value: Any) -> Fact:
     if type(value) in (float, bool):
         return Num(type(value))
     if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biufc":
-        return Arr(value.dtype, tuple(value.shape), value.ndim)
+        return Arr(value.dtype, tuple(value.shape), value.ndim, isinstance(value, np.generic))
     return TOP
 
 
@@ -484,7 +503,7 @@ class _Pass:
             return Num(int)
         if isinstance(fact, Arr) and fact.ndim:
             shape = fact.shape[1:] if fact.shape is not None else None
-            return Arr(fact.dtype, shape, fact.ndim - 1)
+            return Arr(fact.dtype, shape, fact.ndim - 1, fact.ndim == 1)
         return TOP
 
     # -------------------------------------------------------------------------------- expressions
@@ -537,7 +556,7 @@ class _Pass:
             out = abstract(self.rep(e), known_dtypes)
             if isinstance(out, Arr) and self.loose:
                 out = Arr(out.dtype, tuple(None if i in self.loose else d for i, d in enumerate(out.shape)),
-                          out.ndim)
+                          out.ndim, out.scalar)
             runs.append(out)
         first = runs[0]
         for other in runs[1:]:

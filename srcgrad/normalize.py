@@ -82,6 +82,13 @@ def names_in(e: Any) -> set[str]:
     return {n.id for n in gast.walk(e) if isinstance(n, gast.Name)}
 
 
+def _takes_floats(fn: Any, adapter: Any) -> bool:
+    """Whether `fn` is a function of Python's `math` module that converts its arguments to float
+    (all but the integer-valued ones, whose adapters carry no derivative: floor, ceil)."""
+    return isinstance(fn, types.BuiltinFunctionType) and getattr(fn, "__module__", None) == "math" \
+        and getattr(adapter, "differentiable", True)
+
+
 @dataclass
 class Op:
     """What a normalized assignment computes, for analysis and the transforms.
@@ -2015,6 +2022,11 @@ class Normalizer:
     def call_adapter(
         self, adapter: Any, args: list, kws: dict, e: Any, out: list, original: Any = None
     ) -> tuple[gast.expr, Op]:
+        if _takes_floats(original, adapter) and not kws:
+            # math.exp(x) is math.exp(float(x)): the function converts its arguments first, so what it
+            # returns, and all that follows from it, is a Python float even where x is a NumPy scalar
+            ref = self.namer.ref(float, "float")
+            args = [gast.copy_location(gast.Call(func=name(ref), args=[a], keywords=[]), e) for a in args]
         if isinstance(adapter, Primitive):
             return self.call_primitive(adapter, args, kws, e, out)
         return self.inline_adapter(adapter, args, kws, e, out, original)

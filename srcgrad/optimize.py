@@ -37,6 +37,8 @@ _ARITH = {
 }
 
 _SHAPE_HELPERS = ("unbroadcast", "widen")
+# the `math` functions that differentiable primitives lower to: each returns a Python float
+_FLOAT_MATH = {p.math for p in P.PRIMITIVES.values() if p.math and p.differentiable and p.math != "abs"}
 
 
 
@@ -151,8 +153,14 @@ class Specialize(gast.NodeTransformer):
         shapes: dict[str, tuple] | None = None,
         floats: set[str] = frozenset(),
         float64: set[str] = frozenset(),
+        python_floats: set[str] = frozenset(),
+        constants: dict[str, int] | None = None,
     ):
         self.namer = namer
+        # the forward's values are the user's: `np.sqrt` of a NumPy scalar stays a NumPy scalar
+        self.keep_numpy_types = False
+        self.constants = constants or {}  # parameters whose int value the variant is keyed on (axis=0)
+        self.python_floats = python_floats  # names that always hold a Python float (not an int)
         self.float64 = float64  # names of float64 arrays (exactly that dtype)
         self.floats = floats  # names the facts say hold floating-point values (numbers, float arrays)
         self.scalars = scalar_names
@@ -184,17 +192,29 @@ class Specialize(gast.NodeTransformer):
         if isinstance(e, gast.Constant):
             return 0 if isinstance(e.value, (int, float)) else None
         if isinstance(e, gast.Name):
-            return self.ndims.get(e.id)
+            return 0 if e.id in self.scalars else self.ndims.get(e.id)
+        if isinstance(e, gast.IfExp):
+            a, b = self.ndim_of(e.body), self.ndim_of(e.orelse)
+            return a if a == b else None
+        if isinstance(e, gast.Compare):
+            sides = [self.ndim_of(x) for x in [e.left, *e.comparators]]
+            return None if None in sides else max(sides)
         if isinstance(e, gast.BinOp) and not isinstance(e.op, gast.MatMult):
             a, b = self.ndim_of(e.left), self.ndim_of(e.right)
             return None if a is None or b is None else max(a, b)
         if isinstance(e, gast.UnaryOp):
             return self.ndim_of(e.operand)
+        if isinstance(e, gast.Subscript) and isinstance(e.slice, gast.Name) and e.slice.id in self.scalars:
+            n = self.ndim_of(e.value)
+            return None if not n else n - 1  # x[i], i a number
         if isinstance(e, gast.Subscript) and isinstance(e.slice, gast.Tuple):
             n = self.ndim_of(e.value)
             if n is None:
                 return None
             for q in e.slice.elts:
+                if isinstance(q, gast.Name) and q.id in self.scalars:
+                    n -= 1
+                    continue
                 if isinstance(q, gast.Constant) and q.value is None:
                     n += 1
                 elif (
@@ -228,6 +248,8 @@ class Specialize(gast.NodeTransformer):
             return True
         if isinstance(e, gast.Name):
             return e.id in self.numpy
+        if isinstance(e, gast.IfExp):
+            return self.is_numpy(e.body) and self.is_numpy(e.orelse)
         if isinstance(e, gast.BinOp):
             return self.is_numpy(e.left) and self.is_numpy(e.right)
         if isinstance(e, gast.UnaryOp):
@@ -255,6 +277,35 @@ class Specialize(gast.NodeTransformer):
             return self.is_numpy(e.value)
         return False
 
+    def is_float64_number(self, e: Any) -> bool:
+        """A float64 value of shape () (`x[i]` of a float64 array): `math` computes on it what NumPy
+        does, in the same precision (a math error, where NumPy would give nan or inf, makes the call
+        run again by the generic variant: api's `_with_numpy_floats`)."""
+        return isinstance(e, gast.Name) and e.id in self.float64 and self.ndims.get(e.id) == 0
+
+    def is_one_number(self, e: Any) -> bool:
+        """A Python number, or a NumPy value of shape () (an element read from an array)."""
+        return self.is_scalar(e) or bool(self.ndims) and self.ndim_of(e) == 0
+
+    def is_python_float(self, e: Any) -> bool:
+        """Whether `e` always gives a Python float (not an int, not a NumPy scalar): a name the facts say
+        holds one, a float constant, arithmetic with one float operand and one Python number, a `math`
+        function (they return floats)."""
+        if isinstance(e, gast.Constant):
+            return type(e.value) is float
+        if isinstance(e, gast.Name):
+            return e.id in self.python_floats
+        if isinstance(e, gast.BinOp) and not isinstance(e.op, gast.MatMult):
+            sides = (e.left, e.right)
+            return all(self.is_scalar(x) for x in sides) and any(self.is_python_float(x) for x in sides) \
+                or isinstance(e.op, gast.Div) and all(self.is_scalar(x) for x in sides)
+        if isinstance(e, gast.UnaryOp) and isinstance(e.op, (gast.USub, gast.UAdd)):
+            return self.is_python_float(e.operand)
+        if isinstance(e, gast.Call) and isinstance(e.func, gast.Attribute) \
+                and isinstance(e.func.value, gast.Name) and self.namer.globals.get(e.func.value.id) is math:
+            return e.func.attr in _FLOAT_MATH
+        return False
+
     def is_scalar(self, e: Any) -> bool:
         if isinstance(e, gast.Constant):
             return (
@@ -264,6 +315,8 @@ class Specialize(gast.NodeTransformer):
             )
         if isinstance(e, gast.Name):
             return e.id in self.scalars
+        if isinstance(e, gast.IfExp):
+            return self.is_scalar(e.body) and self.is_scalar(e.orelse)
         if isinstance(e, gast.BinOp):
             return not isinstance(e.op, gast.MatMult) and self.is_scalar(e.left) and self.is_scalar(e.right)
         if isinstance(e, gast.UnaryOp):
@@ -299,6 +352,114 @@ class Specialize(gast.NodeTransformer):
         if isinstance(e, gast.Call) and isinstance(e.func, gast.Name) and len(e.args) == 1:
             return self.namer.globals.get(e.func.id) is P.shape and self.is_scalar(e.args[0])
         return False
+
+    def visit_Name(self, node: gast.Name) -> gast.expr:
+        if isinstance(node.ctx, gast.Load) and node.id in self.constants:
+            return gast.Constant(value=self.constants[node.id], kind=None)
+        return node
+
+    def visit_Compare(self, node: gast.Compare) -> gast.expr:
+        self.generic_visit(node)
+        if len(node.ops) == 1 and isinstance(node.ops[0], (gast.Is, gast.IsNot)) \
+                and isinstance(node.left, gast.Constant) and isinstance(node.comparators[0], gast.Constant):
+            same = node.left.value is node.comparators[0].value  # `axis is None` with axis=0 known: False
+            return gast.Constant(value=same if isinstance(node.ops[0], gast.Is) else not same, kind=None)
+        return node
+
+    def visit_BinOp(self, node: gast.BinOp) -> gast.expr:
+        left = node.left
+        if isinstance(node.op, gast.Add) and isinstance(left, gast.Call) \
+                and isinstance(left.func, gast.Name) \
+                and self.namer.globals.get(left.func.id) in (P.zeros_like, zeros_as) and len(left.args) == 1 \
+                and self.is_one_number(left.args[0]) and self.is_one_number(node.right):
+            return self.visit(node.right)  # zeros of one number's shape plus a number: the number
+        self.generic_visit(node)
+        if self.ndims and not isinstance(node.op, gast.MatMult):
+            # a number reshaped to (1, ..., 1) against an operand of at least that rank: the number
+            # (broadcasting adds the same axes), so `keep(g)` of a full reduction costs nothing
+            for side, other in (("left", node.right), ("right", node.left)):
+                inner = self.reshaped_number(getattr(node, side))
+                if inner is not None and (self.ndim_of(other) or 0) >= inner[1]:
+                    setattr(node, side, inner[0])
+        return node
+
+    def reshaped_number(self, e: Any) -> tuple[Any, int] | None:
+        """(a, k) for `np.reshape(a, shape=(1,) * k)` (or the primitive) of one number a."""
+        if not (isinstance(e, gast.Call) and len(e.args) == 1 and len(e.keywords) == 1
+                and e.keywords[0].arg == "shape" and self.ndim_of(e.args[0]) == 0):
+            return None
+        f = e.func
+        is_reshape = isinstance(f, gast.Attribute) and f.attr == "reshape" \
+            and isinstance(f.value, gast.Name) and self.namer.globals.get(f.value.id) is np \
+            or isinstance(f, gast.Name) and self.namer.globals.get(f.id) is P.reshape
+        shape = e.keywords[0].value
+        if is_reshape and isinstance(shape, gast.Tuple) and shape.elts and all(
+                isinstance(d, gast.Constant) and d.value == 1 for d in shape.elts):
+            return e.args[0], len(shape.elts)
+        return None
+
+    def floating(self, e: Any) -> bool:
+        """Every name `e` reads holds floating-point values (reordering a product is then exact up to
+        rounding: no integer overflow or truncation moves)."""
+        return all(n.id in self.floats for n in gast.walk(e) if isinstance(n, gast.Name)
+                   and isinstance(n.ctx, gast.Load) and n.id not in self.namer.globals)
+
+    def scalar_factors(self, e: Any) -> tuple[Any, int] | None:
+        """A product/quotient of arrays and numbers, its numbers gathered: (build, n) where n is how many
+        operations on the array the numbers cost as written, and build(reduce) writes
+        `reduce(arrays) * (numbers)`, `reduce` a reduction to apply to the array part first (np.sum: its
+        numbers then multiply one number instead of every element), None for none. None where `e`
+        has no array factor, or reads a value not known to be floating-point."""
+        arrays: list = []
+        num: list = []
+        den: list = []
+        sign = [False]
+
+        def walk(x: Any) -> None:
+            if isinstance(x, gast.BinOp) and isinstance(x.op, gast.Mult):
+                walk(x.left)
+                walk(x.right)
+            elif isinstance(x, gast.BinOp) and isinstance(x.op, gast.Div) and self.is_one_number(x.right):
+                walk(x.left)
+                den.append(x.right)
+            elif isinstance(x, gast.UnaryOp) and isinstance(x.op, gast.USub):
+                sign[0] = not sign[0]
+                walk(x.operand)
+            elif self.is_one_number(x):
+                num.append(x)
+            else:
+                arrays.append(x)
+
+        walk(e)
+        if not arrays or not self.floating(e):
+            return None
+        cost = len(num) + len(den) + (1 if sign[0] else 0)
+
+        def product(parts: list, op: Any = gast.Mult) -> Any:
+            out = parts[0]
+            for p in parts[1:]:
+                out = gast.BinOp(left=out, op=op(), right=p)
+            return out
+
+        def build(reduce: Any) -> Any:
+            body = product([copy.deepcopy(a) for a in arrays])
+            if reduce is not None:
+                body = reduce(body)
+            if num:
+                coef = product([copy.deepcopy(x) for x in num])
+                for d in den:
+                    coef = gast.BinOp(left=coef, op=gast.Div(), right=copy.deepcopy(d))
+                if sign[0]:
+                    coef = gast.UnaryOp(op=gast.USub(), operand=coef)
+                return gast.BinOp(left=body, op=gast.Mult(), right=coef)
+            if den:
+                divisor = product([copy.deepcopy(d) for d in den])
+                if sign[0]:
+                    divisor = gast.UnaryOp(op=gast.USub(), operand=divisor)
+                return gast.BinOp(left=body, op=gast.Div(), right=divisor)
+            return gast.UnaryOp(op=gast.USub(), operand=body) if sign[0] else body
+
+        return build, cost
 
     def visit_Call(self, node: gast.Call) -> gast.expr:
         f = node.func
@@ -349,29 +510,36 @@ class Specialize(gast.NodeTransformer):
                 return _literal_node(tuple(known))  # a shape this variant was built for
         if obj is P.ndim and len(node.args) == 1 and self.ndim_of(node.args[0]) is not None:
             return gast.Constant(value=self.ndim_of(node.args[0]), kind=None)
-        if obj in _PURE_FOLD and not node.keywords and all(_is_literal(a) for a in node.args):
+        if (obj in _PURE_FOLD or hashable(obj) and obj in mapping.STATIC_HELPERS) and not node.keywords \
+                and all(_is_literal(a) for a in node.args):
             try:
                 value = obj(*[gast.literal_eval(a) for a in node.args])
                 return _literal_node(value)
             except Exception:
                 pass
+        if isinstance(obj, Primitive) and obj.scalar_expression and not node.keywords \
+                and all(self.is_one_number(a) and _cheap_to_repeat(a) for a in node.args):
+            return _instantiate(obj.scalar_expression, node.args)
         if (
             isinstance(obj, Primitive)
             and obj.name in MATH_FAST
             and not node.keywords
-            and all(self.is_scalar(a) for a in node.args)
+            and all(self.is_scalar(a) or self.is_float64_number(a)
+                    or obj.math_any_number and self.ndim_of(a) == 0 for a in node.args)
         ):
             fast = MATH_FAST[obj.name]
-            if fast is abs:
+            if fast is float and self.is_python_float(node.args[0]):
+                return node.args[0]  # float(x) of a Python float: x
+            if getattr(fast, "__module__", None) == "builtins":  # abs(x), float(x)
                 return gast.Call(
                     func=gast.Name(
-                        id=self.namer.ref(abs, "abs"), ctx=gast.Load(), annotation=None, type_comment=None
-                    ),
+                        id=self.namer.ref(fast, fast.__name__), ctx=gast.Load(), annotation=None,
+                        type_comment=None),
                     args=node.args,
                     keywords=[],
                 )
             m = self.namer.ref(math, "math")
-            return gast.Call(
+            lowered = gast.Call(
                 func=gast.Attribute(
                     value=gast.Name(id=m, ctx=gast.Load(), annotation=None, type_comment=None),
                     attr=fast.__name__,
@@ -380,6 +548,13 @@ class Specialize(gast.NodeTransformer):
                 args=node.args,
                 keywords=[],
             )
+            if self.keep_numpy_types and not all(self.is_scalar(a) for a in node.args):
+                # np.sqrt of a NumPy scalar is a NumPy scalar: the user's value keeps its type
+                f64 = gast.Attribute(value=gast.Name(id=self.namer.ref(np, "np"), ctx=gast.Load(),
+                                                     annotation=None, type_comment=None),
+                                     attr="float64", ctx=gast.Load())
+                return gast.Call(func=f64, args=[lowered], keywords=[])
+            return lowered
         if (
             getattr(obj, "__name__", None) in _SHAPE_HELPERS
             and obj.__module__.endswith("rules")
@@ -408,6 +583,18 @@ class Specialize(gast.NodeTransformer):
             and self._scalar_shape(node.keywords[0].value)
         ):
             return node.args[0]  # a number broadcast to a number's shape, (): the number
+        if (
+            isinstance(obj, types.FunctionType)
+            and obj.__module__.endswith("runtime.rules")
+            and (self.ndims or node.args and all(self.is_scalar(a) for a in node.args))
+            and obj is not R.unbroadcast
+        ):
+            inlined = PartialEvaluator(self.namer.ref, self.ndim_of).inline(obj, node)
+            if inlined is not None:
+                return self.visit(inlined)
+        if (obj is R.unbroadcast or obj is sum_like) and len(node.args) == 2 \
+                and self.ndim_of(node.args[0]) == 0 and self.ndim_of(node.args[1]) == 0:
+            return node.args[0]  # one number to one number's shape: nothing to sum
         if not self.numpy:
             return node
         if (
@@ -450,15 +637,6 @@ class Specialize(gast.NodeTransformer):
                 args=node.args,
                 keywords=node.keywords,
             )
-        if (
-            isinstance(obj, types.FunctionType)
-            and obj.__module__.endswith("runtime.rules")
-            and self.ndims
-            and obj is not R.unbroadcast
-        ):
-            inlined = PartialEvaluator(self.namer.ref, self.ndim_of).inline(obj, node)
-            if inlined is not None:
-                return self.visit(inlined)
         if (obj is R.unbroadcast or obj is sum_like) and len(node.args) == 2 and self.shapes:
             a = _shape_of(node.args[0], self.shapes, self.is_getitem)
             b = _shape_of(node.args[1], self.shapes, self.is_getitem)
@@ -469,6 +647,34 @@ class Specialize(gast.NodeTransformer):
                 id=self.namer.ref(sum_like, "sum_like"), ctx=gast.Load(), annotation=None, type_comment=None
             )
         return node
+
+
+def _cheap_to_repeat(e: Any) -> bool:
+    """A name, a number, or arithmetic on those: an operand a scalar expression may read twice."""
+    if isinstance(e, (gast.Name, gast.Constant)):
+        return True
+    if isinstance(e, gast.BinOp) and not isinstance(e.op, gast.MatMult):
+        return _cheap_to_repeat(e.left) and _cheap_to_repeat(e.right)
+    if isinstance(e, gast.UnaryOp):
+        return _cheap_to_repeat(e.operand)
+    if isinstance(e, gast.Compare):
+        return all(_cheap_to_repeat(x) for x in [e.left, *e.comparators])
+    return False
+
+
+def _instantiate(template: str, args: list) -> gast.expr:
+    """A record's scalar expression with its operands in place of `{0}`, `{1}` (parenthesized by the
+    syntax tree itself: each operand is substituted as a node)."""
+    holes = [f"__operand{i}__" for i in range(len(args))]
+    tree = gast.parse(template.format(*holes), mode="eval").body
+
+    class Fill(gast.NodeTransformer):
+        def visit_Name(self, n: gast.Name) -> Any:
+            if n.id in holes:
+                return copy.deepcopy(args[holes.index(n.id)])
+            return n
+
+    return Fill().visit(tree)
 
 
 def _plain_index(ix: Any, is_int: Any, is_slice: Any) -> bool:
@@ -498,10 +704,16 @@ def specialize(
     shapes: dict[str, tuple] | None = None,
     floats: set[str] = frozenset(),
     float64: set[str] = frozenset(),
+    python_floats: set[str] = frozenset(),
+    constants: dict[str, int] | None = None,
+    keep_numpy_types: bool = False,
 ) -> Any:
     if not scalar_names and not numpy_names:
         return e
-    return Specialize(namer, scalar_names, numpy_names, ndims, shapes, floats, float64).visit(e)
+    spec = Specialize(namer, scalar_names, numpy_names, ndims, shapes, floats, float64, python_floats,
+                      constants)
+    spec.keep_numpy_types = keep_numpy_types
+    return spec.visit(e)
 
 
 # ------------------------------------------------------------------------------------------ dead code
@@ -1399,7 +1611,8 @@ def call_attr(obj: str, attr: str, args: list) -> gast.Call:
                      keywords=[])
 
 
-def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozenset()) -> None:
+def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozenset(),
+                   ndims: dict[str, int] | None = None) -> None:
     """Writes into arrays generated code allocated itself happen in place, so element loops are linear:
     `X = index_update(X, v, index=i)` (the user's `R[i, j] = ...` on a table it built, a PDE's boundary)
     becomes `index_update_owned`, and `b = b + index_add(zeros(...), v, index=i) + ...` (the adjoint of
@@ -1528,14 +1741,33 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
             return s
         return None
 
+    def update(s: Any) -> Any:
+        if isinstance(s, gast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], gast.Name) \
+                and isinstance(s.value, gast.Call) and call_of(s.value) is index_update_owned \
+                and _is_name(s.value.args[0], s.targets[0].id) and len(s.value.args) == 2 \
+                and len(s.value.keywords) == 1:
+            return s
+        return None
+
+    def one_element(x: str, ix: Any) -> bool:
+        """An int for every axis of x: reading it gives a number, never a view that could see a
+        later write (`state[i]` of a matrix is a row, a view)."""
+        parts = ix.elts if isinstance(ix, gast.Tuple) else [ix]
+        return len(parts) == (ndims or {}).get(x) and all(
+            isinstance(q, gast.Name) and q.id in ints
+            or isinstance(q, gast.Constant) and type(q.value) is int for q in parts)
+
     allowed: set[int] = set()
     for n in gast.walk(fn):
         if isinstance(n, gast.BinOp):
             allowed.update(id(x) for x in (n.left, n.right) if isinstance(x, gast.Name))
         elif isinstance(n, gast.Return) and n.value is not None:
             allowed.update(id(x) for x in gast.walk(n.value) if isinstance(x, gast.Name))
-        elif accumulation(n) is not None:
+        elif accumulation(n) is not None or update(n) is not None:
             allowed.add(id(n.value.args[0]))
+        elif isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Load) \
+                and isinstance(n.value, gast.Name) and one_element(n.value.id, n.slice):
+            allowed.add(id(n.value))
     # (a copy `by = bc` shares its array with another name: never private, whatever is read later)
     private = set(owned) - {a for a, _ in copies}
     for n in gast.walk(fn):
@@ -1548,12 +1780,15 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
                             lambda ident: namer.globals.get(ident, getattr(builtins, ident, None)) is slice)
 
     def direct(s: Any) -> list:
-        if accumulation(s) is None or s.targets[0].id not in private or not plain(s.value.keywords[0].value):
+        written = accumulation(s) or update(s)
+        if written is None or s.targets[0].id not in private or not plain(s.value.keywords[0].value):
             return [s]
         b = s.targets[0].id
-        aug = gast.AugAssign(target=gast.Subscript(value=_name(b), slice=s.value.keywords[0].value,
-                                                   ctx=gast.Store()),
-                             op=gast.Add(), value=s.value.args[1])
+        place = gast.Subscript(value=_name(b), slice=s.value.keywords[0].value, ctx=gast.Store())
+        if update(s) is not None:  # x = index_update_owned(x, v, index=i): x[i] = v
+            aug = gast.Assign(targets=[place], value=s.value.args[1], type_comment=None)
+        else:
+            aug = gast.AugAssign(target=place, op=gast.Add(), value=s.value.args[1])
         for attr in ("line", "adjoint"):
             if hasattr(s, attr):
                 setattr(aug, attr, getattr(s, attr))
@@ -1847,3 +2082,234 @@ def resolve_adapters(body: list, namer: Namer, known: dict, params: set[str]) ->
     for s in cands:  # no agreement: everything as the front end wrote it
         apply(s, None)
     return body
+
+
+# --------------------------------------------------------------------------- tests the facts decide
+def _none_test(e: Any) -> tuple[str, bool] | None:
+    """`x is None` / `x is not None` as (x, True for `is`), else None."""
+    if isinstance(e, gast.Compare) and len(e.ops) == 1 and isinstance(e.left, gast.Name) \
+            and isinstance(e.ops[0], (gast.Is, gast.IsNot)) and isinstance(e.comparators[0], gast.Constant) \
+            and e.comparators[0].value is None:
+        return e.left.id, isinstance(e.ops[0], gast.Is)
+    return None
+
+
+def fold_known_tests(body: list, is_value: Any) -> tuple[list, bool]:
+    """Decide `x is None` where the facts say what x holds (`is_value(x)`: a number, an array, a range,
+    never None), and drop the branch of every `if` whose test that decides. An adapter written for
+    several call forms (`max(xs)` or `max(a, b)`: `b is None` picks one) then keeps only the form the
+    program calls, so neither the branch nor its test's flag is computed, saved or replayed.
+    Returns the new body and whether anything changed (the caller then finds the facts again)."""
+    from srcgrad.analysis import iter_stmts, targets_of  # noqa: PLC0415
+    from srcgrad.normalize import Op  # noqa: PLC0415
+
+    assigned: dict[str, int] = {}
+    for s in iter_stmts(body):
+        for t in targets_of(s):
+            assigned[t] = assigned.get(t, 0) + 1
+    decided: dict[str, bool] = {}
+    for s in iter_stmts(body):
+        if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+            test = _none_test(s.value)
+            if test is not None and is_value(test[0]) and assigned.get(s.targets[0].id) == 1:
+                decided[s.targets[0].id] = not test[1]
+                s.value = gast.Constant(value=not test[1], kind=None)
+                s.op = Op("const")
+    if not decided:
+        return body, False
+
+    def outcome(test: Any) -> bool | None:
+        if isinstance(test, gast.Name):
+            return decided.get(test.id)
+        if isinstance(test, gast.Constant) and isinstance(test.value, bool):
+            return test.value
+        return None
+
+    def prune(block: list) -> list:
+        out: list = []
+        for s in block:
+            if isinstance(s, gast.If) and outcome(s.test) is not None:
+                out.extend(prune(s.body if outcome(s.test) else s.orelse))
+                continue
+            if isinstance(s, (gast.If, gast.For, gast.While)):
+                s.body = prune(s.body)
+                s.orelse = prune(s.orelse)
+            out.append(s)
+        return out
+
+    return prune(body), True
+
+
+def drop_float_of_floats(body: list, python_floats: set[str]) -> list:
+    """`_t = float(x); y = math.sin(_t)` where x is already a Python float: `y = math.sin(x)`. The
+    normalizer writes `math.f(x)` as `math.f(float(x))` (what the function does to its argument), which
+    is a copy when the facts say x is a float; the copy would be saved and restored as a variable of
+    its own. Only for a converted value read once, by the next statement."""
+    reads: dict[str, int] = {}
+    for n in gast.walk(gast.Module(body=body, type_ignores=[])):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+            reads[n.id] = reads.get(n.id, 0) + 1
+
+    def conversion(s: Any) -> tuple[str, Any] | None:
+        op = getattr(s, "op", None)
+        if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and op is not None \
+                and op.kind == "prim" and op.prim == "to_float" and len(op.args) == 1 \
+                and isinstance(op.args[0], gast.Name) and op.args[0].id in python_floats \
+                and reads.get(s.targets[0].id) == 1:
+            return s.targets[0].id, op.args[0]
+        return None
+
+    def block(stmts: list) -> list:
+        out: list = []
+        pending: tuple[str, Any, Any] | None = None
+        for s in stmts:
+            if isinstance(s, (gast.If, gast.For, gast.While)):
+                s.body, s.orelse = block(s.body), block(s.orelse)
+            if pending is not None:
+                v, x, conv = pending
+                pending = None
+                uses = [n for part in (s, *getattr(getattr(s, "op", None), "args", ()))
+                        for n in gast.walk(part) if isinstance(n, gast.Name) and n.id == v]
+                if uses and not isinstance(s, (gast.If, gast.For, gast.While)):
+                    for n in uses:
+                        n.id = x.id
+                else:
+                    out.append(conv)
+            found = conversion(s)
+            if found is not None:
+                pending = (*found, s)
+                continue
+            out.append(s)
+        if pending is not None:
+            out.append(pending[2])
+        return out
+
+    return block(body)
+
+
+def gather_numbers(fn: gast.FunctionDef, spec: Specialize) -> None:
+    """In the adjoint (never the user's forward, whose values must stay bit for bit): a product of arrays
+    and numbers multiplies its numbers together first (`2 * (g / nu * r)`: `g * r * (2 / nu)`), and a
+    sum scales its total instead of every element (`np.sum(-g * r / s)`: `np.sum(g * r) / -s`). Runs
+    after the adjoints are propagated into one another, when whole products are in one expression.
+    `spec` answers which operands are numbers and which hold floating-point values."""
+
+    class Gather(gast.NodeTransformer):
+        def visit_BinOp(self, node: gast.BinOp) -> Any:
+            self.generic_visit(node)
+            if isinstance(node.op, (gast.Mult, gast.Div)):
+                split = spec.scalar_factors(node)
+                if split is not None and split[1] >= 2:
+                    return split[0](None)
+            return node
+
+        def visit_Call(self, node: gast.Call) -> Any:
+            self.generic_visit(node)
+            f = node.func
+            if isinstance(f, gast.Attribute) and f.attr == "sum" and isinstance(f.value, gast.Name) \
+                    and spec.namer.globals.get(f.value.id) is np and len(node.args) == 1 \
+                    and not node.keywords:
+                split = spec.scalar_factors(node.args[0])
+                if split is not None and split[1] >= 1:
+                    return split[0](lambda body: gast.Call(func=f, args=[body], keywords=[]))
+            return node
+
+    for s in gast.walk(fn):
+        if isinstance(s, (gast.Assign, gast.AugAssign)) and getattr(s, "adjoint", False):
+            s.value = Gather().visit(s.value)
+
+
+def _pure_number_expression(e: Any) -> bool:
+    """Names, constants, arithmetic, comparisons and subscripts of names: an expression whose value is
+    decided by the names it reads (no call that could have effects or allocate)."""
+    if isinstance(e, (gast.Name, gast.Constant)):
+        return True
+    if isinstance(e, gast.Subscript):
+        return isinstance(e.value, gast.Name) and _pure_number_expression(e.slice)
+    if isinstance(e, gast.Tuple):
+        return all(_pure_number_expression(x) for x in e.elts)
+    if isinstance(e, gast.BinOp):
+        return not isinstance(e.op, gast.MatMult) and _pure_number_expression(e.left) \
+            and _pure_number_expression(e.right)
+    if isinstance(e, gast.UnaryOp):
+        return _pure_number_expression(e.operand)
+    return False
+
+
+def common_numbers(body: list, numbers: set[str], namer: Namer) -> list:
+    """`_t2 = x[i]` and, later in the same block, `_t4 = x[i]` (a user line reading x[i] twice): the
+    second is the first, so neither the forward nor the adjoint reads the element twice, and the loop
+    saves or recomputes one value. Only for numbers (one value each, facts) assigned once in the whole
+    function, the expression read-only (elements, arithmetic), nothing it reads bound between the two,
+    and the second name read nowhere between them."""
+    from srcgrad.analysis import iter_stmts, targets_of  # noqa: PLC0415
+
+    stored: dict[str, int] = {}
+    for s in iter_stmts(body):
+        for t in targets_of(s):
+            stored[t] = stored.get(t, 0) + 1
+    renames: dict[str, str] = {}
+
+    def expression(s: Any) -> Any:
+        if not (isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name)):
+            return None
+        v = s.targets[0].id
+        value = s.value
+        if isinstance(value, gast.Call) and isinstance(value.func, gast.Name) \
+                and namer.globals.get(value.func.id) is P.getitem and len(value.args) == 1 \
+                and len(value.keywords) == 1 and value.keywords[0].arg == "index":
+            value = gast.Subscript(value=value.args[0], slice=value.keywords[0].value, ctx=gast.Load())
+        if v not in numbers or stored.get(v) != 1 or not _pure_number_expression(value):
+            return None
+        return value
+
+    def names_in(node: Any, ctx: type) -> set[str]:
+        return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, ctx)}
+
+    def block(stmts: list) -> None:
+        seen: list[tuple[str, str, set[str], int]] = []  # (dump, name, operands, position)
+        for k, s in enumerate(stmts):
+            if isinstance(s, (gast.If, gast.For, gast.While)):
+                block(s.body)
+                block(s.orelse)
+            value = expression(s)
+            if value is not None:
+                key = gast.dump(value)
+                operands = names_in(value, gast.Load)
+                for dump, first, ops, at in seen:
+                    between = stmts[at + 1:k]
+                    if dump == key and not any(
+                            (set(targets_of(x)) | names_in(x, gast.Store)) & (ops | {first})
+                            for b in between for x in iter_stmts([b])) \
+                            and not any(s.targets[0].id in names_in(b, gast.Load) for b in between):
+                        renames[s.targets[0].id] = first
+                        break
+                else:
+                    seen.append((key, s.targets[0].id, operands, k))
+
+    block(body)
+    if not renames:
+        return body
+
+    def rename(node: Any) -> None:
+        for n in gast.walk(node):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in renames:
+                n.id = renames[n.id]
+
+    def drop(stmts: list) -> list:
+        out = []
+        for s in stmts:
+            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) \
+                    and s.targets[0].id in renames:
+                continue
+            if isinstance(s, (gast.If, gast.For, gast.While)):
+                s.body, s.orelse = drop(s.body), drop(s.orelse)
+            rename(s)
+            op = getattr(s, "op", None)
+            for a in list(getattr(op, "args", ())) + list(getattr(op, "kwargs", {}).values()):
+                if isinstance(a, gast.AST):
+                    rename(a)
+            out.append(s)
+        return out
+
+    return drop(body)

@@ -131,6 +131,7 @@ class Builder:
         self.in_progress: dict[tuple, CalleeRequest] = {}
         self.returns: dict[tuple, Any] = {}  # (callee, signature) -> the facts of what it returns
         self.facts_in_progress: set = set()  # callees whose return facts are being found
+        self.building: list = []  # callees whose code is being generated (a call of one is recursive)
         self.numpy_params: set[str] = set()
         self.specialized = False  # building a variant for one signature (never transformed again)
 
@@ -181,14 +182,23 @@ class Builder:
         self.returns[key] = result
         return result
 
+    def decided_facts(self, body: list, namer: Namer, params: list, known: dict) -> tuple[list, Any]:
+        """The facts of `body`, and `body` without the branches they decide (`b is None` where b is
+        known to be a number or an array), the facts found again without them."""
+        numpy_variant = any(isinstance(f, facts.Arr) for f in known.values())
+        fx = facts.infer(body, namer, params, known, numpy_variant=numpy_variant, callee=self.callee_facts)
+        body, decided = optimize.fold_known_tests(body, lambda v: facts.never_none(fx.get(v)))
+        if decided:
+            fx = facts.infer(body, namer, params, known, numpy_variant=numpy_variant,
+                             callee=self.callee_facts)
+        return body, fx
+
     def _returned_facts(self, info: Any, namer: Namer, body: list, ret: Any, signature: tuple) -> Any:
         known = dict(signature)
         params = params_of(info.node)[1]
         # as the callee's own build reads it: adapters that dispatch on rank resolved to their primitive
         fwd_body = optimize.resolve_adapters(body[:-1], namer, known, set(params))
-        fx = facts.infer(fwd_body, namer, params, known,
-                         numpy_variant=any(isinstance(f, facts.Arr) for f in known.values()),
-                         callee=self.callee_facts)
+        fx = self.decided_facts(fwd_body, namer, params, known)[1]
 
         def of(e: Any) -> Any:
             if isinstance(e, gast.Name):
@@ -209,7 +219,7 @@ class Builder:
             self.refresh.extend(getattr(fn, "__srcgrad_refresh__", ()))
             fn = target
             signature = ()
-        if any(k[0] is fn for k in self.in_progress):
+        if fn in self.building:
             signature = facts.without_values(signature)  # a recursive call: one build for every depth
         key = (fn, wrt, signature)
         req = self.in_progress.get(key)
@@ -225,6 +235,7 @@ class Builder:
         req = CalleeRequest(fn=fn, wrt=wrt, signature=signature)
         self.in_progress[key] = req
         first = len(self.refresh)
+        self.building.append(fn)
         try:
             with recording() as req.deps:
                 self.build_split(req)
@@ -250,6 +261,8 @@ class Builder:
                     exc.hint,
                 ) from None
             raise
+        finally:
+            self.building.pop()
         return req
 
     def bind_callee(self, namer: Namer, req: CalleeRequest) -> tuple[str, str]:
@@ -347,17 +360,17 @@ class Builder:
         if ret is None:
             raise located(info, info.node, "internal error: normalized function has no final return")
         scalar_params = {p for p, f in known.items() if isinstance(f, facts.Num)}
-        numpy_variant = any(isinstance(f, facts.Arr) for f in known.values())
         fwd_body = optimize.resolve_adapters(body[:-1], namer, known, set(params))
         fwd_body = optimize.hoist_loop_invariants(fwd_body, set(params))
         ret_value = ret.value
         out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
         outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
+        fwd_body, fx = self.decided_facts(fwd_body, namer, params, known)
+        fwd_body = optimize.drop_float_of_floats(fwd_body, fx.python_floats())
+        fwd_body = optimize.common_numbers(fwd_body, fx.immutable(), namer)
         active, varied, useful = analysis.activity(fwd_body, set(wrt), outputs, set(norm.lists))
-        fx = facts.infer(fwd_body, namer, params, known, numpy_variant=numpy_variant,
-                         callee=self.callee_facts)
         scalars = fx.scalars()
-        fwd_body = optimize.drop_number_alias_checks(fwd_body, scalars, namer)
+        fwd_body = optimize.drop_number_alias_checks(fwd_body, fx.immutable(), namer)
         fwd_body = optimize.drop_fresh_alias_checks(fwd_body, namer)
         numpy_vals = fx.numpy_names()
         numpy_all = numpy_vals | {namer.adjoint(v) for v in numpy_vals if v in active}
@@ -371,8 +384,13 @@ class Builder:
         float_all |= {namer.adjoint(v) for v in float_all if v in active}
         f64_all = fx.float64()
         f64_all |= {namer.adjoint(v) for v in f64_all if v in active}
+        int_params = {p: f.value for p, f in known.items()  # a callee's int arguments are in its key
+                      if isinstance(f, facts.Num) and f.type is int and f.value is not None}
+        pyf_all = fx.python_floats()
+        pyf_all |= {namer.adjoint(v) for v in pyf_all if v in active}
         if self.verbose:
-            _dump("analysis", f"active: {sorted(active)}\nscalars: {sorted(scalars)}")
+            _dump("analysis", f"active: {sorted(active)}\nscalars: {sorted(scalars)}\nfacts: "
+                  + ", ".join(f"{v}: {f}" for v, f in sorted(fx.of.items())))
 
         callee_bindings: list[tuple[Any, CalleeRequest]] = []
 
@@ -390,13 +408,15 @@ class Builder:
         scalar_all = set(scalars) | {namer.adjoint(v) for v in scalars if v in active}
         rev = reverse.Reverse(info, fwd_body, namer, wrt, active, scalars, request)
         rev.lists = set(norm.lists)
+        rev.numbers = fx.immutable()
         rev.read_lists = {
             st_.op.args[0].id
             for st_ in analysis.iter_stmts(fwd_body)
             if getattr(getattr(st_, "op", None), "kind", None) == "list_get"
         }
         rev.simplify = lambda e: optimize.fold(
-            optimize.specialize(e, namer, scalar_all, numpy_all, nd_all, shp_all, float_all, f64_all)
+            optimize.specialize(e, namer, scalar_all, numpy_all, nd_all, shp_all, float_all, f64_all,
+                                pyf_all, int_params)
         )
         stack = rev.stack_name = namer.unique("_stack")
         line0 = ret.line if hasattr(ret, "line") else None
@@ -572,10 +592,12 @@ class Builder:
                     optimize_block(s.orelse)
                     continue
                 if isinstance(s, (gast.Assign, gast.Expr)):
+                    forward_value = not getattr(s, "adjoint", False)
                     s.value = optimize.fold(
                         optimize.specialize(s.value, namer, scalar_all, numpy_all, nd_all, shp_all,
-                                            float_all, f64_all),
-                        fresh=not getattr(s, "adjoint", False),
+                                            float_all, f64_all, pyf_all, int_params,
+                                            keep_numpy_types=forward_value),
+                        fresh=forward_value,
                     )
             return block
 
@@ -726,12 +748,14 @@ class Builder:
             ("dead code", optimize.dead_code),
             ("propagate adjoints", lambda f: optimize.propagate_adjoints(f, temp_adjoint)),
             ("merge accumulations", optimize.merge_accumulations),
+            ("gather numbers", lambda f: optimize.gather_numbers(f, optimize.Specialize(
+                namer, scalar_all, numpy_all, nd_all, shp_all, float_all, f64_all))) if nd_all else None,
             ("defer outer products", lambda f: optimize.defer_outer_products(f, namer, ndim_of))
             if nd_all else None,
             ("nest forward temporaries",
              lambda f: optimize.nest_forward_temporaries(f, namer.temps.__contains__)),
             # the passes below write forms the transforms do not read back: variants for one signature only
-            ("write in place", lambda f: optimize.write_in_place(f, namer, fx.ints()))
+            ("write in place", lambda f: optimize.write_in_place(f, namer, fx.ints(), nd_all))
             if self.numpy_params else None,
             ("one save per loop iteration", lambda f: optimize.batch_loop_saves(f, namer, stack))
             if self.specialized and uses_stack else None,

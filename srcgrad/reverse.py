@@ -39,6 +39,7 @@ from srcgrad.names import Namer
 from srcgrad.normalize import assign, call, const, name
 from srcgrad.parse import FunctionInfo, signature_of
 from srcgrad.runtime import stack as rt_stack
+from srcgrad.runtime.primitives import UNDECLARED
 from srcgrad.templates import instantiate, table
 
 
@@ -86,6 +87,7 @@ class Reverse:
     ):
         self.info = info
         self.body = body
+        self.numbers: set[str] = set(scalars)  # names that always hold one number (facts: NumPy scalars too)
         self.namer = namer
         self.wrt = wrt
         self.active = active
@@ -484,6 +486,70 @@ class Reverse:
         node.fwd = s
         return [node]
 
+    def recompute_instead_of_restoring(self, loop: gast.For, adjoint_body: list) -> list:
+        """The recompute policy: a number the loop body computes afresh each iteration from the loop's
+        index and values the loop never changes (`i - 1`, `range(1, m)`, `j * n + k`) is recomputed at
+        the top of each adjoint iteration, where the adjoint loop's index is the forward's, instead of
+        being saved every iteration and restored. Only for a value assigned once in the whole function,
+        at the top level of this loop's body, and read nowhere outside the loop."""
+        index = loop.target.id if isinstance(loop.target, gast.Name) else None
+        if index is None:
+            return adjoint_body
+        changed_in_loop = {t for x in iter_stmts(loop.body) for t in targets_of(x)} | {
+            n.id for x in iter_stmts(loop.body) for n in gast.walk(x)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        stored_anywhere: dict[str, int] = {}
+        for x in iter_stmts(self.body):
+            for t in targets_of(x):
+                stored_anywhere[t] = stored_anywhere.get(t, 0) + 1
+        inside = {id(x) for x in iter_stmts(loop.body)}
+        read_outside = {n.id for x in iter_stmts(self.body) if id(x) not in inside and x is not loop
+                        for part in _own_parts(x) for n in gast.walk(part)
+                        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+        recomputed: list = []
+        again_names: set[str] = set()
+        read_by_adjoint = {n.id for x in adjoint_body for n in gast.walk(x)
+                           if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+        read_so_far: set[str] = set()  # names the body reads before the statement at hand
+        for x in loop.body:
+            before = read_so_far
+            read_so_far = read_so_far | {n.id for n in gast.walk(x) if isinstance(n, gast.Name)
+                                         and isinstance(n.ctx, gast.Load)}
+            if not (isinstance(x, gast.Assign) and isinstance(x.targets[0], gast.Name)):
+                continue
+            v = x.targets[0].id
+            if v in before:
+                continue  # read before it is bound: that read sees the previous iteration's value
+            value = x.value
+            is_range = isinstance(value, gast.Call) and isinstance(value.func, gast.Name) \
+                and self.namer.globals.get(value.func.id) is range and not value.keywords \
+                and all(_cheap_number_expression(a) for a in value.args)
+            operands = {n.id for n in gast.walk(value) if isinstance(n, gast.Name)
+                        and isinstance(n.ctx, gast.Load)} - ({value.func.id} if is_range else set())
+            if not (is_range or v in self.numbers and _cheap_number_expression(value, self.math_of_numbers)):
+                continue
+            # every operand but the index holds one value throughout (bound at most once, outside the
+            # loop): the adjoint, running after the whole forward, reads what the forward read
+            if v not in read_by_adjoint or stored_anywhere.get(v) != 1 or v in read_outside or v == index \
+                    or getattr(x, "mutates", ()) \
+                    or any(stored_anywhere.get(o, 0) > 1 or o in changed_in_loop
+                           for o in operands - {index} - again_names):
+                continue
+            again_names.add(v)  # recomputed, so what follows may be computed from it again too
+            again = assign(v, copy.deepcopy(value))
+            again.line = getattr(x, "line", None)
+            recomputed.append(again)
+            adjoint_body = _drop_restores(adjoint_body, v, x)
+        return recomputed + adjoint_body
+
+    def math_of_numbers(self, call_: gast.Call) -> bool:
+        """A primitive with a `math` lowering (sin, exp) on operands that are one number each: a
+        `math` call once lowered, cheaper than a push and a pop."""
+        f = call_.func
+        prim = self.namer.globals.get(f.id) if isinstance(f, gast.Name) else None
+        return getattr(prim, "math", None) is not None and getattr(prim, "math", None) is not UNDECLARED \
+            and all(isinstance(a, gast.Name) and a.id in self.numbers for a in call_.args)
+
     def loop(self, s: Any, st: State) -> list:
         line = getattr(s, "line", None)
         is_while = isinstance(s, gast.While)
@@ -523,6 +589,8 @@ class Reverse:
                 )
             it = call(name(self.ref(reversed, "reversed")), [rng])
             target = copy.deepcopy(s.target)
+        if not is_while and not counted:
+            body = self.recompute_instead_of_restoring(s, body)
         node = gast.For(target=target, iter=it, body=body, orelse=[], type_comment=None)
         node.line = line
         node.fwd = s
@@ -537,6 +605,43 @@ class Reverse:
             out.append(r)
         self.loops.append(s)
         return out
+
+
+def _cheap_number_expression(e: Any, cheap_call: Callable[[Any], bool] = lambda c: False) -> bool:
+    """Arithmetic and comparisons on names and constants, elements read with such indices
+    (`edges[k, 0]`), and calls `cheap_call` accepts (a `math` function of one number): what recomputing
+    costs no more than saving and restoring."""
+    def cheap(x: Any) -> bool:
+        return _cheap_number_expression(x, cheap_call)
+
+    if isinstance(e, (gast.Name, gast.Constant)):
+        return True
+    if isinstance(e, gast.Subscript) and isinstance(e.value, gast.Name):
+        parts = e.slice.elts if isinstance(e.slice, gast.Tuple) else [e.slice]
+        return all(cheap(p) for p in parts)
+    if isinstance(e, gast.BinOp):
+        return cheap(e.left) and cheap(e.right)
+    if isinstance(e, gast.UnaryOp):
+        return cheap(e.operand)
+    if isinstance(e, gast.Compare):
+        return all(cheap(x) for x in [e.left, *e.comparators])
+    if isinstance(e, gast.Call) and not e.keywords and cheap_call(e):
+        return all(cheap(a) for a in e.args)
+    return False
+
+
+def _own_parts(s: Any) -> list:
+    """What a statement itself evaluates: a compound statement's test or iterable, not its body."""
+    if isinstance(s, (gast.If, gast.While)):
+        return [s.test]
+    if isinstance(s, gast.For):
+        return [s.iter]
+    return [s]
+
+
+def _drop_restores(block: list, var: str, src: Any) -> list:
+    """`block` without the restore of `var` that forward statement `src` placed (top level)."""
+    return [s for s in block if not (isinstance(s, Restore) and s.var == var and s.src is src)]
 
 
 def _has_break(body: list) -> bool:
@@ -647,6 +752,7 @@ def prune(adjoint: list) -> tuple[list, set[str]]:
                     live = live_b | live_o | loads(s.test)
                     nonempty = True
             elif isinstance(s, gast.For):
+                live_after = set(live)
                 at_head = set(live)
                 while True:
                     b, live_b, n1 = walk(s.body, at_head)
@@ -658,6 +764,10 @@ def prune(adjoint: list) -> tuple[list, set[str]]:
                     s2.body = b
                     out.append(s2)
                     live = at_head | loads(s.iter)
+                    if isinstance(s.target, gast.Name) and s.target.id not in live_after:
+                        # the loop assigns its index before every iteration reads it: what came before
+                        # is read only if something after the loop reads it (an empty loop keeps it)
+                        live = live - {s.target.id}
                     nonempty = True
             elif isinstance(s, Comment):
                 out.append(s)

@@ -151,6 +151,7 @@ SPECS: dict[str, list[Case]] = {
     # ------------------------------------------------------------------------------ elementwise, unary
     "copy": unary(real), "neg": unary(real),
     "item": [Case((real(1, 1),), id="1x1"), Case((real(),), id="float")],
+    "to_float": [Case((real(1, 1),), id="1x1"), Case((real(),), id="float")],
     "abs": unary(away), "exp": unary(real), "expm1": unary(real),
     "log": unary(pos), "log1p": unary(pos), "log2": unary(pos), "log10": unary(pos),
     "sqrt": unary(pos), "square": unary(real), "reciprocal": unary(away), "sin": unary(real),

@@ -308,3 +308,29 @@ def test_a_fresh_primitive_returns_memory_no_argument_shares(name):
     out = prim(*args, **kwargs)
     assert isinstance(out, np.ndarray)
     assert not any(np.shares_memory(out, a) for a in args if isinstance(a, np.ndarray))
+
+
+SCALAR_EXPRESSIONS = sorted(n for n, p in PRIMITIVES.items() if p.scalar_expression)
+_NUMBERS = (-1.5, 0.0, 0.25, 2.0, float("nan"))
+
+
+@pytest.mark.parametrize("name", SCALAR_EXPRESSIONS)
+def test_scalar_expression_computes_the_primitive(name):
+    """A record's scalar expression gives what the primitive gives on one-element operands: Python
+    floats and NumPy float64 scalars, ties, signs and nan included, and of the same kind (a NumPy
+    scalar stays one, so the user's forward values keep their type)."""
+    p = PRIMITIVES[name]
+    n_args = p.scalar_expression.count("{") and 1 + max(
+        int(c) for c in p.scalar_expression if c.isdigit() and "{" + c + "}" in p.scalar_expression)
+    tree = ast.parse(p.scalar_expression.format(*[f"a{i}" for i in range(n_args)]), mode="eval")
+    code = compile(tree, name, "eval")
+    for values in np.array(np.meshgrid(*[_NUMBERS] * n_args)).reshape(n_args, -1).T:
+        for kind in (float, np.float64):
+            args = [kind(v) for v in values]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                want = p(*args)
+                got = eval(code, {}, {f"a{i}": a for i, a in enumerate(args)})  # noqa: S307 -- a record's own text
+            assert (np.isnan(got) and np.isnan(want)) or got == want, f"{name}{tuple(args)}: {got} != {want}"
+            if isinstance(want, np.generic):
+                assert isinstance(got, np.generic), f"{name}{tuple(args)}: {type(got)} for {type(want)}"

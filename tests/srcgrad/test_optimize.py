@@ -3,10 +3,14 @@ never the caller's own array handed back as a gradient. Nesting forward temporar
 expression written back as one line where nothing else reads its parts, and never reordered past a
 statement that changes what it reads."""
 
+import inspect
+import math
+
 import numpy as np
 import pytest
 
 import srcgrad as sg
+from tests.srcgrad.util import numeric_grad
 
 
 def elementwise(x):
@@ -201,3 +205,173 @@ def test_a_buffer_handed_to_another_name_is_released_and_written_in_place():
     assert "del bu" in g.source
     # writes into the fresh copy `new` carry no run-time alias check (optimize.drop_fresh_alias_checks)
     assert "refuse_shared" not in g.source
+
+
+# ------------------------------------------------- numbers read from arrays, and what the facts decide
+
+
+def softmin_table(x, y, gamma):
+    """A soft-DTW table: elements read and written one at a time, a helper on NumPy scalars."""
+    n, m = x.shape[0], y.shape[0]
+    D = (x[:, None] - y[None, :]) ** 2
+    R = np.full((n + 1, m + 1), 1e10)
+    R[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            R[i, j] = D[i - 1, j - 1] + _softmin(R[i - 1, j - 1], R[i - 1, j], R[i, j - 1], gamma)
+    return R[n, m]
+
+
+def _softmin(a, b, c, gamma):
+    lo = min(a, b, c)
+    s = math.exp(-(a - lo) / gamma) + math.exp(-(b - lo) / gamma) + math.exp(-(c - lo) / gamma)
+    return lo - gamma * math.log(s)
+
+
+def running_logsumexp(x):
+    acc = x[0]
+    total = 0.0
+    for i in range(1, x.shape[0]):
+        hi = max(acc, x[i])
+        acc = hi + math.log(math.exp(acc - hi) + math.exp(x[i] - hi))
+        total += acc
+    return total / x.shape[0]
+
+
+def test_a_table_loop_on_numpy_scalars_runs_math_and_saves_only_what_it_must():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=6), rng.normal(size=5)
+    g = sg.grad(softmin_table, wrt=(0, 1, 2))
+    for _ in range(2):  # the second call runs the variant built for these shapes
+        gx, gy, gg = g(x, y, 0.7)
+    for i, got in enumerate((gx, gy, gg)):
+        np.testing.assert_allclose(got, numeric_grad(softmin_table, [x, y, 0.7], i), rtol=1e-6, atol=1e-8)
+    src = g.source_for(x, y, 0.7)
+    assert "j - 1" in src and "_stack.push" not in src.split("def ")[1].split("# line 26")[0].split(
+        "for j in")[1]  # the index arithmetic is recomputed in the adjoint, never saved
+    assert "j = _stack.pop()" not in src  # an inner loop's index is never restored
+    assert "R[i, j] = " in src  # the table the function built is written in place
+
+
+def test_max_of_two_numbers_has_no_branch_for_the_one_argument_form():
+    def f(a, b):
+        m = max(a, b)
+        return m * math.exp(a - m)
+
+    g = sg.grad(f, wrt=(0, 1))
+    for a, b in ((1.0, 2.0), (2.5, -1.0), (1.5, 1.5)):
+        got = g(a, b)
+        got = g(a, b)
+        if a != b:
+            np.testing.assert_allclose(got, [numeric_grad(f, [a, b], i) for i in (0, 1)], rtol=1e-6)
+        else:  # a tie: dm/da = dm/db = 1/2, as np.maximum's rule splits it
+            np.testing.assert_allclose(got, [0.5 + 1.5 * 0.5, 0.5 - 1.5 * 0.5])
+    src = g.source_for(1.0, 2.0)
+    assert "is None" not in src and "maximum" not in src
+
+
+def test_math_on_elements_stays_math_and_keeps_the_value():
+    x = np.linspace(-1.0, 2.0, 9)
+    g = sg.value_and_grad(running_logsumexp)
+    for _ in range(2):
+        value, grad = g(x)
+    assert value == running_logsumexp(x)
+    np.testing.assert_allclose(grad, numeric_grad(running_logsumexp, [x], 0), rtol=1e-6)
+    src = g.source_for(x)
+    assert "np.exp" not in src and "math.exp" in src and "refuse_shared" not in src
+
+
+def test_maximum_and_minimum_of_numbers_let_nan_win_as_numpy_does():
+    from srcgrad.runtime import primitives as P
+    for a, b in ((math.nan, 1.0), (1.0, math.nan)):
+        assert math.isnan(P.maximum(a, b)) and math.isnan(P.minimum(a, b))
+        assert np.isnan(np.maximum(a, b))
+
+
+def _lse(a, axis=None):
+    amax = np.max(a, axis=axis, keepdims=True)
+    out = np.log(np.sum(np.exp(a - amax), axis=axis, keepdims=True)) + amax
+    return np.squeeze(out, axis=axis) if axis is not None else out.item()
+
+
+def hmm(log_A, alpha0, steps):
+    alpha = alpha0
+    for _ in range(steps):
+        alpha = _lse(alpha[:, None] + log_A, axis=0)
+    return -_lse(alpha)
+
+
+def test_a_helper_called_with_two_signatures_is_specialized_for_each():
+    rng = np.random.default_rng(5)
+    log_A, alpha0 = rng.normal(size=(4, 4)), rng.normal(size=4)
+    g = sg.grad(hmm, wrt=(0, 1))
+    for _ in range(2):
+        gA, ga = g(log_A, alpha0, 3)
+    np.testing.assert_allclose(gA, numeric_grad(hmm, [log_A, alpha0, 3], 0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(ga, numeric_grad(hmm, [log_A, alpha0, 3], 1), rtol=1e-6, atol=1e-9)
+
+
+def student(mu, log_scale, nu, data):
+    s = np.exp(log_scale)
+    r = (data - mu) / s
+    return np.sum(0.5 * (nu + 1) * np.log1p(r * r / nu) + log_scale)
+
+
+def test_numbers_scale_a_sum_instead_of_every_element():
+    data = np.random.default_rng(2).standard_t(4.0, size=50)
+    g = sg.grad(student, wrt=(0, 1, 2))
+    for _ in range(2):
+        got = g(0.3, -0.2, 4.0, data)
+    for i in range(3):
+        np.testing.assert_allclose(got[i], numeric_grad(student, [0.3, -0.2, 4.0, data], i), rtol=1e-6)
+    src = g.source_for(0.3, -0.2, 4.0, data)
+    assert "np.sum(br) / -s" in src  # -np.sum(br / s): one pass over br, not three
+
+
+def test_an_accumulator_that_is_a_zero_d_array_keeps_its_check():
+    def f(x, acc):
+        for i in range(x.shape[0]):
+            acc += x[i] * x[i]
+        return acc * 1.0
+
+    x, acc = np.arange(3.0), np.array(0.0)
+    g = sg.grad(f)
+    for _ in range(2):
+        np.testing.assert_allclose(g(x, acc), 2 * x)
+    assert acc == 0.0  # the caller's array is never written
+    assert "refuse_shared(acc" in g.source_for(x, acc)  # a 0-d array may share memory: still checked
+
+
+def root_of_sum(x):
+    total = 0.0
+    for i in range(x.shape[0]):
+        total = total + np.sqrt(x[i])
+    return total, np.sqrt(np.sum(x))
+
+
+def root_total(x):
+    total = 0.0
+    for i in range(x.shape[0]):
+        total = total + np.sqrt(x[i])
+    return total
+
+
+def test_numbers_computed_with_math_keep_numpys_types_and_semantics():
+    x = np.array([1.0, 4.0, 9.0])
+    g = sg.value_and_grad(root_of_sum, has_aux=True)
+    for _ in range(2):
+        (value, aux), grad = g(x)
+    want_value, want_aux = root_of_sum(x)
+    assert type(value) is type(want_value) and value == want_value
+    assert type(aux) is type(want_aux) and aux == want_aux
+    np.testing.assert_allclose(grad, 0.5 / np.sqrt(x))
+    h = sg.value_and_grad(root_total)
+    for _ in range(2):
+        value, grad = h(x)
+    assert type(value) is np.float64 and value == root_total(x)
+    assert "math.sqrt" in h.source_for(x)
+    # where math raises (a negative element), the call runs again as NumPy computes: nan, and warnings
+    y = np.array([1.0, -4.0, 9.0])
+    with pytest.warns(RuntimeWarning):
+        value, grad = h(y)
+    assert np.isnan(value) and np.isnan(grad[1]) and grad[0] == 0.5
