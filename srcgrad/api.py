@@ -177,7 +177,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
                 # def f(*springs): built per number of arguments, each extra argument its own parameter
                 return per_argument_count(f, kind, kind == "vjp",
                                           lambda flat: _make(flat, kind, wrt, verbose, aux), exc)
-            every = pytree_positions(_parsed(target), method)
+            every = _structured_positions(_parsed(target), method)
             if every is None:
                 raise
             # written for pytree arguments (params["W"]), for objects whose methods it calls, or a method
@@ -426,6 +426,33 @@ def _leaves_only(f: Callable, kind: str, leafwise: Leafwise, positions: tuple[in
     wrapper.original = f
     wrapper.source = f"# {getattr(f, '__name__', 'f')}: built per pytree structure at the first call"
     return wrapper
+
+
+def _structured_positions(info: Any, method: bool) -> tuple[int, ...] | None:
+    """Every positional parameter, where a build for arrays that failed may be of a function written for
+    pytrees or objects (flatten.pytree_positions), or of one that calls a parameter (`_called_parameters`):
+    its transform is then built per structure at the first call. None where the failure stands."""
+    return pytree_positions(info, method) or _called_parameters(info)
+
+
+def _called_parameters(info: Any) -> tuple[int, ...] | None:
+    """Every positional parameter, where the function calls one of its parameters (`model(x)`,
+    `map(model, xs)`): a build for arrays fails there, as a parameter is not a function it can follow,
+    but the object passed there may be one whose `__call__` it can (a model, flattened as an argument
+    and read through its leaves, srcgrad/flatten.py). None where no parameter is called."""
+    if info is None:
+        return None
+    args = info.node.args
+    names = {a.id for a in args.posonlyargs + args.args}
+    for n in gast.walk(info.node):
+        if not isinstance(n, gast.Call):
+            continue
+        called = [n.func]
+        if isinstance(n.func, gast.Name) and n.func.id == "map" and n.args:
+            called.append(n.args[0])
+        if any(isinstance(c, gast.Name) and c.id in names for c in called):
+            return tuple(range(len(args.posonlyargs) + len(args.args)))
+    return None
 
 
 def _completer(fn: Callable) -> Callable | None:

@@ -30,13 +30,14 @@ from srcgrad.api import (
     _method_of,
     _parsed,
     _shift_wrt,
+    _structured_positions,
     _transforms_of,
     _unpartial,
     _wrt,
 )
 from srcgrad.batching import bzero
 from srcgrad.errors import TransformError
-from srcgrad.flatten import per_argument_count, pytree_positions, takes_star_args
+from srcgrad.flatten import per_argument_count, takes_star_args
 from srcgrad.forward import ForwardBuilder, GeneratedJvp
 from srcgrad.leafwise import Leafwise, structured
 from srcgrad.outputs import serving_dicts
@@ -57,7 +58,7 @@ def _with_pytrees(f: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool
     same transform of the flat variant. A function written for pytrees that cannot be built for arrays is
     built per structure at its first call."""
     tangent_last = kind in ("jvp", "hvp")
-    leafwise = Leafwise(f, kind, wrt_idx, single, transform_of)
+    leafwise = (_JacobianLeafwise if kind == "jacobian" else Leafwise)(f, kind, wrt_idx, single, transform_of)
     if getattr(f, "transform", None) is not None or getattr(f, "__srcgrad_target__", None) is not None:
         return build()  # a transform of generated code (jvp(grad(f))): its arguments are arrays
     positions = wrt_idx + ((0,) if method else ())
@@ -68,7 +69,7 @@ def _with_pytrees(f: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool
         if takes_star_args(f):
             wrt = wrt_idx[0] if single else wrt_idx
             return per_argument_count(f, kind, tangent_last, lambda flat: transform_of(flat, wrt), exc)
-        every = pytree_positions(_parsed(_target(f)), method)
+        every = _structured_positions(_parsed(_target(f)), method)
         if every is None:
             raise
         plain, error = None, exc
@@ -90,6 +91,24 @@ def _with_pytrees(f: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool
         functools.update_wrapper(front, f)
         front.transform, front.original = kind, f
     return front
+
+
+class _JacobianLeafwise(Leafwise):
+    """The Jacobian with respect to pytree arguments, in JAX's order: the output's structure outside,
+    each of its leaves holding the differentiated arguments' structure (a block of shape out.shape +
+    leaf.shape at each input leaf): `J[out_key][in_key]`.
+
+    The flat variant's Jacobian says which it is by its form: for an array output, a block per
+    differentiated leaf (a tuple of arrays where there are several, else one array); for a tuple output,
+    a tuple over the outputs, each what an array output would give (so its items are tuples where there
+    are several leaves, and the result itself is a tuple where there is one)."""
+
+    def restructure(self, out: Any, trees: dict, spans: dict, diff: list, n_flat: int) -> Any:
+        several = len(diff) > 1
+        per_output = isinstance(out, tuple) and (not several or all(isinstance(o, tuple) for o in out))
+        if not per_output:
+            return self.regroup(out, trees, spans, diff)
+        return tuple(self.regroup(o, trees, spans, diff) for o in out)
 
 
 def _front(f: Callable, kind: str, wrt: Any, verbose: bool | int, public: Callable,

@@ -177,13 +177,10 @@ def _collect(shape: Shape, value: Any, what: str, out: list) -> None:
 
 def to_dicts(shape: Shape, value: Any) -> Any:
     """What the transform returned for the tuple-returning variant (a flat tuple of leaves), put back
-    into the output's structure."""
+    into the output's structure. A Jacobian is a tuple over the output's leaves too (each holding the
+    differentiated arguments' structure, as JAX nests it), so it is put back the same way."""
     if shape is None or value is None:
         return value
-    if isinstance(value, dict):
-        # a Jacobian with respect to a pytree argument comes in the argument's structure, each entry
-        # a tuple over the outputs
-        return {k: to_dicts(shape, v) for k, v in value.items()}
     return _rebuild(shape, iter(value))
 
 

@@ -14,7 +14,9 @@ read as they were when the variant was built.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import types
 from typing import Any, Iterator
 
@@ -87,13 +89,46 @@ def is_structured(x: Any) -> bool:
     return False
 
 
+# methods `@dataclass` writes into a class: not the user's own behaviour
+_DATACLASS_MADE = frozenset({"__init__", "__repr__", "__eq__", "__hash__", "__lt__", "__le__", "__gt__",
+                             "__ge__", "__setattr__", "__delattr__", "__getstate__", "__setstate__",
+                             "__replace__"})
+
+
+def is_model_dataclass(x: Any) -> bool:
+    """A dataclass instance whose class defines methods of its own (`__call__`, `forward`, a property):
+    a record of arrays that is also a model. It is flattened as an object (the instance itself one slot,
+    so `poly(x)` and `poly.forward(x)` are followed with `self` flattened), and its gradient is still
+    an instance of its class, as for any dataclass. A dataclass with no methods stays a plain record."""
+    if not dataclasses.is_dataclass(x) or isinstance(x, type):
+        return False
+    return _defines_methods(type(x))
+
+
+@functools.lru_cache(maxsize=512)
+def _defines_methods(cls: type) -> bool:
+    """Whether `cls` (or a base of the user's) defines a method, property or class/static method
+    beyond those `@dataclass` generates."""
+    for c in cls.__mro__:
+        if c is object or (c.__module__ or "").split(".")[0] in ("builtins", "typing", "abc"):
+            continue
+        for name, v in vars(c).items():
+            if name not in _DATACLASS_MADE and isinstance(
+                    v, (types.FunctionType, property, staticmethod, classmethod)):
+                return True
+    return False
+
+
 def is_object(x: Any, _seen: frozenset = frozenset()) -> bool:
     """An instance of a user class whose attributes hold arrays, or objects that do (a model and its
-    layers): flattened when it is differentiated, its gradient a dict keyed by attribute name."""
+    layers): flattened when it is differentiated, its gradient a dict keyed by attribute name (an
+    instance of its class for a dataclass with methods, `is_model_dataclass`)."""
     if _is_leaf(x) or isinstance(x, (dict, list, tuple, type, types.ModuleType, types.FunctionType)):
         return False
-    if dataclasses.is_dataclass(x) or id(x) in _seen:
+    if id(x) in _seen:
         return False
+    if dataclasses.is_dataclass(x):
+        return is_model_dataclass(x)
     attrs = getattr(x, "__dict__", None)
     if not isinstance(attrs, dict):
         return False
@@ -126,14 +161,22 @@ def structure(x: Any, objects: bool = False, _seen: frozenset = frozenset()) -> 
         return Node("dict", tuple(x), tuple(structure(v, objects, _seen) for v in x.values()))
     if isinstance(x, (list, tuple)):
         return Node(type(x).__name__, tuple(range(len(x))), tuple(structure(v, objects, _seen) for v in x))
+    if objects and is_model_dataclass(x):
+        return _object_node(x, objects, _seen)
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
         names = tuple(f.name for f in dataclasses.fields(x))
         return Node("dataclass", names, tuple(structure(getattr(x, n), objects, _seen) for n in names),
                     type(x))
     if objects and is_object(x):
-        names = tuple(k for k, v in vars(x).items() if _array_valued(v))
-        return Node("object", names, tuple(structure(getattr(x, n), objects, _seen) for n in names), type(x))
+        return _object_node(x, objects, _seen)
     return Node("static", value=x)
+
+
+def _object_node(x: Any, objects: bool, _seen: frozenset) -> Node:
+    """An object's Node: its array-valued attributes are its children (the rest, counters and settings,
+    are read through the object itself, its first slot)."""
+    names = tuple(k for k, v in vars(x).items() if _array_valued(v))
+    return Node("object", names, tuple(structure(getattr(x, n), objects, _seen) for n in names), type(x))
 
 
 _QUICK_LEAVES = frozenset({np.ndarray, float, int, bool, np.float64, np.float32})
@@ -267,11 +310,32 @@ def rebuild(node: Node, values: Iterator | list, gradient: bool = False) -> Any:
             return dataclasses.replace(n.value, **dict(zip(n.keys, parts, strict=True))) \
                 if n.value is not None else n.cls(**dict(zip(n.keys, parts, strict=True)))
         # an object: its gradient is a dict of its array-valued attributes; its value, the object
+        if dataclasses.is_dataclass(n.cls):
+            return _model_dataclass(n, obj, parts, gradient)
         if gradient:
             return {k: p for k, p, c in zip(n.keys, parts, n.children, strict=True) if c.kind != "static"}
         return obj
 
     return build(node)
+
+
+def _model_dataclass(n: Node, obj: Any, parts: list, gradient: bool) -> Any:
+    """A dataclass with methods, flattened as an object, rebuilt. Its gradient is an instance of its
+    class holding the gradients (None in the fields that are not arrays), as for a plain dataclass,
+    made without running `__init__`/`__post_init__` (a gradient need not be a valid model). Its value is
+    the object itself while the leaves are its own, else a copy holding the leaves given."""
+    values = dict(zip(n.keys, parts, strict=True))
+    if not gradient:
+        if obj is not None and all(getattr(obj, k, None) is v for k, v in values.items()):
+            return obj
+        out = copy.copy(obj) if obj is not None else object.__new__(n.cls)
+    else:
+        out = object.__new__(n.cls)
+        for f in dataclasses.fields(n.cls):
+            object.__setattr__(out, f.name, None)
+    for k, v in values.items():
+        object.__setattr__(out, k, v)
+    return out
 
 
 def leaf_names(param: str, node: Node) -> list[str]:
