@@ -104,6 +104,22 @@ class Fold(gast.NodeTransformer):
             return node.left
         return node
 
+    def visit_Compare(self, node: gast.Compare) -> gast.expr:
+        self.generic_visit(node)
+        compare = {gast.Eq: operator.eq, gast.NotEq: operator.ne, gast.Lt: operator.lt,
+                   gast.LtE: operator.le, gast.Gt: operator.gt, gast.GtE: operator.ge}
+        if len(node.ops) == 1 and type(node.ops[0]) in compare:
+            a, b = _num(node.left), _num(node.comparators[0])
+            if a is not None and b is not None:
+                return gast.Constant(value=compare[type(node.ops[0])](a, b), kind=None)
+        return node
+
+    def visit_IfExp(self, node: gast.IfExp) -> gast.expr:
+        self.generic_visit(node)
+        if isinstance(node.test, gast.Constant) and isinstance(node.test.value, bool):
+            return node.body if node.test.value else node.orelse  # `0.0 if 2.0 == 0 else 2.0`: 2.0
+        return node
+
     def visit_UnaryOp(self, node: gast.UnaryOp) -> gast.expr:
         self.generic_visit(node)
         if (

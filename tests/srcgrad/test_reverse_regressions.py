@@ -68,3 +68,20 @@ def test_a_wrapper_with_its_own_default_is_not_its_wrapped_function():
     x = np.array([1.0, 2.0])
     np.testing.assert_allclose(sg.grad(_calls_with_its_own_default)(x), 4.0 * x)
     np.testing.assert_allclose(sg.grad(_calls_with_its_own_default)(x, 3.0), 6.0 * x)
+
+
+def polynomial(x, c):
+    s = 0.0
+    for k in range(c.shape[0]):
+        s = s + c[k] * x ** k
+    return s
+
+
+def test_a_zeroth_power_has_a_zero_derivative_at_zero():
+    """d x**0/dx is 0 everywhere, x = 0 included (y x**(y-1) would be 0 * inf there): PyTorch's answer."""
+    c = np.array([1.0, 2.0, 3.0])
+    g = sg.grad(polynomial)
+    for x in (0.0, 0.0, 2.0):  # the second call runs the variant for floats
+        assert g(x, c) == 2.0 + 6.0 * x
+    np.testing.assert_array_equal(sg.grad(lambda v: np.sum(v ** 0 + v ** 2))(np.zeros(3)), np.zeros(3))
+    assert sg.jvp(lambda v: v ** 0.0)(0.0, 1.0)[1] == 0.0
