@@ -325,31 +325,31 @@ def _abs(x):
 
 
 exp = primitive(_elementwise("exp"), name="exp",
-                elementwise=True, math="exp", numpy="exp", node="ExpBackward0", batching="lift")
+                elementwise=True, math="exp", numpy="exp", node="ExpBackward0", batching="lift", fresh=True)
 
 
 expm1 = primitive(_elementwise("expm1"), name="expm1",
-                elementwise=True, math="expm1", numpy="expm1", node="Expm1Backward0", batching="lift")
+                elementwise=True, math="expm1", numpy="expm1", node="Expm1Backward0", batching="lift", fresh=True)
 
 
 log = primitive(_elementwise("log"), name="log",
-                elementwise=True, math="log", numpy="log", node="LogBackward0", batching="lift")
+                elementwise=True, math="log", numpy="log", node="LogBackward0", batching="lift", fresh=True)
 
 
 log1p = primitive(_elementwise("log1p"), name="log1p",
-                elementwise=True, math="log1p", numpy="log1p", node="Log1PBackward0", batching="lift")
+                elementwise=True, math="log1p", numpy="log1p", node="Log1PBackward0", batching="lift", fresh=True)
 
 
 log2 = primitive(_elementwise("log2"), name="log2",
-                elementwise=True, math="log2", numpy="log2", node="Log2Backward0", batching="lift")
+                elementwise=True, math="log2", numpy="log2", node="Log2Backward0", batching="lift", fresh=True)
 
 
 log10 = primitive(_elementwise("log10"), name="log10",
-                elementwise=True, math="log10", numpy="log10", node="Log10Backward0", batching="lift")
+                elementwise=True, math="log10", numpy="log10", node="Log10Backward0", batching="lift", fresh=True)
 
 
 sqrt = primitive(_elementwise("sqrt"), name="sqrt",
-                elementwise=True, math="sqrt", numpy="sqrt", node="SqrtBackward0", batching="lift")
+                elementwise=True, math="sqrt", numpy="sqrt", node="SqrtBackward0", batching="lift", fresh=True)
 
 
 @primitive(elementwise=True, math=None, keeps_numpy=True, numpy="square", node="PowBackward0",
@@ -365,51 +365,51 @@ def _reciprocal(x):
 
 
 sin = primitive(_elementwise("sin"), name="sin",
-                elementwise=True, math="sin", numpy="sin", node="SinBackward0", batching="lift")
+                elementwise=True, math="sin", numpy="sin", node="SinBackward0", batching="lift", fresh=True)
 
 
 cos = primitive(_elementwise("cos"), name="cos",
-                elementwise=True, math="cos", numpy="cos", node="CosBackward0", batching="lift")
+                elementwise=True, math="cos", numpy="cos", node="CosBackward0", batching="lift", fresh=True)
 
 
 tan = primitive(_elementwise("tan"), name="tan",
-                elementwise=True, math="tan", numpy="tan", node="TanBackward0", batching="lift")
+                elementwise=True, math="tan", numpy="tan", node="TanBackward0", batching="lift", fresh=True)
 
 
 arcsin = primitive(_elementwise("asin", "arcsin"), name="arcsin",
-                elementwise=True, math="asin", numpy="arcsin", node="AsinBackward0", batching="lift")
+                elementwise=True, math="asin", numpy="arcsin", node="AsinBackward0", batching="lift", fresh=True)
 
 
 arccos = primitive(_elementwise("acos", "arccos"), name="arccos",
-                elementwise=True, math="acos", numpy="arccos", node="AcosBackward0", batching="lift")
+                elementwise=True, math="acos", numpy="arccos", node="AcosBackward0", batching="lift", fresh=True)
 
 
 arctan = primitive(_elementwise("atan", "arctan"), name="arctan",
-                elementwise=True, math="atan", numpy="arctan", node="AtanBackward0", batching="lift")
+                elementwise=True, math="atan", numpy="arctan", node="AtanBackward0", batching="lift", fresh=True)
 
 
 sinh = primitive(_elementwise("sinh"), name="sinh",
-                elementwise=True, math="sinh", numpy="sinh", node="SinhBackward0", batching="lift")
+                elementwise=True, math="sinh", numpy="sinh", node="SinhBackward0", batching="lift", fresh=True)
 
 
 cosh = primitive(_elementwise("cosh"), name="cosh",
-                elementwise=True, math="cosh", numpy="cosh", node="CoshBackward0", batching="lift")
+                elementwise=True, math="cosh", numpy="cosh", node="CoshBackward0", batching="lift", fresh=True)
 
 
 tanh = primitive(_elementwise("tanh"), name="tanh",
-                elementwise=True, math="tanh", numpy="tanh", node="TanhBackward0", batching="lift")
+                elementwise=True, math="tanh", numpy="tanh", node="TanhBackward0", batching="lift", fresh=True)
 
 
 arcsinh = primitive(_elementwise("asinh", "arcsinh"), name="arcsinh",
-                elementwise=True, math="asinh", numpy="arcsinh", node="AsinhBackward0", batching="lift")
+                elementwise=True, math="asinh", numpy="arcsinh", node="AsinhBackward0", batching="lift", fresh=True)
 
 
 arccosh = primitive(_elementwise("acosh", "arccosh"), name="arccosh",
-                elementwise=True, math="acosh", numpy="arccosh", node="AcoshBackward0", batching="lift")
+                elementwise=True, math="acosh", numpy="arccosh", node="AcoshBackward0", batching="lift", fresh=True)
 
 
 arctanh = primitive(_elementwise("atanh", "arctanh"), name="arctanh",
-                elementwise=True, math="atanh", numpy="arctanh", node="AtanhBackward0", batching="lift")
+                elementwise=True, math="atanh", numpy="arctanh", node="AtanhBackward0", batching="lift", fresh=True)
 
 
 # math.cbrt is Python 3.11+
@@ -1133,7 +1133,7 @@ def _cumprod(x, axis=0):
 
 # ================================================================================== linear algebra
 @primitive(linear=((0,), (1,)), operator="MatMult", keeps_numpy=True, numpy="matmul", node="MmBackward0",
-           batching="swap")
+           batching="swap", fresh=True)
 def _matmul(a, b):
     """NumPy's matmul: 1-d operands are vectors, leading (batch) axes broadcast."""
     return a @ b

@@ -1493,6 +1493,10 @@ def drop_number_alias_checks(body: list, numbers: set[str], namer: Namer) -> lis
 
 
 _CONSTRUCTORS = mapping.SHAPE_FROM_CONSTANTS | mapping.SHAPE_FROM_ARGUMENT
+# calls whose result is new memory, from the records' `fresh` fact: the primitive, and the NumPy function
+# generated code calls for it (np.matmul for matmul)
+_FRESH_CALLS = {p for p in P.PRIMITIVES.values() if p.fresh} | {
+    getattr(np, p.numpy) for p in P.PRIMITIVES.values() if p.fresh and p.numpy and hasattr(np, p.numpy)}
 
 
 def drop_fresh_alias_checks(body: list, namer: Namer) -> list:
@@ -1642,9 +1646,8 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
     from srcgrad.analysis import rewrite_statements  # noqa: PLC0415
     from srcgrad.runtime.stack import Stack, index_add_into, index_update_owned  # noqa: PLC0415
 
-    fresh = (np.zeros, np.ones, np.full, np.empty, np.zeros_like, np.ones_like, np.copy, zeros_as,
-             P.zeros_like, P.ones_like, P.copy, P.index_add, P.index_update, index_add_into,
-             index_update_owned)
+    fresh = {np.zeros, np.ones, np.full, np.empty, np.zeros_like, np.ones_like, np.copy, zeros_as,
+             index_add_into, index_update_owned} | _FRESH_CALLS
     zeros = (np.zeros, np.zeros_like, P.zeros_like, zeros_as)
 
     def call_of(e: Any) -> Any:
