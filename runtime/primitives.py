@@ -329,7 +329,8 @@ exp = primitive(_elementwise("exp"), name="exp",
 
 
 expm1 = primitive(_elementwise("expm1"), name="expm1",
-                elementwise=True, math="expm1", numpy="expm1", node="Expm1Backward0", batching="lift", fresh=True)
+                elementwise=True, math="expm1", numpy="expm1", node="Expm1Backward0", batching="lift",
+                fresh=True)
 
 
 log = primitive(_elementwise("log"), name="log",
@@ -337,19 +338,23 @@ log = primitive(_elementwise("log"), name="log",
 
 
 log1p = primitive(_elementwise("log1p"), name="log1p",
-                elementwise=True, math="log1p", numpy="log1p", node="Log1PBackward0", batching="lift", fresh=True)
+                elementwise=True, math="log1p", numpy="log1p", node="Log1PBackward0", batching="lift",
+                fresh=True)
 
 
 log2 = primitive(_elementwise("log2"), name="log2",
-                elementwise=True, math="log2", numpy="log2", node="Log2Backward0", batching="lift", fresh=True)
+                elementwise=True, math="log2", numpy="log2", node="Log2Backward0", batching="lift",
+                fresh=True)
 
 
 log10 = primitive(_elementwise("log10"), name="log10",
-                elementwise=True, math="log10", numpy="log10", node="Log10Backward0", batching="lift", fresh=True)
+                elementwise=True, math="log10", numpy="log10", node="Log10Backward0", batching="lift",
+                fresh=True)
 
 
 sqrt = primitive(_elementwise("sqrt"), name="sqrt",
-                elementwise=True, math="sqrt", numpy="sqrt", node="SqrtBackward0", batching="lift", fresh=True)
+                elementwise=True, math="sqrt", numpy="sqrt", node="SqrtBackward0", batching="lift",
+                fresh=True)
 
 
 @primitive(elementwise=True, math=None, keeps_numpy=True, numpy="square", node="PowBackward0",
@@ -377,39 +382,48 @@ tan = primitive(_elementwise("tan"), name="tan",
 
 
 arcsin = primitive(_elementwise("asin", "arcsin"), name="arcsin",
-                elementwise=True, math="asin", numpy="arcsin", node="AsinBackward0", batching="lift", fresh=True)
+                elementwise=True, math="asin", numpy="arcsin", node="AsinBackward0", batching="lift",
+                fresh=True)
 
 
 arccos = primitive(_elementwise("acos", "arccos"), name="arccos",
-                elementwise=True, math="acos", numpy="arccos", node="AcosBackward0", batching="lift", fresh=True)
+                elementwise=True, math="acos", numpy="arccos", node="AcosBackward0", batching="lift",
+                fresh=True)
 
 
 arctan = primitive(_elementwise("atan", "arctan"), name="arctan",
-                elementwise=True, math="atan", numpy="arctan", node="AtanBackward0", batching="lift", fresh=True)
+                elementwise=True, math="atan", numpy="arctan", node="AtanBackward0", batching="lift",
+                fresh=True)
 
 
 sinh = primitive(_elementwise("sinh"), name="sinh",
-                elementwise=True, math="sinh", numpy="sinh", node="SinhBackward0", batching="lift", fresh=True)
+                elementwise=True, math="sinh", numpy="sinh", node="SinhBackward0", batching="lift",
+                fresh=True)
 
 
 cosh = primitive(_elementwise("cosh"), name="cosh",
-                elementwise=True, math="cosh", numpy="cosh", node="CoshBackward0", batching="lift", fresh=True)
+                elementwise=True, math="cosh", numpy="cosh", node="CoshBackward0", batching="lift",
+                fresh=True)
 
 
 tanh = primitive(_elementwise("tanh"), name="tanh",
-                elementwise=True, math="tanh", numpy="tanh", node="TanhBackward0", batching="lift", fresh=True)
+                elementwise=True, math="tanh", numpy="tanh", node="TanhBackward0", batching="lift",
+                fresh=True)
 
 
 arcsinh = primitive(_elementwise("asinh", "arcsinh"), name="arcsinh",
-                elementwise=True, math="asinh", numpy="arcsinh", node="AsinhBackward0", batching="lift", fresh=True)
+                elementwise=True, math="asinh", numpy="arcsinh", node="AsinhBackward0", batching="lift",
+                fresh=True)
 
 
 arccosh = primitive(_elementwise("acosh", "arccosh"), name="arccosh",
-                elementwise=True, math="acosh", numpy="arccosh", node="AcoshBackward0", batching="lift", fresh=True)
+                elementwise=True, math="acosh", numpy="arccosh", node="AcoshBackward0", batching="lift",
+                fresh=True)
 
 
 arctanh = primitive(_elementwise("atanh", "arctanh"), name="arctanh",
-                elementwise=True, math="atanh", numpy="arctanh", node="AtanhBackward0", batching="lift", fresh=True)
+                elementwise=True, math="atanh", numpy="arctanh", node="AtanhBackward0", batching="lift",
+                fresh=True)
 
 
 # math.cbrt is Python 3.11+

@@ -266,7 +266,8 @@ defrule("divide",
         jvp=[lambda t, ans, x, y: widen(t / y, ans),
              lambda t, ans, x, y: widen(-t * ans / y, ans)])
 defrule("power",  # d x**y/dx = y x**(y-1), written so that y = 0 gives 0 at x = 0 too (x**0 is 1)
-        vjp=[lambda g, ans, x, y: unbroadcast(g * where(y == 0, 0.0, y) * x ** where(y == 0, 1.0, y - 1.0), x),
+        vjp=[lambda g, ans, x, y: unbroadcast(
+                 g * where(y == 0, 0.0, y) * x ** where(y == 0, 1.0, y - 1.0), x),
              lambda g, ans, x, y: unbroadcast(g * ans * log(where(x > 0, x, 1.0 + 0.0 * x)), y)],
         jvp=[lambda t, ans, x, y: widen(t * where(y == 0, 0.0, y) * x ** where(y == 0, 1.0, y - 1.0), ans),
              lambda t, ans, x, y: widen(t * ans * log(where(x > 0, x, 1.0 + 0.0 * x)), ans)])

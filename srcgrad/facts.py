@@ -221,6 +221,10 @@ class Facts:
         return {v for v, f in self.of.items()
                 if isinstance(f, Num) or isinstance(f, Arr) and f.dtype is not None and f.dtype.kind == "f"}
 
+    def known_ints(self) -> dict[str, int]:
+        """Names that always hold one int this variant knows (a rank, a length, a constant)."""
+        return {v: f.value for v, f in self.of.items() if isinstance(f, Num) and f.value is not None}
+
     def python_floats(self) -> set[str]:
         """Names that always hold a Python float (float(x) of one is x itself)."""
         return {v for v, f in self.of.items() if isinstance(f, Num) and f.type is float}
@@ -408,6 +412,11 @@ class _Pass:
             if (isinstance(target, gast.Tuple) and isinstance(result, tuple)
                     and len(result) == len(target.elts)
                     and all(isinstance(e, gast.Name) for e in target.elts)):
+                parts = s.value.elts if isinstance(s.value, gast.Tuple) \
+                    and len(s.value.elts) == len(result) else [None] * len(result)
+                result = tuple(Num(int, self.exact_int(p)) if f == Num(int) and p is not None
+                               and self.exact_int(p) is not None else f
+                               for f, p in zip(result, parts, strict=True))
                 return [(e.id, f) for e, f in zip(target.elts, result, strict=True)]
             return [(v, TOP) for v in stores]
         except _Pending:
@@ -473,6 +482,13 @@ class _Pass:
                 fn = self.rep(e.func)
             except (_Unknown, _Pending):
                 return None
+            if fn is P.ndim or fn is np.ndim:  # the rank is known where the shape is not
+                f = self.facts.get(e.args[0].id) if isinstance(e.args[0], gast.Name) \
+                    and e.args[0].id in self.locals else None
+                if isinstance(f, Arr) and f.ndim is not None:
+                    return f.ndim
+                if isinstance(f, Num):
+                    return 0
             if fn is len or fn is P.size or fn is P.ndim:
                 shape = self.exact_shape(gast.Attribute(value=e.args[0], attr="shape", ctx=gast.Load()))
                 if not shape and fn is len:

@@ -397,7 +397,26 @@ class Specialize(gast.NodeTransformer):
                 inner = self.reshaped_number(getattr(node, side))
                 if inner is not None and (self.ndim_of(other) or 0) >= inner[1]:
                     setattr(node, side, inner[0])
+                spread = self.broadcast_number(getattr(node, side))
+                if spread is not None and _shape_of(other, self.shapes, self.is_getitem) == spread[1]:
+                    setattr(node, side, spread[0])  # the other operand broadcasts the number itself
         return node
+
+    def broadcast_number(self, e: Any) -> tuple[Any, tuple] | None:
+        """(a, shape) for `np.broadcast_to(a, shape=...)` of one number a to a literal shape."""
+        if not (isinstance(e, gast.Call) and len(e.args) == 1 and len(e.keywords) == 1
+                and e.keywords[0].arg == "shape" and self.ndim_of(e.args[0]) == 0):
+            return None
+        f = e.func
+        if isinstance(f, gast.Attribute) and f.attr == "broadcast_to" and isinstance(f.value, gast.Name) \
+                and self.namer.globals.get(f.value.id) is np \
+                or isinstance(f, gast.Name) and self.namer.globals.get(f.id) is P.broadcast_to:
+            try:
+                shape = gast.literal_eval(e.keywords[0].value)
+            except ValueError:
+                return None
+            return (e.args[0], tuple(shape)) if isinstance(shape, tuple) else None
+        return None
 
     def reshaped_number(self, e: Any) -> tuple[Any, int] | None:
         """(a, k) for `np.reshape(a, shape=(1,) * k)` (or the primitive) of one number a."""
@@ -616,7 +635,7 @@ class Specialize(gast.NodeTransformer):
         if (
             (obj is R.unbroadcast or obj is sum_like)
             and len(node.args) == 2
-            and self.is_scalar(node.args[1])
+            and (self.is_scalar(node.args[1]) or self.ndim_of(node.args[1]) == 0)
             and self.is_numpy(node.args[0])
             and (self.ndim_of(node.args[0]) or 0) > 0
         ):
@@ -2011,7 +2030,7 @@ def _adapter_candidates(body: list) -> list:
     return out
 
 
-def resolve_adapters(body: list, namer: Namer, known: dict, params: set[str]) -> list:
+def resolve_adapters(body: list, namer: Namer, known: dict, params: set[str], callee: Any = None) -> list:
     """In a variant that knows its arguments' ranks (Python floats, NumPy arrays keyed on ndim), turn a
     call of a rank-dispatching adapter into the one primitive its branching comes to: `np.dot(W, h)` and
     `W.dot(h)` with a matrix and a vector become `W @ h`, the very statement `@` normalizes to, so every
@@ -2032,7 +2051,7 @@ def resolve_adapters(body: list, namer: Namer, known: dict, params: set[str]) ->
     arrays = any(isinstance(f, fact_pass.Arr) for f in known.values())
 
     def facts() -> dict[str, int]:
-        fx = fact_pass.infer(body, namer, params, known, numpy_variant=arrays)
+        fx = fact_pass.infer(body, namer, params, known, numpy_variant=arrays, callee=callee)
         nd = fx.ndims()
         for v in fx.scalars():
             nd.setdefault(v, 0)
@@ -2113,7 +2132,31 @@ def _none_test(e: Any) -> tuple[str, bool] | None:
     return None
 
 
-def fold_known_tests(body: list, is_value: Any) -> tuple[list, bool]:
+_COMPARE = {gast.Eq: operator.eq, gast.NotEq: operator.ne, gast.Lt: operator.lt, gast.LtE: operator.le,
+            gast.Gt: operator.gt, gast.GtE: operator.ge}
+
+
+def _known_comparison(e: Any, ints: dict[str, int]) -> bool | None:
+    """`na == 0` where na's value is known (a rank, a length): its outcome, else None; `and`/`or`
+    of such, decided where every part is."""
+    if isinstance(e, gast.BoolOp):
+        parts = [_known_comparison(v, ints) for v in e.values]
+        if None in parts:
+            return None
+        return all(parts) if isinstance(e.op, gast.And) else any(parts)
+    if not (isinstance(e, gast.Compare) and len(e.ops) == 1 and type(e.ops[0]) in _COMPARE):
+        return None
+
+    def value(x: Any) -> int | None:
+        if isinstance(x, gast.Constant) and type(x.value) is int:
+            return x.value
+        return ints.get(x.id) if isinstance(x, gast.Name) else None
+
+    a, b = value(e.left), value(e.comparators[0])
+    return None if a is None or b is None else _COMPARE[type(e.ops[0])](a, b)
+
+
+def fold_known_tests(body: list, is_value: Any, ints: dict[str, int] | None = None) -> tuple[list, bool]:
     """Decide `x is None` where the facts say what x holds (`is_value(x)`: a number, an array, a range,
     never None), and drop the branch of every `if` whose test that decides. An adapter written for
     several call forms (`max(xs)` or `max(a, b)`: `b is None` picks one) then keeps only the form the
@@ -2130,9 +2173,14 @@ def fold_known_tests(body: list, is_value: Any) -> tuple[list, bool]:
     for s in iter_stmts(body):
         if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
             test = _none_test(s.value)
-            if test is not None and is_value(test[0]) and assigned.get(s.targets[0].id) == 1:
-                decided[s.targets[0].id] = not test[1]
-                s.value = gast.Constant(value=not test[1], kind=None)
+            outcome_ = None
+            if test is not None and is_value(test[0]):
+                outcome_ = not test[1]
+            elif ints:
+                outcome_ = _known_comparison(s.value, ints)  # `na == 0` of a known rank
+            if outcome_ is not None and assigned.get(s.targets[0].id) == 1:
+                decided[s.targets[0].id] = outcome_
+                s.value = gast.Constant(value=outcome_, kind=None)
                 s.op = Op("const")
     if not decided:
         return body, False

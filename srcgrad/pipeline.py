@@ -187,7 +187,8 @@ class Builder:
         known to be a number or an array), the facts found again without them."""
         numpy_variant = any(isinstance(f, facts.Arr) for f in known.values())
         fx = facts.infer(body, namer, params, known, numpy_variant=numpy_variant, callee=self.callee_facts)
-        body, decided = optimize.fold_known_tests(body, lambda v: facts.never_none(fx.get(v)))
+        body, decided = optimize.fold_known_tests(body, lambda v: facts.never_none(fx.get(v)),
+                                                  fx.known_ints())
         if decided:
             fx = facts.infer(body, namer, params, known, numpy_variant=numpy_variant,
                              callee=self.callee_facts)
@@ -197,7 +198,7 @@ class Builder:
         known = dict(signature)
         params = params_of(info.node)[1]
         # as the callee's own build reads it: adapters that dispatch on rank resolved to their primitive
-        fwd_body = optimize.resolve_adapters(body[:-1], namer, known, set(params))
+        fwd_body = optimize.resolve_adapters(body[:-1], namer, known, set(params), self.callee_facts)
         fx = self.decided_facts(fwd_body, namer, params, known)[1]
 
         def of(e: Any) -> Any:
@@ -360,7 +361,7 @@ class Builder:
         if ret is None:
             raise located(info, info.node, "internal error: normalized function has no final return")
         scalar_params = {p for p, f in known.items() if isinstance(f, facts.Num)}
-        fwd_body = optimize.resolve_adapters(body[:-1], namer, known, set(params))
+        fwd_body = optimize.resolve_adapters(body[:-1], namer, known, set(params), self.callee_facts)
         fwd_body = optimize.hoist_loop_invariants(fwd_body, set(params))
         ret_value = ret.value
         out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
@@ -688,6 +689,8 @@ class Builder:
                 ("dead code", optimize.dead_code),
                 ("propagate adjoints", lambda f: optimize.propagate_adjoints(f, temp_adjoint)),
                 ("merge accumulations", optimize.merge_accumulations),
+                ("gather numbers", lambda f: optimize.gather_numbers(f, optimize.Specialize(
+                    namer, scalar_all, numpy_all, nd_all, shp_all, float_all, f64_all))) if nd_all else None,
             ], self.verbose)
             self._comment(info, fwd_def)
             self._comment(info, adj_def, adjoint=True)
