@@ -19,9 +19,17 @@ is inlined as the list of the values it yields, one list per position where each
 (`for a, b in pairs(xs)`: a loop over `zip` of the lists). A call through a decorator's wrapper that only
 forwards its arguments is a call of the wrapped function.
 
+A function taking *args or **kwargs is inlined at its calls, what they collect being values of the caller:
+`f(*args)` passes them one by one, `args[0]`, `len(args)`, `kwargs.get("k", d)` read them, and a loop over
+functions (`for fn in fns: x = fn(x)`) is unrolled. A helper returning one of its nested functions (a
+closure factory, `compose(*fns)`) gives the caller that function as a helper, inlined where it is called.
+A wrapper whose *args and **kwargs only forward to one function, where calls bind to that function's
+signature (functools.wraps), takes its parameters as its own (`name_forwarded_parameters`).
+
 What this pass cannot lower is left as written, for the fence to refuse with its own message: a helper
 used as a value (passed to another function), a `return` in a loop's `else:`, a recursive helper, a
-comprehension in a lambda that is not called.
+comprehension in a lambda that is not called. A function a helper returned, or one collected by *args,
+used other than by calling it is refused here, at its line.
 """
 
 from __future__ import annotations
@@ -30,15 +38,19 @@ import builtins
 import copy
 import functools
 import inspect
+import os
 import sys
+import sysconfig
+import textwrap
 import types
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import gast
 import numpy as np
 
-from srcgrad.errors import located
+from srcgrad.errors import TransformError, located
 from srcgrad.local_objects import replace_local_objects
 
 _COMPREHENSIONS = (gast.ListComp, gast.GeneratorExp)
@@ -214,11 +226,10 @@ def _split_lambdas(s: gast.stmt) -> list:
     return out
 
 
-def _inlinable(name: str, node: Any, args: gast.arguments, body: list, scope: list,
-               inlined_call: Any = None) -> bool:
+def _inlinable(name: str, node: Any, body: list, scope: list, inlined_call: Any = None) -> bool:
     """A helper is inlined when every use is a call (or map's function), it is bound once, it has no
-    *args/**kwargs or decorators, is not recursive and has no return in a loop's `else:`."""
-    if args.vararg is not None or args.kwarg is not None or getattr(node, "decorator_list", None):
+    decorators, is not recursive and has no return in a loop's `else:`."""
+    if getattr(node, "decorator_list", None):
         return False
     if any(isinstance(n, (gast.Yield, gast.YieldFrom)) for n in _walk_local(body)) \
             and _generator_as_list(body, "items") is None:
@@ -408,7 +419,8 @@ class Lowering:
         self.partials: dict[str, tuple] = {}  # name -> (function expression, bound args, keywords)
         self.state: set[str] = set()  # helpers' attributes, now variables of this function
         self.spliced: set[str] = set()
-        self.parts: dict[str, dict] = {}  # a tuple or dict unpacked into a call -> its items' names
+        self.parts: dict[str, dict] = {}  # a tuple or dict unpacked into a call -> its items (expressions)
+        self.function_values: set[str] = set()  # helpers that were values (returned, collected by *args)
         self.state_names: dict[tuple, str] = {}
         self.inlining: list[str] = []
         self.local_names = {n.id for n in gast.walk(root) if isinstance(n, gast.Name)
@@ -443,20 +455,24 @@ class Lowering:
         replace_local_objects(root, self.resolve_global, self.fresh)
         self.spliced = _spliceable(root)
         root.body = self.block(root.body, root.body)
+        for n in gast.walk(root):
+            if isinstance(n, gast.Name) and n.id in self.function_values:
+                raise located(self.info, n, "a function (one a helper returned, or a lambda collected by a "
+                              "helper's *args) used as a value", "call it where it is made, or only call "
+                              "the name it is given.")
 
     def block(self, stmts: list, scope: list) -> list:
         out: list = []
+        kept = _read_by_returned_function(stmts)
         for s in [part for written in stmts for part in _split_lambdas(written)]:
             found = _helper_of(s)
-            if found is not None and _inlinable(found[0], found[1], found[2], found[3], scope,
-                                                self.inlines_callee):
+            if found is not None and found[0] not in kept \
+                    and _inlinable(found[0], found[1], found[3], scope, self.inlines_callee):
                 self.state |= _attributes_as_variables(found[0], scope, self.fresh, self.state_names)
                 out.extend(self.define(*found))
                 continue
             bound = _partial_of(s, self.info)
-            if bound is not None and _inlinable(bound[0], s, gast.arguments(
-                    args=[], posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
-                    defaults=[]), [], scope):
+            if bound is not None and _inlinable(bound[0], s, [], scope):
                 out.extend(self.bind_partial(*bound, s))
                 continue
             out.extend(self.stmt(s, scope))
@@ -517,6 +533,8 @@ class Lowering:
             s.test = self.expr(s.test, pre)
             s.body = self.block(s.body, scope)
             s.orelse = self.block(s.orelse, scope)
+        elif isinstance(s, gast.For) and self.loops_over_functions(s):
+            return self.unrolled(s, scope)
         elif isinstance(s, gast.For):
             def read_in_body_only(name: str, s: gast.For = s) -> bool:
                 # a single name: read only in the loop's body (as the tuple of the loop's names), never
@@ -589,7 +607,81 @@ class Lowering:
                     setattr(s, field_name, [self.expr(v, pre) for v in value])
         if isinstance(s, gast.Expr) and isinstance(s.value, gast.Constant) and s.value.value is None:
             return pre  # a call to a helper that returns nothing, inlined
+        if isinstance(s, gast.Assign) and isinstance(s.value, gast.Name) and s.value.id in self.helpers:
+            self.alias(s, scope)
+            return pre
+        if isinstance(s, gast.Assign) and self.unpacks_functions(s):
+            return [*pre, *self.split_functions(s, scope)]
         return [*pre, s]
+
+    def unpacks_functions(self, s: gast.Assign) -> bool:
+        """`half, by_c = make(0.5), make(c)`: a tuple literal of which some items are helpers."""
+        return (len(s.targets) == 1 and isinstance(s.targets[0], (gast.Tuple, gast.List))
+                and isinstance(s.value, (gast.Tuple, gast.List))
+                and len(s.targets[0].elts) == len(s.value.elts)
+                and all(isinstance(t, gast.Name) for t in s.targets[0].elts)
+                and not any(isinstance(v, gast.Starred) for v in s.value.elts)
+                and any(isinstance(v, gast.Name) and v.id in self.helpers for v in s.value.elts))
+
+    def split_functions(self, s: gast.Assign, scope: list) -> list:
+        """`unpacks_functions`' statement as one alias per helper (`alias`) and the other items assigned
+        together, as they were (their values are already computed: nothing runs in between)."""
+        rest = []
+        for t, v in zip(s.targets[0].elts, s.value.elts, strict=True):
+            if isinstance(v, gast.Name) and v.id in self.helpers:
+                self.alias(_located(gast.Assign(targets=[t], value=v, type_comment=None), s), scope)
+            else:
+                rest.append((t, v))
+        if not rest:
+            return []
+        if len(rest) == 1:
+            return [_located(gast.Assign(targets=[rest[0][0]], value=rest[0][1], type_comment=None), s)]
+        return [_located(gast.Assign(
+            targets=[gast.Tuple(elts=[t for t, _ in rest], ctx=gast.Store())],
+            value=gast.Tuple(elts=[v for _, v in rest], ctx=gast.Load()), type_comment=None), s)]
+
+    def alias(self, s: gast.Assign, scope: list) -> None:
+        """`f = compose(...)`, `act = fn` (a loop over functions, unrolled): the name is one more for the
+        helper the value is (a function a helper returned, a lambda given to it), inlined where it is
+        called. Refused where the name is used otherwise, or bound again."""
+        target = s.targets[0] if len(s.targets) == 1 else None
+        if not (isinstance(target, gast.Name) and _inlinable(target.id, s, [], scope, self.inlines_callee)
+                and not any(isinstance(n, gast.Attribute) and isinstance(n.value, gast.Name)
+                            and n.value.id == target.id for b in scope for n in gast.walk(b))):
+            raise located(self.info, s, "a function (one a helper returned, or a lambda given to it) stored "
+                          "other than in a name only called", "call the function where it is made, or name "
+                          "it once (f = make(...)) and only call f.")
+        self.helpers[target.id] = self.helpers[s.value.id]
+        self.function_values.add(target.id)  # any read left once the calls are inlined is refused
+
+    def loops_over_functions(self, s: gast.For) -> bool:
+        """`for fn in fns` where fns is a helper's *args holding functions (see `pack`)."""
+        return (isinstance(s.iter, gast.Name) and s.iter.id in self.parts
+                and any(self.is_function(v) for v in self.parts[s.iter.id].values()))
+
+    def unrolled(self, s: gast.For, scope: list) -> list:
+        """`for fn in fns: x = fn(x)` over functions a helper's *args collected: the body once per
+        function, its loop variable that function, so each call is inlined or made to the function
+        itself. Refused where the body leaves the loop early or binds the loop variable, or the variable
+        is read after the loop (no variable holds a helper)."""
+        target = s.target
+        jumps = [n for n in _walk_loop_body(s.body) if isinstance(n, (gast.Break, gast.Continue))]
+        binds = [n for n in gast.walk(gast.Module(body=s.body, type_ignores=[]))
+                 if isinstance(n, gast.Name) and isinstance(target, gast.Name) and n.id == target.id
+                 and not isinstance(n.ctx, gast.Load)]
+        inside = {id(n) for n in gast.walk(s)}
+        after = [n for n in gast.walk(gast.Module(body=scope, type_ignores=[])) if isinstance(n, gast.Name)
+                 and isinstance(target, gast.Name) and n.id == target.id and id(n) not in inside]
+        if not isinstance(target, gast.Name) or jumps or binds or after:
+            raise located(self.info, s, "a loop over functions (a helper's *args) that srcgrad cannot "
+                          "unroll: its variable must be one name, not bound in the body nor read after the "
+                          "loop, and the body must not break or continue", "call the functions one by one.")
+        out: list = []
+        for fn in self.parts[s.iter.id].values():
+            body = [_substitute(copy.deepcopy(b), {target.id: fn}) for b in s.body]
+            out.extend(self.block(body, scope))
+        out.extend(self.block(s.orelse, scope))
+        return out
 
     def name_parts(self, s: gast.Assign, pre: list) -> list:
         """`pair = (x, y)` / `opts = {"slope": 0.2}` that a call unpacks (`f(*pair)`, `g(**opts)`): each
@@ -603,7 +695,7 @@ class Lowering:
         out = list(pre)
         for n, item in zip(names, items, strict=True):
             out.append(_assign(n, self.expr(item, out), s))
-        self.parts[var] = dict(zip(keys, names, strict=True))
+        self.parts[var] = {k: _name(n) for k, n in zip(keys, names, strict=True)}
         if not isinstance(value, gast.Dict):
             kind = gast.Tuple if isinstance(value, gast.Tuple) else gast.List
             out.append(_assign(var, kind(elts=[_name(n) for n in names], ctx=gast.Load()), s))
@@ -729,14 +821,14 @@ class Lowering:
             for a in e.args:
                 held = a.value.id if isinstance(a, gast.Starred) and isinstance(a.value, gast.Name) else None
                 if held in self.parts:
-                    args.extend(_name(n) for n in self.parts[held].values())
+                    args.extend(copy.deepcopy(v) for v in self.parts[held].values())
                 else:
                     args.append(a)
             keywords: list = []
             for k in e.keywords:
                 if k.arg is None and isinstance(k.value, gast.Name) and k.value.id in self.parts:
-                    keywords.extend(gast.keyword(arg=key, value=_name(n))
-                                    for key, n in self.parts[k.value.id].items())
+                    keywords.extend(gast.keyword(arg=key, value=copy.deepcopy(v))
+                                    for key, v in self.parts[k.value.id].items())
                 else:
                     keywords.append(k)
             e = gast.copy_location(gast.Call(func=e.func, args=args, keywords=keywords), e)
@@ -762,20 +854,50 @@ class Lowering:
                 if converted is not None and not _returns_in_loop_else(converted):
                     helper.body = converted
                     return self.inline(helper, e, pre)
-        if isinstance(e.func, gast.Name) and self.parse is not None and e.func.id not in self.local_names \
-                and any(_function_value(a, self) for a in [*e.args, *(k.value for k in e.keywords)]):
-            target = self.global_value(e.func.id)
-            if _user_function(target):
-                # rk4(lambda t, y: -k * y, y0, h): the integrator inlined here, so the function it is
-                # given (a closure over this function's values) is inlined at each of its calls
-                helper = self.borrow(target, e)
-                if not _returns_in_loop_else(helper.body):  # (nor a return in a loop's else)
-                    return self.inline(helper, e, pre)
+        callee = self.static_callee(e.func) if self.parse is not None else None
+        if callee is not None and self.inlined_here(callee, e):
+            helper = self.borrow(callee, e)
+            if not _returns_in_loop_else(helper.body):  # (nor a return in a loop's else)
+                return self.inline(helper, e, pre)
         e.func = self.expr(e.func, pre)
+        if isinstance(e.func, gast.Name) and e.func.id in self.helpers:
+            return self.inline(self.helpers[e.func.id], e, pre)  # compose(f, g)(x)
         e.args = [self.expr(a, pre) for a in e.args]
         for k in e.keywords:
             k.value = self.expr(k.value, pre)
         return e
+
+    def static_callee(self, f: gast.expr) -> Any:
+        """What a call's function denotes where that is fixed when the function is transformed: a name
+        the function does not bind (a global, a closure value), or a module's attribute (`models.loss`);
+        None otherwise."""
+        chain = []
+        while isinstance(f, gast.Attribute):
+            chain.append(f.attr)
+            f = f.value
+        if not isinstance(f, gast.Name) or f.id in self.local_names or f.id in self.helpers \
+                or f.id in self.partials:
+            return None
+        obj = self.global_value(f.id)
+        for attr in reversed(chain):
+            if not isinstance(obj, types.ModuleType):
+                return None
+            obj = getattr(obj, attr, None)
+        return obj
+
+    def inlined_here(self, target: Any, e: gast.Call) -> bool:
+        """Whether a call to the user's function `target` is inlined, not differentiated as a call:
+        where it is given a function (rk4(lambda t, y: -k * y, y0, h): the function, a closure over this
+        function's values, is then inlined at each of its calls), returns one of its nested functions
+        (`scale = make_scaler(2.0)`: the value is that function, see `returned_function`), or takes
+        *args or **kwargs (which a call binds to no parameter the compiler differentiates; inlined, each
+        argument is a value of this function, `pack`)."""
+        if any(_function_value(a, self) for a in [*e.args, *(k.value for k in e.keywords)]):
+            return _user_function(target)
+        if not _user_code(target):
+            return False
+        return bool(target.__code__.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)) \
+            or _returns_own_function(target)
 
     def sorted_list(self, e: gast.Call, pre: list) -> gast.expr:
         """`sorted(xs)` -> `[v for v in np.sort(xs, axis=0)]`: the values in ascending order, as a list
@@ -1029,8 +1151,9 @@ class Lowering:
         """Another function's tree as a helper to inline: its lines kept as its own (FunctionInfo.borrowed:
         errors and comments name its file and line), the globals it reads bound here under its names (or
         renamed where this function's names mean something else)."""
-        if fn.__name__ in self.inlining:
-            raise located(self.info, at, f"{fn.__name__} calls itself with a function argument",
+        if fn.__name__ in self.inlining or fn.__code__ in _LOWERING:
+            raise located(self.info, at, f"{fn.__name__} calls itself, at a call srcgrad inlines (it is "
+                          "given a function, takes *args or **kwargs, or returns a function)",
                           "pass the function's values as arrays, or write the recursion as a loop.")
         other = self.parse(fn)
         node = other.node
@@ -1053,14 +1176,8 @@ class Lowering:
             self.info.closure[bound] = types.CellType(value)
             renames[name] = bound
         body = [_rename(s, renames) for s in node.body]
-        defaults: dict = {}
-        positional = node.args.posonlyargs + node.args.args
-        values = list(fn.__defaults__ or ())
-        for p, v in zip(positional[len(positional) - len(values):], values, strict=True):
-            defaults[p.id] = self.constant(v, f"{fn.__name__}_{p.id}")
-        for p in node.args.kwonlyargs:
-            if p.id in (fn.__kwdefaults__ or {}):
-                defaults[p.id] = self.constant(fn.__kwdefaults__[p.id], f"{fn.__name__}_{p.id}")
+        defaults = {p: self.constant(v, f"{fn.__name__}_{p}")
+                    for p, v in _defaults_of(fn, node.args).items()}
         body = [s for s in body if not (isinstance(s, gast.Expr) and isinstance(s.value, gast.Constant)
                                         and isinstance(s.value.value, str))]
         return Helper(fn.__name__, node.args, body, node, defaults)
@@ -1080,27 +1197,9 @@ class Lowering:
         if h.name in self.inlining:
             raise located(self.info, e, f"{h.name} calls itself through another nested function",
                           "define the helpers at module level.")
-        args = [self.expr(a, pre) for a in e.args]
-        kws = {k.arg: self.expr(k.value, pre) for k in e.keywords}
-        if any(isinstance(a, gast.Starred) for a in args) or None in kws:
-            raise located(self.info, e, f"srcgrad does not unpack *args or **kwargs into the nested "
-                          f"function {h.name}", "pass the arguments one by one.")
-        positional = [p.id for p in h.args.posonlyargs + h.args.args]
-        params = positional + [p.id for p in h.args.kwonlyargs]
-        bound: dict[str, gast.expr] = {}
-        if len(args) > len(positional):
-            raise located(self.info, e, f"{h.name}() takes {len(positional)} positional arguments but "
-                          f"{len(args)} were given")
-        bound.update(zip(positional, args, strict=False))
-        for k, v in kws.items():
-            if k not in params or k in bound:
-                raise located(self.info, e, f"{h.name}() got an unexpected or repeated argument {k!r}")
-            bound[k] = v
-        for p in params:
-            if p not in bound:
-                if p not in h.defaults:
-                    raise located(self.info, e, f"{h.name}() missing the argument {p!r}")
-                bound[p] = copy.deepcopy(h.defaults[p])
+        bound, packed = self.bind(h, e, pre)
+        params = [p.id for p in h.args.posonlyargs + h.args.args + h.args.kwonlyargs]
+        star_kw = h.args.kwarg.id if h.args.kwarg is not None else None
 
         body = copy.deepcopy(h.body)
         nonlocals = {n for s in _walk_local(body) if isinstance(s, gast.Nonlocal) for n in s.names}
@@ -1113,6 +1212,9 @@ class Lowering:
         mapping: dict[str, str] = {}
         binding: list = []
         lambdas: dict[str, Helper] = {}
+        # a function the helper returns reads its parameters later, when the caller's variable given may
+        # hold another value: each parameter is then a variable of its own
+        deferred = _returns_function(h.body)
         for p in params:
             arg = bound[p]
             if isinstance(arg, gast.Lambda) and p not in assigned:
@@ -1122,21 +1224,31 @@ class Lowering:
                 lambdas[mapping[p]] = Helper(mapping[p], arg.args, [ret], arg, {})
                 continue
             direct = isinstance(arg, gast.Constant) or (
-                isinstance(arg, gast.Name) and arg.id not in nonlocals and arg.id not in assigned)
+                isinstance(arg, gast.Name) and arg.id not in nonlocals and arg.id not in assigned
+                and not deferred)
             if direct and p not in assigned:
                 mapping[p] = None  # substituted by the argument itself
                 continue
             mapping[p] = self.fresh(f"{prefix}_{p}")
             binding.append(_assign(mapping[p], arg, e))
-        for v in sorted(assigned - set(params)):
+        for v in packed:
+            mapping[v] = self.fresh(f"{prefix}_{v}")
+        for v in sorted(assigned - set(params) - set(packed)):
             mapping[v] = self.fresh(f"{prefix}_{v}")
         substitute = {p: bound[p] for p, m in mapping.items() if m is None}
         renames = {k: v for k, v in mapping.items() if v is not None}
         body = [_substitute(_rename(s, renames), substitute) for s in body]
+        for v, items in packed.items():
+            values = {k: self.packed_item(a, f"{mapping[v]}_{k}", lambdas, binding, e)
+                      for k, a in items.items()}
+            binding.extend(self.pack(mapping[v], v, h.name, values, body, e, keywords=v == star_kw))
         for n in _walk_local(body):
             if isinstance(n, gast.FunctionDef) and n.name in renames:
                 n.name = renames[n.name]  # a helper's own nested helper, renamed with its calls
 
+        made = _returned_function(body)
+        if made is not None:
+            body = body[:-1]  # `return run`: the call's value is the function itself, not a variable
         returns = returns_in(body)
         result: Any = None
         if width and returns and all(isinstance(r.value, gast.Tuple) and len(r.value.elts) == width
@@ -1153,12 +1265,129 @@ class Lowering:
             lowered = self.block(body, body)
         finally:
             self.inlining.pop()
-            self.helpers = saved
+            inner_helpers, self.helpers = self.helpers, saved
         pre.extend(binding)
         pre.extend(_located(s, e) for s in lowered)
+        if made is None and isinstance(result, str) and result in inner_helpers:
+            made = result  # `return fns[0]`, `return lambda z: c * z`: the value is a helper
+        if made is not None:
+            written = next((k for k, v in renames.items() if v == made), made)
+            return self.returned_function(h, made, written, inner_helpers, e)
         if isinstance(result, list):
             return gast.Tuple(elts=[_name(r) for r in result], ctx=gast.Load())
         return _name(result) if result else gast.Constant(value=None, kind=None)
+
+    def bind(self, h: Helper, e: gast.Call, pre: list) -> tuple[dict, dict]:
+        """The call's arguments (lowered into `pre`) bound to the helper's parameters as Python binds
+        them: {parameter: argument}, defaults filled in, and {*args or **kwargs name: {index or keyword:
+        argument}} for the arguments those collect."""
+        args = [self.expr(a, pre) for a in e.args]
+        kws = {k.arg: self.expr(k.value, pre) for k in e.keywords}
+        if any(isinstance(a, gast.Starred) for a in args) or None in kws:
+            raise located(self.info, e, f"srcgrad does not unpack *args or **kwargs into the nested "
+                          f"function {h.name}", "pass the arguments one by one.")
+        positional = [p.id for p in h.args.posonlyargs + h.args.args]
+        params = positional + [p.id for p in h.args.kwonlyargs]
+        star = h.args.vararg.id if h.args.vararg is not None else None
+        star_kw = h.args.kwarg.id if h.args.kwarg is not None else None
+        if len(args) > len(positional) and star is None:
+            raise located(self.info, e, f"{h.name}() takes {len(positional)} positional arguments but "
+                          f"{len(args)} were given")
+        bound: dict[str, gast.expr] = dict(zip(positional, args, strict=False))
+        packed: dict[str, dict] = {}
+        if star is not None:
+            packed[star] = dict(enumerate(args[len(positional):]))
+        if star_kw is not None:
+            packed[star_kw] = {}
+        by_keyword = params[len(h.args.posonlyargs):]
+        for k, v in kws.items():
+            if k in by_keyword and k not in bound:
+                bound[k] = v
+            elif star_kw is not None and k not in by_keyword:
+                packed[star_kw][k] = v
+            else:
+                raise located(self.info, e, f"{h.name}() got an unexpected or repeated argument {k!r}")
+        for p in params:
+            if p not in bound:
+                if p not in h.defaults:
+                    raise located(self.info, e, f"{h.name}() missing the argument {p!r}")
+                bound[p] = copy.deepcopy(h.defaults[p])
+        return bound, packed
+
+    def returned_function(self, h: Helper, made: str, written: str, inner_helpers: dict,
+                          e: gast.Call) -> gast.Name:
+        """The value of a call to a helper that returns one of its own nested functions: that function,
+        a helper from here on, inlined wherever it is called. The helpers it may call (its siblings, the
+        lambdas given to the helper) stay known: their names are fresh, so nothing else is shadowed."""
+        if made not in inner_helpers:
+            raise located(self.info, e, f"{h.name}() returns its nested function {written!r}, "
+                          "which srcgrad cannot inline (it is decorated, recursive, takes a value it "
+                          "reads from a loop's else, or is used other than by calling it)",
+                          "define the function at module level and pass what it closes over as arguments.")
+        self.helpers = inner_helpers
+        self.function_values.add(made)
+        return gast.copy_location(_name(made), e)
+
+    def packed_item(self, a: gast.expr, holder: str, lambdas: dict, binding: list, at: Any) -> gast.expr:
+        """One argument an inlined helper's *args or **kwargs collects, as what its reads are replaced by:
+        a lambda becomes a helper (inlined where it is called), a helper or a module's function stays a
+        name for it, a constant stays itself; any other value is held in a variable `holder`, evaluated
+        here as the call evaluates it (the helper may read it later: from a function it returns)."""
+        if isinstance(a, gast.Lambda):
+            name = self.fresh(holder)
+            ret = gast.copy_location(gast.Return(value=a.body), a.body)
+            lambdas[name] = Helper(name, a.args, [ret], a, {})
+            self.function_values.add(name)
+            return gast.copy_location(_name(name), a)
+        if isinstance(a, gast.Name) and a.id in self.helpers:
+            self.function_values.add(a.id)
+            return copy.deepcopy(a)
+        if isinstance(a, gast.Constant) or self.static_function(a):
+            return copy.deepcopy(a)
+        name = self.fresh(holder)
+        binding.append(_assign(name, a, at))
+        return gast.copy_location(_name(name), a)
+
+    def static_function(self, e: gast.expr) -> bool:
+        """`np.tanh`, `act`: a name (or a module's attribute) this function does not bind, for a function."""
+        obj = self.static_callee(e)
+        return callable(obj) and not isinstance(obj, type) and not hasattr(obj, "shape")
+
+    def is_function(self, e: gast.expr) -> bool:
+        """A helper (or a lambda being made one), or a function `static_function` names."""
+        return isinstance(e, gast.Name) and (e.id in self.helpers or e.id in self.function_values) \
+            or self.static_function(e)
+
+    def pack(self, var: str, written: str, owner: str, values: dict, body: list, at: Any,
+             keywords: bool) -> list:
+        """An inlined helper's *args (`keywords`: its **kwargs) `written`, now `var`, collecting `values`:
+        each `f(*var)` / `f(**var)` in the body passes them one by one (`self.parts`), each `for g in var`
+        is unrolled (`unrolled`). The tuple (dict) itself is built only for another read, and refused
+        where a value is a function (no tuple of values holds a helper) or the name is bound again."""
+        everything = list(gast.walk(gast.Module(body=body, type_ignores=[])))
+        stores = [n for n in everything if isinstance(n, gast.Name) and n.id == var
+                  and not isinstance(n.ctx, gast.Load)]
+        if not stores and not _changed_in_place(everything, var):
+            len_ = self.global_value("len") is builtins.len and "len" not in self.local_names
+            body[:] = [_KnownItems(var, values, keywords, len_).visit(s) for s in body]
+            everything = list(gast.walk(gast.Module(body=body, type_ignores=[])))
+        functions = any(self.is_function(v) for v in values.values())
+        other = stores or _read_other_than_unpacked(everything, var, loops=functions)
+        if other and functions:
+            raise located(self.info, other[0], f"{written} (the *args or **kwargs of {owner}) "
+                          "holds functions, which srcgrad reads only where they are unpacked into a call "
+                          f"(f(*{written})) or looped over (for g in {written})",
+                          "call each function where it is passed on.")
+        if not stores:
+            self.parts[var] = values
+        if not other:
+            return []
+        if keywords:
+            built: gast.expr = gast.Dict(keys=[gast.Constant(value=k, kind=None) for k in values],
+                                         values=list(values.values()))
+        else:
+            built = gast.Tuple(elts=list(values.values()), ctx=gast.Load())
+        return [_assign(var, copy.deepcopy(built), at)]
 
 
 _SIZE_ATTRIBUTES = frozenset({"shape", "ndim", "size", "dtype"})
@@ -1287,6 +1516,134 @@ def _eliminate_returns(stmts: list, result: str | list[str], fresh: Any,
     return out
 
 
+def _returned_function(body: list) -> str | None:
+    """`def run(x): ...` ... `return run` ending a helper's body, its only return: the name of the nested
+    function (or lambda bound to a name) it returns, defined once in the body; None otherwise."""
+    if not body or not isinstance(body[-1], gast.Return) or not isinstance(body[-1].value, gast.Name):
+        return None
+    if len(returns_in(body)) != 1:
+        return None
+    name = body[-1].value.id
+    defined = [found for s in body[:-1] for part in _split_lambdas(s)
+               if (found := _helper_of(part)) is not None and found[0] == name]
+    binds = [n for n in _walk_local(body[:-1]) if isinstance(n, gast.Name) and n.id == name
+             and not isinstance(n.ctx, gast.Load) or isinstance(n, gast.FunctionDef) and n.name == name]
+    return name if len(defined) == 1 and len(binds) == 1 else None
+
+
+_MUTATORS = frozenset({"pop", "popitem", "update", "setdefault", "clear"})
+
+
+def _changed_in_place(nodes: list, var: str) -> bool:
+    """`var[k] = v`, `del var[k]`, `var.update(...)`: the dict `var` changed after it was made."""
+    for n in nodes:
+        if isinstance(n, gast.Subscript) and not isinstance(n.ctx, gast.Load) \
+                and isinstance(n.value, gast.Name) and n.value.id == var:
+            return True
+        if isinstance(n, gast.Attribute) and n.attr in _MUTATORS and isinstance(n.value, gast.Name) \
+                and n.value.id == var:
+            return True
+    return False
+
+
+class _KnownItems(gast.NodeTransformer):
+    """The reads of a *args tuple or **kwargs dict `var` whose items are known at the call, each replaced
+    by what it reads: `var[k]` and `var.get(k, d)` by the item (or d), `len(var)` and `k in var` (keys
+    of a dict) by the constant."""
+
+    def __init__(self, var: str, values: dict, keywords: bool, len_is_builtin: bool):
+        self.var, self.values, self.keywords, self.len_is_builtin = var, values, keywords, len_is_builtin
+
+    def held(self, e: Any) -> bool:
+        return isinstance(e, gast.Name) and e.id == self.var
+
+    def item(self, key: Any) -> Any:
+        if not self.keywords and isinstance(key, int) and not isinstance(key, bool) \
+                and -len(self.values) <= key < len(self.values):
+            key %= len(self.values)
+        return copy.deepcopy(self.values[key]) if key in self.values else None
+
+    def visit_Subscript(self, n: gast.Subscript) -> Any:
+        self.generic_visit(n)
+        key = n.slice
+        if isinstance(key, gast.UnaryOp) and isinstance(key.op, gast.USub) \
+                and isinstance(key.operand, gast.Constant) and isinstance(key.operand.value, int):
+            key = gast.Constant(value=-key.operand.value, kind=None)  # args[-1]
+        if self.held(n.value) and isinstance(n.ctx, gast.Load) and isinstance(key, gast.Constant):
+            found = self.item(key.value)
+            return gast.copy_location(found, n) if found is not None else n
+        return n
+
+    def visit_Call(self, n: gast.Call) -> Any:
+        self.generic_visit(n)
+        if self.len_is_builtin and isinstance(n.func, gast.Name) and n.func.id == "len" \
+                and len(n.args) == 1 and self.held(n.args[0]) and not n.keywords:
+            return gast.copy_location(gast.Constant(value=len(self.values), kind=None), n)
+        if self.keywords and isinstance(n.func, gast.Attribute) and n.func.attr == "get" \
+                and self.held(n.func.value) and 1 <= len(n.args) <= 2 and not n.keywords \
+                and isinstance(n.args[0], gast.Constant):
+            found = self.item(n.args[0].value)
+            if found is None:
+                found = n.args[1] if len(n.args) == 2 else gast.Constant(value=None, kind=None)
+            return gast.copy_location(found, n)
+        return n
+
+    def visit_Compare(self, n: gast.Compare) -> Any:
+        self.generic_visit(n)
+        if self.keywords and len(n.ops) == 1 and isinstance(n.ops[0], (gast.In, gast.NotIn)) \
+                and self.held(n.comparators[0]) and isinstance(n.left, gast.Constant):
+            answer = (n.left.value in self.values) == isinstance(n.ops[0], gast.In)
+            return gast.copy_location(gast.Constant(value=answer, kind=None), n)
+        return n
+
+
+def _walk_loop_body(body: list):
+    """Every node of a loop's body that belongs to the loop itself: not inside a nested loop or function
+    (whose `break` is its own)."""
+    stack = list(body)
+    while stack:
+        n = stack.pop()
+        yield n
+        if isinstance(n, (gast.For, gast.While)):
+            stack.extend(n.orelse)
+            continue
+        if isinstance(n, (gast.FunctionDef, gast.Lambda)):
+            continue
+        stack.extend(gast.iter_child_nodes(n))
+
+
+def _read_by_returned_function(body: list) -> set[str]:
+    """The names the nested function a body returns reads (`_returned_function`): its sibling helpers
+    stay defined as written, for the function, left as written too, to call where a caller inlines
+    this body (`Lowering.returned_function`)."""
+    made = _returned_function(body)
+    if made is None:
+        return set()
+    return {n.id for s in body for part in _split_lambdas(s) if (found := _helper_of(part)) is not None
+            and found[0] == made for b in found[3] for n in gast.walk(b) if isinstance(n, gast.Name)}
+
+
+def _returns_function(body: list) -> bool:
+    """Whether a body returns one of its nested functions or a lambda (the function then outlives the
+    call, reading the call's parameters whenever it is called)."""
+    return _returned_function(body) is not None or any(isinstance(r.value, gast.Lambda)
+                                                       for r in returns_in(body))
+
+
+def _read_other_than_unpacked(nodes: list, var: str, loops: bool) -> list:
+    """The reads of `var` among `nodes` (every node of a body) other than `f(*var)`, `f(**var)` and,
+    where `loops` (the loops are unrolled), `for v in var`."""
+    unpacked = set()
+    for n in nodes:
+        if isinstance(n, gast.Call):
+            unpacked |= {id(a.value) for a in n.args if isinstance(a, gast.Starred)}
+            unpacked |= {id(k.value) for k in n.keywords if k.arg is None}
+        elif isinstance(n, gast.For) and loops:
+            unpacked.add(id(n.iter))
+    return [n for n in nodes if isinstance(n, gast.Name) and n.id == var and isinstance(n.ctx, gast.Load)
+            and id(n) not in unpacked]
+
+
 def _walk_outside_comprehensions(root: Any):
     stack = [root]
     while stack:
@@ -1299,12 +1656,174 @@ def _walk_outside_comprehensions(root: Any):
         stack.extend(gast.iter_child_nodes(n))
 
 
+# ------------------------------------------------------------------------------------------ forwarding
+def name_forwarded_parameters(info: Any) -> None:
+    """`def wrapper(x, *args, power=1, **kwargs): ... fn(x, *args, **kwargs) ...`, where `args` and
+    `kwargs` are read only to forward them, together, to one function `fn`: the wrapper given fn's
+    remaining parameters as its own, `def wrapper(x, w, bias=0.0, *, power=1)`, and the call passing
+    them, `fn(x, w, bias)`. Every call fn accepts binds the same values either way (and every call it
+    refuses is refused either way), but named parameters are what the compiler differentiates, where
+    *args would hide which argument is which. Left as written where that cannot be said: another read
+    of args or kwargs, forwarding to several functions or to one taking *args itself, a default that
+    is not a literal, a parameter of fn named like a name of the wrapper."""
+    root = info.node
+    a = root.args
+    if a.vararg is None or a.kwarg is None or a.posonlyargs:
+        return
+    calls = _forwarding_calls(root, [p.id for p in a.args], a.vararg.id, a.kwarg.id)
+    if not calls:
+        return
+    targets = {id(t): t for t in (_global_of(info, root, c.func.id) for c in calls)}
+    if len(targets) != 1:
+        return
+    inner = next(iter(targets.values()))
+    named = _forwarded_signature(a, inner)
+    if named is None or not _calls_bind_to(named, info.fn):
+        return
+    added = {p.id for p in named.args + named.kwonlyargs} - {p.id for p in a.args + a.kwonlyargs}
+    if added & ({n.id for n in gast.walk(root) if isinstance(n, gast.Name)}
+                | {n.name for n in gast.walk(root) if isinstance(n, gast.FunctionDef)}):
+        return  # fn's parameter would take a name the wrapper uses for something else
+    n_inner_kwonly = inner.__code__.co_kwonlyargcount
+    inner_kwonly = [p.id for p in named.kwonlyargs[len(named.kwonlyargs) - n_inner_kwonly:]]
+    for c in calls:
+        c.args = [_name(p.id) for p in named.args]
+        c.keywords = [gast.keyword(arg=k, value=_name(k)) for k in inner_kwonly]
+        _located(c, c)
+    root.args = named
+
+
+def _calls_bind_to(named: gast.arguments, fn: Any) -> bool:
+    """Whether calls of `fn` bind to the parameters `named` (parse.signature_of: a wrapper taking only
+    *args and **kwargs, made with functools.wraps, binds to the function it wraps). Callers bind their
+    arguments to the function's signature; the function's tree must take the same parameters, or an
+    argument could reach no parameter of the tree (or the wrong one)."""
+    from srcgrad.parse import signature_of  # noqa: PLC0415 -- parse imports this module
+
+    try:
+        sig = signature_of(fn)
+    except (TypeError, ValueError):
+        return False
+    P = inspect.Parameter
+    defaults = [None] * (len(named.args) - len(named.defaults)) + list(named.defaults)
+    want = [(p.id, P.POSITIONAL_OR_KEYWORD, d) for p, d in zip(named.args, defaults, strict=True)]
+    want += [(p.id, P.KEYWORD_ONLY, d) for p, d in zip(named.kwonlyargs, named.kw_defaults, strict=True)]
+    have = list(sig.parameters.values())
+    return len(have) == len(want) and all(
+        p.name == n and p.kind is k and (p.default is P.empty if d is None else
+                                         type(p.default) is type(d.value) and p.default == d.value)
+        for p, (n, k, d) in zip(have, want, strict=True))
+
+
+def _forwarding_calls(root: gast.FunctionDef, own: list[str], star: str, kw: str) -> list | None:
+    """The calls `fn(<own positional parameters>, *star, **kw)` of the function, when they are the only
+    reads of star and kw and neither is bound again; None otherwise."""
+    calls, forwarded = [], set()
+    for n in gast.walk(root):
+        if not isinstance(n, gast.Call):
+            continue
+        reads = [x for x in n.args if isinstance(x, gast.Starred) and isinstance(x.value, gast.Name)
+                 and x.value.id == star] + [k for k in n.keywords if k.arg is None
+                                             and isinstance(k.value, gast.Name) and k.value.id == kw]
+        if not reads:
+            continue
+        shape_ok = (isinstance(n.func, gast.Name) and len(n.args) == len(own) + 1
+                    and all(isinstance(x, gast.Name) and x.id == p for x, p in zip(n.args, own, strict=False))
+                    and len(n.keywords) == 1 and len(reads) == 2)
+        if not shape_ok:
+            return None
+        calls.append(n)
+        forwarded.update(id(r.value) for r in reads)
+    for n in gast.walk(root):
+        if isinstance(n, gast.Name) and n.id in (star, kw) and id(n) not in forwarded \
+                and not isinstance(n.ctx, gast.Param):
+            return None  # read otherwise (len(args), kwargs.get(...)), or bound again
+    return calls
+
+
+def _global_of(info: Any, root: gast.FunctionDef, name: str) -> Any:
+    """The function a name the function does not bind denotes (a closure value or a global), else None."""
+    if any(isinstance(n, gast.Name) and n.id == name and not isinstance(n.ctx, gast.Load)
+           for n in gast.walk(root)) or any(isinstance(n, gast.FunctionDef) and n.name == name
+                                            for n in gast.walk(root)):
+        return None
+    if name in info.closure:
+        try:
+            value = info.closure[name].cell_contents
+        except ValueError:
+            return None
+    else:
+        value = info.globals.get(name)
+    return value if isinstance(value, types.FunctionType) else None
+
+
+def _literal(value: Any) -> gast.Constant | None:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return gast.Constant(value=value, kind=None)
+    return None
+
+
+def _forwarded_signature(a: gast.arguments, inner: types.FunctionType) -> gast.arguments | None:
+    """The wrapper's parameters (`a`: positional ones passed on first, then *args, keyword-only ones of
+    its own, **kwargs) with *args and **kwargs replaced by the parameters of `inner` they reach; None
+    where `inner` takes *args or **kwargs, where the wrapper's positional parameters are more than inner
+    takes or cover fewer than its positional-only ones, or where a default is not a literal."""
+    code = inner.__code__
+    if code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
+        return None
+    k = len(a.args)
+    positional = list(code.co_varnames[:code.co_argcount])
+    kwonly = list(code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount])
+    if k > len(positional) or code.co_posonlyargcount > k:
+        return None
+    values = list(inner.__defaults__ or ())
+    first_default = len(positional) - len(values)
+    defaults = [d for d in a.defaults]
+    for i in range(k, len(positional)):
+        if i >= first_default:
+            d = _literal(values[i - first_default])
+            if d is None:
+                return None
+            defaults.append(d)
+        elif defaults:
+            return None  # a parameter without a default after one with: no signature says that
+    kw_values = inner.__kwdefaults__ or {}
+    kw_defaults = list(a.kw_defaults)
+    for p in kwonly:
+        d = _literal(kw_values[p]) if p in kw_values else None
+        if p in kw_values and d is None:
+            return None
+        kw_defaults.append(d)
+    if not all(isinstance(d, gast.Constant) for d in defaults):
+        return None
+    params = [p.id for p in a.args] + positional[k:] + [p.id for p in a.kwonlyargs] + kwonly
+    if len(set(params)) != len(params):
+        return None
+
+    def param(name: str) -> gast.Name:
+        return gast.Name(id=name, ctx=gast.Param(), annotation=None, type_comment=None)
+
+    return gast.arguments(
+        args=[*a.args, *(param(p) for p in positional[k:])], posonlyargs=[], vararg=None,
+        kwonlyargs=[*a.kwonlyargs, *(param(p) for p in kwonly)], kw_defaults=kw_defaults, kwarg=None,
+        defaults=defaults)
+
+
+_LOWERING: list = []  # the code of each function being lowered, outermost first (a borrow parses another)
+
+
 def lower(info: Any, parse: Any = None) -> None:
     """Lower `info.node`'s comprehensions, `map`s, nested helpers and local lambdas in place. `parse`
     (parse.parse_function) reads another function's tree, for a call passing a function to it."""
+    name_forwarded_parameters(info)
     lowering = Lowering(info, info.node)
     lowering.parse = parse
-    lowering.run(info.node)
+    code = getattr(getattr(info.fn, "__func__", info.fn), "__code__", None)
+    _LOWERING.append(code)
+    try:
+        lowering.run(info.node)
+    finally:
+        _LOWERING.pop()
     from srcgrad.flatten import flatten_held_objects  # noqa: PLC0415
 
     flatten_held_objects(info, parse)
@@ -1324,6 +1843,67 @@ def _user_function(obj: Any, generators: bool = False) -> bool:
             obj.__code__.co_flags & inspect.CO_GENERATOR and not generators):
         return False
     return "site-packages" not in (obj.__code__.co_filename or "")
+
+
+def _defaults_of(fn: Any, a: gast.arguments) -> dict:
+    """The default of each parameter of `a` (the tree parse_function gave for fn) that has one: those
+    calls of fn bind to (parse.signature_of), which are the tree's own parameters' defaults; the tree's
+    literals where its parameters are not fn's own (a forwarding wrapper's, named_forwarded_parameters)."""
+    from srcgrad.parse import signature_of  # noqa: PLC0415 -- parse imports this module
+
+    names = [p.id for p in a.posonlyargs + a.args + a.kwonlyargs]
+    try:
+        params = signature_of(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    out = {p: params[p].default for p in names if p in params and params[p].default is not params[p].empty}
+    if set(params) != set(names):
+        positional = a.posonlyargs + a.args
+        written = list(zip(positional[len(positional) - len(a.defaults):], a.defaults, strict=True))
+        written += list(zip(a.kwonlyargs, a.kw_defaults, strict=True))
+        out = {p.id: d.value for p, d in written if isinstance(d, gast.Constant)}
+    return out
+
+
+_RETURNS_FUNCTION: "weakref.WeakKeyDictionary[types.CodeType, bool]" = weakref.WeakKeyDictionary()
+
+
+def _returns_own_function(fn: types.FunctionType) -> bool:
+    """Whether fn's body ends by returning one of its nested functions (`_returned_function`), read
+    from its source alone (cached per code object: every call of a user function asks)."""
+    from srcgrad.parse import _source_of  # noqa: PLC0415 -- parse imports this module
+
+    code = fn.__code__
+    hit = _RETURNS_FUNCTION.get(code)
+    if hit is None:
+        try:
+            src, _, _ = _source_of(fn)
+            node = gast.parse(textwrap.dedent(src)).body[0]
+            hit = isinstance(node, gast.FunctionDef) and _returns_function(node.body)
+        except (TransformError, SyntaxError, IndexError):
+            hit = False
+        _RETURNS_FUNCTION[code] = hit
+    return hit
+
+
+def _user_code(obj: Any) -> bool:
+    """A Python function of the user's, not a lambda nor a generator: its tree can be inlined (a
+    decorator's wrapper too: parse_function reads the wrapper's own tree, or the wrapped function's where
+    the wrapper only forwards the call)."""
+    if not isinstance(obj, types.FunctionType) or obj.__code__.co_name == "<lambda>" \
+            or obj.__code__.co_flags & inspect.CO_GENERATOR:
+        return False
+    module = (getattr(obj, "__module__", None) or "").split(".")[0]
+    if module in _LIBRARIES or (module in sys.stdlib_module_names and module != "__main__"):
+        return False
+    # functools.wraps gives a library's wrapper (a srcgrad transform, a cache) the user's module: its
+    # code's file says whose it is
+    return not os.path.abspath(obj.__code__.co_filename or "").startswith(_LIBRARY_DIRS)
+
+
+_LIBRARY_DIRS = tuple(os.path.join(os.path.abspath(d), "") for d in {
+    os.path.dirname(os.path.abspath(__file__)),
+    sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
 
 
 def _forwarded_to(fn: Any, keywords: bool) -> Any:

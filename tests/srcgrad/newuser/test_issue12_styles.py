@@ -117,10 +117,74 @@ def pipeline(s, x):
     return np.sum(f(x))
 
 
-@bug("helper `compose(*fns)` given lambdas: TransformError 'compose() takes 0 positional arguments but"
-     " 3 were given' (an internal arity error, not a refusal)")
 def test_lambdas_composed_by_a_helper_returning_a_closure():
     check(pipeline, 1.3, rn(4), argnums=(0, 1))
+
+
+def cube(z):
+    return z ** 3
+
+
+def softplus(z):
+    return np.log1p(np.exp(z))
+
+
+def three_defs_composed(w, x):
+    f = compose(cube, np.sin, softplus)
+    g = compose(lambda z: w * z)
+    return np.sum(f(g(x))) + np.sum(compose(np.tanh, cube)(w * x))
+
+
+def test_def_functions_composed_by_a_helper_and_the_closure_called_at_once():
+    check(three_defs_composed, 0.7, rn(4), argnums=(0, 1))
+
+
+def make_scaler(c):
+    def scale(z):
+        return c * z
+    return scale
+
+
+def scaler_factory_inside(c, x):
+    half, by_c = make_scaler(0.5), make_scaler(c)
+    c = 2.0 * c  # the closure read c when it was made: make_scaler's own parameter, not this variable
+    return np.sum(half(by_c(x)) ** 2) + c
+
+
+def test_a_factory_returning_a_closure_called_inside():
+    check(scaler_factory_inside, 1.3, rn(3), argnums=(0, 1))
+
+
+def composed_returned(x):
+    return compose(np.tanh, np.sin)
+
+
+def last_of_fns(*fns):
+    return fns[-1]
+
+
+def picks_a_lambda(x):
+    return np.sum(last_of_fns(np.sin, lambda z: z * 2.0)(x))
+
+
+def test_a_function_picked_from_star_args_is_called():
+    check(picks_a_lambda, rn(3))
+
+
+def listed_fns(*fns):
+    return list(fns)
+
+
+def keeps_lambdas_in_a_list(x):
+    return np.sum(listed_fns(lambda z: z * 2.0)[0](x))
+
+
+def test_functions_used_as_values_are_refused_with_the_line():
+    with pytest.raises(sg.TransformError, match=r"(?s)used as a value.*test_issue12_styles.py.*"
+                       r"return compose\(np.tanh, np.sin\)"):
+        sg.grad(composed_returned)(rn(3))
+    with pytest.raises(sg.TransformError, match=r"(?s)holds functions.*return list\(fns\)"):
+        sg.grad(keeps_lambdas_in_a_list)(rn(3))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -205,14 +269,55 @@ def test_decorator_factory_whose_wrapper_scales_the_result():
     check(quad_form, rn(3), A, argnums=(0, 1))
 
 
-@bug("a keyword through a *args/**kwargs wrapper (partial(quad_form, shift=0.5)) is refused although "
-     "the same wrapper differentiates without the keyword")
 def test_decorated_function_with_keyword_through_the_wrapper():
     A = rn(3, 3)
     x = rn(3)
     f = functools.partial(quad_form, shift=0.5)
     g = sg.grad(f)(x, A)
     np.testing.assert_allclose(g, fd_leaf(lambda z: f(z, A), x, ()), rtol=1e-5, atol=1e-7)
+
+
+def logged(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        value = fn(*args, **kwargs)
+        return 1.0 * value
+    return wrapper
+
+
+@logged
+def huber(r, *, delta=1.0):
+    a = np.abs(r)
+    return np.sum(np.where(a < delta, 0.5 * r ** 2, delta * (a - 0.5 * delta)))
+
+
+def robust_fit(w, X, y):
+    r = X @ w - y
+    return huber(r, delta=0.3) + 0.1 * huber(w)
+
+
+def test_a_wrapper_forwarding_kwargs_to_a_keyword_only_parameter():
+    w, X, y = rn(3), rn(6, 3), rn(6)
+    check(robust_fit, w, X, y, argnums=(0, 1))
+    g = sg.grad(huber)(w, delta=0.2)
+    np.testing.assert_allclose(g, fd_leaf(lambda z: huber(z, delta=0.2), w, ()), rtol=1e-5, atol=1e-7)
+
+
+def sum_of_squares(*xs, scale=1.0):
+    total = 0.0
+    for v in xs:
+        total = total + np.sum(v ** 2)
+    return scale * total / len(xs)
+
+
+def starred_tuple_built_here(a, b):
+    pair = (a, np.tanh(b))
+    opts = {"scale": 2.0}
+    return sum_of_squares(*pair, **opts) + sum_of_squares(a, b, a * b)
+
+
+def test_a_starred_call_of_a_tuple_built_locally_into_a_star_args_helper():
+    check(starred_tuple_built_here, rn(3), rn(3), argnums=(0, 1))
 
 
 def timed(fn):
