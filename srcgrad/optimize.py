@@ -2303,7 +2303,7 @@ def _pure_number_expression(e: Any) -> bool:
     return False
 
 
-def common_numbers(body: list, numbers: set[str], namer: Namer) -> list:
+def common_numbers(body: list, numbers: set[str], namer: Namer, kept: set[str] = frozenset()) -> list:
     """`_t2 = x[i]` and, later in the same block, `_t4 = x[i]` (a user line reading x[i] twice): the
     second is the first, so neither the forward nor the adjoint reads the element twice, and the loop
     saves or recomputes one value. Only for numbers (one value each, facts) assigned once in the whole
@@ -2326,8 +2326,8 @@ def common_numbers(body: list, numbers: set[str], namer: Namer) -> list:
                 and namer.globals.get(value.func.id) is P.getitem and len(value.args) == 1 \
                 and len(value.keywords) == 1 and value.keywords[0].arg == "index":
             value = gast.Subscript(value=value.args[0], slice=value.keywords[0].value, ctx=gast.Load())
-        if v not in numbers or stored.get(v) != 1 or not _pure_number_expression(value):
-            return None
+        if v not in numbers or v in kept or stored.get(v) != 1 or not _pure_number_expression(value):
+            return None  # (`kept`: names read where this pass does not rename, the return)
         return value
 
     def names_in(node: Any, ctx: type) -> set[str]:

@@ -368,7 +368,7 @@ class Builder:
         outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
         fwd_body, fx = self.decided_facts(fwd_body, namer, params, known)
         fwd_body = optimize.drop_float_of_floats(fwd_body, fx.python_floats())
-        fwd_body = optimize.common_numbers(fwd_body, fx.immutable(), namer)
+        fwd_body = optimize.common_numbers(fwd_body, fx.immutable(), namer, kept=outputs)
         active, varied, useful = analysis.activity(fwd_body, set(wrt), outputs, set(norm.lists))
         scalars = fx.scalars()
         fwd_body = optimize.drop_number_alias_checks(fwd_body, fx.immutable(), namer)

@@ -396,3 +396,15 @@ def test_a_rank_dispatching_call_is_resolved_through_a_helpers_facts():
     np.testing.assert_allclose(got, numeric_grad(gated, [W, xs], 0), rtol=1e-6, atol=1e-9)
     src = g.source_for(W, xs)
     assert "W @ h" in src and "dot_" not in src
+
+
+def repeats_what_it_returns(x, y):
+    x += y * 0.86
+    y *= x + x
+    return x + x  # the same number as `x + x` above: the name returned is never renamed away
+
+
+def test_a_repeated_number_that_is_returned_keeps_its_name():
+    g = sg.grad(repeats_what_it_returns, wrt=(0, 1))
+    for _ in range(2):
+        assert g(-0.5, 0.25) == (2.0, 2.0 * 0.86)
