@@ -424,8 +424,11 @@ class Reverse:
         except (TypeError, ValueError) as exc:
             raise self.error(s, f"cannot call {op.fn.__name__} with these arguments: {exc}") from None
         for p, a in bound.arguments.items():
-            if isinstance(a, gast.Name) and a.id in self.active:
-                kind = sig.parameters[p].kind
+            kind = sig.parameters[p].kind
+            packed = a if kind == inspect.Parameter.VAR_POSITIONAL else \
+                list(a.values()) if kind == inspect.Parameter.VAR_KEYWORD else [a]
+            if any(isinstance(x, gast.Name) and x.id in self.active for x in packed):
+                # (an active value packed into *args is the callee's tuple: never silently left out)
                 if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
                     raise self.error(
                         s,
