@@ -489,7 +489,8 @@ class Reverse:
         node.fwd = s
         return [node]
 
-    def recompute_instead_of_restoring(self, loop: gast.For, adjoint_body: list) -> list:
+    def recompute_instead_of_restoring(self, loop: gast.For, adjoint_body: list,
+                                       plan_only: bool = False) -> list:
         """The recompute policy: a number the loop body computes afresh each iteration from the loop's
         index and values the loop never changes (`i - 1`, `range(1, m)`, `j * n + k`) is recomputed at
         the top of each adjoint iteration, where the adjoint loop's index is the forward's, instead of
@@ -497,7 +498,7 @@ class Reverse:
         at the top level of this loop's body, and read nowhere outside the loop."""
         index = loop.target.id if isinstance(loop.target, gast.Name) else None
         if index is None:
-            return adjoint_body
+            return [] if plan_only else adjoint_body
         changed_in_loop = {t for x in iter_stmts(loop.body) for t in targets_of(x)} | {
             n.id for x in iter_stmts(loop.body) for n in gast.walk(x)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
@@ -539,11 +540,66 @@ class Reverse:
                            for o in operands - {index} - again_names):
                 continue
             again_names.add(v)  # recomputed, so what follows may be computed from it again too
+            if plan_only:
+                continue
             again = assign(v, copy.deepcopy(value))
             again.line = getattr(x, "line", None)
             recomputed.append(again)
             adjoint_body = _drop_restores(adjoint_body, v, x)
+        if plan_only:
+            return sorted(again_names)  # the names it would recompute
         return recomputed + adjoint_body
+
+    def recompute_where_read(self, stmts: list, parts: list, skip: set[str] = frozenset()) -> list:
+        """The adjoint of a loop body (`parts`: each statement with its adjoint, last statement first),
+        flattened, with the recompute policy for any loop: a number computed by cheap arithmetic
+        (`_t2 = b * prey`) whose operands no statement changes from there up to the last statement that
+        reads it is computed again just before that statement's adjoint (where, the adjoint restoring
+        what later statements overwrote, its operands hold what they held), instead of being saved
+        every iteration and restored. Only for a number bound once in the whole function, at the top
+        level of this body, read nowhere outside it and not before it is bound."""
+        adjoint_of = {id(x): list(p) for x, p in parts}
+        again_names: set[str] = set()
+        stored: dict[str, int] = {}
+        for x in iter_stmts(self.body):
+            for t in targets_of(x):
+                stored[t] = stored.get(t, 0) + 1
+        inside = {id(x) for x in iter_stmts(stmts)}
+        read_outside = {n.id for x in iter_stmts(self.body) if id(x) not in inside
+                        for part in _own_parts(x) for n in gast.walk(part)
+                        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+
+        def reads(x: Any) -> set[str]:
+            return {n.id for n in gast.walk(x) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+
+        def writes(x: Any) -> set[str]:
+            return {t for y in iter_stmts([x]) for t in targets_of(y)} | {
+                n.id for n in gast.walk(x) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+
+        for k, x in enumerate(stmts):
+            if not (isinstance(x, gast.Assign) and isinstance(x.targets[0], gast.Name)):
+                continue
+            v = x.targets[0].id
+            operands = reads(x.value)
+            if v in skip or v not in self.numbers or stored.get(v) != 1 or v in read_outside \
+                    or v in operands or getattr(x, "mutates", ()) or any(v in reads(y) for y in stmts[:k]) \
+                    or not _cheap_number_expression(x.value, self.math_of_numbers) \
+                    or not any(isinstance(r, Restore) and r.var == v for r in adjoint_of[id(x)]):
+                continue
+            readers = [j for j in range(k, len(stmts)) if v in {
+                n.id for a in adjoint_of[id(stmts[j])] for n in gast.walk(a)
+                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}]
+            if not readers or operands & again_names:
+                continue  # (never a chain of recomputations: operands are saved values or invariants)
+            last = max(readers)
+            if any(operands & writes(y) for y in stmts[k + 1:last + 1]):
+                continue
+            again_names.add(v)
+            again = assign(v, copy.deepcopy(x.value))
+            again.line = getattr(x, "line", None)
+            adjoint_of[id(stmts[last])].insert(0, again)
+            adjoint_of[id(x)] = _drop_restores(adjoint_of[id(x)], v, x)
+        return [a for x in reversed(stmts) for a in adjoint_of[id(x)]]
 
     def math_of_numbers(self, call_: gast.Call) -> bool:
         """A primitive with a `math` lowering (sin, exp) on operands that are one number each: a
@@ -561,7 +617,7 @@ class Reverse:
         pre: list[str] = []
         for _ in range(20):
             sb = State(set(entry))
-            body = self.block(s.body, sb)
+            parts = [(x, self.stmt(x, sb)) for x in reversed(s.body)]
             add_pre = sb.init - entry
             add_zero = {v for v in entry - sb.init if v not in self.zero_reset}
             if not add_pre and not add_zero:
@@ -572,6 +628,11 @@ class Reverse:
         else:  # pragma: no cover - the sets only grow, so this cannot happen
             raise self.error(s, "internal error: adjoint of this loop did not converge")
         st.init = entry
+        at_top = set()
+        if not is_while and not counted:  # the index-driven recomputations, planned first
+            at_top = set(self.recompute_instead_of_restoring(
+                s, [a for _, p in parts for a in p], plan_only=True))
+        body = self.recompute_where_read(s.body, parts, skip=at_top)
         out: list = [self.zero_init(v, line) for v in pre]
         counter = None
         if counted:
