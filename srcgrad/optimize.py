@@ -2312,9 +2312,17 @@ def common_numbers(body: list, numbers: set[str], namer: Namer, kept: set[str] =
     from srcgrad.analysis import iter_stmts, targets_of  # noqa: PLC0415
 
     stored: dict[str, int] = {}
-    for s in iter_stmts(body):
+    first_read: dict[str, int] = {}  # position (source order) of the first statement reading a name
+    position: dict[int, int] = {}
+    for k, s in enumerate(iter_stmts(body)):
+        position[id(s)] = k
         for t in targets_of(s):
             stored[t] = stored.get(t, 0) + 1
+        parts = [s.test] if isinstance(s, (gast.If, gast.While)) else [s.iter] if isinstance(s, gast.For) \
+            else [s]
+        for n in (n for part in parts for n in gast.walk(part)):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+                first_read.setdefault(n.id, k)
     renames: dict[str, str] = {}
 
     def expression(s: Any) -> Any:
@@ -2326,8 +2334,11 @@ def common_numbers(body: list, numbers: set[str], namer: Namer, kept: set[str] =
                 and namer.globals.get(value.func.id) is P.getitem and len(value.args) == 1 \
                 and len(value.keywords) == 1 and value.keywords[0].arg == "index":
             value = gast.Subscript(value=value.args[0], slice=value.keywords[0].value, ctx=gast.Load())
-        if v not in numbers or v in kept or stored.get(v) != 1 or not _pure_number_expression(value):
-            return None  # (`kept`: names read where this pass does not rename, the return)
+        if v not in numbers or v in kept or stored.get(v) != 1 or not _pure_number_expression(value) \
+                or first_read.get(v, len(position)) <= position[id(s)]:
+            # (`kept`: names read where this pass does not rename, the return; a name read before
+            # its statement, a parameter or a value carried round a loop, holds something else there)
+            return None
         return value
 
     def names_in(node: Any, ctx: type) -> set[str]:

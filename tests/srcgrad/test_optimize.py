@@ -432,3 +432,19 @@ def test_numbers_a_while_loop_can_compute_again_are_not_saved():
     assert "b * prey" in adjoint  # recomputed where its adjoint reads it, from the restored prey
     pushed = src.split("_stack.push((")[1].split("))")[0].split(", ")
     assert len(pushed) <= 4, pushed  # the state (prey, pred, mprey, ...), not every product
+
+
+def rebinds_a_parameter_to_a_repeated_number(x, y):
+    v2 = x * 0.7 + x * 0.2
+    x -= np.sin(y)
+    v2 *= y + y
+    y = y + y  # the number `y + y` above, but y is read before, as the parameter
+    return v2 + y + y + x
+
+
+def test_a_repeated_number_bound_to_a_parameter_is_not_shared():
+    g = sg.grad(rebinds_a_parameter_to_a_repeated_number, wrt=(0, 1))
+    for _ in range(2):
+        got = g(-0.5, 0.3)
+    want = [numeric_grad(rebinds_a_parameter_to_a_repeated_number, [-0.5, 0.3], i) for i in (0, 1)]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
