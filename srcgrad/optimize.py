@@ -394,44 +394,31 @@ class Specialize(gast.NodeTransformer):
             # a number reshaped to (1, ..., 1) against an operand of at least that rank: the number
             # (broadcasting adds the same axes), so `keep(g)` of a full reduction costs nothing
             for side, other in (("left", node.right), ("right", node.left)):
-                inner = self.reshaped_number(getattr(node, side))
-                if inner is not None and (self.ndim_of(other) or 0) >= inner[1]:
+                inner = self.number_given_shape(getattr(node, side), P.reshape)
+                if inner is not None and inner[1] and set(inner[1]) == {1} \
+                        and (self.ndim_of(other) or 0) >= len(inner[1]):
                     setattr(node, side, inner[0])
-                spread = self.broadcast_number(getattr(node, side))
+                spread = self.number_given_shape(getattr(node, side), P.broadcast_to)
                 if spread is not None and _shape_of(other, self.shapes, self.is_getitem) == spread[1]:
                     setattr(node, side, spread[0])  # the other operand broadcasts the number itself
         return node
 
-    def broadcast_number(self, e: Any) -> tuple[Any, tuple] | None:
-        """(a, shape) for `np.broadcast_to(a, shape=...)` of one number a to a literal shape."""
+    def number_given_shape(self, e: Any, prim: Primitive) -> tuple[Any, tuple] | None:
+        """(a, shape) for `prim(a, shape=S)`, or the NumPy function it lowers to (`np.reshape`,
+        `np.broadcast_to`), of one number a to a literal shape S."""
         if not (isinstance(e, gast.Call) and len(e.args) == 1 and len(e.keywords) == 1
                 and e.keywords[0].arg == "shape" and self.ndim_of(e.args[0]) == 0):
             return None
         f = e.func
-        if isinstance(f, gast.Attribute) and f.attr == "broadcast_to" and isinstance(f.value, gast.Name) \
-                and self.namer.globals.get(f.value.id) is np \
-                or isinstance(f, gast.Name) and self.namer.globals.get(f.id) is P.broadcast_to:
-            try:
-                shape = gast.literal_eval(e.keywords[0].value)
-            except ValueError:
-                return None
-            return (e.args[0], tuple(shape)) if isinstance(shape, tuple) else None
-        return None
-
-    def reshaped_number(self, e: Any) -> tuple[Any, int] | None:
-        """(a, k) for `np.reshape(a, shape=(1,) * k)` (or the primitive) of one number a."""
-        if not (isinstance(e, gast.Call) and len(e.args) == 1 and len(e.keywords) == 1
-                and e.keywords[0].arg == "shape" and self.ndim_of(e.args[0]) == 0):
+        if not (isinstance(f, gast.Attribute) and f.attr == prim.numpy and isinstance(f.value, gast.Name)
+                and self.namer.globals.get(f.value.id) is np
+                or isinstance(f, gast.Name) and self.namer.globals.get(f.id) is prim):
             return None
-        f = e.func
-        is_reshape = isinstance(f, gast.Attribute) and f.attr == "reshape" \
-            and isinstance(f.value, gast.Name) and self.namer.globals.get(f.value.id) is np \
-            or isinstance(f, gast.Name) and self.namer.globals.get(f.id) is P.reshape
-        shape = e.keywords[0].value
-        if is_reshape and isinstance(shape, gast.Tuple) and shape.elts and all(
-                isinstance(d, gast.Constant) and d.value == 1 for d in shape.elts):
-            return e.args[0], len(shape.elts)
-        return None
+        try:
+            shape = gast.literal_eval(e.keywords[0].value)
+        except ValueError:
+            return None
+        return (e.args[0], tuple(shape)) if isinstance(shape, tuple) else None
 
     def floating(self, e: Any) -> bool:
         """Every name `e` reads holds floating-point values (reordering a product is then exact up to
