@@ -489,8 +489,7 @@ class Reverse:
         node.fwd = s
         return [node]
 
-    def recompute_instead_of_restoring(self, loop: gast.For, adjoint_body: list,
-                                       plan_only: bool = False) -> list:
+    def recompute_instead_of_restoring(self, loop: gast.For, adjoint_body: list) -> list:
         """The recompute policy: a number the loop body computes afresh each iteration from the loop's
         index and values the loop never changes (`i - 1`, `range(1, m)`, `j * n + k`) is recomputed at
         the top of each adjoint iteration, where the adjoint loop's index is the forward's, instead of
@@ -498,7 +497,7 @@ class Reverse:
         at the top level of this loop's body, and read nowhere outside the loop."""
         index = loop.target.id if isinstance(loop.target, gast.Name) else None
         if index is None:
-            return [] if plan_only else adjoint_body
+            return adjoint_body
         changed_in_loop = {t for x in iter_stmts(loop.body) for t in targets_of(x)} | {
             n.id for x in iter_stmts(loop.body) for n in gast.walk(x)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
@@ -540,17 +539,13 @@ class Reverse:
                            for o in operands - {index} - again_names):
                 continue
             again_names.add(v)  # recomputed, so what follows may be computed from it again too
-            if plan_only:
-                continue
             again = assign(v, copy.deepcopy(value))
             again.line = getattr(x, "line", None)
             recomputed.append(again)
             adjoint_body = _drop_restores(adjoint_body, v, x)
-        if plan_only:
-            return sorted(again_names)  # the names it would recompute
         return recomputed + adjoint_body
 
-    def recompute_where_read(self, stmts: list, parts: list, skip: set[str] = frozenset()) -> list:
+    def recompute_where_read(self, stmts: list, parts: list) -> tuple[list, set[str]]:
         """The adjoint of a loop body (`parts`: each statement with its adjoint, last statement first),
         flattened, with the recompute policy for any loop: a number computed by cheap arithmetic
         (`_t2 = b * prey`) whose operands no statement changes from there up to the last statement that
@@ -581,7 +576,7 @@ class Reverse:
                 continue
             v = x.targets[0].id
             operands = reads(x.value)
-            if v in skip or v not in self.numbers or stored.get(v) != 1 or v in read_outside \
+            if v not in self.numbers or stored.get(v) != 1 or v in read_outside \
                     or v in operands or getattr(x, "mutates", ()) or any(v in reads(y) for y in stmts[:k]) \
                     or not _cheap_number_expression(x.value, self.math_of_numbers) \
                     or not any(isinstance(r, Restore) and r.var == v for r in adjoint_of[id(x)]):
@@ -599,7 +594,7 @@ class Reverse:
             again.line = getattr(x, "line", None)
             adjoint_of[id(stmts[last])].insert(0, again)
             adjoint_of[id(x)] = _drop_restores(adjoint_of[id(x)], v, x)
-        return [a for x in reversed(stmts) for a in adjoint_of[id(x)]]
+        return [a for x in reversed(stmts) for a in adjoint_of[id(x)]], again_names
 
     def math_of_numbers(self, call_: gast.Call) -> bool:
         """A primitive with a `math` lowering (sin, exp) on operands that are one number each: a
@@ -628,11 +623,10 @@ class Reverse:
         else:  # pragma: no cover - the sets only grow, so this cannot happen
             raise self.error(s, "internal error: adjoint of this loop did not converge")
         st.init = entry
-        at_top = set()
-        if not is_while and not counted:  # the index-driven recomputations, planned first
-            at_top = set(self.recompute_instead_of_restoring(
-                s, [a for _, p in parts for a in p], plan_only=True))
-        body = self.recompute_where_read(s.body, parts, skip=at_top)
+        if is_while or counted:  # no index to recompute from: numbers recomputed where they are read
+            body, _ = self.recompute_where_read(s.body, parts)
+        else:  # recomputed from the index at the top of each iteration (below)
+            body = [a for _, p in parts for a in p]
         out: list = [self.zero_init(v, line) for v in pre]
         counter = None
         if counted:
