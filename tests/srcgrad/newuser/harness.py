@@ -150,6 +150,17 @@ def bug(reason):
     return pytest.mark.xfail(strict=True, reason="bug: " + reason)
 
 
+def normal_sampler(seed):
+    """`rn(*shape)`: standard normal arrays from a generator of this seed, one per test file, so each
+    file's inputs are its own and do not depend on the order other files run in."""
+    rng = np.random.default_rng(seed)
+
+    def rn(*shape):
+        return rng.normal(size=shape)
+
+    return rn
+
+
 def flat(out):
     """Every float in an output (array, float, tuple, list or dict by sorted key), as one vector."""
     if isinstance(out, dict):

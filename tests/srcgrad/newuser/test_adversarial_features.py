@@ -21,15 +21,12 @@ from .harness import (
     check_jvp,
     check_vjp,
     fd_leaf,
+    normal_sampler,
     random_like,
     snapshot,
 )
 
-RNG = np.random.default_rng(21)
-
-
-def rn(*shape):
-    return RNG.normal(size=shape)
+rn = normal_sampler(21)
 
 
 def check_all(f, *args, argnums=0):

@@ -25,15 +25,12 @@ from .harness import (
     check_jvp,
     check_vjp,
     fd_leaf,
+    normal_sampler,
     random_like,
     snapshot,
 )
 
-RNG = np.random.default_rng(12)
-
-
-def rn(*shape):
-    return RNG.normal(size=shape)
+rn = normal_sampler(12)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -33,10 +33,6 @@ def rn(*shape):
     return RNG.normal(size=shape)
 
 
-def bug(reason):
-    return pytest.mark.xfail(strict=True, reason="bug: " + reason)
-
-
 # ----------------------------------------------------------------------------------------------------
 # pytrees: dicts
 
