@@ -1747,13 +1747,7 @@ def _global_of(info: Any, root: gast.FunctionDef, name: str) -> Any:
            for n in gast.walk(root)) or any(isinstance(n, gast.FunctionDef) and n.name == name
                                             for n in gast.walk(root)):
         return None
-    if name in info.closure:
-        try:
-            value = info.closure[name].cell_contents
-        except ValueError:
-            return None
-    else:
-        value = info.globals.get(name)
+    value = info.resolve(name)  # (a closure value, a global: recorded, so a rebinding rebuilds)
     return value if isinstance(value, types.FunctionType) else None
 
 
