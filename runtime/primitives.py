@@ -628,10 +628,10 @@ def _logical_not(x):
     return fn(namespace(x), "logical_not")(x)
 
 
-@nondiff(numpy="sign", scalar_expression="{0} * 0.0 + (1.0 if {0} > 0 else -1.0 if {0} < 0 else 0.0)")
+@nondiff(numpy="sign", scalar_expression="(({0} > 0) * 2.0 - 1.0) * ({0} != 0) if {0} == {0} else {0}")
 def _sign(x):
-    if is_scalar(x):  # np.float64 is a float too; a nan stays nan, as NumPy's sign gives
-        return x * 0.0 + (1.0 if x > 0 else -1.0 if x < 0 else 0.0)
+    if is_scalar(x):  # np.float64 stays one; a nan stays nan and an inf is +-1, as NumPy's sign gives
+        return ((x > 0) * 2.0 - 1.0) * (x != 0) if x == x else x
     return fn(namespace(x), "sign")(x)
 
 

@@ -448,3 +448,20 @@ def test_a_repeated_number_bound_to_a_parameter_is_not_shared():
         got = g(-0.5, 0.3)
     want = [numeric_grad(rebinds_a_parameter_to_a_repeated_number, [-0.5, 0.3], i) for i in (0, 1)]
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def running_minimum(x):
+    best = math.inf
+    for i in range(x.shape[0]):
+        best = min(best, x[i] ** 2)
+    return best + min(x[0], np.inf)
+
+
+def test_a_minimum_started_at_infinity_has_a_finite_gradient():
+    """sign(inf) is 1, as NumPy's: the adjoint of min against an infinite operand is not nan (found by
+    a helper writing its own programs)."""
+    x = np.array([0.5, -1.0, 2.0])
+    g = sg.grad(running_minimum)
+    for _ in range(2):
+        np.testing.assert_array_equal(g(x), [2.0, 0.0, 0.0])
+    assert sg.grad(lambda v: min(v, np.inf))(1.0) == 1.0
