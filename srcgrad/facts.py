@@ -185,8 +185,9 @@ _BINARY = {gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.m
            gast.Pow: operator.pow, gast.MatMult: operator.matmul, gast.BitAnd: operator.and_,
            gast.BitOr: operator.or_, gast.BitXor: operator.xor, gast.LShift: operator.lshift,
            gast.RShift: operator.rshift}
-_COMPARE = {gast.Eq: operator.eq, gast.NotEq: operator.ne, gast.Lt: operator.lt, gast.LtE: operator.le,
-            gast.Gt: operator.gt, gast.GtE: operator.ge}
+# the comparison operators (read by the fact pass, and by optimize where the facts decide a test)
+COMPARISONS = {gast.Eq: operator.eq, gast.NotEq: operator.ne, gast.Lt: operator.lt, gast.LtE: operator.le,
+               gast.Gt: operator.gt, gast.GtE: operator.ge}
 _ARRAY_ATTRIBUTES = {"shape", "ndim", "size", "dtype", "T", "real", "imag"}
 
 
@@ -620,7 +621,7 @@ class _Pass:
         if isinstance(e, gast.UnaryOp):
             return self.elementwise(_UNARY.get(type(e.op)), [self.rep(e.operand)])
         if isinstance(e, gast.Compare) and len(e.ops) == 1:
-            compare = _COMPARE.get(type(e.ops[0]))
+            compare = COMPARISONS.get(type(e.ops[0]))
             return self.elementwise(compare, [self.rep(e.left), self.rep(e.comparators[0])])
         if isinstance(e, gast.Subscript):
             return self.subscript(e.value, e.slice, e is self.top)

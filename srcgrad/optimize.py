@@ -19,7 +19,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad.facts import hashable
+from srcgrad.facts import COMPARISONS, hashable
 from srcgrad.inline import PartialEvaluator
 from srcgrad.names import Namer
 from srcgrad.runtime import mapping
@@ -106,12 +106,10 @@ class Fold(gast.NodeTransformer):
 
     def visit_Compare(self, node: gast.Compare) -> gast.expr:
         self.generic_visit(node)
-        compare = {gast.Eq: operator.eq, gast.NotEq: operator.ne, gast.Lt: operator.lt,
-                   gast.LtE: operator.le, gast.Gt: operator.gt, gast.GtE: operator.ge}
-        if len(node.ops) == 1 and type(node.ops[0]) in compare:
+        if len(node.ops) == 1 and type(node.ops[0]) in COMPARISONS:
             a, b = _num(node.left), _num(node.comparators[0])
             if a is not None and b is not None:
-                return gast.Constant(value=compare[type(node.ops[0])](a, b), kind=None)
+                return gast.Constant(value=COMPARISONS[type(node.ops[0])](a, b), kind=None)
         return node
 
     def visit_IfExp(self, node: gast.IfExp) -> gast.expr:
@@ -2119,10 +2117,6 @@ def _none_test(e: Any) -> tuple[str, bool] | None:
     return None
 
 
-_COMPARE = {gast.Eq: operator.eq, gast.NotEq: operator.ne, gast.Lt: operator.lt, gast.LtE: operator.le,
-            gast.Gt: operator.gt, gast.GtE: operator.ge}
-
-
 def _known_comparison(e: Any, ints: dict[str, int]) -> bool | None:
     """`na == 0` where na's value is known (a rank, a length): its outcome, else None; `and`/`or`
     of such, decided where every part is."""
@@ -2131,7 +2125,7 @@ def _known_comparison(e: Any, ints: dict[str, int]) -> bool | None:
         if None in parts:
             return None
         return all(parts) if isinstance(e.op, gast.And) else any(parts)
-    if not (isinstance(e, gast.Compare) and len(e.ops) == 1 and type(e.ops[0]) in _COMPARE):
+    if not (isinstance(e, gast.Compare) and len(e.ops) == 1 and type(e.ops[0]) in COMPARISONS):
         return None
 
     def value(x: Any) -> int | None:
@@ -2140,7 +2134,7 @@ def _known_comparison(e: Any, ints: dict[str, int]) -> bool | None:
         return ints.get(x.id) if isinstance(x, gast.Name) else None
 
     a, b = value(e.left), value(e.comparators[0])
-    return None if a is None or b is None else _COMPARE[type(e.ops[0])](a, b)
+    return None if a is None or b is None else COMPARISONS[type(e.ops[0])](a, b)
 
 
 def fold_known_tests(body: list, is_value: Any, ints: dict[str, int] | None = None) -> tuple[list, bool]:
