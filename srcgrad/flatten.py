@@ -337,6 +337,14 @@ class Flattener:
             if isinstance(it, View):
                 return self.unroll(s, it)
             s.iter = self.expr_of(it, s.iter)
+            items = self.static_sequence(s.iter)
+            if items is not None and self.keyed_by_target(s):
+                # `for k in ("enc", "dec"): x = models[k](x)`, `for i in range(3): d[f"w{i}"] = ...`: the
+                # keys are known, so the loop is unrolled as one over a static structure
+                statics = tuple(Node("static", value=v) for v in items)
+                return self.unroll(s, View(Node("list", tuple(range(len(items))), statics), []))
+            if items and self.adds_keys(s.body):
+                return self.peeled(s, items)
             s.body, s.orelse = self.nested_blocks(s.body, s.orelse)
             return [s]
         if isinstance(s, (gast.If, gast.While)):
@@ -713,6 +721,81 @@ class Flattener:
                                                           type_comment=None), s))
             out.extend(self.block(body))
         return out
+
+    def static_sequence(self, it: Any) -> list | None:
+        """The items of a loop's iterable known at transform time: a tuple or list of constants, or a
+        range of constant bounds (up to `_UNROLL` items); None for any other."""
+        if isinstance(it, (gast.Tuple, gast.List)) and all(
+                isinstance(x, gast.Constant) and isinstance(x.value, (str, int, float, bool))
+                for x in it.elts):
+            return [x.value for x in it.elts]
+        if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and it.func.id == "range" \
+                and "range" not in self.bound_here and self.info.resolve("range") is builtins.range \
+                and not it.keywords and 1 <= len(it.args) <= 3 and all(
+                    isinstance(a, gast.Constant) and type(a.value) is int for a in it.args):
+            r = range(*[a.value for a in it.args])
+            return list(r) if len(r) <= _UNROLL else None
+        return None
+
+    def keyed_by_target(self, s: gast.For) -> bool:
+        """Whether a loop's body reads or writes a structure srcgrad reads by key (`models[k]`, `d[k]`)
+        with the loop variable as the key."""
+        if not isinstance(s.target, gast.Name):
+            return False
+        for n in gast.walk(gast.Module(body=s.body, type_ignores=[])):
+            if isinstance(n, gast.Subscript) and isinstance(n.slice, gast.Name) and n.slice.id == s.target.id:
+                root = n.value
+                while isinstance(root, (gast.Subscript, gast.Attribute)):
+                    root = root.value
+                if isinstance(root, gast.Name) and isinstance(self.views.get(root.id), View):
+                    return True
+        return False
+
+    def adds_keys(self, body: list) -> bool:
+        """Whether a statement of a loop's body (not nested in a branch or inner loop) adds a new key to a
+        dict the function built (`d["b"] = ...` where d has no "b" yet)."""
+        for st in body:
+            if isinstance(st, (gast.Assign, gast.AugAssign)):
+                target = st.targets[0] if isinstance(st, gast.Assign) else st.target
+                if isinstance(st, gast.Assign) and len(st.targets) != 1:
+                    continue
+                try:
+                    path = self.dict_path(target)
+                except TransformError:
+                    continue
+                if path is None:
+                    continue
+                view: Any = self.views[path[0]]
+                for k in path[1]:
+                    view = view.child(k) if isinstance(view, View) else None
+                if view is None:
+                    return True
+        return False
+
+    def peeled(self, s: gast.For, items: list) -> list:
+        """A loop over known items (not none) whose body adds keys to a dict: its first pass written out
+        (the keys added there, as outside a loop), then the loop over the other items, in which the keys
+        are there already."""
+        if not isinstance(s.target, gast.Name) or any(isinstance(n, (gast.Break, gast.Continue))
+                                                       for b in s.body for n in gast.walk(b)):
+            s.body, s.orelse = self.nested_blocks(s.body, s.orelse)  # refused where the key is added
+            return [s]
+        first = gast.copy_location(gast.Assign(targets=[copy.deepcopy(s.target)],
+                                               value=self.static_expr(items[0], s), type_comment=None), s)
+        out = self.assign(first) + self.block(copy.deepcopy(s.body))
+        rest = items[1:]
+        if not rest:
+            return out
+        r = range(*[a.value for a in s.iter.args]) if isinstance(s.iter, gast.Call) else None
+        if r is not None:
+            bounds = [r.start + r.step, r.stop] + ([r.step] if r.step != 1 else [])
+            if bounds[0] == 0 and len(bounds) == 2:
+                bounds = bounds[1:]
+            s.iter.args = [gast.Constant(value=b, kind=None) for b in bounds]
+        else:
+            s.iter.elts = s.iter.elts[1:]
+        s.body, s.orelse = self.nested_blocks(s.body, s.orelse)
+        return out + [s]
 
     # ------------------------------------------------------------------------------ expressions
     def key_of(self, e: Any) -> Any:
@@ -1242,22 +1325,22 @@ def flatten_held_objects(info: Any, parse: Any = None) -> None:
     local = {n.id for n in gast.walk(info.node) if isinstance(n, gast.Name)
              and isinstance(n.ctx, (gast.Store, gast.Param, gast.Del))}
     held: dict[str, Node] = {}
-    for n in gast.walk(info.node):
-        if not isinstance(n, gast.Call):
-            continue
-        root = n.func
-        while isinstance(root, (gast.Attribute, gast.Subscript)):
-            root = root.value
-        if not isinstance(root, gast.Name) or root.id in local or root.id in held:
-            continue
-        if root.id not in info.closure and root.id not in info.globals:
+    for root, called in _held_roots(info.node, local):
+        if root.id in held or (root.id not in info.closure and root.id not in info.globals):
             continue
         obj = info.resolve(root.id)
-        if not is_object(obj) or not _user_code(obj):
-            continue
-        node = structure(obj, objects=True)
-        if node.kind != "object":
-            continue
+        if isinstance(obj, (list, tuple, dict)):
+            # a list, tuple or dict of models or functions (`for layer in layers: x = layer(x)`,
+            # `run(layers, x)`, `models["enc"](x)`): read as a flattened container, its loops unrolled
+            node = structure(obj, objects=True)
+            if not _holds_callables(node):
+                continue
+        else:
+            if not called or not is_object(obj) or not _user_code(obj):
+                continue
+            node = structure(obj, objects=True)
+            if node.kind != "object":
+                continue
         held[root.id] = node
         from srcgrad.parse import record  # noqa: PLC0415 -- parse imports this module
 
@@ -1269,6 +1352,39 @@ def flatten_held_objects(info: Any, parse: Any = None) -> None:
     for k, node in held.items():
         fl.views[k] = View(node, _reads(_name(k), node))
     info.node.body = fl.block(info.node.body)
+
+
+def _held_roots(root_node: Any, local: set[str]) -> list:
+    """The names a held object or container may be read through, each with whether it is the root of a
+    call's function (`model(x)`, `model.forward(x)`, `layers[0](x)`; an object is read for those only):
+    also, for a container, a loop over it (`for m in models`, `models.items()`) or a positional argument
+    of a call (`run(layers, x)`)."""
+    out: list = []
+    for n in gast.walk(root_node):
+        if isinstance(n, gast.Call):
+            root = n.func
+            while isinstance(root, (gast.Attribute, gast.Subscript)):
+                root = root.value
+            if isinstance(root, gast.Name) and root.id not in local:
+                out.append((root, True))
+            out.extend((a, False) for a in n.args if isinstance(a, gast.Name) and a.id not in local)
+        elif isinstance(n, gast.For):
+            it = n.iter
+            if isinstance(it, gast.Call) and isinstance(it.func, gast.Attribute) and not it.args \
+                    and it.func.attr in ("keys", "values", "items"):
+                it = it.func.value
+            if isinstance(it, gast.Name) and it.id not in local:
+                out.append((it, False))
+    return out
+
+
+def _holds_callables(node: Node) -> bool:
+    """Whether a container's structure holds a model (an object of the user's class) or a function."""
+    if node.kind == "object":
+        return True
+    if node.kind == "static":
+        return callable(node.value) and not isinstance(node.value, type)
+    return any(_holds_callables(c) for c in node.children)
 
 
 def _user_code(obj: Any) -> bool:
@@ -1295,6 +1411,8 @@ def _reads(e: gast.expr, node: Node) -> list:
         out.extend(_reads(part, c))
     return out
 
+
+_UNROLL = 256  # the most items of a range a loop keyed by its variable is unrolled over
 
 _SAME = object()
 _CHANGED = object()
@@ -1324,10 +1442,18 @@ def reads_as_container(info: Any, positions: tuple[int, ...]) -> bool:
     args = info.node.args
     positional = [a.id for a in args.posonlyargs + args.args]
     names = {positional[i] for i in positions if i < len(positional)}
+    loop_names = {n.target.id for n in gast.walk(info.node) if isinstance(n, gast.For)
+                  and isinstance(n.target, gast.Name)}
     for n in gast.walk(info.node):
         if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) and n.value.id in names \
                 and isinstance(n.slice, gast.Constant) and isinstance(n.slice.value, str):
             return True
+        if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) and n.value.id in names \
+                and isinstance(n.slice, gast.Name) and n.slice.id in loop_names:
+            return True  # `for k in ("enc", "dec"): x = models[k](x)`
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Subscript) \
+                and isinstance(n.func.value, gast.Name) and n.func.value.id in names:
+            return True  # `layers[0](x)`: an item called
         if isinstance(n, gast.Attribute) and isinstance(n.value, gast.Name) and n.value.id in names \
                 and n.attr not in _ARRAY_ATTRIBUTES:
             return True

@@ -46,6 +46,13 @@ def new_key_in_a_loop(x):
     return np.sum(d["a"] + d["b"])
 
 
+def new_key_in_a_loop_of_n(x, n):
+    d = {"a": x}
+    for i in range(n):   # may run no pass: whether d has "b" after it is not known
+        d["b"] = x * i
+    return np.sum(d["a"] + d["b"])
+
+
 def returned(x):
     out = {}
     out["mean"] = np.mean(x)
@@ -53,7 +60,20 @@ def returned(x):
     return out
 
 
-@pytest.mark.parametrize("fn", [swap_in_a_loop, built_by_key, passed_to_a_helper])
+def keys_added_in_loops_of_known_items(x):
+    d = {"a": x}
+    for i in range(2):                     # range(2) runs: its first pass adds "b", written out
+        d["b"] = x * i + d["a"]
+    for k in ("c", "e"):                   # a key per item: the loop written out
+        d[k] = np.sin(d["b"]) * d["a"]
+        d["a"] = d["a"] * 0.5 + d[k]
+    for i in range(3):                     # int keys from a range of constant bounds
+        d[i] = d["c"] * i + d["e"]
+    return np.sum(d["a"] * d["b"] + d["c"] * d["e"]) + np.sum(d[0] * d[1] + d[2])
+
+
+@pytest.mark.parametrize("fn", [swap_in_a_loop, built_by_key, passed_to_a_helper, new_key_in_a_loop,
+                                keys_added_in_loops_of_known_items])
 def test_a_local_dict_is_differentiated_by_key(fn):
     x = np.array([0.3, -0.7, 1.1])
     g = sg.grad(fn)(x)
@@ -65,7 +85,7 @@ def test_a_local_dict_is_differentiated_by_key(fn):
 
 def test_a_key_added_inside_a_loop_is_refused_with_what_to_write():
     with pytest.raises(TransformError, match="new key 'b' added to d inside a loop"):
-        sg.grad(new_key_in_a_loop)(np.ones(2))
+        sg.grad(new_key_in_a_loop_of_n)(np.ones(2), 2)
 
 
 def test_a_local_dict_returned_comes_back_as_a_dict_under_jvp():

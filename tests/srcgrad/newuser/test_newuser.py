@@ -102,11 +102,22 @@ def index_by_loop_var(layers, x):
     return np.sum(x)
 
 
-@pytest.mark.parametrize("f", [all_but_last, unpack_one_layer, index_by_loop_var])
+@pytest.mark.parametrize("f", [all_but_last, unpack_one_layer])
 def test_refused_list_of_layers_idioms(f):
     layers = [(rn(2, 2), rn(2)), (rn(2, 2), rn(2))]
     with pytest.raises(sg.TransformError):
         sg.grad(f)(layers, rn(2))
+
+
+def test_list_of_layers_indexed_by_the_loop_variable_of_a_range_of_its_length():
+    # range(len(layers)) has constant bounds: the loop is written out, layers[i] read by constant keys
+    layers = [(rn(2, 2), rn(2)), (rn(2, 2), rn(2))]
+    g = check_grad(index_by_loop_var, layers, rn(2), argnums=(0, 1))
+    assert isinstance(g[0], list) and all(isinstance(t, tuple) for t in g[0])
+    x, t = rn(2), rn(2)
+    _, tangent = sg.jvp(index_by_loop_var, argnums=1)(layers, x, t)
+    want = fd_leaf(lambda z: index_by_loop_var(layers, z), x, ()) @ t
+    np.testing.assert_allclose(tangent, want, rtol=1e-5, atol=1e-8)
 
 
 class LinParams(NamedTuple):
