@@ -312,6 +312,11 @@ class Flattener:
         self.bound_here = _bound_names(info.node)  # never resolved as a global helper
         self.taken = {n.id for n in gast.walk(info.node) if isinstance(n, gast.Name)}
         self.taken |= {n for ns in leaf_params.values() for n in ns}
+        self.pre: list = []  # statements the statement being rewritten needs first (`hoisted`)
+        self.current: Any = None  # that statement
+        # the calls it makes, in the order they run, each with whether it may change what later ones read
+        # (None: no call is made before the statement, `hoisted`)
+        self.order: list | None = None
 
     # ------------------------------------------------------------------------------ statements
     def nested_blocks(self, body: list, orelse: list) -> tuple[list, list]:
@@ -330,10 +335,24 @@ class Flattener:
         return out
 
     def stmt(self, s: gast.stmt) -> list:
+        """`s` rewritten, after the statements it needs first (a helper's returned dict read where it is
+        called, unpacked into variables: `hoisted`)."""
+        saved = self.pre, self.current, self.order
+        self.pre, self.current = [], s
+        self.order = [(c, self.may_change_state(c)) for c in _calls_in_order(s)]
+        try:
+            out = self.rewritten_stmt(s)
+            return self.pre + out
+        finally:
+            self.pre, self.current, self.order = saved
+
+    def rewritten_stmt(self, s: gast.stmt) -> list:
         if isinstance(s, gast.Assign) and len(s.targets) == 1:
             return self.assign(s)
         if isinstance(s, gast.For):
             it = self.value(s.iter)
+            if isinstance(it, _Returned):
+                it = self.hoisted(it, s.iter)  # for v in step(s)
             if isinstance(it, View):
                 return self.unroll(s, it)
             s.iter = self.expr_of(it, s.iter)
@@ -348,6 +367,7 @@ class Flattener:
             s.body, s.orelse = self.nested_blocks(s.body, s.orelse)
             return [s]
         if isinstance(s, (gast.If, gast.While)):
+            self.order = self.order if isinstance(s, gast.If) else None  # a while test: read every pass
             s.test = self.expr(s.test)
             s.body, s.orelse = self.nested_blocks(s.body, s.orelse)
             return [s]
@@ -822,7 +842,7 @@ class Flattener:
         if isinstance(e, (gast.Subscript, gast.Attribute)):
             base = self.value(e.value)
             if isinstance(base, _Returned):
-                raise self.whole_value_refused(base, e)  # step(s)["q"]: the call is not a statement's
+                base = self.hoisted(base, e)  # step(s)["q"]
             if isinstance(base, _StaticValue) and isinstance(e, gast.Attribute):
                 return self.static_expr(getattr(base.value, e.attr), e)
             if isinstance(base, View):
@@ -862,10 +882,10 @@ class Flattener:
         # .keys() / .values() / .items() of a dict, len() of any container
         if isinstance(f, gast.Attribute) and not e.args and f.attr in ("keys", "values", "items"):
             base = self.value(f.value)
+            if isinstance(base, _Returned):
+                base = self.hoisted(base, e)  # for k, v in step(s).items()
             if isinstance(base, View) and base.node.kind == "dict":
                 return self.dict_view(base, f.attr, e)
-            if isinstance(base, _Returned):
-                raise self.whole_value_refused(base, e)
         if isinstance(f, gast.Attribute) and isinstance(f.value, gast.Call) \
                 and isinstance(f.value.func, gast.Name) and f.value.func.id == "super" \
                 and not f.value.args and self.self_view() is not None:
@@ -901,6 +921,8 @@ class Flattener:
                 return keys
         if isinstance(f, gast.Name) and f.id == "len" and len(e.args) == 1:
             base = self.value(e.args[0])
+            if isinstance(base, _Returned):
+                base = self.hoisted(base, e)
             if isinstance(base, View):
                 return gast.copy_location(gast.Constant(value=len(base.node.keys), kind=None), e)
             e.args = [self.expr_of(base, e.args[0])]
@@ -1122,6 +1144,44 @@ class Flattener:
             elts=elts, ctx=gast.Load())
         return gast.copy_location(node, at)
 
+    def hoisted(self, r: "_Returned", at: Any) -> View:
+        """`step(s)["q"]`, `for k, v in step(s).items()`: what a helper returning dicts gives, read where
+        it is called, is unpacked into variables by a statement of its own just before the one calling
+        it (`step_q, step_p = step_1(s)`), as if bound to a name there. Refused where that would change
+        when the call runs: in a while test or a conditional expression (run on some passes only), or
+        after a call in the same statement that may change what it reads (a user function, a method)."""
+        order = self.order or []
+        index = next((i for i, (c, _) in enumerate(order) if c is r.call), None)
+        if index is None:
+            raise self.whole_value_refused(r, at)
+        inside = {id(n) for n in gast.walk(r.call)}
+        for c, changes in order[:index]:
+            if id(c) not in inside and changes:
+                raise located(self.info, at, f"the dict that {r.name} returns read where it is called, after "
+                              "a call in the same statement that may change what it reads (it runs first)",
+                              f"bind it to a name first, in a statement of its own (s = {r.name}(...)), then "
+                              "read it by key (s['k']).")
+        stmts, view = self.unpacked(r, r.name, self.current)
+        self.pre.extend(stmts)
+        return view
+
+    def may_change_state(self, c: gast.Call) -> bool:
+        """Whether a call may change what another call reads: a user function's or a method's (not one
+        of NumPy's, a builtin's, an array method, or a helper returning dicts, which is read in order)."""
+        f = c.func
+        root = f
+        while isinstance(root, gast.Attribute):
+            root = root.value
+        if not isinstance(root, gast.Name):
+            return True
+        if root.id in self.bound_here:
+            return not (isinstance(f, gast.Attribute) and f.attr in _ARRAY_ATTRIBUTES)
+        obj = _callee(self.info, f, self.bound_here)
+        if _shape_node(returned_shape(obj, self.parse)) is not None:
+            return False
+        module = (getattr(obj, "__module__", None) or "").split(".")[0]
+        return not (module in ("builtins", "math") + _LIBRARIES or isinstance(obj, types.BuiltinFunctionType))
+
     def whole_value_refused(self, r: "_Returned", at: Any) -> Exception:
         """What a helper returning a dict gives, read where no statement binds it to a name (its leaves
         are unpacked into variables by such a statement only)."""
@@ -1148,6 +1208,13 @@ class Flattener:
     def expr(self, e: Any) -> Any:
         if isinstance(e, (gast.Name, gast.Subscript, gast.Attribute, gast.Call)):
             return self.expr_of(self.value(e), e)
+        if isinstance(e, (gast.IfExp, gast.BoolOp)) and self.order is not None:
+            # evaluated in part only: no call in it is made before the statement (`hoisted`)
+            saved, self.order = self.order, None
+            try:
+                return self.expr(e)
+            finally:
+                self.order = saved
         if isinstance(e, gast.Compare) and len(e.ops) == 1 and isinstance(e.ops[0], (gast.In, gast.NotIn)) \
                 and isinstance(e.left, gast.Constant) and isinstance(e.comparators[0], gast.Name):
             view = self.views.get(e.comparators[0].id)
@@ -1171,6 +1238,32 @@ class Flattener:
             elif isinstance(v, list):
                 setattr(e, field_name, [self.expr(x) if isinstance(x, gast.expr) else x for x in v])
         return e
+
+
+def _calls_in_order(s: gast.stmt) -> list:
+    """The calls statement `s` makes itself (its test or iterable, not its blocks), in the order they
+    run: each after its function and arguments, the value of an assignment before its targets."""
+    if isinstance(s, gast.Assign):
+        parts = [s.value, *s.targets]
+    elif isinstance(s, (gast.For, gast.If, gast.While)):
+        parts = [s.iter if isinstance(s, gast.For) else s.test]
+    else:
+        parts = [v for _, v in gast.iter_fields(s) if isinstance(v, gast.expr)]
+    out: list = []
+
+    def walk(n: Any) -> None:
+        if isinstance(n, _SCOPES):
+            return
+        for _, v in gast.iter_fields(n):
+            for x in v if isinstance(v, list) else [v]:
+                if isinstance(x, gast.AST):
+                    walk(x)
+        if isinstance(n, gast.Call):
+            out.append(n)
+
+    for p in parts:
+        walk(p)
+    return out
 
 
 def _identifier_of(key: Any) -> str:

@@ -93,3 +93,85 @@ def test_a_local_dict_returned_comes_back_as_a_dict_under_jvp():
     value, tangent = sg.jvp(returned)(x, np.array([1.0, 0.0, 0.0]))
     assert value == {"mean": pytest.approx(7 / 3), "energy": pytest.approx(21.0)}
     assert tangent == {"mean": pytest.approx(1 / 3), "energy": pytest.approx(2.0)}
+
+
+# ----------------------------------------------------------------------------------------------------
+# a helper's returned dict read where it is called (`step(s)["q"]`): unpacked just before the statement
+
+
+def _step(s):
+    return {"q": s * 2.0, "p": np.sin(s)}
+
+
+def _nested(s):
+    return {"inner": {"w": s * s, "c": np.cos(s)}, "b": np.exp(-s)}
+
+
+def _measure(x):
+    return np.sum(x ** 2), {"acc": np.tanh(x), "n": x * 0.5}
+
+
+def read_at_the_call(x):
+    return np.sum(_step(x)["q"] * _step(x * 0.5)["p"])
+
+
+def nested_read_at_the_call(x):
+    y = _nested(x)["inner"]["w"] + _nested(x * 0.5)["b"] * _measure(x)[0]
+    return np.sum(y * _measure(x)[1]["acc"]) + np.sum(_measure(x)[-1]["n"])
+
+
+def looped_over_at_the_call(x):
+    t = 0.0
+    for k, v in _step(x).items():
+        t = t + np.sum(v) * (2.0 if k == "q" else 1.0)
+    for v in _nested(x)["inner"].values():
+        t = t + np.sum(v ** 2)
+    for _ in range(2):
+        x = _step(x)["p"] + 0.1 * x          # in a loop: unpacked on every pass, where it runs
+    if np.sum(_step(x)["q"]) > -100.0:       # an if test: made once, before the branch
+        t = t + 1.0
+    return t + np.sum(x) * len(_step(x))
+
+
+@pytest.mark.parametrize("fn", [read_at_the_call, nested_read_at_the_call, looped_over_at_the_call])
+def test_a_returned_dict_read_at_the_call(fn):
+    x = np.array([0.3, -0.7, 1.1])
+    g = sg.grad(fn)(x)
+    np.testing.assert_allclose(g, numeric_grad(fn, [x.copy()], 0), rtol=1e-6, atol=1e-8)
+    t = np.array([0.2, 0.5, -1.0])
+    value, d = sg.jvp(fn)(x, t)
+    np.testing.assert_allclose(value, fn(x), rtol=1e-12)
+    np.testing.assert_allclose(d, g @ t, rtol=1e-6)
+
+
+_CALLS = {"n": 0}
+
+
+def _counted(x):
+    _CALLS["n"] += 1
+    return x
+
+
+def read_after_a_user_call(x):
+    return np.sum(_counted(x) * _step(x)["q"])   # _counted runs first: the read cannot move before it
+
+
+def read_in_a_while_test(x):
+    while np.sum(_step(x)["q"]) < 10.0:         # read on every pass
+        x = x * 2.0
+    return np.sum(x)
+
+
+def read_in_a_conditional_expression(x):
+    return np.sum(x if x[0] > 100.0 else _step(x)["q"])
+
+
+@pytest.mark.parametrize("fn, match", [
+    (read_after_a_user_call, "after a call in the same statement that may change what it reads"),
+    (read_in_a_while_test, "the dict that _step returns .* read where it is called"),
+    (read_in_a_conditional_expression, "the dict that _step returns .* read where it is called"),
+])
+def test_a_returned_dict_read_at_the_call_where_the_call_cannot_move_is_refused(fn, match):
+    with pytest.raises(TransformError, match=match) as info:
+        sg.grad(fn)(np.array([0.3, -0.7, 1.1]))
+    assert "s = _step(...)" in str(info.value)   # what to write instead
