@@ -25,7 +25,7 @@ from srcgrad import codegen, reuse
 from srcgrad.errors import TransformError, located
 from srcgrad.facts import NUMBER_KEYS
 from srcgrad.flatten import per_argument_count, pytree_positions, takes_star_args
-from srcgrad.leafwise import Leafwise, structured
+from srcgrad.leafwise import MISS, Leafwise
 from srcgrad.outputs import own_returns, serving_dicts
 from srcgrad.parse import Dependencies, parse_function, signature_of
 from srcgrad.pipeline import Builder, Generated, cache_on
@@ -327,13 +327,16 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not args:
                 raise TypeError("vjp functions take the arguments, then the cotangent v")
+            *primal, v = args
+            for i in wrt_idx:
+                if i < len(primal) and type(primal[i]) not in _PLAIN:
+                    # a pytree argument (or one to refuse): see the other wrapper
+                    out = leafwise.serve(tuple(primal), kwargs, wrt_idx, v)
+                    if out is not MISS:
+                        return out
+                    break
             if not deps.valid():
                 return rebuild(*args, **kwargs)
-            *primal, v = args
-            if any(type(primal[i]) not in _PLAIN for i in wrt_idx if i < len(primal)):
-                trees = structured(tuple(primal), wrt_idx)
-                if trees:
-                    return leafwise(tuple(primal), kwargs, trees, v)
             if complete is not None:
                 primal, kwargs = complete(tuple(primal), kwargs)
             fn, refresh = lookup(tuple(primal))
@@ -350,14 +353,23 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
     else:
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not deps.valid():
-                return rebuild(*args, **kwargs)
             if complete is not None:
                 args, kwargs = complete(args, kwargs)
-            if any(type(args[i]) not in _PLAIN for i in wrt_idx if i < len(args)):
-                trees = structured(args, wrt_idx)
-                if trees:
-                    return leafwise(args, kwargs, trees)
+            for i in wrt_idx:
+                if i < len(args) and type(args[i]) not in _PLAIN:
+                    # a pytree argument (or one to refuse), served by transforms of the flat variant,
+                    # which check what they were built from themselves (as a rebuild would reuse them)
+                    out = leafwise.serve(args, kwargs, wrt_idx)
+                    if out is not MISS:
+                        return out
+                    break
+            return plain(args, kwargs)
+
+        def plain(args: tuple, kwargs: dict) -> Any:
+            """A call whose arguments are complete, none at a differentiated position a pytree (also
+            what a plan calls, `Leafwise.serve`, once it has read the leaves)."""
+            if not deps.valid():
+                return rebuild(*args, **kwargs)
             fn, refresh = lookup(args)
             if refresh:
                 for ns, nm, get in refresh:
@@ -374,6 +386,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
 
     functools.update_wrapper(wrapper, generic.fn)
     wrapper.__wrapped__ = generic.fn
+    if kind != "vjp":  # for Leafwise's plans; names the wrapper, as functools.wraps copies attributes
+        wrapper.__srcgrad_plain__ = (wrapper, plain, complete)
     if kind == "grad":
         wrapper.__srcgrad_target__ = generic.fn
         wrapper.__srcgrad_refresh__ = pre + list(generic.refresh)
@@ -417,10 +431,10 @@ def _leaves_only(f: Callable, kind: str, leafwise: Leafwise, positions: tuple[in
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         primal, extra = (args[:-1], args[-1]) if kind == "vjp" else (args, None)
-        trees = structured(tuple(primal), positions)
-        if not trees:
+        out = leafwise.serve(tuple(primal), kwargs, positions, extra)
+        if out is MISS:
             raise error
-        return leafwise(tuple(primal), kwargs, trees, extra)
+        return out
 
     wrapper.transform = kind
     wrapper.original = f

@@ -39,7 +39,7 @@ from srcgrad.batching import bzero
 from srcgrad.errors import TransformError
 from srcgrad.flatten import per_argument_count, takes_star_args
 from srcgrad.forward import ForwardBuilder, GeneratedJvp
-from srcgrad.leafwise import Leafwise, structured
+from srcgrad.leafwise import MISS, Leafwise
 from srcgrad.outputs import serving_dicts
 from srcgrad.parse import merge_into_recording, parse_function, recording
 from srcgrad.pipeline import Builder, Generated
@@ -78,9 +78,9 @@ def _with_pytrees(f: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool
     def front(*args: Any, **kwargs: Any) -> Any:
         primal = args[:-1] if tangent_last and args else args
         if plain is None or method or any(type(primal[i]) not in _PLAIN for i in wrt_idx if i < len(primal)):
-            trees = structured(tuple(primal), positions)
-            if trees:
-                return leafwise(tuple(primal), kwargs, trees, args[-1] if tangent_last else None)
+            out = leafwise.serve(tuple(primal), kwargs, positions, args[-1] if tangent_last else None)
+            if out is not MISS:
+                return out
             if plain is None:
                 raise error
         return plain(*args, **kwargs)

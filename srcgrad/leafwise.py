@@ -15,8 +15,27 @@ from typing import Any, Callable
 
 import numpy as np
 
+from srcgrad.codegen import compile_source
 from srcgrad.flatten import flat_function
-from srcgrad.pytrees import Node, is_object, is_structured, leaves, rebuild, structure_and_leaves
+from srcgrad.pytrees import (
+    Node,
+    NotQuick,
+    QuickReader,
+    differentiable,
+    gradient_source,
+    is_object,
+    is_structured,
+    leaves,
+    rebuild,
+    structure_and_leaves,
+)
+
+MISS = QuickReader.MISS  # what `Leafwise.serve` returns where no differentiated argument is a pytree
+# per Leafwise and positions: the plans tried in turn before the arguments are read the slow way (the
+# least recently used one makes way for a new one), and how many are made at most (a program calling
+# with ever new structures reads them the slow way from then on, and makes no code per call)
+_MAX_PLANS = 8
+_MAX_MADE = 32
 
 
 class Trees(dict):
@@ -48,22 +67,7 @@ def _plain_leaf(a: Any) -> bool:
         hasattr(a, "shape") and hasattr(a, "dtype"))
 
 
-def _differentiable(x: Any) -> bool:
-    """Whether a leaf carries a derivative: a float or an array of floats (ints and bools are static)."""
-    t = type(x)
-    if t is np.ndarray:
-        return x.dtype.kind == "f"
-    if t is float:
-        return True
-    if isinstance(x, (bool, int, np.integer, np.bool_)):
-        return False
-    if isinstance(x, (float, np.floating)):
-        return True
-    dtype = getattr(x, "dtype", None)
-    if dtype is None:
-        return False
-    kind = getattr(dtype, "kind", None)
-    return kind == "f" if kind is not None else "float" in str(dtype)
+_differentiable = differentiable
 
 
 class Leafwise:
@@ -77,8 +81,33 @@ class Leafwise:
                  make: Callable[[Callable, Any], Callable]):
         self.f, self.kind, self.wrt_idx, self.single, self.make = f, kind, wrt_idx, single, make
         self.cache: dict[tuple, tuple[Callable, list]] = {}
+        # per tuple of positions read for structure: the plans made so far, most recently used first
+        self.plans: dict[tuple[int, ...], list[Callable]] = {}
+        self.unplanned: set = set()  # (positions, key) of calls no plan can read (not a quick nest)
+        self.made = 0
 
-    def __call__(self, args: tuple, kwargs: dict, trees: dict[int, Node], extra: Any = None) -> Any:
+    def serve(self, args: tuple, kwargs: dict, positions: tuple[int, ...], extra: Any = None) -> Any:
+        """The transform's result for a call whose arguments at `positions` may be pytrees, or `MISS`
+        where none is. A call whose arguments are structured as an earlier call's were (the same dict
+        keys, lengths, object attributes, leaf types) runs that call's plan: generated code that checks
+        the structure, reads the leaves, calls the flat transform and builds the gradient's structure
+        in one function (`_plan`). Any other call reads its arguments the slow way (`structured`), and
+        makes a plan for the next."""
+        plans = self.plans.get(positions)
+        if plans:
+            for k, plan in enumerate(plans):
+                out = plan(args, kwargs, extra)
+                if out is not MISS:
+                    if k:  # a new list, not changed in place: another thread may be reading this one
+                        self.plans[positions] = [plan, *plans[:k], *plans[k + 1:]]
+                    return out
+        trees = structured(args, positions)
+        if not trees:
+            return MISS
+        return self(args, kwargs, trees, extra, positions)
+
+    def __call__(self, args: tuple, kwargs: dict, trees: dict[int, Node], extra: Any = None,
+                 positions: tuple[int, ...] | None = None) -> Any:
         flat_args: list = []
         spans: dict[int, tuple[int, int]] = {}
         for i, a in enumerate(args):
@@ -100,6 +129,14 @@ class Leafwise:
             flat = flat_function(self.f, trees)
             hit = self.cache[key] = (self.make(flat, diff if len(diff) > 1 else diff[0]), list(diff))
         transform, diff_list = hit
+        if positions is not None and self.made < _MAX_MADE and (positions, key) not in self.unplanned:
+            try:
+                plan = self._plan(args, positions, trees, spans, diff_list, transform, flat_args)
+            except NotQuick:
+                self.unplanned.add((positions, key))
+            else:
+                self.made += 1
+                self.plans[positions] = [plan, *self.plans.get(positions, ())][:_MAX_PLANS]
         if self.kind in ("jvp", "hvp"):
             tangent = self.flat_tangents(extra, trees, spans, diff_list)
             out = transform(*flat_args, tangent, **kwargs)
@@ -108,6 +145,71 @@ class Leafwise:
         else:
             out = transform(*flat_args, **kwargs)
         return self.restructure(out, trees, spans, diff_list, len(flat_args))
+
+    def _plan(self, args: tuple, positions: tuple[int, ...], trees: dict[int, Node], spans: dict,
+              diff: list, transform: Callable, flat_args: list) -> Callable:
+        """A function `plan(args, kwargs, extra)` serving calls whose arguments are structured as `args`
+        are (see `QuickReader`), or returning MISS for others. Raises NotQuick where `args` holds a
+        structure `QuickReader` does not read."""
+        reader = QuickReader()
+        wrt = set(self.wrt_idx)
+        names = [f"_a{i}" for i in range(len(args))]
+        flat: list[str] = []
+        for i, a in enumerate(args):
+            if i in trees:
+                reader.value(a, names[i], True, i in wrt, flat)
+            else:
+                if i in positions:
+                    reader.passed(a, names[i], i in wrt)
+                flat.append(names[i])
+        n_flat = len(flat_args)
+        if len(flat) != n_flat:
+            raise NotQuick
+        body = [f"if len(args) != {len(args)}: return _MISS"]
+        if args:
+            body.append(f"{', '.join(names)}, = args")
+        body += reader.lines
+        ns = reader.namespace
+        ns.update(_transform=transform, _self=self, _trees=trees, _spans=spans, _diff=diff)
+        call = ", ".join(flat)
+        if self.kind in ("jvp", "hvp"):
+            body.append("_out = _transform(" + call + ", _self.flat_tangents(extra, _trees, _spans, _diff), "
+                        "**kwargs)")
+        elif self.kind == "vjp":
+            body.append(f"_out = _transform({call}, extra, **kwargs)")
+        else:
+            owner, plain, complete = getattr(transform, "__srcgrad_plain__", (None, None, None))
+            if owner is transform and (complete is None or len(complete(tuple(flat_args), {})[0]) == n_flat):
+                # a transform of srcgrad's own (api._make): past its check for pytrees, which the leaves
+                # are not, to the code for these leaves (unless keywords are to be bound first)
+                ns["_plain"] = plain
+                body.append(f"_out = _plain(({call},), kwargs) if not kwargs else "
+                            f"_transform({call}, **kwargs)")
+            else:
+                body.append(f"_out = _transform({call}, **kwargs)")
+        generic = type(self).restructure is not Leafwise.restructure or self.kind in ("jacobian", "hessian")
+        if self.kind == "jvp":
+            body.append("return _out")
+        elif generic:
+            body.append(f"return _self.restructure(_out, _trees, _spans, _diff, {n_flat})")
+        else:
+            grads = [f"_g{j}" for j in diff]
+            at = dict(zip(diff, grads, strict=True))
+            parts = []
+            for i in self.wrt_idx:
+                start, stop = spans[i]
+                parts.append(gradient_source(trees[i], [at.get(j) for j in range(start, stop)]) if i in trees
+                             else at.get(start) or "None")
+            result = parts[0] if self.single else f"({''.join(p + ', ' for p in parts)})"
+            if self.kind == "grad":
+                body.append(f"{', '.join(grads)}, = " + ("(_out,)" if len(diff) == 1 else "_out"))
+                body.append(f"return {result}")
+            else:
+                body.append("_value, _grads = _out")
+                body.append(f"{', '.join(grads)}, = " + ("(_grads,)" if len(diff) == 1 else "_grads"))
+                body.append(f"return _value, {result}")
+        source = "def _plan(args, kwargs, extra):\n" + "".join(f"    {line}\n" for line in body)
+        return compile_source(source, "_plan", ns, f"plan of {getattr(self.f, '__name__', 'f')}")
 
     def flat_tangents(self, t: Any, trees: dict[int, Node], spans: dict, diff: list) -> Any:
         """The tangent(s) given in the arguments' structure, as one per differentiated leaf."""

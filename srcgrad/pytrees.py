@@ -358,3 +358,173 @@ def leaf_names(param: str, node: Node) -> list[str]:
 def _identifier(key: Any) -> str:
     text = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in str(key))
     return text or "item"
+
+
+def differentiable(x: Any) -> bool:
+    """Whether a leaf carries a derivative: a float or an array of floats (ints and bools are static)."""
+    t = type(x)
+    if t is np.ndarray:
+        return x.dtype.kind == "f"
+    if t is float:
+        return True
+    if isinstance(x, (bool, int, np.integer, np.bool_)):
+        return False
+    if isinstance(x, (float, np.floating)):
+        return True
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        return False
+    kind = getattr(dtype, "kind", None)
+    return kind == "f" if kind is not None else "float" in str(dtype)
+
+
+# what a position a call's structure is not read at may hold, for `QuickReader.passed`: types that are
+# never pytrees, so the same type means the same answer (not structured, differentiable or not)
+_PASSED = _QUICK_LEAVES | _QUICK_STATIC
+
+
+def _leaf_ok(v: Any, diff: bool | None) -> bool:
+    """A leaf `QuickReader` accepts whose type is not the one it was made from: any type `_quick_key`
+    reads as a leaf, carrying a derivative as the one it was made from did (`diff`; None: not asked)."""
+    return type(v) in _QUICK_LEAVES and (diff is None or differentiable(v) is diff)
+
+
+def _passed_ok(v: Any, diff: bool | None) -> bool:
+    return type(v) in _PASSED and (diff is None or differentiable(v) is diff)
+
+
+class QuickReader:
+    """Writes straight-line Python that reads a call's arguments as `structured` + `structure_and_leaves`
+    would, for arguments like those it is made from: a nest of dicts, lists, tuples and user objects of
+    arrays and numbers (what `_quick_key` reads). Each value's line checks that it has the structure the
+    value it was made from had (the same `_quick_key`, so the same Node) and, at a differentiated
+    position, that each leaf carries a derivative as that one's did; on any difference the code returns
+    `MISS` (the caller then reads the arguments the slow way). The leaves are bound to local names, in
+    `leaves(x, node)` order. Raises `NotQuick` for a value `_quick_key` does not read."""
+
+    MISS = object()
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.namespace: dict[str, Any] = {"_MISS": self.MISS, "_leaf_ok": _leaf_ok, "_passed_ok": _passed_ok,
+                                          "_differentiable": differentiable}
+        self._n = 0
+
+    def const(self, value: Any) -> str:
+        for name, v in self.namespace.items():
+            if v is value and name.startswith("_c"):
+                return name
+        name = f"_c{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
+
+    def fresh(self) -> str:
+        self._n += 1
+        return f"_v{self._n}"
+
+    def key(self, k: Any) -> str:
+        return repr(k) if type(k) is str else self.const(k)
+
+    def miss(self, condition: str) -> None:
+        self.lines.append(f"if {condition}: return _MISS")
+
+    def _leaf_test(self, x: Any, var: str, diff: bool | None) -> str:
+        test = f"type({var}) is {self.const(type(x))}"
+        if type(x) is np.ndarray and diff is not None:
+            test += f" and {var}.dtype.kind {'==' if diff else '!='} 'f'"
+        return test
+
+    def passed(self, x: Any, var: str, wrt: bool) -> None:
+        """A value at a position read for structure that was not structured (an array, a number, a
+        setting): the same holds while its type is one that is never structured."""
+        if type(x) not in _PASSED:
+            raise NotQuick
+        diff = differentiable(x) if wrt else None
+        self.miss(f"not ({self._leaf_test(x, var, diff)}) and not _passed_ok({var}, {diff})")
+
+    def value(self, x: Any, var: str, objects: bool, wrt: bool, out: list[str], depth: int = 0) -> None:
+        """Lines checking `var` is structured as `x` is, binding its leaves to names appended to `out`."""
+        t = type(x)
+        if t in _QUICK_LEAVES:
+            diff = differentiable(x) if wrt else None
+            self.miss(f"not ({self._leaf_test(x, var, diff)}) and not _leaf_ok({var}, {diff})")
+            out.append(var)
+            return
+        if depth > 16:
+            raise NotQuick
+        if t is dict:
+            self.miss(f"type({var}) is not dict or tuple({var}) != {self.const(tuple(x))}")
+            for k, v in x.items():
+                child = self.fresh()
+                self.lines.append(f"{child} = {var}[{self.key(k)}]")
+                self.value(v, child, objects, wrt, out, depth + 1)
+            return
+        if t is list or t is tuple:
+            self.miss(f"type({var}) is not {t.__name__} or len({var}) != {len(x)}")
+            children = [self.fresh() for _ in x]
+            if children:
+                self.lines.append(f"{', '.join(children)}, = {var}")
+            for v, child in zip(x, children, strict=True):
+                self.value(v, child, objects, wrt, out, depth + 1)
+            return
+        attrs = getattr(x, "__dict__", None)
+        if objects and _user_class(t) and type(attrs) is dict:
+            self.miss(f"type({var}) is not {self.const(t)}")
+            d = self.fresh()
+            self.lines.append(f"{d} = {var}.__dict__")
+            self.miss(f"type({d}) is not dict or tuple({d}) != {self.const(tuple(attrs))}")
+            if wrt and ("dtype" in attrs or hasattr(t, "dtype") or hasattr(t, "__getattr__")):
+                # the object's own slot is differentiated where it has a dtype (`differentiable`)
+                self.miss(f"_differentiable({var}) is not {differentiable(x)}")
+            out.append(var)  # the object itself is its first slot
+            for k, v in attrs.items():
+                tv = type(v)
+                if tv in _QUICK_STATIC:
+                    self.miss(f"type({d}[{self.key(k)}]) not in {self.const(_QUICK_STATIC)}")
+                    continue
+                if not (tv is np.ndarray or tv is float or tv is np.float64 or tv is np.float32
+                        or _user_class(tv)):
+                    raise NotQuick
+                child = self.fresh()
+                self.lines.append(f"{child} = {d}[{self.key(k)}]")
+                if tv in _QUICK_LEAVES:
+                    diff = differentiable(v) if wrt else None
+                    self.miss(f"not ({self._leaf_test(v, child, diff)}) and not "
+                              f"(type({child}) in {self.const(_OBJECT_LEAVES)} and "
+                              f"_leaf_ok({child}, {diff}))")
+                    out.append(child)
+                else:
+                    self.value(v, child, objects, wrt, out, depth + 1)
+            return
+        raise NotQuick
+
+
+# an object's attributes `_quick_key` reads as leaves (an int is a setting, read through the object)
+_OBJECT_LEAVES = frozenset({np.ndarray, float, np.float64, np.float32})
+NotQuick = _NotQuick
+
+
+def gradient_source(node: Node, slots: list[str | None]) -> str:
+    """An expression building `rebuild(node, values, gradient=True)` for a Node `QuickReader` reads,
+    from the names (None: no derivative) of its leaves' gradients, in leaf order (an object's own slot
+    included, its name unused)."""
+    it = iter(slots)
+
+    def build(n: Node) -> str:
+        if n.kind == "leaf":
+            return next(it) or "None"
+        if n.kind == "static":
+            return "None"
+        if n.kind == "object":
+            next(it)
+        parts = [build(c) for c in n.children]
+        if n.kind == "list":
+            return f"[{', '.join(parts)}]"
+        if n.kind == "tuple":
+            return f"({''.join(p + ', ' for p in parts)})"
+        if n.kind in ("dict", "object") and not dataclasses.is_dataclass(n.cls) \
+                and all(type(k) in (str, int, bool) for k in n.keys):
+            return "{" + ", ".join(f"{k!r}: {p}" for k, p in zip(n.keys, parts, strict=True)) + "}"
+        raise NotQuick
+
+    return build(node)
