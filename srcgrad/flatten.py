@@ -304,6 +304,13 @@ class Flattener:
         self.statics: dict[int, str] = {}
         self.nested = 0
         self.local_dicts: set[str] = set()  # names bound to dict literals the function builds
+        # a dict placed whole inside another (`outer = {"inner": inner}`): the two names read the same
+        # variables (`shared`), so a write of an item through either is seen through both, as in the
+        # one dict object; what would tell the object from a copy is refused on the names (`frozen`)
+        self.shared: set[str] = set()
+        self.frozen: set[str] = set()
+        self.placed_whole = False  # part_of placed a dict whole (the name being bound is frozen too)
+        self.param_leaves = {n for ns in leaf_params.values() for n in ns}
         counts: dict[str, int] = {}
         for n in gast.walk(info.node):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
@@ -518,17 +525,41 @@ class Flattener:
             built = self.dict_comprehension(inner, e, at)
             if built is not None:
                 return built, self.views.pop(inner)
+        root = e
+        while isinstance(root, gast.Subscript):
+            root = root.value
         value = self.value(e)
         if isinstance(value, _Returned):
             return self.unpacked(value, inner, at)
         if isinstance(value, View) and value.node.kind not in ("tuple", "list"):
-            # {"a": a} of a dict a: the new dict would share a's object, which later writes into either
-            # (or a rebinding of a in a loop) would tell apart from a copy of its leaves
-            raise located(self.info, at, f"a {value.node.describe()} srcgrad reads by key placed whole "
-                          f"inside another dict ({var}[{key!r}])", "write the inner dict as a literal inside "
-                          "the outer one ({'l1': {'w': w1, 'b': b1}}), or keep the two dicts apart.")
+            return [], self.placed(value, var, key, root, at)
         stmt, read = self.key_variable(var, key, self.expr_of(value, e), at)
         return [stmt], View(Node("leaf"), [read])
+
+    def placed(self, value: View, var: str, key: Any, root: Any, at: Any) -> View:
+        """`outer = {"inner": inner, ...}` (or `outer["inner"] = inner`) of a dict srcgrad reads by key:
+        outer's item reads inner's variables, so the two dicts share their items as the one object does
+        in Python. Outside loops and branches only (where a rebinding carried by a loop would write into
+        the shared variables), of a dict whose items are variables (not a pytree argument's objects)."""
+        if self.nested or value.node.kind != "dict" or not all(isinstance(r, gast.Name) for r in value.reads):
+            where = " inside a loop or branch" if self.nested else ""
+            raise located(self.info, at, f"a {value.node.describe()} srcgrad reads by key placed whole "
+                          f"inside another dict ({var}[{key!r}]){where}", "write the inner dict as a literal "
+                          "inside the outer one ({'l1': {'w': w1, 'b': b1}}), build the outer dict outside "
+                          "the loop or branch, or keep the two dicts apart.")
+        self.shared.update(r.id for r in value.reads)
+        if isinstance(root, gast.Name):
+            self.frozen.add(root.id)
+        self.placed_whole = True
+        return View(value.node, [copy.deepcopy(r) for r in value.reads])
+
+    def sharing_refused(self, var: str, at: Any, what: str) -> Exception:
+        return located(self.info, at, f"{what} {var}, a dict that holds another dict whole or is held "
+                       "whole by one (outer = {'inner': inner}): srcgrad reads the two as sharing their "
+                       "items, and this would tell the one dict object from a copy", "write items by key "
+                       "only (outer['inner']['w'] = ..., inner['w'] = ...), give the dicts every key before "
+                       "one is placed in the other, or write the inner dict as a literal inside the "
+                       "outer one.")
 
     def literal_parts(self, var: str, e: gast.Dict, at: Any) -> tuple[list, View]:
         """`{"w": ..., "l1": {"w": ..., "b": ...}}` (constant keys): each value computed in order
@@ -544,8 +575,16 @@ class Flattener:
         """Bind `var` to the structure `view` (its reads fresh variables); the statements that takes
         (none, or the copies below)."""
         before = self.views.get(var)
+        if self.placed_whole:
+            self.placed_whole = False
+            self.frozen.add(var)
+        elif not self.nested:
+            self.frozen.discard(var)  # a new dict of fresh variables: another name holds the old one
         if self.nested and isinstance(before, View) and before.node == view.node \
                 and all(isinstance(r, gast.Name) for r in before.reads):
+            if var in self.frozen or any(r.id in self.shared for r in before.reads):
+                # its variables are another dict's items too, which this new dict does not replace
+                raise self.sharing_refused(var, at, "a loop or branch binding again")
             # `s = {...}` / `s = step(s)` rebinding a structure of the same keys inside a loop or branch:
             # the new values go into the variables the name's leaves already are (after all are
             # computed, as Python builds the dict before binding it), so a loop carries them and a
@@ -696,6 +735,11 @@ class Flattener:
         prefix = "_".join([var] + [_identifier_of(k) for k in keys[:-1]])
         key = keys[-1]
         builds = _static_keyed(at.value) or isinstance(at.value, gast.DictComp)
+        if isinstance(old, gast.Name) and old.id in self.param_leaves:
+            raise located(self.info, at, f"a write into {var}[{']['.join(map(repr, keys))}], an item of an "
+                          "argument's dict placed whole inside it: it would change the caller's dict",
+                          "compute the new value into a variable of its own, or place a copy of the "
+                          "argument's items in a dict literal.")
         if isinstance(old, gast.Name) and not builds:
             value = self.value(at.value)
             if not isinstance(value, _Returned):
@@ -703,6 +747,17 @@ class Flattener:
             stmts, new = self.unpacked(value, f"{prefix}_{_identifier_of(key)}", at)
         else:
             stmts, new = self.part_of(prefix, key, at.value, at)
+        if self.placed_whole:
+            # outer["inner"] = inner: outer's item is inner's object from here on, not a copy
+            self.placed_whole = False
+            if var in self.frozen or (isinstance(old, View) and any(
+                    isinstance(r, gast.Name) and r.id in self.shared for r in old.reads)):
+                raise self.sharing_refused(var, at, "a dict placed whole into")
+            self.frozen.add(var)
+            self.views[var] = _replaced(view, keys, new)
+            return stmts
+        if var in self.frozen:
+            raise self.sharing_refused(var, at, "a new key or a new dict written into")
         old_view = View(Node("leaf"), [old]) if isinstance(old, gast.Name) else old
         if isinstance(old_view, View) and old_view.node == new.node \
                 and all(isinstance(r, gast.Name) for r in old_view.reads):

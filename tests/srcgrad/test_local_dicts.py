@@ -175,3 +175,123 @@ def test_a_returned_dict_read_at_the_call_where_the_call_cannot_move_is_refused(
     with pytest.raises(TransformError, match=match) as info:
         sg.grad(fn)(np.array([0.3, -0.7, 1.1]))
     assert "s = _step(...)" in str(info.value)   # what to write instead
+
+
+# ----------------------------------------------------------------------------------------------------
+# a dict placed whole inside another (`outer = {"inner": inner}`): the two share their items, as the one
+# dict object does in Python
+
+
+def nested_whole(x):
+    inner = {"w": x * 2.0, "c": 1.0}
+    outer = {"inner": inner, "b": np.sin(x)}
+    return np.sum(outer["inner"]["w"] * outer["b"]) + outer["inner"]["c"]
+
+
+def nested_whole_written_through_both_names(x):
+    inner = {"w": x * 2.0}
+    outer = {"inner": inner, "b": np.sin(x)}
+    inner["w"] = inner["w"] * outer["b"]            # seen through outer["inner"] too
+    outer["inner"]["w"] = outer["inner"]["w"] + x ** 2   # and this through inner
+    for _ in range(2):
+        outer["b"] = outer["b"] * 0.5 + inner["w"]
+        inner["w"] += outer["b"]
+    top = {"o": outer, "extra": {"v": inner}}
+    inner = {"w": x}                                # a new dict: outer keeps the old one
+    return np.sum(top["o"]["inner"]["w"] * top["extra"]["v"]["w"] + inner["w"] * outer["b"])
+
+
+def nested_whole_by_key(x):
+    inner = {"w": x * 2.0}
+    outer = {}
+    outer["inner"] = inner
+    before = np.sum(outer["inner"]["w"])
+    inner["w"] = inner["w"] * 3.0
+    return before + np.sum(outer["inner"]["w"] ** 2)
+
+
+def _scaled(d, s):
+    return {"inner": d["inner"], "s": d["s"] * s}
+
+
+def nested_whole_through_a_helper(x):
+    inner = {"w": np.tanh(x)}
+    state = {"inner": inner, "s": 1.0}
+    state = _scaled(state, 2.0)                     # the helper returns the inner dict whole
+    return np.sum(state["inner"]["w"]) * state["s"]
+
+
+@pytest.mark.parametrize("fn", [nested_whole, nested_whole_written_through_both_names, nested_whole_by_key,
+                                nested_whole_through_a_helper])
+def test_a_dict_placed_whole_inside_another(fn):
+    x = np.array([0.3, -0.7, 1.1])
+    g = sg.grad(fn)(x)
+    np.testing.assert_allclose(g, numeric_grad(fn, [x.copy()], 0), rtol=1e-6, atol=1e-8)
+    t = np.array([0.2, 0.5, -1.0])
+    value, d = sg.jvp(fn)(x, t)
+    np.testing.assert_allclose(value, fn(x), rtol=1e-12)
+    np.testing.assert_allclose(d, g @ t, rtol=1e-6)
+
+
+def new_key_into_a_shared_dict(x):
+    inner = {"w": x}
+    outer = {"inner": inner}
+    inner["new"] = x * 2.0          # Python's outer["inner"] has it too
+    return np.sum(outer["inner"]["w"])
+
+
+def shared_dict_rebound_in_a_loop(x):
+    inner = {"w": x}
+    outer = {"inner": inner}
+    for _ in range(2):
+        inner = {"w": inner["w"] * 2.0}   # outer keeps the first dict
+    return np.sum(outer["inner"]["w"] + inner["w"])
+
+
+def shared_item_replaced_by_a_new_dict(x):
+    inner = {"w": x}
+    outer = {"inner": inner}
+    outer["inner"] = {"w": x * 3.0}       # inner keeps its own
+    return np.sum(outer["inner"]["w"] + inner["w"])
+
+
+def placed_whole_in_a_loop(x):
+    inner = {"w": x}
+    for _ in range(2):
+        outer = {"inner": inner}
+    return np.sum(outer["inner"]["w"])
+
+
+@pytest.mark.parametrize("fn, match", [
+    (new_key_into_a_shared_dict, "new key or a new dict written into inner, a dict that holds another"),
+    (shared_dict_rebound_in_a_loop, "a loop or branch binding again inner"),
+    (shared_item_replaced_by_a_new_dict, "new key or a new dict written into outer"),
+    (placed_whole_in_a_loop, r"placed whole inside another dict \(outer\['inner'\]\) inside a loop"),
+])
+def test_a_dict_placed_whole_where_sharing_cannot_be_kept_is_refused(fn, match):
+    with pytest.raises(TransformError, match=match) as info:
+        sg.grad(fn)(np.array([0.3, -0.7, 1.1]))
+    assert "Instead:" in str(info.value) and "test_local_dicts.py" in str(info.value)
+
+
+def argument_dict_placed_whole(p, x):
+    outer = {"p": p, "x": x}
+    return np.sum(np.tanh(outer["p"]["w"] * outer["x"]))
+
+
+def argument_dict_placed_whole_and_written(p, x):
+    outer = {"p": p}
+    outer["p"]["w"] = x                   # would change the caller's dict
+    return np.sum(outer["p"]["w"])
+
+
+def test_an_argument_dict_placed_whole_is_read_and_not_written():
+    p, x = {"w": np.array([0.4, -1.2, 0.8])}, np.array([0.3, -0.7, 1.1])
+    gp, gx = sg.grad(argument_dict_placed_whole, argnums=(0, 1))(p, x)
+    np.testing.assert_allclose(gp["w"], numeric_grad(lambda w: argument_dict_placed_whole({"w": w}, x),
+                                                     [p["w"].copy()], 0), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(gx, numeric_grad(argument_dict_placed_whole, [p, x.copy()], 1),
+                               rtol=1e-6, atol=1e-8)
+    with pytest.raises(TransformError, match="write into"):
+        sg.grad(argument_dict_placed_whole_and_written, argnums=(0, 1))(p, x)
+    assert np.array_equal(p["w"], [0.4, -1.2, 0.8])
