@@ -198,8 +198,8 @@ class Leafwise:
             parts = []
             for i in self.wrt_idx:
                 start, stop = spans[i]
-                parts.append(gradient_source(trees[i], [at.get(j) for j in range(start, stop)]) if i in trees
-                             else at.get(start) or "None")
+                parts.append(gradient_source(trees[i], [at.get(j) for j in range(start, stop)], reader.const)
+                             if i in trees else at.get(start) or "None")
             result = parts[0] if self.single else f"({''.join(p + ', ' for p in parts)})"
             if self.kind == "grad":
                 body.append(f"{', '.join(grads)}, = " + ("(_out,)" if len(diff) == 1 else "_out"))

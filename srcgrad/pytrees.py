@@ -10,6 +10,10 @@ A structure (`Node`) is part of the specialization key: the same function called
 keys is built again. Leaves are arrays, Python numbers and Tensors; an object's attributes that are
 neither leaves nor containers (a string, a function, a sub-module object) are static parts of its node,
 read as they were when the variant was built.
+
+Reading a structure per call costs more than the tiny programs it serves, so a call structured as an
+earlier one is read by generated code (`QuickReader`, used by srcgrad/leafwise.py's plans): one check per
+container against what that earlier call held, the leaves bound to names, no Node made.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import keyword
 import types
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -29,7 +34,8 @@ class Node:
     """The structure of one value: kind ('leaf', 'dict', 'list', 'tuple', 'namedtuple', 'dataclass',
     'object', 'static'), the keys of its children (dict keys, field or attribute names, indices), the
     children, the class (named tuples, dataclasses, objects) and, for 'static', the value itself.
-    (A plain class with slots: one is made per call for each structured argument.)"""
+    (A plain class with slots: one is made for each structured argument of a call no plan serves,
+    srcgrad/leafwise.py.)"""
 
     __slots__ = ("kind", "keys", "children", "cls", "value", "_key", "_n")
 
@@ -237,9 +243,10 @@ def _quick_key(x: Any, out: list, objects: bool, depth: int = 0) -> Any:
 
 
 def structure_and_leaves(x: Any, objects: bool = False) -> tuple[Node, list]:
-    """`structure(x, objects)` and `leaves(x, node)` in one pass. Called on every call of a transform
-    given a pytree, so a nest of dicts, lists and tuples of arrays is read once and its Node found by
-    its key (the Nodes of other structures are made each time)."""
+    """`structure(x, objects)` and `leaves(x, node)` in one pass. Called on each call of a transform
+    given a pytree that no plan serves (a structure not seen before, `Leafwise.serve`), so a nest of
+    dicts, lists and tuples of arrays is read once and its Node found by its key (the Nodes of other
+    structures are made each time)."""
     out: list = []
     try:
         key = _quick_key(x, out, objects)
@@ -467,6 +474,25 @@ class QuickReader:
             for v, child in zip(x, children, strict=True):
                 self.value(v, child, objects, wrt, out, depth + 1)
             return
+        if issubclass(t, tuple) and hasattr(t, "_fields"):  # a named tuple: its class fixes its fields
+            self.miss(f"type({var}) is not {self.const(t)} or len({var}) != {len(x)}")
+            children = [self.fresh() for _ in x]
+            if children:
+                self.lines.append(f"{', '.join(children)}, = {var}")
+            for v, child in zip(x, children, strict=True):
+                self.value(v, child, objects, wrt, out, depth + 1)
+            return
+        if dataclasses.is_dataclass(t) and not _defines_methods(t):
+            # a record of arrays: its fields are its class's. No object below one (`structured` asks
+            # `is_structured`, which reads a dataclass without flattening objects)
+            self.miss(f"type({var}) is not {self.const(t)}")
+            for f in dataclasses.fields(x):
+                if not f.name.isidentifier() or keyword.iskeyword(f.name):
+                    raise NotQuick
+                child = self.fresh()
+                self.lines.append(f"{child} = {var}.{f.name}")
+                self.value(getattr(x, f.name), child, False, wrt, out, depth + 1)
+            return
         attrs = getattr(x, "__dict__", None)
         if objects and _user_class(t) and type(attrs) is dict:
             self.miss(f"type({var}) is not {self.const(t)}")
@@ -504,10 +530,10 @@ _OBJECT_LEAVES = frozenset({np.ndarray, float, np.float64, np.float32})
 NotQuick = _NotQuick
 
 
-def gradient_source(node: Node, slots: list[str | None]) -> str:
+def gradient_source(node: Node, slots: list[str | None], const: Callable[[Any], str]) -> str:
     """An expression building `rebuild(node, values, gradient=True)` for a Node `QuickReader` reads,
     from the names (None: no derivative) of its leaves' gradients, in leaf order (an object's own slot
-    included, its name unused)."""
+    included, its name unused); `const(value)` names a value the expression refers to (a class)."""
     it = iter(slots)
 
     def build(n: Node) -> str:
@@ -522,6 +548,10 @@ def gradient_source(node: Node, slots: list[str | None]) -> str:
             return f"[{', '.join(parts)}]"
         if n.kind == "tuple":
             return f"({''.join(p + ', ' for p in parts)})"
+        if n.kind == "namedtuple":
+            return f"{const(n.cls)}({', '.join(parts)})"
+        if n.kind == "dataclass":
+            return f"{const(n.cls)}({', '.join(f'{k}={p}' for k, p in zip(n.keys, parts, strict=True))})"
         if n.kind in ("dict", "object") and not dataclasses.is_dataclass(n.cls) \
                 and all(type(k) in (str, int, bool) for k in n.keys):
             return "{" + ", ".join(f"{k!r}: {p}" for k, p in zip(n.keys, parts, strict=True)) + "}"

@@ -188,6 +188,48 @@ def test_dataclass_field_changes_from_float_to_array():
         assert np.allclose(got.b, 2 * b)
 
 
+@dataclass
+class Twin:  # Params's fields under another class: its gradient is a Twin
+    w: Any
+    b: Any
+
+
+@dataclass
+class Holder:
+    w: Any
+    layer: Any  # an object: read the slow way, below a dataclass
+
+
+def test_dataclass_against_another_with_the_same_fields_and_nested():
+    g = sg.grad(affine)
+    x, w, b = RNG.normal(size=3), RNG.normal(size=3), RNG.normal(size=3)
+    for cls in [Params, Twin, Params, Twin]:
+        got = g(cls(w, b), x)
+        assert type(got) is cls and np.allclose(got.w, x) and np.allclose(got.b, 2 * b)
+
+    def nested(p, x):
+        return np.sum(p["pair"].a * x) + np.sum(p["rec"].w ** 2) + p["rec"].b
+
+    gn = sg.grad(nested)
+    for b_leaf in [1.0, 2.0, 1.0]:
+        got = gn({"pair": Pair(w, b), "rec": Params(w, b_leaf)}, x)
+        assert type(got["pair"]) is Pair and np.allclose(got["pair"].a, x) and np.allclose(got["pair"].b, 0)
+        assert type(got["rec"]) is Params and np.allclose(got["rec"].w, 2 * w) and got["rec"].b == 1.0
+
+
+def held(h, x):
+    return np.sum(h.w * x) + h.layer.scale * np.sum(np.sin(h.layer.w * x))
+
+
+def test_dataclass_holding_an_object():
+    g = sg.grad(held)
+    x, w = RNG.normal(size=3), RNG.normal(size=3)
+    for scale in [2.0, 3.0, 2.0]:
+        got = g(Holder(w, Layer(w, scale)), x)
+        assert np.allclose(got.w, x)
+        assert np.allclose(got.layer["w"], scale * np.cos(w * x) * x)
+
+
 class Layer:
     def __init__(self, w, scale):
         self.w, self.scale = w, scale
