@@ -173,8 +173,8 @@ class Leafwise:
         ns.update(_transform=transform, _self=self, _trees=trees, _spans=spans, _diff=diff)
         call = ", ".join(flat)
         if self.kind in ("jvp", "hvp"):
-            body.append("_out = _transform(" + call + ", _self.flat_tangents(extra, _trees, _spans, _diff), "
-                        "**kwargs)")
+            tangent = self._tangent_lines(trees, spans, diff, reader, body)
+            body.append(f"_out = _transform({call}, {tangent}, **kwargs)")
         elif self.kind == "vjp":
             body.append(f"_out = _transform({call}, extra, **kwargs)")
         else:
@@ -187,10 +187,10 @@ class Leafwise:
                             f"_transform({call}, **kwargs)")
             else:
                 body.append(f"_out = _transform({call}, **kwargs)")
-        generic = type(self).restructure is not Leafwise.restructure or self.kind in ("jacobian", "hessian")
-        if self.kind == "jvp":
-            body.append("return _out")
-        elif generic:
+        # the gradient's structure built inline where `restructure` would regroup the gradients
+        inline = type(self).restructure is Leafwise.restructure and self.kind in (
+            "grad", "value_and_grad", "vjp", "hvp")
+        if not inline:
             body.append(f"return _self.restructure(_out, _trees, _spans, _diff, {n_flat})")
         else:
             grads = [f"_g{j}" for j in diff]
@@ -210,6 +210,44 @@ class Leafwise:
                 body.append(f"return _value, {result}")
         source = "def _plan(args, kwargs, extra):\n" + "".join(f"    {line}\n" for line in body)
         return compile_source(source, "_plan", ns, f"plan of {getattr(self.f, '__name__', 'f')}")
+
+    def _tangent_lines(self, trees: dict[int, Node], spans: dict, diff: list, reader: QuickReader,
+                       body: list[str]) -> str:
+        """Lines reading the tangent (`extra`) as `flat_tangents` does, appended to `body`, and the
+        expression of the flat tangent(s); `flat_tangents` itself where an object or a dataclass is
+        differentiated (its tangent may be given as the object or as a dict of its attributes)."""
+        generic = "_self.flat_tangents(extra, _trees, _spans, _diff)"
+        lines: list[str] = []
+        at: dict[int, str] = {}
+
+        def read(n: Node, var: str, start: int) -> int:
+            if n.kind == "leaf":
+                at[start] = var
+                return start + 1
+            names = [reader.fresh() for _ in n.children]
+            if n.kind == "dict":
+                lines.extend(f"{c} = {var}[{reader.key(k)}]" for c, k in zip(names, n.keys, strict=True))
+            elif n.kind in ("list", "tuple", "namedtuple"):
+                lines.append(f"{''.join(c + ', ' for c in names)}= {var}" if names else f"() = {var}")
+            else:
+                raise NotQuick
+            for c, child in zip(names, n.children, strict=True):
+                start = read(child, c, start)
+            return start
+
+        parts = [reader.fresh() for _ in self.wrt_idx]
+        lines.append(f"{parts[0]} = extra" if self.single else f"{''.join(p + ', ' for p in parts)}= extra")
+        try:
+            for i, part in zip(self.wrt_idx, parts, strict=True):
+                if i in trees:
+                    read(trees[i], part, spans[i][0])
+                else:
+                    at[spans[i][0]] = part
+            chosen = [at[j] for j in diff]
+        except (NotQuick, KeyError):
+            return generic
+        body.extend(lines)
+        return chosen[0] if len(chosen) == 1 else f"({''.join(c + ', ' for c in chosen)})"
 
     def flat_tangents(self, t: Any, trees: dict[int, Node], spans: dict, diff: list) -> Any:
         """The tangent(s) given in the arguments' structure, as one per differentiated leaf."""

@@ -381,3 +381,36 @@ def test_structure_errors_stay_clear():
     with pytest.raises(TypeError, match="no floating-point leaves"):
         g({"a": np.ones(2) + 1j}, x)
     assert np.allclose(g({"a": np.ones(2)}, x)["a"], 2.0)
+
+
+def chain(ws, x):
+    h = x
+    for w in ws:
+        h = np.sin(w * h)
+    return np.sum(h)
+
+
+def test_jvp_of_several_arguments_with_structured_tangents_and_bad_tangents():
+    ws, x = [RNG.normal(size=3), RNG.normal(size=3)], RNG.normal(size=3)
+    tw, tx = [RNG.normal(size=3), RNG.normal(size=3)], RNG.normal(size=3)
+    eps = 1e-6
+
+    def moved(s):
+        return chain([w + s * t for w, t in zip(ws, tw, strict=True)], x + s * tx)
+
+    expected = (moved(eps) - moved(-eps)) / (2 * eps)
+    j = sg.jvp(chain, wrt=(0, 1))
+    for tangent in [(tw, tx), (tuple(tw), tx), [tw, tx]] * 2:
+        value, dot = j(ws, x, tangent)
+        assert value == pytest.approx(chain(ws, x)) and dot == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError):
+        j(ws, x, (tw[:1], tx))
+    with pytest.raises(ValueError):
+        j(ws, x, (tw,))
+    jd = sg.jvp(weighted)
+    p = {"a": RNG.normal(size=2), "b": RNG.normal(size=2)}
+    for _ in range(2):
+        _, dot = jd(p, 1.0, {"b": np.ones(2), "a": np.zeros(2)})
+        assert dot == pytest.approx(np.sum(4.0 * p["b"]))
+    with pytest.raises(KeyError):
+        jd(p, 1.0, {"a": np.ones(2)})
