@@ -311,6 +311,7 @@ class Flattener:
         self.frozen: set[str] = set()
         self.placed_whole = False  # part_of placed a dict whole (the name being bound is frozen too)
         self.param_leaves = {n for ns in leaf_params.values() for n in ns}
+        self.enclosing: list[int] = []  # the first lines of the loops and branches being rewritten
         counts: dict[str, int] = {}
         for n in gast.walk(info.node):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
@@ -326,14 +327,17 @@ class Flattener:
         self.order: list | None = None
 
     # ------------------------------------------------------------------------------ statements
-    def nested_blocks(self, body: list, orelse: list) -> tuple[list, list]:
+    def nested_blocks(self, body: list, orelse: list, at: Any = None) -> tuple[list, list]:
         """A loop's or branch's blocks (`nested` counts how deep: a name bound to a structure there
-        may be read after it on another path)."""
+        may be read after it on another path; `enclosing`, the first lines of the statements they
+        belong to)."""
         self.nested += 1
+        self.enclosing.append(getattr(at, "lineno", 0))
         try:
             return self.block(body), self.block(orelse)
         finally:
             self.nested -= 1
+            self.enclosing.pop()
 
     def block(self, stmts: list) -> list:
         out: list = []
@@ -371,12 +375,12 @@ class Flattener:
                 return self.unroll(s, View(Node("list", tuple(range(len(items))), statics), []))
             if items and self.adds_keys(s.body):
                 return self.peeled(s, items)
-            s.body, s.orelse = self.nested_blocks(s.body, s.orelse)
+            s.body, s.orelse = self.nested_blocks(s.body, s.orelse, s)
             return [s]
         if isinstance(s, (gast.If, gast.While)):
             self.order = self.order if isinstance(s, gast.If) else None  # a while test: read every pass
             s.test = self.expr(s.test)
-            s.body, s.orelse = self.nested_blocks(s.body, s.orelse)
+            s.body, s.orelse = self.nested_blocks(s.body, s.orelse, s)
             return [s]
         if isinstance(s, gast.AugAssign) and self.dict_path(s.target) is not None:
             # acc["s"] += v on a dict the function built: acc["s"] = acc["s"] + v
@@ -585,6 +589,14 @@ class Flattener:
             if var in self.frozen or any(r.id in self.shared for r in before.reads):
                 # its variables are another dict's items too, which this new dict does not replace
                 raise self.sharing_refused(var, at, "a loop or branch binding again")
+            other = self.holder_read_later(var, before, at)
+            if other is not None:
+                raise located(self.info, at, f"{var} bound again inside a loop or branch, where {other} is "
+                              f"another name for the dict {var} held before (one assigned to the other, or "
+                              f"a loop over its items) read after: the new values would be seen through "
+                              f"{other}",
+                              f"bind {var} to a new dict literal of the items before the loop or branch "
+                              f"({var} = {{'k': {var}['k'], ...}}), or use one name.")
             # `s = {...}` / `s = step(s)` rebinding a structure of the same keys inside a loop or branch:
             # the new values go into the variables the name's leaves already are (after all are
             # computed, as Python builds the dict before binding it), so a loop carries them and a
@@ -597,6 +609,22 @@ class Flattener:
                           "keep the dict's keys, in one order, the same on every path.")
         self.views[var] = view
         return []
+
+    def holder_read_later(self, var: str, before: View, at: Any) -> str | None:
+        """Another name bound to (part of) the dict `var` holds (`e = d`, a loop variable over its
+        values) and read at or after the loop or branch rebinding `var` starts: the rebinding writes
+        into the variables that name reads too (a loop carries them), where Python would leave it the
+        old dict. None where there is none."""
+        mine = {r.id for r in before.reads}
+        start = self.enclosing[0] if self.enclosing else getattr(at, "lineno", 0)
+        for other, v in self.views.items():
+            if other == var or not isinstance(v, View) or not mine & {
+                    r.id for r in v.reads if isinstance(r, gast.Name)}:
+                continue
+            if any(isinstance(n, gast.Name) and n.id == other and isinstance(n.ctx, gast.Load)
+                   and getattr(n, "lineno", start) >= start for n in gast.walk(self.info.node)):
+                return other
+        return None
 
     def dict_literal(self, var: str, e: gast.Dict, at: Any) -> list:
         """`grads = {"w": ..., "b": ...}` (keys constants, values nested literals too): each leaf into a
@@ -853,7 +881,7 @@ class Flattener:
         are there already."""
         if not isinstance(s.target, gast.Name) or any(isinstance(n, (gast.Break, gast.Continue))
                                                        for b in s.body for n in gast.walk(b)):
-            s.body, s.orelse = self.nested_blocks(s.body, s.orelse)  # refused where the key is added
+            s.body, s.orelse = self.nested_blocks(s.body, s.orelse, s)  # refused where the key is added
             return [s]
         first = gast.copy_location(gast.Assign(targets=[copy.deepcopy(s.target)],
                                                value=self.static_expr(items[0], s), type_comment=None), s)
@@ -869,7 +897,7 @@ class Flattener:
             s.iter.args = [gast.Constant(value=b, kind=None) for b in bounds]
         else:
             s.iter.elts = s.iter.elts[1:]
-        s.body, s.orelse = self.nested_blocks(s.body, s.orelse)
+        s.body, s.orelse = self.nested_blocks(s.body, s.orelse, s)
         return out + [s]
 
     # ------------------------------------------------------------------------------ expressions

@@ -295,3 +295,62 @@ def test_an_argument_dict_placed_whole_is_read_and_not_written():
     with pytest.raises(TransformError, match="write into"):
         sg.grad(argument_dict_placed_whole_and_written, argnums=(0, 1))(p, x)
     assert np.array_equal(p["w"], [0.4, -1.2, 0.8])
+
+
+# ----------------------------------------------------------------------------------------------------
+# another name for a dict (`e = d`, a loop variable over its items) while the dict is bound again in a
+# loop: the loop carries the new values in the variables both names read
+
+
+def alias_rebound_in_a_loop(x):
+    d = {"a": x}
+    e = d
+    for _ in range(2):
+        e = {"a": e["a"] * 2.0}            # Python leaves d the first dict
+    return np.sum(d["a"] + e["a"])
+
+
+def item_variable_read_after_the_dict_is_rebound(x):
+    net = {"l1": {"w": x}, "l2": {"w": x * 2.0}}
+    total = 0.0
+    for _, layer in net.items():
+        total = total + np.sum(layer["w"])
+    for _ in range(2):
+        net = {"l1": {"w": net["l1"]["w"] * 2.0}, "l2": {"w": net["l2"]["w"] * 3.0}}
+    return total + np.sum(layer["w"] + net["l1"]["w"])   # layer: the first l2 dict
+
+
+def alias_copied_before_the_loop(x):
+    d = {"a": x}
+    e = d
+    e = {"a": e["a"]}                      # a new dict of the items: its own variables
+    for _ in range(2):
+        e = {"a": e["a"] * 2.0}
+    return np.sum(d["a"] + e["a"] ** 2)
+
+
+def alias_not_read_after(x):
+    d = {"a": np.sin(x)}
+    e = d
+    for _ in range(2):
+        e = {"a": e["a"] * 2.0}
+    return np.sum(e["a"] * x)
+
+
+@pytest.mark.parametrize("fn", [alias_rebound_in_a_loop, item_variable_read_after_the_dict_is_rebound])
+def test_a_dict_rebound_in_a_loop_while_another_name_holds_it_is_refused(fn):
+    # these gave wrong gradients silently before (the other name saw the loop's values)
+    with pytest.raises(TransformError, match="bound again inside a loop or branch, where .* is another "
+                       "name for the dict") as info:
+        sg.grad(fn)(np.array([0.3, -0.7, 1.1]))
+    assert "a new dict literal of the items before the loop" in str(info.value)
+
+
+@pytest.mark.parametrize("fn", [alias_copied_before_the_loop, alias_not_read_after])
+def test_a_dict_rebound_in_a_loop_after_an_alias_that_is_not_read_after(fn):
+    x = np.array([0.3, -0.7, 1.1])
+    g = sg.grad(fn)(x)
+    np.testing.assert_allclose(g, numeric_grad(fn, [x.copy()], 0), rtol=1e-6, atol=1e-8)
+    t = np.array([0.2, 0.5, -1.0])
+    _, d = sg.jvp(fn)(x, t)
+    np.testing.assert_allclose(d, g @ t, rtol=1e-6)
