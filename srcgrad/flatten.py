@@ -1034,6 +1034,9 @@ class Flattener:
                 keywords.append(k)
         e.keywords = keywords
         values = [self.value(a) for a in e.args]
+        # loss(forward(params, x)): a helper's returned dict passed whole, as if bound to a name first
+        values = [self.hoisted(v, a) if isinstance(v, _Returned) else v for v, a in zip(values, e.args,
+                                                                                         strict=True)]
         structured = {i: v for i, v in enumerate(values) if isinstance(v, View)}
         if structured:
             callee = self.resolve_function(e.func)

@@ -354,3 +354,50 @@ def test_a_dict_rebound_in_a_loop_after_an_alias_that_is_not_read_after(fn):
     t = np.array([0.2, 0.5, -1.0])
     _, d = sg.jvp(fn)(x, t)
     np.testing.assert_allclose(d, g @ t, rtol=1e-6)
+
+
+# a helper's returned dict passed whole to another helper: loss(forward(p, x))
+
+
+def _forward(p, x):
+    h = np.tanh(p["W"] @ x)
+    return {"h": h, "out": p["v"] @ h}
+
+
+def _loss(o):
+    return o["out"] ** 2 + 0.1 * np.sum(o["h"] ** 2)
+
+
+def composed(p, x):
+    return _loss(_forward(p, x))
+
+
+def _energy(d):
+    return np.sum(d["q"] * d["p"])
+
+
+def passed_whole_after_a_read(x):
+    return np.sum(_step(x)["q"]) + _energy(_step(x * 0.5))
+
+
+def passed_whole_after_a_user_call(x):
+    return _energy(_step(x)) + np.sum(_step(x)["q"])   # _energy runs before the second _step
+
+
+def test_a_returned_dict_passed_whole_to_a_helper():
+    rng = np.random.default_rng(3)
+    p, x = {"W": rng.normal(size=(3, 3)), "v": rng.normal(size=3)}, rng.normal(size=3)
+    gp, gx = sg.grad(composed, argnums=(0, 1))(p, x)
+    for k in p:
+        want = numeric_grad(lambda a, k=k: composed({**p, k: a}, x), [p[k].copy()], 0)
+        np.testing.assert_allclose(gp[k], want, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(gx, numeric_grad(composed, [p, x.copy()], 1), rtol=1e-6, atol=1e-8)
+    t = rng.normal(size=3)
+    _, d = sg.jvp(composed, argnums=1)(p, x, t)
+    np.testing.assert_allclose(d, gx @ t, rtol=1e-6)
+    x = np.array([0.3, -0.7, 1.1])
+    g = sg.grad(passed_whole_after_a_read)(x)
+    want = numeric_grad(passed_whole_after_a_read, [x.copy()], 0)
+    np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-8)
+    with pytest.raises(TransformError, match="after a call in the same statement"):
+        sg.grad(passed_whole_after_a_user_call)(x)
