@@ -1414,6 +1414,22 @@ def test_module_list_of_models_looped_over_and_indexed_in_the_body():
     check(held_layers_in_the_body, rn(3), 0.7, argnums=(0, 1))
 
 
+HELD_MODELS = {"a": DenseModel(rn(3, 3), rn(3)), "b": DenseModel(rn(3, 3), rn(3))}
+HELD_TUPLE = (DenseModel(rn(3, 3), rn(3)), DenseModel(rn(2, 3), rn(2)))
+
+
+def held_in_comprehensions(x):
+    outs = [m(x) for m in HELD_TUPLE]                        # a list comprehension over held models
+    t = sum(np.sum(m(x) ** 2) for m in HELD_MODELS.values())  # a generator over a held dict's values
+    for k, m in HELD_MODELS.items():
+        t = t + np.sum(m(outs[0])) * (2.0 if k == "a" else 1.0)
+    return t + np.sum(outs[1])
+
+
+def test_held_models_in_comprehensions_and_items():
+    check(held_in_comprehensions, rn(3))
+
+
 def test_held_list_of_models_changed_between_calls_is_read_again():
     layers = [DenseModel(rn(3, 3), rn(3)), DenseModel(rn(2, 3), rn(2))]
     f = sg.grad(lambda x: run_layers(layers, x))
