@@ -7,6 +7,10 @@ derivative (an int, an integer array, a string) gets None in its place. Tangents
 arguments' structure and are flattened the same way.
 
 One `Leafwise` per transform; it builds and caches one flat transform per combination of structures.
+Reading a structure (a Node per container, its leaves, the cache key) costs more per call than a tiny
+model's generated code, so each call read that way also makes a plan (`Leafwise.serve`): straight-line
+code that checks a later call's arguments against that call's structure, one comparison per container,
+and runs the flat transform and puts the gradient back into the structure with no Node, key or loop.
 """
 
 from __future__ import annotations
