@@ -234,16 +234,20 @@ class Helper:
                 `axis` argument, at position `axis_at`, shifts past the basis axis); None: a variant or a
                 loop (srcgrad.batching)
     axis_at     where its axis argument is, for batching "axis"
+    shaped_like its value is its first argument brought to the shape of its second (summed down or
+                broadcast up): the first argument itself where the two shapes agree, which the
+                optimizer drops where the facts say they do
     """
 
-    __slots__ = ("fn", "linear", "shape_only", "static", "zero", "nondiff", "writes", "batching", "axis_at")
+    __slots__ = ("fn", "linear", "shape_only", "static", "zero", "nondiff", "writes", "batching", "axis_at",
+                 "shaped_like")
 
     def __init__(self, fn: Callable[..., Any], linear: tuple = (), shape_only: tuple | bool = (),
                  static: tuple = (), zero: bool = False, nondiff: bool = False, writes: tuple = (),
-                 batching: str | None = None, axis_at: int | None = None):
+                 batching: str | None = None, axis_at: int | None = None, shaped_like: bool = False):
         self.fn, self.linear, self.shape_only, self.static = fn, tuple(linear), shape_only, tuple(static)
         self.zero, self.nondiff, self.writes = zero, nondiff, tuple(writes)
-        self.batching, self.axis_at = batching, axis_at
+        self.batching, self.axis_at, self.shaped_like = batching, axis_at, shaped_like
 
     def __repr__(self) -> str:
         return f"<srcgrad helper {getattr(self.fn, '__name__', self.fn)}>"

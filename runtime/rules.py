@@ -1072,9 +1072,9 @@ def cast_forward(t: Any, ans: Any, dtype: Any) -> Any:
 # reads nondiff. Declared after the definitions, not as decorators: the compiler and `array_rules` read
 # and recompile these functions' source, which must stay a plain `def`. A helper with no record is
 # differentiated by transforming its source (forward mode), the default.
-helper(unbroadcast, linear=(0,), shape_only=(1,))
+helper(unbroadcast, linear=(0,), shape_only=(1,), shaped_like=True)
 helper(keep, linear=(0,), shape_only=(1,), static=(2, 3))
-helper(widen, linear=(0,), shape_only=(1,))
+helper(widen, linear=(0,), shape_only=(1,), shaped_like=True)
 helper(surviving, linear=(0,), shape_only=(1,), static=(2,), batching="as_is")  # x: which writes survive
 helper(reverse_cumsum, linear=(0,), static=(1,))
 helper(untile, linear=(0,), shape_only=(1,), static=(2,))
@@ -1111,7 +1111,7 @@ helper(_stack.detach, zero=True, nondiff=True)
 helper(_stack.zeros_list, zero=True)  # a call, not nondiff: transforms of generated code track its list
 helper(_stack.unstack, linear=(0,), static=(1, 2), batching="axis", axis_at=2)
 helper(_stack.stack_list, linear=(0,), static=(1,), batching="axis", axis_at=1)
-helper(_stack.sum_like, linear=(0,), shape_only=(1,))
+helper(_stack.sum_like, linear=(0,), shape_only=(1,), shaped_like=True)
 helper(_stack.cotangent_part, linear=(0,), static=(1, 2))
 helper(_stack.index_add_into, writes=(0,))
 helper(_stack.index_update_owned, writes=(0,))

@@ -36,7 +36,13 @@ _ARITH = {
     gast.Pow: operator.pow,
 }
 
-_SHAPE_HELPERS = ("unbroadcast", "widen")
+
+
+def shaped_like(obj: Any) -> bool:
+    """`obj` is a helper whose value is its first argument brought to its second's shape (its record's
+    `shaped_like` fact: unbroadcast, sum_like, widen): the first argument where the shapes agree."""
+    record = P.HELPERS.get(obj) if hashable(obj) else None
+    return record is not None and record.shaped_like
 # the `math` functions that differentiable primitives lower to: each returns a Python float
 _FLOAT_MATH = {p.math for p in P.PRIMITIVES.values() if p.math and p.differentiable and p.math != "abs"}
 
@@ -245,7 +251,7 @@ class Specialize(gast.NodeTransformer):
         if isinstance(e, gast.Call):
             f = e.func
             fobj = self.namer.globals.get(f.id) if isinstance(f, gast.Name) else None
-            if fobj is sum_like or fobj is R.unbroadcast:
+            if shaped_like(fobj) and len(e.args) == 2:
                 return self.ndim_of(e.args[1])
             if isinstance(f, gast.Attribute) and f.attr == "matmul" and len(e.args) == 2:
                 a, b = self.ndim_of(e.args[0]), self.ndim_of(e.args[1])
@@ -277,7 +283,7 @@ class Specialize(gast.NodeTransformer):
                 and f.attr in NUMPY_FAST.values()
             ):
                 return all(self.is_numpy(a) for a in e.args)
-            if isinstance(f, gast.Name) and self.namer.globals.get(f.id) in (R.unbroadcast, sum_like):
+            if isinstance(f, gast.Name) and shaped_like(self.namer.globals.get(f.id)):
                 return self.is_numpy(e.args[0]) and self.is_numpy(e.args[1])
             if isinstance(f, gast.Name) and getattr(self.namer.globals.get(f.id), "__module__", "").endswith(
                 "runtime.rules"
@@ -530,7 +536,7 @@ class Specialize(gast.NodeTransformer):
                 return _literal_node(tuple(known))  # a shape this variant was built for
         if obj is P.ndim and len(node.args) == 1 and self.ndim_of(node.args[0]) is not None:
             return gast.Constant(value=self.ndim_of(node.args[0]), kind=None)
-        if (obj in _PURE_FOLD or hashable(obj) and obj in mapping.STATIC_HELPERS) and not node.keywords \
+        if hashable(obj) and (obj in _PURE_FOLD or obj in mapping.STATIC_HELPERS) and not node.keywords \
                 and all(_is_literal(a) for a in node.args):
             try:
                 value = obj(*[gast.literal_eval(a) for a in node.args])
@@ -575,14 +581,9 @@ class Specialize(gast.NodeTransformer):
                                      attr="float64", ctx=gast.Load())
                 return gast.Call(func=f64, args=[lowered], keywords=[])
             return lowered
-        if (
-            getattr(obj, "__name__", None) in _SHAPE_HELPERS
-            and obj.__module__.endswith("rules")
-            and len(node.args) == 2
-            and self.is_scalar(node.args[0])
-            and self.is_scalar(node.args[1])
-        ):
-            return node.args[0]
+        if shaped_like(obj) and len(node.args) == 2 and not node.keywords \
+                and self.ndim_of(node.args[0]) == 0 and self.ndim_of(node.args[1]) == 0:
+            return node.args[0]  # one number to one number's shape: nothing to sum or broadcast
         if (
             isinstance(obj, Primitive)
             and obj.name == "square"
@@ -612,9 +613,6 @@ class Specialize(gast.NodeTransformer):
             inlined = PartialEvaluator(self.namer.ref, self.ndim_of).inline(obj, node)
             if inlined is not None:
                 return self.visit(inlined)
-        if (obj is R.unbroadcast or obj is sum_like) and len(node.args) == 2 \
-                and self.ndim_of(node.args[0]) == 0 and self.ndim_of(node.args[1]) == 0:
-            return node.args[0]  # one number to one number's shape: nothing to sum
         if not self.numpy:
             return node
         if (
@@ -657,11 +655,11 @@ class Specialize(gast.NodeTransformer):
                 args=node.args,
                 keywords=node.keywords,
             )
-        if (obj is R.unbroadcast or obj is sum_like) and len(node.args) == 2 and self.shapes:
+        if shaped_like(obj) and len(node.args) == 2 and self.shapes:
             a = _shape_of(node.args[0], self.shapes, self.is_getitem)
             b = _shape_of(node.args[1], self.shapes, self.is_getitem)
             if a is not None and a == b:
-                return node.args[0]  # the shapes agree: nothing to sum
+                return node.args[0]  # the shapes agree: nothing to sum or broadcast
         if obj is R.unbroadcast and len(node.args) == 2 and all(self.is_numpy(a) for a in node.args):
             node.func = gast.Name(
                 id=self.namer.ref(sum_like, "sum_like"), ctx=gast.Load(), annotation=None, type_comment=None
@@ -1292,6 +1290,11 @@ def _shape_of(e: Any, shapes: dict, getitem_ref: Any = lambda ident: False) -> t
             return None
     if isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub):
         return _shape_of(e.operand, shapes, getitem_ref)
+    if isinstance(e, gast.IfExp):  # `(0.0 if False else 2)`, as a scalar `where` reads before Fold
+        if isinstance(e.test, gast.Constant):
+            return _shape_of(e.body if e.test.value else e.orelse, shapes, getitem_ref)
+        a, b = _shape_of(e.body, shapes, getitem_ref), _shape_of(e.orelse, shapes, getitem_ref)
+        return a if a == b else None
     try:
         if isinstance(e, gast.Subscript):
             base = _shape_of(e.value, shapes, getitem_ref)

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import gast
-import numpy as np
 
-from srcgrad import analysis, codegen, facts, normalize, optimize, reverse
+from srcgrad import analysis, codegen, facts, normalize, optimize, reverse, stages
 from srcgrad.codegen import Comment
 from srcgrad.errors import TransformError, located
 from srcgrad.names import Namer
@@ -183,16 +182,7 @@ class Builder:
         return result
 
     def decided_facts(self, body: list, namer: Namer, params: list, known: dict) -> tuple[list, Any]:
-        """The facts of `body`, and `body` without the branches they decide (`b is None` where b is
-        known to be a number or an array), the facts found again without them."""
-        numpy_variant = any(isinstance(f, facts.Arr) for f in known.values())
-        fx = facts.infer(body, namer, params, known, numpy_variant=numpy_variant, callee=self.callee_facts)
-        body, decided = optimize.fold_known_tests(body, lambda v: facts.never_none(fx.get(v)),
-                                                  fx.known_ints())
-        if decided:
-            fx = facts.infer(body, namer, params, known, numpy_variant=numpy_variant,
-                             callee=self.callee_facts)
-        return body, fx
+        return stages.decided_facts(body, namer, params, known, self.callee_facts)
 
     def _returned_facts(self, info: Any, namer: Namer, body: list, ret: Any, signature: tuple) -> Any:
         known = dict(signature)
@@ -305,25 +295,9 @@ class Builder:
                     hint="wrt counts positional parameters from 0.",
                 )
         wrt = [positional[i] for i in wrt_idx]
-        known: dict[str, facts.Fact] = {}
-        self.numpy_params: set[str] = set()
+        known = stages.signature_facts(positional, scalar_mask)
+        self.numpy_params = {p for p, f in known.items() if isinstance(f, facts.Arr)}
         self.specialized = bool(scalar_mask)
-        if scalar_mask:
-            numbers = {p: m for p, m in zip(positional, scalar_mask, strict=False) if m in facts.NUMBER_TYPES}
-            self.numpy_params = {
-                p for p, m in zip(positional, scalar_mask, strict=False) if isinstance(m, tuple)
-            }
-            self.param_ndims = {
-                p: m[1] for p, m in zip(positional, scalar_mask, strict=False) if isinstance(m, tuple)
-            }
-            self.param_shapes = {
-                p: m[2] for p, m in zip(positional, scalar_mask, strict=False) if isinstance(m, tuple)
-            }
-            known = {p: facts.Num(facts.NUMBER_TYPES[m]) for p, m in numbers.items()}
-            dtypes = {p: np.dtype(m[3]) for p, m in zip(positional, scalar_mask, strict=False)
-                      if isinstance(m, tuple) and len(m) > 3}
-            known.update({p: facts.Arr(dtypes.get(p), self.param_shapes.get(p), n)
-                          for p, n in self.param_ndims.items() if p in self.numpy_params})
         gen = self.generate(info, namer, body, norm, wrt, params, known, mode=kind, single=single)
         self.finish()
         if self.verbose:
@@ -361,34 +335,16 @@ class Builder:
         if ret is None:
             raise located(info, info.node, "internal error: normalized function has no final return")
         scalar_params = {p for p, f in known.items() if isinstance(f, facts.Num)}
-        fwd_body = optimize.resolve_adapters(body[:-1], namer, known, set(params), self.callee_facts)
-        fwd_body = optimize.hoist_loop_invariants(fwd_body, set(params))
         ret_value = ret.value
         out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
         outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
-        fwd_body, fx = self.decided_facts(fwd_body, namer, params, known)
-        fwd_body = optimize.drop_float_of_floats(fwd_body, fx.python_floats())
-        fwd_body = optimize.common_numbers(fwd_body, fx.immutable(), namer, kept=outputs)
+        fwd_body, fx = stages.fact_stage(body[:-1], namer, params, known, outputs, self.callee_facts)
         active, varied, useful = analysis.activity(fwd_body, set(wrt), outputs, set(norm.lists))
         scalars = fx.scalars()
-        fwd_body = optimize.drop_number_alias_checks(fwd_body, fx.immutable(), namer)
-        fwd_body = optimize.drop_fresh_alias_checks(fwd_body, namer)
-        numpy_vals = fx.numpy_names()
-        numpy_all = numpy_vals | {namer.adjoint(v) for v in numpy_vals if v in active}
-        nd = fx.ndims()
-        nd_all = dict(nd)
-        nd_all.update({namer.adjoint(v): n for v, n in nd.items() if v in active})
-        shp = fx.shapes()
-        shp_all = dict(shp)
-        shp_all.update({namer.adjoint(v): n for v, n in shp.items() if v in active})
-        float_all = fx.floats()
-        float_all |= {namer.adjoint(v) for v in float_all if v in active}
-        f64_all = fx.float64()
-        f64_all |= {namer.adjoint(v) for v in f64_all if v in active}
         int_params = {p: f.value for p, f in known.items()  # a callee's int arguments are in its key
                       if isinstance(f, facts.Num) and f.type is int and f.value is not None}
-        pyf_all = fx.python_floats()
-        pyf_all |= {namer.adjoint(v) for v in pyf_all if v in active}
+        sets = stages.FactSets.of(fx, {v: namer.adjoint(v) for v in active}, int_params)
+        nd_all, shp_all = sets.ndims, sets.shapes
         if self.verbose:
             _dump("analysis", f"active: {sorted(active)}\nscalars: {sorted(scalars)}\nfacts: "
                   + ", ".join(f"{v}: {f}" for v, f in sorted(fx.of.items())))
@@ -406,7 +362,6 @@ class Builder:
 
         temp_names = {namer.adjoint(v) for v in active if v.startswith("_t")}
         temp_adjoint = temp_names.__contains__
-        scalar_all = set(scalars) | {namer.adjoint(v) for v in scalars if v in active}
         rev = reverse.Reverse(info, fwd_body, namer, wrt, active, scalars, request)
         rev.lists = set(norm.lists)
         rev.numbers = fx.immutable()
@@ -415,10 +370,7 @@ class Builder:
             for st_ in analysis.iter_stmts(fwd_body)
             if getattr(getattr(st_, "op", None), "kind", None) == "list_get"
         }
-        rev.simplify = lambda e: optimize.fold(
-            optimize.specialize(e, namer, scalar_all, numpy_all, nd_all, shp_all, float_all, f64_all,
-                                pyf_all, int_params)
-        )
+        rev.simplify = lambda e: sets.specialize(e, namer)
         stack = rev.stack_name = namer.unique("_stack")
         line0 = ret.line if hasattr(ret, "line") else None
 
@@ -586,21 +538,7 @@ class Builder:
             grads.append(g)
 
         def optimize_block(block: list) -> list:
-            for s in block:
-                if isinstance(s, (gast.If, gast.For, gast.While)):
-                    s.test = optimize.specialize(s.test, namer, scalars) if hasattr(s, "test") else None
-                    optimize_block(s.body)
-                    optimize_block(s.orelse)
-                    continue
-                if isinstance(s, (gast.Assign, gast.Expr)):
-                    forward_value = not getattr(s, "adjoint", False)
-                    s.value = optimize.fold(
-                        optimize.specialize(s.value, namer, scalar_all, numpy_all, nd_all, shp_all,
-                                            float_all, f64_all, pyf_all, int_params,
-                                            keep_numpy_types=forward_value),
-                        fresh=forward_value,
-                    )
-            return block
+            return sets.optimize_block(block, namer, scalars, lambda s: not getattr(s, "adjoint", False))
 
         for s in seed_stmts + adjoint + tail:
             _mark_adjoint(s)
@@ -689,8 +627,8 @@ class Builder:
                 ("dead code", optimize.dead_code),
                 ("propagate adjoints", lambda f: optimize.propagate_adjoints(f, temp_adjoint)),
                 ("merge accumulations", optimize.merge_accumulations),
-                ("gather numbers", lambda f: optimize.gather_numbers(f, optimize.Specialize(
-                    namer, scalar_all, numpy_all, nd_all, shp_all, float_all, f64_all))) if nd_all else None,
+                ("gather numbers", lambda f: optimize.gather_numbers(f, sets.specializer(namer)))
+                if nd_all else None,
             ], self.verbose)
             self._comment(info, fwd_def)
             self._comment(info, adj_def, adjoint=True)
@@ -744,15 +682,15 @@ class Builder:
             type_params=[],
         )
         floats = (active - set(params)) | {namer.adjoint(v) for v in active}
-        ndim_of = optimize.Specialize(namer, scalar_all, numpy_all, nd_all).ndim_of
+        ndim_of = sets.specializer(namer).ndim_of
         run_passes(fdef, [
             ("fold the unit seed", lambda f: optimize.fold_unit_seed(f, namer, shp_all, floats, set(params)))
             if shp_all and mode not in ("vjp", "split") else None,
             ("dead code", optimize.dead_code),
             ("propagate adjoints", lambda f: optimize.propagate_adjoints(f, temp_adjoint)),
             ("merge accumulations", optimize.merge_accumulations),
-            ("gather numbers", lambda f: optimize.gather_numbers(f, optimize.Specialize(
-                namer, scalar_all, numpy_all, nd_all, shp_all, float_all, f64_all))) if nd_all else None,
+            ("gather numbers", lambda f: optimize.gather_numbers(f, sets.specializer(namer)))
+            if nd_all else None,
             ("defer outer products", lambda f: optimize.defer_outer_products(f, namer, ndim_of))
             if nd_all else None,
             ("nest forward temporaries",
