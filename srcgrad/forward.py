@@ -34,7 +34,7 @@ from typing import Any, Callable
 import gast
 import numpy as np
 
-from srcgrad import batching, codegen, optimize
+from srcgrad import batching, codegen, facts, optimize, stages
 from srcgrad.analysis import DIFF_KINDS, diff_operands, iter_stmts, targets_of
 from srcgrad.codegen import Comment
 from srcgrad.errors import TransformError, located
@@ -359,6 +359,7 @@ class JvpCallee:
     compiled: Any = None
     source: str = ""
     n_out: int | None = None             # the number of values when it returns a tuple literal
+    signature: tuple = ()                # its parameters' facts at the call (specialized builds)
 
 
 def is_stack_param(p: str) -> bool:
@@ -483,6 +484,8 @@ class Forward:
         # transform would have refused), so an opaque use of one of these gets a zero tangent.
         self.maybe: set[str] = set()
         self.loop_notes: list[str] = []     # batched mode: rules that loop over the basis (commented)
+        self.numbers: set[str] = set()      # names the facts say always hold a Python number
+        self.float_arrays: set[str] = set()  # ... a floating-point NumPy array or scalar
         self.packs: set[str] = set()        # names a list/tuple literal assigns: a list of tangents
         self.as_array: dict[str, str] = {}  # while one primitive is built: operand -> its tangent as an array
         self.depth = 0
@@ -514,6 +517,7 @@ class Forward:
         s = assign(self.d(v), optimize.fold(expr))
         s.line = line
         s.pure = True
+        s.tangent = True  # computes a tangent, not a value of the user's function
         return s
 
     def zero_expr(self, v: str, st: St) -> gast.expr:
@@ -522,6 +526,10 @@ class Forward:
                                                                    name(batching.NB)])
         if v not in st.defined:
             return const(None)
+        if v in self.numbers:
+            return const(0.0)  # a Python number's tangent (tzero's value, without the call)
+        if v in self.float_arrays:  # tzero's value for an array, which the optimizer reads
+            return call(name(self.ref(P.zeros_like, "zeros_like")), [name(v)])
         return call(name(self.ref(tzero, "tzero")), [name(v)])
 
     def zero(self, v: str, st: St, line: Any) -> gast.stmt:
@@ -1360,22 +1368,30 @@ class GeneratedJvp:
 class ForwardBuilder:
     """Builds `jvp_<f>` (top level) and `<g>_jvp` (every function it calls with active arguments)."""
 
-    def __init__(self, verbose: bool | int = False, batched: bool = False, numpy: bool = False):
+    def __init__(self, verbose: bool | int = False, batched: bool = False, numpy: bool = False,
+                 signature: tuple | None = None):
+        """`signature`: the top-level call's, as `stages.signature_facts` reads it (a build specialized
+        to it, whose tangents have their values' types and shapes: the caller checks they do); None
+        builds the generic code."""
         self.verbose = debug_enabled(verbose)
         self.batched = batched
         self.numpy = numpy
+        self.signature = signature
+        self.specialized = signature is not None
         self.front_end = Builder(verbose)
         self.in_progress: dict[tuple, JvpCallee] = {}
         self.fixups: list[tuple[dict, str, JvpCallee]] = []
         self.refresh: list = []
         self.keep: tuple | None = None
 
-    def request(self, fn: Any, wrt: tuple[str, ...], site: Any, caller: FunctionInfo) -> JvpCallee:
+    def request(self, fn: Any, wrt: tuple[str, ...], site: Any, caller: FunctionInfo,
+                signature: tuple = ()) -> JvpCallee:
         target = getattr(fn, "__srcgrad_target__", None)
         if target is not None:  # a srcgrad transform called inside: its generated code
             self.refresh.extend(getattr(fn, "__srcgrad_refresh__", ()))
             fn = target
-        key = (fn, wrt, self.batched, self.numpy)
+            signature = ()
+        key = (fn, wrt, self.batched, self.numpy, self.specialized, signature)
         req = self.in_progress.get(key)
         if req is not None:
             return req
@@ -1390,7 +1406,8 @@ class ForwardBuilder:
             raise located(caller, _at(site), f"cannot differentiate the call to "
                                              f"{getattr(fn, '__name__', fn)}: {exc.message}",
                           exc.hint) from None
-        req = JvpCallee(fn=fn, wrt=wrt, tparams=tangent_param_names(info, wrt), batched=self.batched)
+        req = JvpCallee(fn=fn, wrt=wrt, tparams=tangent_param_names(info, wrt), batched=self.batched,
+                        signature=signature)
         self.in_progress[key] = req
         first = len(self.refresh)
         try:
@@ -1451,7 +1468,15 @@ class ForwardBuilder:
         ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
         if ret is None:
             raise located(info, info.node, "internal error: normalized function has no final return")
-        fwd_body = optimize.drop_fresh_alias_checks(body[:-1], namer)
+        known = stages.signature_facts(positional, self.signature) if top else dict(req.signature)
+        returned = ret.value.elts if isinstance(ret.value, gast.Tuple) else [ret.value]
+        if level == 0:
+            fwd_body, fx = stages.fact_stage(body[:-1], namer, params, known,
+                                             {a.id for a in returned if isinstance(a, gast.Name)},
+                                             self.front_end.callee_facts)
+        else:  # code srcgrad generated (forward over reverse): its stack's values are not followed
+            fwd_body = optimize.drop_fresh_alias_checks(body[:-1], namer)
+            fx = stages.decided_facts([], namer, params, {}, None)[1]
         ret_value = ret.value
         if req is not None and isinstance(ret_value, gast.Name):
             ret_value = _unpack_returned_tuple(fwd_body, ret, namer)
@@ -1472,12 +1497,20 @@ class ForwardBuilder:
         seeds = {p for p in wrt if not is_stack_param(p)}
         active = activity(fwd_body, seeds, outputs, stacks, getattr(norm, "no_tangent", set()))
         if self.verbose:
-            _dump("forward analysis", f"active: {sorted(active)}\nstacks: {sorted(stacks)}")
+            _dump("forward analysis", f"active: {sorted(active)}\nstacks: {sorted(stacks)}\nfacts: "
+                  + ", ".join(f"{v}: {f}" for v, f in sorted(fx.of.items())))
         for t in tparams.values():
             namer.taken.add(t)
-        fw = Forward(info, namer, active, stacks,
-                     lambda f, w, site: self.request(f, w, site, info), batched=self.batched)
+        def request(f: Any, w: tuple[str, ...], site: Any) -> JvpCallee:
+            # a specialized build's callees are built for their arguments' facts at the call
+            signature = (facts.site_signature(site.op, fx.get) or ()) if self.specialized else ()
+            return self.request(f, w, site, info, signature)
+
+        fw = Forward(info, namer, active, stacks, request, batched=self.batched)
         fw.level = min(level, 1)
+        fw.numbers = fx.scalars()
+        fw.float_arrays = {v for v, f in fx.of.items()
+                           if isinstance(f, facts.Arr) and f.dtype is not None and f.dtype.kind == "f"}
         fw.maybe = pop_only(fwd_body, stacks) & active
         st = St(set(), set(params))
         for p, t in tparams.items():
@@ -1492,6 +1525,12 @@ class ForwardBuilder:
                                                      [name(first)])))
             namer.taken.add(batching.NB)
         new_body = head + fw.block(fwd_body, st)
+        # each tangent has its value's type and shape where the tangents passed in have theirs (a
+        # specialized build: checked by the caller); the generic code reads the values' facts only
+        int_params = {p: f.value for p, f in known.items()
+                      if isinstance(f, facts.Num) and f.type is int and f.value is not None}
+        sets = stages.FactSets.of(fx, dict(fw.tan) if self.specialized else {}, int_params)
+        sets.optimize_block(new_body, namer, fx.scalars(), lambda s: not getattr(s, "tangent", False))
         tangents = [fw.tan_of(a, st) for a in out_atoms]
         primal_ret = copy.deepcopy(ret_value)
         if top and self.keep is not None and isinstance(ret_value, gast.Tuple):

@@ -20,15 +20,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-from srcgrad import codegen, reuse
+from srcgrad import codegen, reuse, stages
 from srcgrad.api import (
+    _MATH_ERRORS,
+    _MATH_MESSAGES,
     _PLAIN,
     _argnums,
     _aux_wrapper,
     _bind,
+    _completer,
     _inner_refresh,
     _method_of,
     _parsed,
+    _python_floats,
     _shift_wrt,
     _structured_positions,
     _transforms_of,
@@ -86,7 +90,7 @@ def _with_pytrees(f: Callable, kind: str, wrt_idx: tuple[int, ...], single: bool
         return plain(*args, **kwargs)
 
     if plain is not None:
-        functools.update_wrapper(front, plain)
+        _shows_source_of(functools.update_wrapper(front, plain))
     else:
         functools.update_wrapper(front, f)
         front.transform, front.original = kind, f
@@ -156,7 +160,7 @@ def _revalidating(make: Callable[[], Callable], verbose: bool | int) -> Callable
         return current[0](*args, **kwargs)
 
     checked.__srcgrad_deps__ = deps
-    return checked
+    return _shows_source_of(checked)
 
 
 def _target(f: Callable) -> Callable:
@@ -169,17 +173,19 @@ def _target(f: Callable) -> Callable:
 
 
 def _forward(f: Callable, wrt_idx: tuple, verbose: bool | int, keep: tuple | None = None,
-             batched: bool = False, numpy: bool = False) -> GeneratedJvp:
+             batched: bool = False, numpy: bool = False, signature: tuple | None = None) -> GeneratedJvp:
     """`ForwardBuilder(...).top(f, wrt_idx, keep)`; for a function made from code built before (a closure
     rebuilt per step, or the gradient code of one: a clone of one code object) that build, rebound
-    (srcgrad/reuse.py): a lookup, not a transform."""
+    (srcgrad/reuse.py): a lookup, not a transform. `signature`: build the variant specialized to a
+    call's (`stages.call_signature`), whose tangents have their values' types."""
     key = ("forward", wrt_idx, keep, batched, numpy)
-    gen = reuse.instance(f, key, None, verbose)
+    gen = reuse.instance(f, key, signature, verbose)
     if gen is not None:
         merge_into_recording(gen.deps)   # what the cached wrapper checks before it is reused
         return gen
-    gen = ForwardBuilder(verbose, batched=batched, numpy=numpy).top(f, wrt_idx, keep=keep)
-    reuse.keep(f, key, None, gen, verbose)
+    builder = ForwardBuilder(verbose, batched=batched, numpy=numpy, signature=signature)
+    gen = builder.top(f, wrt_idx, keep=keep)
+    reuse.keep(f, key, signature, gen, verbose)
     return gen
 
 
@@ -245,29 +251,63 @@ def _check_tangents(f: Callable, kind: str, primal: list, wrt_idx: tuple, tangen
 
 
 def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, f: Callable,
-                 post: Callable[[Any], Any] | None = None, wrt_idx: tuple = ()) -> Callable:
+                 post: Callable[[Any], Any] | None = None, wrt_idx: tuple = (),
+                 specialize: Callable[[tuple], GeneratedJvp] | None = None) -> Callable:
+    """The jvp/hvp function of generated code `gen`: `(*args, t)`, the tangents checked against their
+    arguments. With `specialize(signature)`, a call whose tangents have their arguments' types (a float
+    for a float, an array of the argument's shape and dtype) runs the variant built for its arguments'
+    types and shapes (`stages.call_signature`), as grad does; any other call runs the generic code."""
     names = gen.tparams
     fn = gen.fn
     refresh = list(pre_refresh) + list(gen.refresh)
+    complete = _completer(f) if specialize is not None else None
+    variants: dict[tuple, tuple[Callable, list, str]] = {}
+    shown: list = [fn]
+
+    def entry(primal: tuple, kwargs: dict, tangents: tuple) -> tuple[Callable, list, tuple, dict]:
+        if specialize is None:
+            return fn, refresh, primal, kwargs
+        full, full_kw = complete(primal, kwargs) if complete is not None else (primal, kwargs)
+        signature = stages.call_signature(full, wrt_idx, tangents)
+        if signature is None:
+            hit = (fn, refresh, gen.source)
+            full, full_kw = primal, kwargs
+        else:
+            hit = variants.get(signature)
+            if hit is None:
+                g = specialize(signature)
+                hit = variants[signature] = (g.fn, list(pre_refresh) + list(g.refresh), g.source)
+        if hit[0] is not shown[0]:  # inspect.getsource and .source show the code this call runs
+            shown[0] = wrapper.__wrapped__ = hit[0]
+            for view in views:
+                view.source = hit[2]
+        return hit[0], hit[1], full, full_kw
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not args:
             raise TypeError(f"{kind} functions take the arguments, then the tangent")
         *primal, t = args
         _static_check(f, primal, wrt_idx, kind)
-        if refresh:
-            _refresh(refresh)
         if single:
             _check_tangents(f, kind, primal, wrt_idx, (t,))
-            kwargs[names[0]] = t
+            tangents = (t,)
         else:
             if not isinstance(t, (tuple, list)) or len(t) != len(names):
                 raise TypeError(f"{kind} with a tuple wrt takes a tuple of {len(names)} tangents")
             _check_tangents(f, kind, primal, wrt_idx, t)
-            for nm, ti in zip(names, t, strict=True):
-                kwargs[nm] = ti
+            tangents = tuple(t)
+        run, run_refresh, primal, kwargs = entry(tuple(primal), kwargs, tangents)
+        if run_refresh:
+            _refresh(run_refresh)
+        for nm, ti in zip(names, tangents, strict=True):
+            kwargs[nm] = ti
         try:
-            out = _zero_tangents(fn(*primal, **kwargs))
+            out = _zero_tangents(run(*primal, **kwargs))
+        except _MATH_ERRORS as exc:
+            if run is fn or not any(m in str(exc) for m in _MATH_MESSAGES):
+                codegen.annotate(exc)
+                raise
+            out = _with_numpy_semantics(fn, refresh, primal, kwargs)
         except Exception as exc:  # an error in the user's code: say which of their lines it was
             codegen.annotate(exc)
             raise
@@ -282,9 +322,35 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
         wrapper.__srcgrad_target__ = fn
         wrapper.__srcgrad_refresh__ = refresh
     wrapper.source = gen.source
+    wrapper.generic_source = gen.source  # the variant for any argument types
     wrapper.transform = kind
     wrapper.original = f
+    views = wrapper.__srcgrad_views__ = [wrapper]  # the wrappers whose `.source` shows the last call's
     return wrapper
+
+
+def _shows_source_of(outer: Callable) -> Callable:
+    """`outer`, made by functools.wraps of a jvp wrapper, shows the code its last call ran in `.source`
+    as the wrapper does (inspect.getsource follows `__wrapped__` there by itself)."""
+    views = outer.__dict__.get("__srcgrad_views__")
+    if views is not None:
+        views.append(outer)
+    return outer
+
+
+def _with_numpy_semantics(generic: Callable, refresh: list, primal: tuple, kwargs: dict) -> Any:
+    """A specialized variant runs `math` on numbers, which raises where NumPy (what the user's np.sqrt(x)
+    means) returns nan or inf with a warning: such a call runs the generic code instead, its Python
+    floats as np.float64 so it follows NumPy, and its numbers come back as Python floats."""
+    _refresh(refresh)
+    floats = any(type(a) is float for a in primal)
+
+    def as_numpy(a: Any) -> Any:
+        return np.float64(a) if type(a) is float else a
+
+    with np.errstate(all="warn"):
+        out = _zero_tangents(generic(*map(as_numpy, primal), **{k: as_numpy(v) for k, v in kwargs.items()}))
+    return _python_floats(out) if floats else out
 
 
 def _zero_tangents(out: Any) -> Any:
@@ -348,8 +414,14 @@ def _jvp_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, has_aux: boo
             wrapper = _jvp_wrapper(gen, single, [], "jvp", f, post, wrt_idx=wrt_idx)
             wrapper.has_aux = True
             return wrapper
-        gen = _forward(_target(f), wrt_idx, verbose)
-        return _jvp_wrapper(gen, single, _inner_refresh(f), "jvp", f, wrt_idx=wrt_idx)
+        target = _target(f)
+        gen = _forward(target, wrt_idx, verbose)
+
+        def specialize(signature: tuple) -> GeneratedJvp:
+            return _forward(target, wrt_idx, verbose, signature=signature)
+
+        return _jvp_wrapper(gen, single, _inner_refresh(f), "jvp", f, wrt_idx=wrt_idx,
+                            specialize=specialize if target is f else None)
 
     return _cached(f, ("jvp", wrt_idx, single, has_aux), make, verbose)
 

@@ -281,3 +281,26 @@ def test_defaults_given_or_omitted_floats():
     assert omitted == given == keyword
     assert "math.sin" in omitted and "unbroadcast" not in omitted
     assert g1 == g2 == g3
+
+
+def _ran_jvp(f, args, wrt, tangents):
+    j = sg.jvp(f, wrt=wrt)
+    out = j(*args, tangents)
+    return _normalized(j.source, f.__name__), out
+
+
+@pytest.mark.parametrize("spelling", [rnn_np_dot, rnn_method_dot, rnn_np_matmul])
+def test_rnn_products_give_the_forward_mode_code_of_at(spelling):
+    """Forward mode reads the same facts (srcgrad/stages.py): its specialized code is spelling-invariant
+    too, and its tangent is the gradient's product with the same direction."""
+    args = (*_rnn_args(), np.zeros(H))
+    r = np.random.default_rng(5)
+    tangents = tuple(r.standard_normal(np.shape(a)) for a in args[:3])
+    want, (v_want, t_want) = _ran_jvp(rnn_at, args, (0, 1, 2), tangents)
+    got, (v_got, t_got) = _ran_jvp(spelling, args, (0, 1, 2), tangents)
+    assert got == want
+    assert "dot_" not in got and "_jvp" not in got and "widen" not in got
+    assert v_got == pytest.approx(v_want, rel=1e-13) and t_got == pytest.approx(t_want, rel=1e-12)
+    grads = sg.grad(rnn_at, wrt=(0, 1, 2))(*args)
+    assert t_want == pytest.approx(sum(np.sum(g * t) for g, t in zip(grads, tangents, strict=True)),
+                                   rel=1e-10)

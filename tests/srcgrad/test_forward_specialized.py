@@ -1,0 +1,127 @@
+"""Forward mode reads the facts of the call's signature, as reverse mode does (srcgrad/stages.py): a jvp
+called with Python floats or NumPy arrays runs code specialized to their types and shapes (`math` on
+numbers, NumPy subscripts, no shape adapters where shapes agree), checked here against finite
+differences and the generic code; tangents of another type than their argument run the generic code."""
+
+import inspect
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import srcgrad as sg
+
+
+def pendulum(th, w, g=9.81, L=1.0, dt=0.01, n=50):
+    for _ in range(n):
+        a = -g / L * math.sin(th)
+        w = w + dt * a
+        th = th + dt * w
+    return th * th + w
+
+
+def element_loop(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + math.sin(x[i]) * x[i]
+    return s
+
+
+def square(v):
+    return v * v
+
+
+def calls_a_helper(x, y):
+    total = 0.0
+    for k in range(3):
+        total = total + square(x * k - y)
+    return total
+
+
+def rnn(x, W):
+    h = np.zeros(W.shape[0])
+    for _ in range(4):
+        h = np.tanh(np.dot(W, h) + x)
+    return np.sum(h ** 2)
+
+
+def sqrt_shifted(x):
+    return np.sqrt(x - 1.0)
+
+
+def fd(f, args, i, t, eps=1e-6):
+    up = list(args)
+    down = list(args)
+    up[i] = args[i] + eps * t
+    down[i] = args[i] - eps * t
+    return (f(*up) - f(*down)) / (2 * eps)
+
+
+def test_float_loop_runs_math_and_keeps_types():
+    j = sg.jvp(pendulum)
+    v, d = j(0.3, 0.1, 1.0)
+    assert type(v) is float and type(d) is float
+    assert v == pytest.approx(pendulum(0.3, 0.1), rel=1e-12)
+    assert d == pytest.approx(fd(pendulum, (0.3, 0.1), 0, 1.0), rel=1e-6)
+    src = inspect.getsource(j)
+    assert src == j.source
+    assert "= math.sin(th)" in src and "widen" not in src and "tzero" not in src
+    assert "= math.sin(" not in j.generic_source
+
+
+def test_defaults_given_or_omitted_give_the_same_code():
+    j = sg.jvp(pendulum)
+    v1, d1 = j(0.3, 0.1, 1.0)
+    omitted = j.source
+    v2, d2 = j(0.3, 0.1, 9.81, 1.0, 0.01, 50, 1.0)
+    assert (v1, d1) == (v2, d2)
+    assert j.source == omitted
+
+
+def test_tangent_of_another_type_runs_the_generic_code():
+    j = sg.jvp(pendulum)
+    v, d = j(0.3, 0.1, np.float64(1.0))
+    assert d == pytest.approx(fd(pendulum, (0.3, 0.1), 0, 1.0), rel=1e-6)
+    assert j.source == j.generic_source
+    _, d32 = sg.jvp(rnn)(np.ones(3), np.eye(3) * 0.3, np.ones(3, dtype=np.float32))
+    assert d32 == pytest.approx(fd(rnn, (np.ones(3), np.eye(3) * 0.3), 0, np.ones(3)), rel=1e-4)
+
+
+def test_element_loop_reads_elements_with_subscripts():
+    x = np.linspace(-1.0, 2.0, 7)
+    t = np.cos(np.arange(7.0))
+    j = sg.jvp(element_loop)
+    v, d = j(x, t)
+    assert v == pytest.approx(element_loop(x), rel=1e-12)
+    assert d == pytest.approx(fd(element_loop, (x,), 0, t), rel=1e-6)
+    assert d == pytest.approx(sg.grad(element_loop)(x) @ t, rel=1e-12)
+    assert "dx[i]" in j.source and "getitem" not in j.source and "widen" not in j.source
+
+
+def test_a_helper_is_specialized_to_its_arguments_at_the_call():
+    j = sg.jvp(calls_a_helper, wrt=(0, 1))
+    v, d = j(0.7, 0.2, (1.0, -0.5))
+    expect = fd(calls_a_helper, (0.7, 0.2), 0, 1.0) - 0.5 * fd(calls_a_helper, (0.7, 0.2), 1, 1.0)
+    assert v == pytest.approx(calls_a_helper(0.7, 0.2)) and d == pytest.approx(expect, rel=1e-6)
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_array_variants_per_shape(n):
+    rng = np.random.default_rng(n)
+    x, W, t = rng.normal(size=n), rng.normal(size=(n, n)) * 0.3, rng.normal(size=n)
+    j = sg.jvp(rnn)
+    v, d = j(x, W, t)
+    assert v == pytest.approx(rnn(x, W), rel=1e-12)
+    assert d == pytest.approx(fd(rnn, (x, W), 0, t), rel=1e-6)
+    assert d == pytest.approx(sg.grad(rnn)(x, W) @ t, rel=1e-10)
+    assert f"np.zeros(({n},))" in j.source and "widen" not in j.source and "tzero" not in j.source
+
+
+def test_math_domain_error_gives_numpy_nan_with_a_warning():
+    j = sg.jvp(sqrt_shifted)
+    assert j(2.0, 1.0)[1] == pytest.approx(0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        v, d = j(0.5, 1.0)
+    assert math.isnan(v) and math.isnan(d) and type(v) is float
