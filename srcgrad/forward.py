@@ -43,13 +43,12 @@ from srcgrad.names import Namer
 from srcgrad.normalize import Normalizer, Op, Verbatim, assign, call, const, name
 from srcgrad.parse import (
     FunctionInfo,
-    fence,
     merge_into_recording,
     parse_function,
     recording,
     signature_of,
 )
-from srcgrad.pipeline import Builder, _dump, body_source, cache_on, debug_enabled, params_of, run_passes
+from srcgrad.pipeline import Builder, _dump, body_source, cache_on, debug_enabled, params_of
 from srcgrad.runtime import primitives as P
 from srcgrad.runtime import rules as R
 from srcgrad.runtime import stack as rt_stack
@@ -1304,14 +1303,10 @@ class ForwardNormalizer(Normalizer):
         return obj.__name__
 
 
-def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, Normalizer]:
-    """`Builder.front` (parse, fence, normalize) with one rewrite first: the reverse code's
+def forward_normalizer(info: FunctionInfo, namer: Namer, wrt: set[str]) -> Normalizer:
+    """Forward mode's normalizer for `Builder.front`, with one rewrite first: the reverse code's
     `for i in reversed(_r1)` becomes `for i in _r1[::-1]` (a range again), which the normalizer loops
     over by index; it does not take `reversed(...)`, an iterator without a length."""
-    info = parse_function(fn)
-    fence(info)
-    if callable(wrt):
-        wrt = wrt(info)
     ranges: set[str] = set()
     for n in gast.walk(info.node):
         it = n.iter if isinstance(n, gast.For) else None
@@ -1325,8 +1320,6 @@ def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, 
                 ranges.add(base.id)
             back = gast.Slice(lower=None, upper=None, step=const(-1))
             n.iter = gast.Subscript(value=it.args[0], slice=back, ctx=gast.Load())
-    if verbose:
-        _dump(f"parse: {info.name} ({info.filename}:{info.user_lineno(1)})", "\n".join(info.lines))
     # A Stack of generated reverse code carries tangents (values pushed in the forward sweep come back
     # in the adjoint): the normalizer must treat it as varied, or statements that only pass the stack
     # (`ba, = f_adj(seed_of(y), _stack)`) would be kept verbatim, without a tangent.
@@ -1335,16 +1328,10 @@ def front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, 
         if isinstance(n, gast.Assign) and isinstance(n.value, gast.Call) and \
                 isinstance(n.value.func, gast.Name) and info.resolve(n.value.func.id) in STACK_CLASSES:
             carriers.update(t.id for t in n.targets if isinstance(t, gast.Name))
-    lists = _generated_lists(info)
-    namer = Namer(set(info.locals))
-    namer.reserved = info.free_names()
     norm = ForwardNormalizer(info, namer, carriers)
-    norm.lists |= lists
+    norm.lists |= _generated_lists(info)
     norm.no_tangent = ranges
-    body = norm.run()
-    if verbose:
-        _dump("normalize (one operation per statement)", body_source(body))
-    return info, namer, body, norm
+    return norm
 
 
 # ================================================================================== the builder
@@ -1440,6 +1427,8 @@ class ForwardBuilder:
         return gen
 
     def generate(self, fn: Any, wrt: Any, req: JvpCallee | None) -> GeneratedJvp:
+        """Forward mode for `fn` (the top-level function when `req` is None, its `wrt` positions; else
+        the callee `req`), through the front end and then the stages (`stages.run_stages`)."""
         top = req is None
         if top:
             wrt_idx = wrt
@@ -1457,87 +1446,121 @@ class ForwardBuilder:
                                              lineno=info.user_lineno(info.node.lineno),
                                              hint="wrt counts positional parameters from 0.")
                 return [i if isinstance(i, str) else positional[i] for i in wrt_idx]
-            info, namer, body, norm = _front(fn, wrt_names, self.verbose)
+            info, namer, body, norm = _front(fn, wrt_names, self.front_end)
             wrt = wrt_names(info)
             tparams = tangent_param_names(info, tuple(wrt))
         else:
-            info, namer, body, norm = _front(fn, list(wrt), self.verbose)
+            info, namer, body, norm = _front(fn, list(wrt), self.front_end)
             tparams = req.tparams
-        positional, params = params_of(info.node)
-        level = getattr(info.fn, "__srcgrad_stack_level__", 0)
-        ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
-        if ret is None:
+        return stages.run_stages(ForwardBuild(self, info, namer, body, norm, list(wrt), tparams, req))
+
+
+class ForwardBuild:
+    """Forward mode for one normalized function, a method per stage (`stages.run_stages`): `jvp_f`
+    (top level: returns the value and its tangent) or a callee's `f_jvp` (returns its values, then
+    their tangents, flat)."""
+
+    def __init__(self, builder: ForwardBuilder, info: FunctionInfo, namer: Namer, body: list,
+                 norm: Normalizer, wrt: list[str], tparams: dict[str, str], req: JvpCallee | None):
+        self.builder, self.info, self.namer, self.body, self.norm = builder, info, namer, body, norm
+        self.wrt, self.tparams, self.req, self.top = wrt, tparams, req, req is None
+        self.verbose = builder.verbose
+        self.positional, self.params = params_of(info.node)
+        self.level = getattr(info.fn, "__srcgrad_stack_level__", 0)
+        self.ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
+        if self.ret is None:
             raise located(info, info.node, "internal error: normalized function has no final return")
-        known = stages.signature_facts(positional, self.signature) if top else dict(req.signature)
+
+    def facts(self) -> None:
+        """The fact stage for user code (stages.fact_stage), then activity (stacks included)."""
+        builder, namer, params, ret, req = self.builder, self.namer, self.params, self.ret, self.req
+        self.known = known = stages.signature_facts(self.positional, builder.signature) if self.top \
+            else dict(req.signature)
         returned = ret.value.elts if isinstance(ret.value, gast.Tuple) else [ret.value]
-        if level == 0:
-            fwd_body, fx = stages.fact_stage(body[:-1], namer, params, known,
+        if self.level == 0:
+            fwd_body, fx = stages.fact_stage(self.body[:-1], namer, params, known,
                                              {a.id for a in returned if isinstance(a, gast.Name)},
-                                             self.front_end.callee_facts)
+                                             builder.front_end.callee_facts)
         else:  # code srcgrad generated (forward over reverse): its stack's values are not followed
-            fwd_body = optimize.drop_fresh_alias_checks(body[:-1], namer)
+            fwd_body = optimize.drop_fresh_alias_checks(self.body[:-1], namer)
             fx = stages.decided_facts([], namer, params, {}, None)[1]
         ret_value = ret.value
         if req is not None and isinstance(ret_value, gast.Name):
             ret_value = _unpack_returned_tuple(fwd_body, ret, namer)
-        out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
+        self.out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
         if req is not None and isinstance(ret_value, gast.Tuple):
-            req.n_out = len(out_atoms)      # known before the body, for a recursive call to read
-        outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
+            req.n_out = len(self.out_atoms)      # known before the body, for a recursive call to read
+        outputs = {a.id for a in self.out_atoms if isinstance(a, gast.Name)}
         stacks = {p for p in params if is_stack_param(p)}
         for s in iter_stmts(fwd_body):
             if isinstance(s, gast.Assign) and isinstance(s.value, gast.Call) and \
                     isinstance(s.value.func, gast.Name) and \
-                    namer.globals.get(s.value.func.id) is STACK_CLASSES[min(level, 1)]:
+                    namer.globals.get(s.value.func.id) is STACK_CLASSES[min(self.level, 1)]:
                 stacks.update(targets_of(s))
-        if stacks and level >= 2:
-            raise TransformError(f"srcgrad does not differentiate {info.name} again: it is a derivative of "
-                                 f"a derivative and records values on a stack",
+        if stacks and self.level >= 2:
+            raise TransformError(f"srcgrad does not differentiate {self.info.name} again: it is a derivative "
+                                 f"of a derivative and records values on a stack",
                                  hint=_ONCE_MORE_HINT)
-        seeds = {p for p in wrt if not is_stack_param(p)}
-        active = activity(fwd_body, seeds, outputs, stacks, getattr(norm, "no_tangent", set()))
+        seeds = {p for p in self.wrt if not is_stack_param(p)}
+        self.active = activity(fwd_body, seeds, outputs, stacks, getattr(self.norm, "no_tangent", set()))
         if self.verbose:
-            _dump("forward analysis", f"active: {sorted(active)}\nstacks: {sorted(stacks)}\nfacts: "
+            _dump("forward analysis", f"active: {sorted(self.active)}\nstacks: {sorted(stacks)}\nfacts: "
                   + ", ".join(f"{v}: {f}" for v, f in sorted(fx.of.items())))
-        for t in tparams.values():
-            namer.taken.add(t)
-        def request(f: Any, w: tuple[str, ...], site: Any) -> JvpCallee:
-            # a specialized build's callees are built for their arguments' facts at the call
-            signature = (facts.site_signature(site.op, fx.get) or ()) if self.specialized else ()
-            return self.request(f, w, site, info, signature)
+        self.fwd_body, self.fx, self.stacks, self.ret_value = fwd_body, fx, stacks, ret_value
 
-        fw = Forward(info, namer, active, stacks, request, batched=self.batched)
-        fw.level = min(level, 1)
+    def request(self, f: Any, w: tuple[str, ...], site: Any) -> JvpCallee:
+        """The `f_jvp` a call runs; in a specialized build, built for its arguments' facts at the call."""
+        builder = self.builder
+        signature = (facts.site_signature(site.op, self.fx.get) or ()) if builder.specialized else ()
+        return builder.request(f, w, site, self.info, signature)
+
+    def transform(self) -> None:
+        """Each statement followed by its tangent's."""
+        builder, namer, fx = self.builder, self.namer, self.fx
+        for t in self.tparams.values():
+            namer.taken.add(t)
+        fw = self.fw = Forward(self.info, namer, self.active, self.stacks, self.request,
+                               batched=builder.batched)
+        fw.level = min(self.level, 1)
         fw.numbers = fx.scalars()
         fw.float_arrays = {v for v, f in fx.of.items()
                            if isinstance(f, facts.Arr) and f.dtype is not None and f.dtype.kind == "f"}
-        fw.maybe = pop_only(fwd_body, stacks) & active
-        st = St(set(), set(params))
-        for p, t in tparams.items():
+        fw.maybe = pop_only(self.fwd_body, self.stacks) & self.active
+        st = St(set(), set(self.params))
+        for p, t in self.tparams.items():
             fw.tan[p] = t
-            if p in active:
+            if p in self.active:
                 st.init.add(p)
         head: list = []
-        if self.batched:
-            if top:
-                first = tparams[wrt[0]]
+        if builder.batched:
+            if self.top:
+                first = self.tparams[self.wrt[0]]
                 head.append(assign(batching.NB, call(name(namer.ref(batching.batch_size, "batch_size")),
                                                      [name(first)])))
             namer.taken.add(batching.NB)
-        new_body = head + fw.block(fwd_body, st)
-        # each tangent has its value's type and shape where the tangents passed in have theirs (a
-        # specialized build: checked by the caller); the generic code reads the values' facts only
+        self.new_body = head + fw.block(self.fwd_body, st)
+        self.tangents = [fw.tan_of(a, st) for a in self.out_atoms]
+
+    def plan_saves(self) -> None:
+        """Forward mode saves nothing: each tangent is computed beside its value."""
+
+    def assemble(self) -> list[gast.FunctionDef]:
+        """The function, each statement specialized to the facts: each tangent has its value's type
+        and shape where the tangents passed in have theirs (a specialized build: the caller checks)."""
+        builder, namer, info, ret_value = self.builder, self.namer, self.info, self.ret_value
+        known = self.known
         int_params = {p: f.value for p, f in known.items()
                       if isinstance(f, facts.Num) and f.type is int and f.value is not None}
-        sets = stages.FactSets.of(fx, dict(fw.tan) if self.specialized else {}, int_params)
-        sets.optimize_block(new_body, namer, fx.scalars(), lambda s: not getattr(s, "tangent", False))
-        tangents = [fw.tan_of(a, st) for a in out_atoms]
+        sets = stages.FactSets.of(self.fx, dict(self.fw.tan) if builder.specialized else {}, int_params)
+        sets.optimize_block(self.new_body, namer, self.fx.scalars(),
+                            lambda s: not getattr(s, "tangent", False))
+        tangents = self.tangents
         primal_ret = copy.deepcopy(ret_value)
-        if top and self.keep is not None and isinstance(ret_value, gast.Tuple):
-            keep_p, keep_t = self.keep
+        if self.top and builder.keep is not None and isinstance(ret_value, gast.Tuple):
+            keep_p, keep_t = builder.keep
             primal_ret.elts = [e if k else const(None) for e, k in zip(primal_ret.elts, keep_p, strict=True)]
             tangents = [e if k else const(None) for e, k in zip(tangents, keep_t, strict=True)]
-        if top:
+        if self.top:
             tan_expr = gast.Tuple(elts=tangents, ctx=gast.Load()) if isinstance(ret_value, gast.Tuple) \
                 else tangents[0]
             final = gast.Return(value=gast.Tuple(elts=[primal_ret, tan_expr], ctx=gast.Load()))
@@ -1547,51 +1570,58 @@ class ForwardBuilder:
             # plain names only, and the nesting would grow by one level per transform
             prim = primal_ret.elts if isinstance(ret_value, gast.Tuple) else [primal_ret]
             final = gast.Return(value=gast.Tuple(elts=prim + tangents, ctx=gast.Load()))
-        final.line = getattr(ret, "line", None)
+        final.line = getattr(self.ret, "line", None)
         args = info.signature(namer.ref)
-        for p in wrt:
-            if p in tparams:
-                args.kwonlyargs.append(gast.Name(id=tparams[p], ctx=gast.Param(), annotation=None,
+        for p in self.wrt:
+            if p in self.tparams:
+                args.kwonlyargs.append(gast.Name(id=self.tparams[p], ctx=gast.Param(), annotation=None,
                                                  type_comment=None))
                 args.kw_defaults.append(None)
-        if self.batched and not top:
+        if builder.batched and not self.top:
             args.kwonlyargs.append(gast.Name(id=batching.NB, ctx=gast.Param(), annotation=None,
                                              type_comment=None))
             args.kw_defaults.append(None)
-        prefix = "jvp_batched" if self.batched else "jvp"
-        fname = f"{prefix}_{info.name}" if top else f"{info.name}_{prefix.replace('jvp', 'jvp')}"
-        fdef = gast.FunctionDef(name=fname, args=args, body=new_body + [final], decorator_list=[],
-                                returns=None, type_comment=None, type_params=[])
-        run_passes(fdef, [
+        prefix = "jvp_batched" if builder.batched else "jvp"
+        fname = f"{prefix}_{info.name}" if self.top else f"{info.name}_{prefix}"
+        return [gast.FunctionDef(name=fname, args=args, body=self.new_body + [final], decorator_list=[],
+                                 returns=None, type_comment=None, type_params=[])]
+
+    def passes(self, fdef: gast.FunctionDef) -> list:
+        return [
             ("dead code", optimize.dead_code),
             ("drop self chains", lambda f: _drop_self_chains(f) and optimize.dead_code(f)),
-            ("NumPy variant", lambda f: numpy_variant(f, namer)) if self.numpy else None,
-        ], self.verbose)
-        self.front_end._comment(info, fdef)
+            ("NumPy variant", lambda f: numpy_variant(f, self.namer)) if self.builder.numpy else None,
+        ]
+
+    def codegen(self, fdefs: list[gast.FunctionDef]) -> GeneratedJvp:
+        builder, info, namer, req = self.builder, self.info, self.namer, self.req
+        (fdef,) = fdefs
+        builder.front_end._comment(info, fdef)
         ns = dict(namer.globals)
         for nm, obj in list(ns.items()):
             if isinstance(obj, JvpCallee):
-                self.fixups.append((ns, nm, obj))
+                builder.fixups.append((ns, nm, obj))
         refresh = []
-        for nm, getter in norm.data_refs:
+        for nm, getter in self.norm.data_refs:
             ns[nm] = getter()
             refresh.append((ns, nm, getter))
-        self.refresh.extend(refresh)
-        what = "batched Jacobian-vector products (tangents carry a leading axis)" if self.batched \
+        builder.refresh.extend(refresh)
+        what = "batched Jacobian-vector products (tangents carry a leading axis)" if builder.batched \
             else "value and Jacobian-vector product"
-        along = ", ".join(tparams.values()) or "nothing"
+        along = ", ".join(self.tparams.values()) or "nothing"
         doc = f"{what[0].upper()}{what[1:]} of {info.name} along {along}, by srcgrad."
         source = codegen.function_source(fdef, doc)
         if self.verbose:
-            _dump(f"codegen: {fname}", source)
-        compiled = codegen.compile_source(source, fname, ns, fname,
+            _dump(f"codegen: {fdef.name}", source)
+        compiled = codegen.compile_source(source, fdef.name, ns, fdef.name,
                                           None if info.filename.startswith("<srcgrad ") else info.filename)
-        compiled.__srcgrad_stack_level__ = level + 1
-        if not top:
+        compiled.__srcgrad_stack_level__ = self.level + 1
+        if not self.top:
             req.compiled = compiled
             req.source = source
-        return GeneratedJvp(fn=compiled, source=source, tparams=[tparams[p] for p in wrt if p in tparams],
-                            refresh=self.refresh, info=info)
+        return GeneratedJvp(fn=compiled, source=source,
+                            tparams=[self.tparams[p] for p in self.wrt if p in self.tparams],
+                            refresh=builder.refresh, info=info)
 
 
 def _unpack_returned_tuple(body: list, ret: gast.Return, namer: Namer) -> gast.expr:
@@ -1625,11 +1655,12 @@ def _unpack_returned_tuple(body: list, ret: gast.Return, namer: Namer) -> gast.e
 _ONCE_MORE_HINT = "third derivatives work as jvp(jvp(grad(f))); go no higher with loops that save values."
 
 
-def _front(fn: Any, wrt: Any, verbose: bool) -> tuple[FunctionInfo, Namer, list, Normalizer]:
-    """`front`, saying what it met when it reads code transformed twice that records values on a stack
-    (its pops unpack nested pairs, which the normalizer refuses)."""
+def _front(fn: Any, wrt: Any, front_end: Builder) -> tuple[FunctionInfo, Namer, list, Normalizer]:
+    """The shared front end with forward mode's normalizer, saying what it met when it reads code
+    transformed twice that records values on a stack (its pops unpack nested pairs, which the
+    normalizer refuses)."""
     try:
-        return front(fn, wrt, verbose)
+        return front_end.front(fn, wrt, forward_normalizer)
     except TransformError as exc:
         if getattr(fn, "__srcgrad_stack_level__", 0) >= 2 and "plain names only" in exc.message:
             raise TransformError(f"srcgrad does not differentiate {fn.__name__} again: it is a derivative of "

@@ -9,73 +9,21 @@ is generated and bound into the namespaces when the whole build is done.
 
 from __future__ import annotations
 
-import copy
-import os
-import sys
 import time
 import types
 import weakref
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import gast
 
-from srcgrad import analysis, codegen, facts, normalize, optimize, reverse, stages
+from srcgrad import facts, normalize, optimize, stages
 from srcgrad.codegen import Comment
 from srcgrad.errors import TransformError, located
 from srcgrad.names import Namer
-from srcgrad.normalize import assign, call, const, name
 from srcgrad.parse import FunctionInfo, fence, merge_into_recording, parse_function, recording
-from srcgrad.reverse import CalleeRequest, Restore, State
-from srcgrad.runtime import primitives as P
-from srcgrad.runtime import stack as rt_stack
-
-
-def debug_enabled(verbose: bool | int) -> bool:
-    return bool(verbose) or os.environ.get("SRCGRAD_DEBUG", "") not in ("", "0")
-
-
-def _dump(stage: str, text: str) -> None:
-    print(f"---- srcgrad: {stage} " + "-" * max(0, 70 - len(stage)), file=sys.stderr)
-    print(text.rstrip(), file=sys.stderr)
-
-
-def body_source(body: list) -> str:
-    lines: list[str] = []
-    codegen.emit_block(body, 0, lines)
-    return "\n".join(lines)
-
-
-Pass = tuple[str, Callable[[gast.FunctionDef], Any]]
-
-
-def run_passes(fdef: gast.FunctionDef, passes: list[Pass | None], verbose: bool | int) -> None:
-    """The optimize stage: each named pass rewrites `fdef` in place, in order (None: a pass this variant
-    skips). With SRCGRAD_DEBUG each pass prints the code it left, under its name ("no change" where it
-    changed nothing)."""
-    before = body_source(fdef.body) if verbose else ""
-    for step in passes:
-        if step is None:
-            continue
-        label, rewrite = step
-        rewrite(fdef)
-        if verbose:
-            after = body_source(fdef.body)
-            _dump(f"optimize: {label} ({fdef.name})", after if after != before else "(no change)")
-            before = after
-
-
-@dataclass
-class Generated:
-    """A compiled generated function and what the caller of it must do per call."""
-
-    fn: Callable
-    source: str
-    refresh: list = field(default_factory=list)  # (namespace, name, getter)
-    info: FunctionInfo | None = None
-    return_line: int | None = None
-    scalar_out: bool = False
-    deps: Any = None  # parse.Dependencies: valid while what the build read is unchanged
+from srcgrad.reverse import CalleeRequest
+from srcgrad.reverse_build import ReverseBuild
+from srcgrad.stages import Generated, _dump, body_source, debug_enabled, run_passes  # noqa: F401
 
 
 def params_of(node: gast.FunctionDef) -> tuple[list[str], list[str]]:
@@ -135,18 +83,25 @@ class Builder:
         self.specialized = False  # building a variant for one signature (never transformed again)
 
     # ---------------------------------------------------------------------------------- front end
-    def front(self, fn: Any, wrt: Any) -> tuple[FunctionInfo, Namer, list, normalize.Normalizer]:
+    def front(self, fn: Any, wrt: Any, normalizer: Callable | None = None
+              ) -> tuple[FunctionInfo, Namer, list, normalize.Normalizer]:
+        """The front end, the same for every mode: parse, fence, normalize (one operation per
+        statement). `wrt`: the differentiated parameters, or a function of the parsed function giving
+        them. `normalizer(info, namer, wrt)`: the mode's normalizer (forward mode's reads generated
+        code too); by default reverse mode's, which refuses to differentiate generated code."""
         info = parse_function(fn)
         fence(info)
         if callable(wrt):
             wrt = wrt(info)
         if self.verbose:
             _dump(f"parse: {info.name} ({info.filename}:{info.user_lineno(1)})", "\n".join(info.lines))
-        taken = set(info.locals)
-        namer = Namer(taken)
+        namer = Namer(set(info.locals))
         namer.reserved = info.free_names()
-        norm = normalize.Normalizer(info, namer, set(wrt))
-        norm.refuse_generated_callees = True
+        if normalizer is None:
+            norm = normalize.Normalizer(info, namer, set(wrt))
+            norm.refuse_generated_callees = True
+        else:
+            norm = normalizer(info, namer, set(wrt))
         body = norm.run()
         if self.verbose:
             _dump("normalize (one operation per statement)", body_source(body))
@@ -331,405 +286,9 @@ class Builder:
         single: bool = True,
         req: CalleeRequest | None = None,
     ) -> Generated:
-        ret = body[-1] if body and isinstance(body[-1], gast.Return) else None
-        if ret is None:
-            raise located(info, info.node, "internal error: normalized function has no final return")
-        scalar_params = {p for p, f in known.items() if isinstance(f, facts.Num)}
-        ret_value = ret.value
-        out_atoms = ret_value.elts if isinstance(ret_value, gast.Tuple) else [ret_value]
-        outputs = {a.id for a in out_atoms if isinstance(a, gast.Name)}
-        fwd_body, fx = stages.fact_stage(body[:-1], namer, params, known, outputs, self.callee_facts)
-        active, varied, useful = analysis.activity(fwd_body, set(wrt), outputs, set(norm.lists))
-        scalars = fx.scalars()
-        int_params = {p: f.value for p, f in known.items()  # a callee's int arguments are in its key
-                      if isinstance(f, facts.Num) and f.type is int and f.value is not None}
-        sets = stages.FactSets.of(fx, {v: namer.adjoint(v) for v in active}, int_params)
-        nd_all, shp_all = sets.ndims, sets.shapes
-        if self.verbose:
-            _dump("analysis", f"active: {sorted(active)}\nscalars: {sorted(scalars)}\nfacts: "
-                  + ", ".join(f"{v}: {f}" for v, f in sorted(fx.of.items())))
-
-        callee_bindings: list[tuple[Any, CalleeRequest]] = []
-
-        def request(fn: Any, wrt_names: tuple[str, ...], site: Any) -> CalleeRequest:
-            signature = facts.site_signature(site.op, fx.get) or ()
-            r = self.callee(fn, wrt_names, site, info, signature)
-            fwd, adj = self.bind_callee(namer, r)
-            bound = CalleeRequest(fn=fn, wrt=r.wrt, fwd=fwd, adj=adj)
-            bound.returns_tuple = getattr(r, "returns_tuple", False)
-            callee_bindings.append((bound, r))
-            return bound
-
-        temp_names = {namer.adjoint(v) for v in active if v.startswith("_t")}
-        temp_adjoint = temp_names.__contains__
-        rev = reverse.Reverse(info, fwd_body, namer, wrt, active, scalars, request)
-        rev.lists = set(norm.lists)
-        rev.numbers = fx.immutable()
-        rev.read_lists = {
-            st_.op.args[0].id
-            for st_ in analysis.iter_stmts(fwd_body)
-            if getattr(getattr(st_, "op", None), "kind", None) == "list_get"
-        }
-        rev.simplify = lambda e: sets.specialize(e, namer)
-        stack = rev.stack_name = namer.unique("_stack")
-        line0 = ret.line if hasattr(ret, "line") else None
-
-        # seeds: the output cotangent
-        st = State()
-        seed_stmts: list = []
-        seed_param = None
-        if mode == "split":
-            seed_param = namer.unique("b_out")
-        elif mode == "vjp":
-            seed_param = namer.unique("v")
-        for i, a in enumerate(out_atoms):
-            if not (isinstance(a, gast.Name) and a.id in active):
-                if mode == "grad":
-                    # an output no input reaches still has to be a scalar for grad (the check seed_of makes)
-                    seed_ref = name(namer.ref(rt_stack.seed_of, "seed_of"))
-                    check = gast.Expr(value=call(seed_ref, [copy.deepcopy(a)]))
-                    check.line = line0
-                    seed_stmts.append(check)
-                continue
-            if seed_param is not None:
-                g = name(seed_param)
-                if isinstance(ret_value, gast.Tuple):
-                    part = rt_stack.cotangent_part if mode == "vjp" else None
-                    g = (call(name(namer.ref(part, "cotangent_part")), [g, const(i), const(len(out_atoms))])
-                         if part is not None else gast.Subscript(value=g, slice=const(i), ctx=gast.Load()))
-                if mode == "vjp" and a.id not in scalars:
-                    # the cotangent must have the output's shape (checked: the adjoint relies on it)
-                    g = call(name(namer.ref(rt_stack.cotangent, "cotangent")), [g, name(a.id)])
-            elif a.id in scalars:
-                g = const(1.0)
-            else:
-                g = call(name(namer.ref(rt_stack.seed_of, "seed_of")), [name(a.id)])
-            rev.accumulate(a.id, g, st, seed_stmts, line0)
-
-        for v in sorted(getattr(norm, "stacks", ())):
-            if v in active:  # differentiating generated code: cotangents of popped values wait here
-                s0 = assign(namer.adjoint(v), call(name(namer.ref(rt_stack.Stack, "Stack")), []))
-                s0.line = line0
-                seed_stmts.append(s0)
-                st.init.add(v)
-        rev.refuse_opaque_in_order(fwd_body, varied)
-        adjoint = rev.block(fwd_body, st)
-        # zero gradients for inputs the output does not depend on
-        tail: list = []
-        for p in wrt:
-            if p not in st.init:
-                tail.append(rev.zero_init(p, line0))
-        reverse.overwrite_info(fwd_body, set(params))
-        adjoint, reads = reverse.prune(adjoint)
-        for s_ in tail:
-            reads |= reverse.loads(s_)
-        if self.verbose:
-            _dump("reverse (adjoint before saves)", body_source(seed_stmts + adjoint + tail))
-
-        kept_loops = reverse.kept_loops(adjoint)
-        restores = reverse.restores(adjoint)
-        push_map: dict[int, list[str]] = {}
-        need_none: set[str] = set()
-        for r in restores:
-            push_map.setdefault(id(r.src), []).append(r.var)
-            if r.src.ow.get(r.var) == "maybe":
-                need_none.add(r.var)
-        uses_stack = bool(restores) or bool(rev.callsites)
-
-        def pop_stmt(r: Restore) -> gast.stmt:
-            s = assign(r.var, call(gast.Attribute(value=name(stack), attr="pop", ctx=gast.Load()), []))
-            s.line = r.line
-            s.impure = True
-            return s
-
-        def replace_restores(block: list) -> list:
-            out = []
-            for s in block:
-                if isinstance(s, Restore):
-                    out.append(pop_stmt(s))
-                    continue
-                if isinstance(s, (gast.If, gast.For)):
-                    s.body = replace_restores(s.body)
-                    s.orelse = replace_restores(s.orelse)
-                out.append(s)
-            return out
-
-        adjoint = replace_restores(adjoint)
-        callsite_ids = {id(s): r for s, r in rev.callsites}
-
-        def push(var: str, line: Any, changed_in_place: bool = False) -> gast.stmt:
-            value: gast.expr = name(var)
-            if changed_in_place:  # the statement writes into var's memory: save its values
-                value = call(name(namer.ref(P.copy, "copy")), [value])
-            pushed = call(gast.Attribute(value=name(stack), attr="push", ctx=gast.Load()), [value])
-            s = gast.Expr(value=pushed)
-            s.line = line
-            s.saves = True  # reads `var`, changes nothing the forward reads
-            return s
-
-        def instrument(block: list) -> list:
-            out: list = []
-            for s in block:
-                line = getattr(s, "line", None)
-                counter = getattr(s, "counter", None)
-                if isinstance(s, (gast.For, gast.While)) and counter is not None and id(s) in kept_loops:
-                    cname, init, inc = counter
-                    for v in reversed(push_map.get(id(init), [])):
-                        out.append(push(v, line))
-                    out.append(init)
-                    s.body = instrument(s.body)
-                    at = getattr(s, "cond_len", 0) if isinstance(s, gast.While) else 0
-                    s.body.insert(at, inc)
-                else:
-                    if isinstance(s, (gast.If, gast.For, gast.While)):
-                        s.body = instrument(s.body)
-                        s.orelse = instrument(s.orelse)
-                # the adjoint pops a statement's saved values in the order push_map lists them: pushed in
-                # reverse, so the stack hands them back right (`d, p = pair(a, b)` saves two)
-                for v in reversed(push_map.get(id(s), [])):
-                    out.append(push(v, line, v in getattr(s, "mutates", ())))
-                if id(s) in callsite_ids:
-                    r = callsite_ids[id(s)]
-                    # the stack goes first, positionally: no clash with the callee's own names
-                    s.value = gast.Call(
-                        func=name(r.fwd), args=[name(stack)] + s.value.args, keywords=s.value.keywords
-                    )
-                    s.impure = True
-                out.append(s)
-            return out
-
-        forward = instrument(fwd_body)
-
-        # the value returned must be the forward's, even if the adjoint restores the variable
-        restored_vars = {r.var for r in restores}
-        ret_expr = ret_value
-        pre_adjoint: list = []
-        if any(isinstance(a, gast.Name) and a.id in restored_vars for a in out_atoms):
-            value_name = namer.unique("value")
-            s = assign(value_name, copy.deepcopy(ret_value))
-            s.line = line0
-            s.pure = True
-            pre_adjoint.append(s)
-            ret_expr = name(value_name)
-
-        head: list = []
-        if uses_stack and mode != "split":
-            s = assign(stack, call(name(namer.ref(rt_stack.Stack, "Stack")), []))
-            head.append(s)
-        for v in sorted(need_none):
-            s = assign(v, const(None))
-            s.line = None
-            head.append(s)
-        if mode != "split":
-            # the adjoint of a branch reads the variables the other branch assigns (`bq = zeros_as(q)`):
-            # one assigned only on some paths is None on the others (zeros_as(None) is 0.0)
-            definite = reverse.definitely_assigned(fwd_body, set(params))
-            assigned = {t for st_ in analysis.iter_stmts(fwd_body) for t in analysis.targets_of(st_)}
-            for v in sorted((reads & assigned) - definite - need_none - set(params)):
-                s = assign(v, const(None))
-                s.line = None
-                head.append(s)
-
-        grads = []
-        for p in wrt:
-            g: gast.expr = name(rev.adj(p))
-            if p in scalar_params and mode != "split":
-                g = call(name(namer.ref(float, "float")), [g])
-            grads.append(g)
-
-        def optimize_block(block: list) -> list:
-            return sets.optimize_block(block, namer, scalars, lambda s: not getattr(s, "adjoint", False))
-
-        for s in seed_stmts + adjoint + tail:
-            _mark_adjoint(s)
-
-        if req is not None:
-            req.returns_tuple = isinstance(ret_value, gast.Tuple)
-        if mode == "split":
-            assert req is not None
-            fwd_vars = set(params)
-            for st_ in analysis.iter_stmts(forward):
-                fwd_vars.update(analysis.targets_of(st_))
-                if getattr(st_, "counter", None) is not None:
-                    fwd_vars.add(st_.counter[0])
-            saved = sorted(v for v in reads if v in fwd_vars)
-            definite = reverse.definitely_assigned(fwd_body, set(params))
-            for v in saved:
-                if v not in definite and v not in need_none:
-                    head.append(assign(v, const(None)))
-            save_tuple = gast.Tuple(elts=[name(v) for v in saved], ctx=gast.Load())
-            fwd_tail = (
-                [
-                    gast.Expr(
-                        value=call(
-                            gast.Attribute(value=name(stack), attr="push", ctx=gast.Load()), [save_tuple]
-                        )
-                    )
-                ]
-                if saved
-                else []
-            )
-            fwd_fn_name = f"{info.name}_fwd"
-            adj_fn_name = f"{info.name}_adj"
-            fwd_args = info.signature(namer.ref)
-            stack_param = gast.Name(id=stack, ctx=gast.Param(), annotation=None, type_comment=None)
-            if fwd_args.posonlyargs:
-                fwd_args.posonlyargs = [stack_param] + fwd_args.posonlyargs
-            else:
-                fwd_args.args = [stack_param] + fwd_args.args
-            fwd_def = gast.FunctionDef(
-                name=fwd_fn_name,
-                args=fwd_args,
-                body=optimize_block(head + forward)
-                + fwd_tail
-                + [gast.Return(value=copy.deepcopy(ret_value))],
-                decorator_list=[],
-                returns=None,
-                type_comment=None,
-                type_params=[],
-            )
-            restore_saved = []
-            if saved:
-                tgt = gast.Tuple(elts=[name(v, store=True) for v in saved], ctx=gast.Store())
-                restore_saved.append(
-                    assign(tgt, call(gast.Attribute(value=name(stack), attr="pop", ctx=gast.Load()), []))
-                )
-                restore_saved[-1].impure = True
-            adj_args = gast.arguments(
-                args=[name(seed_param, store=False), name(stack, store=False)],
-                posonlyargs=[],
-                vararg=None,
-                kwonlyargs=[],
-                kw_defaults=[],
-                kwarg=None,
-                defaults=[],
-            )
-            for a in adj_args.args:
-                a.ctx = gast.Param()
-            ret_grads = gast.Tuple(elts=grads, ctx=gast.Load())
-            adj_def = gast.FunctionDef(
-                name=adj_fn_name,
-                args=adj_args,
-                body=restore_saved
-                + optimize_block(seed_stmts + adjoint + tail)
-                + [gast.Return(value=ret_grads)],
-                decorator_list=[],
-                returns=None,
-                type_comment=None,
-                type_params=[],
-            )
-            run_passes(fwd_def, [
-                ("dead code", optimize.dead_code),
-                ("nest forward temporaries",
-                 lambda f: optimize.nest_forward_temporaries(f, namer.temps.__contains__)),
-            ], self.verbose)
-            run_passes(adj_def, [
-                ("dead code", optimize.dead_code),
-                ("propagate adjoints", lambda f: optimize.propagate_adjoints(f, temp_adjoint)),
-                ("merge accumulations", optimize.merge_accumulations),
-                ("gather numbers", lambda f: optimize.gather_numbers(f, sets.specializer(namer)))
-                if nd_all else None,
-            ], self.verbose)
-            self._comment(info, fwd_def)
-            self._comment(info, adj_def, adjoint=True)
-            ns = dict(namer.globals)
-            for bound, r in callee_bindings:
-                self.fixups.append((ns, bound.fwd, r, "fwd"))
-                self.fixups.append((ns, bound.adj, r, "adj"))
-            for nm, getter in norm.data_refs:
-                ns[nm] = getter()
-                self.refresh.append((ns, nm, getter))
-            src_f = codegen.function_source(
-                fwd_def, f"Forward sweep of {info.name}, saving what {adj_fn_name} needs."
-            )
-            src_a = codegen.function_source(
-                adj_def, f"Adjoint of {info.name} with respect to {', '.join(req.wrt) or 'nothing'}."
-            )
-            source = src_f + "\n\n" + src_a
-            if self.verbose:
-                _dump(f"codegen: {info.name} (callee)", source)
-            label = f"{info.name}"
-            req.fwd_fn = codegen.compile_source(source, fwd_fn_name, ns, label, info.filename)
-            req.adj_fn = ns[adj_fn_name]
-            req.source = source
-            return Generated(fn=req.fwd_fn, source=source, info=info)
-
-        # fused top-level function
-        fn_args = info.signature(namer.ref)
-        if mode == "vjp":
-            fn_args.kwonlyargs = fn_args.kwonlyargs + [name(seed_param)]
-            fn_args.kwonlyargs[-1].ctx = gast.Param()
-            fn_args.kw_defaults = fn_args.kw_defaults + [None]
-        grads_expr: gast.expr = grads[0] if single else gast.Tuple(elts=grads, ctx=gast.Load())
-        if mode == "grad":
-            final = gast.Return(value=grads_expr)
-        else:
-            final = gast.Return(value=gast.Tuple(elts=[copy.deepcopy(ret_expr), grads_expr], ctx=gast.Load()))
-        final.line = line0
-        body_all = optimize_block(head + forward + pre_adjoint) + optimize_block(seed_stmts + adjoint + tail)
-        fname = {
-            "grad": f"grad_{info.name}",
-            "value_and_grad": f"value_and_grad_{info.name}",
-            "vjp": f"vjp_{info.name}",
-        }[mode]
-        fdef = gast.FunctionDef(
-            name=fname,
-            args=fn_args,
-            body=body_all + [final],
-            decorator_list=[],
-            returns=None,
-            type_comment=None,
-            type_params=[],
-        )
-        floats = (active - set(params)) | {namer.adjoint(v) for v in active}
-        ndim_of = sets.specializer(namer).ndim_of
-        run_passes(fdef, [
-            ("fold the unit seed", lambda f: optimize.fold_unit_seed(f, namer, shp_all, floats, set(params)))
-            if shp_all and mode not in ("vjp", "split") else None,
-            ("dead code", optimize.dead_code),
-            ("propagate adjoints", lambda f: optimize.propagate_adjoints(f, temp_adjoint)),
-            ("merge accumulations", optimize.merge_accumulations),
-            ("gather numbers", lambda f: optimize.gather_numbers(f, sets.specializer(namer)))
-            if nd_all else None,
-            ("defer outer products", lambda f: optimize.defer_outer_products(f, namer, ndim_of))
-            if nd_all else None,
-            ("nest forward temporaries",
-             lambda f: optimize.nest_forward_temporaries(f, namer.temps.__contains__)),
-            # the passes below write forms the transforms do not read back: variants for one signature only
-            ("write in place", lambda f: optimize.write_in_place(f, namer, fx.ints(), nd_all))
-            if self.numpy_params else None,
-            ("one save per loop iteration", lambda f: optimize.batch_loop_saves(f, namer, stack))
-            if self.specialized and uses_stack else None,
-            ("distinct results", lambda f: optimize.distinct_results(f, namer, grads_expr))
-            if isinstance(grads_expr, gast.Tuple) else None,
-        ], self.verbose)
-        self._comment(info, fdef)
-        ns = dict(namer.globals)
-        for bound, r in callee_bindings:
-            self.fixups.append((ns, bound.fwd, r, "fwd"))
-            self.fixups.append((ns, bound.adj, r, "adj"))
-        refresh = []
-        for nm, getter in norm.data_refs:
-            ns[nm] = getter()
-            refresh.append((ns, nm, getter))
-        doc = {
-            "grad": "Gradient",
-            "value_and_grad": "Value and gradient",
-            "vjp": "Value and vector-Jacobian product",
-        }[mode] + f" of {info.name} with respect to {', '.join(wrt)}, by srcgrad."
-        source = codegen.function_source(fdef, doc)
-        if self.verbose:
-            _dump(f"codegen: {fname}", source)
-        compiled = codegen.compile_source(source, fname, ns, fname, info.filename)
-        out_scalar = all(isinstance(a, gast.Name) and a.id in scalars for a in out_atoms)
-        return Generated(
-            fn=compiled,
-            source=source,
-            refresh=refresh + self.refresh,
-            info=info,
-            return_line=getattr(ret, "line", None),
-            scalar_out=out_scalar,
-        )
+        """Reverse mode for one normalized function, through the stages (`stages.run_stages`)."""
+        return stages.run_stages(ReverseBuild(self, info, namer, body, norm, wrt, params, known, mode,
+                                              single, req))
 
     # ------------------------------------------------------------------------------- comments
     def _comment(
@@ -760,12 +319,6 @@ class Builder:
             return out
 
         fdef.body = walk(fdef.body, adjoint, True)
-
-
-def _mark_adjoint(s: Any) -> None:
-    for n in gast.walk(s) if not isinstance(s, Restore) else []:
-        if isinstance(n, gast.stmt):
-            n.adjoint = True
 
 
 def _at(site: Any) -> Any:

@@ -5,27 +5,106 @@ Both compilers run the same pipeline (docs/compiler.md, "The stages"):
     front end (parse, fence, normalize)         pipeline.Builder.front
     facts of the call's signature               `signature_facts`, then `fact_stage`
     transform                                   reverse.Reverse / forward.Forward
-    save/restore planning                       reverse mode only (pipeline.Builder.generate)
-    specialize each statement to the facts      `FactSets.optimize_block`
-    optimize passes (printed by SRCGRAD_DEBUG)  pipeline.run_passes
+    save/restore planning                       reverse mode only
+    assemble, each statement specialized        `FactSets.optimize_block`
+    optimize passes (printed by SRCGRAD_DEBUG)  `run_passes`
     codegen                                     codegen.function_source / compile_source
 
-This module holds the two middle stages both read: what a call's signature says about each parameter,
-the fact pass with the rewrites its facts decide, and the facts as the optimizer's `Specialize` reads
-them, extended from each value to its derived value (an adjoint in reverse mode, a tangent in forward
-mode: each has its value's type and shape).
+`run_stages` is the driver, on one screen, for a `Build` (reverse_build.ReverseBuild,
+forward.ForwardBuild: one function in one mode, a method per stage). This module also holds what both
+modes read: what a call's signature says about each parameter, the fact pass with the rewrites its facts
+decide, and the facts as the optimizer's `Specialize` reads them, extended from each value to its derived
+value (an adjoint in reverse mode, a tangent in forward mode: each has its value's type and shape).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import gast
 import numpy as np
 
-from srcgrad import facts, optimize
+from srcgrad import codegen, facts, optimize
 from srcgrad.names import Namer
+from srcgrad.parse import FunctionInfo
+
+
+class Build(Protocol):
+    """One function in one mode (reverse_build.ReverseBuild, forward.ForwardBuild), a method per stage."""
+
+    verbose: bool
+
+    def facts(self) -> None: ...
+    def transform(self) -> None: ...
+    def plan_saves(self) -> None: ...
+    def assemble(self) -> list[gast.FunctionDef]: ...
+    def passes(self, fdef: gast.FunctionDef) -> list: ...
+    def codegen(self, fdefs: list[gast.FunctionDef]) -> Any: ...
+
+
+def run_stages(build: Build) -> Any:
+    """The stages after the front end, the same for reverse and forward mode. SRCGRAD_DEBUG prints the
+    code after each."""
+    build.facts()                       # what each value is (stages.fact_stage), what carries a derivative
+    build.transform()                   # the adjoint or tangent of each statement
+    build.plan_saves()                  # what the adjoint reads from the forward: pushes and pops
+    functions = build.assemble()        # the generated functions, each statement specialized to the facts
+    for fdef in functions:
+        run_passes(fdef, build.passes(fdef), build.verbose)   # the optimizer, pass by pass
+    return build.codegen(functions)     # source with `# line N:` comments, compiled
+
+
+def debug_enabled(verbose: bool | int) -> bool:
+    return bool(verbose) or os.environ.get("SRCGRAD_DEBUG", "") not in ("", "0")
+
+
+def _dump(stage: str, text: str) -> None:
+    print(f"---- srcgrad: {stage} " + "-" * max(0, 70 - len(stage)), file=sys.stderr)
+    print(text.rstrip(), file=sys.stderr)
+
+
+def body_source(body: list) -> str:
+    lines: list[str] = []
+    codegen.emit_block(body, 0, lines)
+    return "\n".join(lines)
+
+
+Pass = tuple[str, Callable[[gast.FunctionDef], Any]]
+
+
+def run_passes(fdef: gast.FunctionDef, passes: list[Pass | None], verbose: bool | int) -> None:
+    """The optimize stage: each named pass rewrites `fdef` in place, in order (None: a pass this variant
+    skips). With SRCGRAD_DEBUG each pass prints the code it left, under its name ("no change" where it
+    changed nothing)."""
+    before = body_source(fdef.body) if verbose else ""
+    for step in passes:
+        if step is None:
+            continue
+        label, rewrite = step
+        rewrite(fdef)
+        if verbose:
+            after = body_source(fdef.body)
+            _dump(f"optimize: {label} ({fdef.name})", after if after != before else "(no change)")
+            before = after
+
+
+@dataclass
+class Generated:
+    """A compiled generated function and what the caller of it must do per call."""
+
+    fn: Callable
+    source: str
+    refresh: list = field(default_factory=list)  # (namespace, name, getter)
+    info: FunctionInfo | None = None
+    return_line: int | None = None
+    scalar_out: bool = False
+    deps: Any = None  # parse.Dependencies: valid while what the build read is unchanged
+
+
+
 
 
 def call_signature(args: tuple, wrt_idx: tuple = (), tangents: tuple | None = None) -> tuple | None:
