@@ -32,7 +32,6 @@ from srcgrad.api import (
     _inner_refresh,
     _method_of,
     _parsed,
-    _python_floats,
     _shift_wrt,
     _structured_positions,
     _transforms_of,
@@ -236,6 +235,11 @@ def _check_tangents(f: Callable, kind: str, primal: list, wrt_idx: tuple, tangen
     against a (3,) argument and give the derivative along a different direction, silently."""
     what = "tangent" if kind == "jvp" else "vector v"
     for i, t in zip(wrt_idx, tangents, strict=False):
+        if type(t) is bool or isinstance(t, np.ndarray) and t.dtype == bool:
+            raise TypeError(f"{kind} of {getattr(f, '__name__', 'f')}: the {what} for argument {i} is {t!r}, "
+                            f"a bool; the {what} is the last positional argument, after all of the "
+                            f"function's (pass optional arguments by keyword), and is a float or a float "
+                            f"array")
         if not -len(primal) <= i < len(primal):
             continue
         want, got = _shape_of(primal[i]), _shape_of(t)
@@ -339,18 +343,13 @@ def _shows_source_of(outer: Callable) -> Callable:
 
 
 def _with_numpy_semantics(generic: Callable, refresh: list, primal: tuple, kwargs: dict) -> Any:
-    """A specialized variant runs `math` on numbers, which raises where NumPy (what the user's np.sqrt(x)
-    means) returns nan or inf with a warning: such a call runs the generic code instead, its Python
-    floats as np.float64 so it follows NumPy, and its numbers come back as Python floats."""
+    """A specialized variant runs `math` on the numbers it reads from arrays, which raises where NumPy
+    (what the user's np.log(x[i]) means) returns nan or inf with a warning: such a call runs the generic
+    code instead, with the same arguments (Python floats stay Python floats, so an error Python itself
+    raises on them, `1.0 / x` at 0, is raised again, as the plain function raises it)."""
     _refresh(refresh)
-    floats = any(type(a) is float for a in primal)
-
-    def as_numpy(a: Any) -> Any:
-        return np.float64(a) if type(a) is float else a
-
     with np.errstate(all="warn"):
-        out = _zero_tangents(generic(*map(as_numpy, primal), **{k: as_numpy(v) for k, v in kwargs.items()}))
-    return _python_floats(out) if floats else out
+        return _zero_tangents(generic(*primal, **kwargs))
 
 
 def _zero_tangents(out: Any) -> Any:
@@ -391,6 +390,10 @@ def jvp(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *, has_aux: b
     # a bound method: `self` is the function's first argument, flattened where its methods are called
     target = func if func is not None else f
     wrt_idx, single = _wrt(_shift_wrt(wrt) if func is not None else wrt)
+    if len(set(wrt_idx)) < len(wrt_idx):
+        raise TransformError(f"jvp of {getattr(f, '__name__', 'f')}: wrt={wrt!r} names an argument twice",
+                             hint="name each differentiated argument once; the tangent of one argument "
+                                  "is one value (add two directions before passing them).")
     if has_aux:
         out = _jvp_plain(target, wrt_idx, single, has_aux, verbose)
     else:

@@ -118,10 +118,41 @@ def test_array_variants_per_shape(n):
     assert f"np.zeros(({n},))" in j.source and "widen" not in j.source and "tzero" not in j.source
 
 
-def test_math_domain_error_gives_numpy_nan_with_a_warning():
-    j = sg.jvp(sqrt_shifted)
-    assert j(2.0, 1.0)[1] == pytest.approx(0.5)
+def log_elements(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + np.log(x[i])
+    return s
+
+
+def reciprocal(x):
+    return 1.0 / x
+
+
+def test_a_math_error_on_an_array_element_gives_numpy_inf_as_the_plain_function():
+    """The specialized code runs math.log on x[i], which raises at 0; NumPy's np.log gives -inf with a
+    warning: the call runs the generic code (NumPy's semantics), as the plain function computes."""
+    j = sg.jvp(log_elements)
+    x = np.array([1.0, 0.0, 2.0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        v, d = j(0.5, 1.0)
-    assert math.isnan(v) and math.isnan(d) and type(v) is float
+        v, d = j(x, np.ones(3))
+        plain = log_elements(x)
+    assert v == plain == -math.inf and d == math.inf
+    v, d = j(np.array([1.0, 4.0]), np.array([1.0, 2.0]))
+    assert v == pytest.approx(math.log(4.0)) and d == pytest.approx(1.5)
+
+
+def test_an_error_python_raises_on_floats_is_raised_as_by_the_plain_function():
+    with pytest.raises(ZeroDivisionError):
+        reciprocal(0.0)
+    with pytest.raises(ZeroDivisionError):
+        sg.jvp(reciprocal)(0.0, 1.0)
+    assert sg.jvp(reciprocal)(2.0, 1.0) == (0.5, -0.25)
+
+
+def test_wrt_naming_an_argument_twice_and_a_bool_tangent_are_clear_errors():
+    with pytest.raises(sg.TransformError, match="names an argument twice"):
+        sg.jvp(calls_a_helper, wrt=(0, 0))
+    with pytest.raises(TypeError, match="last positional argument"):
+        sg.jvp(pendulum)(0.3, 0.1, False)
