@@ -1415,13 +1415,16 @@ BUILTINS: dict[Any, Adapter] = {abs: P.abs}
 def builtin_max(a, b=None):
     """max(a, b) of numbers, or max(xs) of one iterable (an array's first axis, a list of numbers):
     Python's largest, the derivative flowing to it. max(a, b, c, ...) is max(max(a, b), c) ...
-    (`pairwise`, read by the normalizer)."""
-    return P.max(np.array(a), axis=0) if b is None else P.maximum(a, b)
+    (`pairwise`, read by the normalizer). Two numbers: b only where b > a, as Python's max chooses
+    (the first of equal ones; a nan second is never chosen, a nan first always is), not np.maximum's
+    choice (a nan wins, equal ones share the derivative)."""
+    return P.max(np.array(a), axis=0) if b is None else P.where(P.greater(b, a), b, a)
 
 
 def builtin_min(a, b=None):
-    """min(a, b) of numbers, or min(xs) of one iterable; min(a, b, c, ...) pairwise."""
-    return P.min(np.array(a), axis=0) if b is None else P.minimum(a, b)
+    """min(a, b) of numbers, or min(xs) of one iterable; min(a, b, c, ...) pairwise; b only where
+    b < a, as Python's min chooses."""
+    return P.min(np.array(a), axis=0) if b is None else P.where(P.less(b, a), b, a)
 
 
 builtin_max.pairwise = builtin_min.pairwise = True

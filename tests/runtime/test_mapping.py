@@ -221,3 +221,29 @@ def test_lookup_function():
     assert M.lookup_function(abs) is not None
     assert M.lookup_function(len) is None
     assert M.lookup_function([]) is None  # unhashable
+
+
+# ------------------------------------------------------------------- builtin max / min of two numbers
+def _max_scaled(x, y):
+    return max(x, y) * 2.0 + min(x, y)
+
+
+@pytest.mark.parametrize("x, y", [(1.0, float("nan")), (float("nan"), 1.0), (2.0, 2.0), (-1.0, 3.0),
+                                  (3.0, -1.0), (float("inf"), 1.0)])
+def test_builtin_max_and_min_of_two_numbers_choose_as_python_does(x, y):
+    """max(a, b) is b only where b > a (a nan second is never chosen, the first of equal ones is):
+    the compiled value is the plain function's, the derivative goes to the number chosen."""
+    import math
+
+    import srcgrad as sg
+
+    plain = _max_scaled(x, y)
+    value, grads = sg.value_and_grad(_max_scaled, wrt=(0, 1))(x, y)
+    assert value == plain or (math.isnan(value) and math.isnan(plain))
+    picks_max_y = y > x
+    picks_min_y = y < x
+    want = (2.0 * (not picks_max_y) + (not picks_min_y), 2.0 * picks_max_y + picks_min_y)
+    if not math.isnan(plain):
+        assert grads == pytest.approx(want)
+    jv = sg.jvp(_max_scaled, wrt=(0, 1))(x, y, (1.0, 0.0))
+    assert jv[0] == plain or (math.isnan(jv[0]) and math.isnan(plain))
