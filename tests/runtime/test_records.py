@@ -341,3 +341,24 @@ def test_scalar_expression_computes_the_primitive(name):
             assert (np.isnan(got) and np.isnan(want)) or got == want, f"{name}{tuple(args)}: {got} != {want}"
             if isinstance(want, np.generic):
                 assert isinstance(got, np.generic), f"{name}{tuple(args)}: {type(got)} for {type(want)}"
+
+
+SHAPED_LIKE = sorted((h for h in HELPERS.values() if h.shaped_like), key=lambda h: h.fn.__name__)
+
+
+@pytest.mark.parametrize("record", SHAPED_LIKE, ids=lambda h: h.fn.__name__)
+def test_shaped_like_helpers_bring_their_first_argument_to_the_second_shape(record):
+    """The optimizer drops a `shaped_like` helper where the facts say its two shapes agree: it must
+    then return its first argument itself, and otherwise a value of its second argument's shape (summed
+    down or broadcast up, whichever the shapes call for)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3))
+    assert record.fn(x, np.empty((2, 3))) is x
+    shapes = []
+    for other in (rng.standard_normal((4, 2, 3)), rng.standard_normal(3)):  # to sum down, to broadcast up
+        try:
+            shapes.append(np.shape(record.fn(other, x)))
+        except ValueError:  # the direction this helper does not go
+            continue
+    assert shapes and all(s == (2, 3) for s in shapes)
+    assert record.fn(1.5, 2.5) == 1.5
