@@ -848,6 +848,9 @@ class Forward:
                     fn = batching.badd if op.prim == "add" else batching.bsub
                     return call(name(self.ref(fn, fn.__name__)), [d0, d1])
                 return gast.BinOp(left=d0, op=gast.Add() if op.prim == "add" else gast.Sub(), right=d1)
+            joint = None if self.batched else self.jointly_linear(s, contribs)
+            if joint is not None:
+                return joint
             total = None
             for i, a in contribs:
                 e = self.rule(op, i, a, ans)
@@ -872,6 +875,28 @@ class Forward:
             self.notes(out)
             out.append(self.tassign(v, expr, line))
         st.init.add(v)
+
+    def jointly_linear(self, s: gast.Assign, contribs: list) -> gast.expr | None:
+        """The tangent of a primitive jointly linear in the operands that carry one (its record's
+        `linear` group holds exactly their positions, two or more): the primitive applied to their
+        tangents, `index_update(dx, dv, index=i)` for `x[i] = v`, not a sum of one term per operand
+        (`index_update(dx, 0.0, index=i) + index_update(0.0 * x, dv, index=i)`). None where that
+        does not hold, or an operand is also read elsewhere in the statement."""
+        op = s.op
+        positions = {i for i, _ in contribs}
+        groups = P.PRIMITIVES[op.prim].linear
+        if len(positions) < 2 or not isinstance(groups, tuple) \
+                or not any(set(g) == positions for g in groups):
+            return None
+        names = {a for _, a in contribs}
+        elsewhere = [a for i, a in enumerate(op.args) if i not in positions] + list(op.kwargs.values())
+        if any(isinstance(a, gast.Name) and a.id in names for a in elsewhere):
+            return None
+        expr = copy.deepcopy(s.value)
+        for n in gast.walk(expr):
+            if isinstance(n, gast.Name) and n.id in names:
+                n.id = self.tan_name(n.id)
+        return expr
 
     def packed_operands(self, contribs: list, line: Any, out: list) -> dict[str, str]:
         """A primitive reading a list literal (`stack([2 * p[0], p[1]], ...)` from an inline matrix) reads

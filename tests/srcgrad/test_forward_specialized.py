@@ -156,3 +156,27 @@ def test_wrt_naming_an_argument_twice_and_a_bool_tangent_are_clear_errors():
         sg.jvp(calls_a_helper, wrt=(0, 0))
     with pytest.raises(TypeError, match="last positional argument"):
         sg.jvp(pendulum)(0.3, 0.1, False)
+
+
+def heat_step(u, r):
+    for _ in range(5):
+        new = u.copy()
+        new[1:-1] = u[1:-1] + r * (u[2:] - 2 * u[1:-1] + u[:-2])
+        new[0] = 0.0
+        u = new
+    return np.sum(u ** 2) + np.sum(np.where(u > 0.1, u, 2.0 * u))
+
+
+def test_a_jointly_linear_primitive_takes_its_operands_tangents_at_once():
+    """`new[1:-1] = v` with both new and v carrying tangents: the tangent is the same write of the
+    tangents (index_update's record: jointly linear in x and v), one array, not a sum of two."""
+    rng = np.random.default_rng(2)
+    u, t = rng.normal(size=9), rng.normal(size=9)
+    j = sg.jvp(heat_step)
+    v, d = j(u, 0.3, t)
+    assert v == pytest.approx(heat_step(u, 0.3), rel=1e-12)
+    assert d == pytest.approx(fd(heat_step, (u, 0.3), 0, t), rel=1e-6)
+    assert d == pytest.approx(sg.grad(heat_step)(u, 0.3) @ t, rel=1e-10)
+    assert "index_update(dnew, d_t" in j.source and "0.0 * new" not in j.source
+    _, dr = sg.jvp(heat_step, wrt=1)(u, 0.3, 1.0)
+    assert dr == pytest.approx(fd(heat_step, (u, 0.3), 1, 1.0), rel=1e-6)
