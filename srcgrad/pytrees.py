@@ -466,16 +466,10 @@ class QuickReader:
                 self.lines.append(f"{child} = {var}[{self.key(k)}]")
                 self.value(v, child, objects, wrt, out, depth + 1)
             return
-        if t is list or t is tuple:
-            self.miss(f"type({var}) is not {t.__name__} or len({var}) != {len(x)}")
-            children = [self.fresh() for _ in x]
-            if children:
-                self.lines.append(f"{', '.join(children)}, = {var}")
-            for v, child in zip(x, children, strict=True):
-                self.value(v, child, objects, wrt, out, depth + 1)
-            return
-        if issubclass(t, tuple) and hasattr(t, "_fields"):  # a named tuple: its class fixes its fields
-            self.miss(f"type({var}) is not {self.const(t)} or len({var}) != {len(x)}")
+        if t is list or t is tuple or issubclass(t, tuple) and hasattr(t, "_fields"):
+            # a named tuple's class fixes its fields; a list's or tuple's length is checked
+            kind = t.__name__ if t is list or t is tuple else self.const(t)
+            self.miss(f"type({var}) is not {kind} or len({var}) != {len(x)}")
             children = [self.fresh() for _ in x]
             if children:
                 self.lines.append(f"{', '.join(children)}, = {var}")

@@ -135,13 +135,7 @@ def looped_over_at_the_call(x):
 
 @pytest.mark.parametrize("fn", [read_at_the_call, nested_read_at_the_call, looped_over_at_the_call])
 def test_a_returned_dict_read_at_the_call(fn):
-    x = np.array([0.3, -0.7, 1.1])
-    g = sg.grad(fn)(x)
-    np.testing.assert_allclose(g, numeric_grad(fn, [x.copy()], 0), rtol=1e-6, atol=1e-8)
-    t = np.array([0.2, 0.5, -1.0])
-    value, d = sg.jvp(fn)(x, t)
-    np.testing.assert_allclose(value, fn(x), rtol=1e-12)
-    np.testing.assert_allclose(d, g @ t, rtol=1e-6)
+    _grad_and_jvp_agree(fn)
 
 
 _CALLS = {"n": 0}
@@ -224,13 +218,7 @@ def nested_whole_through_a_helper(x):
 @pytest.mark.parametrize("fn", [nested_whole, nested_whole_written_through_both_names, nested_whole_by_key,
                                 nested_whole_through_a_helper])
 def test_a_dict_placed_whole_inside_another(fn):
-    x = np.array([0.3, -0.7, 1.1])
-    g = sg.grad(fn)(x)
-    np.testing.assert_allclose(g, numeric_grad(fn, [x.copy()], 0), rtol=1e-6, atol=1e-8)
-    t = np.array([0.2, 0.5, -1.0])
-    value, d = sg.jvp(fn)(x, t)
-    np.testing.assert_allclose(value, fn(x), rtol=1e-12)
-    np.testing.assert_allclose(d, g @ t, rtol=1e-6)
+    _grad_and_jvp_agree(fn)
 
 
 def new_key_into_a_shared_dict(x):
@@ -401,3 +389,15 @@ def test_a_returned_dict_passed_whole_to_a_helper():
     np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-8)
     with pytest.raises(TransformError, match="after a call in the same statement"):
         sg.grad(passed_whole_after_a_user_call)(x)
+
+
+def _grad_and_jvp_agree(fn):
+    """fn's gradient against finite differences, its jvp's value against fn and its product against
+    the gradient's."""
+    x = np.array([0.3, -0.7, 1.1])
+    g = sg.grad(fn)(x)
+    np.testing.assert_allclose(g, numeric_grad(fn, [x.copy()], 0), rtol=1e-6, atol=1e-8)
+    t = np.array([0.2, 0.5, -1.0])
+    value, d = sg.jvp(fn)(x, t)
+    np.testing.assert_allclose(value, fn(x), rtol=1e-12)
+    np.testing.assert_allclose(d, g @ t, rtol=1e-6)
