@@ -237,17 +237,20 @@ class Helper:
     shaped_like its value is its first argument brought to the shape of its second (summed down or
                 broadcast up): the first argument itself where the two shapes agree, which the
                 optimizer drops where the facts say they do
+    folds       pure, of static values only: a call whose arguments are all literals is computed when
+                the code is built (`inverse_permutation((1, 0), 2)` is written `(1, 0)`)
     """
 
     __slots__ = ("fn", "linear", "shape_only", "static", "zero", "nondiff", "writes", "batching", "axis_at",
-                 "shaped_like")
+                 "shaped_like", "folds")
 
     def __init__(self, fn: Callable[..., Any], linear: tuple = (), shape_only: tuple | bool = (),
                  static: tuple = (), zero: bool = False, nondiff: bool = False, writes: tuple = (),
-                 batching: str | None = None, axis_at: int | None = None, shaped_like: bool = False):
+                 batching: str | None = None, axis_at: int | None = None, shaped_like: bool = False,
+                 folds: bool = False):
         self.fn, self.linear, self.shape_only, self.static = fn, tuple(linear), shape_only, tuple(static)
         self.zero, self.nondiff, self.writes = zero, nondiff, tuple(writes)
-        self.batching, self.axis_at, self.shaped_like = batching, axis_at, shaped_like
+        self.batching, self.axis_at, self.shaped_like, self.folds = batching, axis_at, shaped_like, folds
 
     def __repr__(self) -> str:
         return f"<srcgrad helper {getattr(self.fn, '__name__', self.fn)}>"

@@ -1092,10 +1092,11 @@ helper(matmul_vjp_a, linear=(0, 2), shape_only=(1,))  # bilinear: in g and in b,
 helper(matmul_vjp_b, linear=(0, 1), shape_only=(2,))
 helper(shape_of, shape_only=True, zero=True)
 helper(count, shape_only=(0,), static=(1,), zero=True)
-for _f in (balance, inside, argmax_share, kept_shape, has_zero, inverse_permutation, has_int_array,
-           is_float_dtype, concat_index, concat_pads, stack_index, stack_pads, axis_index, unpad_index,
-           negated):
+for _f in (balance, inside, argmax_share, has_zero, has_int_array, is_float_dtype, concat_index,
+           concat_pads, stack_index, stack_pads, axis_index, unpad_index, negated):
     helper(_f, zero=True)  # piecewise constant, or computed from shapes and static values only
+for _f in (kept_shape, inverse_permutation, normalize_axis):  # noqa: F405
+    helper(_f, zero=True, folds=True)  # of static values only: folded where its arguments are literals
 helper(builtins.hasattr, shape_only=(0,))  # rule bodies ask an argument whether it has a dtype
 
 # The helpers of stack.py (generated code's runtime) and mapping.py's static-argument helpers: their

@@ -536,7 +536,7 @@ class Specialize(gast.NodeTransformer):
                 return _literal_node(tuple(known))  # a shape this variant was built for
         if obj is P.ndim and len(node.args) == 1 and self.ndim_of(node.args[0]) is not None:
             return gast.Constant(value=self.ndim_of(node.args[0]), kind=None)
-        if hashable(obj) and (obj in _PURE_FOLD or obj in mapping.STATIC_HELPERS) and not node.keywords \
+        if hashable(obj) and (_folds(obj) or obj in mapping.STATIC_HELPERS) and not node.keywords \
                 and all(_is_literal(a) for a in node.args):
             try:
                 value = obj(*[gast.literal_eval(a) for a in node.args])
@@ -1092,7 +1092,13 @@ def _index_for(prim: str, keywords: list, ndim: int) -> Any:
     return gast.Tuple(elts=parts, ctx=gast.Load())
 
 
-_PURE_FOLD = {R.inverse_permutation, P.normalize_axis, R.kept_shape}  # pure on constants: folded
+
+
+def _folds(obj: Any) -> bool:
+    """A helper whose record says it is pure, of static values only (`folds`): computed at build time
+    where its arguments are literals."""
+    record = P.HELPERS.get(obj)
+    return record is not None and record.folds
 
 
 def _is_literal(e: Any) -> bool:

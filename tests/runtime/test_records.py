@@ -362,3 +362,14 @@ def test_shaped_like_helpers_bring_their_first_argument_to_the_second_shape(reco
             continue
     assert shapes and all(s == (2, 3) for s in shapes)
     assert record.fn(1.5, 2.5) == 1.5
+
+
+def test_folding_helpers_are_static_values_of_static_arguments():
+    """A `folds` helper is computed at build time where its arguments are literals: it must have a zero
+    derivative (its value depends on static values only) and give equal values for equal arguments."""
+    folding = [h for h in HELPERS.values() if h.folds]
+    assert {h.fn for h in folding} >= {R.inverse_permutation, R.kept_shape, P.normalize_axis}
+    for h in folding:
+        assert h.zero, h
+    assert R.inverse_permutation((2, 0, 1), 3) == R.inverse_permutation((2, 0, 1), 3) == (1, 2, 0)
+    assert P.normalize_axis(-1, 3) == P.normalize_axis(-1, 3) == (2,)
