@@ -21,9 +21,8 @@ from typing import Any, Callable
 import gast
 import numpy as np
 
-from srcgrad import codegen, reuse
+from srcgrad import codegen, reuse, stages
 from srcgrad.errors import TransformError, located
-from srcgrad.facts import NUMBER_KEYS
 from srcgrad.flatten import per_argument_count, pytree_positions, takes_star_args
 from srcgrad.leafwise import MISS, Leafwise
 from srcgrad.outputs import own_returns, serving_dicts
@@ -233,16 +232,13 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
                     hint=f"pass a float ({float(args[i])!r}) to differentiate with respect to it, or "
                     "leave it out of wrt.",
                 )
-        mask = tuple(
-            NUMBER_KEYS[t] if t in _SCALAR_TYPES else ("n", a.ndim, a.shape, a.dtype.str) if t is np.ndarray
-            else None
-            for t, a in zip(types, args, strict=False)
-        )
-        guard = tuple((i, m[2], args[i].dtype) for i, m in enumerate(mask) if isinstance(m, tuple)) or None
+        mask = stages.call_signature(args)  # None: nothing to specialize to
+        guard = tuple((i, m[2], args[i].dtype) for i, m in enumerate(mask or ()) if isinstance(m, tuple)) \
+            or None
         key = (types, guard, numpy_semantics)
         entry = by_ndim.get(key)
         if entry is None:
-            gen = build(mask) if any(mask) and not numpy_semantics else generic
+            gen = build(mask) if mask is not None and not numpy_semantics else generic
             deps.update(gen.deps or Dependencies())
             fn = gen.fn
             tensors = [

@@ -1508,7 +1508,7 @@ class ForwardBuild:
                                              builder.front_end.callee_facts)
         else:  # code srcgrad generated (forward over reverse): its stack's values are not followed
             fwd_body = optimize.drop_fresh_alias_checks(self.body[:-1], namer)
-            fx = stages.decided_facts([], namer, params, {}, None)[1]
+            fx = facts.infer([], namer, params, {})  # no facts: the generic code
         ret_value = ret.value
         if req is not None and isinstance(ret_value, gast.Name):
             ret_value = _unpack_returned_tuple(fwd_body, ret, namer)
