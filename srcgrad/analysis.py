@@ -13,6 +13,7 @@ which is conservative: it may keep an adjoint that is always zero, never drop on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import gast
@@ -77,54 +78,86 @@ def diff_operands(op: Any) -> list[tuple[int, str]]:
     return []
 
 
-def activity(
-    body: list, wrt: set[str], outputs: set[str], mutable: set[str] = frozenset()
-) -> tuple[set[str], set[str], set[str]]:
-    """(active, varied, useful) variable names. `mutable`: local lists/stacks, which a call may fill with
-    values it was given (so they vary with them)."""
-    stmts = [s for s in iter_stmts(body) if getattr(s, "op", None) is not None]
-    varied = set(wrt)
+@dataclass(frozen=True)
+class Activity:
+    """Which values carry a derivative: `varied` (they depend on a differentiated input through
+    differentiable operations), `useful` (the output depends on them so), `active` (both)."""
+
+    active: frozenset[str]
+    varied: frozenset[str]
+    useful: frozenset[str]
+
+
+def activity(body: list, wrt: set[str], outputs: set[str], mutable: set[str] = frozenset(),
+             stacks: set[str] = frozenset(), never: set[str] = frozenset()) -> Activity:
+    """Activity of a normalized body, the one analysis both modes read (reverse mode: the adjoint of
+    each active statement; forward mode: the tangent of each).
+
+    Each statement is an edge from the names its differentiable operands read to the names it binds:
+    `lst.append(v)` flows v into lst; `obj.method(v)` as a statement may store v in obj (`_mutated_object`);
+    a call may fill the `mutable` lists (local lists and stacks) it is given. `stacks` are the stacks of
+    code srcgrad generated (forward over reverse): always active (they carry tangents), `S.push(v)` flows
+    v into S, and a pop restores a value the same variable had before, so it makes the variable active
+    only through its other assignments: only a name that nothing but pops assigns (the saved values an
+    `f_adj` restores) takes its activity from the stack. Names in `never` carry no derivative whatever
+    flows into them (the ranges an adjoint loop walks back over)."""
+    edges: list[tuple[list[str], list[str]]] = []      # (targets, sources)
+    assigned_other: set[str] = set()
+    for s in iter_stmts(body):
+        if not (isinstance(s, gast.Assign) and stack_method(s.value, stacks, ("pop", "pop2"))):
+            assigned_other.update(targets_of(s))
+    for s in iter_stmts(body):
+        op = getattr(s, "op", None)
+        if op is None:
+            continue
+        if op.kind == "append":
+            lst, item = op.args
+            if isinstance(item, gast.Name):
+                edges.append(([lst.id], [item.id]))
+            continue
+        if op.kind not in DIFF_KINDS:
+            continue
+        srcs = [n for _, n in diff_operands(op)]
+        if op.kind == "list_pop":
+            srcs = [op.args[0].id]
+        tgts = list(targets_of(s)) + _mutated_object(s)
+        if isinstance(s, gast.Assign) and stack_method(s.value, stacks, ("pop", "pop2")):
+            tgts = [t for t in tgts if t not in assigned_other]
+        if op.kind == "call":
+            tgts += [n for n in srcs if n in mutable or n in stacks]
+        if isinstance(s, gast.Expr):
+            push = stack_method(s.value, stacks, ("push", "append"))
+            if push is not None:
+                tgts = [push]
+        edges.append((tgts, srcs))
+    varied = _closure(set(wrt) | set(stacks), edges, forward=True, never=set(never))
+    useful = _closure(set(outputs) | set(stacks), edges, forward=False, never=set())
+    return Activity(frozenset(varied & useful), frozenset(varied), frozenset(useful))
+
+
+def _closure(start: set[str], edges: list, forward: bool, never: set[str]) -> set[str]:
+    """The names reached from `start` along `edges` (sources to targets, or back with forward=False)."""
+    reached = set(start)
     changed = True
     while changed:
         changed = False
-        for s in stmts:
-            op = s.op
-            if op.kind == "append":
-                lst, item = op.args
-                if isinstance(item, gast.Name) and item.id in varied and lst.id not in varied:
-                    varied.add(lst.id)
-                    changed = True
-                continue
-            if op.kind not in DIFF_KINDS:
-                continue
-            if any(n in varied for _, n in diff_operands(op)):
-                passed = [n for _, n in diff_operands(op) if n in mutable] if op.kind == "call" else []
-                for t in targets_of(s) + _mutated_object(s) + passed:
-                    if t not in varied:
-                        varied.add(t)
+        for tgts, srcs in edges:
+            frm, to = (srcs, tgts) if forward else (tgts, srcs)
+            if any(n in reached for n in frm):
+                for t in to:
+                    if t not in reached and t not in never:
+                        reached.add(t)
                         changed = True
-    useful = set(outputs)
-    changed = True
-    while changed:
-        changed = False
-        for s in stmts:
-            op = s.op
-            if op.kind == "append":
-                lst, item = op.args
-                if lst.id in useful and isinstance(item, gast.Name) and item.id not in useful:
-                    useful.add(item.id)
-                    changed = True
-                continue
-            if op.kind not in DIFF_KINDS:
-                continue
-            if any(t in useful for t in targets_of(s)):
-                for _, n in diff_operands(op):
-                    if n not in useful:
-                        useful.add(n)
-                        changed = True
-    return varied & useful, varied, useful
+    return reached
 
 
+def stack_method(e: Any, stacks: set[str], meth: str | tuple[str, ...]) -> str | None:
+    """The stack's name if `e` is `S.<meth>(...)` for a stack S."""
+    meths = (meth,) if isinstance(meth, str) else meth
+    if isinstance(e, gast.Call) and isinstance(e.func, gast.Attribute) and e.func.attr in meths and \
+            isinstance(e.func.value, gast.Name) and e.func.value.id in stacks:
+        return e.func.value.id
+    return None
 
 
 def _mutated_object(s: Any) -> list[str]:

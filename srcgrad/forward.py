@@ -35,7 +35,7 @@ import gast
 import numpy as np
 
 from srcgrad import batching, codegen, facts, optimize, stages
-from srcgrad.analysis import DIFF_KINDS, diff_operands, iter_stmts, targets_of
+from srcgrad.analysis import activity, diff_operands, iter_stmts, stack_method, targets_of
 from srcgrad.codegen import Comment
 from srcgrad.errors import TransformError, located
 from srcgrad.facts import hashable as _hashable
@@ -379,75 +379,12 @@ def tangent_param_names(info: FunctionInfo, wrt: tuple[str, ...]) -> dict[str, s
     return out
 
 
-def activity(body: list, wrt: set[str], outputs: set[str], stacks: set[str],
-             never: frozenset[str] | set[str] = frozenset()) -> set[str]:
-    """analysis.activity, plus stacks: `S.push(v)` flows v into S, `y = S.pop()` flows S into y, and a
-    call that receives S may push into it. Stacks are always active (they carry tangents).
-
-    A pop restores a value the same variable had before (in the fused reverse function), so it makes the
-    variable active only through the variable's other assignments; only a name that nothing but pops
-    assigns (the saved values an `f_adj` restores) takes its activity from the stack.
-
-    Names in `never` carry no derivative whatever flows into them (the ranges an adjoint loop walks
-    back over, restored from the stack by an `f_adj`)."""
-    edges: list[tuple[list[str], list[str]]] = []      # (targets, sources)
-    assigned_other: set[str] = set()
-    for s in iter_stmts(body):
-        if not (isinstance(s, gast.Assign) and _stack_method(s.value, stacks, ("pop", "pop2"))):
-            assigned_other.update(targets_of(s))
-    for s in iter_stmts(body):
-        op = getattr(s, "op", None)
-        if op is None:
-            continue
-        if op.kind == "append":
-            lst, item = op.args
-            if isinstance(item, gast.Name):
-                edges.append(([lst.id], [item.id]))
-            continue
-        if op.kind not in DIFF_KINDS:
-            continue
-        srcs = [n for _, n in diff_operands(op)]
-        if op.kind == "list_pop":
-            srcs = [op.args[0].id]
-        tgts = list(targets_of(s))
-        if isinstance(s, gast.Assign) and _stack_method(s.value, stacks, ("pop", "pop2")):
-            tgts = [t for t in tgts if t not in assigned_other]
-        if op.kind == "call":
-            tgts += [n for n in srcs if n in stacks]
-        if isinstance(s, gast.Expr):
-            push = _stack_method(s.value, stacks, ("push", "append"))
-            if push is not None:
-                tgts = [push]
-        edges.append((tgts, srcs))
-    varied = set(wrt) | stacks
-    changed = True
-    while changed:
-        changed = False
-        for tgts, srcs in edges:
-            if any(n in varied for n in srcs):
-                for t in tgts:
-                    if t not in varied and t not in never:
-                        varied.add(t)
-                        changed = True
-    useful = set(outputs) | stacks
-    changed = True
-    while changed:
-        changed = False
-        for tgts, srcs in edges:
-            if any(t in useful for t in tgts):
-                for n in srcs:
-                    if n not in useful:
-                        useful.add(n)
-                        changed = True
-    return varied & useful
-
-
 def pop_only(body: list, stacks: set[str]) -> set[str]:
     """Names that nothing but a stack pop assigns."""
     popped: set[str] = set()
     other: set[str] = set()
     for s in iter_stmts(body):
-        if isinstance(s, gast.Assign) and _stack_method(s.value, stacks, ("pop", "pop2")):
+        if isinstance(s, gast.Assign) and stack_method(s.value, stacks, ("pop", "pop2")):
             popped.update(targets_of(s))
         else:
             other.update(targets_of(s))
@@ -456,15 +393,6 @@ def pop_only(body: list, stacks: set[str]) -> set[str]:
 
 def lst_is_stack(op: Any, stacks: set[str]) -> bool:
     return isinstance(op.args[0], gast.Name) and op.args[0].id in stacks
-
-
-def _stack_method(e: Any, stacks: set[str], meth: str | tuple[str, ...]) -> str | None:
-    """The stack's name if `e` is `S.<meth>(...)` for a stack S."""
-    meths = (meth,) if isinstance(meth, str) else meth
-    if isinstance(e, gast.Call) and isinstance(e.func, gast.Attribute) and e.func.attr in meths and \
-            isinstance(e.func.value, gast.Name) and e.func.value.id in stacks:
-        return e.func.value.id
-    return None
 
 
 class Forward:
@@ -684,7 +612,7 @@ class Forward:
                 s2.line = line
                 out.append(s2)
             return
-        push = _stack_method(s.value, self.stacks, ("push", "append") if self.level else "push")
+        push = stack_method(s.value, self.stacks, ("push", "append") if self.level else "push")
         if push is not None and self.level:
             (v,) = s.value.args
             if self.has_tan(v, st):
@@ -931,7 +859,7 @@ class Forward:
     def opaque(self, s: gast.Assign, targets: list[str], st: St, out: list) -> None:
         v = s.value
         line = getattr(s, "line", None)
-        stack = _stack_method(v, self.stacks, ("pop", "pop2") if self.level else "pop")
+        stack = stack_method(v, self.stacks, ("pop", "pop2") if self.level else "pop")
         if stack is not None:
             tgt = s.targets[0]
             dummy = self.namer.unique("_")
@@ -1527,7 +1455,8 @@ class ForwardBuild:
                                  f"of a derivative and records values on a stack",
                                  hint=_ONCE_MORE_HINT)
         seeds = {p for p in self.wrt if not is_stack_param(p)}
-        self.active = activity(fwd_body, seeds, outputs, stacks, getattr(self.norm, "no_tangent", set()))
+        self.active = set(activity(fwd_body, seeds, outputs, stacks=stacks,
+                                   never=getattr(self.norm, "no_tangent", set())).active)
         if self.verbose:
             _dump("forward analysis", f"active: {sorted(self.active)}\nstacks: {sorted(stacks)}\nfacts: "
                   + ", ".join(f"{v}: {f}" for v, f in sorted(fx.of.items())))

@@ -58,8 +58,8 @@ class ReverseBuild:
         outputs = {a.id for a in self.out_atoms if isinstance(a, gast.Name)}
         self.fwd_body, fx = stages.fact_stage(self.body[:-1], namer, self.params, known, outputs,
                                               self.builder.callee_facts)
-        self.active, self.varied, _ = analysis.activity(self.fwd_body, set(self.wrt), outputs,
-                                                        set(self.norm.lists))
+        act = analysis.activity(self.fwd_body, set(self.wrt), outputs, mutable=set(self.norm.lists))
+        self.active, self.varied = set(act.active), set(act.varied)
         self.fx, self.scalars = fx, fx.scalars()
         int_params = {p: f.value for p, f in known.items()  # a callee's int arguments are in its key
                       if isinstance(f, facts.Num) and f.type is int and f.value is not None}
