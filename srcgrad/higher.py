@@ -608,7 +608,8 @@ def _jacobian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose
                 for v, c in zip(value, cols, strict=True):
                     out_shape = tuple(P.shape(v))
                     c = P.reshape(c, shape=(_size(args[i]),) + out_shape)
-                    blocks.append(P.reshape(_move_batch_last(c, out_shape), shape=out_shape + in_shape))
+                    blocks.append(_number_block(P.reshape(_move_batch_last(c, out_shape),
+                                                          shape=out_shape + in_shape), v, args[i]))
                 per_input.append(blocks)
             outputs = [tuple(b[k] for b in per_input) for k in range(len(value))]
             return tuple(o[0] if single else o for o in outputs)
@@ -670,6 +671,7 @@ def _jacobian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose
                 out = tuple(block(args, kwargs, i, value) for i in wrt_idx)
             else:
                 out = (first,) + tuple(block(args, kwargs, i, value) for i in wrt_idx[1:])
+            out = tuple(_number_block(b, value, args[i]) for b, i in zip(out, wrt_idx, strict=True))
             return out[0] if single else out
 
         wrapper.original = f
@@ -677,6 +679,14 @@ def _jacobian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose
         return wrapper
 
     return _cached(f, ("jacobian", wrt_idx, single), make, verbose)
+
+
+def _number_block(block: Any, *operands: Any) -> Any:
+    """Types in, types out: a block of a Jacobian or Hessian whose operands (the differentiated input,
+    the output or the second input) are all Python floats is a Python float, as `grad` gives one."""
+    if all(type(o) is float for o in operands) and type(block) is np.ndarray and block.ndim == 0:
+        return float(block)
+    return block
 
 
 def hessian(f: Callable | None = None, wrt: int | tuple[int, ...] = 0, *,
@@ -713,7 +723,8 @@ def _hessian_plain(f: Callable, wrt_idx: tuple[int, ...], single: bool, verbose:
             (_, _), (_, dg) = g.fn(*args, **kwargs, **_seeds(args, wrt_idx, g.tparams, i))
             dgs = (dg,) if single else dg
             in_shape = tuple(P.shape(args[i]))
-            return tuple(P.reshape(d, shape=in_shape + tuple(P.shape(args[j])))
+            return tuple(_number_block(P.reshape(d, shape=in_shape + tuple(P.shape(args[j]))),
+                                       args[i], args[j])
                          for j, d in zip(wrt_idx, dgs, strict=True))
 
         (i0,) = wrt_idx if single else (None,)

@@ -220,3 +220,29 @@ def test_reverse_rows_are_batched_too():
     M2 = rng.normal(size=(2, 5))
     J2 = sg.jacobian(mixed)(x, M2)                         # 2 outputs < 5 inputs
     assert_close(J2, _numeric_jacobian(mixed, (x, M2), 0), rtol=1e-6, atol=1e-8)
+
+
+def test_python_floats_in_give_python_floats_out():
+    """Types in, types out, as `grad` does: a Jacobian or Hessian block over Python floats is a float,
+    with the closed form's value."""
+    import math
+
+    def f(x):
+        return math.sin(x) * x ** 3
+
+    x = 0.7
+    d1 = math.cos(x) * x ** 3 + 3 * x ** 2 * math.sin(x)
+    d2 = -math.sin(x) * x ** 3 + 6 * x ** 2 * math.cos(x) + 6 * x * math.sin(x)
+    jac, hess = sg.jacobian(f)(x), sg.hessian(f)(x)
+    assert type(jac) is float and type(hess) is float
+    assert jac == pytest.approx(d1, rel=1e-12) and hess == pytest.approx(d2, rel=1e-12)
+
+    def g(x, y):
+        return x * y ** 2
+
+    h = sg.hessian(g, wrt=(0, 1))(1.0, 2.0)
+    assert h == ((0.0, 4.0), (4.0, 2.0)) and all(type(b) is float for row in h for b in row)
+    j = sg.jacobian(g, wrt=(0, 1))(1.0, 2.0)
+    assert j == (4.0, 4.0) and all(type(b) is float for b in j)
+    # an array in keeps arrays out (a 0-d block of a 1-element array stays an array)
+    assert type(sg.hessian(lambda v: np.sum(v ** 3))(np.array([2.0]))) is np.ndarray
