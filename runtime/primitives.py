@@ -1179,10 +1179,12 @@ def _diag_last(x: Any, axis1: int, axis2: int) -> Any:
 
 @primitive(linear=((0,),), node="DiagonalBackward0", batching="swap")
 def _diagonal(x, offset=0, axis1=0, axis2=1):
-    """NumPy's diagonal: the diagonal becomes the last axis (returned as a copy, never a view)."""
+    """NumPy's diagonal: the diagonal becomes the last axis. On NumPy it is NumPy's (read-only) view, as
+    the user's program has it: a later write into x changes it, and only a view lets the compiler's
+    run-time alias check see that (a copy kept the old values, a silently different program)."""
     xp = array_ns(x)
     if _is_np_like(xp):
-        return xp.diagonal(x, offset, axis1, axis2).copy()
+        return xp.diagonal(x, offset, axis1, axis2)
     return fn(xp, "linalg.diagonal")(_diag_last(x, axis1, axis2), offset=offset)
 
 

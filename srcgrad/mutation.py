@@ -112,31 +112,10 @@ def refuse_array_argument(value: Any, message: str, hint: str) -> None:
 
 
 # ------------------------------------------------------------------------------------ second names
-# methods and functions whose result may be a view of their (first) argument
-VIEW_METHODS = frozenset({"reshape", "ravel", "view", "transpose", "swapaxes", "squeeze", "T", "mT",
-                          "real", "imag", "diagonal"})
-VIEW_FUNCTIONS = frozenset({"reshape", "ravel", "transpose", "swapaxes", "moveaxis", "squeeze",
-                            "expand_dims", "asarray", "broadcast_to", "atleast_1d", "atleast_2d",
-                            "diagonal", "real", "imag"})
-
-
-def _viewed(e: Any) -> set[str]:
-    """The variables whose memory `e` may share: `a`, `a[...]`, `a.T`, `a.reshape(...)`,
-    `np.reshape(a, ...)` (module names come along harmlessly: nothing writes into `np`)."""
-    if isinstance(e, gast.Name):
-        return {e.id}
-    if isinstance(e, gast.Subscript):
-        return _viewed(e.value)
-    if isinstance(e, gast.Attribute) and e.attr in VIEW_METHODS:
-        return _viewed(e.value)
-    if isinstance(e, gast.Call) and isinstance(e.func, gast.Attribute):
-        out: set[str] = set()
-        if e.func.attr in VIEW_METHODS:
-            out |= _viewed(e.func.value)
-        if e.func.attr in VIEW_FUNCTIONS and e.args:
-            out |= _viewed(e.args[0])
-        return out
-    return set()
+# Which names may share an array is not read from the source (no list of view-returning spellings):
+# `alias_guards` checks every other live name at run time, by object and memory, so a view made by any
+# spelling, helper or branch is seen, provided the runtime's view-returning operations return views
+# where NumPy does (tests/runtime/test_records.py checks every mapped NumPy spelling).
 
 
 def _mutated(s: Any) -> str | None:

@@ -315,6 +315,55 @@ def test_a_fresh_primitive_returns_memory_no_argument_shares(name):
     assert not any(np.shares_memory(out, a) for a in args if isinstance(a, np.ndarray))
 
 
+
+def _numpy_spellings() -> list:
+    """(label, NumPy's call, srcgrad's adapter) for every NumPy function, ndarray method and ndarray
+    attribute the mapping tables spell."""
+    from srcgrad.runtime import mapping as M  # noqa: PLC0415
+
+    x = np.ones((2, 3))
+    out = [(f"np.{f.__name__}", f, ad) for f, ad in M.NUMPY_FUNCTIONS.items()
+           if not isinstance(f, type) and hasattr(f, "__name__")]  # (result classes are not calls)
+    out += [(f"ndarray.{n}", lambda a, *e, n=n: getattr(a, n)(*e), ad)
+            for n, ad in M.METHODS.items() if callable(getattr(x, n, None))]
+    out += [(f"ndarray.{n}", operator.attrgetter(n), ad)
+            for n, ad in M.ATTRIBUTES.items() if hasattr(x, n) and not callable(getattr(x, n))]
+    return sorted(out, key=lambda t: t[0])
+
+
+# generic operands to try in turn after the array (a test's sampling, not a list of facts)
+_VIEW_OPERANDS = [(), (0,), (0, 1), (-1,), ((-1,),), ((2, 2, 3, 3),)]
+
+
+@pytest.mark.parametrize("label, numpy_call, adapter",
+                         [pytest.param(*t, id=t[0]) for t in _numpy_spellings()])
+def test_where_numpy_returns_a_view_srcgrad_does_too(label, numpy_call, adapter):
+    """The compiler keeps no list of view-returning names: its alias checks compare memory at run time,
+    so a spelling whose NumPy result shares its argument's memory must share it in srcgrad too (a copy,
+    as diagonal once returned, keeps the old values where NumPy sees a later write: a different program
+    that no check sees). Each spelling runs on the first operands NumPy accepts."""
+    a0 = np.linspace(0.5, 2.0, 18).reshape(2, 3, 3)
+    for extra in _VIEW_OPERANDS:
+        a = a0.copy()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                expected = numpy_call(a, *extra)
+        except Exception:  # noqa: BLE001 - not these operands: try the next
+            continue
+        break
+    else:
+        pytest.skip(f"{label} takes none of the generic operands")
+    parts = expected if isinstance(expected, (list, tuple)) else [expected]
+    if not any(isinstance(p, np.ndarray) and np.shares_memory(p, a) for p in parts):
+        return  # NumPy copies: nothing to match
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = adapter(a, *extra)
+    parts = got if isinstance(got, (list, tuple)) else [got]
+    assert any(isinstance(p, np.ndarray) and np.shares_memory(p, a) for p in parts), \
+        f"{label}{extra}: NumPy returns a view of its argument, srcgrad a copy"
+
 SCALAR_EXPRESSIONS = sorted(n for n, p in PRIMITIVES.items() if p.scalar_expression)
 _NUMBERS = (-1.5, 0.0, 0.25, 2.0, float("nan"), float("inf"), -float("inf"))
 
