@@ -1541,10 +1541,16 @@ class ForwardBuild:
                                  returns=None, type_comment=None, type_params=[])]
 
     def passes(self, fdef: gast.FunctionDef) -> list:
+        builder = self.builder
         return [
             ("dead code", optimize.dead_code),
             ("drop self chains", lambda f: _drop_self_chains(f) and optimize.dead_code(f)),
-            ("NumPy variant", lambda f: numpy_variant(f, self.namer)) if self.builder.numpy else None,
+            ("NumPy variant", lambda f: numpy_variant(f, self.namer)) if builder.numpy else None,
+            # a variant for one signature (never transformed again): a table the function built, and its
+            # tangent, are written in place, as reverse mode's forward writes them
+            ("write in place", lambda f: optimize.write_in_place(f, self.namer, self.fx.ints(),
+                                                                 self.fx.ndims()))
+            if builder.specialized and not builder.batched else None,
         ]
 
     def codegen(self, fdefs: list[gast.FunctionDef]) -> GeneratedJvp:

@@ -1701,14 +1701,11 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
                 (owned if makes_new(s) else not_owned).add(s.targets[0].id)
         else:
             not_owned |= _stores(s.target) if isinstance(s, gast.For) else _stores(s)
+    # A copy `a = b` keeps a owned even where b is not (`dnew = du`, a copy's tangent): the run-time
+    # reference count of the helpers sees b's reference and makes a new array at the first write, and the
+    # writes after it go into that array (one copy per step, not one per write). A copy is never private
+    # (below), so no write into it skips that check.
     owned -= not_owned
-    changed = True
-    while changed:
-        changed = False
-        for a, b in copies:
-            if a in owned and b not in owned:
-                owned.discard(a)
-                changed = True
     if not owned:
         return
     update_ref = _name(namer.ref(index_update_owned, "index_update_owned"))
