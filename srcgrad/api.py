@@ -480,8 +480,13 @@ def _completer(fn: Callable) -> Callable | None:
     defaults = [p.default for p in params]
     n = len(params)
     empty = inspect.Parameter.empty
+    base = getattr(fn, "__func__", fn)
+    held = [getattr(base, "__defaults__", None)]
 
     def complete(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        if getattr(base, "__defaults__", None) is not held[0]:  # `f.__defaults__ = (5.0,)`: read them again
+            held[0] = getattr(base, "__defaults__", None)
+            defaults[:] = [p.default for p in signature_of(fn).parameters.values()]
         if not kwargs:
             if len(args) >= n or defaults[len(args)] is empty:
                 return args, kwargs

@@ -156,8 +156,8 @@ class FunctionInfo:
         positional = args.args[len(args.args) - len(args.defaults):]
 
         def bound(expr: Any, param: str, value: Any) -> Any:
-            if isinstance(expr, gast.Constant):
-                return expr
+            if isinstance(expr, gast.Constant) and type(expr.value) is type(value) and expr.value == value:
+                return expr  # the literal still holds (`f.__defaults__ = (5.0,)` binds the new value)
             preferred = expr.id if isinstance(expr, gast.Name) else f"{param}_default"
             return gast.Name(id=ref(value, preferred), ctx=gast.Load(), annotation=None, type_comment=None)
 
@@ -282,6 +282,11 @@ def parse_function(fn: Any) -> FunctionInfo:
     if isinstance(inner, types.FunctionType) and _passes_through(fn, inner):
         return parse_function(inner)  # a decorator that only forwards the call (logging, timing)
     code = fn.__code__
+    # defaults are part of what a build specializes to (a call that omits them runs a variant keyed on
+    # their types; keyword-only ones are written into the generated signature): a build is valid while
+    # the function holds the same defaults (`f.__defaults__ = (5.0,)` rebuilds, as a rebound helper does)
+    record(fn, "__defaults__", fn.__defaults__)
+    record(fn, "__kwdefaults__", fn.__kwdefaults__)
     if code.co_name == "<lambda>":
         return _parse_lambda(fn)
     cached = _PARSE_CACHE.get(code)

@@ -481,3 +481,30 @@ def test_jacobian_keeps_float32_after_float64_calls():
 def test_complex_arguments_to_differentiate_are_refused():
     with pytest.raises(sg.TransformError, match="argument 0 is complex"):
         sg.grad(constant_number)(np.array([1.0 + 2.0j]))
+
+
+def test_reassigned_defaults_are_read_at_the_call():
+    """`f.__defaults__ = (5.0,)` after a transform was built: the omitted argument is the new default
+    (grad, value_and_grad, jvp, hessian; keyword-only defaults too), as the plain function sees it."""
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+
+    def f(x, c=1.0):
+        return c * np.sum(x ** 2)
+
+    g, vg, j, h = sg.grad(f), sg.value_and_grad(f), sg.jvp(f), sg.hessian(f)
+    np.testing.assert_allclose(g(x), 2 * x)
+    f.__defaults__ = (5.0,)
+    np.testing.assert_allclose(g(x), 10 * x)
+    v, gv = vg(x)
+    assert v == pytest.approx(5 * np.sum(x ** 2)) and np.allclose(gv, 10 * x)
+    assert j(x, np.ones(4))[1] == pytest.approx(10 * np.sum(x))
+    np.testing.assert_allclose(h(x), 10 * np.eye(4))
+
+    def k(x, *, c=1.0):
+        return c * np.sum(x ** 2)
+
+    gk = sg.grad(k)
+    np.testing.assert_allclose(gk(x), 2 * x)
+    k.__kwdefaults__ = {"c": 3.0}
+    np.testing.assert_allclose(gk(x), 6 * x)
+    np.testing.assert_allclose(sg.grad(k)(x), 6 * x)
