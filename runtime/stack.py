@@ -55,6 +55,28 @@ def unstack(g: Any, n: int, axis: int = 0) -> list:
     return [P.getitem(g, index=lead + (i,)) for i in range(n)]
 
 
+def piece_sizes(xs: list, axis: int = 0) -> list:
+    """The lengths along `axis` of the arrays a list variable holds, read when `concatenate_list` joins
+    them: what its adjoint cuts the cotangent back into."""
+    return [P.shape(x)[axis] for x in xs]
+
+
+def concatenate_list(xs: list, axis: int = 0, sizes: Any = None) -> Any:
+    """np.concatenate(xs, axis) of a list variable (built with append, or a literal held in a name),
+    through the `concatenate` primitive. `sizes` (piece_sizes) is its adjoint's, not read here."""
+    return P.concatenate(*xs, axis=axis)
+
+
+def unconcatenate(g: Any, sizes: list, axis: int = 0) -> list:
+    """The adjoint of `concatenate_list`: g cut along `axis` into pieces of the given lengths, a list."""
+    lead = (slice(None),) * (axis % P.ndim(g))
+    out, start = [], 0
+    for n in sizes:
+        out.append(P.getitem(g, index=lead + (slice(start, start + n),)))
+        start += n
+    return out
+
+
 def sum_like(g: Any, x: Any) -> Any:
     """`unbroadcast(g, x)` for NumPy values, with a fast path: g itself when the shapes already agree.
     Linear in g (its tangent is the same call on g's tangent)."""

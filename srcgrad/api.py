@@ -177,8 +177,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
                 return per_argument_count(f, kind, kind == "vjp",
                                           lambda flat: _make(flat, kind, wrt, verbose, aux), exc)
             every = _structured_positions(_parsed(target), method)
-            if every is None:
-                raise
+            if every is None or getattr(target, "__srcgrad_flat__", None) is not None:
+                raise  # (a flat variant that cannot be built says why: flattening it again would recurse)
             # written for pytree arguments (params["W"]), for objects whose methods it calls, or a method
             # calling self's methods: built per structure at the first call, every structured argument
             # flattened (the differentiated ones are those in wrt)

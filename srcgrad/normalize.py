@@ -1568,6 +1568,11 @@ class Normalizer:
             return call(name(self.namer.ref(P.concatenate, "concatenate")), items, k), Op(
                 "prim", "concatenate", items, k, fn=P.concatenate
             )
+        if _hashable(obj) and mapping.concatenate_ in (obj, mapping.lookup_function(obj)) \
+                and len(args) == 1 and isinstance(args[0], gast.Name) and args[0].id in self.lists \
+                and set(kws) <= {"axis", "dim"} and len(kws) <= 1 \
+                and not any(isinstance(v, gast.Constant) and v.value is None for v in kws.values()):
+            return self.concatenate_list(args[0], next(iter(kws.values()), const(0)), out)
         joins = getattr(mapping.lookup_function(obj), "joins", None) if _hashable(obj) else None
         if joins is not None and len(args) == 1 and not kws \
                 and isinstance(args[0], (gast.List, gast.Tuple)) and args[0].elts:
@@ -1957,6 +1962,19 @@ class Normalizer:
         if obj is np.array:
             return self.call_primitive(P.copy, [a], {}, e, out)
         return a, Op("copy", args=[a]) if isinstance(a, gast.Name) else Op("const")
+
+    def concatenate_list(self, lst: gast.Name, axis: Any, out: list) -> tuple[gast.expr, Op]:
+        """np.concatenate(parts, axis) / torch.cat(parts, dim) of a list variable: the pieces' lengths
+        along the axis, read at the join (its adjoint cuts the cotangent back at them), then the join,
+        an operation on the list as np.stack of it is."""
+        k = {"axis": self.static(axis)}
+        sizes = self.namer.temp()
+        self.emit(out, assign(sizes, call(name(self.namer.ref(piece_sizes, "piece_sizes")), [name(lst.id)],
+                                          {"axis": copy.deepcopy(k["axis"])})),
+                  Op("nondiff", args=[name(lst.id)]))
+        k["sizes"] = name(sizes)
+        ref = name(self.namer.ref(concatenate_list, "concatenate_list"))
+        return call(ref, [name(lst.id)], k), Op("stack", args=[name(lst.id)], kwargs=k)
 
     def ufunc_into(self, uf: np.ufunc, args: list, kws: dict, e: Any, out: list) -> tuple[gast.expr, Op]:
         """`np.exp(z, out=z)`, `np.add(a, b, z)`: the result, then written into the output variable the
@@ -2379,7 +2397,13 @@ def _fold(e: gast.expr, namer: Namer) -> gast.expr:
 
 
 # ------------------------------------------------------------------------------------ runtime helpers
-from srcgrad.runtime.stack import detach, same_lengths, stack_list  # noqa: E402
+from srcgrad.runtime.stack import (  # noqa: E402
+    concatenate_list,
+    detach,
+    piece_sizes,
+    same_lengths,
+    stack_list,
+)
 
 
 def _runtime_nondiff() -> set:

@@ -371,13 +371,17 @@ class Reverse:
                 slice=copy.deepcopy(axis),
                 ctx=gast.Load(),
             )
+            sizes = op.kwargs.get("sizes")  # concatenate_list: the pieces' lengths, read at the join
+            join, cut = ((rt_stack.concatenate_list, rt_stack.unconcatenate) if sizes is not None
+                         else (rt_stack.stack_list, rt_stack.unstack))
             if lst in st.init:
                 # the list is also read by index (or stacked again) later: its cotangent so far, stacked
                 # the same way, adds to g (forward mode then needs no rule beyond stack and unstack)
-                so_far = call(name(self.ref(rt_stack.stack_list, "stack_list")), [name(self.adj(lst))],
+                so_far = call(name(self.ref(join, join.__name__)), [name(self.adj(lst))],
                               {"axis": copy.deepcopy(axis)})
                 g = gast.BinOp(left=g, op=gast.Add(), right=so_far)
-            expr = call(name(self.ref(rt_stack.unstack, "unstack")), [g, n], {"axis": copy.deepcopy(axis)})
+            cut_at = copy.deepcopy(sizes) if sizes is not None else n
+            expr = call(name(self.ref(cut, cut.__name__)), [g, cut_at], {"axis": copy.deepcopy(axis)})
             st.init.add(lst)
             s2 = assign(self.adj(lst), expr)
             s2.line = line

@@ -304,3 +304,51 @@ def test_decompositions_and_fft_indexed_unpacked_or_by_attribute(f):
 def test_not_yet_taken_is_a_transform_error(f):
     with pytest.raises(sg.TransformError):
         sg.grad(f)(X4.copy())
+
+
+# ------------------------------------------------------------- np.concatenate of a list variable
+def concat_pieces_of_two_lengths(x):
+    parts = [x[:1], x[1:] ** 2]
+    return np.sum(np.concatenate(parts) ** 3)
+
+
+def concat_columns_built_in_a_loop(A):
+    cols = []
+    for j in range(3):
+        cols.append(A * (j + 1.0))
+    B = np.concatenate(cols, axis=1)
+    return np.sum(np.sin(B) * B)
+
+
+def concat_positional_axis_and_list_read_again(A):
+    cols = []
+    for j in range(3):
+        cols.append(A[:, :1] * j)
+    B = np.concatenate(cols, 1)
+    return np.sum(B ** 2) + np.sum(cols[1] ** 3)
+
+
+def concat_grown_in_a_while_loop(x):
+    parts = []
+    k = 1
+    while k < 4:
+        parts.append(x[:k] * k)
+        k += 1
+    return np.sum(np.concatenate(parts) ** 2)
+
+
+def cat_with_dim(A):
+    cols = [A, A ** 2]
+    return (sg.cat(cols, dim=-1) ** 2).sum()   # torch.cat with `import srcgrad as torch`
+
+
+@pytest.mark.parametrize("f, shape", [
+    (concat_pieces_of_two_lengths, (4,)), (concat_columns_built_in_a_loop, (3, 2)),
+    (concat_positional_axis_and_list_read_again, (3, 2)), (concat_grown_in_a_while_loop, (4,)),
+    (cat_with_dim, (2, 3))])
+def test_concatenate_of_a_list_variable(f, shape):
+    """np.concatenate(parts, axis) / torch.cat(parts, dim) of a list held in a name (a literal, or built
+    with append, pieces of different lengths): the join, its adjoint cutting the cotangent back at the
+    pieces' lengths; every mode against differences."""
+    x = np.random.default_rng(7).normal(size=shape)
+    check_all_modes(f, x)
