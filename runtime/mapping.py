@@ -1284,6 +1284,440 @@ def gamma_(x):
     return P.multiply(P.exp(P.lgamma(x)), _gamma_sign(x))
 
 
+# --------------------------------------------------------- more NumPy, as compositions of primitives
+# Each is NumPy's function (value, dtype and edge cases) written in primitives, so its derivative is its
+# primitives' rules: no rule of its own. Where NumPy's result is piecewise constant (heaviside, rint) the
+# derivative is zero; where it picks one operand (fmax, fmin, nan_to_num, select) the derivative is the
+# picked operand's, ties of fmax/fmin split evenly as maximum's.
+_DEG = 180.0 / _math.pi  # what np.rad2deg and math.degrees multiply by
+_RAD = _math.pi / 180.0  # np.deg2rad, math.radians
+_LN2 = 0.6931471805599453
+_F64_ONE = np.float64(1.0)  # a NumPy float64 one: multiplying by it casts to float64 and keeps -0.0
+
+
+def deg2rad_(x):
+    """np.deg2rad / np.radians / math.radians / torch.deg2rad: x * (pi / 180), as NumPy computes it."""
+    return P.multiply(x, _RAD)
+
+
+def rad2deg_(x):
+    """np.rad2deg / np.degrees / math.degrees / torch.rad2deg: x * (180 / pi)."""
+    return P.multiply(x, _DEG)
+
+
+def _near_zero(x):
+    return P.less(P.multiply(x, x), 1e-8)
+
+
+def sinc_(x):
+    """np.sinc: sin(pi x) / (pi x), 1 at x = 0. Where |x| < 1e-4 its Taylor polynomial in y = pi x,
+    1 - y^2/6 + y^4/120 (equal to sin(y)/y to rounding there), so the derivatives at 0 are exact too
+    (0, then -pi^2/3); each branch sees a harmless stand-in where it is not chosen (no 0/0, no overflow)."""
+    near = _near_zero(x)
+    y = P.multiply(P.where(near, 1.0, x), _math.pi)
+    t = P.multiply(P.where(near, x, 0.0), _math.pi)
+    t2 = P.multiply(t, t)
+    return P.where(near, 1.0 - t2 / 6.0 + t2 * t2 / 120.0, P.sin(y) / y)
+
+
+def heaviside_(x1, x2):
+    """np.heaviside / torch.heaviside: 0 where x1 < 0, x2 where x1 == 0, 1 where x1 > 0, nan where x1 is
+    nan. Piecewise constant in x1 (zero derivative); x2's derivative reaches the entries where x1 == 0."""
+    return P.where(P.less(x1, 0), 0.0, P.where(P.greater(x1, 0), 1.0, P.where(P.equal(x1, 0), x2, _math.nan)))
+
+
+def fmax_(x1, x2):
+    """np.fmax / torch.fmax: the larger, and the operand that is not nan where one is (nan where both
+    are); equal operands share the derivative (maximum's convention). A nan operand is replaced by the
+    other before maximum (whose tie then sends the whole derivative to that one), so no nan reaches
+    maximum's rule unless both are nan."""
+    return P.maximum(P.where(P.not_equal(x1, x1), x2, x1), P.where(P.not_equal(x2, x2), x1, x2))
+
+
+def fmin_(x1, x2):
+    """np.fmin / torch.fmin: as fmax_."""
+    return P.minimum(P.where(P.not_equal(x1, x1), x2, x1), P.where(P.not_equal(x2, x2), x1, x2))
+
+
+def logaddexp2_(x1, x2):
+    """np.logaddexp2 / torch.logaddexp2: log2(2**x1 + 2**x2), through logaddexp (no overflow)."""
+    return P.divide(P.logaddexp(P.multiply(x1, _LN2), P.multiply(x2, _LN2)), _LN2)
+
+
+def float_power_(x1, x2):
+    """np.float_power / torch.float_power: power in float64 (complex128 for complex operands), so a
+    negative base with a non-integer exponent is nan (not Python's complex) and integers take negative
+    exponents. (Multiplying by a NumPy float64 one casts, keeping -0.0 and nan.)"""
+    return P.power(P.multiply(x1, _F64_ONE), P.multiply(x2, _F64_ONE))
+
+
+def copysign_(x1, x2):
+    """np.copysign / math.copysign / torch.copysign: |x1| with x2's sign bit (-0.0 and a negative nan
+    count as negative); a float. The derivative in x1 is abs's (0 at x1 = 0), none in x2."""
+    return P.where(P.signbit(x2), P.neg(P.abs(x1)), P.abs(x1)) * 1.0
+
+
+@_static_helper
+def _nan_to_num_values(x: Any, nan: Any, posinf: Any, neginf: Any) -> Any:
+    """(nan, posinf, neginf) replacements for a float x (the largest finite values of its dtype by
+    default), None for an integer or bool x (returned as it is); complex x is refused."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        if isinstance(x, complex):
+            raise NotImplementedError("nan_to_num of complex values is not supported")
+        if not isinstance(x, float):
+            return None
+        dtype = np.float64
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:  # another library's dtype (torch.float32): by its name
+        dt = np.dtype(str(dtype).rsplit(".", 1)[-1])
+    if dt.kind == "c":
+        raise NotImplementedError("nan_to_num of complex values is not supported")
+    if dt.kind != "f":
+        return None
+    big = float(np.finfo(dt).max)
+    return (nan, big if posinf is None else posinf, -big if neginf is None else neginf)
+
+
+def _nan_to_num(x, nan, posinf, neginf):
+    v = _nan_to_num_values(x, nan, posinf, neginf)
+    if v is None:
+        return P.copy(x)
+    return P.where(P.not_equal(x, x), v[0], P.where(P.equal(x, _math.inf), v[1],
+                                                      P.where(P.equal(x, -_math.inf), v[2], x)))
+
+
+def nan_to_num_(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """np.nan_to_num: nan -> nan, +inf -> posinf, -inf -> neginf (the dtype's largest finite values by
+    default); integers unchanged. Derivative 1 at finite entries, 0 at the replaced ones. copy=False
+    (NumPy writes into x) is refused."""
+    if not copy:
+        raise NotImplementedError("nan_to_num(copy=False) writes into its argument; srcgrad takes copy=True")
+    return _nan_to_num(x, nan, posinf, neginf)
+
+
+def nan_to_num_torch(x, nan=0.0, posinf=None, neginf=None):
+    """torch.nan_to_num(input, nan, posinf, neginf): NumPy's, without `copy`."""
+    return _nan_to_num(x, nan, posinf, neginf)
+
+
+def builtin_pow(base, exp, mod=None):
+    """Python's pow(base, exp): base ** exp; the three-argument pow (modular, of integers) is refused."""
+    if mod is not None:
+        raise NotImplementedError("pow(base, exp, mod) is not supported (pow(base, exp) is)")
+    return P.power(base, exp)
+
+
+def nansum_(a, axis=None, dtype=None, out=None, keepdims=False, *, dim=None, keepdim=False):
+    """np.nansum / torch.nansum: the sum with nan entries as 0 (their derivative 0)."""
+    return P.sum(P.where(P.not_equal(a, a), P.zeros_like(a), a), axis=_axis(axis, dim),
+                 keepdims=keepdims or keepdim)
+
+
+def nanmean_(a, axis=None, dtype=None, out=None, keepdims=False, *, dim=None, keepdim=False):
+    """np.nanmean / torch.nanmean: the mean of the entries that are not nan (nan for a slice of nans
+    only, as NumPy, which warns)."""
+    return P.divide(
+        P.sum(P.where(P.not_equal(a, a), P.zeros_like(a), a), axis=_axis(axis, dim),
+              keepdims=keepdims or keepdim),
+        P.sum(P.where(P.not_equal(a, a), P.zeros_like(a), P.ones_like(a)), axis=_axis(axis, dim),
+              keepdims=keepdims or keepdim))
+
+
+def nansum_torch(x, dim=None, keepdim=False, *, dtype=None):
+    """torch.nansum(input, dim, keepdim): np.nansum's, with torch's positions."""
+    return nansum_(x, dim, keepdims=keepdim)
+
+
+def nanmean_torch(x, dim=None, keepdim=False, *, dtype=None):
+    return nanmean_(x, dim, keepdims=keepdim)
+
+
+def ptp_(a, axis=None, out=None, keepdims=False):
+    """np.ptp: max - min (ties split each one's derivative evenly, as max and min do)."""
+    return P.subtract(P.max(a, axis=_axis(axis), keepdims=keepdims),
+                      P.min(a, axis=_axis(axis), keepdims=keepdims))
+
+
+@_static_helper
+def _average_weights(a_shape: tuple, w_shape: tuple, axis: Any) -> Any:
+    """How np.average lays weights of another shape than a's along `axis`: (permutation, shape) of a
+    transpose and a reshape (None: the same shape, taken as it is); NumPy's errors otherwise."""
+    if tuple(a_shape) == tuple(w_shape):
+        return None
+    if axis is None:
+        raise TypeError("Axis must be specified when shapes of a and weights differ.")
+    nd = len(a_shape)
+    axes = tuple(ax % nd for ax in ((axis,) if isinstance(axis, int) else axis))
+    if tuple(w_shape) != tuple(a_shape[ax] for ax in axes):
+        raise ValueError("Shape of weights must be consistent with shape of a along specified axis.")
+    perm = tuple(int(i) for i in np.argsort(axes))
+    return perm, tuple(s if ax in axes else 1 for ax, s in enumerate(a_shape))
+
+
+def average_(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    """np.average: the mean, or sum(a * w) / sum(w) over axis (weights of a's shape, or 1-d along one
+    axis or of the shape of the axes given). A zero sum of weights gives inf/nan here where NumPy raises
+    ZeroDivisionError; returned=True is refused."""
+    if returned:
+        raise NotImplementedError("np.average(returned=True) is not supported: compute np.sum(weights) too")
+    if weights is None:
+        return P.mean(a, axis=_axis(axis), keepdims=keepdims)
+    lay = _average_weights(P.shape(a), P.shape(weights), axis)
+    w = weights if lay is None else P.reshape(P.transpose(weights, axes=lay[0]), shape=lay[1])
+    return P.divide(P.sum(P.multiply(a, w), axis=_axis(axis), keepdims=keepdims),
+                    P.sum(P.broadcast_to(w, shape=_broadcast_shape(P.shape(a), P.shape(w))),
+                          axis=_axis(axis), keepdims=keepdims))
+
+
+@_static_helper
+def _broadcast_shape(s1: tuple, s2: tuple) -> tuple:
+    return tuple(np.broadcast_shapes(tuple(s1), tuple(s2)))
+
+
+@_static_helper
+def _take_index(indices: Any, n: int, mode: str) -> Any:
+    """np.take's indices along an axis of length n: 'raise' as given (negative ones count from the end),
+    'wrap' modulo n, 'clip' clipped into [0, n - 1] (negative ones to 0, as NumPy)."""
+    if mode == "raise":
+        return indices if isinstance(indices, int) else np.asarray(indices)
+    if mode not in ("wrap", "clip"):
+        raise ValueError(f"clipmode must be one of 'clip', 'raise', or 'wrap' (got {mode!r})")
+    idx = np.asarray(indices)
+    out = idx % n if mode == "wrap" else np.clip(idx, 0, n - 1)
+    return int(out) if isinstance(indices, int) else out
+
+
+@_static_helper
+def _take_axis(nd: int, axis: int, index: Any) -> tuple:
+    return (slice(None),) * (axis % nd) + (index,)
+
+
+def take_(a, indices, axis=None, out=None, mode="raise"):
+    """np.take: entries of the flattened a (axis None) or along axis, at integer indices (repeated ones
+    accumulate the derivative, getitem's rule); mode 'raise', 'wrap' or 'clip'."""
+    if axis is None:
+        return P.getitem(P.reshape(a, shape=(-1,)), index=_take_index(indices, P.size(a), mode))
+    return P.getitem(a, index=_take_axis(P.ndim(a), axis, _take_index(indices, P.shape(a)[axis], mode)))
+
+
+def take_torch(x, index):
+    """torch.take: entries of the flattened tensor."""
+    return take_(x, index)
+
+
+@_static_helper
+def _select_plan(condlist: Any, choicelist: Any, default: Any) -> tuple:
+    """np.select's (shape, positions, none): the shape every operand broadcasts to, the flat position in
+    the stacked (broadcast) choices of the choice each entry takes (the first condition that holds), and
+    where no condition holds (the default's entries); NumPy's errors otherwise."""
+    if len(condlist) != len(choicelist):
+        raise ValueError("list of cases must be same length as list of conditions")
+    if len(condlist) == 0:
+        raise ValueError("select with an empty condition list is not possible")
+    conds = [np.asarray(getattr(c, "_array", c)) for c in condlist]
+    for i, c in enumerate(conds):
+        if c.dtype != np.bool_:
+            raise TypeError(f"invalid entry {i} in condlist: should be boolean ndarray")
+    shapes = {tuple(P.shape(c)) for c in choicelist}
+    if len(shapes) != 1:
+        raise NotImplementedError("np.select with choices of different shapes is not supported: broadcast "
+                                  "them to one shape first (np.broadcast_to)")
+    shape = tuple(np.broadcast_shapes(*[np.shape(c) for c in conds], *shapes, P.shape(default)))
+    stacked = np.stack([np.broadcast_to(c, shape) for c in conds])
+    first = np.argmax(stacked, axis=0)
+    size = int(np.prod(shape, dtype=np.int64))
+    return (len(conds),) + shape, first * size + np.arange(size).reshape(shape), ~np.any(stacked, axis=0)
+
+
+def select_(condlist, choicelist, default=0):
+    """np.select: at each position the choice of the first condition that holds, default where none
+    does; every operand broadcast together (the choices of one shape). One gather from the stacked
+    choices (getitem's rule sends each entry's derivative to the choice it took)."""
+    return P.where(_select_plan(condlist, choicelist, default)[2], default, P.getitem(P.reshape(
+        P.broadcast_to(np.stack(choicelist, axis=0), shape=_select_plan(condlist, choicelist, default)[0]),
+        shape=(-1,)), index=_select_plan(condlist, choicelist, default)[1]))
+
+
+select_.array_sequences = ("condlist", "choicelist")
+
+
+@_static_helper
+def _mesh_shapes(sizes: tuple, indexing: str) -> tuple:
+    """np.meshgrid's shape for each operand (its values along its own axis, ones elsewhere; 'xy' swaps
+    the first two axes), and the full shape last."""
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    n = len(sizes)
+    order = list(range(n))
+    if indexing == "xy" and n > 1:
+        order[0], order[1] = 1, 0
+    shapes = []
+    for i in range(n):
+        s = [1] * n
+        s[order[i]] = -1
+        shapes.append(tuple(s))
+    full = [0] * n
+    for i in range(n):
+        full[order[i]] = sizes[i]
+    return tuple(shapes) + (tuple(full),)
+
+
+@_static_helper
+def _mesh_sizes(*xi: Any) -> tuple:
+    return tuple(P.size(x) for x in xi if x is not None)
+
+
+def _mesh_one(x, shapes, i, copy, sparse):
+    """One array of np.meshgrid's result: x laid along its axis, broadcast to the grid unless sparse."""
+    v = P.reshape(x, shape=shapes[i])
+    if not sparse:
+        v = P.broadcast_to(v, shape=shapes[-1])
+    return P.copy(v) if copy else v
+
+
+def meshgrid_(x0, x1=None, x2=None, x3=None, *, copy=True, sparse=False, indexing="xy"):
+    """np.meshgrid of one to four arrays: each (flattened) laid along its own axis ('xy': the first two
+    axes swapped) and broadcast to the full grid (copies unless copy=False; sparse=True keeps the
+    reshaped operands). (Named parameters, not *xi: the compiler transforms no *args.)"""
+    shapes = _mesh_shapes(_mesh_sizes(x0, x1, x2, x3), indexing)
+    if x1 is None:
+        return (_mesh_one(x0, shapes, 0, copy, sparse),)
+    if x2 is None:
+        return (_mesh_one(x0, shapes, 0, copy, sparse), _mesh_one(x1, shapes, 1, copy, sparse))
+    if x3 is None:
+        return (_mesh_one(x0, shapes, 0, copy, sparse), _mesh_one(x1, shapes, 1, copy, sparse),
+                _mesh_one(x2, shapes, 2, copy, sparse))
+    return (_mesh_one(x0, shapes, 0, copy, sparse), _mesh_one(x1, shapes, 1, copy, sparse),
+            _mesh_one(x2, shapes, 2, copy, sparse), _mesh_one(x3, shapes, 3, copy, sparse))
+
+
+def meshgrid_torch(*tensors, indexing=None):
+    """torch.meshgrid: 'ij' indexing by default; the tensors as arguments or as one list."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    return meshgrid_(*tensors, indexing="ij" if indexing is None else indexing)
+
+
+def _chain_order(shapes: list) -> Any:
+    """The cheapest parenthesization of a chain of matrix products (NumPy's multi_dot order), as nested
+    pairs of positions; shapes are 2-d."""
+    n = len(shapes)
+    p = [s[0] for s in shapes] + [shapes[-1][1]]
+    cost = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = -1
+            for k in range(i, j):
+                c = cost[i][k] + cost[k + 1][j] + p[i] * p[k + 1] * p[j + 1]
+                if cost[i][j] < 0 or c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, k
+
+    def nest(i: int, j: int) -> Any:
+        return i if i == j else (nest(i, split[i][j]), nest(split[i][j] + 1, j))
+
+    return nest(0, n - 1)
+
+
+def multi_dot_torch(tensors, *, out=None):
+    """torch.linalg.multi_dot (eager): the chain of matrix products in the cheapest order, as NumPy's
+    multi_dot (the first operand may be a vector, a row; the last one, a column). np.linalg.multi_dot
+    is not taken by the compiler yet: it transforms no loop over a list parameter's arrays."""
+    ops = list(tensors)
+    n = len(ops)
+    if n < 2:
+        raise ValueError("multi_dot(): expected at least 2 tensors")
+    shapes = [tuple(P.shape(a)) for a in ops]
+    if len(shapes[0]) == 1:
+        shapes[0] = (1,) + shapes[0]
+    if len(shapes[-1]) == 1:
+        shapes[-1] = shapes[-1] + (1,)
+    if any(len(s) != 2 for s in shapes):
+        raise ValueError("multi_dot(): the middle tensors must be 2-D, the first and last 1-D or 2-D")
+
+    def product(t: Any) -> Any:
+        return ops[t] if isinstance(t, int) else P.matmul(product(t[0]), product(t[1]))
+
+    return product(_chain_order(shapes))
+
+
+@_static_helper
+def _power_bits(n: Any) -> tuple:
+    """The binary digits of matrix_power's |n|, lowest first (n must be an integer)."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        raise TypeError("exponent must be an integer")
+    n = abs(int(n))
+    bits = []
+    while n > 0:
+        n, bit = divmod(n, 2)
+        bits.append(bit)
+    return tuple(bits)
+
+
+def matrix_power_(a, n):
+    """np.linalg.matrix_power / torch.linalg.matrix_power: a @ a @ ... (n >= 1, by repeated squaring as
+    NumPy), the identity for n = 0, the inverse's power for n < 0."""
+    bits = _power_bits(n)
+    if n == 0:
+        return P.copy(P.broadcast_to(P.eye_like(a, n=P.shape(a)[-1], m=P.shape(a)[-1]), shape=P.shape(a)))
+    if n < 0:
+        a = P.inv(a)
+    if len(bits) == 1:
+        return a
+    if len(bits) == 2 and bits[0] == 0:
+        return P.matmul(a, a)
+    if len(bits) == 2:
+        return P.matmul(P.matmul(a, a), a)
+    z = a
+    result = None
+    for k in range(len(bits)):
+        if k > 0:
+            z = P.matmul(z, z)
+        if bits[k]:
+            result = z if result is None else P.matmul(result, z)
+    return result
+
+
+@_static_helper
+def _pinv_tall(a: Any, rcond: Any, rtol: Any) -> bool:
+    """Whether a (batched) is tall (rows >= columns). pinv is taken for full-rank matrices only: one
+    whose smallest singular value is below NumPy's cutoff (rcond, 1e-15 by default, times the largest)
+    is refused, since NumPy drops such singular values and the QR route below cannot."""
+    if rcond is not None and rtol is not None:
+        raise ValueError("`rtol` and `rcond` can't be both set.")
+    cut = 1e-15 if rcond is None and rtol is None else (rcond if rcond is not None else rtol)
+    arr = getattr(a, "_array", a)  # a Tensor's array
+    xp = array_ns(arr)
+    svdvals = getattr(xp.linalg, "svdvals", None)
+    s = svdvals(arr) if svdvals is not None else xp.linalg.svd(arr, compute_uv=False)
+    if bool(xp.any(xp.min(s, axis=-1) <= cut * xp.max(s, axis=-1))):
+        raise NotImplementedError("pinv of a rank-deficient matrix is not supported (srcgrad differentiates "
+                                  "the pseudo-inverse of full-rank matrices)")
+    return P.shape(a)[-2] >= P.shape(a)[-1]
+
+
+def pinv_(a, rcond=None, hermitian=False, *, rtol=None):
+    """np.linalg.pinv / torch.linalg.pinv of a full-rank real matrix (batched): with a = QR (reduced, of
+    a or of its transpose where a is wide), pinv(a) = R^-1 Q^T, through qr and solve (their rules; the
+    pseudo-inverse is smooth at full rank). Rank-deficient matrices are refused."""
+    if _pinv_tall(a, rcond, rtol):
+        return P.solve(P.qr_r(a), matrix_transpose_(P.qr_q(a)))
+    return matrix_transpose_(P.solve(P.qr_r(matrix_transpose_(a)),
+                                     matrix_transpose_(P.qr_q(matrix_transpose_(a)))))
+
+
+def polyval_(p, x):
+    """np.polyval: Horner's rule as NumPy runs it (y = y * x + p[i] from y = zeros_like(x)),
+    differentiable in the coefficients and in x."""
+    y = P.zeros_like(x)
+    for i in range(P.shape(p)[0]):
+        y = y * x + p[i]
+    return y
+
+
 # ------------------------------------------------- calls that write into an argument, as new values
 # NumPy has calls whose whole point is to change an array in place: np.add.at(a, i, v), np.copyto(a, v),
 # np.put(a, i, v), a.fill(v), a.sort(). Generated code computes the new array instead and rebinds the
@@ -1386,6 +1820,14 @@ NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     np.column_stack: column_stack_, np.dstack: dstack_, np.exp2: exp2_, np.kron: kron_,
     np.take_along_axis: take_along_axis_, np.interp: interp_, np.convolve: convolve_,
     np.correlate: correlate_,
+    # more NumPy, compositions (see "more NumPy")
+    np.sinc: sinc_, np.heaviside: heaviside_, np.deg2rad: deg2rad_, np.radians: deg2rad_,
+    np.rad2deg: rad2deg_, np.degrees: rad2deg_, np.fmax: fmax_, np.fmin: fmin_,
+    np.logaddexp2: logaddexp2_, np.float_power: float_power_, np.fmod: P.fmod, np.rint: P.round,
+    np.copysign: copysign_, np.signbit: P.signbit, np.nan_to_num: nan_to_num_, np.nansum: nansum_,
+    np.nanmean: nanmean_, np.ptp: ptp_, np.average: average_, np.take: take_, np.select: select_,
+    np.meshgrid: meshgrid_, np.linalg.matrix_power: matrix_power_,
+    np.linalg.pinv: pinv_, np.polyval: polyval_,
     # calls that write into an argument (see `_writes_into`)
     np.add.at: add_at_, np.subtract.at: subtract_at_, np.copyto: copyto_, np.put: put_,
     np.put_along_axis: put_along_axis_,
@@ -1457,7 +1899,8 @@ BUILTINS.update({
     _math.cosh: P.cosh, _math.tanh: P.tanh, _math.asinh: P.arcsinh, _math.acosh: P.arccosh,
     _math.atanh: P.arctanh, _math.erf: P.erf, _math.atan2: P.arctan2, _math.hypot: P.hypot,
     _math.fabs: P.abs, _math.pow: P.power, _math.floor: P.floor, _math.ceil: P.ceil,
-    _math.lgamma: P.lgamma, _math.gamma: gamma_,
+    _math.lgamma: P.lgamma, _math.gamma: gamma_, pow: builtin_pow, _math.fmod: P.fmod,
+    _math.degrees: rad2deg_, _math.radians: deg2rad_, _math.copysign: copysign_,
 })
 
 # Methods with ndarray semantics, plus the Tensor-only names whose meaning nothing contradicts.
@@ -1495,6 +1938,10 @@ METHODS: dict[str, Adapter] = {
     "flip": flip_, "roll": roll_, "tile": tile_, "repeat_interleave": repeat_interleave_,
     "split": split_torch, "chunk": chunk_, "expand": expand_, "expand_as": expand_as_,
     "reshape_as": reshape_as_, "view_as": reshape_as_, "movedim": moveaxis_, "moveaxis": moveaxis_,
+    "take": take_, "fmod": P.fmod, "heaviside": heaviside_, "fmax": fmax_, "fmin": fmin_,
+    "deg2rad": deg2rad_, "rad2deg": rad2deg_, "logaddexp2": logaddexp2_, "float_power": float_power_,
+    "copysign": copysign_, "signbit": P.signbit, "sinc": sinc_, "nansum": nansum_torch,
+    "nanmean": nanmean_torch, "matrix_power": matrix_power_,
 }
 
 # ndarray methods that change the array they are called on: adapters that compute the new array (the
@@ -1524,6 +1971,7 @@ TENSOR_OVERRIDES: dict[str, Adapter] = {
     "masked_fill": masked_fill_, "index_select": index_select_, "amax": amax_, "amin": amin_,
     "isnan": isnan_, "isinf": isinf_, "isfinite": isfinite_, "isclose": isclose_,
     "allclose": allclose_,
+    "take": take_torch,             # the flattened tensor's entries; ndarray.take(indices, axis)
 }
 TENSOR_METHODS: dict[str, Adapter] = {**METHODS, **TENSOR_OVERRIDES}
 
@@ -1548,6 +1996,8 @@ TORCH_FUNCTIONS: dict[str, Adapter] = {
     "linalg.svd": svd_, "linalg.svdvals": svdvals_, "linalg.qr": qr_,
     "real": P.real, "imag": P.imag, "angle": angle_,
     "fft.fft": fft_, "fft.ifft": ifft_, "fft.rfft": rfft_, "fft.irfft": irfft_,
+    "nan_to_num": nan_to_num_torch, "meshgrid": meshgrid_torch,
+    "linalg.multi_dot": multi_dot_torch, "linalg.matrix_power": matrix_power_, "linalg.pinv": pinv_,
 }
 
 

@@ -578,6 +578,21 @@ def _remainder(x, y):
     return fn(_ns2(x, y), "remainder")(x, y)
 
 
+@primitive(elementwise=True, math=None, numpy="fmod", batching="lift", fresh=True)
+def _fmod(x, y):
+    """C's fmod: x - k y with k = trunc(x / y), so the sign of x (NumPy's fmod, torch.fmod, math.fmod;
+    `remainder` takes the sign of y). nan where y is 0 or x infinite, as NumPy (math.fmod would raise)."""
+    if is_scalar(x) and is_scalar(y):
+        if type(x) is int and type(y) is int:
+            r = builtins.abs(x) % builtins.abs(y)
+            return -r if x < 0 else r
+        try:
+            return math.fmod(x, y)
+        except ValueError:
+            return math.nan
+    return fn(_ns2(x, y), "fmod")(x, y)
+
+
 @primitive(linear=((1, 2),), elementwise=True, math=None, numpy="where", node="WhereBackward0",
            batching="lift", scalar_expression="{1} if {0} else {2}")
 def _where(cond, x, y):
@@ -671,6 +686,14 @@ def _isfinite(x):
     if is_scalar(x):
         return math.isfinite(x)
     return fn(namespace(x), "isfinite")(x)
+
+
+@nondiff(numpy="signbit")
+def _signbit(x):
+    """Whether the sign bit is set: True for -0.0 and a negative nan too (np.signbit, torch.signbit)."""
+    if is_scalar(x):
+        return math.copysign(1.0, x) < 0
+    return fn(namespace(x), "signbit")(x)
 
 
 @nondiff

@@ -301,6 +301,11 @@ defrule("remainder",
              lambda g, ans, x, y: unbroadcast(-g * quotient(x, y, ans), y)],
         jvp=[lambda t, ans, x, y: widen(t, ans),
              lambda t, ans, x, y: widen(-t * quotient(x, y, ans), ans)])
+defrule("fmod",  # fmod(x, y) = x - k y with k = trunc(x / y), an integer: remainder's rules
+        vjp=[lambda g, ans, x, y: unbroadcast(g, x),
+             lambda g, ans, x, y: unbroadcast(-g * quotient(x, y, ans), y)],
+        jvp=[lambda t, ans, x, y: widen(t, ans),
+             lambda t, ans, x, y: widen(-t * quotient(x, y, ans), ans)])
 defrule("where",
         vjp=[None,
              lambda g, ans, c, x, y: unbroadcast(where(c, g, 0.0), x),

@@ -187,6 +187,11 @@ SPECS: dict[str, list[Case]] = {
                   Case((away(2, 3, 4), uniform(-0.9, -0.7, 3, 1)), id="bcast-negative-y"),
                   Case((away(3, 4), 0.75), id="float-y"), Case((1.9, uniform(0.7, 0.9, 2, 3)), id="float-x"),
                   Case((-1.2, 0.7), id="floats")],
+    # fmod takes the sign of x: negative x and negative y both
+    "fmod": [Case((away(3, 4), uniform(0.7, 0.9, 3, 4)), id="same"),
+             Case((away(2, 3, 4), uniform(-0.9, -0.7, 3, 1)), id="bcast-negative-y"),
+             Case((away(3, 4), 0.75), id="float-y"), Case((-1.9, uniform(0.7, 0.9, 2, 3)), id="float-x"),
+             Case((-1.2, 0.7), id="floats")],
     "where": [Case((mask(3, 4), real(3, 4), real(3, 4)), id="same"),
               Case((mask(3, 4), real(4), real(3, 1)), id="bcast"),
               Case((mask(3, 4), real(3, 4), 0.5), id="float-y")],
@@ -343,6 +348,7 @@ SPECS: dict[str, list[Case]] = {
 # Primitives that cannot exist on array-api-strict (a namespace with only the standard's functions).
 STRICT_SKIP: dict[str, str] = {
     "erf": "the array API standard has no erf",
+    "fmod": "the array API standard has no fmod (only remainder)",
     "einsum": "the array API standard has no einsum",
 }
 
@@ -374,6 +380,8 @@ NONDIFF: dict[str, list[ValueCase]] = {
               ValueCase(([[1.2345, -2.5678]],), {"decimals": 2}, lambda x, decimals: np.round(x, decimals),
                         id="decimals")],
     "isfinite": [ValueCase(([1.0, np.inf, np.nan],), {}, np.isfinite)],
+    "signbit": [ValueCase(([1.0, -0.0, 0.0, -np.inf, -np.nan, np.nan, -2.5],), {}, np.signbit),
+                ValueCase((-0.0,), {}, np.signbit, id="float")],
     "holds_floats": [ValueCase((_A,), {}, lambda x: 1.0), ValueCase((-2.5,), {}, lambda x: 1.0, id="float"),
                      ValueCase((np.array([1, 2]),), {}, lambda x: 0.0, id="int")],
     "argmax": [ValueCase((_A,), {}, np.argmax), ValueCase((_A,), {"axis": 1}, np.argmax, id="axis"),

@@ -205,11 +205,11 @@ def test_ndarray_fill_is_differentiated_as_the_new_array():
 
 
 def fft_power(x):
-    F = np.sinc(x)
+    F = np.spacing(x)
     return np.sum(F.real ** 2 + F.imag ** 2)
 
 
 def test_the_first_operation_without_a_rule_is_the_one_named():
-    with pytest.raises(TransformError, match="no derivative for sinc") as err:
+    with pytest.raises(TransformError, match="no derivative for spacing") as err:
         sg.grad(fft_power)(np.ones(8))
-    assert err.value.source_line.strip() == "F = np.sinc(x)"
+    assert err.value.source_line.strip() == "F = np.spacing(x)"
