@@ -33,6 +33,7 @@ class ArgumentWrite:
     lineno: int  # in the user's file
     source_line: str
     arrays_only: bool = False
+    appends: bool = False  # `p.append(v)` / extend / insert: items added to the caller's list
 
 
 def _base_name(e: Any) -> str | None:
@@ -97,6 +98,12 @@ def argument_writes(fn: Any) -> dict[str, ArgumentWrite]:
             p = s.target.id
             if p in params and p not in own and p not in found:
                 found[p] = ArgumentWrite(p, *where, arrays_only=True)
+        for n in gast.walk(s):
+            f = n.func if isinstance(n, gast.Call) else None
+            if isinstance(f, gast.Attribute) and f.attr in ("append", "extend", "insert") and \
+                    isinstance(f.value, gast.Name) and f.value.id in params and f.value.id not in own \
+                    and f.value.id not in found:
+                found[f.value.id] = ArgumentWrite(f.value.id, *where, appends=True)
         own |= _rebinds(s)
     return found
 

@@ -308,6 +308,8 @@ class Normalizer:
         self.wrt = set(wrt or ())
         self.varied: set[str] = set()
         self.lists: set[str] = set()  # local names bound to Python lists
+        self.list_names: dict[str, set[str]] = {}  # a list's name -> every name bound to the same list
+        self.appended: set[str] = set()  # names the function appends to (`xs.append(v)`)
         self.list_items: dict[str, set[int]] = {}  # a tuple's name -> the positions holding lists
         self.named_results: dict[str, tuple] = {}  # `r = svd(A)` -> (fields, the parts' names)
         self.stacks: set[str] = set()  # lists that are generated code's Stack (pop gives values back)
@@ -361,6 +363,9 @@ class Normalizer:
             self.namer.taken.add(RET)
             self.info.locals.add(RET)
         for n in gast.walk(fn):
+            f = n.func if isinstance(n, gast.Call) else None
+            if isinstance(f, gast.Attribute) and f.attr == "append" and isinstance(f.value, gast.Name):
+                self.appended.add(f.value.id)
             if isinstance(n, gast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], gast.Name):
                 if isinstance(n.value, (gast.List, gast.Tuple)):  # tuples read by index like lists
                     self.lists.add(n.targets[0].id)
@@ -716,6 +721,16 @@ class Normalizer:
             self.lists.add(var)
         if op.kind == "call" and op.fn is _runtime_list_maker():
             self.lists.add(var)  # the cotangents of a list, in a transform of generated code
+        group = self.list_names.pop(var, None)
+        if group is not None:
+            group.discard(var)  # var now names another value
+        if op.kind == "copy" and isinstance(rhs, gast.Name) and rhs.id in self.lists and rhs.id != var \
+                and rhs.id not in self.namer.temps:
+            # `q = ps`: one list under two names (an append through either is seen through both; a
+            # temporary holding a new list, `q = list(ps)`'s, is read only here)
+            group = self.list_names.setdefault(rhs.id, {rhs.id})
+            group.add(var)
+            self.list_names[var] = group
         if op.kind == "copy" and isinstance(rhs, gast.Name) and rhs.id in self.lists:
             self.lists.add(var)  # `result = items`: a helper's list, returned
         if op.kind == "copy" and isinstance(rhs, gast.Name) and rhs.id in self.list_items:
@@ -913,6 +928,13 @@ class Normalizer:
         ):
             if len(v.args) != 1 or v.keywords:
                 raise self.error(s, "list.append takes one value")
+            others = sorted(self.list_names.get(v.func.value.id, set()) - {v.func.value.id})
+            if others:
+                raise self.error(
+                    s, f"the list {v.func.value.id} is appended to while {others[0]} names the same list: "
+                    "srcgrad follows a list's items through one name, so the other would miss them",
+                    f"append and read through one name, or make a copy first ({v.func.value.id} = "
+                    f"list({others[0]})), as a list you change apart from the first.")
             item = self.atom(v.args[0], out)
             if isinstance(item, gast.Name) and item.id in self.lists:
                 # a list appended to a list (a nested comprehension's rows): kept as the array it stacks
@@ -934,6 +956,10 @@ class Normalizer:
         self.emit(out, gast.Expr(value=rhs), op)
 
     def for_stmt(self, s: gast.For, out: list) -> None:
+        if isinstance(s.iter, gast.Call) and len(s.iter.args) == 1 and len(s.iter.keywords) == 1 \
+                and s.iter.keywords[0].arg == "start" and self.resolve_func(s.iter.func) is enumerate:
+            # enumerate(xs, start=1) is enumerate(xs, 1)
+            s.iter.args.append(s.iter.keywords.pop().value)
         if (
             isinstance(s.target, gast.Tuple)
             and len(s.target.elts) == 2
@@ -1446,10 +1472,15 @@ class Normalizer:
                 "define it (or import it) before transforming.",
             )
         if obj is LOCAL:
+            made_here = isinstance(f, gast.Call)
             raise self.error(
                 e,
-                "srcgrad cannot call a function stored in a local variable",
-                "call module-level functions by name.",
+                "srcgrad cannot call a function " + ("made by a call inside the function (a transform such "
+                                                     "as sg.grad(inner), or a factory)" if made_here
+                                                     else "stored in a local variable"),
+                "make it once at module level and call it by name (`dinner = sg.grad(inner)`, then "
+                "`dinner(w)` inside: srcgrad differentiates a transform called by name), or call "
+                "module-level functions by name.",
             )
         return self.call_object(obj, e.args, {k.arg: k.value for k in e.keywords}, e, out)
 
@@ -1517,10 +1548,14 @@ class Normalizer:
                 and isinstance(e, gast.Call) and isinstance(e.func, gast.Attribute)):
             # model.forward(x) on an object the function reads: the method's function, model first
             return self.call_object(obj.__func__, [e.func.value, *args], kws, e, out)
-        if obj in (builtins.tuple, builtins.list) and len(args) == 1 and not kws and (
-                isinstance(args[0], gast.Name) and args[0].id in self.lists
-                or isinstance(args[0], (gast.List, gast.Tuple))):
-            # tuple(xs) / list(xs) of a list (a comprehension's): the list itself, read the same way
+        if obj in (builtins.tuple, builtins.list) and len(args) == 1 and not kws and \
+                isinstance(args[0], gast.Name) and args[0].id in self.lists:
+            # list(xs) / tuple(xs) of a list variable: a new list, as in Python (a change made through
+            # one name is not seen through the other)
+            return self.copy_of_list(args[0], e, out)
+        if obj in (builtins.tuple, builtins.list) and len(args) == 1 and not kws and \
+                isinstance(args[0], (gast.List, gast.Tuple)):
+            # tuple([a, b]) / list((a, b)): the literal itself, read the same way
             return self.rhs(args[0], out)
         literal_list = bool(args) and isinstance(args[0], (gast.List, gast.Tuple))
         if obj is builtins.sum and len(args) == 1 and not kws and literal_list and args[0].elts:
@@ -1530,6 +1565,10 @@ class Normalizer:
                 total = gast.BinOp(left=total, op=gast.Add(), right=item)
             return self.rhs(total, out)
         list_variable = bool(args) and isinstance(args[0], gast.Name) and args[0].id in self.lists
+        if obj is builtins.sum and list_variable and (len(args) == 1 and set(kws) <= {"start"} or
+                                                      len(args) == 2 and not kws):
+            return self.sum_of_list(args[0], args[1] if len(args) == 2 else kws.get("start", const(0)), e,
+                                    out)
         if (literal_list or list_variable) and _hashable(obj) and obj in LIST_REDUCTIONS:
             # np.sum([a, b]) / np.sum(xs) of a list: reduces the stacked array (NumPy's own reading)
             stacked, op = self.stack_call(np.stack, [args[0]], {}, e, out)
@@ -1546,9 +1585,10 @@ class Normalizer:
             return self.call_writing(mapping.lookup_function(obj), args, kws, e, out, obj)
         if isinstance(obj, Primitive):
             return self.call_primitive(obj, args, kws, e, out)
-        if _hashable(obj) and obj in _POSITIONAL_BY_SIGNATURE and len(args) > 1:
-            # np.stack(xs, 1), np.concatenate(xs, 0): bound the way NumPy binds them
-            bound = _bind_syntax(mapping.lookup_function(obj), args, kws)
+        if len(args) > 1 and _hashable(obj) and (obj in _POSITIONAL_BY_SIGNATURE
+                                                 or obj is mapping.concatenate_):
+            # np.stack(xs, 1), np.concatenate(xs, 0), torch.cat(xs, 1): bound the way NumPy binds them
+            bound = _bind_syntax(mapping.lookup_function(obj) or obj, args, kws)
             if bound is None:
                 raise self.error(e, f"bad arguments for np.{obj.__name__}")
             first = next(iter(bound))
@@ -1556,15 +1596,15 @@ class Normalizer:
         if (obj is np.stack or obj is np.array or obj is np.asarray) and args:
             return self.stack_call(obj, args, kws, e, out)
         if (
-            obj is np.concatenate
+            (obj is np.concatenate or obj is mapping.concatenate_)
             and len(args) == 1
             and isinstance(args[0], (gast.List, gast.Tuple))
-            and set(kws) <= {"axis"}
-            and not (isinstance(kws.get("axis"), gast.Constant) and kws["axis"].value is None)
+            and (set(kws) <= {"axis"} or set(kws) == {"dim"})
+            and not any(isinstance(v, gast.Constant) and v.value is None for v in kws.values())
         ):
-            # np.concatenate([a, b], axis=k): the variadic primitive on the listed arrays
+            # np.concatenate([a, b], axis=k), torch.cat([a, b], dim=k): the variadic primitive on the arrays
             items = [self.atom(x, out) for x in args[0].elts]
-            k = {"axis": self.static(kws.get("axis", const(0)))}
+            k = {"axis": self.static(next(iter(kws.values()), const(0)))}
             return call(name(self.namer.ref(P.concatenate, "concatenate")), items, k), Op(
                 "prim", "concatenate", items, k, fn=P.concatenate
             )
@@ -1573,6 +1613,15 @@ class Normalizer:
                 and set(kws) <= {"axis", "dim"} and len(kws) <= 1 \
                 and not any(isinstance(v, gast.Constant) and v.value is None for v in kws.values()):
             return self.concatenate_list(args[0], next(iter(kws.values()), const(0)), out)
+        if _hashable(obj) and mapping.concatenate_ in (obj, mapping.lookup_function(obj)) and args \
+                and not isinstance(args[0], (gast.List, gast.Tuple)) and not (
+                    isinstance(args[0], gast.Name) and args[0].id in self.lists):
+            raise self.error(
+                e, "srcgrad joins with np.concatenate a list written in the call or a list variable this "
+                "function builds; this argument is neither (a parameter, a slice or sum of lists, a list "
+                "held in another)",
+                "build the list in this function (parts = [...], or parts.append(...)) and pass it, or "
+                "write the pieces in the call: np.concatenate([a, b], axis=k).")
         joins = getattr(mapping.lookup_function(obj), "joins", None) if _hashable(obj) else None
         if joins is not None and len(args) == 1 and not kws \
                 and isinstance(args[0], (gast.List, gast.Tuple)) and args[0].elts:
@@ -1634,6 +1683,15 @@ class Normalizer:
             return call(ref, a, k), Op("nondiff", args=a + list(k.values()))
         if isinstance(obj, types.FunctionType):
             self.refuse_argument_writes(obj, args, kws, e, out)
+            users = not (obj.__module__ or "").startswith("srcgrad")  # (generated code's helpers take lists)
+            for x in [*args, *kws.values()] if users else ():
+                if isinstance(x, gast.Name) and x.id in self.lists and x.id in self.appended \
+                        and x.id in self.varied and x.id not in self.stacks:
+                    raise self.error(
+                        e, f"the list {x.id}, built with append, is passed to {obj.__name__}: srcgrad "
+                        "follows a list of unknown length only in the function that builds it",
+                        f"pass the arrays as one (np.stack({x.id}) or np.concatenate({x.id})), or build the "
+                        f"list inside {obj.__name__}.")
             a = [self.atom(x, out) for x in args]
             k = {kk: self.atom(v, out) for kk, v in kws.items()}
             ref = name(self.namer.ref(obj, obj.__name__))
@@ -1776,7 +1834,7 @@ class Normalizer:
                 writes = self.argument_writes_of(obj)
                 if writes:
                     bound = _bind_syntax(obj, c.args, {k.arg: k.value for k in c.keywords}) or {}
-                    found += [bound.get(p) for p in writes]
+                    found += [bound.get(p) for p, w in writes.items() if not w.appends]
             adapter = mapping.lookup_function(obj) if _hashable(obj) else None
             position = getattr(adapter, "writes_into", None)
             if position is not None:
@@ -1810,6 +1868,18 @@ class Normalizer:
         passed = dict(zip(params, args, strict=False)) | kws
         for p, w in writes.items():
             arg = passed.get(p)
+            if w.appends:
+                assigned_back = self.assigning is not None and self.assigning[1] is e and \
+                    isinstance(arg, gast.Name) and self.assigning[0] == arg.id
+                if isinstance(arg, gast.Name) and arg.id in self.lists and not assigned_back:
+                    raise self.error(
+                        e, f"{fn.__name__} adds items to its argument {p} ({w.source_line!r}, line "
+                        f"{w.lineno}), the list {arg.id} here: srcgrad follows a list's items where the "
+                        "list is made, not items a helper adds to its caller's list",
+                        f"return the new item from {fn.__name__} and append it here "
+                        f"({arg.id}.append({fn.__name__}(...))), or have {fn.__name__} build the list and "
+                        "return it.")
+                continue
             base = arg
             while isinstance(base, (gast.Subscript, gast.Attribute)):
                 base = base.value
@@ -1962,6 +2032,39 @@ class Normalizer:
         if obj is np.array:
             return self.call_primitive(P.copy, [a], {}, e, out)
         return a, Op("copy", args=[a]) if isinstance(a, gast.Name) else Op("const")
+
+    def copy_of_list(self, lst: gast.Name, e: Any, out: list) -> tuple[gast.expr, Op]:
+        """`list(xs)` of a list variable: a new list holding xs's items, written as the loop that fills it
+        (each item's derivative followed as an append's is)."""
+        new, item = self.namer.temp(), self.namer.temp()
+        self.lists.add(new)
+        append = gast.Expr(value=call(gast.Attribute(value=name(new), attr="append", ctx=gast.Load()),
+                                      [name(item)]))
+        self.loop_over_list(e, out, gast.Assign(targets=[name(new, store=True)], type_comment=None,
+                                                value=gast.List(elts=[], ctx=gast.Load())),
+                            gast.For(target=name(item, store=True), iter=name(lst.id), body=[append],
+                                     orelse=[], type_comment=None))
+        return name(new), Op("copy", args=[name(new)])
+
+    def sum_of_list(self, lst: gast.Name, start: Any, e: Any, out: list) -> tuple[gast.expr, Op]:
+        """Builtin `sum(xs)` of a list variable is what Python computes: `start`, then each item added in
+        order (items of different shapes broadcast; an empty list gives `start`), written as that loop."""
+        total, item = self.namer.temp(), self.namer.temp()
+        add = gast.Assign(targets=[name(total, store=True)], type_comment=None,
+                          value=gast.BinOp(left=name(total), op=gast.Add(), right=name(item)))
+        self.loop_over_list(e, out, gast.Assign(targets=[name(total, store=True)], value=start,
+                                                type_comment=None),
+                            gast.For(target=name(item, store=True), iter=name(lst.id), body=[add], orelse=[],
+                                     type_comment=None))
+        return name(total), Op("copy", args=[name(total)])
+
+    def loop_over_list(self, e: Any, out: list, first: gast.stmt, loop: gast.For) -> None:
+        """Normalize `first` then `loop`, statements written for the user's expression `e` (its line)."""
+        for st in (first, loop, *loop.body):
+            gast.copy_location(st, e)
+            gast.fix_missing_locations(st)
+        self.stmt(first, out, False)
+        self.stmt(loop, out, False)
 
     def concatenate_list(self, lst: gast.Name, axis: Any, out: list) -> tuple[gast.expr, Op]:
         """np.concatenate(parts, axis) / torch.cat(parts, dim) of a list variable: the pieces' lengths

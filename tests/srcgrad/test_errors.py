@@ -213,3 +213,24 @@ def test_the_first_operation_without_a_rule_is_the_one_named():
     with pytest.raises(TransformError, match="no derivative for spacing") as err:
         sg.grad(fft_power)(np.ones(8))
     assert err.value.source_line.strip() == "F = np.spacing(x)"
+
+
+def _inner_loss(w):
+    return np.sum(np.sin(w))
+
+
+_d_inner = sg.grad(_inner_loss)
+
+
+def test_a_transform_made_inside_the_function_says_to_name_it_at_module_level():
+    def meta(w):
+        return np.sum(sg.grad(_inner_loss)(w) ** 2)
+
+    with pytest.raises(sg.TransformError, match="made by a call inside the function") as info:
+        sg.grad(meta)(np.ones(3))
+    assert "module level" in str(info.value)
+
+    def named(w):
+        return np.sum(_d_inner(w) ** 2)
+
+    np.testing.assert_allclose(sg.grad(named)(np.ones(3)), -2 * np.cos(1.0) * np.sin(1.0) * np.ones(3))

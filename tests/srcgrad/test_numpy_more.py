@@ -352,3 +352,75 @@ def test_concatenate_of_a_list_variable(f, shape):
     pieces' lengths; every mode against differences."""
     x = np.random.default_rng(7).normal(size=shape)
     check_all_modes(f, x)
+
+
+# ------------------------------------------------------------------- builtin sum of a list variable
+def sum_of_a_filtered_comprehension(x):
+    return sum([v * 2 for v in x if v > 0.5]) + x[0]
+
+
+def sum_of_pieces_that_broadcast(x):
+    parts = [x, x[0] * 2]
+    return np.sum(sum(parts) ** 2)
+
+
+def sum_of_numbers_with_a_start(x):
+    terms = []
+    for i in range(3):
+        terms.append(math.sin(x[i]) * x[i])
+    return sum(terms, 1.0) * x[3]
+
+
+def sum_of_an_empty_list(x):
+    parts = []
+    return np.sum(x) + sum(parts)
+
+
+@pytest.mark.parametrize("f", [sum_of_a_filtered_comprehension, sum_of_pieces_that_broadcast,
+                               sum_of_numbers_with_a_start, sum_of_an_empty_list])
+def test_builtin_sum_of_a_list_variable_is_pythons(f):
+    """Builtin sum(xs) of a list held in a name is Python's: start, then each item added (items that
+    broadcast, an empty list giving start), not np.stack's equal shapes."""
+    x = np.array([0.3, 0.7, 1.3, -0.4])
+    check_all_modes(f, x)
+    assert sg.grad(sum_of_a_filtered_comprehension)(np.array([0.1, 0.2])) == pytest.approx([1.0, 0.0])
+
+
+def cat_literal_with_a_positional_dim(x):
+    A = x[:, None] * np.arange(1.0, 3.0)
+    return np.sum(sg.cat([A, A * 2], 1) ** 2)   # torch.cat([a, b], 1)
+
+
+def test_torch_cat_with_a_positional_dim():
+    check_all_modes(cat_literal_with_a_positional_dim, np.array([0.5, -1.0, 2.0]))
+
+
+def _total_of(ps):
+    return np.sum(ps[0] * ps[1])
+
+
+def _concatenated(ps):
+    return np.concatenate(ps)
+
+
+def test_lists_srcgrad_cannot_follow_are_refused_clearly():
+    """A list built with append passed to a helper (was an internal AttributeError at run time), and
+    np.concatenate of a helper's parameter (was a message about an internal adapter): TransformErrors
+    naming the line and what to write."""
+
+    def appended_then_passed(x):
+        ps = []
+        for k in range(1, 3):
+            ps.append(x * k)
+        return _total_of(ps)
+
+    def concatenates_a_parameter(x):
+        return np.sum(_concatenated([x, x ** 2]) ** 2)
+
+    x = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(sg.TransformError, match="built with append, is passed to _total_of"):
+        sg.grad(appended_then_passed)(x)
+    with pytest.raises(sg.TransformError, match="np.concatenate"):
+        sg.grad(concatenates_a_parameter)(x)
+    # a literal list passed to a helper is followed
+    np.testing.assert_allclose(sg.grad(lambda v: _total_of([v * 1.0, v * 2.0]))(x), 4 * x)

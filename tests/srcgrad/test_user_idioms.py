@@ -245,3 +245,81 @@ def test_zip_strict_loops_are_differentiated_and_keep_pythons_length_check():
     np.testing.assert_allclose(g, numeric_grad(zip_strict_loss, (w, X, y), 0), rtol=1e-6)
     with pytest.raises(ValueError, match="zip\\(\\) argument 2 is shorter than argument 1"):
         sg.grad(zip_strict_loss)(w, X, y[:4])
+
+
+def test_enumerate_with_a_start_keyword():
+    """`enumerate(xs, start=1)` reads as `enumerate(xs, 1)` (a loop and a comprehension)."""
+
+    def weighted(x):
+        s = 0.0
+        for i, v in enumerate(x, start=1):
+            s = s + i * v ** 2
+        return s + sum([j * v for j, v in enumerate(x, start=2)])
+
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    expected = 2 * np.arange(1, 5) * x + np.arange(2, 6)
+    np.testing.assert_allclose(sg.grad(weighted)(x), expected)
+
+
+def test_a_function_stored_on_self_is_refused_clearly():
+    """`self.act = np.tanh` called in a method: a TransformError naming the line, not a RecursionError
+    from flattening the object again and again."""
+
+    class Net:
+        def __init__(self):
+            self.W = np.eye(3)
+            self.act = np.tanh
+
+        def loss(self, x):
+            return np.sum(self.act(self.W @ x))
+
+    with pytest.raises(sg.TransformError, match="act"):
+        sg.grad(Net().loss)(np.ones(3))
+
+
+def _append_double(ps, v):
+    ps.append(v * 2.0)
+
+
+def test_lists_under_two_names_and_helpers_adding_to_a_callers_list():
+    """`q = list(ps)` is a new list, as in Python (was the same list: a wrong value and gradient); an
+    append through a second name of one list (`q = ps`), or by a helper into its caller's list, is
+    refused naming the line (the items were silently left without a derivative)."""
+    x = np.array([1.0, 2.0, 3.0])
+
+    def copied(x):
+        ps = [x]
+        q = list(ps)
+        q.append(x ** 2)
+        return np.sum(np.stack(ps) ** 2) + np.sum(np.stack(q))
+
+    assert sg.value_and_grad(copied)(x)[0] == pytest.approx(copied(x))
+    np.testing.assert_allclose(sg.grad(copied)(x), 4 * x + 1)
+
+    def second_name(x):
+        ps = [x]
+        q = ps
+        q.append(x ** 2)
+        return np.sum(np.stack(ps) ** 2)
+
+    with pytest.raises(TransformError, match="names the same list"):
+        sg.grad(second_name)(x)
+
+    def by_helper(x):
+        ps = [x, x]
+        _append_double(ps, x ** 2)
+        return np.sum(np.concatenate(ps) ** 2)
+
+    with pytest.raises(TransformError, match="adds items to its argument ps"):
+        sg.grad(by_helper)(x)
+    with pytest.raises(TransformError, match="adds items to its argument ps"):
+        sg.jvp(by_helper)(x, np.ones(3))
+
+    def renamed_for_return(x):   # a second name only read: fine
+        ps = []
+        for k in range(3):
+            ps.append(x * k)
+        out = ps
+        return np.sum(np.stack(out) ** 2)
+
+    np.testing.assert_allclose(sg.grad(renamed_for_return)(x), 10 * x)
