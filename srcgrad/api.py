@@ -342,7 +342,7 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
                 return fn(*primal, **kwargs, **{seed_name: v})
             except _MATH_ERRORS as exc:
                 return _with_numpy_floats(wrapper, args, kwargs, exc, lambda: by_generic_code(
-                    tuple(primal), {**kwargs, seed_name: v}))
+                    tuple(primal), {**kwargs, seed_name: v}), lambda: f(*primal, **kwargs))
             except Exception as exc:  # an error in the user's code: say which of their lines it was
                 codegen.annotate(exc)
                 raise
@@ -375,7 +375,8 @@ def _make(f: Callable, kind: str, wrt: Any, verbose: bool | int, aux: bool = Fal
             except NonScalarOutput as exc:
                 raise non_scalar(exc) from None
             except _MATH_ERRORS as exc:
-                return _with_numpy_floats(wrapper, args, kwargs, exc, lambda: by_generic_code(args, kwargs))
+                return _with_numpy_floats(wrapper, args, kwargs, exc, lambda: by_generic_code(args, kwargs),
+                                          lambda: f(*args, **kwargs))
             except Exception as exc:  # an error in the user's code: say which of their lines it was
                 codegen.annotate(exc)
                 raise
@@ -696,22 +697,58 @@ _MATH_MESSAGES = ("math domain error", "math range error", "division by zero", "
 
 
 def _with_numpy_floats(wrapper: Callable, args: tuple, kwargs: dict, exc: Exception,
-                       generic: Callable[[], Any] | None = None) -> Any:
-    """The Python-float variant runs `math.sqrt`, plain `/` and `**`, which raise where NumPy (which the
-    user's np.sqrt(x) means) returns nan or inf with a warning. Such a call is rerun with the floats as
-    np.float64, so it follows NumPy, and its numbers come back as Python floats (float in, float out).
-    A variant for arrays, which runs `math` on the numbers it reads from them, reruns by `generic` (the
-    generic code, NumPy's semantics throughout)."""
-    if not any(m in str(exc) for m in _MATH_MESSAGES):
+                       generic: Callable[[], Any] | None = None,
+                       plain: Callable[[], Any] | None = None) -> Any:
+    """A specialized variant runs `math.sqrt`, plain `/` and `**` on numbers, which raise where NumPy
+    (what the user's np.sqrt(x), or `/` of NumPy scalars, means) returns nan or inf with a warning. The
+    call then runs the generic code with the same arguments (`generic`), which follows each value's own
+    semantics: an element of an array divided by zero gives NumPy's inf. Where that code raises a math
+    error too (`math.sqrt` of a Python float, standing for the user's np.sqrt), the call is rerun with
+    the floats as np.float64, so it follows NumPy, and its numbers come back as Python floats (float in,
+    float out); except a ZeroDivisionError the user's own function raises too (`plain()`: `1.0 / x` of a
+    Python float at 0), which is raised as it is (a derivative's division, `0.5 / sqrt(x)` at 0, is not
+    the user's: it gives NumPy's inf)."""
+    if not _math_error(exc):
         codegen.annotate(exc)
         raise exc
+    if generic is not None:
+        try:
+            return generic()
+        except _MATH_ERRORS as again:
+            exc = again
+            if not _math_error(again):
+                codegen.annotate(again)
+                raise
+    _raise_the_users_own(exc, plain)
+    return _as_numpy_floats(lambda *a: wrapper(*a, **kwargs), args, exc)
+
+
+def _raise_the_users_own(exc: Exception, plain: Callable[[], Any] | None) -> None:
+    """Raise the ZeroDivisionError of `plain()`, the user's own function on the same arguments, where
+    it raises one (Python's `/` of its floats); nothing where it does not, or `exc` is another error."""
+    if not isinstance(exc, ZeroDivisionError) or plain is None:
+        return
+    try:
+        plain()
+    except ZeroDivisionError as own:
+        raise own from None
+    except Exception:  # noqa: BLE001 -- any other failure of the plain call: not this question's answer
+        return
+
+
+def _math_error(exc: Exception) -> bool:
+    return isinstance(exc, _MATH_ERRORS) and any(m in str(exc) for m in _MATH_MESSAGES)
+
+
+def _as_numpy_floats(call: Callable, args: tuple, exc: Exception) -> Any:
+    """`call(*args)` again with its Python floats as np.float64 (NumPy's nan and inf with a warning
+    where `math` raised), numbers back as Python floats; `exc` raised as it is where no argument is a
+    Python float."""
     if not any(type(a) is float for a in args):
-        if generic is None:
-            codegen.annotate(exc)
-            raise exc
-        return generic()
+        codegen.annotate(exc)
+        raise exc
     with np.errstate(all="warn"):
-        out = wrapper(*[np.float64(a) if type(a) is float else a for a in args], **kwargs)
+        out = call(*[np.float64(a) if type(a) is float else a for a in args])
     return _python_floats(out)
 
 

@@ -23,15 +23,17 @@ import numpy as np
 from srcgrad import codegen, reuse, stages
 from srcgrad.api import (
     _MATH_ERRORS,
-    _MATH_MESSAGES,
     _PLAIN,
     _argnums,
+    _as_numpy_floats,
     _aux_wrapper,
     _bind,
     _completer,
     _inner_refresh,
+    _math_error,
     _method_of,
     _parsed,
+    _raise_the_users_own,
     _shift_wrt,
     _structured_positions,
     _transforms_of,
@@ -300,6 +302,7 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
                 raise TypeError(f"{kind} with a tuple wrt takes a tuple of {len(names)} tangents")
             _check_tangents(f, kind, primal, wrt_idx, t)
             tangents = tuple(t)
+        given = dict(kwargs)
         run, run_refresh, primal, kwargs = entry(tuple(primal), kwargs, tangents)
         if run_refresh:
             _refresh(run_refresh)
@@ -308,10 +311,19 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
         try:
             out = _zero_tangents(run(*primal, **kwargs))
         except _MATH_ERRORS as exc:
-            if run is fn or not any(m in str(exc) for m in _MATH_MESSAGES):
+            if not _math_error(exc):
                 codegen.annotate(exc)
                 raise
-            out = _with_numpy_semantics(fn, refresh, primal, kwargs)
+            try:  # the generic code: each value's own semantics (see api._with_numpy_floats)
+                out = _with_numpy_semantics(fn, refresh, primal, kwargs)
+            except _MATH_ERRORS as again:
+                if not _math_error(again):
+                    codegen.annotate(again)
+                    raise
+                _raise_the_users_own(again, lambda: f(*args[:-1], **given))
+                t64 = tuple(np.float64(x) if type(x) is float else x for x in tangents)
+                out = _as_numpy_floats(lambda *a: wrapper(*a, t64[0] if single else t64, **given),
+                                       tuple(args[:-1]), again)
         except Exception as exc:  # an error in the user's code: say which of their lines it was
             codegen.annotate(exc)
             raise

@@ -315,6 +315,10 @@ def sqrt_and_log(a, b):
     return np.sqrt(a - 1.0) + np.log(b)
 
 
+def root(x):
+    return np.sqrt(x)
+
+
 def reciprocal(x):
     return 1.0 / x + np.exp(x * 1000.0)
 
@@ -324,8 +328,15 @@ def test_python_floats_follow_numpy_where_math_would_raise():
         v, (ga, gb) = sg.value_and_grad(sqrt_and_log, wrt=(0, 1))(0.5, 0.3)
         assert type(v) is float and np.isnan(v) and np.isnan(ga)
         assert type(gb) is float and gb == pytest.approx(1 / 0.3)
-        g = sg.grad(reciprocal)(0.0)
-        assert type(g) is float and np.isinf(g)
+        # Python's own `/` of its floats raises, as the plain function does (jvp the same)
+        with pytest.raises(ZeroDivisionError):
+            sg.grad(reciprocal)(0.0)
+        assert np.isinf(sg.grad(reciprocal)(np.float64(0.0)))  # a NumPy scalar divides as NumPy does
+        # np.sqrt / np.log of a Python float follow NumPy in jvp too (nan, as in grad)
+        v, d = sg.jvp(sqrt_and_log, wrt=(0, 1))(0.5, 0.3, (1.0, 1.0))
+        assert type(v) is float and np.isnan(v) and type(d) is float and np.isnan(d)
+        # a division by zero in the derivative only (np.sqrt at 0, whose plain call gives 0.0): inf
+        assert sg.grad(root)(0.0) == math.inf and sg.jvp(root)(0.0, 1.0) == (0.0, math.inf)
         # the same numbers as np.float64 arguments give
         assert np.isnan(sg.grad(sqrt_and_log)(np.float64(0.5), np.float64(0.3)))
     # where math does not raise, the float variant answers as before
