@@ -111,6 +111,10 @@ FACTS: dict[str, Any] = {
     # name bound to it shares with nothing until it is bound elsewhere (the compiler drops the run-time
     # alias checks of writes into it). Declared where the implementation always allocates.
     "fresh": False,
+    # as_index: `as_index(axis, ndim, shape)` gives the basic index that computes the primitive on a NumPy
+    # array of `ndim` dimensions (of `shape`, where known) as a view, or None (expand_dims: `x[..., None]`);
+    # the compiler writes a call with a constant int axis that way, without the function's overhead.
+    "as_index": None,
     # node: the eager graph node's class name (PyTorch's, e.g. "MulBackward0"); None: CamelCase of the
     # name + "Backward0".
     "node": None,
@@ -940,7 +944,24 @@ def _sum_to(x, shape=None):
     return out
 
 
-@primitive(linear=((0,),), keeps_numpy=True, numpy="expand_dims", node="UnsqueezeBackward0", batching="swap")
+def _axis_as_index(marker: Any) -> Callable[[Any, int], tuple | None]:
+    """`as_index` of expand_dims (marker None: a new axis) and squeeze (marker 0: the axis dropped)."""
+
+    def as_index(axis: Any, ndim: int, shape: tuple | None = None) -> tuple | None:
+        out_ndim = ndim + 1 if marker is None else ndim
+        if type(axis) is not int or not -out_ndim <= axis < out_ndim:
+            return None
+        if marker is not None and shape is not None and shape[axis] != 1:
+            return None  # squeeze of an axis longer than 1: NumPy's error, from the call itself
+        if axis < 0:
+            return (Ellipsis, marker) + (slice(None),) * (-axis - 1)
+        return (slice(None),) * axis + (marker, Ellipsis)
+
+    return as_index
+
+
+@primitive(linear=((0,),), keeps_numpy=True, numpy="expand_dims", node="UnsqueezeBackward0", batching="swap",
+           as_index=_axis_as_index(None))
 def _expand_dims(x, axis=0):
     if type(x) is np.ndarray and type(axis) is int:  # the hot case (matmul's rules), as below
         if axis == -1:
@@ -961,7 +982,8 @@ def _expand_dims(x, axis=0):
     return fn(xp, "reshape")(x, tuple(shape))
 
 
-@primitive(linear=((0,),), keeps_numpy=True, numpy="squeeze", node="SqueezeBackward0", batching="swap")
+@primitive(linear=((0,),), keeps_numpy=True, numpy="squeeze", node="SqueezeBackward0", batching="swap",
+           as_index=_axis_as_index(0))
 def _squeeze(x, axis=None):
     xp = array_ns(x)
     if axis is None:

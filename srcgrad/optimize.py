@@ -262,6 +262,41 @@ class Specialize(gast.NodeTransformer):
                 return max(a, b) - 1 if (a == 1 or b == 1) else max(a, b)
         return None
 
+    def scatter_as_reshape(self, node: gast.Call) -> gast.expr | None:
+        """`index_add(np.zeros(S), v, index=(slice(None), None))`, the adjoint of reading `x[:, None]`:
+        an index of only full slices, None and Ellipsis selects every element in order, so the scatter
+        into zeros is `np.reshape(v, S)` where v has exactly the indexed shape (the facts say so), with no
+        zeros made and no scatter (nbody's `x[:, None, :]`, a log-sum-exp's `alpha[:, None]`)."""
+        if len(node.args) != 2 or len(node.keywords) != 1 or node.keywords[0].arg != "index":
+            return None
+        base, v = node.args
+        f = base.func if isinstance(base, gast.Call) else None
+        if not (isinstance(f, gast.Attribute) and f.attr == "zeros" and isinstance(f.value, gast.Name)
+                and self.namer.globals.get(f.value.id) is np and len(base.args) == 1 and not base.keywords):
+            return None
+        try:
+            shape = tuple(gast.literal_eval(base.args[0]))
+            index = _literal_index(node.keywords[0].value)
+        except Exception:
+            return None
+        parts = index if isinstance(index, tuple) else (index,)
+        if not all(p is None or p is Ellipsis or p == slice(None) for p in parts) or \
+                sum(p is Ellipsis for p in parts) > 1:
+            return None
+        f = v.func if isinstance(v, gast.Call) else None
+        if isinstance(f, gast.Name) and shaped_like(self.namer.globals.get(f.id)) and len(v.args) == 2:
+            v_shape = _shape_of(v.args[1], self.shapes, self.is_getitem)
+        else:
+            v_shape = _shape_of(v, self.shapes, self.is_getitem)
+        try:
+            if v_shape is None or tuple(v_shape) != np.empty(shape)[index].shape:
+                return None
+        except Exception:
+            return None
+        numpy = gast.Name(id=self.namer.ref(np, "np"), ctx=gast.Load(), annotation=None, type_comment=None)
+        return gast.Call(func=gast.Attribute(value=numpy, attr="reshape", ctx=gast.Load()),
+                         args=[v, _literal_node(shape)], keywords=[])
+
     def is_numpy(self, e: Any) -> bool:
         """A NumPy array or scalar, or a Python number (NumPy functions accept all three)."""
         if self.is_scalar(e):
@@ -508,6 +543,10 @@ class Specialize(gast.NodeTransformer):
             return node
         if obj is None:
             return node
+        if obj is P.index_add:
+            reshaped = self.scatter_as_reshape(node)
+            if reshaped is not None:
+                return reshaped
         if (obj is P.zeros_like or obj is zeros_as) and len(node.args) == 1 and not node.keywords \
                 and isinstance(node.args[0], gast.Name) and node.args[0].id in self.float64 \
                 and self.shapes.get(node.args[0].id):
@@ -636,14 +675,17 @@ class Specialize(gast.NodeTransformer):
             )
         if (
             isinstance(obj, Primitive)
-            and obj.name in ("expand_dims", "squeeze")
+            and obj.as_index is not None
             and len(node.args) == 1
             and self.is_numpy(node.args[0])
             and self.ndim_of(node.args[0]) is not None
         ):
-            fast = _index_for(obj.name, node.keywords, self.ndim_of(node.args[0]))
+            # the record's view as an index (`g[..., None]`, `g[..., 0, :]`) where the axis is a constant
+            axis = next((_num(k.value) for k in node.keywords if k.arg == "axis"), None)
+            shape = self.shapes.get(node.args[0].id) if isinstance(node.args[0], gast.Name) else None
+            fast = obj.as_index(axis, self.ndim_of(node.args[0]), shape)
             if fast is not None:
-                return gast.Subscript(value=node.args[0], slice=fast, ctx=gast.Load())
+                return gast.Subscript(value=node.args[0], slice=_index_node(fast), ctx=gast.Load())
         if isinstance(obj, Primitive) and obj.name in NUMPY_FAST and all(self.is_numpy(a) for a in node.args):
             m = self.namer.ref(np, "np")
             return gast.Call(
@@ -1069,29 +1111,10 @@ def _substitute_all(block: list, i: int, t: str, value: Any, uses: int) -> bool:
     return True
 
 
-def _index_for(prim: str, keywords: list, ndim: int) -> Any:
-    """expand_dims / squeeze with a constant int axis as an index (`g[..., None]`, `g[..., 0, :]`): a view,
-    like the NumPy functions, without their Python-level overhead."""
-    axis = None
-    for k in keywords:
-        if k.arg == "axis":
-            axis = _num(k.value)
-    if axis is None or not isinstance(axis, int):
-        return None
-    out_ndim = ndim + 1 if prim == "expand_dims" else ndim
-    if not -out_ndim <= axis < out_ndim:
-        return None
-    marker = (
-        gast.Constant(value=None, kind=None) if prim == "expand_dims" else gast.Constant(value=0, kind=None)
-    )
-    full = gast.Slice(lower=None, upper=None, step=None)
-    if axis < 0:
-        parts = [gast.Constant(value=Ellipsis, kind=None), marker] + [full] * (-axis - 1)
-    else:
-        parts = [full] * axis + [marker, gast.Constant(value=Ellipsis, kind=None)]
-    return gast.Tuple(elts=parts, ctx=gast.Load())
-
-
+def _index_node(ix: tuple) -> gast.Tuple:
+    """A basic index of None, Ellipsis, full slices and ints, as subscript syntax."""
+    return gast.Tuple(elts=[gast.Slice(lower=None, upper=None, step=None) if isinstance(p, slice)
+                            else gast.Constant(value=p, kind=None) for p in ix], ctx=gast.Load())
 
 
 def _folds(obj: Any) -> bool:

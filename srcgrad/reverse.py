@@ -575,7 +575,10 @@ class Reverse:
             return {t for y in iter_stmts([x]) for t in targets_of(y)} | {
                 n.id for n in gast.walk(x) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
 
-        for k, x in enumerate(stmts):
+        # last statement first: a value recomputed from others (`_t7 = _t5 + _t6` before `_t7 ** 0.5`)
+        # makes them read there, so they may be recomputed too (`_t5 = x * x`), before it
+        for k in reversed(range(len(stmts))):
+            x = stmts[k]
             if not (isinstance(x, gast.Assign) and isinstance(x.targets[0], gast.Name)):
                 continue
             v = x.targets[0].id
@@ -588,8 +591,8 @@ class Reverse:
             readers = [j for j in range(k, len(stmts)) if v in {
                 n.id for a in adjoint_of[id(stmts[j])] for n in gast.walk(a)
                 if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}]
-            if not readers or operands & again_names:
-                continue  # (never a chain of recomputations: operands are saved values or invariants)
+            if not readers:
+                continue
             last = max(readers)
             if any(operands & writes(y) for y in stmts[k + 1:last + 1]):
                 continue

@@ -422,3 +422,28 @@ def test_folding_helpers_are_static_values_of_static_arguments():
         assert h.zero, h
     assert R.inverse_permutation((2, 0, 1), 3) == R.inverse_permutation((2, 0, 1), 3) == (1, 2, 0)
     assert P.normalize_axis(-1, 3) == P.normalize_axis(-1, 3) == (2,)
+
+
+@pytest.mark.parametrize("prim", [p for p in P.PRIMITIVES.values() if p.as_index is not None],
+                         ids=lambda p: p.name)
+def test_as_index_computes_the_primitive_as_a_view(prim):
+    """A record's `as_index(axis, ndim, shape)` is a basic index giving the primitive's value, as a view,
+    for every axis it accepts, and None where the primitive refuses the axis for that shape; on arrays of
+    0 to 3 dimensions."""
+    rng = np.random.default_rng(0)
+    for ndim in range(4):
+        for shape in ([1] * ndim, [2, 1, 3][:ndim]):
+            x = rng.normal(size=tuple(shape))
+            for axis in range(-ndim - 2, ndim + 2):
+                ix = prim.as_index(axis, ndim, x.shape)
+                try:
+                    expected = prim(x, axis=axis)
+                except Exception:
+                    assert ix is None, (prim.name, shape, axis)
+                    continue
+                if ix is None:
+                    continue
+                got = x[ix]
+                assert got.shape == np.shape(expected), (prim.name, shape, axis)
+                np.testing.assert_array_equal(got, expected)
+                assert np.shares_memory(got, x) or x.size == 0
