@@ -166,6 +166,16 @@ def clip_(x, a_min=None, a_max=None, *, min=None, max=None):
     return P.clip(x, min=a_min if a_min is not None else min, max=a_max if a_max is not None else max)
 
 
+def clamp_min_(x, min):  # noqa: A002 -- PyTorch's parameter name
+    """torch.clamp_min / x.clamp_min(m): clip from below."""
+    return P.clip(x, min=min, max=None)
+
+
+def clamp_max_(x, max):  # noqa: A002
+    """torch.clamp_max / x.clamp_max(m): clip from above."""
+    return P.clip(x, min=None, max=max)
+
+
 def where_(cond, x, y):
     return P.where(cond, x, y)
 
@@ -1927,7 +1937,8 @@ METHODS: dict[str, Adapter] = {
     "divide": P.divide, "true_divide": P.divide, "pow": power_, "maximum": P.maximum,
     "minimum": P.minimum, "logaddexp": P.logaddexp, "remainder": P.remainder,
     "atan2": P.arctan2, "arctan2": P.arctan2, "hypot": P.hypot,
-    "clamp": clip_, "t": t_, "permute": transpose_method, "unsqueeze": unsqueeze_,
+    "clamp": clip_, "clamp_min": clamp_min_, "clamp_max": clamp_max_, "t": t_, "permute": transpose_method,
+    "unsqueeze": unsqueeze_,
     "expand_dims": expand_dims_, "floor": P.floor, "ceil": P.ceil, "round": P.round,
     "eq": P.equal, "ne": P.not_equal, "lt": P.less, "le": P.less_equal, "gt": P.greater,
     "ge": P.greater_equal, "logical_not": P.logical_not, "conj": P.conj, "conjugate": P.conj,
@@ -1982,7 +1993,8 @@ ATTRIBUTES: dict[str, Adapter] = {
 
 TORCH_FUNCTIONS: dict[str, Adapter] = {
     **{name: adapter for name, adapter in TENSOR_METHODS.items() if not name.startswith("__")},
-    "where": where_, "clip": clip_, "clamp": clip_, "softplus": softplus_,
+    "where": where_, "clip": clip_, "clamp": clip_, "clamp_min": clamp_min_, "clamp_max": clamp_max_,
+    "softplus": softplus_,
     "broadcast_to": broadcast_to_, "zeros_like": P.zeros_like, "ones_like": P.ones_like,
     "cat": concatenate_, "concat": concatenate_, "concatenate": concatenate_, "stack": stack_,
     "einsum": einsum_, "tensordot": tensordot_, "diag": diag_, "numel": P.size,

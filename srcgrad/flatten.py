@@ -159,6 +159,9 @@ class View:
         return copy.deepcopy(self.reads[0])
 
     def child(self, key: Any) -> "View | gast.expr | None":
+        if self.node.kind == "namedtuple" and type(key) is int and -len(self.node.keys) <= key < len(
+                self.node.keys):
+            key = self.node.keys[key]  # p[0] of a named tuple is its first field, as p.a
         start = 1 if self.node.kind == "object" else 0
         for k, c in zip(self.node.keys, self.node.children, strict=True):
             if k == key:

@@ -66,6 +66,10 @@ _MISSING = object()
 
 
 def _current(container: Any, key: str) -> Any:
+    if isinstance(container, weakref.ref):  # a function's own attributes (its defaults): held weakly,
+        container = container()             # so a cached transform does not keep its function alive
+        if container is None:
+            return _MISSING
     if isinstance(container, dict):
         return container.get(key, _MISSING)
     if key == "":  # a closure cell
@@ -285,8 +289,8 @@ def parse_function(fn: Any) -> FunctionInfo:
     # defaults are part of what a build specializes to (a call that omits them runs a variant keyed on
     # their types; keyword-only ones are written into the generated signature): a build is valid while
     # the function holds the same defaults (`f.__defaults__ = (5.0,)` rebuilds, as a rebound helper does)
-    record(fn, "__defaults__", fn.__defaults__)
-    record(fn, "__kwdefaults__", fn.__kwdefaults__)
+    record(weakref.ref(fn), "__defaults__", fn.__defaults__)
+    record(weakref.ref(fn), "__kwdefaults__", fn.__kwdefaults__)
     if code.co_name == "<lambda>":
         return _parse_lambda(fn)
     cached = _PARSE_CACHE.get(code)

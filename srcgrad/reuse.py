@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import types
+import weakref
 from collections import OrderedDict
 from typing import Any
 
@@ -129,6 +130,8 @@ def instance(f: Any, key: tuple, mask: Any, verbose: Any = False) -> Any:
     def obj(spec: tuple) -> Any:
         if spec[0] == "globals":
             return f.__globals__
+        if spec[0] == "self":  # the function's own attributes (its defaults), held weakly
+            return weakref.ref(f)
         return cells[spec[1]] if spec[0] == "cell" else spec[1]
 
     deps = Dependencies()
@@ -183,6 +186,8 @@ def keep(f: Any, key: tuple, mask: Any, gen: Any, verbose: Any = False) -> None:
     def spec(x: Any) -> tuple:
         if own is not None and x is own:
             return ("globals",)
+        if isinstance(x, weakref.ref) and x() is f:
+            return ("self",)
         i = index.get(id(x))
         return ("cell", i) if i is not None and cells[i] is x else ("obj", x)
 

@@ -287,3 +287,17 @@ def test_inplace_forms():
     y.masked_fill_(sg.tensor([False, True, False]), 0.0)
     (y * sg.tensor([1.0, 2.0, 3.0])).sum().backward()
     np.testing.assert_array_equal(w.grad.numpy(), [1.0, 0.0, 3.0])
+
+
+def test_clamp_min_and_clamp_max():
+    """torch.clamp_min / clamp_max and their Tensor methods, on the tape and in compiled code."""
+    import srcgrad as torch
+
+    a = torch.tensor([1.0, -1.0, 0.5], requires_grad=True)
+    (a.clamp_min(0.0) * 2 + torch.clamp_max(a, 0.7) ** 2).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [2.0, -2.0, 3.0])
+
+    def f(x):
+        return np.sum(torch.clamp_min(x, 0.0) ** 2) + np.sum(torch.clamp_max(x, 0.7))
+
+    np.testing.assert_allclose(torch.grad(f)(np.array([1.0, -1.0, 0.5])), [2.0, 1.0, 2.0])

@@ -4,6 +4,7 @@ its result in the arguments' structure. Values are checked against finite differ
 
 import copy
 import functools
+import typing
 from collections import namedtuple
 from dataclasses import dataclass
 
@@ -217,3 +218,21 @@ def test_what_cannot_be_resolved_is_a_clear_error():
         sg.grad(builds_a_dict)({"W": W})
     with pytest.raises(sg.TransformError, match="passed whole to a call"):
         sg.grad(passes_it_to_a_builtin)({"W": W})
+
+
+class _Pair(typing.NamedTuple):
+    a: np.ndarray
+    b: np.ndarray
+
+
+def test_a_named_tuple_read_by_position():
+    """p[0] and p[-1] of a named tuple argument are its fields, as p.a and p.b."""
+
+    def f(p):
+        return np.sum(p[0] * p.b) + np.sum(p[-1] ** 2)
+
+    x = np.array([1.0, 2.0, 3.0])
+    g = sg.grad(f)(_Pair(x, 2 * x))
+    assert isinstance(g, _Pair)
+    np.testing.assert_allclose(g.a, 2 * x)
+    np.testing.assert_allclose(g.b, x + 4 * x)
