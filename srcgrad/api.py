@@ -485,6 +485,8 @@ def _completer(fn: Callable) -> Callable | None:
     held = [getattr(base, "__defaults__", None)]
 
     def complete(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        if not kwargs and len(args) >= n:
+            return args, kwargs  # every argument given (the common call: nothing to read)
         if getattr(base, "__defaults__", None) is not held[0]:  # `f.__defaults__ = (5.0,)`: read them again
             held[0] = getattr(base, "__defaults__", None)
             defaults[:] = [p.default for p in signature_of(fn).parameters.values()]

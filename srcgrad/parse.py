@@ -36,11 +36,15 @@ class Dependencies:
     compiler resolved calls through them), and a value of the same type (values themselves are read
     again on every call). `valid()` is the cheap check made per call."""
 
-    __slots__ = ("same", "typed")
+    __slots__ = ("same", "typed", "defaults")
 
     def __init__(self) -> None:
         self.same: dict[tuple[int, str], tuple[Any, str, Any]] = {}   # identity must hold
         self.typed: dict[tuple[int, str], tuple[Any, str, type]] = {}  # the type must hold
+        # a function's own defaults (a call that omits them runs a build keyed on them; keyword-only ones
+        # are written into the generated signature): the function held weakly (a cached transform does
+        # not keep it alive), its defaults by identity (`f.__defaults__ = (5.0,)` rebuilds)
+        self.defaults: dict[int, tuple[weakref.ref, Any, Any]] = {}
 
     def add(self, container: Any, key: str, value: Any) -> None:
         if isinstance(value, (bool, int, float, complex, str, bytes, type(None))) or hasattr(value, "shape"):
@@ -48,9 +52,13 @@ class Dependencies:
         else:
             self.same[(id(container), key)] = (container, key, value)
 
+    def add_defaults(self, fn: Any) -> None:
+        self.defaults[id(fn)] = (weakref.ref(fn), fn.__defaults__, fn.__kwdefaults__)
+
     def update(self, other: "Dependencies") -> None:
         self.same.update(other.same)
         self.typed.update(other.typed)
+        self.defaults.update(other.defaults)
 
     def valid(self) -> bool:
         for container, key, value in self.same.values():
@@ -59,6 +67,10 @@ class Dependencies:
         for container, key, kind in self.typed.values():
             if type(_current(container, key)) is not kind:
                 return False
+        for ref, defaults, kwdefaults in self.defaults.values() if self.defaults else ():
+            fn = ref()
+            if fn is None or fn.__defaults__ is not defaults or fn.__kwdefaults__ is not kwdefaults:
+                return False
         return True
 
 
@@ -66,10 +78,6 @@ _MISSING = object()
 
 
 def _current(container: Any, key: str) -> Any:
-    if isinstance(container, weakref.ref):  # a function's own attributes (its defaults): held weakly,
-        container = container()             # so a cached transform does not keep its function alive
-        if container is None:
-            return _MISSING
     if isinstance(container, dict):
         return container.get(key, _MISSING)
     if key == "":  # a closure cell
@@ -289,8 +297,9 @@ def parse_function(fn: Any) -> FunctionInfo:
     # defaults are part of what a build specializes to (a call that omits them runs a variant keyed on
     # their types; keyword-only ones are written into the generated signature): a build is valid while
     # the function holds the same defaults (`f.__defaults__ = (5.0,)` rebuilds, as a rebound helper does)
-    record(weakref.ref(fn), "__defaults__", fn.__defaults__)
-    record(weakref.ref(fn), "__kwdefaults__", fn.__kwdefaults__)
+    if fn.__defaults__ is not None or fn.__kwdefaults__ is not None:
+        for deps in _RECORDING:  # (defaults given later change no call that passes every argument)
+            deps.add_defaults(fn)
     if code.co_name == "<lambda>":
         return _parse_lambda(fn)
     cached = _PARSE_CACHE.get(code)

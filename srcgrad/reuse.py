@@ -50,7 +50,7 @@ class _Build:
     positions (`("cell", i)`) and every other object kept (`("obj", x)`)."""
 
     __slots__ = ("code", "name", "qualname", "fdict", "defaults", "kwdefaults", "ns", "refresh", "same",
-                 "typed", "info", "source", "cls", "extra")
+                 "typed", "function_defaults", "info", "source", "cls", "extra")
 
 
 class _Template:
@@ -130,8 +130,6 @@ def instance(f: Any, key: tuple, mask: Any, verbose: Any = False) -> Any:
     def obj(spec: tuple) -> Any:
         if spec[0] == "globals":
             return f.__globals__
-        if spec[0] == "self":  # the function's own attributes (its defaults), held weakly
-            return weakref.ref(f)
         return cells[spec[1]] if spec[0] == "cell" else spec[1]
 
     deps = Dependencies()
@@ -141,6 +139,11 @@ def instance(f: Any, key: tuple, mask: Any, verbose: Any = False) -> Any:
     for cspec, k, kind in b.typed:
         container = obj(cspec)
         deps.typed[(id(container), k)] = (container, k, kind)
+    for ref, defaults, kwdefaults in b.function_defaults:  # f's own (`fits` compared them): f's
+        other = f if ref is None else ref()
+        if other is not None:
+            deps.defaults[id(other)] = (weakref.ref(other), other.__defaults__ if ref is None else defaults,
+                                        other.__kwdefaults__ if ref is None else kwdefaults)
     if not deps.valid():
         return None
     ns = dict(b.ns)
@@ -186,8 +189,6 @@ def keep(f: Any, key: tuple, mask: Any, gen: Any, verbose: Any = False) -> None:
     def spec(x: Any) -> tuple:
         if own is not None and x is own:
             return ("globals",)
-        if isinstance(x, weakref.ref) and x() is f:
-            return ("self",)
         i = index.get(id(x))
         return ("cell", i) if i is not None and cells[i] is x else ("obj", x)
 
@@ -212,6 +213,7 @@ def keep(f: Any, key: tuple, mask: Any, gen: Any, verbose: Any = False) -> None:
         own_names.append(nm)
     b.same = [(spec(c), k, v) for c, k, v in gen.deps.same.values()]
     b.typed = [(spec(c), k, t) for c, k, t in gen.deps.typed.values()]
+    b.function_defaults = [(None if ref() is f else ref, d, k) for ref, d, k in gen.deps.defaults.values()]
     if any(v is f for _, _, v in b.same):
         return                               # a function calling itself: its build names it
     b.ns = {k: v for k, v in ns.items() if k not in own_names}
