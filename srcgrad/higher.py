@@ -322,8 +322,9 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
                     raise
                 _raise_the_users_own(again, lambda: f(*args[:-1], **given))
                 t64 = tuple(np.float64(x) if type(x) is float else x for x in tangents)
-                out = _as_numpy_floats(lambda *a: wrapper(*a, t64[0] if single else t64, **given),
-                                       tuple(args[:-1]), again)
+                # the wrapper's whole answer (its `post` applied), for the floats as np.float64
+                return _as_numpy_floats(lambda *a: wrapper(*a, t64[0] if single else t64, **given),
+                                        tuple(args[:-1]), again)
         except Exception as exc:  # an error in the user's code: say which of their lines it was
             codegen.annotate(exc)
             raise

@@ -319,6 +319,10 @@ def root(x):
     return np.sqrt(x)
 
 
+def x_log_x(x):
+    return np.log(x) * x
+
+
 def reciprocal(x):
     return 1.0 / x + np.exp(x * 1000.0)
 
@@ -337,6 +341,10 @@ def test_python_floats_follow_numpy_where_math_would_raise():
         assert type(v) is float and np.isnan(v) and type(d) is float and np.isnan(d)
         # a division by zero in the derivative only (np.sqrt at 0, whose plain call gives 0.0): inf
         assert sg.grad(root)(0.0) == math.inf and sg.jvp(root)(0.0, 1.0) == (0.0, math.inf)
+        # hvp (forward over reverse) reruns the same way, its answer whole (was an internal TypeError)
+        with pytest.warns(RuntimeWarning, match="invalid value"):  # NumPy's warning, as np.log(-1.0) gives
+            v, hv = sg.hvp(x_log_x)(-1.0, 1.0)
+        assert np.isnan(v) and hv == pytest.approx(-1.0) and type(hv) is float
         # the same numbers as np.float64 arguments give
         assert np.isnan(sg.grad(sqrt_and_log)(np.float64(0.5), np.float64(0.3)))
     # where math does not raise, the float variant answers as before
