@@ -1595,33 +1595,10 @@ class Normalizer:
             return self.call_object(obj, [bound.pop(first)], bound, e, out)
         if (obj is np.stack or obj is np.array or obj is np.asarray) and args:
             return self.stack_call(obj, args, kws, e, out)
-        if (
-            (obj is np.concatenate or obj is mapping.concatenate_)
-            and len(args) == 1
-            and isinstance(args[0], (gast.List, gast.Tuple))
-            and (set(kws) <= {"axis"} or set(kws) == {"dim"})
-            and not any(isinstance(v, gast.Constant) and v.value is None for v in kws.values())
-        ):
-            # np.concatenate([a, b], axis=k), torch.cat([a, b], dim=k): the variadic primitive on the arrays
-            items = [self.atom(x, out) for x in args[0].elts]
-            k = {"axis": self.static(next(iter(kws.values()), const(0)))}
-            return call(name(self.namer.ref(P.concatenate, "concatenate")), items, k), Op(
-                "prim", "concatenate", items, k, fn=P.concatenate
-            )
-        if _hashable(obj) and mapping.concatenate_ in (obj, mapping.lookup_function(obj)) \
-                and len(args) == 1 and isinstance(args[0], gast.Name) and args[0].id in self.lists \
-                and set(kws) <= {"axis", "dim"} and len(kws) <= 1 \
-                and not any(isinstance(v, gast.Constant) and v.value is None for v in kws.values()):
-            return self.concatenate_list(args[0], next(iter(kws.values()), const(0)), out)
-        if _hashable(obj) and mapping.concatenate_ in (obj, mapping.lookup_function(obj)) and args \
-                and not isinstance(args[0], (gast.List, gast.Tuple)) and not (
-                    isinstance(args[0], gast.Name) and args[0].id in self.lists):
-            raise self.error(
-                e, "srcgrad joins with np.concatenate a list written in the call or a list variable this "
-                "function builds; this argument is neither (a parameter, a slice or sum of lists, a list "
-                "held in another)",
-                "build the list in this function (parts = [...], or parts.append(...)) and pass it, or "
-                "write the pieces in the call: np.concatenate([a, b], axis=k).")
+        if len(args) == 1 and _hashable(obj) and mapping.concatenate_ in (obj, mapping.lookup_function(obj)):
+            joined = self.concatenate_call(args[0], kws, e, out)
+            if joined is not None:
+                return joined
         joins = getattr(mapping.lookup_function(obj), "joins", None) if _hashable(obj) else None
         if joins is not None and len(args) == 1 and not kws \
                 and isinstance(args[0], (gast.List, gast.Tuple)) and args[0].elts:
@@ -2065,6 +2042,29 @@ class Normalizer:
             gast.fix_missing_locations(st)
         self.stmt(first, out, False)
         self.stmt(loop, out, False)
+
+    def concatenate_call(self, seq: Any, kws: dict, e: Any, out: list) -> tuple[gast.expr, Op] | None:
+        """np.concatenate / torch.cat of one sequence with one axis (`axis=k` or `dim=k`): a list written in
+        the call is the variadic primitive on its arrays, a list variable this function builds is joined
+        as a list (`concatenate_list`); anything else is refused, saying what to write. None: other
+        keywords (axis=None, out=), which the adapter reads."""
+        axis = next(iter(kws.values()), const(0))
+        if len(kws) > 1 or not set(kws) <= {"axis", "dim"} or (isinstance(axis, gast.Constant)
+                                                              and axis.value is None):
+            return None
+        if isinstance(seq, (gast.List, gast.Tuple)):
+            items = [self.atom(x, out) for x in seq.elts]
+            k = {"axis": self.static(axis)}
+            return call(name(self.namer.ref(P.concatenate, "concatenate")), items, k), Op(
+                "prim", "concatenate", items, k, fn=P.concatenate)
+        if isinstance(seq, gast.Name) and seq.id in self.lists:
+            return self.concatenate_list(seq, axis, out)
+        raise self.error(
+            e, "srcgrad joins with np.concatenate a list written in the call or a list variable this "
+            "function builds; this argument is neither (a parameter, a slice or sum of lists, a list "
+            "held in another)",
+            "build the list in this function (parts = [...], or parts.append(...)) and pass it, or "
+            "write the pieces in the call: np.concatenate([a, b], axis=k).")
 
     def concatenate_list(self, lst: gast.Name, axis: Any, out: list) -> tuple[gast.expr, Op]:
         """np.concatenate(parts, axis) / torch.cat(parts, dim) of a list variable: the pieces' lengths
