@@ -545,6 +545,7 @@ class Reverse:
             again_names.add(v)  # recomputed, so what follows may be computed from it again too
             again = assign(v, copy.deepcopy(value))
             again.line = getattr(x, "line", None)
+            again.recomputes = True
             recomputed.append(again)
             adjoint_body = _drop_restores(adjoint_body, v, x)
         return recomputed + adjoint_body
@@ -599,6 +600,7 @@ class Reverse:
             again_names.add(v)
             again = assign(v, copy.deepcopy(x.value))
             again.line = getattr(x, "line", None)
+            again.recomputes = True
             adjoint_of[id(stmts[last])].insert(0, again)
             adjoint_of[id(x)] = _drop_restores(adjoint_of[id(x)], v, x)
         return [a for x in reversed(stmts) for a in adjoint_of[id(x)]], again_names
@@ -630,10 +632,11 @@ class Reverse:
         else:  # pragma: no cover - the sets only grow, so this cannot happen
             raise self.error(s, "internal error: adjoint of this loop did not converge")
         st.init = entry
+        saved = [a for _, p in parts for a in p]
         if is_while or counted:  # no index to recompute from: numbers recomputed where they are read
-            body, _ = self.recompute_where_read(s.body, parts)
-        else:  # recomputed from the index at the top of each iteration (below)
-            body = [a for _, p in parts for a in p]
+            body = self.recompute_where_read(s.body, parts)[0]
+        else:  # recomputed from the index at the top of each iteration
+            body = self.recompute_instead_of_restoring(s, saved)
         out: list = [self.zero_init(v, line) for v in pre]
         counter = None
         if counted:
@@ -654,9 +657,8 @@ class Reverse:
                 )
             it = call(name(self.ref(reversed, "reversed")), [rng])
             target = copy.deepcopy(s.target)
-        if not is_while and not counted:
-            body = self.recompute_instead_of_restoring(s, body)
         node = gast.For(target=target, iter=it, body=body, orelse=[], type_comment=None)
+        node.saved_body = saved  # the recompute policy picks one of the two once restores are pruned
         node.line = line
         node.fwd = s
         out.append(node)
@@ -670,6 +672,33 @@ class Reverse:
             out.append(r)
         self.loops.append(s)
         return out
+
+
+# The recompute policy's prices, measured on CPython 3.11 in generated loops over Python floats: saving
+# values costs one push and one pop per iteration (a tuple made and unpacked: about as much as eight
+# arithmetic operations), and each value more in that tuple costs about a sixth of one operation. So
+# recomputing pays only where it leaves the loop nothing to save at all, and then only while it costs
+# no more than the push it removes; where something is saved anyway, every value rides in that push.
+PUSH_COST_IN_OPERATIONS = 8
+
+
+def recompute_pays(body: list) -> bool:
+    """The recompute policy, on an adjoint loop body whose unneeded restores are pruned: its recomputed
+    statements are worth their operations only where no restore (so no push) remains."""
+    if any(isinstance(n, Restore) for s in body for n in _walk_adjoint(s)):
+        return False
+    operations = sum(1 for s in body for x in _walk_adjoint(s) if getattr(x, "recomputes", False)
+                     for n in gast.walk(x)
+                     if isinstance(n, (gast.BinOp, gast.UnaryOp, gast.Compare, gast.Call, gast.Subscript)))
+    return operations <= PUSH_COST_IN_OPERATIONS
+
+
+def _walk_adjoint(s: Any) -> Any:
+    """Every statement of an adjoint statement, itself included (Restore placeholders too)."""
+    yield s
+    for field_ in ("body", "orelse"):
+        for x in getattr(s, field_, None) or ():
+            yield from _walk_adjoint(x)
 
 
 def _cheap_number_expression(e: Any, cheap_call: Callable[[Any], bool] = lambda c: False) -> bool:
@@ -818,12 +847,10 @@ def prune(adjoint: list) -> tuple[list, set[str]]:
                     nonempty = True
             elif isinstance(s, gast.For):
                 live_after = set(live)
-                at_head = set(live)
-                while True:
-                    b, live_b, n1 = walk(s.body, at_head)
-                    if live_b <= at_head:
-                        break
-                    at_head |= live_b
+                b, at_head, n1 = loop_body(s.body, live)
+                saved = getattr(s, "saved_body", None)
+                if saved is not None and saved is not s.body and not recompute_pays(b):
+                    b, at_head, n1 = loop_body(saved, live)  # the policy: save rather than recompute
                 if n1:
                     s2 = copy.copy(s)
                     s2.body = b
@@ -842,6 +869,14 @@ def prune(adjoint: list) -> tuple[list, set[str]]:
                 nonempty = True
         out.reverse()
         return out, live, nonempty
+
+    def loop_body(body: list, live: set[str]) -> tuple[list, set[str], bool]:
+        at_head = set(live)
+        while True:  # what the next iteration reads is live at the end of the body
+            b, live_b, nonempty = walk(body, at_head)
+            if live_b <= at_head:
+                return b, at_head, nonempty
+            at_head |= live_b
 
     pruned, _, _ = walk(adjoint, set())
     return pruned, loads(gast.Module(body=pruned, type_ignores=[]))

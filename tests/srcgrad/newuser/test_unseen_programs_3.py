@@ -13,7 +13,7 @@ import pytest
 import srcgrad as sg
 import srcgrad as torch
 
-from .harness import check, check_grad, check_jvp, check_vjp, fd_leaf, normal_sampler
+from .harness import check, check_vjp, fd_leaf, normal_sampler
 
 rn = normal_sampler(31337)
 
@@ -552,7 +552,7 @@ def iterate_rows(x):
 
 def enum_zip(x):
     total = 0.0
-    for i, (a, b) in enumerate(zip(x[:-1], x[1:])):
+    for i, (a, b) in enumerate(zip(x[:-1], x[1:])):  # noqa: B905 -- a user program as written
         total = total + (i + 1) * (b - a) ** 2
     return total
 
