@@ -1809,23 +1809,28 @@ def write_in_place(fn: gast.FunctionDef, namer: Namer, ints: set[str] = frozense
             isinstance(q, gast.Name) and q.id in ints
             or isinstance(q, gast.Constant) and type(q.value) is int for q in parts)
 
-    allowed: set[int] = set()
-    for n in gast.walk(fn):
-        if isinstance(n, gast.BinOp):
-            allowed.update(id(x) for x in (n.left, n.right) if isinstance(x, gast.Name))
-        elif isinstance(n, gast.Return) and n.value is not None:
-            allowed.update(id(x) for x in gast.walk(n.value) if isinstance(x, gast.Name))
-        elif accumulation(n) is not None or update(n) is not None:
-            allowed.add(id(n.value.args[0]))
-        elif isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Load) \
-                and isinstance(n.value, gast.Name) and one_element(n.value.id, n.slice):
-            allowed.add(id(n.value))
+    writes = {id(n.value) for n in gast.walk(fn) if accumulation(n) is not None or update(n) is not None}
+
+    def seen_elsewhere(node: Any, in_return: bool = False) -> Any:
+        """The names read where their array may be kept (`_t1 = y[1:]`, a view; a call's argument):
+        every read but an arithmetic operand, the return value, the buffer of an accumulation or update,
+        and an element read. Read per occurrence, not per node object: the optimizer's substitutions
+        may share one Name node between a harmless and a harmful place."""
+        in_return = in_return or isinstance(node, gast.Return)
+        for field_, value in gast.iter_fields(node):
+            for k, child in enumerate(value if isinstance(value, list) else [value]):
+                if isinstance(child, gast.Name):
+                    if isinstance(child.ctx, gast.Load) and not (
+                            in_return or isinstance(node, gast.BinOp)
+                            or id(node) in writes and field_ == "args" and k == 0
+                            or isinstance(node, gast.Subscript) and field_ == "value"
+                            and isinstance(node.ctx, gast.Load) and one_element(child.id, node.slice)):
+                        yield child.id
+                elif isinstance(child, gast.AST):
+                    yield from seen_elsewhere(child, in_return)
+
     # (a copy `by = bc` shares its array with another name: never private, whatever is read later)
-    private = set(owned) - {a for a, _ in copies}
-    for n in gast.walk(fn):
-        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and n.id in private \
-                and id(n) not in allowed:
-            private.discard(n.id)
+    private = set(owned) - {a for a, _ in copies} - set(seen_elsewhere(fn))
 
     def plain(ix: Any) -> bool:
         return _plain_index(ix, lambda e: isinstance(e, gast.Name) and e.id in ints,

@@ -505,3 +505,37 @@ def test_the_adjoint_of_a_reshaping_index_is_a_reshape():
     np.testing.assert_allclose(gx, numeric_grad(_pairwise_energy, [x], 0), rtol=1e-5, atol=1e-7)
     t = np.random.default_rng(5).normal(size=x.shape)
     assert sg.jvp(_pairwise_energy)(x, t)[1] == pytest.approx(np.sum(gx * t), rel=1e-10)
+
+
+def _times_own_part(x):
+    y = x * 1.0
+    y[1:] *= x[:2]
+    return np.sum(y ** 2)
+
+
+def _column_times_element(x):
+    y = np.zeros((3, 2)) + x
+    y[:, 0] *= np.sin(x[1])
+    return np.sum(y ** 2)
+
+
+def _column_times_vector(x):
+    y = np.zeros((2, 2)) + x
+    y[:, 1] *= 2.0 * x
+    return np.sum(y ** 3)
+
+
+@pytest.mark.parametrize("fn", [_times_own_part, _column_times_element, _column_times_vector])
+def test_an_array_a_saved_view_shares_is_not_written_in_place(fn):
+    # `y[1:] *= v` saves the view `y[1:]` for its adjoint: writing the product into y's own memory would
+    # change that saved value under it (the gradient then multiplied by the new values). The write is
+    # left to the run-time check, which sees the view and makes a new array.
+    x = np.array([0.5, -1.5, 0.8]) if fn is _times_own_part else np.array([0.5, -1.5])
+    x0 = x.copy()
+    g = sg.grad(fn)
+    for _ in range(2):
+        got = g(x)
+        np.testing.assert_allclose(got, numeric_grad(fn, [x], 0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(x, x0)
+    _, tangent = sg.jvp(fn)(x, np.ones_like(x))
+    np.testing.assert_allclose(tangent, np.sum(got), rtol=1e-9)
