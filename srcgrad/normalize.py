@@ -1602,7 +1602,7 @@ class Normalizer:
         joins = getattr(mapping.lookup_function(obj), "joins", None) if _hashable(obj) else None
         if joins is not None and len(args) == 1 and not kws \
                 and isinstance(args[0], (gast.List, gast.Tuple)) and args[0].elts:
-            return self.joined_call(joins, args[0].elts, out)
+            return self.joined_call(joins, args[0].elts, e, out)
         if obj is np.split:
             raise self.error(
                 e,
@@ -1926,14 +1926,24 @@ class Normalizer:
             return copy.deepcopy(e)
         return self.rewrite_static(e)
 
-    def joined_call(self, joins: tuple, elts: list, out: list) -> tuple[gast.expr, Op]:
+    def array_item(self, x: Any, e: Any, out: list) -> gast.expr:
+        """An item of a sequence of arrays (np.concatenate, np.stack, np.hstack): a list or tuple written
+        there (`np.concatenate([x, [1.0]])`) is the array NumPy makes of it, as np.array of it."""
+        if not isinstance(x, (gast.List, gast.Tuple)):
+            return self.atom(x, out)
+        value, op = self.stack_call(np.array, [x], {}, e, out)
+        tmp = self.namer.temp()
+        self.emit(out, assign(tmp, value), op)
+        return name(tmp)
+
+    def joined_call(self, joins: tuple, elts: list, e: Any, out: list) -> tuple[gast.expr, Op]:
         """np.hstack / vstack / column_stack / dstack of a list or tuple literal: each operand reshaped
         to the form the function gives it (a number as a vector, a vector as a row or a column), then
         one concatenate, along the axis the first reshaped operand says; shapes are known only at run
         time, so the reshapes and the axis are static helpers of the adapter's record (`joins`)."""
         shape_of, axis_of = joins
         items = []
-        for a in [self.atom(x, out) for x in elts]:
+        for a in [self.array_item(x, e, out) for x in elts]:
             k = {"shape": call(name(self.namer.ref(shape_of, shape_of.__name__)), [a])}
             tmp = self.namer.temp()
             self.emit(out, assign(tmp, call(name(self.namer.ref(P.reshape, "reshape")), [a], k)),
@@ -1993,7 +2003,7 @@ class Normalizer:
         if obj is not np.stack and (len(args) > 1 or set(kws) - {"dtype"}):
             return self.call_adapter_or_opaque(obj, args, kws, e, out)
         if isinstance(seq, (gast.List, gast.Tuple)):
-            items = [self.atom(x, out) for x in seq.elts]
+            items = [self.array_item(x, e, out) for x in seq.elts]
             ref = name(self.namer.ref(P.stack, "stack"))
             k = {"axis": self.static(axis)}
             return call(ref, items, k), Op("prim", "stack", items, k, fn=P.stack)
@@ -2053,7 +2063,7 @@ class Normalizer:
                                                               and axis.value is None):
             return None
         if isinstance(seq, (gast.List, gast.Tuple)):
-            items = [self.atom(x, out) for x in seq.elts]
+            items = [self.array_item(x, e, out) for x in seq.elts]
             k = {"axis": self.static(axis)}
             return call(name(self.namer.ref(P.concatenate, "concatenate")), items, k), Op(
                 "prim", "concatenate", items, k, fn=P.concatenate)

@@ -424,3 +424,14 @@ def test_lists_srcgrad_cannot_follow_are_refused_clearly():
         sg.grad(concatenates_a_parameter)(x)
     # a literal list passed to a helper is followed
     np.testing.assert_allclose(sg.grad(lambda v: _total_of([v * 1.0, v * 2.0]))(x), 4 * x)
+
+
+def f_list_items_in_joins(x):
+    # a list written inside the sequence is the array NumPy makes of it
+    return (np.sum(np.concatenate([x, [1.0, -2.0]]) ** 2 * np.arange(6.0))
+            + np.sum(np.hstack([x, [0.5]]) ** 3) + np.sum(np.vstack((x, [1.0, 2.0, 3.0, x[0]])) ** 2)
+            + np.sum(np.stack([x ** 2, [0.0, 1.0, x[1], 2.0]], axis=1) * np.arange(8.0).reshape(4, 2)))
+
+
+def test_list_written_inside_a_join_is_an_array():
+    check_all_modes(f_list_items_in_joins, np.array([0.3, -0.7, 1.1, 0.4]))
