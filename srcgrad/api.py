@@ -840,14 +840,12 @@ def _third_derivative_by_forward(g: Callable, kind: str, wrt_idx: tuple[int, ...
         return None        # g returns a tuple: grad of it needs a scalar output
     from srcgrad.higher import jvp  # noqa: PLC0415 -- higher builds on this module
 
-    inner = jvp(grad(f, wrt=j), wrt=i)
-    (t_i,) = [p.name for p in inspect.signature(inner.__srcgrad_target__).parameters.values()
-              if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    inner = jvp(grad(f, wrt=j), wrt=i)  # (x..., t): its target takes the tangent last, as it does
     columns = [jvp(inner, wrt=k) for k in wrt_idx]
 
     def third(*args: Any, **kwargs: Any) -> Any:
         ones = _ones_for(g, args, (i, j, *wrt_idx))
-        results = tuple(column(*args, ones[k], **{t_i: ones[i]}, **kwargs)[1][1]
+        results = tuple(column(*args, ones[i], ones[k], **kwargs)[1][1]
                         for k, column in zip(wrt_idx, columns, strict=True))
         return results[0] if single else results
 

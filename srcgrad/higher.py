@@ -12,6 +12,7 @@ ordinary Python whose source `linecache` holds: `sg.grad(sg.grad(f))`, `sg.jvp(s
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import inspect
@@ -336,8 +337,11 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
     functools.update_wrapper(wrapper, fn)
     wrapper.__wrapped__ = fn
     if post is None:     # the generated function returns what the wrapper returns: transformable
-        wrapper.__srcgrad_target__ = fn
-        wrapper.__srcgrad_refresh__ = refresh
+        target = _called_as_the_wrapper(fn, names, single)
+        if target is not None:
+            wrapper.__srcgrad_target__ = target
+            wrapper.__srcgrad_refresh__ = refresh
+        wrapper.__srcgrad_tangent_keywords__ = fn  # srcgrad's own compositions pass tangents by keyword
     wrapper.source = gen.source
     wrapper.generic_source = gen.source  # the variant for any argument types
     wrapper.transform = kind
@@ -363,6 +367,51 @@ def _with_numpy_semantics(generic: Callable, refresh: list, primal: tuple, kwarg
     _refresh(refresh)
     with np.errstate(all="warn"):
         return _zero_tangents(generic(*primal, **kwargs))
+
+
+def _called_as_the_wrapper(fn: Callable, names: list, single: bool) -> Callable | None:
+    """Generated code that takes what the jvp wrapper takes, the tangent last and positional, so a
+    transform of the wrapper (sg.jacobian(sg.jvp(f))) is a transform of generated code, called as the
+    user calls the wrapper. One tangent: the generated function itself with that keyword made the last
+    positional parameter (`def jvp_f_called(x, dx)`, the same body, so what a transform of it shows is
+    the code that runs); several, a tuple: a function that unpacks it and calls the generated one.
+    None where the generated function's positional parameters have defaults or are variadic (the
+    tangent's position would then depend on the call)."""
+    params = list(inspect.signature(fn).parameters.values())
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if any(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params
+           if p.name not in names) or any(p.default is not p.empty for p in positional):
+        return None
+    primal = [p.name for p in positional]
+    name = f"{fn.__name__}_called"
+    source = getattr(fn, "source", None)
+    if single and source is not None:
+        header, _, rest = source.partition("\n")
+        tree = ast.parse(header + "\n    pass\n")
+        args = tree.body[0].args
+        tangent = [a for a in args.kwonlyargs if a.arg in names]
+        keep = [k for k, a in enumerate(args.kwonlyargs) if a.arg not in names]
+        args.args += tangent
+        args.kwonlyargs = [args.kwonlyargs[k] for k in keep]
+        args.kw_defaults = [args.kw_defaults[k] for k in keep]
+        tree.body[0].name = name
+        source = ast.unparse(tree).partition("\n")[0] + "\n" + rest
+        out = codegen.compile_source(source, name, fn.__globals__, name)
+    else:
+        tangent = "t"
+        while tangent in primal or tangent in names or tangent in (fn.__name__, "value"):
+            tangent += "_"
+        passed = [f"{n}={tangent}" for n in names] if single else \
+            [f"{n}={tangent}[{k}]" for k, n in enumerate(names)]
+        source = (f"def {name}({', '.join(primal + [tangent])}):\n"
+                  f"    \"\"\"{fn.__name__}, called as its jvp function is: the tangents last.\"\"\"\n"
+                  f"    value, tangent = {fn.__name__}({', '.join(primal + passed)})\n"
+                  f"    return value, tangent\n")
+        out = codegen.compile_source(source, name, {fn.__name__: fn}, name)
+    level = getattr(fn, "__srcgrad_stack_level__", None)
+    if level is not None:
+        out.__srcgrad_stack_level__ = level
+    return out
 
 
 def _zero_tangents(out: Any) -> Any:

@@ -266,6 +266,27 @@ class _PerCode:
 _PARSE_CACHE = _PerCode()
 
 
+_PACKAGE_DIR = __file__.rsplit("/", 1)[0] if "/" in __file__ else ""
+
+
+def _refuse_assembled_transform(fn: types.FunctionType) -> None:
+    """A transform srcgrad made whose result is assembled in Python around generated code (jacobian,
+    hessian, hvp: basis vectors, reshapes, per-shape variants) rather than being generated code itself
+    (grad, value_and_grad, vjp, jvp, which compose): refused by name, saying what composes."""
+    kind = getattr(fn, "transform", None)
+    if not isinstance(kind, str) or getattr(fn, "__srcgrad_target__", None) is not None \
+            or not fn.__code__.co_filename.startswith(_PACKAGE_DIR):
+        return
+    raise TransformError(
+        f"srcgrad does not differentiate sg.{kind}(...) itself yet: its result is assembled around "
+        "generated code, not generated code (grad, value_and_grad, vjp and jvp are, and compose)",
+        hint="differentiate a composable transform: sg.jacobian(sg.grad(f)) or sg.hessian(f) for second "
+        "derivatives, sg.jvp(sg.grad(f)) for Hessian-vector products, and for third derivatives "
+        "sg.jacobian(sg.grad(g)) with g = lambda x: sg.jvp(sg.grad(f))(x, v)[1] @ v or "
+        "sg.grad(sg.grad(...)) of scalar functions.",
+    )
+
+
 def parse_function(fn: Any) -> FunctionInfo:
     """Parse `fn`'s source into a FunctionInfo. Lambdas and methods are unwrapped to their function."""
     if isinstance(fn, types.MethodType):
@@ -290,6 +311,7 @@ def parse_function(fn: Any) -> FunctionInfo:
             f"srcgrad can only transform Python functions, not {type(fn).__name__}",
             hint="pass a function defined with `def`.",
         )
+    _refuse_assembled_transform(fn)
     inner = getattr(fn, "__wrapped__", None)
     if isinstance(inner, types.FunctionType) and _passes_through(fn, inner):
         return parse_function(inner)  # a decorator that only forwards the call (logging, timing)

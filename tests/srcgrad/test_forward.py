@@ -261,7 +261,7 @@ def test_second_and_third_derivatives_compose():
     x = 0.7
     d2 = sg.jvp(sg.grad(f))(x, 1.0)[1]
     assert d2 == pytest.approx(12 * x ** 2 - math.sin(x))
-    d3 = sg.jvp(sg.jvp(sg.grad(f)))(x, 1.0, dx=1.0)[1][1]
+    d3 = sg.jvp(sg.jvp(sg.grad(f)))(x, 1.0, 1.0)[1][1]
     assert d3 == pytest.approx(24 * x - math.cos(x))
 
 
@@ -289,9 +289,9 @@ def test_third_derivative_through_a_loop_with_a_stack():
     u = np.array([0.2, 1.0, -0.3])
     w = np.array([1.0, 0.5, 2.0])
     d2 = sg.jvp(sg.grad(lambda_free_loss))            # x, u -> (grad, H u)
-    d3 = sg.jvp(d2)                                    # along w, with dx=u held fixed
+    d3 = sg.jvp(d2)                                    # x, u, w: along w, with u held fixed
     assert "PairStack2()" in d3.source and "pop2_t()" in d3.source
-    (_, hu), (_, dhu) = d3(x, w, dx=u)
+    (_, hu), (_, dhu) = d3(x, u, w)
     assert_close(hu, d2(x, u)[1], rtol=1e-12, atol=1e-12)
     eps = 1e-5
     want = (d2(x + eps * w, u)[1] - d2(x - eps * w, u)[1]) / (2 * eps)

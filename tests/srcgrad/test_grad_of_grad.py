@@ -121,7 +121,7 @@ def test_forward_over_forward_over_reverse_through_calls(f, ijk):
     x, y = 0.7, 1.3
     j2 = sg.jvp(sg.grad(f, wrt=i), wrt=j)
     j3 = sg.jvp(j2, wrt=k)
-    (g, dg), (kg, kdg) = j3(x, y, 1.0, **{"d" + "xy"[j]: 1.0})
+    (g, dg), (kg, kdg) = j3(x, y, 1.0, 1.0)  # j2's arguments (its tangent last), then j3's tangent
     assert (g, dg) == pytest.approx(j2(x, y, 1.0), rel=1e-12)
     assert kg == pytest.approx(central_at(sg.grad(f, wrt=i), (x, y), k), rel=1e-6)
     assert kdg == pytest.approx(central_at(lambda *a: j2(*a, 1.0)[1], (x, y), k), rel=1e-6)
@@ -133,7 +133,7 @@ def test_forward_over_forward_over_reverse_through_a_call_with_arrays():
     w = np.array([0.5, 1.0, 2.0])
     d2 = sg.jvp(sg.grad(summed_helper))
     d3 = sg.jvp(d2)
-    (_, hu), (_, dhu) = d3(x, w, dx=u)
+    (_, hu), (_, dhu) = d3(x, u, w)  # d2's arguments, then d3's tangent
     np.testing.assert_allclose(hu, d2(x, u)[1], rtol=1e-12)
     eps = 1e-5
     want = (d2(x + eps * w, u)[1] - d2(x - eps * w, u)[1]) / (2 * eps)

@@ -246,3 +246,52 @@ def test_python_floats_in_give_python_floats_out():
     assert j == (4.0, 4.0) and all(type(b) is float for b in j)
     # an array in keeps arrays out (a 0-d block of a 1-element array stays an array)
     assert type(sg.hessian(lambda v: np.sum(v ** 3))(np.array([2.0]))) is np.ndarray
+
+
+# ------------------------------------------------------------------ transforms of a jvp function
+def _wave(x):
+    return np.sin(x) * x[0] + x ** 3 * 0.1
+
+
+def _columns(fn, x, h=1e-6):
+    return np.stack([(fn(x + h * e) - fn(x - h * e)) / (2 * h) for e in np.eye(x.size)], -1)
+
+
+def test_a_jvp_function_is_transformed_as_the_user_calls_it():
+    # sg.jvp(f) takes (x, t), the tangent last and positional: jacobian, jvp and vjp of it read it so
+    # (its generated code takes the tangent by keyword; they transform generated code that calls it)
+    x, v, w = np.array([0.3, -0.7, 0.5]), np.array([1.0, 0.5, 0.0]), np.array([0.2, 0.1, 1.0])
+    jf = sg.jvp(_wave)
+    along_v = lambda y: sg.jvp(_wave)(y, v)[1]  # noqa: E731
+    jac_value, jac_tangent = sg.jacobian(jf)(x, v)
+    np.testing.assert_allclose(jac_value, _columns(_wave, x), rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(jac_tangent, _columns(along_v, x), rtol=1e-7, atol=1e-8)
+    (_, _), (dvalue, dtangent) = sg.jvp(jf)(x, v, w)
+    np.testing.assert_allclose(dvalue, _columns(_wave, x) @ w, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(dtangent, _columns(along_v, x) @ w, rtol=1e-7, atol=1e-8)
+    ct = (np.ones(3), np.array([1.0, -2.0, 0.5]))
+    _, back = sg.vjp(jf)(x, v, ct)
+    np.testing.assert_allclose(back, _columns(_wave, x).T @ ct[0] + _columns(along_v, x).T @ ct[1],
+                               rtol=1e-7, atol=1e-8)
+
+
+def test_a_jacobian_or_hessian_transformed_again_is_refused_by_name():
+    x = np.array([0.3, -0.7, 0.5])
+    for outer, inner in [(sg.jacobian, sg.jacobian), (sg.jvp, sg.jacobian), (sg.jacobian, sg.hessian)]:
+        with pytest.raises(sg.TransformError, match=r"sg\.(jacobian|hessian)\(\.\.\.\) itself") as err:
+            built = outer(inner(lambda y: np.sum(np.sin(y) * y ** 3)))
+            built(x, x) if outer is sg.jvp else built(x)
+        assert "sg.jacobian(sg.grad(f))" in str(err.value)
+
+
+def test_a_jvp_function_of_two_arguments_takes_its_tangents_as_a_tuple_when_transformed():
+    def f(x, y):
+        return np.sin(x) * y ** 2
+
+    x, y = np.array([0.3, -0.7]), np.array([1.5, 0.5])
+    tx, ty = np.array([1.0, 0.0]), np.array([0.0, 2.0])
+    jf = sg.jvp(f, wrt=(0, 1))
+    d_value, d_tangent = sg.jacobian(jf)(x, y, (tx, ty))
+    np.testing.assert_allclose(d_value, np.diag(np.cos(x) * y ** 2), rtol=1e-12)
+    np.testing.assert_allclose(d_tangent, np.diag(-np.sin(x) * y ** 2 * tx + np.cos(x) * 2 * y * ty),
+                               rtol=1e-12)
