@@ -1147,8 +1147,9 @@ def column_stack_(arrays):
                      shape=_joined_shape("c", P.shape(arrays[0])))
 
 
-# a tuple literal passed to these is a sequence of arrays (read like a list), not an index
-for _joiner in (hstack_, vstack_, dstack_, column_stack_):
+# a tuple literal passed to these is a sequence of arrays (read like a list), not an index; the compiler
+# binds their other positional arguments (np.stack(xs, 1), torch.cat(xs, 1)) by the adapter's signature
+for _joiner in (hstack_, vstack_, dstack_, column_stack_, concatenate_, stack_):
     _joiner.array_sequences = ("arrays",)
 # how a literal list or tuple of operands is joined by the compiler (any shapes NumPy takes): each operand
 # reshaped by the first helper, then concatenated along the axis the second gives for the first operand
@@ -1861,6 +1862,10 @@ SHAPE_FROM_ARGUMENT = frozenset({np.zeros_like, np.ones_like, np.empty_like, np.
 
 # Python's own builtins that users apply to arrays and floats
 BUILTINS: dict[Any, Adapter] = {abs: P.abs}
+# builtins whose result carries no derivative: counts, types, tests, text, index objects (tuple, list,
+# zip, sorted, ... pass values on, and are not here)
+NO_DERIVATIVE_BUILTINS = frozenset({len, range, int, bool, isinstance, print, type, str, round, hasattr,
+                                    callable, id, repr, slice, any, all})
 
 
 # ----------------------------------------------- builtins max/min of two values, and the math module
@@ -1991,6 +1996,12 @@ ATTRIBUTES: dict[str, Adapter] = {
     "real": P.real, "imag": P.imag,
 }
 
+# what an attribute with no derivative is: one whose adapter's primitive has none (x.shape, x.ndim), and
+# those that describe where and how a value lives rather than compute from it
+NO_DERIVATIVE_ATTRIBUTES = frozenset(
+    {nm for nm, adapter in ATTRIBUTES.items() if getattr(adapter, "differentiable", True) is False}
+    | {"dtype", "device", "requires_grad", "is_cuda"})
+
 TORCH_FUNCTIONS: dict[str, Adapter] = {
     **{name: adapter for name, adapter in TENSOR_METHODS.items() if not name.startswith("__")},
     "where": where_, "clip": clip_, "clamp": clip_, "clamp_min": clamp_min_, "clamp_max": clamp_max_,
@@ -2039,6 +2050,31 @@ def _add_scipy() -> None:
         fn_ = getattr(special, name, None)
         if fn_ is not None and adapter is not None:
             NUMPY_FUNCTIONS[fn_] = adapter
+
+
+# NumPy's own names for the parameters it documents as array_like (np.sum(a), np.dot(a, b),
+# np.linalg.norm(x), np.maximum(x1, x2), np.where(condition, x, y), np.append(arr, values), ...): where a
+# list is passed there, NumPy reads the array np.array makes of it, and so does srcgrad. A convention of
+# NumPy's signatures, read through `array_like_positions`, not a list of functions.
+ARRAY_LIKE_PARAMETERS = frozenset({"a", "b", "x", "y", "x1", "x2", "p", "v", "m", "xp", "fp", "arr",
+                                   "array", "values", "condition"})
+
+
+def array_like_positions(obj: Any) -> tuple[int, ...]:
+    """The positions of a NumPy function's array_like parameters, read from NumPy's own signature (a
+    ufunc's inputs; nothing for any other callable: Python's max([a, b]) is its largest item)."""
+    if isinstance(obj, np.ufunc):
+        return tuple(range(obj.nin))
+    if not (callable(obj) and getattr(obj, "__module__", None) or "").startswith("numpy"):
+        return ()
+    import inspect  # noqa: PLC0415
+
+    try:
+        params = list(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        return ()
+    return tuple(k for k, p in enumerate(params) if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                 and p.name in ARRAY_LIKE_PARAMETERS)
 
 
 def lookup_function(obj: Any) -> Adapter | None:

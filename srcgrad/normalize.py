@@ -110,37 +110,16 @@ class Op:
 
 BINOPS = {getattr(gast, op): prim for op, prim in P.BINARY_OPERATORS.items()}  # from the records
 _OPERATORS = {prim: getattr(gast, op) for op, prim in P.BINARY_OPERATORS.items()}
-# NumPy reductions that read a list argument as the array it stacks to
-# NumPy functions whose optional arguments (axis) may be passed by position: bound by their adapter's
-# signature before the special forms below read them as keywords
-_POSITIONAL_BY_SIGNATURE = {np.stack, np.concatenate, np.hstack, np.vstack}
-LIST_REDUCTIONS = {np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin}
 NONDIFF_BINOPS = (gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor, gast.LShift, gast.RShift)
 
-# builtins whose result carries no derivative (tuple/list/zip/sorted/... are not here: they pass values on)
-NONDIFF_BUILTINS = {
-    len,
-    range,
-    int,
-    bool,
-    isinstance,
-    print,
-    type,
-    str,
-    round,
-    hasattr,
-    callable,
-    id,
-    repr,
-    slice,
-    any,
-    all,
-}
+# builtins and attributes whose result carries no derivative: spelling facts, kept with the others in
+# runtime/mapping.py (the attributes' derived from their primitives' records)
+NONDIFF_BUILTINS = mapping.NO_DERIVATIVE_BUILTINS
 DETACH_METHODS = {"detach", "numpy"}  # no derivative flows through these (explicit stops)
 # methods that turn a value into Python numbers: .item() passes the derivative on (see mapping's item);
 # .tolist() of a value that carries one is refused (a list of numbers cannot carry it)
 IDENTITY_METHODS = {"cpu", "contiguous"}  # the value itself (no copy, as in PyTorch), derivative included
-NONDIFF_ATTRS = {"shape", "ndim", "size", "dtype", "device", "requires_grad", "is_cuda"}
+NONDIFF_ATTRS = mapping.NO_DERIVATIVE_ATTRIBUTES
 
 
 def is_static_value(v: Any) -> bool:
@@ -1569,12 +1548,19 @@ class Normalizer:
                                                       len(args) == 2 and not kws):
             return self.sum_of_list(args[0], args[1] if len(args) == 2 else kws.get("start", const(0)), e,
                                     out)
-        if (literal_list or list_variable) and _hashable(obj) and obj in LIST_REDUCTIONS:
-            # np.sum([a, b]) / np.sum(xs) of a list: reduces the stacked array (NumPy's own reading)
-            stacked, op = self.stack_call(np.stack, [args[0]], {}, e, out)
-            tmp = self.namer.temp()
-            self.emit(out, assign(tmp, stacked), op)
-            return self.call_object(obj, [name(tmp), *args[1:]], kws, e, out)
+        lists_at = [k for k in mapping.array_like_positions(obj) if k < len(args) and (
+            isinstance(args[k], (gast.List, gast.Tuple))
+            or isinstance(args[k], gast.Name) and args[k].id in self.lists)] if _hashable(obj) else []
+        if lists_at:
+            # np.sum([a, b]), np.linalg.norm(xs), np.dot([a, b], w): a list where NumPy takes an array is
+            # the array np.array makes of it (NumPy's own reading)
+            args = list(args)
+            for k in lists_at:
+                stacked, op = self.stack_call(np.array, [args[k]], {}, e, out)
+                tmp = self.namer.temp()
+                self.emit(out, assign(tmp, stacked), op)
+                args[k] = name(tmp)
+            return self.call_object(obj, args, kws, e, out)
         if isinstance(obj, np.ufunc) and _ufunc_outputs(obj, args, kws):
             return self.ufunc_into(obj, args, kws, e, out)
         if "out" in kws and not (isinstance(kws["out"], gast.Constant) and kws["out"].value is None) \
@@ -1585,10 +1571,11 @@ class Normalizer:
             return self.call_writing(mapping.lookup_function(obj), args, kws, e, out, obj)
         if isinstance(obj, Primitive):
             return self.call_primitive(obj, args, kws, e, out)
-        if len(args) > 1 and _hashable(obj) and (obj in _POSITIONAL_BY_SIGNATURE
-                                                 or obj is mapping.concatenate_):
-            # np.stack(xs, 1), np.concatenate(xs, 0), torch.cat(xs, 1): bound the way NumPy binds them
-            bound = _bind_syntax(mapping.lookup_function(obj) or obj, args, kws)
+        joiner = (mapping.lookup_function(obj) or obj) if _hashable(obj) and len(args) > 1 else None
+        if joiner is not None and _array_sequence_positions(joiner) == {0}:
+            # np.stack(xs, 1), np.concatenate(xs, 0), torch.cat(xs, 1): a function taking one sequence of
+            # arrays (its adapter's `array_sequences`), its other arguments bound the way NumPy binds them
+            bound = _bind_syntax(joiner, args, kws)
             if bound is None:
                 raise self.error(e, f"bad arguments for np.{obj.__name__}")
             first = next(iter(bound))

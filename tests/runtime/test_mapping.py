@@ -247,3 +247,21 @@ def test_builtin_max_and_min_of_two_numbers_choose_as_python_does(x, y):
         assert grads == pytest.approx(want)
     jv = sg.jvp(_max_scaled, wrt=(0, 1))(x, y, (1.0, 0.0))
     assert jv[0] == plain or (math.isnan(jv[0]) and math.isnan(plain))
+
+
+def test_array_like_positions_read_numpys_own_signatures():
+    assert M.array_like_positions(np.sum) == (0,)
+    assert M.array_like_positions(np.dot) == (0, 1)
+    assert M.array_like_positions(np.maximum) == (0, 1)      # a ufunc's inputs
+    assert M.array_like_positions(np.where) == (0, 1, 2)
+    assert M.array_like_positions(np.linalg.norm) == (0,)
+    assert M.array_like_positions(np.zeros) == ()            # a shape, not an array
+    assert M.array_like_positions(np.take) == (0,)           # indices stay what they are
+    assert M.array_like_positions(max) == ()                 # Python's max([a, b]): the largest item
+    for joiner in (np.stack, np.concatenate, np.hstack, np.vstack):
+        assert M.lookup_function(joiner).array_sequences == ("arrays",)
+
+
+def test_no_derivative_attributes_follow_their_records():
+    assert {"shape", "ndim", "size"} <= M.NO_DERIVATIVE_ATTRIBUTES
+    assert not {"T", "real", "imag", "mT"} & M.NO_DERIVATIVE_ATTRIBUTES

@@ -435,3 +435,18 @@ def f_list_items_in_joins(x):
 
 def test_list_written_inside_a_join_is_an_array():
     check_all_modes(f_list_items_in_joins, np.array([0.3, -0.7, 1.1, 0.4]))
+
+
+def _list_operands(x):
+    xs = []
+    for i in range(3):
+        xs.append(x[i] * 2.0)
+    return (np.linalg.norm([x[0], x[1], 3.0]) + np.dot([x[0], x[1]], [x[2], 2.0]) + np.std([x[0], x[1], x[2]])
+            + np.var(xs) + np.linalg.norm(xs) + np.sum(np.cumsum([x[0], x[1]])) + np.max([x[0], x[1]])
+            + np.sum(np.maximum([x[0], 0.1], x[1:])))
+
+
+def test_a_list_where_numpy_takes_an_array_is_that_array():
+    # NumPy reads a list passed as an array_like parameter as np.array of it (srcgrad did for np.sum and a
+    # few reductions only; np.linalg.norm([a, b]), np.dot, np.std, np.cumsum gave internal errors)
+    check_all_modes(_list_operands, np.array([0.3, -0.7, 0.5]))
