@@ -433,6 +433,13 @@ def tensordot_(a, b, axes=2, *, dims=None):
     return P.einsum(a, b, subscripts="".join(sa) + "," + "".join(sb) + "->" + "".join(out))
 
 
+@_static_helper
+def explicit_subscripts(subscripts: str, *operands: Any) -> str:
+    """einsum's subscripts with '...' written out for these operands' ranks (read at run time): what the
+    compiler passes the einsum primitive for `np.einsum('...ij,...jk->...ik', a, b)`."""
+    return _explicit_subscripts(subscripts, operands)
+
+
 def _explicit_subscripts(subscripts: str, operands: tuple) -> str:
     """Expand '...' and add the implicit output ('ij,jk' -> 'ij,jk->ik'), so every subscript is a letter."""
     subscripts = subscripts.replace(" ", "")

@@ -1602,13 +1602,21 @@ class Normalizer:
             and args
             and isinstance(args[0], gast.Constant)
             and isinstance(args[0].value, str)
-            and "..." not in args[0].value
             and not kws
         ):
             # subscripts written out: the variadic primitive, subscripts static (an implicit output is
             # NumPy's: the letters that appear once, in alphabetical order)
             items = [self.atom(x, out) for x in args[1:]]
             subscripts = args[0].value.replace(" ", "")
+            if "..." in subscripts:  # the letters '...' stands for follow the operands' ranks
+                helper = mapping.STATIC_HELPERS[mapping.explicit_subscripts]
+                explicit = self.namer.temp()
+                self.emit(out, assign(explicit, call(name(self.namer.ref(helper, "explicit_subscripts")),
+                                                     [const(subscripts), *items])),
+                          Op("nondiff", args=list(items)))
+                k = {"subscripts": name(explicit)}
+                return call(name(self.namer.ref(P.einsum, "einsum")), items, k), Op(
+                    "prim", "einsum", items, k, fn=P.einsum)
             if "->" not in subscripts:
                 letters = [c for c in subscripts if c.isalpha()]
                 subscripts += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))

@@ -450,3 +450,18 @@ def test_a_list_where_numpy_takes_an_array_is_that_array():
     # NumPy reads a list passed as an array_like parameter as np.array of it (srcgrad did for np.sum and a
     # few reductions only; np.linalg.norm([a, b]), np.dot, np.std, np.cumsum gave internal errors)
     check_all_modes(_list_operands, np.array([0.3, -0.7, 0.5]))
+
+
+_B35 = np.arange(15.0).reshape(3, 5) / 10.0
+_C435 = np.cos(np.arange(24.0)).reshape(2, 3, 4)
+
+
+def _einsum_ellipsis(a):
+    # '...' stands for the leading axes, as many as each operand has (written out at run time)
+    return (np.sum(np.einsum("...ij,jk->...ik", a, _B35) ** 2)
+            + np.sum(np.sin(np.einsum("...ij,...jk->...ik", a, _C435)))
+            + np.sum(np.einsum("...ii->...i", a[:, :, :2]) ** 3) + np.sum(np.einsum("i...,i...", a, a) ** 2))
+
+
+def test_einsum_with_an_ellipsis():
+    check_all_modes(_einsum_ellipsis, np.sin(np.arange(12.0)).reshape(2, 2, 3) + 0.5)
