@@ -763,19 +763,53 @@ def roll_(x, shift=None, axis=None, *, shifts=None, dims=None):
 
 
 @_static_helper
-def _diff_index(a: Any, n: Any, axis: Any, upper: bool) -> tuple:
-    """np.diff's two slices along axis (a[1:] and a[:-1] there); n other than 1 is refused, not
-    answered as a first difference."""
-    if n != 1:
-        raise ValueError("srcgrad's np.diff takes n=1; apply it again for a higher difference")
+def _diff_index(a: Any, axis: Any, upper: bool) -> tuple:
+    """np.diff's two slices along axis (a[1:] and a[:-1] there)."""
     lead = (slice(None),) * (axis % P.ndim(a))
     return lead + ((slice(1, None) if upper else slice(None, -1)), Ellipsis)
 
 
+@_static_helper
+def _diff_order(n: Any) -> int:
+    """np.diff's n, checked as NumPy checks it."""
+    if type(n) is not int and not isinstance(n, np.integer) or n < 0:
+        raise ValueError(f"order must be non-negative but got {n!r}")
+    return int(n)
+
+
 def diff_(a, n=1, axis=-1):
-    """np.diff: the first difference along axis, as two slices and a subtraction (their own rules)."""
-    return (P.getitem(a, index=_diff_index(a, n, axis, True))
-            - P.getitem(a, index=_diff_index(a, n, axis, False)))
+    """np.diff: the n-th difference along axis, n first differences, each two slices and a subtraction
+    (their own rules)."""
+    for _ in range(_diff_order(n)):
+        a = P.getitem(a, index=_diff_index(a, axis, True)) - P.getitem(a, index=_diff_index(a, axis, False))
+    return a
+
+
+def append_(arr, values, axis=None):
+    """np.append: both flattened and joined (axis=None, NumPy's default), or joined along axis."""
+    if axis is None:
+        return P.concatenate(P.reshape(arr, shape=(-1,)), P.reshape(values, shape=(-1,)), axis=0)
+    return P.concatenate(arr, values, axis=axis)
+
+
+@_static_helper
+def _spacing_shape(x: Any, y: Any, axis: Any) -> tuple:
+    """The shape np.trapezoid gives a 1-d x's differences: along y's axis, length one elsewhere."""
+    shape = [1] * P.ndim(y)
+    shape[axis % P.ndim(y)] = P.shape(x)[0] - 1
+    return tuple(shape)
+
+
+def trapezoid_(y, x=None, dx=1.0, axis=-1):
+    """np.trapezoid (np.trapz): the trapezoid rule along axis, the mean of neighbours times the spacing
+    (dx, or the differences of x: a 1-d x along axis, or an x shaped like y), summed (their own rules)."""
+    upper = P.getitem(y, index=_diff_index(y, axis, True))
+    mean = (upper + P.getitem(y, index=_diff_index(y, axis, False))) * 0.5
+    if x is None:
+        return P.sum(mean * dx, axis=axis)
+    if P.ndim(x) == 1:
+        return P.sum(mean * P.reshape(diff_(x), shape=_spacing_shape(x, y, axis)), axis=axis)
+    return P.sum(mean * diff_(x, 1, axis), axis=axis)
 
 
 @_static_helper
@@ -1831,7 +1865,8 @@ NUMPY_FUNCTIONS: dict[Any, Adapter] = {
     # shapes
     np.concatenate: concatenate_, np.stack: stack_, np.vstack: vstack_, np.hstack: hstack_,
     np.split: split_, np.array_split: array_split_, np.flip: flip_, np.roll: roll_, np.tile: tile_,
-    np.diff: diff_, np.cross: cross_,
+    np.diff: diff_, np.cross: cross_, np.append: append_,
+    **{f: trapezoid_ for f in (getattr(np, "trapezoid", None), getattr(np, "trapz", None)) if f is not None},
     np.repeat: repeat_, np.pad: pad_, np.ravel: ravel_, np.moveaxis: moveaxis_,
     np.copy: P.copy, np.empty_like: empty_like_, np.full: full_, np.full_like: full_like_,
     np.atleast_1d: atleast_1d_, np.atleast_2d: atleast_2d_, np.atleast_3d: atleast_3d_,
@@ -1914,7 +1949,8 @@ def math_log(x, base=None):
 
 
 BUILTINS.update({
-    max: builtin_max, min: builtin_min, sum: builtin_sum, _math.log: math_log, float: float_,
+    max: builtin_max, min: builtin_min, sum: builtin_sum, _math.fsum: builtin_sum, _math.log: math_log,
+    float: float_,
     _math.sin: P.sin, _math.cos: P.cos, _math.tan: P.tan, _math.exp: P.exp, _math.expm1: P.expm1,
     _math.log1p: P.log1p, _math.log2: P.log2, _math.log10: P.log10, _math.sqrt: P.sqrt,
     _math.asin: P.arcsin, _math.acos: P.arccos, _math.atan: P.arctan, _math.sinh: P.sinh,

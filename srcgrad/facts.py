@@ -797,7 +797,7 @@ class _Pass:
             if isinstance(fn, Primitive):
                 fn = fn.impl  # a static helper as generated code names it (mapping.STATIC_HELPERS)
             if hashable(fn) and fn in STATIC_HELPERS:
-                # np.diff's index, _diff_index(x, 1, -1, True): a helper of the shape of x and constants
+                # np.diff's index, _diff_index(x, -1, True): a helper of the shape of x and constants
                 args = [self.exact_argument(a) for a in e.args]
                 return self.apply(fn, args)
         raise _Unknown

@@ -1537,15 +1537,17 @@ class Normalizer:
             # tuple([a, b]) / list((a, b)): the literal itself, read the same way
             return self.rhs(args[0], out)
         literal_list = bool(args) and isinstance(args[0], (gast.List, gast.Tuple))
-        if obj is builtins.sum and len(args) == 1 and not kws and literal_list and args[0].elts:
+        # Python's sum of an iterable, whatever its spelling (sum, math.fsum): the spelling's adapter says
+        pythons_sum = _hashable(obj) and mapping.lookup_function(obj) is mapping.builtin_sum
+        if pythons_sum and len(args) == 1 and not kws and literal_list and args[0].elts:
             # sum([a, b, c]) is a + b + c
             total = args[0].elts[0]
             for item in args[0].elts[1:]:
                 total = gast.BinOp(left=total, op=gast.Add(), right=item)
             return self.rhs(total, out)
         list_variable = bool(args) and isinstance(args[0], gast.Name) and args[0].id in self.lists
-        if obj is builtins.sum and list_variable and (len(args) == 1 and set(kws) <= {"start"} or
-                                                      len(args) == 2 and not kws):
+        if pythons_sum and list_variable and (len(args) == 1 and set(kws) <= {"start"} or
+                                              len(args) == 2 and not kws):
             return self.sum_of_list(args[0], args[1] if len(args) == 2 else kws.get("start", const(0)), e,
                                     out)
         lists_at = [k for k in mapping.array_like_positions(obj) if k < len(args) and (

@@ -465,3 +465,33 @@ def _einsum_ellipsis(a):
 
 def test_einsum_with_an_ellipsis():
     check_all_modes(_einsum_ellipsis, np.sin(np.arange(12.0)).reshape(2, 2, 3) + 0.5)
+
+
+@pytest.mark.parametrize("n, axis", [(0, -1), (2, -1), (3, 1), (2, 0)])
+def test_diff_of_any_order(n, axis):
+    def f(x):
+        return np.sum(np.diff(x, n, axis=axis) ** 2 * 1.5) + np.sum(np.diff(x, n=n) ** 3)
+
+    check_all_modes(f, np.sin(np.arange(12.0)).reshape(3, 4))
+
+
+def test_diff_of_a_negative_order_is_numpys_error():
+    with pytest.raises(ValueError, match="order must be non-negative"):
+        sg.grad(lambda x: np.sum(np.diff(x, -1)))(np.ones(4))
+
+
+_SPACING = np.array([0.0, 0.5, 1.5, 2.0])
+
+
+def _append_trapezoid_fsum(y):
+    xs = []
+    for i in range(3):
+        xs.append(y[i, i] * 2.0)
+    return (np.sum(np.append(y, [1.0, y[0, 0]]) ** 2) + np.sum(np.append(y, y[:1] * 2.0, axis=0) ** 3)
+            + np.sum(np.trapezoid(y ** 2)) + np.sum(np.trapezoid(y ** 2, dx=0.3, axis=0))
+            + np.sum(np.trapezoid(y ** 2, _SPACING)) + np.sum(np.trapezoid(y, y * y, axis=1))
+            + math.fsum([y[0, 0], y[1, 1] ** 2]) + math.fsum(xs))
+
+
+def test_append_trapezoid_and_fsum():
+    check_all_modes(_append_trapezoid_fsum, np.sin(np.arange(12.0)).reshape(3, 4) + 1.0)
