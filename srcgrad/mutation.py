@@ -317,8 +317,9 @@ def _refuse_shared_version(changed: Any, others: tuple, names: tuple, where: str
             raise TransformError(
                 f"an array is changed in place ({where}) while {nm} names the same array: NumPy changes "
                 f"{nm} too, srcgrad's generated code (which computes a new array) would not",
-                hint="copy the array before changing it in place (y = y.copy()), "
-                "or write y = y + v instead of y += v.")
+                hint=f"if {nm} should change too, write through {nm} itself ({nm}[1:] *= 3.0, {nm}[i] = v, "
+                f"not through another name or a view of it); if {nm} should keep its values, copy the array "
+                "before changing it in place (b = b.copy()), or write b = b + v instead of b += v.")
 
 
 def passed_arrays(*values: Any) -> tuple:

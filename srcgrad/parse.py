@@ -357,6 +357,7 @@ def parse_function(fn: Any) -> FunctionInfo:
     node = module.body[0]
     node.decorator_list = []
     node.returns = None
+    _unstar_assignments(node)
     closure = {}
     if fn.__closure__:
         closure = dict(zip(code.co_freevars, fn.__closure__, strict=False))
@@ -621,6 +622,74 @@ def fence(info: FunctionInfo) -> None:
                 "srcgrad does not support chained assignment (a = b = ...)",
                 "assign each name on its own line.",
             )
+
+
+def _unstar_assignments(root: gast.FunctionDef) -> None:
+    """`first, *rest, last = seq` as the assignments it makes: `first = seq[0]`, `rest = seq[1:-1]`,
+    `last = seq[-1]` (seq evaluated once, into a name), or, for a list or tuple written there, each item
+    bound directly and the starred name a list of the rest. `rest` is then a slice of seq (an array's
+    slice where seq is an array, which indexes, sums and stacks as Python's list of its rows does)."""
+    counter = [0]
+
+    def unstar(s: Any) -> list:
+        if not (isinstance(s, gast.Assign) and len(s.targets) == 1
+                and isinstance(s.targets[0], (gast.Tuple, gast.List))):
+            return [s]
+        elts = s.targets[0].elts
+        stars = [k for k, t in enumerate(elts) if isinstance(t, gast.Starred)]
+        if len(stars) != 1 or any(isinstance(n, gast.Starred) for t in elts
+                                  if not isinstance(t, gast.Starred) for n in gast.walk(t)):
+            return [s]
+        k = stars[0]
+        after = len(elts) - k - 1
+        out: list = []
+
+        def bind(target: Any, value: Any) -> None:
+            out.append(gast.copy_location(gast.Assign(targets=[target], value=value, type_comment=None), s))
+
+        if isinstance(s.value, (gast.Tuple, gast.List)) and not any(
+                isinstance(v, gast.Starred) for v in s.value.elts) and len(s.value.elts) >= len(elts) - 1:
+            items = s.value.elts
+            for j in range(k):
+                bind(elts[j], items[j])
+            bind(elts[k].value, gast.List(elts=items[k:len(items) - after], ctx=gast.Load()))
+            for j in range(after):
+                bind(elts[k + 1 + j], items[len(items) - after + j])
+            return out
+        counter[0] += 1
+        seq = f"_unpacked{counter[0]}"
+        bind(gast.Name(id=seq, ctx=gast.Store(), annotation=None, type_comment=None), s.value)
+        need = len(elts) - 1  # Python's own error where seq is too short (the slices would not say)
+        check = gast.parse(f"if len({seq}) < {need}:\n    raise ValueError('not enough values to unpack "
+                           f"(expected at least {need}, got ' + str(len({seq})) + ')')\n").body[0]
+        for n in gast.walk(check):
+            if isinstance(n, (gast.stmt, gast.expr)):
+                gast.copy_location(n, s)
+        out.append(check)
+
+        def item(index: Any) -> gast.expr:
+            held = gast.Name(id=seq, ctx=gast.Load(), annotation=None, type_comment=None)
+            return gast.Subscript(value=held, slice=index, ctx=gast.Load())
+
+        for j in range(k):
+            bind(elts[j], item(gast.Constant(value=j, kind=None)))
+        upper = gast.Constant(value=-after, kind=None) if after else None
+        bind(elts[k].value, item(gast.Slice(lower=gast.Constant(value=k, kind=None) if k else None,
+                                            upper=upper, step=None)))
+        for j in range(after):
+            bind(elts[k + 1 + j], item(gast.Constant(value=j - after, kind=None)))
+        return out
+
+    def block(stmts: list) -> list:
+        out: list = []
+        for st in stmts:
+            for field_ in ("body", "orelse", "finalbody"):
+                if isinstance(getattr(st, field_, None), list):
+                    setattr(st, field_, block(getattr(st, field_)))
+            out.extend(unstar(st))
+        return out
+
+    root.body = block(root.body)
 
 
 def source_lines_cache(filename: str, text: str) -> None:

@@ -376,3 +376,42 @@ def spread_too_short(x):
 def test_a_starred_argument_of_the_wrong_length_raises_as_python_does():
     with pytest.raises(TypeError, match="rosen2"):
         sg.grad(spread_too_short)(np.array([0.5, 1.0]))
+
+
+def head_times_rest(x):
+    a, *rest = x
+    return a * np.sum(np.array(rest) ** 2)
+
+
+def first_middle_last(x):
+    first, *middle, last = [x[0], np.sin(x[1]), x[2], x[3]]
+    return first * last + middle[0] * middle[1]
+
+
+def rows_unpacked(m):
+    top, *others = m
+    _, *tail = top
+    return np.sum(top * others[-1]) + sum(tail)
+
+
+@pytest.mark.parametrize("fn, x", [
+    (head_times_rest, np.array([0.3, -0.7, 0.5, 1.2])),
+    (first_middle_last, np.array([0.3, -0.7, 0.5, 1.2])),
+    (rows_unpacked, np.arange(6.0).reshape(3, 2) / 5.0 + 0.1),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_starred_unpacking_binds_what_python_binds(fn, x):
+    for _ in range(2):
+        np.testing.assert_allclose(sg.grad(fn)(x), numeric_grad(fn, [x.copy()], 0), rtol=1e-6, atol=1e-9)
+    value, tangent = sg.jvp(fn)(x, np.ones_like(x))
+    assert value == pytest.approx(fn(x))
+    assert tangent == pytest.approx(np.sum(numeric_grad(fn, [x.copy()], 0)), rel=1e-6)
+
+
+def test_starred_unpacking_of_too_short_a_sequence_raises_as_python_does():
+    with pytest.raises(ValueError, match="not enough values to unpack"):
+        sg.grad(first_middle_last_of)(np.array([1.0]))
+
+
+def first_middle_last_of(x):
+    a, *r, b = x
+    return a * b + np.sum(r)
