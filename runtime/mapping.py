@@ -272,18 +272,55 @@ def _vector_ord(ord: Any) -> Any:
 
 
 def linalg_norm(x, ord=None, axis=None, keepdims=False, *, dim=None, keepdim=False):
-    """np.linalg.norm / torch.linalg.norm: vector norms, and the Frobenius norm of matrices.
-
-    Matrix norms other than Frobenius (ord 1, 2, inf, 'nuc' over two axes) are refused: they are not
-    elementwise p-norms, and answering with one would be silently wrong."""
+    """np.linalg.norm / torch.linalg.norm: vector norms, and the matrix norms over two axes (Frobenius
+    by default; ord 1, -1, inf, -inf from column and row sums, 2, -2 and 'nuc' from singular values)."""
     axis = _axis(axis, dim)
     keepdims = keepdims or keepdim
     matrix = (isinstance(axis, tuple) and len(axis) == 2) or (axis is None and P.ndim(x) == 2)
     if matrix and ord not in (None, "fro"):
-        raise NotImplementedError(f"matrix norm ord={ord!r} is not supported; only 'fro' (the default)")
+        return _matrix_norm(x, ord, _matrix_axes(x, axis, ord), keepdims)
     if axis is None and ord is not None and not matrix and P.ndim(x) != 1:
         raise ValueError("Improper number of dimensions to norm.")
     return P.norm(x, ord=_vector_ord(ord), axis=axis, keepdims=keepdims)
+
+
+@_static_helper
+def _matrix_axes(x: Any, axis: Any, ord: Any) -> tuple:
+    """The two axes of a matrix norm, non-negative (the last two where axis is None); ord 2, -2 and
+    'nuc' read singular values, over the last two axes only."""
+    nd = P.ndim(x)
+    axes = (nd - 2, nd - 1) if axis is None else tuple(a % nd for a in axis)
+    if axes[0] == axes[1]:
+        raise ValueError("Duplicate axes given.")
+    if ord not in (1, -1, 2, -2, np.inf, -np.inf, "nuc"):
+        raise ValueError(f"Invalid norm order {ord!r} for matrices.")
+    if ord in (2, -2, "nuc") and set(axes) != {nd - 2, nd - 1}:
+        raise NotImplementedError(f"srcgrad takes matrix norm ord={ord!r} over the last two axes only")
+    return axes
+
+
+@_static_helper
+def _kept(x: Any, axes: tuple) -> tuple:
+    """x's shape with the two matrix axes of length one (a matrix norm with keepdims)."""
+    return tuple(1 if k in axes else n for k, n in enumerate(P.shape(x)))
+
+
+def _matrix_norm(x, ord, axes, keepdims):
+    """The matrix norms that are not Frobenius: ord 1 / -1 the largest / smallest column sum of |x|, inf /
+    -inf the row sums', 2 / -2 the largest / smallest singular value, 'nuc' their sum."""
+    if ord in (2, -2, "nuc"):
+        s = P.svd_s(x)
+        out = P.sum(s, axis=-1) if ord == "nuc" else (P.max(s, axis=-1) if ord == 2 else P.min(s, axis=-1))
+        return P.reshape(out, shape=_kept(x, axes)) if keepdims else out
+    inner, outer = axes if ord in (1, -1) else (axes[1], axes[0])
+    sums = P.sum(P.abs(x), axis=inner, keepdims=True)
+    picked = P.max(sums, axis=outer, keepdims=True) if ord > 0 else P.min(sums, axis=outer, keepdims=True)
+    return picked if keepdims else P.reshape(picked, shape=_dropped(picked, axes))
+
+
+@_static_helper
+def _dropped(x: Any, axes: tuple) -> tuple:
+    return tuple(n for k, n in enumerate(P.shape(x)) if k not in axes)
 
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, axis=None, keepdims=False):
@@ -294,6 +331,12 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, axis=None, keepdims=False)
 def norm_torch(x, p="fro", dim=None, keepdim=False, dtype=None):
     """Tensor.norm / torch.norm: the p-norm of all elements (or over dim), whatever the tensor's rank."""
     return P.norm(x, ord=_vector_ord(p), axis=_dims(dim), keepdims=keepdim)
+
+
+def matrix_norm_torch(x, ord="fro", dim=(-2, -1), keepdim=False):
+    """torch.linalg.matrix_norm: a norm of the matrices over the last two dims (np.linalg.norm's matrix
+    norms, batched)."""
+    return linalg_norm(x, ord=ord, axis=tuple(dim), keepdims=keepdim)
 
 
 def logsumexp_(x, axis=None, keepdims=False, *, dim=None, keepdim=False):
@@ -1042,6 +1085,15 @@ def index_select_(x, dim, index):
     if P.ndim(x) == 0:
         return x
     return x[_along(dim, P.ndim(x), _index_array(index))]
+
+
+def index_add_torch(x, dim, index, source, *, alpha=1):
+    """torch.index_add (out of place): source's slices added at index (1-d) along dim, repeated positions
+    accumulating, times alpha."""
+    if P.ndim(x) == 0:
+        return P.add(x, source * alpha if alpha != 1 else source)
+    return P.index_add(x, source * alpha if alpha != 1 else source,
+                       index=_along(dim, P.ndim(x), _index_array(index)))
 
 
 def _reduce_dims(dim: Any) -> Any:
@@ -2027,7 +2079,8 @@ TENSOR_OVERRIDES: dict[str, Adapter] = {
     "argsort": argsort_torch,       # dim, descending
     "add": add_torch, "sub": sub_torch, "subtract": sub_torch,  # alpha=
     "gather": gather_, "scatter": scatter_, "scatter_add": scatter_add_, "topk": topk_,
-    "masked_fill": masked_fill_, "index_select": index_select_, "amax": amax_, "amin": amin_,
+    "masked_fill": masked_fill_, "index_select": index_select_, "index_add": index_add_torch,
+    "amax": amax_, "amin": amin_,
     "isnan": isnan_, "isinf": isinf_, "isfinite": isfinite_, "isclose": isclose_,
     "allclose": allclose_,
     "take": take_torch,             # the flattened tensor's entries; ndarray.take(indices, axis)
@@ -2057,7 +2110,7 @@ TORCH_FUNCTIONS: dict[str, Adapter] = {
     "nn.functional.sigmoid": P.sigmoid, "nn.functional.softplus": softplus_,
     "linalg.inv": P.inv, "linalg.solve": P.solve, "linalg.det": P.det, "linalg.slogdet": slogdet_,
     "linalg.cholesky": P.cholesky, "linalg.eigh": eigh_, "linalg.eigvalsh": eigvalsh_,
-    "linalg.norm": linalg_norm, "linalg.vector_norm": vector_norm,
+    "linalg.norm": linalg_norm, "linalg.vector_norm": vector_norm, "linalg.matrix_norm": matrix_norm_torch,
     "linalg.matmul": P.matmul, "linalg.diagonal": linalg_diagonal_,
     "linalg.svd": svd_, "linalg.svdvals": svdvals_, "linalg.qr": qr_,
     "real": P.real, "imag": P.imag, "angle": angle_,

@@ -301,3 +301,38 @@ def test_clamp_min_and_clamp_max():
         return np.sum(torch.clamp_min(x, 0.0) ** 2) + np.sum(torch.clamp_max(x, 0.7))
 
     np.testing.assert_allclose(torch.grad(f)(np.array([1.0, -1.0, 0.5])), [2.0, 1.0, 2.0])
+
+
+def test_index_add_accumulates_repeated_positions_times_alpha():
+    import srcgrad as torch
+
+    xa = np.arange(12.0).reshape(4, 3) / 7.0
+    sa = np.cos(np.arange(9.0)).reshape(3, 3)
+    x = torch.tensor(xa, requires_grad=True)
+    s = torch.tensor(sa, requires_grad=True)
+    out = x.index_add(0, torch.tensor([0, 2, 0]), s, alpha=2.0)
+    want = xa.copy()
+    np.add.at(want, [0, 2, 0], 2.0 * sa)
+    np.testing.assert_allclose(out.detach().numpy(), want)
+    (out ** 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2.0 * want)
+    np.testing.assert_allclose(s.grad.numpy(), 2.0 * 2.0 * want[[0, 2, 0]])
+
+
+def test_linalg_matrix_norm_orders():
+    import srcgrad as torch
+
+    a = np.cos(np.arange(18.0)).reshape(2, 3, 3) + np.eye(3)
+    m = torch.tensor(a, requires_grad=True)
+    for ord_, want in [("fro", np.sqrt(np.sum(a ** 2, axis=(1, 2)))),
+                       ("nuc", np.sum(np.linalg.svd(a, compute_uv=False), axis=-1)),
+                       (1, np.max(np.sum(np.abs(a), axis=1), axis=-1)),
+                       (float("inf"), np.max(np.sum(np.abs(a), axis=2), axis=-1))]:
+        m.grad = None
+        n = torch.linalg.matrix_norm(m, ord=ord_)
+        np.testing.assert_allclose(n.detach().numpy(), want, rtol=1e-12)
+        n.sum().backward()
+        assert m.grad is not None and m.grad.shape == (2, 3, 3)
+    m.grad = None
+    torch.linalg.matrix_norm(m).sum().backward()  # Frobenius: a / ||a||
+    np.testing.assert_allclose(m.grad.numpy(), a / np.sqrt(np.sum(a ** 2, axis=(1, 2)))[:, None, None])

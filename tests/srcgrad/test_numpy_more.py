@@ -495,3 +495,15 @@ def _append_trapezoid_fsum(y):
 
 def test_append_trapezoid_and_fsum():
     check_all_modes(_append_trapezoid_fsum, np.sin(np.arange(12.0)).reshape(3, 4) + 1.0)
+
+
+@pytest.mark.parametrize("ord_", ["nuc", 2, -2, 1, -1, np.inf, -np.inf])
+def test_matrix_norms_beyond_frobenius(ord_):
+    # np.linalg.norm's matrix norms over two axes (they were refused: only 'fro')
+    def f(a):
+        weights = np.arange(2.0)[:, None, None]
+        return (np.sum(np.linalg.norm(a, ord=ord_, axis=(-2, -1)) ** 2)
+                + np.sum(np.linalg.norm(a, ord=ord_, axis=(2, 1), keepdims=True) * weights))
+
+    a = np.cos(np.arange(24.0)).reshape(2, 3, 4) + np.eye(3, 4)
+    check_all_modes(f, a, hessian=ord_ in (1, np.inf))
