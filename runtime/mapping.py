@@ -509,6 +509,9 @@ def _explicit_subscripts(subscripts: str, operands: tuple) -> str:
     if rhs is None:
         counts = {c: "".join(new_terms).count(c) for c in set("".join(new_terms))}
         rhs = ell + "".join(sorted(c for c in counts if counts[c] == 1 and c not in ell))
+    elif ell and "..." not in rhs:  # NumPy's own check: the broadcast axes go nowhere
+        raise ValueError("output has more dimensions than subscripts given in einstein sum, but no '...' "
+                         "ellipsis provided to broadcast the extra dimensions.")
     else:
         rhs = rhs.replace("...", ell)
     return ",".join(new_terms) + "->" + rhs

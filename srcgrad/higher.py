@@ -311,6 +311,20 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
             kwargs[nm] = ti
         try:
             out = _zero_tangents(run(*primal, **kwargs))
+        except TypeError as exc:
+            if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
+                # raised binding the arguments (no frame of the generated code ran): say the convention
+                several = "" if single else f" (a tuple of {len(names)}, one per argument in wrt)"
+                try:
+                    params = f"({', '.join(inspect.signature(f).parameters)})"
+                except (TypeError, ValueError):
+                    params = "arguments"
+                fname = getattr(f, "__name__", "f")
+                given = len(args)
+                raise TypeError(f"{kind} of {fname} takes {fname}'s arguments {params}, then the "
+                                f"tangent{several} last; it was given {given} positional value(s)") from None
+            codegen.annotate(exc)
+            raise
         except _MATH_ERRORS as exc:
             if not _math_error(exc):
                 codegen.annotate(exc)

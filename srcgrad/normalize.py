@@ -862,6 +862,13 @@ class Normalizer:
             while isinstance(base, (gast.Subscript, gast.Attribute)):
                 base = base.value
             what = base.id if isinstance(base, gast.Name) else "the array"
+            if isinstance(base, gast.Name) and base.id in self.lists:  # a list of lists (a table)
+                raise self.error(
+                    target,
+                    f"srcgrad cannot differentiate a write into an item of {what}, a list (a chained "
+                    "subscript writes into the inner list)",
+                    f"keep the table in an array: {what} = np.zeros((n, m)), then {what}[i, j] = v.",
+                )
             raise self.error(
                 target,
                 f"srcgrad cannot differentiate a write through a view of {what} (a chained subscript or "

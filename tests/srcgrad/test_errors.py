@@ -234,3 +234,28 @@ def test_a_transform_made_inside_the_function_says_to_name_it_at_module_level():
         return np.sum(_d_inner(w) ** 2)
 
     np.testing.assert_allclose(sg.grad(named)(np.ones(3)), -2 * np.cos(1.0) * np.sin(1.0) * np.ones(3))
+
+
+def _table_of_lists(a):
+    table = [[0.0] * 3 for _ in range(3)]
+    for i in range(1, 3):
+        table[i][0] = table[i - 1][0] + a[i - 1] ** 2
+    return table[2][0]
+
+
+def test_a_write_into_a_list_of_lists_says_to_keep_the_table_in_an_array():
+    with pytest.raises(TransformError, match="an item of table, a list") as err:
+        sg.grad(_table_of_lists)(np.array([1.0, 2.0]))
+    assert "table = np.zeros((n, m)), then table[i, j] = v" in str(err.value)
+
+
+def _scaled(k, y0):
+    return k * y0
+
+
+@pytest.mark.parametrize("args", [(0.7, 2.0, 1.0, 0.0), (0.7,)])
+def test_a_jvp_function_called_with_the_wrong_count_says_its_convention(args):
+    convention = r"jvp of _scaled takes _scaled's arguments \(k, y0\), then the tangent last"
+    with pytest.raises(TypeError, match=convention):
+        sg.jvp(_scaled)(*args)
+    assert sg.jvp(_scaled)(0.7, 2.0, 1.0) == pytest.approx((1.4, 2.0))

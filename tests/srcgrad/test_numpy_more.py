@@ -507,3 +507,12 @@ def test_matrix_norms_beyond_frobenius(ord_):
 
     a = np.cos(np.arange(24.0)).reshape(2, 3, 4) + np.eye(3, 4)
     check_all_modes(f, a, hessian=ord_ in (1, np.inf))
+
+
+def _ellipsis_to_nowhere(z):
+    return np.einsum("...i,...i->", z, z)
+
+
+def test_einsum_ellipsis_axes_with_nowhere_to_go_are_numpys_error():
+    with pytest.raises(ValueError, match="no '...' ellipsis provided"):
+        sg.grad(_ellipsis_to_nowhere)(np.ones((2, 3)))
