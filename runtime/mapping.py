@@ -315,12 +315,7 @@ def _matrix_norm(x, ord, axes, keepdims):
     inner, outer = axes if ord in (1, -1) else (axes[1], axes[0])
     sums = P.sum(P.abs(x), axis=inner, keepdims=True)
     picked = P.max(sums, axis=outer, keepdims=True) if ord > 0 else P.min(sums, axis=outer, keepdims=True)
-    return picked if keepdims else P.reshape(picked, shape=_dropped(picked, axes))
-
-
-@_static_helper
-def _dropped(x: Any, axes: tuple) -> tuple:
-    return tuple(n for k, n in enumerate(P.shape(x)) if k not in axes)
+    return picked if keepdims else P.squeeze(picked, axis=axes)
 
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, axis=None, keepdims=False):

@@ -1557,18 +1557,12 @@ class Normalizer:
                                               len(args) == 2 and not kws):
             return self.sum_of_list(args[0], args[1] if len(args) == 2 else kws.get("start", const(0)), e,
                                     out)
-        lists_at = [k for k in mapping.array_like_positions(obj) if k < len(args) and (
-            isinstance(args[k], (gast.List, gast.Tuple))
-            or isinstance(args[k], gast.Name) and args[k].id in self.lists)] if _hashable(obj) else []
+        lists_at = [k for k in mapping.array_like_positions(obj) if k < len(args) and self.is_list(args[k])] \
+            if _hashable(obj) else []
         if lists_at:
             # np.sum([a, b]), np.linalg.norm(xs), np.dot([a, b], w): a list where NumPy takes an array is
             # the array np.array makes of it (NumPy's own reading)
-            args = list(args)
-            for k in lists_at:
-                stacked, op = self.stack_call(np.array, [args[k]], {}, e, out)
-                tmp = self.namer.temp()
-                self.emit(out, assign(tmp, stacked), op)
-                args[k] = name(tmp)
+            args = [self.array_item(a, e, out) if k in lists_at else a for k, a in enumerate(args)]
             return self.call_object(obj, args, kws, e, out)
         if isinstance(obj, np.ufunc) and _ufunc_outputs(obj, args, kws):
             return self.ufunc_into(obj, args, kws, e, out)
@@ -1624,12 +1618,8 @@ class Normalizer:
                                                      [const(subscripts), *items])),
                           Op("nondiff", args=list(items)))
                 k = {"subscripts": name(explicit)}
-                return call(name(self.namer.ref(P.einsum, "einsum")), items, k), Op(
-                    "prim", "einsum", items, k, fn=P.einsum)
-            if "->" not in subscripts:
-                letters = [c for c in subscripts if c.isalpha()]
-                subscripts += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-            k = {"subscripts": const(subscripts)}
+            else:  # written out here, by the same rule (no operand's rank is read)
+                k = {"subscripts": const(mapping.explicit_subscripts(subscripts, *items))}
             return call(name(self.namer.ref(P.einsum, "einsum")), items, k), Op(
                 "prim", "einsum", items, k, fn=P.einsum
             )
@@ -1930,10 +1920,15 @@ class Normalizer:
             return copy.deepcopy(e)
         return self.rewrite_static(e)
 
+    def is_list(self, x: Any) -> bool:
+        """A list or tuple written in the source, or a list variable this function builds."""
+        return isinstance(x, (gast.List, gast.Tuple)) or isinstance(x, gast.Name) and x.id in self.lists
+
     def array_item(self, x: Any, e: Any, out: list) -> gast.expr:
-        """An item of a sequence of arrays (np.concatenate, np.stack, np.hstack): a list or tuple written
-        there (`np.concatenate([x, [1.0]])`) is the array NumPy makes of it, as np.array of it."""
-        if not isinstance(x, (gast.List, gast.Tuple)):
+        """An operand NumPy reads as an array (an item of np.concatenate's sequence, an array_like
+        parameter): a list there (`np.concatenate([x, [1.0]])`, `np.dot(xs, w)`) is the array NumPy makes
+        of it, as np.array of it."""
+        if not self.is_list(x):
             return self.atom(x, out)
         value, op = self.stack_call(np.array, [x], {}, e, out)
         tmp = self.namer.temp()

@@ -12,6 +12,7 @@ import builtins
 import copy
 import inspect
 import linecache
+import os
 import textwrap
 import types
 import weakref
@@ -266,7 +267,7 @@ class _PerCode:
 _PARSE_CACHE = _PerCode()
 
 
-_PACKAGE_DIR = __file__.rsplit("/", 1)[0] if "/" in __file__ else ""
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def _refuse_assembled_transform(fn: types.FunctionType) -> None:
