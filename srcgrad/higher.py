@@ -355,7 +355,6 @@ def _jvp_wrapper(gen: GeneratedJvp, single: bool, pre_refresh: list, kind: str, 
         if target is not None:
             wrapper.__srcgrad_target__ = target
             wrapper.__srcgrad_refresh__ = refresh
-        wrapper.__srcgrad_tangent_keywords__ = fn  # srcgrad's own compositions pass tangents by keyword
     wrapper.source = gen.source
     wrapper.generic_source = gen.source  # the variant for any argument types
     wrapper.transform = kind
@@ -394,7 +393,7 @@ def _called_as_the_wrapper(fn: Callable, names: list, single: bool) -> Callable 
     params = list(inspect.signature(fn).parameters.values())
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if any(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params
-           if p.name not in names) or any(p.default is not p.empty for p in positional):
+           if p.name not in names):
         return None
     primal = [p.name for p in positional]
     name = f"{fn.__name__}_called"
